@@ -1,0 +1,277 @@
+/**
+ * The one schema of doppel's configuration: types, validation and defaults
+ * come from here. `expected` on a node is the sentence shown when a value
+ * does not fit, so messages name what was wanted, not JSON-schema jargon.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const DURATION_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$';
+const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG][bB]?|[bB])?\\s*$';
+const ADDR_PATTERN = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9_.-]+):\\d{1,5}$';
+
+const Duration = (def?: string) =>
+  Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: DURATION_PATTERN })], {
+    expected: 'a duration like "500ms", "5s", "2m" or a number of seconds',
+    ...(def === undefined ? {} : { default: def }),
+  });
+const Size = (def?: string) =>
+  Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {
+    expected: 'a size like "64kb", "16mb" or a number of bytes',
+    ...(def === undefined ? {} : { default: def }),
+  });
+const Addr = (def?: string) =>
+  Type.String({ pattern: ADDR_PATTERN, expected: 'an address host:port, e.g. 127.0.0.1:8080', ...(def === undefined ? {} : { default: def }) });
+const Url = () => Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' });
+const Rate = (def: number) => Type.Number({ minimum: 0, maximum: 1, default: def, expected: 'a number from 0 to 1' });
+const Paths = () =>
+  Type.Union([Type.String(), Type.Array(Type.String())], { expected: 'a path or a list of paths' });
+const StringMap = () => Type.Record(Type.String(), Type.String(), { expected: 'a map of names to strings' });
+const Strict = <T extends Record<string, TSchema>>(props: T, opts: Record<string, unknown> = {}) =>
+  Type.Object(props, { additionalProperties: false, ...opts });
+
+const Filters = {
+  include: Type.Optional(Type.Array(Type.String(), { expected: 'a list like ["GET /orders/*"]' })),
+  exclude: Type.Optional(Type.Array(Type.String(), { expected: 'a list like ["GET /healthz"]' })),
+};
+
+export const HttpDepSchema = Strict({
+  name: Type.String({ minLength: 1 }),
+  listen: Addr(),
+  target: Type.Optional(Url()),
+});
+
+export const PgDepSchema = Strict({
+  name: Type.String({ minLength: 1 }),
+  listen: Addr(),
+  target: Type.Optional(Type.String({ pattern: ADDR_PATTERN, expected: 'a Postgres server host:port' })),
+});
+
+export const AdminSchema = Strict(
+  {
+    listen: Addr('127.0.0.1:4190'),
+    enabled: Type.Boolean({ default: true }),
+  },
+  { default: {} },
+);
+
+export const RecordSchema = Strict(
+  {
+    out: Type.Optional(Type.String()),
+    listen: Addr('127.0.0.1:0'),
+    upstream: Type.Optional(Url()),
+    http_deps: Type.Array(HttpDepSchema, { default: [] }),
+    pg_deps: Type.Array(PgDepSchema, { default: [] }),
+    sample: Rate(1),
+    ...Filters,
+    exclude_health: Type.Boolean({ default: true, expected: 'true to skip /healthz, /readyz, /livez and /health probes' }),
+    max_body_bytes: Size('1mb'),
+    queue_items: Type.Integer({ minimum: 1, default: 10_000 }),
+    queue_bytes: Size('64mb'),
+    quota_bytes: Type.Optional(Size()),
+    segment_bytes: Size('64mb'),
+    gzip: Type.Boolean({ default: false }),
+    timeouts: Strict(
+      {
+        headers: Duration('30s'),
+        request: Duration('5m'),
+        keep_alive: Duration('5s'),
+        upstream: Duration('30s'),
+      },
+      { default: {} },
+    ),
+  },
+  { default: {} },
+);
+
+export const MockSchema = Strict({
+  service: Type.String({ minLength: 1 }),
+  protocol: Type.Union([Type.Literal('http'), Type.Literal('pg')], { expected: '"http" or "pg"' }),
+  listen: Addr(),
+  traffic: Paths(),
+  target: Type.Optional(Type.String({ expected: 'the real dependency: a URL for http, host:port for pg' })),
+  stubs: Type.Optional(Paths()),
+  latency: Type.Union([Type.Literal('none'), Type.Literal('recorded')], { default: 'none', expected: '"none" or "recorded"' }),
+  match_headers: Type.Array(Type.String(), { default: [] }),
+  max_body_bytes: Size('16mb'),
+  auth: Type.Union([Type.Literal('trust'), Type.Literal('md5'), Type.Literal('scram-sha-256')], {
+    default: 'trust',
+    expected: '"trust", "md5" or "scram-sha-256"',
+  }),
+  user: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+  tls: Type.Optional(Strict({ cert: Type.Optional(Type.String()), key: Type.Optional(Type.String()), generate: Type.Boolean({ default: false }) })),
+  max_message_bytes: Size('16mb'),
+});
+
+export const CaptureSchema = Strict({
+  name: Type.String({ minLength: 1, expected: 'a variable name used as {{name}} in later requests' }),
+  from: Type.String({ expected: 'a JSON path into the response body, e.g. $.id, or header:NAME' }),
+  endpoint: Type.Optional(Type.String({ expected: 'an endpoint like "POST /orders"' })),
+});
+
+export const ReplaySchema = Strict(
+  {
+    target: Type.Optional(Url()),
+    traffic: Type.Optional(Paths()),
+    concurrency: Type.Integer({ minimum: 1, default: 10 }),
+    time_scale: Type.Number({ exclusiveMinimum: 0, default: 1 }),
+    max_delay: Duration('5s'),
+    rate: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    headers: Type.Optional(StringMap()),
+    captures: Type.Array(CaptureSchema, { default: [] }),
+    ...Filters,
+    limit: Type.Optional(Type.Integer({ minimum: 1 })),
+    duration: Type.Optional(Duration()),
+    warmup: Type.Integer({ minimum: 0, default: 0 }),
+    insecure: Type.Boolean({ default: false }),
+    timeout: Duration('30s'),
+    report: Type.Optional(Type.String()),
+    run_id: Type.Optional(Type.String()),
+    baseline: Type.Optional(Type.String({ expected: 'a report directory of an earlier baseline run' })),
+    mock_admin: Type.Optional(Type.Array(Url())),
+    secondary: Type.Optional(Url()),
+  },
+  { default: {} },
+);
+
+export const SutSchema = Strict({
+  command: Type.String({ minLength: 1 }),
+  cwd: Type.Optional(Type.String()),
+  env: Type.Optional(StringMap()),
+  health: Url(),
+  ready_seconds: Type.Number({ minimum: 0, default: 5 }),
+  timeout: Duration('60s'),
+});
+
+export const BaselineSchema = Strict({
+  command: Type.Optional(Type.String({ minLength: 1 })),
+  cwd: Type.Optional(Type.String()),
+  env: Type.Optional(StringMap()),
+  health: Type.Optional(Url()),
+  target: Type.Optional(Url()),
+  ready_seconds: Type.Optional(Type.Number({ minimum: 0 })),
+  report: Type.Optional(Type.String({ expected: 'a report directory of an earlier baseline run' })),
+});
+
+export const SessionsSchema = Strict(
+  {
+    key: Type.String({
+      pattern: '^(exchange|connection|(header|cookie|jwt):.+)$',
+      default: 'exchange',
+      expected: '"exchange", "connection", "header:NAME", "cookie:NAME" or "jwt:CLAIM"',
+    }),
+  },
+  { default: {} },
+);
+
+export const CompareSchema = Strict(
+  {
+    ignore: Type.Array(Type.String(), { default: [], expected: 'a list of paths like "$.createdAt", "$..id", "header:date"' }),
+    tolerances: Type.Record(Type.String(), Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\d+(\\.\\d+)?%$' })]), {
+      default: {},
+      expected: 'a map of JSON paths to an absolute tolerance (0.01) or a relative one ("1%")',
+    }),
+    unordered: Type.Array(Type.String(), { default: [], expected: 'JSON paths of arrays compared without order' }),
+    presence: Type.Array(Type.String(), { default: [], expected: 'JSON paths checked for presence only' }),
+    headers: Type.Array(Type.String(), { default: ['content-type'] }),
+    value_classes: Type.Boolean({ default: true }),
+    learn_noise: Type.Integer({ minimum: 0, default: 0 }),
+    noise_confidence: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 }),
+    max_body_bytes: Size('1mb'),
+  },
+  { default: {} },
+);
+
+export const GatesSchema = Type.Record(Type.String(), Type.String(), {
+  default: {},
+  expected: 'a map of gate names to expressions like ">= 0.99"',
+});
+
+export const CutoffsSchema = Strict(
+  {
+    min_requests: Type.Integer({ minimum: 0, default: 50 }),
+    max_5xx_rate: Type.Optional(Rate(1)),
+    max_error_rate: Type.Optional(Rate(1)),
+    max_mock_miss_rate: Type.Optional(Rate(1)),
+  },
+  { default: {} },
+);
+
+export const ShadowSchema = Strict(
+  {
+    listen: Type.Optional(Addr()),
+    primary: Type.Optional(Url()),
+    candidate: Type.Optional(Url()),
+    secondary: Type.Optional(Url()),
+    sample: Rate(1),
+    ...Filters,
+    methods: Type.Array(Type.String(), { default: ['GET', 'HEAD', 'OPTIONS'] }),
+    queue_items: Type.Integer({ minimum: 1, default: 1000 }),
+    max_in_flight: Type.Integer({ minimum: 1, default: 64 }),
+    max_body_bytes: Size('1mb'),
+    timeout: Duration('10s'),
+    window: Duration('5m'),
+    report: Type.Optional(Type.String()),
+    inject_traceparent: Type.Boolean({ default: false }),
+    candidate_http_deps: Type.Array(HttpDepSchema, { default: [] }),
+    candidate_pg_deps: Type.Array(PgDepSchema, { default: [] }),
+  },
+  { default: {} },
+);
+
+export const RedactSchema = Strict(
+  {
+    enabled: Type.Boolean({ default: true }),
+    headers: Type.Array(Type.String(), { default: [], expected: 'extra header names to redact' }),
+    query_params: Type.Array(Type.String(), { default: [], expected: 'query parameter names to redact' }),
+    json_paths: Type.Array(Type.String(), { default: [], expected: 'JSON paths like "$.card.number"' }),
+    key_file: Type.Optional(Type.String({ expected: 'a file holding the redaction key, outside the traffic directory' })),
+  },
+  { default: {} },
+);
+
+export const LogSchema = Strict(
+  {
+    level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', expected: 'one of fatal, error, warn, info, debug, trace, silent' },
+    ),
+  },
+  { default: {} },
+);
+
+export const ConfigSchema = Strict({
+  admin: AdminSchema,
+  log: LogSchema,
+  record: RecordSchema,
+  mocks: Type.Array(MockSchema, { default: [] }),
+  replay: ReplaySchema,
+  sut: Type.Optional(SutSchema),
+  baseline: Type.Optional(BaselineSchema),
+  sessions: SessionsSchema,
+  compare: CompareSchema,
+  quality_gates: GatesSchema,
+  cutoffs: CutoffsSchema,
+  shadow: ShadowSchema,
+  redact: RedactSchema,
+});
+
+export type DoppelConfig = Static<typeof ConfigSchema>;
+export type RecordConfig = Static<typeof RecordSchema>;
+export type MockConfig = Static<typeof MockSchema>;
+export type ReplayConfig = Static<typeof ReplaySchema>;
+export type CompareConfig = Static<typeof CompareSchema>;
+export type CutoffsConfig = Static<typeof CutoffsSchema>;
+export type ShadowConfig = Static<typeof ShadowSchema>;
+export type RedactConfig = Static<typeof RedactSchema>;
+export type SutConfig = Static<typeof SutSchema>;
+export type SessionsConfig = Static<typeof SessionsSchema>;
+export type HttpDepConfig = Static<typeof HttpDepSchema>;
+export type PgDepConfig = Static<typeof PgDepSchema>;
+
+/** A gates file (`--gates FILE`) holds quality_gates and/or cutoffs. */
+export const GatesFileSchema = Strict({
+  quality_gates: Type.Optional(GatesSchema),
+  cutoffs: Type.Optional(CutoffsSchema),
+});
+export type GatesFile = Static<typeof GatesFileSchema>;

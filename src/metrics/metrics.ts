@@ -1,0 +1,119 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric of DESIGN.md's table, registered on a registry passed in (never
+ * prom-client's global one), so one scrape in any mode shows the whole schema.
+ * Names and labels here are a public contract: dashboards and alert rules use them.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly exchangesRecorded: Counter<'service' | 'direction' | 'protocol'>;
+  readonly recordDropped: Counter<'reason'>;
+  readonly exchangesTruncated: Counter<'service'>;
+  readonly storeCorruptLines: Counter;
+  readonly redactions: Counter<'kind'>;
+  readonly mockRequests: Counter<'service' | 'protocol' | 'result'>;
+  readonly replayRequests: Counter<'run_id' | 'endpoint' | 'result'>;
+  readonly compare: Counter<'run_id' | 'mode' | 'endpoint' | 'result'>;
+  readonly compareFields: Counter<'run_id' | 'result'>;
+  readonly responseDuration: Histogram<'run_id' | 'side' | 'endpoint'>;
+  readonly shadowDropped: Counter<'reason'>;
+  readonly gateValue: Gauge<'run_id' | 'gate'>;
+  readonly gateThreshold: Gauge<'run_id' | 'gate'>;
+  readonly gatePassing: Gauge<'run_id' | 'gate'>;
+}
+
+export const RESPONSE_DURATION_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+export function createMetrics(registry: Registry = new Registry()): Metrics {
+  const registers = [registry];
+  return {
+    registry,
+    exchangesRecorded: new Counter({
+      name: 'doppel_exchanges_recorded_total',
+      help: 'Exchanges written to the traffic store.',
+      labelNames: ['service', 'direction', 'protocol'] as const,
+      registers,
+    }),
+    recordDropped: new Counter({
+      name: 'doppel_record_dropped_total',
+      help: 'Exchanges not recorded, by reason (queue_full, quota, sampled_out, filtered, paused, store_error).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    exchangesTruncated: new Counter({
+      name: 'doppel_exchanges_truncated_total',
+      help: 'Exchanges recorded with a body cut at the configured cap.',
+      labelNames: ['service'] as const,
+      registers,
+    }),
+    storeCorruptLines: new Counter({
+      name: 'doppel_store_corrupt_lines_total',
+      help: 'Traffic store lines skipped because they could not be decoded (including cut-off tails).',
+      registers,
+    }),
+    redactions: new Counter({
+      name: 'doppel_redactions_total',
+      help: 'Secrets replaced by placeholders at capture time, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    mockRequests: new Counter({
+      name: 'doppel_mock_requests_total',
+      help: 'Requests answered by dependency mocks, by result (matched, unmatched, passthrough).',
+      labelNames: ['service', 'protocol', 'result'] as const,
+      registers,
+    }),
+    replayRequests: new Counter({
+      name: 'doppel_replay_requests_total',
+      help: 'Requests sent by replay, by result (pass, fail, error).',
+      labelNames: ['run_id', 'endpoint', 'result'] as const,
+      registers,
+    }),
+    compare: new Counter({
+      name: 'doppel_compare_total',
+      help: 'Candidate responses compared with the baseline, by mode and result (match, mismatch, noise).',
+      labelNames: ['run_id', 'mode', 'endpoint', 'result'] as const,
+      registers,
+    }),
+    compareFields: new Counter({
+      name: 'doppel_compare_fields_total',
+      help: 'Fields compared, by result (match, mismatch, ignored).',
+      labelNames: ['run_id', 'result'] as const,
+      registers,
+    }),
+    responseDuration: new Histogram({
+      name: 'doppel_response_duration_seconds',
+      help: 'Response durations of the baseline and the candidate.',
+      labelNames: ['run_id', 'side', 'endpoint'] as const,
+      buckets: [...RESPONSE_DURATION_BUCKETS],
+      registers,
+    }),
+    shadowDropped: new Counter({
+      name: 'doppel_shadow_dropped_total',
+      help: 'Shadow copies not sent or not judged, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    gateValue: new Gauge({
+      name: 'doppel_gate_value',
+      help: 'Current value of each quality gate.',
+      labelNames: ['run_id', 'gate'] as const,
+      registers,
+    }),
+    gateThreshold: new Gauge({
+      name: 'doppel_gate_threshold',
+      help: 'Threshold of each quality gate.',
+      labelNames: ['run_id', 'gate'] as const,
+      registers,
+    }),
+    gatePassing: new Gauge({
+      name: 'doppel_gate_passing',
+      help: '1 when the quality gate passes, 0 when it fails.',
+      labelNames: ['run_id', 'gate'] as const,
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,44 @@
+import type { Exchange } from '../core/exchange.js';
+
+/**
+ * What capture needs from a store: append whole exchanges, flush, close.
+ * `append` resolves when the line is handed to the backend; `flush` when
+ * everything appended so far is durable (fsync'd file, or acknowledged by Redis).
+ */
+export interface ExchangeWriter {
+  append(exchange: Exchange): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** bytes written so far in this store location (for quotas) */
+  readonly bytesWritten: number;
+}
+
+/** A line or record that could not be decoded, reported and skipped. */
+export interface CorruptRecord {
+  /** file path (file store) or key (Redis) */
+  source: string;
+  /** 1-based line number or record index */
+  line: number;
+  reason: string;
+  /** true when it is the cut-off tail of a segment (crash), not damage in the middle */
+  isTail: boolean;
+}
+
+export interface ReadOptions {
+  /** called for every skipped record; the read goes on */
+  onCorrupt?: (record: CorruptRecord) => void;
+}
+
+/** What mocks and replay need: a stream of exchanges in store order. */
+export interface ExchangeReader {
+  read(opts?: ReadOptions): AsyncIterable<Exchange>;
+}
+
+export interface StoreManifest {
+  format: 'doppel-traffic';
+  version: number;
+  created: string;
+  updated: string;
+  services: string[];
+  counts: { exchanges: number; inbound: number; outbound: number; http: number; pg: number; segments: number };
+}
