@@ -11,31 +11,106 @@ import { stripResponseHop } from '../capture/hop-by-hop.js';
 import { traceIdOf, traceparentOf } from '../capture/trace-links.js';
 import { canonicalJson, exactKey, parseRequest, queryKey, shapeKey, shapePath, type KeyOptions, type ParsedRequest } from './http-request-key.js';
 
-export interface MockResponse {
-  /** recorded exchange id, or stub id */
-  id: string;
-  status: number;
-  /** flat list ready for writeHead, framing headers recomputed */
-  headers: string[];
-  body: Buffer;
-  trailers: Array<[string, string]> | undefined;
-  durationMs: number;
+/**
+ * Bodies of all recorded responses live in a few large slabs; a response keeps
+ * offsets, not its own Buffer object, which would cost more than a small body.
+ */
+class BodyArena {
+  readonly slabs: Buffer[] = [];
+  #used = 0;
+  static readonly SLAB = 1024 * 1024;
+
+  store(body: Buffer): [number, number] {
+    if (body.length >= BodyArena.SLAB / 4) {
+      this.slabs.push(Buffer.from(body));
+      return [this.slabs.length - 1, 0];
+    }
+    let slab = this.slabs[this.slabs.length - 1];
+    if (slab === undefined || slab.length !== BodyArena.SLAB || this.#used + body.length > BodyArena.SLAB) {
+      slab = Buffer.allocUnsafeSlow(BodyArena.SLAB);
+      this.slabs.push(slab);
+      this.#used = 0;
+    }
+    body.copy(slab, this.#used);
+    const off = this.#used;
+    this.#used += body.length;
+    return [this.slabs.length - 1, off];
+  }
 }
 
-interface Entry {
-  response: MockResponse;
-  trace: string | undefined;
+/** One recorded response, ready to serve. */
+export class MockResponse {
+  /** recorded exchange id */
+  readonly id: string;
+  readonly status: number;
+  /** flat list ready for writeHead, framing headers recomputed */
+  readonly headers: string[];
+  readonly trailers: Array<[string, string]> | undefined;
+  readonly durationMs: number;
+  /** trace id of the recorded request, when it carried a traceparent */
+  readonly trace: string | undefined;
+  readonly #arena: BodyArena;
+  readonly #slab: number;
+  readonly #offset: number;
+  readonly #length: number;
+
+  constructor(
+    id: string,
+    status: number,
+    headers: string[],
+    trailers: Array<[string, string]> | undefined,
+    durationMs: number,
+    trace: string | undefined,
+    arena: BodyArena,
+    body: Buffer,
+  ) {
+    this.id = id;
+    this.status = status;
+    this.headers = headers;
+    this.trailers = trailers;
+    this.durationMs = durationMs;
+    this.trace = trace;
+    this.#arena = arena;
+    this.#length = body.length;
+    if (body.length === 0) {
+      this.#slab = -1;
+      this.#offset = 0;
+    } else [this.#slab, this.#offset] = arena.store(body);
+  }
+
+  /** a view of the recorded body (no copy) */
+  body(): Buffer {
+    if (this.#slab === -1) return EMPTY_BODY;
+    const slab = this.#arena.slabs[this.#slab] as Buffer;
+    return slab.subarray(this.#offset, this.#offset + this.#length);
+  }
+}
+
+type Entry = MockResponse;
+
+/** The first recorded request of a group, kept compact and parsed again only to explain a miss. */
+interface Sample {
+  method: string;
+  url: string;
+  body: Buffer;
+  headers: readonly string[];
 }
 
 interface Group {
   entries: Entry[];
   byTrace: Map<string, Entry[]> | undefined;
   /** cursor per scope ('' = global, else trace id); cleared lazily when the generation moves */
-  cursors: Map<string, number>;
+  cursors: Map<string, number> | undefined;
   generation: number;
-  /** the first recorded request, kept for miss explanations */
-  sample: ParsedRequest;
-  sampleUrl: string;
+  /** the first recorded request (its fields inline: one object less per group) */
+  method: string;
+  url: string;
+  reqBody: Buffer;
+  reqHeaders: readonly string[];
+}
+
+function sampleOf(g: Group): Sample {
+  return { method: g.method, url: g.url, body: g.reqBody, headers: g.reqHeaders };
 }
 
 export interface Difference {
@@ -50,6 +125,7 @@ export interface MissExplanation {
 }
 
 const MAX_EXPLAIN_GROUPS = 2_000;
+const NO_HEADERS: readonly string[] = [];
 
 // Header names and common values repeat across thousands of exchanges: share one string each.
 class Interner {
@@ -71,9 +147,13 @@ export class HttpMockIndex {
   readonly #opts: KeyOptions;
   readonly #exact = new Map<string, Group>();
   readonly #shape = new Map<string, Group>();
-  readonly #byPath = new Map<string, Group[]>();
+  /** method + shape path -> groups, for explanations; built at the first miss, so a mock that never misses never pays for it */
+  #byPath: Map<string, Group | Group[]> | undefined;
+  readonly #arena = new BodyArena();
   readonly #groups: Group[] = [];
   readonly #intern = new Interner();
+  // identical response header lists (the common case) share one array
+  readonly #headerLists = new Map<string, string[]>();
   #generation = 0;
   #size = 0;
 
@@ -94,7 +174,7 @@ export class HttpMockIndex {
     const rec = ex.http.response;
     if (rec === null || rec === undefined) return false;
     const req = ex.http.request;
-    const reqBody = req.truncated ? Buffer.alloc(0) : decodeBody(req.body, req.bodyEncoding);
+    const reqBody = req.truncated || req.body === '' ? EMPTY_BODY : decodeBody(req.body, req.bodyEncoding);
     const flatReq: string[] = [];
     for (const [k, v] of req.headers) flatReq.push(k, v);
     const parsed = parseRequest({ method: req.method, url: req.url, headers: flatReq, body: reqBody });
@@ -120,42 +200,64 @@ export class HttpMockIndex {
         if (recordedLength !== undefined) headers.push('Content-Length', recordedLength);
       } else headers.push('Content-Length', String(body.length));
     }
-    const response: MockResponse = {
-      id: ex.id,
-      status: rec.status,
-      headers,
-      body,
-      trailers,
-      durationMs: ex.durationMs,
-    };
+    const headerKey = headers.join('\u0001');
+    let shared = this.#headerLists.get(headerKey);
+    if (shared === undefined) {
+      shared = headers;
+      if (this.#headerLists.size < 100_000) this.#headerLists.set(headerKey, headers);
+    }
     const trace = traceIdOf(traceparentOf(flatReq));
-    const entry: Entry = { response, trace };
-    this.#addTo(this.#exact, exactKey(parsed, this.#opts), entry, parsed, req.url, true);
-    this.#addTo(this.#shape, shapeKey(parsed, this.#opts), entry, parsed, req.url, false);
+    const entry: Entry = new MockResponse(ex.id, rec.status, shared, trailers, ex.durationMs, trace, this.#arena, body);
+    const sample: Sample = {
+      method: parsed.method,
+      url: req.url,
+      body: reqBody.length === 0 ? EMPTY_BODY : reqBody,
+      headers: this.#opts.matchHeaders.length === 0 ? NO_HEADERS : flatReq,
+    };
+    const exact = exactKey(parsed, this.#opts);
+    const shape = shapeKey(parsed, this.#opts);
+    this.#addTo(this.#exact, exact, entry, sample, parsed.path, true);
+    // A request with no classed value has shape == exact: any live request of that shape
+    // also has that exact key, so the shape map would only duplicate the group.
+    if (shape !== exact) this.#addTo(this.#shape, shape, entry, sample, parsed.path, false);
     this.#size++;
     return true;
   }
 
-  #addTo(map: Map<string, Group>, key: string, entry: Entry, parsed: ParsedRequest, url: string, isExact: boolean): void {
+  #addTo(map: Map<string, Group>, key: string, entry: Entry, sample: Sample, path: string, isExact: boolean): void {
     let g = map.get(key);
     if (g === undefined) {
-      g = { entries: [], byTrace: undefined, cursors: new Map(), generation: this.#generation, sample: parsed, sampleUrl: url };
+      g = {
+        // a literal of one: pushing into [] would reserve room for 17
+        entries: [entry],
+        byTrace: undefined,
+        cursors: undefined,
+        generation: this.#generation,
+        method: sample.method,
+        url: sample.url,
+        reqBody: sample.body,
+        reqHeaders: sample.headers,
+      };
       map.set(key, g);
       if (isExact) {
         this.#groups.push(g);
-        const p = `${parsed.method} ${shapePath(parsed.path, this.#opts)}`;
-        const list = this.#byPath.get(p);
-        if (list) list.push(g);
-        else this.#byPath.set(p, [g]);
+        if (this.#byPath !== undefined) this.#indexPath(this.#byPath, g, path);
       }
-    }
-    g.entries.push(entry);
+    } else g.entries.push(entry);
     if (entry.trace !== undefined) {
       g.byTrace ??= new Map();
       const t = g.byTrace.get(entry.trace);
       if (t) t.push(entry);
       else g.byTrace.set(entry.trace, [entry]);
     }
+  }
+
+  #indexPath(byPath: Map<string, Group | Group[]>, g: Group, path: string): void {
+    const p = `${g.method} ${shapePath(path, this.#opts)}`;
+    const list = byPath.get(p);
+    if (list === undefined) byPath.set(p, g);
+    else if (Array.isArray(list)) list.push(g);
+    else byPath.set(p, [list, g]);
   }
 
   /** Sequence state back to the start (a run starts). */
@@ -177,39 +279,53 @@ export class HttpMockIndex {
         scope = trace as string;
       }
     }
-    if (list.length === 1) return (list[0] as Entry).response;
-    if (g.generation !== this.#generation) {
-      g.cursors.clear();
+    if (list.length === 1) return list[0] as Entry;
+    if (g.cursors === undefined || g.generation !== this.#generation) {
+      g.cursors = new Map();
       g.generation = this.#generation;
     }
     const i = g.cursors.get(scope) ?? 0;
     g.cursors.set(scope, i + 1);
-    return (list[Math.min(i, list.length - 1)] as Entry).response;
+    return list[Math.min(i, list.length - 1)] as Entry;
   }
 
   /** The nearest recorded request and which parts differ. Slow path: misses only. */
   explain(req: ParsedRequest): MissExplanation {
     const opts = this.#opts;
-    let pool = this.#byPath.get(`${req.method} ${shapePath(req.path, opts)}`);
+    let byPath = this.#byPath;
+    if (byPath === undefined) {
+      byPath = new Map();
+      for (const g of this.#groups) this.#indexPath(byPath, g, pathOf(g.url));
+      this.#byPath = byPath;
+    }
+    const found = byPath.get(`${req.method} ${shapePath(req.path, opts)}`);
+    let pool = found === undefined ? undefined : Array.isArray(found) ? found : [found];
     if (pool === undefined) {
       const sp = shapePath(req.path, opts);
-      pool = this.#groups.filter((g) => shapePath(g.sample.path, opts) === sp);
-      if (pool.length === 0) pool = this.#groups.filter((g) => g.sample.method === req.method);
+      pool = this.#groups.filter((g) => shapePath(pathOf(g.url), opts) === sp);
+      if (pool.length === 0) pool = this.#groups.filter((g) => g.method === req.method);
       if (pool.length === 0) pool = this.#groups;
     }
     let best: { g: Group; diffs: Difference[]; score: number } | undefined;
     const n = Math.min(pool.length, MAX_EXPLAIN_GROUPS);
     for (let i = 0; i < n; i++) {
       const g = pool[i] as Group;
-      const diffs = differences(g.sample, req, opts);
+      const diffs = differences(parseRequest(sampleOf(g)), req, opts);
       const score = diffs.reduce((s, d) => s + WEIGHT[d.part], 0);
       if (best === undefined || score < best.score) best = { g, diffs, score };
       if (score === 0) break;
     }
     if (best === undefined) return { nearest: undefined, differences: [] };
     const first = best.g.entries[0] as Entry;
-    return { nearest: { id: first.response.id, method: best.g.sample.method, url: best.g.sampleUrl }, differences: best.diffs };
+    return { nearest: { id: first.id, method: best.g.method, url: best.g.url }, differences: best.diffs };
   }
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 const WEIGHT: Record<Difference['part'], number> = { method: 8, path: 16, query: 2, body: 3, headers: 1 };

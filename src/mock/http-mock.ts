@@ -193,10 +193,10 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
     if (res.destroyed) return;
     res.writeHead(r.status, r.headers);
     if (r.trailers !== undefined) {
-      res.write(r.body);
+      res.write(r.body());
       res.addTrailers(r.trailers);
       res.end();
-    } else res.end(r.body);
+    } else res.end(r.body());
   }
 
   function serveStub(s: StubDefinition, req: IncomingMessage, res: ServerResponse): void {
