@@ -17,7 +17,7 @@ import { createRecorder } from '../src/capture/recorder.js';
 import { createRedactor } from '../src/core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../src/core/sessions.js';
 import { createMetrics } from '../src/metrics/metrics.js';
-import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
+import { createFileStoreWriter } from '../src/store/file-store.js';
 import { createHttpMock } from '../src/mock/http-mock.js';
 import { benchExchanges, BENCH_BODY } from './http-bench-data.js';
 
@@ -57,7 +57,8 @@ async function main(): Promise<void> {
       ready(await listen(server));
       return;
     }
-    case 'doppel': {
+    case 'doppel':
+    case 'doppel-off': {
       const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const metrics = createMetrics();
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
         target: arg,
         service: 'bench',
         direction: 'inbound',
-        sink: recorder,
+        sink: role === 'doppel' ? recorder : undefined,
         maxBodyBytes: 1024 * 1024,
         timeouts: { headersMs: 30_000, requestMs: 300_000, keepAliveMs: 60_000, upstreamMs: 30_000 },
         rewriteHost: false,
@@ -158,33 +159,6 @@ async function main(): Promise<void> {
       });
       server.keepAliveTimeout = 60_000;
       ready(await listen(server));
-      return;
-    }
-    case 'mock-rss': {
-      // RSS of a mock holding the exchanges of a traffic directory (arg)
-      const before = process.memoryUsage().rss;
-      const mock = await createHttpMock({
-        service: 'bench',
-        listen: '127.0.0.1:0',
-        exchanges: createFileStoreReader([arg]).read(),
-        options: {
-          latency: 'none',
-          matchHeaders: [],
-          ignore: [],
-          valueClasses: true,
-          maxBodyBytes: 16 * 1024 * 1024,
-          redactedQueryParams: [],
-          redactedJsonPaths: [],
-          unmatchedKeep: 100,
-        },
-        log: silent,
-        metrics: createMetrics(),
-      });
-      (globalThis as { gc?: () => void }).gc?.();
-      const after = process.memoryUsage().rss;
-      process.stdout.write(JSON.stringify({ url: mock.url, before, after, loaded: mock.loaded }) + '\n');
-      await mock.close();
-      process.exit(0);
       return;
     }
     default:

@@ -279,14 +279,14 @@ export class HttpMockIndex {
         scope = trace as string;
       }
     }
-    if (list.length === 1) return list[0] as Entry;
+    if (list.length === 1) return list[0];
     if (g.cursors === undefined || g.generation !== this.#generation) {
       g.cursors = new Map();
       g.generation = this.#generation;
     }
     const i = g.cursors.get(scope) ?? 0;
     g.cursors.set(scope, i + 1);
-    return list[Math.min(i, list.length - 1)] as Entry;
+    return list[Math.min(i, list.length - 1)];
   }
 
   /** The nearest recorded request and which parts differ. Slow path: misses only. */
