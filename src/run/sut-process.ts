@@ -73,7 +73,7 @@ export async function startSut(opts: SutOptions): Promise<SutProcess> {
   // A process group (detached) so stop() reaches the command's children too (npx, sh -c).
   const child: ChildProcess = spawn('sh', ['-c', opts.command], {
     cwd: opts.cwd,
-    env: { ...opts.env } as NodeJS.ProcessEnv,
+    env: { ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
