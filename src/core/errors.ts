@@ -69,7 +69,7 @@ export function usageError(message: string, details?: readonly string[]): Doppel
 }
 
 export function notImplemented(what: string): DoppelError {
-  return new DoppelError('DOPPEL_NOT_IMPLEMENTED', `${what} is not built yet in this version of doppel`);
+  return new DoppelError('DOPPEL_NOT_IMPLEMENTED', `${what} is not built yet in this version`);
 }
 
 /** A short string for logs and one-line terminal messages. */

@@ -99,7 +99,7 @@ class FileStoreWriter implements ExchangeWriter {
   #waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   #bytesWritten = 0;
   #closed = false;
-  #failure: unknown;
+  #failure: DoppelError | undefined;
 
   constructor(opts: Required<FileStoreWriterOptions>, manifest: StoreManifest, nextSegment: number, existingBytes: number) {
     this.#dir = opts.dir;
@@ -125,8 +125,8 @@ class FileStoreWriter implements ExchangeWriter {
     this.#pendingBytes += Buffer.byteLength(line);
     this.#count(exchange);
     const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (this.#pendingBytes >= this.#batchBytes) this.#scheduleWrite();
-    else this.#timer ??= setTimeout(() => this.#scheduleWrite(), this.#flushIntervalMs);
+    if (this.#pendingBytes >= this.#batchBytes) void this.#scheduleWrite();
+    else this.#timer ??= setTimeout(() => void this.#scheduleWrite(), this.#flushIntervalMs);
     return p;
   }
 
@@ -266,7 +266,7 @@ export async function createFileStoreWriter(options: FileStoreWriterOptions): Pr
 async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<{ line: string; complete: boolean }> {
   let rest = '';
   for await (const chunk of stream) {
-    const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
+    const text = rest + (typeof chunk === 'string' ? chunk : (chunk).toString('utf8'));
     let start = 0;
     let nl = text.indexOf('\n', start);
     while (nl !== -1) {

@@ -1,0 +1,88 @@
+/**
+ * The admin API (DESIGN.md "Admin API and metrics"). Loopback by default; off
+ * loopback every route but /healthz and /readyz needs the bearer token, and
+ * the server refuses to start without one. No route takes a path or a command.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../core/logger.js';
+import { DoppelError } from '../core/errors.js';
+import { isLoopbackHost, parseHostPort, formatHostPort } from '../core/address.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { AdminProviders } from './types.js';
+import { registerHealthRoutes } from './health-routes.js';
+import { registerRunRoutes } from './run-routes.js';
+import { registerMockRoutes } from './mock-routes.js';
+import { registerRecordRoutes } from './record-routes.js';
+
+export interface AdminServerOptions {
+  listen: string;
+  token: string | undefined;
+  metrics: Metrics;
+  log: Logger;
+  providers: AdminProviders;
+}
+
+export interface AdminServer {
+  readonly app: FastifyInstance;
+  /** the bound address, with the real port when 0 was asked */
+  readonly address: string;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const OPEN_ROUTES = new Set(['/healthz', '/readyz']);
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** Builds the app without listening (tests use inject or listen themselves). */
+export function buildAdminApp(opts: Omit<AdminServerOptions, 'listen'> & { requireToken: boolean }): FastifyInstance {
+  const logger: FastifyBaseLogger = opts.log.child({ component: 'admin' });
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+  });
+  if (opts.requireToken) {
+    const token = opts.token as string;
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?', 1)[0] ?? '';
+      if (OPEN_ROUTES.has(path)) return;
+      if (!tokenMatches(req.headers.authorization, token)) {
+        await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'admin API needs "Authorization: Bearer <DOPPEL_ADMIN_TOKEN>"' });
+      }
+    });
+  }
+  registerHealthRoutes(app, opts.metrics, opts.providers);
+  registerRunRoutes(app, opts.providers);
+  registerMockRoutes(app, opts.providers);
+  registerRecordRoutes(app, opts.providers);
+  return app;
+}
+
+export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
+  const hp = parseHostPort(opts.listen, 'admin address');
+  const requireToken = !isLoopbackHost(hp.host);
+  if (requireToken && opts.token === undefined) {
+    throw new DoppelError(
+      'DOPPEL_ADMIN_TOKEN_REQUIRED',
+      `admin API on ${opts.listen} is not loopback: set DOPPEL_ADMIN_TOKEN to a bearer token, or bind to 127.0.0.1`,
+    );
+  }
+  const app = buildAdminApp({ ...opts, requireToken });
+  await app.listen({ host: hp.host, port: hp.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : hp.port;
+  const address = formatHostPort({ host: hp.host, port });
+  opts.log.info({ address }, 'admin api listening');
+  return {
+    app,
+    address,
+    url: `http://${address}`,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * What the admin API needs from the running components. Each capability
+ * registers the narrow provider it has; routes answer empty sets otherwise.
+ */
+
+export interface RunSummaryView {
+  id: string;
+  mode: 'replay' | 'shadow' | 'run';
+  status: 'running' | 'passed' | 'failed' | 'aborted';
+  startedAt: string;
+  [key: string]: unknown;
+}
+
+export interface RunsProvider {
+  list(): RunSummaryView[];
+  get(id: string): Record<string, unknown> | undefined;
+  /** writes a report for the run on demand; resolves to the directory */
+  writeReport?(id: string): Promise<string>;
+}
+
+export interface UnmatchedCall {
+  service: string;
+  protocol: 'http' | 'pg';
+  at: string;
+  /** method + url for HTTP, SQL for Postgres */
+  request: Record<string, unknown>;
+  /** the nearest recorded request and what differed */
+  nearest?: Record<string, unknown> | undefined;
+}
+
+export interface UnmatchedProvider {
+  unmatched(): UnmatchedCall[];
+}
+
+export interface MockControl {
+  /** resets the sequence state (run start) */
+  reset(): void;
+}
+
+export interface RecordControl {
+  pause(): void;
+  resume(): void;
+  status(): Record<string, unknown>;
+}
+
+export interface AdminProviders {
+  runs: RunsProvider[];
+  unmatched: UnmatchedProvider[];
+  mocks: MockControl[];
+  recorders: RecordControl[];
+  /** readiness checks; /readyz is 200 when all pass */
+  readiness: Array<() => boolean>;
+}
+
+export function createAdminProviders(): AdminProviders {
+  return { runs: [], unmatched: [], mocks: [], recorders: [], readiness: [] };
+}

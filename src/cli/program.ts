@@ -1,0 +1,75 @@
+/**
+ * The command set of DESIGN.md on commander. Each command lives in its own
+ * file and registers itself; this file wires globals, help and exit codes.
+ */
+import { Command, Option } from 'commander';
+import type { ExitCode } from '../core/errors.js';
+import { createCommandContext, type CliIO, type CommandAction, type GlobalFlags } from './context.js';
+import { registerRecordCommand } from './record.js';
+import { registerMockCommand } from './mock.js';
+import { registerReplayCommand } from './replay.js';
+import { registerShadowCommand } from './shadow.js';
+import { registerRunCommand } from './run.js';
+import { registerTransformCommand } from './transform.js';
+import { registerImportCommand } from './import.js';
+import { registerExportCommand } from './export.js';
+import { registerRulesCommand } from './rules.js';
+
+/** Binds a command action to commander: resolves globals, records the exit code. */
+export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function buildProgram(io: CliIO, setExit: (code: ExitCode) => void): Command {
+  const program = new Command('doppel');
+  program
+    .description('Capture, mock and replay traffic of HTTP services and their HTTP and Postgres dependencies; judge a candidate build against a baseline.')
+    .version('0.1.0', '-V, --version')
+    .option('--config <file>', 'YAML configuration file (flags override it)')
+    .option('--admin <addr>', 'admin API address host:port (long-running commands default to 127.0.0.1:4190)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 success / all gates pass, 1 a quality gate failed, 2 usage, config or input error,
+3 run aborted (cutoff, SUT not ready, target unreachable), 4 internal error.
+Docs: README.md; contract: DESIGN.md.`,
+    );
+
+  const bind: Bind = (action) => async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const opts = cmd.opts();
+    const globals = cmd.optsWithGlobals<GlobalFlags>();
+    const positional = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
+    const ctx = createCommandContext(io, {
+      ...(globals.config === undefined ? {} : { config: globals.config }),
+      ...(globals.admin === undefined ? {} : { admin: globals.admin }),
+      ...(globals.logLevel === undefined ? {} : { logLevel: globals.logLevel }),
+    });
+    setExit(await action(opts as never, ctx, positional));
+  };
+
+  for (const register of [
+    registerRecordCommand,
+    registerMockCommand,
+    registerReplayCommand,
+    registerShadowCommand,
+    registerRunCommand,
+    registerTransformCommand,
+    registerImportCommand,
+    registerExportCommand,
+    registerRulesCommand,
+  ]) {
+    const cmd = register(program, bind);
+    cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    cmd.showHelpAfterError('(run with --help for usage)');
+  }
+  return program;
+}

@@ -1,0 +1,60 @@
+/**
+ * Composition root: builds the logger, the metrics registry, the admin
+ * providers and (when wanted) the admin server from a frozen config. Commands
+ * get their components from here, never from module singletons.
+ */
+import type { Writable } from 'node:stream';
+import pino from 'pino';
+import type { DoppelConfig } from './config/schema.js';
+import type { RuntimeEnv } from './config/env.js';
+import { createLogger, type Logger } from './core/logger.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createAdminProviders, type AdminProviders } from './admin/types.js';
+import { startAdminServer, type AdminServer } from './admin/server.js';
+
+export interface Daemon {
+  readonly config: Readonly<DoppelConfig>;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly providers: AdminProviders;
+  /** set once startAdmin resolved */
+  readonly admin: AdminServer | undefined;
+  startAdmin(listen?: string): Promise<AdminServer>;
+  /** closes the admin server and flushes logs; components close themselves first */
+  close(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  config: Readonly<DoppelConfig>;
+  runtime: RuntimeEnv;
+  /** log destination; stderr when absent */
+  logStream?: Writable;
+}
+
+export function createDaemon(opts: DaemonOptions): Daemon {
+  const log = createLogger({
+    level: opts.config.log.level as pino.LevelWithSilent,
+    ...(opts.logStream ? { destination: opts.logStream } : {}),
+  });
+  const metrics = createMetrics();
+  const providers = createAdminProviders();
+  let admin: AdminServer | undefined;
+  return {
+    config: opts.config,
+    log,
+    metrics,
+    providers,
+    get admin() {
+      return admin;
+    },
+    async startAdmin(listen = opts.config.admin.listen) {
+      admin = await startAdminServer({ listen, token: opts.runtime.adminToken, metrics, log, providers });
+      return admin;
+    },
+    async close() {
+      if (admin) await admin.close();
+      admin = undefined;
+      log.flush();
+    },
+  };
+}

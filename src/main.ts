@@ -1,0 +1,86 @@
+/**
+ * Process entry: argv, signals, exit codes. Nothing else calls process.exit.
+ * Exit codes (DESIGN.md): 0 ok, 1 gate failed, 2 usage/config/input, 3 aborted, 4 internal.
+ */
+import { CommanderError } from 'commander';
+import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { buildProgram } from './cli/program.js';
+import type { CliIO } from './cli/context.js';
+import { ExitCode, isDoppelError, describeError } from './core/errors.js';
+import { createLogger } from './core/logger.js';
+
+export async function runMain(argv: readonly string[], io: CliIO): Promise<ExitCode> {
+  let exit: ExitCode = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exit = code;
+  });
+  const debug = argv.includes('debug') && argv.some((a) => a === '--log-level' || a.startsWith('--log-level='));
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return ExitCode.usage;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return exit;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are successes; every other parse failure is usage (2), not commander's 1.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    if (isDoppelError(err)) {
+      io.stderr.write(`doppel: ${err.message}\n`);
+      for (const line of err.details) io.stderr.write(`  ${line}\n`);
+      if (debug && err.stack) io.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    // An uncaught error is a bug: one line for the person, the whole story in the log.
+    const log = createLogger({ level: 'error' });
+    log.error({ err }, 'internal error');
+    log.flush();
+    io.stderr.write(`doppel: internal error: ${describeError(err)}${debug ? '' : ' (run with --log-level debug for the stack)'}\n`);
+    if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return ExitCode.internal;
+  }
+}
+
+function isEntry(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href || /[\\/]bin[\\/]doppel(\.js)?$/.test(entry);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    // A second signal means the person wants out now, flushed or not.
+    if (signals > 1) process.exit(ExitCode.aborted);
+    process.stderr.write(`doppel: ${sig} received, stopping cleanly (again to force)\n`);
+    controller.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`doppel: internal error: ${describeError(err)}\n`);
+    process.exit(ExitCode.internal);
+  });
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, cwd: process.cwd() };
+  runMain(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+      // Servers closed, streams flushed: let the loop drain, but never hang on a stray handle.
+      setTimeout(() => process.exit(code), 2000).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`doppel: internal error: ${describeError(err)}\n`);
+      process.exit(ExitCode.internal);
+    },
+  );
+}
