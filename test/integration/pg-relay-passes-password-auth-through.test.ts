@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, writeFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -148,7 +147,7 @@ describe('record relay with password authentication', () => {
       );
       // postgres.js sends CancelRequest on a new connection with the key it got at startup.
       await new Promise((r) => setTimeout(r, 300));
-      await q.cancel();
+      q.cancel();
       expect(await done).toBe('57014');
     } finally {
       await sql.end();
