@@ -609,6 +609,15 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     }
 
     #simpleQuery(sql: string): void {
+      if (this.#tx !== 'E') {
+        // Fast path: the exact recorded text needs no SQL scan.
+        const hit = index.takeRaw(sql, [], this.#affinity);
+        if (hit?.shape !== undefined) {
+          this.#affinity = { connection: hit.connection, seq: hit.seq };
+          this.#serveSimple(hit.shape, hit);
+          return;
+        }
+      }
       const shape = index.analyze(sql);
       if (shape.isEmpty) {
         this.#w.emptyQueryResponse();
@@ -625,6 +634,10 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
         this.#sendError(miss('simple', sql, []).fields);
         return;
       }
+      this.#serveSimple(shape, entry);
+    }
+
+    #serveSimple(shape: SqlShape, entry: PgEntry): void {
       counted('matched');
       const res = entry.response;
       for (const n of res.notices) this.#w.noticeResponse(n);
@@ -847,6 +860,7 @@ const emptyEntry: PgEntry = {
   response: { results: [], error: null, notices: [], txStatus: 'I' },
   errorPhase: undefined,
   isUsed: false,
+  shape: undefined,
 };
 
 function cellBytes(c: PgValue): Buffer | string | null {
