@@ -2,6 +2,7 @@
  * Binds the engine's judge ports to doppel's compare, gates and report modules.
  */
 import { createComparator } from '../compare/comparator.js';
+import { createNoiseLearner } from '../compare/noise.js';
 import { notImplemented } from '../core/errors.js';
 import { createGateEvaluator, type GateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics, exportGates } from '../gates/run-metrics.js';
@@ -18,7 +19,7 @@ function toPort(ev: GateEvaluator): GateEvaluatorPort {
 
 export const defaultJudgePorts: JudgePorts = {
   createComparator: (cfg) => createComparator(cfg),
-  createNoiseLearner: () => undefined,
+  createNoiseLearner: (cfg) => createNoiseLearner({ samplesPerEndpoint: cfg.learn_noise, confidence: cfg.noise_confidence }),
   createGateEvaluator: (opts) => toPort(createGateEvaluator(opts)),
   exportGates,
   createRunMetrics: (metrics, runId) => createRunMetrics(metrics, runId, 'replay'),

@@ -7,7 +7,8 @@ import type { Comparator, CompareOutcome, FieldCounts } from '../compare/types.j
 import type { GateResult, JudgedRequest, MockCounts } from '../gates/types.js';
 import type { CompareConfig, CutoffsConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { DiffSample, LiveRun } from './live-run.js';
+import type { LearnedNoise } from '../compare/noise.js';
+import type { LiveRun } from './live-run.js';
 
 /** The judge's side of the metric contract for one run. */
 export interface RunMetricsPort {
@@ -29,6 +30,8 @@ export interface NoiseLearnerPort {
   wantsSample(endpoint: string): boolean;
   /** the comparison of two responses of the same build to the same request */
   observe(endpoint: string, selfOutcome: CompareOutcome): void;
+  /** what was learned, for the report */
+  learned(): LearnedNoise[];
   /** the candidate outcome with learned noise taken out */
   judge(endpoint: string, outcome: CompareOutcome): { result: 'match' | 'mismatch' | 'noise'; outcome: CompareOutcome };
 }
@@ -54,18 +57,20 @@ export interface ReplayReportInput {
   hasBaselineRun: boolean;
 }
 
-/** Every judged request, for per-request report data (durations, mismatch). */
+/** Every judged request, for per-request report data (durations, mismatch, diffs). */
 export interface JudgedRecord {
   judged: JudgedRequest;
   method: string;
   url: string;
+  /** both bodies, for side-by-side samples of mismatches */
+  bodies?: { baseline: Buffer; candidate: Buffer };
+  /** why the candidate did not answer */
+  error?: string;
 }
 
 export interface ReportSinkPort {
   /** every judged request, in judging order */
   record(r: JudgedRecord): void;
-  /** every mismatch */
-  diff(d: DiffSample): void;
   /** writes the report files; resolves to the directory */
   finish(input: ReplayReportInput): Promise<string>;
 }
@@ -77,5 +82,5 @@ export interface JudgePorts {
   exportGates(metrics: Metrics, runId: string, results: readonly GateResult[]): void;
   createRunMetrics(metrics: Metrics, runId: string): RunMetricsPort;
   readBaselineReport(dir: string): Promise<BaselineLookup>;
-  createReportSink(dir: string, runId: string, evaluator: GateEvaluatorPort): Promise<ReportSinkPort>;
+  createReportSink(dir: string, runId: string, judges: { evaluator: GateEvaluatorPort; noise: NoiseLearnerPort | undefined }): Promise<ReportSinkPort>;
 }

@@ -26,7 +26,7 @@ import { LiveRun, type DiffSample, type RunCounts } from './live-run.js';
 import { createMockAdminClient } from './mock-admin-client.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
-import { applyCaptures, compileCaptures, parseJsonLoose } from './runtime-vars.js';
+import { applyCaptures, compileCaptures, parseJsonLoose, substituteJson, substituteUrl, type SessionVars } from './runtime-vars.js';
 import { runSessionScheduler, type ScheduledRequest, type SessionContext, type Timing } from './session-scheduler.js';
 
 /** Mock-match figures for mock_match_rate: started before the run, read after. */
@@ -104,6 +104,21 @@ async function checkTrafficDirs(dirs: readonly string[]): Promise<void> {
       throw new DoppelError('DOPPEL_INPUT_INVALID', `${dir}: traffic directory holds no exchanges (no exchanges-*.ndjson segment)`);
     }
   }
+}
+
+/** The recorded response with captured recorded values replaced by the candidate's. */
+function substituteRecorded(sample: ResponseSample, vars: SessionVars): ResponseSample {
+  let body = sample.body;
+  const doc = parseJsonLoose(body);
+  if (doc !== undefined) {
+    const r = substituteJson(doc, vars);
+    if (r.changed) body = Buffer.from(JSON.stringify(r.value));
+  }
+  const headers = sample.headers.map(([k, v]): [string, string] => {
+    const name = k.toLowerCase();
+    return name === 'location' || name === 'content-location' ? [k, substituteUrl(v, vars)] : [k, v];
+  });
+  return { ...sample, headers, body };
 }
 
 /** Inbound exchanges the manifests announce (an upper bound for ETA: filters may skip some). */
@@ -222,7 +237,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const runMetrics = judge.createRunMetrics(metrics, runId);
   const evaluator: GateEvaluatorPort = judge.createGateEvaluator({ gates: options.gates, cutoffs: options.cutoffs, hasLatencyBaseline: hasBaselineRun });
   const baseline: BaselineLookup | undefined = cfg.baseline === undefined ? undefined : await judge.readBaselineReport(cfg.baseline);
-  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId, evaluator);
+  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId, { evaluator, noise });
   const mockSource =
     options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
 
@@ -341,7 +356,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           baselineMs: baseline?.get(ex.id)?.durationMs,
         };
         evaluator.record(judged);
-        sink?.record({ judged, method, url });
+        sink?.record({ judged, method, url, error: lastError });
         gatesDirty = true;
         checkCutoff();
       }
@@ -377,11 +392,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     }
     const paired = baseline?.get(ex.id);
     runMetrics.recordDurations(endpoint, cand.durationMs, paired?.durationMs);
-    const base = recordedSample(ex);
-    if (base === undefined) {
+    const recorded = recordedSample(ex);
+    if (recorded === undefined) {
       live.counts.unjudged++;
       return;
     }
+    // The baseline's own ids, as the candidate assigned them: a create-then-read flow compares equal.
+    const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars) : recorded;
     let outcome = comparator.compare(base, cand, endpoint);
     let result: 'match' | 'mismatch' | 'noise' = outcome.isMatch ? 'match' : 'mismatch';
     if (noise !== undefined) ({ result, outcome } = noise.judge(endpoint, outcome));
@@ -398,7 +415,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ...(result === 'noise' ? { isNoise: true } : {}),
     };
     evaluator.record(judged);
-    sink?.record({ judged, method, url });
+    sink?.record({ judged, method, url, ...(outcome.isMatch ? {} : { bodies: { baseline: base.body, candidate: cand.body } }) });
     gatesDirty = true;
     runMetrics.recordComparison(endpoint, result, outcome.fields);
     if (outcome.isMatch) {
@@ -422,7 +439,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         at: new Date(clock.now()).toISOString(),
       };
       live.addDiff(d);
-      sink?.diff(d);
     }
     checkCutoff();
   };
