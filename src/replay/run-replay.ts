@@ -84,7 +84,7 @@ export interface ReplayResult {
 }
 
 const DEFAULT_WINDOW = 10_000;
-const SESSION_MEMORY = 100_000;
+const SESSION_MEMORY = 10_000;
 
 function asList(v: string | readonly string[] | undefined): string[] {
   if (v === undefined) return [];
