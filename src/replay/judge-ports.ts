@@ -54,7 +54,8 @@ export interface ReplayReportInput {
   mockCounts: MockCounts | undefined;
   achievedRate: number;
   targetRate: number | undefined;
-  hasBaselineRun: boolean;
+  /** --baseline DIR when the candidate was paired with a baseline run */
+  baselineDir: string | undefined;
 }
 
 /** Every judged request, for per-request report data (durations, mismatch, diffs). */

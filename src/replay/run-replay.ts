@@ -497,7 +497,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   }
   let reportDir: string | undefined;
   if (sink !== undefined) {
-    reportDir = await sink.finish({ run: live, verdict, gates, mockCounts, achievedRate, targetRate, hasBaselineRun });
+    reportDir = await sink.finish({ run: live, verdict, gates, mockCounts, achievedRate, targetRate, baselineDir: cfg.baseline });
   }
   const result: ReplayResult = {
     runId,

@@ -94,6 +94,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(opts.brokenJsonVariant === true ? 'not json at all' : '{"half": ');
       }
+      if (req.method === 'GET' && path === '/random') return json(res, 200, { n: Math.random() });
       if (path === '/healthz') return json(res, 200, { ok: true });
       return json(res, 404, { error: 'no route' });
     })();
