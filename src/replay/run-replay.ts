@@ -310,12 +310,19 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     return { status: r.status, headers: r.headers, body: decodeBody(r.body, r.bodyEncoding), durationMs: ex.durationMs };
   };
 
+  // Samples started per endpoint: sessions run in parallel, so the learner's own count lags behind.
+  const noiseStarted = new Map<string, number>();
   const learnNoise = async (learner: NoiseLearnerPort, ex: HttpExchange, out: OutgoingRequest, endpoint: string, first: SendOutcome & { ok: true }) => {
-    if (!learner.wantsSample(endpoint)) return;
+    const started = noiseStarted.get(endpoint) ?? 0;
+    if (started >= options.compare.learn_noise || !learner.wantsSample(endpoint)) return;
+    noiseStarted.set(endpoint, started + 1);
     // With a secondary (a second baseline instance) the pair is recorded vs secondary, as Diffy pairs
     // primary and secondary; without, the target answers the same request a second time.
     const again = await (secondary ?? sender).send(out, stop.signal);
-    if (!again.ok) return;
+    if (!again.ok) {
+      noiseStarted.set(endpoint, (noiseStarted.get(endpoint) ?? 1) - 1);
+      return;
+    }
     live.counts.noiseSamples++;
     const base = secondary === undefined ? first.sample : recordedSample(ex);
     if (base !== undefined) learner.observe(endpoint, comparator.compare(base, again.sample, endpoint));
