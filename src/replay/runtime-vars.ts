@@ -66,22 +66,37 @@ const SHORT_VALUE = 6;
 const ID_KEY = /(^|[^a-z])id$|Id$|_id$|^id/i;
 
 /** Per-session state: explicit values and recorded -> candidate substitutions. */
+const NONE: ReadonlyMap<string, string> = new Map();
+
+/** Maps are made on first write: most sessions capture nothing, and one exists per session. */
 export class SessionVars {
-  readonly values = new Map<string, string>();
-  readonly substitutions = new Map<string, string>();
+  #values: Map<string, string> | undefined;
+  #substitutions: Map<string, string> | undefined;
   /** key names the short values were captured from */
-  readonly #keys = new Map<string, string | undefined>();
+  #keys: Map<string, string | undefined> | undefined;
   #bounded: RegExp | undefined;
   #boundedAll: RegExp | undefined;
 
+  get values(): ReadonlyMap<string, string> {
+    return this.#values ?? NONE;
+  }
+
+  get substitutions(): ReadonlyMap<string, string> {
+    return this.#substitutions ?? NONE;
+  }
+
   get isEmpty(): boolean {
-    return this.values.size === 0 && this.substitutions.size === 0;
+    return this.#values === undefined && this.#substitutions === undefined;
+  }
+
+  setValue(name: string, value: string): void {
+    (this.#values ??= new Map()).set(name, value);
   }
 
   setSubstitution(recorded: string, candidate: string, key?: string): void {
     if (recorded === '' || recorded === candidate) return;
-    this.substitutions.set(recorded, candidate);
-    this.#keys.set(recorded, key);
+    (this.#substitutions ??= new Map()).set(recorded, candidate);
+    (this.#keys ??= new Map()).set(recorded, key);
     this.#bounded = undefined;
     this.#boundedAll = undefined;
   }
@@ -91,7 +106,7 @@ export class SessionVars {
     const hit = this.substitutions.get(recorded);
     if (hit === undefined || recorded.length >= SHORT_VALUE) return hit;
     if (key === undefined) return undefined;
-    return key === this.#keys.get(recorded) || ID_KEY.test(key) ? hit : undefined;
+    return key === this.#keys?.get(recorded) || ID_KEY.test(key) ? hit : undefined;
   }
 
   /**
@@ -269,7 +284,7 @@ export function applyCaptures(
     if (c.endpoint !== undefined && !c.endpoint.accepts(method, url)) continue;
     const cand = pick(c, candidate);
     if (cand === undefined) continue;
-    session.values.set(c.name, cand);
+    session.setValue(c.name, cand);
     applied++;
     const rec = recorded === undefined ? undefined : pick(c, recorded);
     if (rec !== undefined) session.setSubstitution(rec, cand, lastKey(c.path));

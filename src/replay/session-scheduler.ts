@@ -182,6 +182,9 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
           ready.push(s);
           wakeWorkers(false);
         }
+        // A source that never waits on I/O (a synthetic or cached one) would otherwise fill the
+        // whole window in microtasks and hold the timers of due requests back.
+        if ((read & 255) === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         while (buffered >= opts.window && !signal.aborted) {
           await new Promise<void>((resolve) => (spaceWaiter = resolve));
           spaceWaiter = undefined;
@@ -245,7 +248,9 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
         s.queue.length = 0;
       }
       sessions.delete(s.id);
-      memory.set(s.id, { vars: s.vars, lastSentAt: s.lastSentAt, lastRecordedAt: s.lastRecordedAt });
+      // Only sessions that captured something are remembered: a later piece of any other
+      // session loses nothing but its gap to the previous piece (the stream timeline still holds).
+      if (!s.vars.isEmpty) memory.set(s.id, { vars: s.vars, lastSentAt: s.lastSentAt, lastRecordedAt: s.lastRecordedAt });
     }
   };
 
