@@ -1,13 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDiffWriter, createResultsWriter } from '../../src/report/ndjson-writer.js';
 import { readBaselineReport } from '../../src/report/baseline-report.js';
 import { writeReport } from '../../src/report/write-report.js';
-import { createDiffCollector } from '../../src/report/diff-collector.js';
 import { DoppelError } from '../../src/core/errors.js';
-import { sampleRun } from './report-fixtures.js';
+import { sampleRun } from '../unit/report-fixtures.js';
 import type { DiffRecord } from '../../src/report/types.js';
 
 let dir: string;
@@ -100,25 +99,34 @@ describe('baseline report', () => {
   });
 });
 
-describe('diff collector', () => {
-  it('counts differing paths per endpoint and keeps a bounded set of samples', () => {
-    const c = createDiffCollector({ maxSamplesPerEndpoint: 2 });
-    const outcome = (path: string) => ({
-      isMatch: false,
-      isStatusMatch: true,
-      isBodyMatch: false,
-      fields: { match: 1, mismatch: 1, ignored: 0 },
-      diffs: [{ path, kind: 'changed' as const, expected: 1, actual: 2 }],
-      flags: [],
-    });
-    for (let i = 0; i < 5; i++) c.add({ exchangeId: `e${i}`, endpoint: 'GET /a', baselineStatus: 200, candidateStatus: 200, outcome: outcome(`$.items[${i}].price`) }, { baseline: Buffer.from('{"a":1}') });
-    c.add({ exchangeId: 'z', endpoint: 'GET /b', baselineStatus: 200, candidateStatus: 200, outcome: outcome('$.x') });
-    expect(c.topDiffs()).toEqual([
-      { endpoint: 'GET /a', path: '$.items[*].price', kind: 'changed', count: 5, example: { exchangeId: 'e0', expected: 1, actual: 2 } },
-      { endpoint: 'GET /b', path: '$.x', kind: 'changed', count: 1, example: { exchangeId: 'z', expected: 1, actual: 2 } },
-    ]);
-    expect(c.samples().map((s) => s.exchangeId)).toEqual(['e0', 'e1', 'z']);
-    expect(c.samples()[0]!.baselineBody).toBe('{"a":1}');
-    expect(c.wantsSample('GET /a')).toBe(false);
+describe('report directory', () => {
+  it('writes summary.json, junit.xml, report.html, diffs.ndjson and results.ndjson', async () => {
+    const run = sampleRun();
+    const written = await writeReport(join(dir, 'out'), run);
+    expect(written.files.map((f) => f.slice(f.lastIndexOf('/') + 1))).toEqual(['summary.json', 'junit.xml', 'report.html', 'diffs.ndjson', 'results.ndjson']);
+    const summary = JSON.parse(await readFile(join(dir, 'out', 'summary.json'), 'utf8'));
+    expect(summary).toMatchObject({ v: 1, runId: run.runId, verdict: 'fail', mode: 'replay' });
+    expect(summary.gates[1]).toMatchObject({ gate: 'body_match_rate', value: 0.8, isPassing: false });
+    expect(summary.counts.requests).toBe(10);
+    expect(summary.latency.candidate.p95).toBe(11);
+    expect(summary.endpoints).toHaveLength(2);
+    expect(summary.noise[0].path).toBe('$.servedBy');
+    expect(summary.topDiffs[0].path).toBe('$.total');
+    expect(await readFile(join(dir, 'out', 'diffs.ndjson'), 'utf8')).toBe('');
+  });
+
+  it('keeps diffs.ndjson that was streamed before the report', async () => {
+    await writeFile(join(dir, 'diffs.ndjson'), '{"exchangeId":"a"}\n');
+    await writeReport(dir, sampleRun());
+    expect(await readFile(join(dir, 'diffs.ndjson'), 'utf8')).toBe('{"exchangeId":"a"}\n');
+  });
+
+  it('fails with a report error naming the directory when it cannot write', async () => {
+    const file = join(dir, 'file');
+    await writeFile(file, 'x');
+    await chmod(file, 0o400);
+    const err = await writeReport(join(file, 'sub'), sampleRun()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DoppelError);
+    expect((err as DoppelError).message).toContain(join(file, 'sub'));
   });
 });

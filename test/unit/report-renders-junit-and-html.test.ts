@@ -1,58 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { writeReport } from '../../src/report/write-report.js';
 import { renderJunit, escapeXml } from '../../src/report/junit.js';
 import { renderHtml } from '../../src/report/html.js';
-import { DoppelError } from '../../src/core/errors.js';
 import { sampleRun } from './report-fixtures.js';
-
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'doppel-report-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 function parseJunit(xml: string) {
   expect(XMLValidator.validate(xml)).toBe(true);
   return new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => ['testsuite', 'testcase'].includes(name) }).parse(xml);
 }
-
-describe('report directory', () => {
-  it('writes summary.json, junit.xml, report.html, diffs.ndjson and results.ndjson', async () => {
-    const run = sampleRun();
-    const written = await writeReport(join(dir, 'out'), run);
-    expect(written.files.map((f) => f.slice(f.lastIndexOf('/') + 1))).toEqual(['summary.json', 'junit.xml', 'report.html', 'diffs.ndjson', 'results.ndjson']);
-    const summary = JSON.parse(await readFile(join(dir, 'out', 'summary.json'), 'utf8'));
-    expect(summary).toMatchObject({ v: 1, runId: run.runId, verdict: 'fail', mode: 'replay' });
-    expect(summary.gates[1]).toMatchObject({ gate: 'body_match_rate', value: 0.8, isPassing: false });
-    expect(summary.counts.requests).toBe(10);
-    expect(summary.latency.candidate.p95).toBe(11);
-    expect(summary.endpoints).toHaveLength(2);
-    expect(summary.noise[0].path).toBe('$.servedBy');
-    expect(summary.topDiffs[0].path).toBe('$.total');
-    expect(await readFile(join(dir, 'out', 'diffs.ndjson'), 'utf8')).toBe('');
-  });
-
-  it('keeps diffs.ndjson that was streamed before the report', async () => {
-    await writeFile(join(dir, 'diffs.ndjson'), '{"exchangeId":"a"}\n');
-    await writeReport(dir, sampleRun());
-    expect(await readFile(join(dir, 'diffs.ndjson'), 'utf8')).toBe('{"exchangeId":"a"}\n');
-  });
-
-  it('fails with a report error naming the directory when it cannot write', async () => {
-    const file = join(dir, 'file');
-    await writeFile(file, 'x');
-    await chmod(file, 0o400);
-    const err = await writeReport(join(file, 'sub'), sampleRun()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DoppelError);
-    expect((err as DoppelError).message).toContain(join(file, 'sub'));
-  });
-});
 
 describe('junit.xml', () => {
   it('is valid JUnit XML with one test case per gate and per endpoint, failures carrying the diff', () => {
