@@ -159,7 +159,7 @@ function parseYamlText(text: string, file: string): ParsedYaml {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    const details = doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'} ${e.message.split('\n')[0] ?? ''}`);
+    const details = doc.errors.map((e) => `${file}:${lc.linePos(e.pos[0]).line} ${e.message.split('\n')[0] ?? ''}`);
     throw new DoppelError('DOPPEL_CONFIG_INVALID', `${file}: not valid YAML`, { details });
   }
   return { raw: doc.toJS() as unknown, doc, lc };
