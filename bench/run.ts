@@ -5,6 +5,8 @@
  */
 import { runStoreBench } from './store.bench.js';
 import { runPgBench } from './pg.bench.js';
+import { runCompareBench } from './compare.bench.js';
+import { runReplayBench } from './replay.bench.js';
 
 interface BenchModule {
   name: string;
@@ -14,6 +16,8 @@ interface BenchModule {
 const modules: BenchModule[] = [
   { name: 'store', run: runStoreBench },
   { name: 'pg', run: runPgBench },
+  { name: 'compare', run: (o) => runCompareBench({ quick: o.quick }) },
+  { name: 'replay', run: (o) => runReplayBench({ quick: o.quick }) },
 ];
 
 const quick = process.env.BENCH_QUICK === '1';
