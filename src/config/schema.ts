@@ -181,7 +181,10 @@ export const CompareSchema = Strict(
     }),
     unordered: Type.Array(Type.String(), { default: [], expected: 'JSON paths of arrays compared without order' }),
     presence: Type.Array(Type.String(), { default: [], expected: 'JSON paths checked for presence only' }),
-    headers: Type.Array(Type.String(), { default: ['content-type'] }),
+    headers: Type.Array(Type.String(), {
+      default: ['content-type'],
+      expected: 'response header names to compare, e.g. ["content-type"]; ["*"] compares every header except volatile ones (date, server, etag, set-cookie, request ids, ...)',
+    }),
     value_classes: Type.Boolean({ default: true }),
     learn_noise: Type.Integer({ minimum: 0, default: 0 }),
     noise_confidence: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 }),
