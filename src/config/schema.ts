@@ -22,7 +22,8 @@ const Size = (def?: string) =>
 const Addr = (def?: string) =>
   Type.String({ pattern: ADDR_PATTERN, expected: 'an address host:port, e.g. 127.0.0.1:8080', ...(def === undefined ? {} : { default: def }) });
 const Url = () => Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' });
-const Rate = (def: number) => Type.Number({ minimum: 0, maximum: 1, default: def, expected: 'a number from 0 to 1' });
+const Rate = (def?: number) =>
+  Type.Number({ minimum: 0, maximum: 1, expected: 'a number from 0 to 1', ...(def === undefined ? {} : { default: def }) });
 const Paths = () =>
   Type.Union([Type.String(), Type.Array(Type.String())], { expected: 'a path or a list of paths' });
 const StringMap = () => Type.Record(Type.String(), Type.String(), { expected: 'a map of names to strings' });
@@ -201,9 +202,10 @@ export const GatesSchema = Type.Record(Type.String(), Type.String(), {
 export const CutoffsSchema = Strict(
   {
     min_requests: Type.Integer({ minimum: 0, default: 50 }),
-    max_5xx_rate: Type.Optional(Rate(1)),
-    max_error_rate: Type.Optional(Rate(1)),
-    max_mock_miss_rate: Type.Optional(Rate(1)),
+    // No defaults: an absent cutoff never fires (a default of 1 would be an alert that cannot fire).
+    max_5xx_rate: Type.Optional(Rate()),
+    max_error_rate: Type.Optional(Rate()),
+    max_mock_miss_rate: Type.Optional(Rate()),
   },
   { default: {} },
 );
