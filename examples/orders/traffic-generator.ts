@@ -28,6 +28,10 @@ export interface WorkloadExchange {
   path: string;
   requestBody: unknown;
   status: number;
+  headers: Array<[string, string]>;
+  /** the response body as sent */
+  text: string;
+  /** the body parsed as JSON, or the text when it is not JSON */
   body: unknown;
 }
 
@@ -111,7 +115,11 @@ export async function runWorkload(target: string): Promise<WorkloadExchange[]> {
       } catch {
         // not JSON: keep the text
       }
-      const ex: WorkloadExchange = { session, method, path, requestBody: body, status: res.statusCode, body: parsed };
+      const headers: Array<[string, string]> = [];
+      for (const [k, v] of Object.entries(res.headers)) {
+        for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) headers.push([k, one]);
+      }
+      const ex: WorkloadExchange = { session, method, path, requestBody: body, status: res.statusCode, headers, text, body: parsed };
       out.push(ex);
       return ex;
     };

@@ -24,6 +24,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { isLoopbackHost, parseHostPort } from '../../src/core/address.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { requireTool } from '../helpers/services.js';
+import { runCli } from '../helpers/cli.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -178,10 +179,12 @@ describe('Grafana dashboard', () => {
   });
 });
 
+const RULE_FILES = ['deploy/prometheus/doppel-rules.yml', 'deploy/prometheus/doppel-operations-rules.yml'];
+
 describe('Prometheus rules and configuration', () => {
   it('alert on doppel_gate_passing == 0 and on counter ratios, never on histogram quantiles', () => {
-    const rules = rulesOf('deploy/prometheus/doppel-rules.yml');
-    expect(rules.some((r) => /^doppel_gate_passing\s*==\s*0$/.test(String(r.expr).trim()))).toBe(true);
+    const rules = RULE_FILES.flatMap(rulesOf);
+    expect(rules.some((r) => /^doppel_gate_passing\{gate="[a-z0-9_]+"\} == 0$/.test(String(r.expr).trim()))).toBe(true);
     for (const r of rules) {
       expect(r.alert, 'alerting rules only').toBeTypeOf('string');
       expect(String(r.expr)).not.toContain('histogram_quantile');
@@ -190,11 +193,18 @@ describe('Prometheus rules and configuration', () => {
     }
   });
 
+  it('keeps the gate alerts equal to what `doppel rules` prints for the compose demo gates', async () => {
+    const res = await runCli(['rules', '--config', 'deploy/compose/doppel-shadow.yaml'], { cwd: ROOT });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(read('deploy/prometheus/doppel-rules.yml')).toBe(res.stdout);
+  });
+
   it('pass promtool check rules and the rules unit tests', async () => {
     const promtool = requireTool('promtool');
     if (!promtool) return expect.soft(promtool, 'promtool not installed; skipped outside CI').toBeUndefined();
-    const check = await execFileAsync(promtool, ['check', 'rules', join(ROOT, 'deploy/prometheus/doppel-rules.yml')]);
-    expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+    const check = await execFileAsync(promtool, ['check', 'rules', ...RULE_FILES.map((f) => join(ROOT, f))]);
+    expect(check.stdout.match(/SUCCESS: \d+ rules found/g)).toHaveLength(RULE_FILES.length);
     const unit = await execFileAsync(promtool, ['test', 'rules', join(ROOT, 'deploy/prometheus/tests/doppel-rules.test.yml')]);
     expect(unit.stdout).toContain('SUCCESS');
   });
@@ -209,7 +219,9 @@ describe('Prometheus rules and configuration', () => {
     const adminFlag = (compose.services.doppel.command as string[]).indexOf('--admin');
     expect(job.static_configs[0].targets).toEqual([`doppel:${portOf(compose.services.doppel.command[adminFlag + 1])}`]);
     expect(job.authorization.credentials_file).toBe(`/run/secrets/${compose.services.prometheus.secrets[0]}`);
-    expect(cfg.rule_files).toEqual(['doppel-rules.yml']);
+    expect(cfg.rule_files).toEqual(RULE_FILES.map((f) => f.replace('deploy/prometheus/', '')));
+    const mounted = (compose.services.prometheus.volumes as string[]).map((v) => v.split(':'));
+    for (const f of RULE_FILES) expect(mounted.some(([src, dst]) => src === `./${f}` && dst === `/etc/prometheus/${f.replace('deploy/prometheus/', '')}`), f).toBe(true);
     if (!promtool) return expect.soft(promtool, 'promtool not installed; skipped outside CI').toBeUndefined();
     // promtool insists the token file exists: check a copy that points at a scratch token.
     const dir = await mkdtemp(join(tmpdir(), 'doppel-prometheus-'));
@@ -217,7 +229,7 @@ describe('Prometheus rules and configuration', () => {
       await writeFile(join(dir, 'token'), 'scratch-token\n');
       job.authorization.credentials_file = join(dir, 'token');
       await writeFile(join(dir, 'prometheus.yml'), stringify(cfg));
-      await copyFile(join(ROOT, 'deploy/prometheus/doppel-rules.yml'), join(dir, 'doppel-rules.yml'));
+      for (const f of RULE_FILES) await copyFile(join(ROOT, f), join(dir, f.replace('deploy/prometheus/', '')));
       const { stdout } = await execFileAsync(promtool, ['check', 'config', join(dir, 'prometheus.yml')]);
       expect(stdout).toMatch(/SUCCESS/);
     } finally {
@@ -511,11 +523,11 @@ describe('Kubernetes manifests', () => {
     expect(sm.spec.endpoints[0].authorization.credentials).toEqual(envOf(sidecar).get('DOPPEL_ADMIN_TOKEN')!.valueFrom.secretKeyRef);
   });
 
-  it('carries the same alert rules in the PrometheusRule as deploy/prometheus/doppel-rules.yml', () => {
+  it('carries the same alert rules in the PrometheusRule as the Prometheus rules files', () => {
     const rule = byKind('PrometheusRule')[0]!;
-    const file = parse(read('deploy/prometheus/doppel-rules.yml')) as Json;
-    const norm = (groups: Json[]) => JSON.parse(JSON.stringify(groups, (_k, v: unknown) => (typeof v === 'string' ? v.trim() : v))) as unknown;
-    expect(norm(rule.spec.groups as Json[])).toEqual(norm(file.groups as Json[]));
+    const groups = RULE_FILES.flatMap((f) => (parse(read(f)) as Json).groups as Json[]);
+    const norm = (g: Json[]) => JSON.parse(JSON.stringify(g, (_k, v: unknown) => (typeof v === 'string' ? v.trim() : v))) as unknown;
+    expect(norm(rule.spec.groups as Json[])).toEqual(norm(groups));
   });
 });
 

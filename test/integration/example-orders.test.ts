@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyValue, isSameShape } from '../../src/compare/value-classes.js';
+import { createComparator } from '../../src/compare/comparator.js';
+import { parseConfig } from '../../src/config/load.js';
 import { createOrdersApp } from '../../examples/orders/app.js';
 import { createPaymentApi, type PaymentApi } from '../../examples/orders/payment-api.js';
 import { runWorkload, SESSION_COUNT, type WorkloadExchange } from '../../examples/orders/traffic-generator.js';
@@ -255,6 +257,31 @@ describe('orders demo service', () => {
         expect(diffJson(a.body, v2Traffic[i]!.body).filter((d) => d.path.endsWith('.total'))).toEqual([]);
       }
     }
+  });
+
+  it('is judged by doppel\'s comparator, under the demo config, to differ only in GET /orders/:id $.order.total', async (ctx) => {
+    if (!hasPostgres) return ctx.skip();
+    const file = fileURLToPath(new URL('../../examples/orders/doppel.yaml', import.meta.url));
+    const cfg = parseConfig(readFileSync(file, 'utf8'), file, {});
+    const comparator = createComparator(cfg.compare);
+    const sample = (e: WorkloadExchange) => ({ status: e.status, headers: e.headers, body: Buffer.from(e.text) });
+    const mismatchedPaths = new Set<string>();
+    let mismatches = 0;
+    for (let i = 0; i < v1Traffic.length; i++) {
+      const a = v1Traffic[i]!;
+      const outcome = comparator.compare(sample(a), sample(v2Traffic[i]!), `${a.method} ${a.path}`);
+      if (outcome.isMatch) continue;
+      mismatches++;
+      expect(`${a.method} ${a.path}`).toMatch(/^GET \/orders\/\d+$/);
+      for (const d of outcome.diffs) mismatchedPaths.add(d.path);
+    }
+    expect([...mismatchedPaths]).toEqual(['$.order.total']);
+    expect(mismatches).toBeGreaterThanOrEqual(5);
+    // Without value classes the harmless change is no longer harmless: requestId differs everywhere.
+    const strict = createComparator({ ...cfg.compare, value_classes: false });
+    const first = v1Traffic.findIndex((e) => e.method === 'GET' && e.path.startsWith('/orders?'));
+    const strictOutcome = strict.compare(sample(v1Traffic[first]!), sample(v2Traffic[first]!), 'GET /orders');
+    expect(strictOutcome.diffs.map((d) => d.path)).toContain('$.requestId');
   });
 
   it('gives every response a requestId: a UUIDv4 in v1 and a UUIDv7 in v2, both in the uuid value class', async (ctx) => {
