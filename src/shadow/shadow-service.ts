@@ -22,34 +22,11 @@ import { createShadowJudge } from './shadow-judge.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import { createShadowRun, type ShadowRun } from './shadow-run.js';
-import type { ShadowDropReason, TeeExchange } from './types.js';
-
-/** What the service needs of the capture proxy (startHttpCaptureProxy fits). */
-export interface ProxySink<T> {
-  readonly isPaused: boolean;
-  offer(ex: T): boolean;
-  skip(reason: string): void;
-}
-
-export type ProxyDecision = 'record' | 'filtered' | 'sampled_out';
-
-export interface StartedProxy {
-  readonly address: string;
-  readonly url: string;
-  close(graceMs?: number): Promise<void>;
-}
-
-export interface ProxyStartOptions {
-  listen: string;
-  target: string;
-  service: string;
-  direction: 'inbound' | 'outbound';
-  sink: ProxySink<TeeExchange & { service: string; parent?: { id: string } | undefined }>;
-  decide?: (method: string, url: string) => ProxyDecision;
-  rewriteHost: boolean;
-}
-
-export type StartProxy = (o: ProxyStartOptions) => Promise<StartedProxy>;
+import { randomBytes } from 'node:crypto';
+import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
+import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
+import type { ShadowDropReason } from './types.js';
 
 export interface ShadowServiceOptions {
   shadow: Readonly<ShadowConfig>;
@@ -59,9 +36,8 @@ export interface ShadowServiceOptions {
   runId?: string | undefined;
   log: Logger;
   metrics: Metrics;
-  startProxy: StartProxy;
-  /** filter of the capture proxy (method and path rules, sampling) */
-  createFilter: (o: { sample: number; include?: readonly string[] | undefined; exclude?: readonly string[] | undefined }) => (method: string, url: string) => ProxyDecision;
+  /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
+  timeouts: ProxyTimeouts;
   now?: () => number;
 }
 
@@ -213,13 +189,17 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const started: Array<{ close(graceMs?: number): Promise<void> }> = [];
   const deps = new Map<string, string>();
   const candidateDeps = new Map<string, string>();
-  const filter = opts.createFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude });
-  const decide = (method: string, url: string): ProxyDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
-  let inbound: StartedProxy;
+  const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
+  const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
+  // The inbound proxy registers each trace; dependency proxies link the primary's calls to it.
+  const traceLinks = createTraceLinks();
+  const common = { maxBodyBytes: maxBody, timeouts: opts.timeouts, traceLinks, log: opts.log };
+  let inbound: HttpCaptureProxy;
   try {
     for (const d of cfg.http_deps) {
       const lm = liveMocks as LiveMocks;
-      const p = await opts.startProxy({
+      const p = await startHttpCaptureProxy({
+        ...common,
         listen: d.listen,
         target: d.target as string,
         service: d.name,
@@ -235,7 +215,8 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       started.push(s);
       candidateDeps.set(d.name, s.address);
     }
-    inbound = await opts.startProxy({
+    inbound = await startHttpCaptureProxy({
+      ...common,
       listen: cfg.listen as string,
       target: cfg.primary as string,
       service: 'primary',
@@ -243,6 +224,10 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       sink: tee,
       decide,
       rewriteHost: false,
+      // W3C Trace Context: a fresh trace id and parent id, sampled flag set (https://www.w3.org/TR/trace-context/#traceparent-header).
+      addRequestHeaders: cfg.inject_traceparent
+        ? (raw) => (traceparentOf(raw) === undefined ? ['traceparent', `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`] : undefined)
+        : undefined,
     });
   } catch (err) {
     clearInterval(exporter);

@@ -71,7 +71,7 @@ export async function startHeldPeer(handler: Handler): Promise<HeldPeer> {
     url: peer.url,
     server: peer.server,
     seen: peer.seen,
-    close: peer.close,
+    close: () => peer.close(),
     get held() {
       return held.length;
     },
