@@ -175,8 +175,8 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         opts.drop('shutdown');
         return false;
       }
-      if (ex.response === undefined) {
-        // No primary answer (reset, timeout): nothing to compare the candidate with.
+      if (ex.response === undefined || ex.error !== undefined) {
+        // No whole primary answer (reset, timeout, client gone): nothing to compare the candidate with.
         opts.drop('primary_error');
         return false;
       }

@@ -111,3 +111,42 @@ export function primaryHandler(req: IncomingMessage, body: Buffer, res: ServerRe
   res.writeHead(req.url?.startsWith('/created') === true ? 201 : 200, ['Content-Type', 'application/json', 'X-Dup', 'one', 'X-Dup', 'two', 'Content-Length', String(Buffer.byteLength(text))]);
   res.end(text);
 }
+
+export interface RawAnswer {
+  status: number;
+  /** raw header pairs as received, Date removed (it is the clock's, not the proxy's) */
+  headers: Array<[string, string]>;
+  body: string;
+}
+
+/** One request on a fresh connection, raw headers kept; rejects when the response is cut off. */
+export async function requestRaw(base: string, path: string, opts: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
+  const { request } = await import('node:http');
+  const u = new URL(path, base);
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', headers: { ...opts.headers, connection: 'close' }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('aborted', () => reject(new Error('response aborted')));
+        res.on('end', () => {
+          if (!res.complete) {
+            reject(new Error('response incomplete'));
+            return;
+          }
+          const headers: Array<[string, string]> = [];
+          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+            const n = res.rawHeaders[i] as string;
+            if (n.toLowerCase() === 'date' || n.toLowerCase() === 'connection' || n.toLowerCase() === 'keep-alive') continue;
+            headers.push([n, res.rawHeaders[i + 1] as string]);
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
