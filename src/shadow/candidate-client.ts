@@ -49,6 +49,12 @@ function errorCode(err: unknown): string {
   return 'UNKNOWN';
 }
 
+/** Errors that mean nobody is listening: a dead candidate, not a slow one. */
+const REFUSED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+/** A dead candidate is retried after this long, doubling up to BACKOFF_MAX_MS. */
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'DOPPEL_DEADLINE']);
 
 export function createCandidateClient(opts: CandidateClientOptions): CandidateClient {
@@ -63,6 +69,11 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     keepAliveTimeout: 4_000,
   });
   const maxBody = opts.maxBodyBytes;
+  // Connection refusals in a row open a back-off window in which copies are not tried:
+  // a dead candidate then costs the tee one comparison per copy, not a connect attempt and an error.
+  let refusals = 0;
+  let backoffMs = BACKOFF_MIN_MS;
+  let closedUntil = 0;
 
   async function send(req: CandidateRequest): Promise<CandidateResponse> {
     const t0 = performance.now();
@@ -86,6 +97,8 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
         }
         chunks.push(chunk);
       }
+      refusals = 0;
+      backoffMs = BACKOFF_MIN_MS;
       return {
         status: res.statusCode,
         // lower-cased names suffice: the comparator matches header names case-insensitively
@@ -97,6 +110,13 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
       if (err instanceof CandidateCallError) throw err;
       if (ac.signal.aborted && ac.signal.reason instanceof CandidateCallError) throw ac.signal.reason;
       const code = errorCode(err);
+      if (REFUSED_CODES.has(code)) {
+        refusals++;
+        if (refusals >= 3) {
+          closedUntil = performance.now() + backoffMs;
+          backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
+        }
+      }
       const reason = TIMEOUT_CODES.has(code) || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'candidate_timeout' : 'candidate_error';
       throw new CandidateCallError(reason, code, (err as Error).message);
     } finally {
@@ -106,6 +126,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
 
   return {
     send,
+    isAvailable: () => closedUntil === 0 || performance.now() >= closedUntil,
     async close() {
       await pool.destroy().catch(() => undefined);
     },

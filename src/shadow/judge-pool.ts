@@ -45,27 +45,34 @@ interface Slot {
   busy: Pending | undefined;
 }
 
-/** The worker's module: the .ts source under tsx (dev, tests), the .js build otherwise. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const isTs = import.meta.url.endsWith('.ts');
-  return {
-    url: new URL(isTs ? './judge-worker.ts' : './judge-worker.js', import.meta.url),
-    execArgv: isTs ? ['--import', 'tsx'] : [],
-  };
+/**
+ * The worker's module: the .js build directly, or the .ts source through
+ * tsx's loader registered inside the worker (dev, tests), since a worker does
+ * not inherit the loader hooks of the thread that started it.
+ */
+function spawnWorker(workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./judge-worker.js', import.meta.url), { workerData });
+  const entry = new URL('./judge-worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true, workerData });
 }
 
+/** Consecutive worker deaths without one answer, after which the pool stops respawning (and drops). */
+const MAX_RESPAWNS = 3;
+
 export function createJudgePool(opts: JudgePoolOptions): JudgePool {
-  const entry = workerEntry();
   const queue: Pending[] = [];
+  let deaths = 0;
   let seq = 0;
   let isClosed = false;
   const log = opts.log.child({ component: 'judge-pool' });
 
   const spawn = (): Slot => {
-    const worker = new Worker(entry.url, { workerData: { compare: opts.compare }, execArgv: entry.execArgv });
+    const worker = spawnWorker({ compare: opts.compare });
     const slot: Slot = { worker, busy: undefined };
     worker.unref();
     worker.on('message', (msg: JudgeTaskResult) => {
+      deaths = 0;
       const p = slot.busy;
       slot.busy = undefined;
       if (p !== undefined) {
@@ -79,8 +86,15 @@ export function createJudgePool(opts: JudgePoolOptions): JudgePool {
       slot.busy?.reject(err);
       slot.busy = undefined;
       if (isClosed) return;
-      // Replace the dead worker so the pool keeps its size.
+      deaths++;
       const i = slots.indexOf(slot);
+      if (deaths > MAX_RESPAWNS) {
+        // A worker that cannot even start would respawn forever: give up, and drop large comparisons.
+        if (i !== -1) slots.splice(i, 1);
+        if (slots.length === 0) for (const q of queue.splice(0)) q.reject(new Error('judge pool has no workers'));
+        return;
+      }
+      // Replace the dead worker so the pool keeps its size.
       if (i !== -1) {
         const fresh = spawn();
         slots[i] = fresh;
@@ -90,7 +104,14 @@ export function createJudgePool(opts: JudgePoolOptions): JudgePool {
     return slot;
   };
 
-  const slots: Slot[] = Array.from({ length: Math.max(1, opts.workers) }, spawn);
+  // Spawned on the first large comparison: a run with small bodies never pays for a thread.
+  const slots: Slot[] = [];
+  let isSpawned = false;
+  const ensureSpawned = () => {
+    if (isSpawned) return;
+    isSpawned = true;
+    for (let i = 0; i < Math.max(1, opts.workers); i++) slots.push(spawn());
+  };
 
   const next = (slot: Slot) => {
     if (slot.busy !== undefined || isClosed) return;
@@ -102,7 +123,8 @@ export function createJudgePool(opts: JudgePoolOptions): JudgePool {
 
   return {
     compare(baseline, candidate, endpoint) {
-      if (isClosed) return undefined;
+      ensureSpawned();
+      if (isClosed || slots.length === 0) return undefined;
       const idle = slots.find((s) => s.busy === undefined);
       if (idle === undefined && queue.length >= opts.maxQueued) return undefined;
       return new Promise<CompareOutcome>((resolve, reject) => {

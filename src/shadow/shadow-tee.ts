@@ -184,6 +184,10 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         opts.drop('body_too_large');
         return false;
       }
+      if (opts.candidate.isAvailable?.() === false) {
+        opts.drop('candidate_error');
+        return false;
+      }
       if (!queue.offer(ex)) {
         opts.drop('queue_full');
         return false;

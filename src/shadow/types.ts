@@ -75,6 +75,8 @@ export class CandidateCallError extends Error {
 /** What the tee needs from a candidate (or a secondary): send one request, get its whole response. */
 export interface CandidateClient {
   send(req: CandidateRequest): Promise<CandidateResponse>;
+  /** false while the candidate is known to refuse connections (copies are then dropped without a try) */
+  isAvailable?(): boolean;
   close(): Promise<void>;
 }
 
