@@ -4,13 +4,17 @@
  * a short smoke version; BENCH_ONLY=store,http picks modules.
  */
 import { runStoreBench } from './store.bench.js';
+import { runShadowBench } from './shadow.bench.js';
 
 interface BenchModule {
   name: string;
   run: (opts: { quick: boolean }) => Promise<string>;
 }
 
-const modules: BenchModule[] = [{ name: 'store', run: runStoreBench }];
+const modules: BenchModule[] = [
+  { name: 'store', run: runStoreBench },
+  { name: 'shadow', run: runShadowBench },
+];
 
 const quick = process.env.BENCH_QUICK === '1';
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
