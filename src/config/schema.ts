@@ -137,6 +137,14 @@ export const ReplaySchema = Strict(
     baseline: Type.Optional(Type.String({ expected: 'a report directory of an earlier baseline run' })),
     mock_admin: Type.Optional(Type.Array(Url())),
     secondary: Type.Optional(Url()),
+    max_in_flight: Type.Integer({
+      minimum: 1,
+      default: 256,
+      expected: 'a whole number of requests in flight at most with --rate (open model)',
+    }),
+    window: Type.Optional(
+      Type.Integer({ minimum: 1, expected: 'a whole number of requests read ahead of the senders (default 10000)' }),
+    ),
   },
   { default: {} },
 );
@@ -180,7 +188,10 @@ export const CompareSchema = Strict(
     }),
     unordered: Type.Array(Type.String(), { default: [], expected: 'JSON paths of arrays compared without order' }),
     presence: Type.Array(Type.String(), { default: [], expected: 'JSON paths checked for presence only' }),
-    headers: Type.Array(Type.String(), { default: ['content-type'] }),
+    headers: Type.Array(Type.String(), {
+      default: ['content-type'],
+      expected: 'response header names to compare, e.g. ["content-type"]; ["*"] compares every header except volatile ones (date, server, etag, set-cookie, request ids, ...)',
+    }),
     value_classes: Type.Boolean({ default: true }),
     learn_noise: Type.Integer({ minimum: 0, default: 0 }),
     noise_confidence: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 }),
