@@ -4,7 +4,7 @@
  * the server refuses to start without one. No route takes a path or a command.
  */
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../core/logger.js';
 import { DoppelError } from '../core/errors.js';
 import { isLoopbackHost, parseHostPort, formatHostPort } from '../core/address.js';
@@ -45,7 +45,8 @@ export function buildAdminApp(opts: Omit<AdminServerOptions, 'listen'> & { requi
   const logger: FastifyBaseLogger = opts.log.child({ component: 'admin' });
   const app: FastifyInstance = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // Per-request lines would drown the logs of a sidecar scraped every few seconds.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   if (opts.requireToken) {
     const token = opts.token as string;

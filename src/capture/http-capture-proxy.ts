@@ -51,6 +51,8 @@ export interface HttpCaptureProxyOptions {
   rewriteHost: boolean;
   /** inbound side registers traces; dependency side links its exchanges to them */
   traceLinks?: TraceLinks | undefined;
+  /** fields added to a request before it is forwarded and recorded (shadow's --inject-traceparent) */
+  addRequestHeaders?: ((raw: readonly string[]) => readonly string[] | undefined) | undefined;
   log: Logger;
   clock?: Clock;
 }
@@ -178,7 +180,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const raw = req.rawHeaders;
+    let raw: readonly string[] = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i] as string;
@@ -207,6 +209,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         url = '/';
       }
     }
+    const added = opts.addRequestHeaders?.(raw);
+    if (added !== undefined && added.length > 0) raw = [...raw, ...added];
     const startedAt = clock.now();
     const t0 = clock.monotonic();
     const sink = opts.sink;

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import type { ExitCode } from '../core/errors.js';
-import { createCommandContext, type CliIO, type CommandAction, type GlobalFlags } from './context.js';
+import { createCommandContext, loadCommandConfig, type CliIO, type CommandAction, type GlobalFlags } from './context.js';
 import { registerRecordCommand } from './record.js';
 import { registerMockCommand } from './mock.js';
 import { registerReplayCommand } from './replay.js';
@@ -53,6 +53,8 @@ Docs: README.md; contract: DESIGN.md.`,
       ...(globals.admin === undefined ? {} : { admin: globals.admin }),
       ...(globals.logLevel === undefined ? {} : { logLevel: globals.logLevel }),
     });
+    // A broken --config fails every command the same way, before any work starts.
+    if (ctx.globals.config !== undefined) loadCommandConfig(ctx);
     setExit(await action(opts as never, ctx, positional));
   };
 

@@ -168,3 +168,33 @@ export function selectValues(pattern: CompiledPath, doc: unknown): Array<{ path:
   walk(doc, []);
   return out;
 }
+
+/**
+ * The segment a pattern's last step requires (a key name or an index), or
+ * undefined when the last step is a wildcard. Rule sets index patterns by it,
+ * so a walk only tries the few patterns that can end at the current segment.
+ */
+export function lastSegment(pattern: CompiledPath): PathSegment | undefined {
+  if (pattern.kind !== 'json') return undefined;
+  let step = pattern.steps[pattern.steps.length - 1];
+  if (step?.kind === 'descend') step = step.then;
+  if (step === undefined) return undefined;
+  switch (step.kind) {
+    case 'key':
+      return step.name;
+    case 'index':
+      return step.index;
+    case 'any':
+    case 'descend':
+      return undefined;
+    default: {
+      const never: never = step;
+      return never;
+    }
+  }
+}
+
+/** Replaces array indices by [*]: `$.items[3].id` and `$.items[7].id` fold into `$.items[*].id`. */
+export function generalizePath(path: string): string {
+  return path.replace(/\[\d+\]/g, '[*]');
+}

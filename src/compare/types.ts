@@ -33,6 +33,8 @@ export interface CompareOutcome {
   fields: FieldCounts;
   /** bounded list of differences (the first N), enough for a readable diff */
   diffs: FieldDiff[];
+  /** differences found beyond the bound of `diffs` (0 or absent when `diffs` is complete) */
+  omittedDiffs?: number;
   /** set when a body claimed JSON but did not parse, and was compared as bytes */
   flags: string[];
 }

@@ -14,6 +14,8 @@ export interface JudgedRequest {
   baselineMs: number | undefined;
   /** true when the baseline run had a mismatch for the same exchange */
   isKnownMismatch?: boolean;
+  /** true when every mismatch of the comparison was learned noise (the outcome then counts as a match) */
+  isNoise?: boolean;
 }
 
 export interface GateResult {
@@ -30,4 +32,51 @@ export interface MockCounts {
   matched: number;
   unmatched: number;
   passthrough: number;
+}
+
+export type Verdict = 'pass' | 'fail' | 'aborted';
+
+/** Totals of a run (or of a window), as reports and the admin API show them. */
+export interface RunCounts {
+  requests: number;
+  answered: number;
+  errors: number;
+  statusPass: number;
+  bodyMatch: number;
+  mismatches: number;
+  /** comparisons whose only differences were learned noise */
+  noise: number;
+  /** mismatches the baseline run did not have */
+  newMismatches: number;
+  /** candidate 5xx answers where the baseline did not answer 5xx */
+  unexpected5xx: number;
+  fields: { match: number; mismatch: number; ignored: number };
+  mock: MockCounts;
+}
+
+export interface Percentiles {
+  count: number;
+  p50: number | undefined;
+  p95: number | undefined;
+  p99: number | undefined;
+}
+
+/** Durations in milliseconds; `paired` only counts requests with both durations. */
+export interface LatencySummary {
+  baseline: Percentiles;
+  candidate: Percentiles;
+  paired: { baseline: Percentiles; candidate: Percentiles };
+}
+
+export interface EndpointStats {
+  endpoint: string;
+  requests: number;
+  errors: number;
+  statusPass: number;
+  bodyMatch: number;
+  mismatches: number;
+  noise: number;
+  newMismatches: number;
+  fields: { match: number; mismatch: number; ignored: number };
+  latency: { baseline: Percentiles; candidate: Percentiles };
 }

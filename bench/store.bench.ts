@@ -1,0 +1,114 @@
+/**
+ * Store throughput: doppel's file store append and streaming read, side by
+ * side with the floor of what Node can do on the same disk (a raw
+ * fs.WriteStream of the same NDJSON lines; a raw readline + JSON.parse).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
+import type { HttpExchange } from '../src/core/exchange.js';
+import { newExchangeId } from '../src/core/ids.js';
+import { fmt, median, table } from './stats.js';
+
+function sample(i: number): HttpExchange {
+  return {
+    v: 1,
+    id: newExchangeId(),
+    session: `s-${i % 100}`,
+    parent: null,
+    direction: 'inbound',
+    service: 'orders',
+    protocol: 'http',
+    startedAt: new Date().toISOString(),
+    durationMs: 3.2,
+    tags: {},
+    http: {
+      request: { method: 'GET', url: `/orders/${i}`, headers: [['Host', 'orders'], ['Accept', 'application/json']], body: '', bodyEncoding: 'utf8', truncated: false },
+      response: { status: 200, headers: [['Content-Type', 'application/json']], body: JSON.stringify({ id: i, items: [1, 2, 3], note: 'x'.repeat(300) }), bodyEncoding: 'utf8', truncated: false },
+    },
+  };
+}
+
+async function timeIt(fn: () => Promise<number>): Promise<{ ms: number; bytes: number }> {
+  const t0 = performance.now();
+  const bytes = await fn();
+  return { ms: performance.now() - t0, bytes };
+}
+
+export async function runStoreBench(opts: { quick: boolean }): Promise<string> {
+  const n = opts.quick ? 20_000 : 200_000;
+  const repeats = opts.quick ? 2 : 5;
+  const root = await mkdtemp(join(tmpdir(), 'doppel-bench-store-'));
+  const exchanges = Array.from({ length: n }, (_, i) => sample(i));
+  const results: Record<string, number[]> = { doppelAppend: [], rawAppend: [], doppelGzip: [], doppelRead: [], rawRead: [] };
+  let bytes = 0;
+  try {
+    for (let r = 0; r < repeats; r++) {
+      // interleaved so drift on a shared machine hits both sides alike
+      const dir = join(root, `d-${r}`);
+      const a = await timeIt(async () => {
+        const w = await createFileStoreWriter({ dir });
+        for (const ex of exchanges) void w.append(ex);
+        await w.close();
+        return w.bytesWritten;
+      });
+      bytes = a.bytes;
+      results.doppelAppend!.push(a.ms);
+      const rawFile = join(root, `raw-${r}.ndjson`);
+      const b = await timeIt(async () => {
+        const ws = createWriteStream(rawFile);
+        for (const ex of exchanges) if (!ws.write(JSON.stringify(ex) + '\n')) await new Promise<void>((res) => ws.once('drain', () => res()));
+        await new Promise<void>((res, rej) => ws.end((err?: Error | null) => (err ? rej(err) : res())));
+        return 0;
+      });
+      results.rawAppend!.push(b.ms);
+      const gz = await timeIt(async () => {
+        const w = await createFileStoreWriter({ dir: join(root, `gz-${r}`), gzip: true });
+        for (const ex of exchanges) void w.append(ex);
+        await w.close();
+        return 0;
+      });
+      results.doppelGzip!.push(gz.ms);
+      const c = await timeIt(async () => {
+        let k = 0;
+        for await (const _ of createFileStoreReader([dir]).read()) k++;
+        return k;
+      });
+      results.doppelRead!.push(c.ms);
+      const d = await timeIt(async () => {
+        let k = 0;
+        const rl = createInterface({ input: createReadStream(rawFile), crlfDelay: Infinity });
+        for await (const line of rl) if (JSON.parse(line)) k++;
+        return k;
+      });
+      results.rawRead!.push(d.ms);
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  const mb = bytes / 1024 / 1024;
+  const row = (label: string, key: string, baseKey: string) => {
+    const ms = median(results[key]!);
+    const base = median(results[baseKey]!);
+    return [label, fmt((n / ms) * 1000), fmt(mb / (ms / 1000)), fmt(base / ms)];
+  };
+  return [
+    `${fmt(n, 0)} exchanges (${fmt(mb)} MB NDJSON), median of ${repeats} interleaved runs. Ratio = baseline time / doppel time (1.0 = as fast as raw Node).`,
+    '',
+    table(
+      ['operation', 'exchanges/s', 'MB/s', 'ratio vs raw Node'],
+      [
+        row('append (file store, plain)', 'doppelAppend', 'rawAppend'),
+        row('append (file store, gzip)', 'doppelGzip', 'rawAppend'),
+        row('read (streaming, decode + validate)', 'doppelRead', 'rawRead'),
+      ],
+    ),
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(await runStoreBench({ quick: process.env.BENCH_QUICK === '1' }));
+}

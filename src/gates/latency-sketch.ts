@@ -1,0 +1,70 @@
+/**
+ * A bounded quantile sketch for durations: a log-bucket histogram with about
+ * 1% relative error (the DDSketch construction: bucket i holds values in
+ * (min·γ^(i-1), min·γ^i] with γ = 1.02). Memory is fixed (~4.7 KB) however many
+ * values it sees, and two sketches merge by adding counts, which is what the
+ * windowed gate evaluator needs.
+ */
+
+const GAMMA = 1.02;
+const LOG_GAMMA = Math.log(GAMMA);
+/** smallest distinguished duration: 1 µs */
+const MIN_MS = 0.001;
+/** largest distinguished duration: about 2.8 hours; longer values land in the last bucket */
+const MAX_MS = 1e7;
+const BUCKETS = Math.ceil(Math.log(MAX_MS / MIN_MS) / LOG_GAMMA) + 2;
+
+export interface LatencySketch {
+  readonly count: number;
+  add(ms: number): void;
+  /** the q-quantile (0..1) in milliseconds, or undefined when empty */
+  quantile(q: number): number | undefined;
+  merge(other: LatencySketch): void;
+  reset(): void;
+}
+
+/** relative accuracy of quantile(): (γ-1)/(γ+1) */
+export const SKETCH_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
+
+export function createLatencySketch(): LatencySketch {
+  return new LogBucketSketch();
+}
+
+class LogBucketSketch implements LatencySketch {
+  count = 0;
+  readonly counts = new Float64Array(BUCKETS);
+
+  add(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    let i: number;
+    if (ms <= MIN_MS) i = 0;
+    else {
+      i = Math.ceil(Math.log(ms / MIN_MS) / LOG_GAMMA);
+      if (i >= BUCKETS) i = BUCKETS - 1;
+    }
+    this.counts[i] = (this.counts[i] as number) + 1;
+    this.count++;
+  }
+
+  quantile(q: number): number | undefined {
+    if (this.count === 0) return undefined;
+    const rank = Math.min(Math.max(q, 0), 1) * (this.count - 1);
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += this.counts[i] as number;
+      if (seen > rank) return i === 0 ? MIN_MS : (2 * MIN_MS * Math.pow(GAMMA, i)) / (GAMMA + 1);
+    }
+    return MAX_MS;
+  }
+
+  merge(other: LatencySketch): void {
+    if (!(other instanceof LogBucketSketch)) throw new TypeError('can only merge sketches of the same kind');
+    for (let i = 0; i < BUCKETS; i++) this.counts[i] = (this.counts[i] as number) + (other.counts[i] as number);
+    this.count += other.count;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0;
+  }
+}

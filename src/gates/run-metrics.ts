@@ -1,0 +1,96 @@
+/**
+ * The judge's side of the metric contract: comparison and field counters,
+ * response durations per side, replay results and gate gauges. Endpoint
+ * labels are route templates (see metrics/route-template.ts) so cardinality
+ * stays bounded; label children are cached per endpoint.
+ */
+import type { Counter, Histogram } from 'prom-client';
+import type { Metrics } from '../metrics/metrics.js';
+import { endpointLabel } from '../metrics/route-template.js';
+import type { FieldCounts } from '../compare/types.js';
+import type { GateResult } from './types.js';
+
+export type CompareResult = 'match' | 'mismatch' | 'noise';
+export type ReplayResult = 'pass' | 'fail' | 'error';
+export type RunMode = 'replay' | 'shadow';
+
+export interface RunMetrics {
+  /** one comparison: doppel_compare_total and doppel_compare_fields_total */
+  recordComparison(endpoint: string, result: CompareResult, fields: FieldCounts): void;
+  /** doppel_response_duration_seconds{side}; either duration may be unknown */
+  recordDurations(endpoint: string, candidateMs: number | undefined, baselineMs: number | undefined): void;
+  /** doppel_replay_requests_total{result} */
+  recordReplayResult(endpoint: string, result: ReplayResult): void;
+  exportGates(results: readonly GateResult[]): void;
+}
+
+interface EndpointChildren {
+  compare: Record<CompareResult, Counter.Internal>;
+  candidate: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
+  baseline: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
+  replay: Record<ReplayResult, Counter.Internal>;
+}
+
+export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode): RunMetrics {
+  const children = new Map<string, EndpointChildren>();
+  const fieldMatch = metrics.compareFields.labels({ run_id: runId, result: 'match' });
+  const fieldMismatch = metrics.compareFields.labels({ run_id: runId, result: 'mismatch' });
+  const fieldIgnored = metrics.compareFields.labels({ run_id: runId, result: 'ignored' });
+
+  const forEndpoint = (raw: string): EndpointChildren => {
+    // Callers pass route templates; a raw "GET /orders/42" is folded too, so neither the label set
+    // nor this cache grows with the ids in the traffic.
+    const endpoint = toEndpointLabel(raw);
+    let c = children.get(endpoint);
+    if (c === undefined) {
+      const cmp = (result: CompareResult) => metrics.compare.labels({ run_id: runId, mode, endpoint, result });
+      const rep = (result: ReplayResult) => metrics.replayRequests.labels({ run_id: runId, endpoint, result });
+      c = {
+        compare: { match: cmp('match'), mismatch: cmp('mismatch'), noise: cmp('noise') },
+        candidate: metrics.responseDuration.labels({ run_id: runId, side: 'candidate', endpoint }),
+        baseline: metrics.responseDuration.labels({ run_id: runId, side: 'baseline', endpoint }),
+        replay: { pass: rep('pass'), fail: rep('fail'), error: rep('error') },
+      };
+      children.set(endpoint, c);
+    }
+    return c;
+  };
+
+  return {
+    recordComparison(endpoint, result, fields) {
+      forEndpoint(endpoint).compare[result].inc();
+      if (fields.match > 0) fieldMatch.inc(fields.match);
+      if (fields.mismatch > 0) fieldMismatch.inc(fields.mismatch);
+      if (fields.ignored > 0) fieldIgnored.inc(fields.ignored);
+    },
+    recordDurations(endpoint, candidateMs, baselineMs) {
+      const c = forEndpoint(endpoint);
+      if (candidateMs !== undefined) c.candidate.observe(candidateMs / 1000);
+      if (baselineMs !== undefined) c.baseline.observe(baselineMs / 1000);
+    },
+    recordReplayResult(endpoint, result) {
+      forEndpoint(endpoint).replay[result].inc();
+    },
+    exportGates(results) {
+      exportGates(metrics, runId, results);
+    },
+  };
+}
+
+/** "GET /orders/42?x=1" -> "GET /orders/:id"; a label without a method is templated as a path. */
+export function toEndpointLabel(endpoint: string): string {
+  const space = endpoint.indexOf(' ');
+  if (space === -1) return endpointLabel('', endpoint).trimStart();
+  return endpointLabel(endpoint.slice(0, space), endpoint.slice(space + 1));
+}
+
+/** Sets doppel_gate_value / _threshold / _passing for each gate of a run. */
+export function exportGates(metrics: Metrics, runId: string, results: readonly GateResult[]): void {
+  for (const r of results) {
+    const labels = { run_id: runId, gate: r.gate };
+    if (r.value === undefined) metrics.gateValue.remove(labels);
+    else metrics.gateValue.set(labels, r.value);
+    metrics.gateThreshold.set(labels, r.threshold);
+    metrics.gatePassing.set(labels, r.isPassing ? 1 : 0);
+  }
+}
