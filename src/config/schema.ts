@@ -130,6 +130,14 @@ export const ReplaySchema = Strict(
     baseline: Type.Optional(Type.String({ expected: 'a report directory of an earlier baseline run' })),
     mock_admin: Type.Optional(Type.Array(Url())),
     secondary: Type.Optional(Url()),
+    max_in_flight: Type.Integer({
+      minimum: 1,
+      default: 256,
+      expected: 'a whole number of requests in flight at most with --rate (open model)',
+    }),
+    window: Type.Optional(
+      Type.Integer({ minimum: 1, expected: 'a whole number of requests read ahead of the senders (default 10000)' }),
+    ),
   },
   { default: {} },
 );

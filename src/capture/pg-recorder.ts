@@ -1,0 +1,303 @@
+/**
+ * Postgres record relay: a TCP port that forwards every byte to the real
+ * server and, off the relay's path, decodes both directions into `pg`
+ * exchanges. Bytes are written to the peer first; decoding and recording
+ * follow through one bounded queue whose drops are counted
+ * (doppel_record_dropped_total{reason}). A connection whose bytes were
+ * dropped stops being recorded (its stream can no longer be decoded) but is
+ * still relayed.
+ */
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { BoundedQueue } from '../core/bounded-queue.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { PgExchange } from '../core/exchange.js';
+import { newExchangeId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ExchangeWriter } from '../store/types.js';
+import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
+import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
+import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface PgRecorderOptions {
+  /** dependency name, recorded as the exchange's service */
+  service: string;
+  listen: HostPort;
+  target: HostPort;
+  writer: ExchangeWriter;
+  log: Logger;
+  metrics: Metrics;
+  clock?: Clock;
+  /** chunks waiting to be decoded (record.queue_items) */
+  queueItems?: number;
+  /** bytes waiting to be decoded (record.queue_bytes) */
+  queueBytes?: number;
+  /** a message larger than this stops recording its connection (it is still relayed) */
+  maxMessageBytes?: number;
+  /** false relays without decoding or recording: the baseline of the bench */
+  isRecording?: boolean;
+}
+
+export interface PgRecorder {
+  readonly address: AddressInfo;
+  /** stops listening, closes every connection and records what was decoded */
+  close(): Promise<void>;
+}
+
+interface Conn {
+  id: string;
+  client: Socket;
+  server: Socket | undefined;
+  isRecording: boolean;
+  frontend: FrontendDecoder;
+  backend: BackendDecoder;
+  session: PgRecordSession;
+}
+
+interface Tap {
+  conn: Conn;
+  /** true: client -> server */
+  isFrontend: boolean;
+  chunk: Buffer;
+  at: number;
+}
+
+/** Items handled per turn of the event loop, so relaying is never starved by decoding. */
+const DRAIN_BATCH = 512;
+
+export function parseHostPort(s: string): HostPort {
+  const i = s.lastIndexOf(':');
+  const host = s.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(s.slice(i + 1)) };
+}
+
+export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
+  const log = opts.log.child({ component: 'pg-recorder', service: opts.service });
+  const clock = opts.clock ?? systemClock;
+  const wallBase = clock.now() - clock.monotonic();
+  const now = () => wallBase + clock.monotonic();
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const isRecording = opts.isRecording ?? true;
+  const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 64 * 1024 * 1024);
+  const maxInFlight = opts.queueItems ?? 10_000;
+  const conns = new Set<Conn>();
+  const appends = new Set<Promise<void>>();
+  let isDrainScheduled = false;
+  let connCounter = 0;
+  const runTag = newExchangeId().slice(-6).toLowerCase();
+
+  const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
+
+  function write(rec: RecordedPg): void {
+    if (appends.size >= maxInFlight) {
+      dropped('queue_full');
+      return;
+    }
+    const ex: PgExchange = {
+      v: 1,
+      id: newExchangeId(Math.floor(rec.startedAt)),
+      session: rec.payload.connection,
+      parent: null,
+      direction: 'outbound',
+      service: opts.service,
+      protocol: 'pg',
+      startedAt: new Date(rec.startedAt).toISOString(),
+      durationMs: Math.round(rec.durationMs * 1000) / 1000,
+      tags: rec.tags,
+      pg: rec.payload,
+    };
+    const p = opts.writer.append(ex).then(
+      () => {
+        opts.metrics.exchangesRecorded.inc({ service: opts.service, direction: 'outbound', protocol: 'pg' });
+      },
+      (err: unknown) => {
+        dropped('store_error');
+        log.warn({ err }, 'recording a pg exchange failed');
+      },
+    );
+    appends.add(p);
+    void p.finally(() => appends.delete(p));
+  }
+
+  function stopRecording(conn: Conn, reason: string, err?: unknown): void {
+    if (!conn.isRecording) return;
+    conn.isRecording = false;
+    dropped(reason);
+    log.warn({ connection: conn.id, reason, err }, 'stopped recording a pg connection; it is still relayed');
+  }
+
+  function decode(t: Tap): void {
+    const c = t.conn;
+    if (!c.isRecording) return;
+    try {
+      if (t.isFrontend) {
+        c.frontend.push(t.chunk);
+        for (let m = c.frontend.next(); m !== undefined; m = c.frontend.next()) {
+          if (m.type === 'decodeError') {
+            stopRecording(c, m.kind === 'messageTooLong' ? 'too_large' : 'decode_error');
+            return;
+          }
+          c.session.onFrontend(m, t.at);
+        }
+      } else {
+        c.backend.push(t.chunk);
+        for (let m = c.backend.next(); m !== undefined; m = c.backend.next()) c.session.onBackend(m, t.at);
+      }
+    } catch (err) {
+      stopRecording(c, 'decode_error', err);
+    }
+  }
+
+  function drain(): void {
+    isDrainScheduled = false;
+    for (let i = 0; i < DRAIN_BATCH; i++) {
+      const t = queue.poll();
+      if (t === undefined) return;
+      decode(t);
+    }
+    scheduleDrain();
+  }
+
+  function scheduleDrain(): void {
+    if (isDrainScheduled || queue.length === 0) return;
+    isDrainScheduled = true;
+    setImmediate(drain);
+  }
+
+  function tap(conn: Conn, isFrontend: boolean, chunk: Buffer): void {
+    if (!conn.isRecording) return;
+    if (!queue.offer({ conn, isFrontend, chunk, at: now() }, chunk.length)) {
+      stopRecording(conn, 'queue_full');
+      return;
+    }
+    scheduleDrain();
+  }
+
+  function relay(from: Socket, to: Socket, onChunk: ((chunk: Buffer) => void) | undefined): void {
+    from.on('data', (chunk: Buffer) => {
+      // Forward first: the recorder never holds the client's bytes back.
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+      onChunk?.(chunk);
+    });
+  }
+
+  function startRelay(conn: Conn, initial: Buffer): void {
+    const client = conn.client;
+    const server = connect({ host: opts.target.host, port: opts.target.port });
+    conn.server = server;
+    server.setNoDelay(true);
+    server.on('error', (err) => {
+      log.debug({ connection: conn.id, err }, 'pg server connection error');
+      client.destroy();
+    });
+    server.on('close', () => {
+      if (!client.destroyed) client.end();
+      finish(conn);
+    });
+    client.on('close', () => {
+      if (!server.destroyed) server.end();
+    });
+    if (initial.length > 0) {
+      server.write(initial);
+      if (isRecording) tap(conn, true, initial);
+    }
+    relay(client, server, isRecording ? (c) => tap(conn, true, c) : undefined);
+    relay(server, client, isRecording ? (c) => tap(conn, false, c) : undefined);
+    client.resume();
+  }
+
+  function finish(conn: Conn): void {
+    if (!conns.delete(conn)) return;
+    // Everything already queued for this connection is decoded before its session closes.
+    if (conn.isRecording) queue.offer({ conn, isFrontend: true, chunk: Buffer.alloc(0), at: now() });
+    setImmediate(() => {
+      drainAll();
+      conn.session.close();
+    });
+  }
+
+  function drainAll(): void {
+    for (let t = queue.poll(); t !== undefined; t = queue.poll()) decode(t);
+  }
+
+  function onConnection(client: Socket): void {
+    client.setNoDelay(true);
+    const id = `c-${runTag}-${++connCounter}`;
+    const conn: Conn = {
+      id,
+      client,
+      server: undefined,
+      isRecording,
+      frontend: new FrontendDecoder({ maxMessageBytes }),
+      backend: new BackendDecoder({ maxMessageBytes }),
+      session: new PgRecordSession({ connection: id, emit: write }),
+    };
+    conns.add(conn);
+    let pre: Buffer = Buffer.alloc(0);
+    // SSLRequest and GSSENCRequest are answered here with 'N' (PostgreSQL docs,
+    // "SSL Session Encryption"): the relay talks plain TCP to the server.
+    const onNegotiate = (chunk: Buffer) => {
+      pre = pre.length === 0 ? chunk : Buffer.concat([pre, chunk]);
+      while (pre.length >= 8) {
+        const len = pre.readInt32BE(0);
+        const code = pre.readInt32BE(4);
+        if (len === 8 && (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE)) {
+          client.write('N');
+          pre = pre.subarray(8);
+          continue;
+        }
+        break;
+      }
+      if (pre.length >= 8) {
+        client.off('data', onNegotiate);
+        client.pause();
+        startRelay(conn, pre);
+      }
+    };
+    client.on('data', onNegotiate);
+    client.on('error', (err) => log.debug({ connection: id, err }, 'pg client connection error'));
+    client.on('close', () => {
+      if (conn.server === undefined) conns.delete(conn);
+    });
+  }
+
+  const server: Server = createServer({ noDelay: true }, onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'pg recorder listener error'));
+  const address = server.address() as AddressInfo;
+  log.info({ listen: `${address.address}:${address.port}`, target: `${opts.target.host}:${opts.target.port}` }, 'pg record relay listening');
+
+  return {
+    address,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const c of conns) {
+          c.client.destroy();
+          c.server?.destroy();
+        }
+      });
+      drainAll();
+      for (const c of conns) c.session.close();
+      conns.clear();
+      await new Promise((r) => setImmediate(r));
+      drainAll();
+      await Promise.all([...appends]);
+    },
+  };
+}

@@ -1,0 +1,856 @@
+/**
+ * Postgres mock: a wire-protocol server that answers real clients (psql,
+ * pgbench, node-postgres, postgres.js) from recorded `pg` exchanges.
+ *
+ * One connection is an explicit state machine (startup -> auth -> ready ->
+ * closed) over the frontend decoder. Replies to everything decoded from one
+ * TCP chunk go out in one write. Bad input gets what the real server gives:
+ * a silent close for framing it cannot read, ErrorResponse then close for a
+ * message it refuses (PostgreSQL docs, "Message Flow"; postmaster.c and
+ * postgres.c behaviour), and nothing else is affected.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import type { Exchange, PgErrorFields, PgExchange, PgField, PgResult, PgValue, TxStatus } from '../core/exchange.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ExchangeReader } from '../store/types.js';
+import { BackendWriter } from '../protocols/pg/backend-encoder.js';
+import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, SqlState } from '../protocols/pg/constants.js';
+import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
+import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
+import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
+import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
+import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded } from './pg-index.js';
+
+export interface PgMockTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+export interface PgMockOptions {
+  /** dependency name: recordings of this service are served, and it labels metrics */
+  service: string;
+  listen: { host: string; port: number };
+  /** recordings to serve: a reader (streamed in at start) or exchanges already in memory */
+  reader?: ExchangeReader;
+  exchanges?: Iterable<Exchange>;
+  log: Logger;
+  metrics: Metrics;
+  auth?: 'trust' | 'md5' | 'scram-sha-256';
+  /** when set, only this user name is accepted */
+  user?: string;
+  password?: string;
+  tls?: PgMockTls;
+  maxMessageBytes?: number;
+  /** how many unmatched statements are kept for GET /api/unmatched */
+  maxUnmatched?: number;
+}
+
+/** Same shape as the admin API's UnmatchedCall. */
+export interface PgUnmatchedCall {
+  service: string;
+  protocol: 'pg';
+  at: string;
+  request: { sql: string; params: string[]; kind: 'simple' | 'extended' };
+  nearest?: Record<string, unknown> | undefined;
+}
+
+export interface PgMock {
+  readonly address: AddressInfo;
+  /** statements answered from recordings and not */
+  stats(): { matched: number; unmatched: number; recordings: number; connections: number };
+  unmatched(): PgUnmatchedCall[];
+  /** forget which recordings were used */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Statements whose recorded ReadyForQuery status is taken over: they change the transaction state. */
+const TX_COMMANDS = new Set(['begin', 'start', 'commit', 'end', 'rollback', 'abort', 'savepoint', 'release', 'prepare']);
+/** Statements Postgres still runs inside a failed transaction block. */
+const FAILED_TX_ALLOWED = new Set(['rollback', 'abort', 'commit', 'end']);
+
+const DEFAULT_PARAMETER_STATUS: Array<[string, string]> = [
+  ['application_name', ''],
+  ['client_encoding', 'UTF8'],
+  ['DateStyle', 'ISO, MDY'],
+  ['default_transaction_read_only', 'off'],
+  ['in_hot_standby', 'off'],
+  ['integer_datetimes', 'on'],
+  ['IntervalStyle', 'postgres'],
+  ['is_superuser', 'on'],
+  ['server_encoding', 'UTF8'],
+  ['server_version', '15.0'],
+  ['session_authorization', 'postgres'],
+  ['standard_conforming_strings', 'on'],
+  ['TimeZone', 'UTC'],
+];
+
+interface Statement {
+  sql: string;
+  shape: SqlShape;
+  paramTypes: number[];
+}
+
+interface Portal {
+  statement: Statement;
+  entry: PgEntry;
+  resultFormats: number[];
+  rowsSent: number;
+  isDone: boolean;
+}
+
+type Step =
+  | { k: 'startup' }
+  | { k: 'md5'; salt: Buffer }
+  | { k: 'scramFirst'; scram: ScramServer }
+  | { k: 'scramFinal'; scram: ScramServer }
+  | { k: 'ready' }
+  | { k: 'closed' };
+
+class MissError extends Error {
+  readonly fields: PgErrorFields;
+  constructor(fields: PgErrorFields) {
+    super(fields.message);
+    this.fields = fields;
+  }
+}
+
+function formatAt(formats: readonly number[], i: number): number {
+  if (formats.length === 0) return 0;
+  if (formats.length === 1) return formats[0] ?? 0;
+  return formats[i] ?? 0;
+}
+
+function fatal(code: string, message: string): PgErrorFields {
+  return { severity: 'FATAL', code, message };
+}
+
+function error(code: string, message: string, extra: Partial<PgErrorFields> = {}): PgErrorFields {
+  return { severity: 'ERROR', code, message, ...extra };
+}
+
+function shortSql(sql: string): string {
+  const s = sql.replace(/\s+/g, ' ').trim();
+  return s.length > 200 ? `${s.slice(0, 200)}...` : s;
+}
+
+export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
+  const log = opts.log.child({ component: 'pg-mock', service: opts.service });
+  await loadSqlParser();
+  const index = new PgIndex(createSqlAnalyzer());
+  const sources: Array<Iterable<Exchange> | AsyncIterable<Exchange>> = [];
+  if (opts.exchanges) sources.push(opts.exchanges);
+  if (opts.reader) sources.push(opts.reader.read({ onCorrupt: () => opts.metrics.storeCorruptLines.inc() }));
+  const others: PgExchange[] = [];
+  for (const src of sources) {
+    for await (const ex of src) {
+      if (ex.protocol !== 'pg') continue;
+      if (ex.service === opts.service) index.add(ex);
+      else others.push(ex);
+    }
+  }
+  if (index.size === 0 && others.length > 0) {
+    // A traffic directory recorded under another dependency name still serves.
+    log.warn({ recorded: [...new Set(others.map((e) => e.service))] }, 'no pg recordings for this service name; serving every pg recording');
+    for (const ex of others) index.add(ex);
+  }
+  others.length = 0;
+  log.info({ recordings: index.size }, 'pg recordings loaded');
+
+  const auth = opts.auth ?? 'trust';
+  if (auth !== 'trust' && opts.password === undefined) {
+    throw new Error(`pg mock ${opts.service}: auth ${auth} needs a password`);
+  }
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const maxUnmatched = opts.maxUnmatched ?? 1000;
+  const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  const unmatchedCalls: PgUnmatchedCall[] = [];
+  let matched = 0;
+  let unmatchedCount = 0;
+  const sockets = new Set<Socket>();
+
+  const recordedStatus = index.startup?.parameterStatus ?? DEFAULT_PARAMETER_STATUS;
+  const baseStatus = new Map<string, string>(DEFAULT_PARAMETER_STATUS);
+  for (const [k, v] of recordedStatus) baseStatus.set(k, v);
+  // Strict drivers refuse anything else (postgres.js and pgjdbc check these).
+  baseStatus.set('client_encoding', 'UTF8');
+  if (!/^ISO/i.test(baseStatus.get('DateStyle') ?? '')) baseStatus.set('DateStyle', 'ISO, MDY');
+  baseStatus.set('integer_datetimes', 'on');
+  baseStatus.set('standard_conforming_strings', 'on');
+  const codecCtx: CodecContext = { timeZone: baseStatus.get('TimeZone') ?? 'UTC' };
+
+  const counted = (result: 'matched' | 'unmatched') => {
+    opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'pg', result });
+    if (result === 'matched') matched++;
+    else unmatchedCount++;
+  };
+
+  function miss(kind: 'simple' | 'extended', sql: string, params: string[], why?: string): MissError {
+    counted('unmatched');
+    const nearest: NearestRecorded | undefined = why === undefined ? index.nearest(sql, params) : undefined;
+    const call: PgUnmatchedCall = {
+      service: opts.service,
+      protocol: 'pg',
+      at: new Date().toISOString(),
+      request: { sql, params, kind },
+      nearest: nearest ? { sql: nearest.sql, differs: nearest.differs, recordedValues: nearest.recordedValues } : undefined,
+    };
+    if (unmatchedCalls.length >= maxUnmatched) unmatchedCalls.shift();
+    unmatchedCalls.push(call);
+    let message = `doppel mock: no recording for statement: ${shortSql(sql)}`;
+    if (why !== undefined) message = `doppel mock: ${why}: ${shortSql(sql)}`;
+    const fields = error(SqlState.mockUnmatched, message);
+    if (nearest) {
+      fields.detail = `nearest recorded statement: ${shortSql(nearest.sql)} (differs in ${nearest.differs})`;
+    } else if (why === undefined) {
+      fields.detail = 'no recorded statement is like it';
+    }
+    fields.hint = 'record this statement through doppel record, or check the traffic directory given to doppel mock';
+    log.debug({ sql: shortSql(sql), nearest: nearest?.sql }, 'pg statement unmatched');
+    return new MissError(fields);
+  }
+
+  function onConnection(raw: Socket): void {
+    sockets.add(raw);
+    raw.setNoDelay(true);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', (err) => log.debug({ err }, 'pg mock client socket error'));
+    const conn = new MockConnection(raw);
+    conn.attach(raw);
+  }
+
+  class MockConnection {
+    #sock: Socket;
+    #step: Step = { k: 'startup' };
+    readonly #decoder = new FrontendDecoder({ maxMessageBytes });
+    readonly #w = new BackendWriter();
+    #tx: TxStatus = 'I';
+    #isSkipping = false;
+    #isTls = false;
+    #user = '';
+    readonly #statements = new Map<string, Statement>();
+    readonly #portals = new Map<string, Portal>();
+    #affinity: Affinity | undefined;
+    readonly #onData = (chunk: Buffer) => this.#receive(chunk);
+
+    constructor(sock: Socket) {
+      this.#sock = sock;
+    }
+
+    attach(sock: Socket): void {
+      this.#sock = sock;
+      sock.on('data', this.#onData);
+      sock.on('drain', () => sock.resume());
+    }
+
+    #receive(chunk: Buffer): void {
+      this.#decoder.push(chunk);
+      try {
+        for (let ev = this.#decoder.next(); ev !== undefined; ev = this.#decoder.next()) {
+          this.#handle(ev);
+          if (this.#step.k === 'closed') break;
+        }
+      } catch (err) {
+        log.error({ err }, 'pg mock connection failed');
+        this.#w.errorResponse(fatal('XX000', `doppel mock internal error: ${(err as Error).message}`));
+        this.#close(true);
+        return;
+      }
+      this.#flush();
+    }
+
+    #flush(): void {
+      if (this.#w.length === 0 || this.#sock.destroyed) return;
+      if (!this.#sock.write(this.#w.take())) this.#sock.pause();
+    }
+
+    /** Ends the connection; with `isReply`, the pending replies (an ErrorResponse) go out first. */
+    #close(isReply: boolean): void {
+      this.#step = { k: 'closed' };
+      this.#sock.off('data', this.#onData);
+      if (isReply && this.#w.length > 0) this.#sock.end(this.#w.take());
+      else this.#sock.destroy();
+    }
+
+    #handle(ev: FrontendEvent): void {
+      if (ev.type === 'decodeError') {
+        switch (ev.kind) {
+          case 'startupLength':
+          case 'messageLength':
+          case 'messageTooLong':
+            // postmaster.c / pq_getmessage log these and close without a reply.
+            log.warn({ reason: ev.message }, 'pg mock closed a connection on bad framing');
+            this.#close(false);
+            return;
+          case 'unknownType':
+            log.warn({ reason: ev.message }, 'pg mock closed a connection on an unknown message type');
+            this.#w.errorResponse(fatal(SqlState.protocolViolation, ev.message));
+            this.#close(true);
+            return;
+          case 'malformed':
+            this.#w.errorResponse(fatal(SqlState.protocolViolation, ev.message));
+            this.#close(true);
+            return;
+          default: {
+            const never: never = ev.kind;
+            return never;
+          }
+        }
+      }
+      const step = this.#step;
+      switch (step.k) {
+        case 'startup':
+          this.#onStartup(ev);
+          return;
+        case 'md5':
+        case 'scramFirst':
+        case 'scramFinal':
+          this.#onAuth(step, ev);
+          return;
+        case 'ready':
+          this.#onReady(ev);
+          return;
+        case 'closed':
+          return;
+        default: {
+          const never: never = step;
+          return never;
+        }
+      }
+    }
+
+    #onStartup(m: FrontendMessage): void {
+      switch (m.type) {
+        case 'sslRequest':
+          if (secure && !this.#isTls) {
+            this.#startTls();
+            return;
+          }
+          if (this.#isTls) {
+            // A second SSLRequest after TLS: postmaster answers it as an unsupported protocol version.
+            this.#w.errorResponse(fatal(SqlState.protocolViolation, 'unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0'));
+            this.#close(true);
+            return;
+          }
+          this.#w.raw('N');
+          return;
+        case 'gssEncRequest':
+          this.#w.raw('N');
+          return;
+        case 'cancelRequest':
+          // The mock runs nothing long enough to cancel; Postgres closes a cancel connection silently.
+          this.#close(false);
+          return;
+        case 'startup':
+          this.#onStartupMessage(m);
+          return;
+        case 'bind':
+        case 'close':
+        case 'copyData':
+        case 'copyDone':
+        case 'copyFail':
+        case 'describe':
+        case 'execute':
+        case 'flush':
+        case 'functionCall':
+        case 'parse':
+        case 'password':
+        case 'query':
+        case 'sync':
+        case 'terminate':
+          // Cannot come from a decoder still in its startup phase.
+          this.#close(false);
+          return;
+        default: {
+          const never: never = m;
+          return never;
+        }
+      }
+    }
+
+    #startTls(): void {
+      const plain = this.#sock;
+      plain.off('data', this.#onData);
+      plain.write('S');
+      if (this.#decoder.pendingBytes > 0) {
+        // Bytes after an SSLRequest we accept must be a TLS ClientHello, not more plaintext.
+        this.#close(false);
+        return;
+      }
+      const tls = new TLSSocket(plain, { isServer: true, secureContext: secure as SecureContext });
+      tls.on('error', (err) => {
+        log.debug({ err }, 'pg mock TLS error');
+        tls.destroy();
+      });
+      this.#isTls = true;
+      this.attach(tls);
+    }
+
+    #onStartupMessage(m: Extract<FrontendMessage, { type: 'startup' }>): void {
+      if (m.major !== PROTOCOL_MAJOR) {
+        this.#w.errorResponse(
+          fatal(SqlState.featureNotSupported, `unsupported frontend protocol ${m.major}.${m.minor}: server supports 3.0 to 3.0`),
+        );
+        this.#close(true);
+        return;
+      }
+      const unrecognized = Object.keys(m.parameters).filter((k) => k.startsWith('_pq_.'));
+      if (m.minor > PROTOCOL_MINOR || unrecognized.length > 0) {
+        // Newer minor versions and protocol options are negotiated down, not refused.
+        this.#w.negotiateProtocolVersion(PROTOCOL_MINOR, unrecognized);
+      }
+      const user = m.parameters.user;
+      if (user === undefined || user === '') {
+        this.#w.errorResponse(fatal(SqlState.invalidAuthorization, 'no PostgreSQL user name specified in startup packet'));
+        this.#close(true);
+        return;
+      }
+      if (m.parameters.replication !== undefined && m.parameters.replication !== 'false' && m.parameters.replication !== 'off') {
+        this.#w.errorResponse(fatal(SqlState.featureNotSupported, 'doppel mock: replication connections are not supported in mock'));
+        this.#close(true);
+        return;
+      }
+      this.#user = user;
+      if (opts.user !== undefined && opts.user !== user) {
+        this.#authFailed();
+        return;
+      }
+      const appName = m.parameters.application_name;
+      this.#appName = appName;
+      switch (auth) {
+        case 'trust':
+          this.#startupDone(appName);
+          return;
+        case 'md5': {
+          const salt = randomBytes(4);
+          this.#w.authentication(AuthCode.MD5Password, salt);
+          this.#step = { k: 'md5', salt };
+          return;
+        }
+        case 'scram-sha-256': {
+          const mech = Buffer.from('SCRAM-SHA-256\0\0', 'utf8');
+          this.#w.authentication(AuthCode.SASL, mech);
+          this.#step = { k: 'scramFirst', scram: createScramServer(opts.password as string) };
+          return;
+        }
+        default: {
+          const never: never = auth;
+          return never;
+        }
+      }
+    }
+
+    #appName: string | undefined;
+
+    #authFailed(): void {
+      this.#w.errorResponse(fatal(SqlState.invalidPassword, `password authentication failed for user "${this.#user}"`));
+      this.#close(true);
+    }
+
+    #onAuth(step: Extract<Step, { k: 'md5' | 'scramFirst' | 'scramFinal' }>, m: FrontendMessage): void {
+      if (m.type !== 'password') {
+        if (m.type === 'terminate') {
+          this.#close(false);
+          return;
+        }
+        this.#w.errorResponse(fatal(SqlState.protocolViolation, `expected password response, got message type ${m.type}`));
+        this.#close(true);
+        return;
+      }
+      switch (step.k) {
+        case 'md5': {
+          const sent = m.data.toString('utf8').replace(/\0$/, '');
+          if (!isMd5PasswordValid(sent, this.#user, opts.password as string, step.salt)) {
+            this.#authFailed();
+            return;
+          }
+          this.#startupDone(this.#appName);
+          return;
+        }
+        case 'scramFirst': {
+          const r = step.scram.start(m.data);
+          if (!r.ok) {
+            this.#w.errorResponse(fatal(SqlState.protocolViolation, r.reason));
+            this.#close(true);
+            return;
+          }
+          this.#w.authentication(AuthCode.SASLContinue, Buffer.from(r.serverFirst));
+          this.#step = { k: 'scramFinal', scram: step.scram };
+          return;
+        }
+        case 'scramFinal': {
+          const r = step.scram.finish(m.data);
+          if (!r.ok) {
+            this.#authFailed();
+            return;
+          }
+          this.#w.authentication(AuthCode.SASLFinal, Buffer.from(r.serverFinal));
+          this.#startupDone(this.#appName);
+          return;
+        }
+        default: {
+          const never: never = step;
+          return never;
+        }
+      }
+    }
+
+    #startupDone(appName: string | undefined): void {
+      this.#w.authenticationOk();
+      for (const [k, v] of baseStatus) {
+        if (k === 'application_name') this.#w.parameterStatus(k, appName ?? v);
+        else if (k === 'session_authorization') this.#w.parameterStatus(k, this.#user);
+        else this.#w.parameterStatus(k, v);
+      }
+      this.#w.backendKeyData(randomInt(1, 2 ** 31 - 1), randomInt(-(2 ** 31), 2 ** 31 - 1));
+      this.#w.readyForQuery('I');
+      this.#step = { k: 'ready' };
+    }
+
+    #onReady(m: FrontendMessage): void {
+      switch (m.type) {
+        case 'query':
+          this.#isSkipping = false;
+          this.#simpleQuery(m.sql);
+          this.#w.readyForQuery(this.#tx);
+          return;
+        case 'sync':
+          this.#isSkipping = false;
+          this.#w.readyForQuery(this.#tx);
+          return;
+        case 'flush':
+          return;
+        case 'terminate':
+          this.#close(false);
+          return;
+        case 'parse':
+        case 'bind':
+        case 'describe':
+        case 'execute':
+        case 'close':
+          if (this.#isSkipping) return;
+          try {
+            this.#extended(m);
+          } catch (err) {
+            if (!(err instanceof MissError)) throw err;
+            this.#sendError(err.fields);
+            this.#isSkipping = true;
+          }
+          return;
+        case 'functionCall':
+          this.#sendError(error(SqlState.featureNotSupported, 'doppel mock: the function call protocol is not supported in mock'));
+          this.#isSkipping = true;
+          return;
+        case 'copyData':
+        case 'copyDone':
+        case 'copyFail':
+          // Outside COPY the server ignores these (PostgreSQL docs, "COPY Operations").
+          return;
+        case 'password':
+        case 'startup':
+        case 'sslRequest':
+        case 'gssEncRequest':
+        case 'cancelRequest':
+          this.#w.errorResponse(fatal(SqlState.protocolViolation, `invalid frontend message type ${m.type === 'password' ? 112 : 0}`));
+          this.#close(true);
+          return;
+        default: {
+          const never: never = m;
+          return never;
+        }
+      }
+    }
+
+    #sendError(f: PgErrorFields): void {
+      this.#w.errorResponse(f);
+      if (this.#tx === 'T') this.#tx = 'E';
+    }
+
+    /** Applies the transaction effect of a served recording. */
+    #applyTx(shape: SqlShape, entry: PgEntry): void {
+      if (shape.commands.some((c) => TX_COMMANDS.has(c))) {
+        this.#tx = entry.response.txStatus;
+        return;
+      }
+      if (entry.response.error !== null && this.#tx === 'T') this.#tx = 'E';
+    }
+
+    #isBlockedByFailedTx(shape: SqlShape): boolean {
+      if (this.#tx !== 'E') return false;
+      const first = shape.commands[0] ?? '';
+      if (FAILED_TX_ALLOWED.has(first)) return false;
+      this.#w.errorResponse(
+        error(SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block'),
+      );
+      return true;
+    }
+
+    #take(sql: string, params: string[]): PgEntry | undefined {
+      const e = index.take(sql, params, this.#affinity);
+      if (e) this.#affinity = { connection: e.connection, seq: e.seq };
+      return e;
+    }
+
+    #simpleQuery(sql: string): void {
+      const shape = index.analyze(sql);
+      if (shape.isEmpty) {
+        this.#w.emptyQueryResponse();
+        return;
+      }
+      if (this.#isBlockedByFailedTx(shape)) return;
+      if (shape.commands.includes('copy')) {
+        counted('unmatched');
+        this.#sendError(error(SqlState.featureNotSupported, 'doppel mock: COPY is not supported in mock'));
+        return;
+      }
+      const entry = this.#take(sql, []);
+      if (entry === undefined) {
+        this.#sendError(miss('simple', sql, []).fields);
+        return;
+      }
+      counted('matched');
+      const res = entry.response;
+      for (const n of res.notices) this.#w.noticeResponse(n);
+      for (const r of res.results) {
+        const isPartial = r.command === null && res.error !== null;
+        if (r.fields.length > 0) {
+          this.#w.rowDescription(r.fields, (i) => r.fields[i]?.format ?? 0);
+          for (const row of r.rows) this.#w.dataRow(row.map(cellBytes));
+        }
+        if (isPartial) continue;
+        if (r.command === null) this.#w.emptyQueryResponse();
+        else this.#w.commandComplete(r.command);
+      }
+      if (res.error !== null) this.#w.errorResponse(res.error);
+      this.#applyTx(shape, entry);
+    }
+
+    #extended(m: Extract<FrontendMessage, { type: 'parse' | 'bind' | 'describe' | 'execute' | 'close' }>): void {
+      switch (m.type) {
+        case 'parse': {
+          if (m.name !== '' && this.#statements.has(m.name)) {
+            throw new MissError(error(SqlState.duplicatePreparedStatement, `prepared statement "${m.name}" already exists`));
+          }
+          const shape = index.analyze(m.sql);
+          if (this.#isBlockedByFailedTx(shape)) throw new MissError(this.#lastError());
+          const pe = index.parseError(m.sql);
+          if (pe?.response.error) {
+            counted('matched');
+            throw new MissError(pe.response.error);
+          }
+          if (shape.commands.includes('copy')) {
+            counted('unmatched');
+            throw new MissError(error(SqlState.featureNotSupported, 'doppel mock: COPY is not supported in mock'));
+          }
+          const described = index.describeStatement(m.sql);
+          const paramTypes = m.paramTypes.length > 0 && m.paramTypes.every((t) => t !== 0) ? m.paramTypes : (described?.paramTypes ?? m.paramTypes);
+          this.#statements.set(m.name, { sql: m.sql, shape, paramTypes });
+          this.#w.parseComplete();
+          return;
+        }
+        case 'bind': {
+          const st = this.#statements.get(m.statement);
+          if (st === undefined) {
+            throw new MissError(
+              error(
+                SqlState.undefinedPreparedStatement,
+                m.statement === '' ? 'unnamed prepared statement does not exist' : `prepared statement "${m.statement}" does not exist`,
+              ),
+            );
+          }
+          if (this.#isBlockedByFailedTx(st.shape)) throw new MissError(this.#lastError());
+          const params = m.params.map((p, i) => paramKey(p, formatAt(m.paramFormats, i), st.paramTypes[i]));
+          if (st.shape.isEmpty) {
+            counted('matched');
+            this.#portals.set(m.portal, { statement: st, entry: emptyEntry, resultFormats: m.resultFormats, rowsSent: 0, isDone: false });
+            this.#w.bindComplete();
+            return;
+          }
+          const entry = this.#take(st.sql, params);
+          if (entry === undefined) throw miss('extended', st.sql, params);
+          counted('matched');
+          if (entry.errorPhase === 'bind' && entry.response.error) throw new MissError(entry.response.error);
+          this.#portals.set(m.portal, { statement: st, entry, resultFormats: m.resultFormats, rowsSent: 0, isDone: false });
+          this.#w.bindComplete();
+          return;
+        }
+        case 'describe': {
+          if (m.target === 'S') {
+            const st = this.#statements.get(m.name);
+            if (st === undefined) {
+              throw new MissError(error(SqlState.undefinedPreparedStatement, `prepared statement "${m.name}" does not exist`));
+            }
+            const info = st.shape.isEmpty ? { paramTypes: [], fields: [], hasFields: true } : index.describeStatement(st.sql);
+            if (info === undefined) throw miss('extended', st.sql, [], 'no recording describes statement');
+            const types = [...info.paramTypes];
+            for (let i = types.length; i < Math.max(st.shape.paramCount, st.paramTypes.length); i++) types.push(st.paramTypes[i] ?? 0);
+            this.#w.parameterDescription(types);
+            if (info.fields.length > 0) this.#w.rowDescription(info.fields, () => 0);
+            else this.#w.noData();
+            return;
+          }
+          const p = this.#portals.get(m.name);
+          if (p === undefined) throw new MissError(error(SqlState.undefinedCursor, `portal "${m.name}" does not exist`));
+          const r = p.entry.response.results[0];
+          if (r !== undefined && r.fields.length > 0) {
+            this.#checkFormats(p, r);
+            this.#w.rowDescription(r.fields, (i) => formatAt(p.resultFormats, i));
+          } else {
+            this.#w.noData();
+          }
+          return;
+        }
+        case 'execute': {
+          const p = this.#portals.get(m.portal);
+          if (p === undefined) throw new MissError(error(SqlState.undefinedCursor, `portal "${m.portal}" does not exist`));
+          this.#execute(p, m.maxRows);
+          return;
+        }
+        case 'close':
+          if (m.target === 'S') this.#statements.delete(m.name);
+          else this.#portals.delete(m.name);
+          this.#w.closeComplete();
+          return;
+        default: {
+          const never: never = m;
+          return never;
+        }
+      }
+    }
+
+    #lastError(): PgErrorFields {
+      return error(SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block');
+    }
+
+    /** A requested format the recording does not hold must be re-encodable, or it is a clear miss. */
+    #checkFormats(p: Portal, r: PgResult): void {
+      for (let i = 0; i < r.fields.length; i++) {
+        const f = r.fields[i] as PgField;
+        const want = formatAt(p.resultFormats, i);
+        if (want !== f.format && !isConvertibleType(f.typeOid)) {
+          throw miss(
+            'extended',
+            p.statement.sql,
+            [],
+            `column "${f.name}" (type oid ${f.typeOid}) was recorded in ${f.format === 0 ? 'text' : 'binary'} format and cannot be sent as ${want === 0 ? 'text' : 'binary'}`,
+          );
+        }
+      }
+    }
+
+    #execute(p: Portal, maxRows: number): void {
+      const entry = p.entry;
+      const res = entry.response;
+      if (p.statement.shape.isEmpty) {
+        this.#w.emptyQueryResponse();
+        return;
+      }
+      if (p.isDone) {
+        // A finished portal executed again returns no rows (PostgreSQL docs, "Extended Query").
+        const r0 = res.results[0];
+        this.#w.commandComplete(r0?.command ?? 'SELECT 0');
+        return;
+      }
+      if (p.rowsSent === 0) for (const n of res.notices) this.#w.noticeResponse(n);
+      const r = res.results[0];
+      if (r === undefined) {
+        if (res.error !== null) {
+          p.isDone = true;
+          this.#applyTx(p.statement.shape, entry);
+          throw new MissError(res.error);
+        }
+        this.#w.emptyQueryResponse();
+        return;
+      }
+      this.#checkFormats(p, r);
+      const total = r.rows.length;
+      const end = maxRows > 0 ? Math.min(total, p.rowsSent + maxRows) : total;
+      const conv = this.#converters(p, r);
+      for (let i = p.rowsSent; i < end; i++) {
+        const row = r.rows[i] as PgValue[];
+        this.#w.dataRow(conv === undefined ? row.map(cellBytes) : row.map((c, j) => convertCell(c, conv[j], r.fields[j] as PgField, codecCtx)));
+      }
+      p.rowsSent = end;
+      if (end < total || (r.suspended === true && r.command === null && res.error === null)) {
+        this.#w.portalSuspended();
+        return;
+      }
+      p.isDone = true;
+      this.#applyTx(p.statement.shape, entry);
+      if (r.command !== null) this.#w.commandComplete(r.command);
+      else if (res.error !== null) throw new MissError(res.error);
+      else this.#w.emptyQueryResponse();
+      if (res.error !== null && entry.errorPhase === 'sync') this.#w.errorResponse(res.error);
+    }
+
+    /** Per column: the format to send when it differs from the recorded one; undefined when none differ. */
+    #converters(p: Portal, r: PgResult): Array<number | undefined> | undefined {
+      let out: Array<number | undefined> | undefined;
+      for (let i = 0; i < r.fields.length; i++) {
+        const want = formatAt(p.resultFormats, i);
+        if (want !== (r.fields[i] as PgField).format) {
+          out ??= new Array<number | undefined>(r.fields.length);
+          out[i] = want;
+        }
+      }
+      return out;
+    }
+  }
+
+  const server: Server = createServer({ noDelay: true }, onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'pg mock listener error'));
+  const address = server.address() as AddressInfo;
+  log.info({ listen: `${address.address}:${address.port}`, recordings: index.size }, 'pg mock listening');
+
+  return {
+    address,
+    stats: () => ({ matched, unmatched: unmatchedCount, recordings: index.size, connections: sockets.size }),
+    unmatched: () => [...unmatchedCalls],
+    reset: () => index.reset(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+const emptyEntry: PgEntry = {
+  id: '',
+  connection: '',
+  seq: -1,
+  request: { kind: 'extended', sql: '' },
+  response: { results: [], error: null, notices: [], txStatus: 'I' },
+  errorPhase: undefined,
+  isUsed: false,
+};
+
+function cellBytes(c: PgValue): Buffer | string | null {
+  if (c === null || typeof c === 'string') return c;
+  return Buffer.from(c.b64, 'base64');
+}
+
+function convertCell(c: PgValue, want: number | undefined, f: PgField, ctx: CodecContext): Buffer | string | null {
+  if (c === null || want === undefined) return cellBytes(c);
+  if (want === 1 && typeof c === 'string') {
+    const b = textToBinary(f.typeOid, c, ctx);
+    if (b === undefined) throw new Error(`cannot encode ${f.name} (type oid ${f.typeOid}) as binary`);
+    return b;
+  }
+  if (want === 0 && typeof c !== 'string') {
+    const t = binaryToText(f.typeOid, Buffer.from(c.b64, 'base64'), ctx);
+    if (t === undefined) throw new Error(`cannot decode ${f.name} (type oid ${f.typeOid}) to text`);
+    return t;
+  }
+  return cellBytes(c);
+}

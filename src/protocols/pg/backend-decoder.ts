@@ -1,0 +1,203 @@
+/**
+ * Streaming decoder for server -> client messages. Framing (type byte +
+ * int32 length, PostgreSQL docs "Message Formats") is done here; each whole
+ * frame is handed to pg-protocol's parser for its fields, except DataRow,
+ * whose cells are kept as raw bytes: pg-protocol decodes every cell as UTF-8
+ * text, which would corrupt binary-format columns.
+ *
+ * This file is the only place that deep-imports pg-protocol's parser.
+ */
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { BackendMessage, DatabaseError, Field, NoticeMessage } from 'pg-protocol/dist/messages.js';
+import type { PgErrorFields, PgField, TxStatus } from '../../core/exchange.js';
+import { AuthCode, BackendCode } from './constants.js';
+
+export type BackendEvent =
+  | { type: 'dataRow'; cells: Array<Buffer | null> }
+  | { type: 'rowDescription'; fields: PgField[] }
+  | { type: 'parameterDescription'; types: number[] }
+  | { type: 'commandComplete'; tag: string }
+  | { type: 'emptyQuery' }
+  | { type: 'parseComplete' }
+  | { type: 'bindComplete' }
+  | { type: 'closeComplete' }
+  | { type: 'noData' }
+  | { type: 'portalSuspended' }
+  | { type: 'readyForQuery'; status: TxStatus }
+  | { type: 'error'; fields: PgErrorFields }
+  | { type: 'notice'; fields: PgErrorFields }
+  | { type: 'parameterStatus'; name: string; value: string }
+  | { type: 'backendKeyData'; processId: number; secretKey: number }
+  | { type: 'authentication'; code: number; mechanisms: string[] }
+  | { type: 'copyResponse' }
+  | { type: 'copyData' }
+  | { type: 'copyDone' }
+  | { type: 'other'; code: number };
+
+const EMPTY = Buffer.alloc(0);
+
+function errorFields(m: DatabaseError | NoticeMessage): PgErrorFields {
+  const out: PgErrorFields = { code: m.code ?? '', message: m.message ?? '' };
+  const keys = [
+    'severity',
+    'detail',
+    'hint',
+    'position',
+    'internalPosition',
+    'internalQuery',
+    'where',
+    'schema',
+    'table',
+    'column',
+    'dataType',
+    'constraint',
+    'file',
+    'line',
+    'routine',
+  ] as const;
+  for (const k of keys) {
+    const v = m[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function toField(f: Field): PgField {
+  return {
+    name: f.name,
+    tableOid: f.tableID,
+    column: f.columnID,
+    typeOid: f.dataTypeID,
+    typeSize: f.dataTypeSize,
+    typeMod: f.dataTypeModifier,
+    format: f.format === 'binary' ? 1 : 0,
+  };
+}
+
+export class BackendDecoder {
+  readonly #maxMessageBytes: number;
+  #buf: Buffer = EMPTY;
+  #off = 0;
+  readonly #parser = new Parser();
+  #last: BackendMessage | undefined;
+
+  constructor(opts: { maxMessageBytes?: number } = {}) {
+    this.#maxMessageBytes = opts.maxMessageBytes ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#off >= this.#buf.length) {
+      this.#buf = chunk;
+      this.#off = 0;
+    } else {
+      this.#buf = Buffer.concat([this.#buf.subarray(this.#off), chunk]);
+      this.#off = 0;
+    }
+  }
+
+  /** The next whole message, or undefined when more bytes are needed. Throws on a bad frame. */
+  next(): BackendEvent | undefined {
+    const buf = this.#buf;
+    const off = this.#off;
+    if (buf.length - off < 5) return undefined;
+    const code = buf[off] as number;
+    const len = buf.readInt32BE(off + 1);
+    if (len < 4) throw new Error(`invalid backend message length ${len}`);
+    if (len > this.#maxMessageBytes) throw new Error(`backend message of ${len} bytes is over the limit of ${this.#maxMessageBytes}`);
+    if (buf.length - off < len + 1) return undefined;
+    const end = off + 1 + len;
+    this.#off = end;
+    if (code === BackendCode.DataRow) return { type: 'dataRow', cells: readDataRow(buf, off + 5, end) };
+    if (code === BackendCode.NegotiateProtocolVersion || code === BackendCode.CopyBothResponse || code === BackendCode.FunctionCallResponse) {
+      return { type: 'other', code };
+    }
+    this.#last = undefined;
+    this.#parser.parse(buf.subarray(off, end), (m) => {
+      this.#last = m;
+    });
+    const m = this.#last as BackendMessage | undefined;
+    if (m === undefined) throw new Error(`backend message ${code} was not parsed`);
+    return convert(m, code);
+  }
+}
+
+function readDataRow(buf: Buffer, start: number, end: number): Array<Buffer | null> {
+  const n = buf.readInt16BE(start);
+  const cells = new Array<Buffer | null>(n);
+  let p = start + 2;
+  for (let i = 0; i < n; i++) {
+    const l = buf.readInt32BE(p);
+    p += 4;
+    if (l === -1) {
+      cells[i] = null;
+    } else {
+      if (p + l > end) throw new Error('DataRow cell runs past its message');
+      cells[i] = Buffer.from(buf.subarray(p, p + l));
+      p += l;
+    }
+  }
+  return cells;
+}
+
+function convert(m: BackendMessage, code: number): BackendEvent {
+  const any = m as unknown as Record<string, unknown>;
+  switch (m.name) {
+    case 'rowDescription':
+      return { type: 'rowDescription', fields: (any.fields as Field[]).map(toField) };
+    case 'parameterDescription':
+      return { type: 'parameterDescription', types: [...(any.dataTypeIDs as number[])] };
+    case 'commandComplete':
+      return { type: 'commandComplete', tag: any.text as string };
+    case 'emptyQuery':
+      return { type: 'emptyQuery' };
+    case 'parseComplete':
+      return { type: 'parseComplete' };
+    case 'bindComplete':
+      return { type: 'bindComplete' };
+    case 'closeComplete':
+      return { type: 'closeComplete' };
+    case 'noData':
+      return { type: 'noData' };
+    case 'portalSuspended':
+      return { type: 'portalSuspended' };
+    case 'readyForQuery':
+      return { type: 'readyForQuery', status: any.status as TxStatus };
+    case 'error':
+      // pg-protocol answers an unknown type byte with a DatabaseError of its own.
+      if (code !== BackendCode.ErrorResponse) return { type: 'other', code };
+      return { type: 'error', fields: errorFields(m as unknown as DatabaseError) };
+    case 'notice':
+      return { type: 'notice', fields: errorFields(m as unknown as NoticeMessage) };
+    case 'parameterStatus':
+      return { type: 'parameterStatus', name: any.parameterName as string, value: any.parameterValue as string };
+    case 'backendKeyData':
+      return { type: 'backendKeyData', processId: any.processID as number, secretKey: any.secretKey as number };
+    case 'authenticationOk':
+      return { type: 'authentication', code: AuthCode.Ok, mechanisms: [] };
+    case 'authenticationCleartextPassword':
+      return { type: 'authentication', code: AuthCode.CleartextPassword, mechanisms: [] };
+    case 'authenticationMD5Password':
+      return { type: 'authentication', code: AuthCode.MD5Password, mechanisms: [] };
+    case 'authenticationSASL':
+      return { type: 'authentication', code: AuthCode.SASL, mechanisms: (any.mechanisms as string[] | undefined) ?? [] };
+    case 'authenticationSASLContinue':
+      return { type: 'authentication', code: AuthCode.SASLContinue, mechanisms: [] };
+    case 'authenticationSASLFinal':
+      return { type: 'authentication', code: AuthCode.SASLFinal, mechanisms: [] };
+    case 'copyInResponse':
+    case 'copyOutResponse':
+      return { type: 'copyResponse' };
+    case 'copyData':
+      return { type: 'copyData' };
+    case 'copyDone':
+      return { type: 'copyDone' };
+    case 'replicationStart':
+    case 'notification':
+    case 'dataRow':
+      return { type: 'other', code };
+    default: {
+      const never: never = m.name;
+      return { type: 'other', code: Number(never) || code };
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Progress of a replay run for a person: a bar on a TTY (cli-progress), a
+ * plain line every few seconds otherwise, and the final verdict block.
+ */
+import type { Writable } from 'node:stream';
+import cliProgress from 'cli-progress';
+import type { GateResult } from '../gates/types.js';
+import type { LiveRun } from './live-run.js';
+import type { ReplayResult } from './run-replay.js';
+
+export interface ProgressView {
+  stop(): void;
+}
+
+export interface ProgressViewOptions {
+  stream: Writable & { isTTY?: boolean };
+  /** plain lines this often when not a TTY */
+  intervalMs?: number;
+}
+
+function formatEta(run: LiveRun): string {
+  const total = run.expectedTotal;
+  const rate = run.rate;
+  if (total === undefined || rate <= 0) return '-';
+  const s = Math.max(0, (total - run.counts.sent) / rate);
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function payload(run: LiveRun): Record<string, string | number> {
+  const c = run.counts;
+  return { passed: c.passed, failed: c.failed, errors: c.errors, rps: run.rate.toFixed(1), etaText: formatEta(run) };
+}
+
+export function startProgressView(run: LiveRun, opts: ProgressViewOptions): ProgressView {
+  if (opts.stream.isTTY === true) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: opts.stream,
+        format: 'replay |{bar}| {value}/{total} sent | {passed} pass {failed} fail {errors} err | {rps} rps | ETA {etaText}',
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(run.expectedTotal ?? 0, 0, payload(run));
+    const timer = setInterval(() => {
+      if (run.expectedTotal !== undefined && run.expectedTotal > 0) bar.setTotal(Math.max(run.expectedTotal, run.counts.sent));
+      else bar.setTotal(run.counts.sent);
+      bar.update(run.counts.sent, payload(run));
+    }, 200);
+    timer.unref();
+    return {
+      stop() {
+        clearInterval(timer);
+        bar.update(run.counts.sent, payload(run));
+        bar.stop();
+      },
+    };
+  }
+  const line = () => {
+    const c = run.counts;
+    const total = run.expectedTotal === undefined ? '' : `/${run.expectedTotal}`;
+    opts.stream.write(
+      `replay ${run.id}: sent ${c.sent}${total}, passed ${c.passed}, failed ${c.failed}, errors ${c.errors}, ${run.rate.toFixed(1)} rps, ETA ${formatEta(run)}\n`,
+    );
+  };
+  const timer = setInterval(line, opts.intervalMs ?? 5000);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
+
+function formatValue(g: GateResult): string {
+  if (g.value === undefined) return '-';
+  if (/_delta$/.test(g.gate)) return `${g.value >= 0 ? '+' : ''}${(g.value * 100).toFixed(1)}%`;
+  if (Number.isInteger(g.value)) return String(g.value);
+  return g.value.toFixed(4);
+}
+
+/** The block printed to stdout at the end: verdict, counts, gate table, report path. */
+export function formatVerdict(result: ReplayResult): string {
+  const lines: string[] = [];
+  const head = result.verdict.toUpperCase();
+  lines.push(`doppel replay ${result.runId}: ${head}${result.abortReason === undefined ? '' : ` (${result.abortReason})`}`);
+  const c = result.counts;
+  lines.push(
+    `  sent ${c.sent}  passed ${c.passed}  failed ${c.failed}  errors ${c.errors}` +
+      (c.warmup > 0 ? `  warmup ${c.warmup}` : '') +
+      (c.unjudged > 0 ? `  unjudged ${c.unjudged}` : '') +
+      (c.newMismatches > 0 ? `  new mismatches ${c.newMismatches}` : ''),
+  );
+  let rate = `  rate ${result.achievedRate.toFixed(1)} rps`;
+  if (result.targetRate !== undefined) {
+    const short = result.rateShortfall ?? 0;
+    rate += ` (target ${result.targetRate} rps${short > 0.01 ? `, ${(short * 100).toFixed(0)}% short` : ', reached'})`;
+  }
+  lines.push(rate);
+  if (result.gates.length > 0) {
+    const rows = result.gates.map((g) => [g.gate, formatValue(g), g.expression, g.isPassing ? 'pass' : 'FAIL', g.note ?? '']);
+    const header = ['gate', 'value', 'threshold', 'result', ''];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+    const fmt = (r: string[]) => `  ${r.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd()}`;
+    lines.push(fmt(header));
+    for (const r of rows) lines.push(fmt(r));
+  } else {
+    lines.push('  no quality gates configured');
+  }
+  if (result.reportDir !== undefined) lines.push(`  report: ${result.reportDir}`);
+  return lines.join('\n') + '\n';
+}

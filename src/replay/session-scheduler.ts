@@ -1,0 +1,235 @@
+/**
+ * Streams exchanges into sessions and plays them: each session's requests in
+ * order, different sessions in parallel. Memory stays bounded: the reader
+ * runs at most `window` requests ahead of the workers (a look-ahead window),
+ * and a session leaves memory when its buffered requests are played; the
+ * little it must remember (captured values, timing) goes to a bounded LRU.
+ *
+ * Trade-off of the window: a session whose requests are spread over more
+ * than `window` requests of other traffic is played in pieces; its order is
+ * kept (a piece starts only after the previous one finished) but the slot it
+ * held is given to other sessions between pieces.
+ *
+ * Timing. Recorded mode: the stream's timeline is rebuilt with every gap
+ * between consecutive recorded start times divided by the time scale and
+ * capped at max_delay; a request is due at run start + its offset on that
+ * timeline, and never before the previous request of its session answered.
+ * Rate mode (open model): request i is due at i / rate whatever the
+ * responses do; the shortfall is reported.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
+import type { HttpExchange } from '../core/exchange.js';
+import type { Clock } from '../core/clock.js';
+import { LagHistogram } from './lag-histogram.js';
+import { SessionVars } from './runtime-vars.js';
+
+export type Timing = { mode: 'recorded'; timeScale: number; maxDelayMs: number } | { mode: 'rate'; rps: number };
+
+export interface ScheduledRequest {
+  exchange: HttpExchange;
+  /** 0-based position in the replayed stream */
+  index: number;
+  /** due time in ms after run start */
+  dueMs: number;
+}
+
+export interface SessionContext {
+  readonly id: string;
+  readonly vars: SessionVars;
+}
+
+export interface SchedulerOptions {
+  source: AsyncIterable<HttpExchange>;
+  workers: number;
+  timing: Timing;
+  /** requests buffered ahead of the workers at most */
+  window: number;
+  /** sessions whose captured values are remembered between pieces */
+  sessionMemory: number;
+  clock: Clock;
+  /** stop sending; requests in flight finish or are cancelled by `play` */
+  signal: AbortSignal;
+  /** sends and judges one request; must not throw */
+  play(req: ScheduledRequest, session: SessionContext, lagMs: number): Promise<void>;
+}
+
+export interface SchedulerStats {
+  /** requests read from the stream and accepted */
+  read: number;
+  /** requests whose play() started */
+  started: number;
+  /** |actual start - due| */
+  lag: LagHistogram;
+  /** most requests buffered at once */
+  maxBuffered: number;
+  /** ms from the first due time to the end of the last play() */
+  elapsedMs: number;
+  /** ms of the schedule itself (due time of the last request read) */
+  scheduledSpanMs: number;
+}
+
+interface SessionEntry extends SessionContext {
+  queue: ScheduledRequest[];
+  isActive: boolean;
+  isReady: boolean;
+}
+
+/** A FIFO that does not shift arrays on every take. */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+  push(v: T): void {
+    this.#items.push(v);
+  }
+  take(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const v = this.#items[this.#head] as T;
+    this.#items[this.#head] = undefined as T;
+    this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return v;
+  }
+}
+
+export async function runSessionScheduler(opts: SchedulerOptions): Promise<SchedulerStats> {
+  const { clock, signal } = opts;
+  const sessions = new Map<string, SessionEntry>();
+  const memory = new LRUCache<string, SessionVars>({ max: Math.max(1, opts.sessionMemory) });
+  const ready = new Fifo<SessionEntry>();
+  const lag = new LagHistogram();
+  let buffered = 0;
+  let maxBuffered = 0;
+  let isReaderDone = false;
+  let readerError: Error | undefined;
+  let read = 0;
+  let started = 0;
+  let lastDue = 0;
+  let workWaiters: Array<() => void> = [];
+  let spaceWaiter: (() => void) | undefined;
+  const t0 = clock.monotonic();
+
+  const wakeWorkers = (all: boolean) => {
+    if (workWaiters.length === 0) return;
+    if (all) {
+      const ws = workWaiters;
+      workWaiters = [];
+      for (const w of ws) w();
+    } else {
+      workWaiters.shift()?.();
+    }
+  };
+  const onAbort = () => {
+    wakeWorkers(true);
+    spaceWaiter?.();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  // Recorded timeline state.
+  let prevRecorded: number | undefined;
+  let offset = 0;
+  const dueOf = (ex: HttpExchange, index: number): number => {
+    if (opts.timing.mode === 'rate') return (index * 1000) / opts.timing.rps;
+    const t = Date.parse(ex.startedAt);
+    if (!Number.isFinite(t)) return offset;
+    if (prevRecorded !== undefined && t > prevRecorded) {
+      offset += Math.min((t - prevRecorded) / opts.timing.timeScale, opts.timing.maxDelayMs);
+    }
+    if (prevRecorded === undefined || t > prevRecorded) prevRecorded = t;
+    return offset;
+  };
+
+  const reader = (async () => {
+    try {
+      for await (const ex of opts.source) {
+        if (signal.aborted) break;
+        const req: ScheduledRequest = { exchange: ex, index: read, dueMs: dueOf(ex, read) };
+        lastDue = req.dueMs;
+        read++;
+        const id = ex.session || ex.id;
+        let s = sessions.get(id);
+        if (s === undefined) {
+          s = { id, vars: memory.get(id) ?? new SessionVars(), queue: [], isActive: false, isReady: false };
+          sessions.set(id, s);
+        }
+        s.queue.push(req);
+        buffered++;
+        if (buffered > maxBuffered) maxBuffered = buffered;
+        if (!s.isActive && !s.isReady) {
+          s.isReady = true;
+          ready.push(s);
+          wakeWorkers(false);
+        }
+        while (buffered >= opts.window && !signal.aborted) {
+          await new Promise<void>((resolve) => (spaceWaiter = resolve));
+          spaceWaiter = undefined;
+        }
+      }
+    } catch (err) {
+      readerError = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      isReaderDone = true;
+      wakeWorkers(true);
+    }
+  })();
+
+  const nextSession = async (): Promise<SessionEntry | undefined> => {
+    for (;;) {
+      if (signal.aborted) return undefined;
+      const s = ready.take();
+      if (s !== undefined) return s;
+      if (isReaderDone) return undefined;
+      await new Promise<void>((resolve) => workWaiters.push(resolve));
+    }
+  };
+
+  const worker = async () => {
+    for (;;) {
+      const s = await nextSession();
+      if (s === undefined) return;
+      s.isReady = false;
+      s.isActive = true;
+      while (s.queue.length > 0 && !signal.aborted) {
+        const req = s.queue.shift() as ScheduledRequest;
+        buffered--;
+        if (buffered < opts.window) spaceWaiter?.();
+        const wait = t0 + req.dueMs - clock.monotonic();
+        if (wait >= 1) {
+          try {
+            await sleep(Math.round(wait), undefined, { signal });
+          } catch {
+            break;
+          }
+        }
+        const lagMs = clock.monotonic() - (t0 + req.dueMs);
+        lag.record(lagMs);
+        started++;
+        await opts.play(req, s, lagMs);
+      }
+      s.isActive = false;
+      if (s.queue.length > 0) {
+        // Stopped mid-session: drop what is left.
+        buffered -= s.queue.length;
+        s.queue.length = 0;
+      }
+      sessions.delete(s.id);
+      if (!s.vars.isEmpty) memory.set(s.id, s.vars);
+    }
+  };
+
+  const workers: Array<Promise<void>> = [];
+  for (let i = 0; i < Math.max(1, opts.workers); i++) workers.push(worker());
+  await Promise.all(workers);
+  signal.removeEventListener('abort', onAbort);
+  // Workers ended because of the stop signal: let the reader see it and finish.
+  spaceWaiter?.();
+  await reader;
+  if (readerError !== undefined) throw readerError;
+  return { read, started, lag, maxBuffered, elapsedMs: clock.monotonic() - t0, scheduledSpanMs: lastDue };
+}
