@@ -4,13 +4,21 @@
  * a short smoke version; BENCH_ONLY=store,http picks modules.
  */
 import { runStoreBench } from './store.bench.js';
+import { runPgBench } from './pg.bench.js';
+import { runCompareBench } from './compare.bench.js';
+import { runReplayBench } from './replay.bench.js';
 
 interface BenchModule {
   name: string;
   run: (opts: { quick: boolean }) => Promise<string>;
 }
 
-const modules: BenchModule[] = [{ name: 'store', run: runStoreBench }];
+const modules: BenchModule[] = [
+  { name: 'store', run: runStoreBench },
+  { name: 'pg', run: runPgBench },
+  { name: 'compare', run: (o) => runCompareBench({ quick: o.quick }) },
+  { name: 'replay', run: (o) => runReplayBench({ quick: o.quick }) },
+];
 
 const quick = process.env.BENCH_QUICK === '1';
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());

@@ -16,7 +16,8 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
+import { BackendWriter } from '../protocols/pg/backend-encoder.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
 import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
 
@@ -253,6 +254,17 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
         if (len === 8 && (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE)) {
           client.write('N');
           pre = pre.subarray(8);
+          if (pre.length > 0) {
+            // Plaintext already behind the request is refused, as postmaster.c does (CVE-2021-23214).
+            const what = code === SSL_REQUEST_CODE ? 'SSL' : 'GSSAPI encryption';
+            client.end(
+              new BackendWriter()
+                .errorResponse({ severity: 'FATAL', code: SqlState.protocolViolation, message: `received unencrypted data after ${what} request` })
+                .take(),
+            );
+            client.off('data', onNegotiate);
+            return;
+          }
           continue;
         }
         break;

@@ -1,7 +1,14 @@
 import { Option, type Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
-import { collect, collectList } from './context.js';
+import { loadGatesFile } from '../config/load.js';
+import { systemClock } from '../core/clock.js';
+import { createDaemon } from '../daemon.js';
+import { createReplayRunsProvider } from '../admin/runs-provider.js';
+import { runReplay } from '../replay/run-replay.js';
+import { defaultJudgePorts } from '../replay/judge-adapter.js';
+import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
+import { collect, collectList, loadCommandConfig, setIn, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
+import type { ExitCode } from '../core/errors.js';
 
 export interface ReplayFlags {
   traffic?: string[];
@@ -23,6 +30,83 @@ export interface ReplayFlags {
   dryRun?: boolean;
   mockAdmin?: string[];
   secondary?: string;
+}
+
+/** A numeric flag goes into the config as a number when it is one, else as given so validation names it. */
+function numeric(v: string): number | string {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = loadCommandConfig(ctx, (raw) => {
+    const set = (key: string, value: unknown) => {
+      if (value !== undefined) setIn(raw, ['replay', key], value);
+    };
+    set('traffic', flags.traffic);
+    set('target', flags.target);
+    set('concurrency', flags.concurrency === undefined ? undefined : numeric(flags.concurrency));
+    set('time_scale', flags.timeScale === undefined ? undefined : numeric(flags.timeScale));
+    set('max_delay', flags.maxDelay === undefined ? undefined : numeric(flags.maxDelay));
+    set('rate', flags.rate === undefined ? undefined : numeric(flags.rate));
+    set('report', flags.report);
+    set('run_id', flags.runId);
+    set('baseline', flags.baseline);
+    set('include', flags.include);
+    set('exclude', flags.exclude);
+    set('limit', flags.limit === undefined ? undefined : numeric(flags.limit));
+    set('duration', flags.duration === undefined ? undefined : numeric(flags.duration));
+    set('warmup', flags.warmup === undefined ? undefined : numeric(flags.warmup));
+    set('insecure', flags.insecure);
+    set('mock_admin', flags.mockAdmin);
+    set('secondary', flags.secondary);
+  });
+  let gates = config.quality_gates;
+  let cutoffs = config.cutoffs;
+  if (flags.gates !== undefined) {
+    const file = loadGatesFile(flags.gates, ctx.io.env);
+    if (file.quality_gates !== undefined) gates = file.quality_gates;
+    if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
+  }
+
+  const daemon = createDaemon({ config, runtime: ctx.runtime });
+  const runs = createReplayRunsProvider();
+  daemon.providers.runs.push(runs);
+  let progress: ProgressView | undefined;
+  try {
+    // One-shot commands serve the admin API only when --admin is given (DESIGN.md).
+    if (ctx.globals.admin !== undefined) await daemon.startAdmin();
+    const isDryRun = flags.dryRun === true;
+    const result = await runReplay(
+      {
+        replay: config.replay,
+        compare: config.compare,
+        gates,
+        cutoffs,
+        vars: ctx.runtime.vars,
+        signal: ctx.io.signal,
+        ...(ctx.runtime.adminToken === undefined ? {} : { adminToken: ctx.runtime.adminToken }),
+        ...(isDryRun ? { dryRun: (line: string) => ctx.io.stdout.write(`${line}\n`) } : {}),
+      },
+      {
+        log: daemon.log,
+        metrics: daemon.metrics,
+        clock: systemClock,
+        judge: defaultJudgePorts,
+        observe: (run) => {
+          runs.add(run);
+          progress = startProgressView(run, { stream: ctx.io.stderr });
+        },
+      },
+    );
+    progress?.stop();
+    progress = undefined;
+    if (!isDryRun) ctx.io.stdout.write(formatVerdict(result));
+    return result.exitCode;
+  } finally {
+    progress?.stop();
+    await daemon.close();
+  }
 }
 
 export function registerReplayCommand(program: Command, bind: Bind): Command {
@@ -48,7 +132,5 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--mock-admin <urls>', 'admin URLs of doppel mocks, for mock_match_rate', collectList)
     .addOption(new Option('--insecure', 'accept self-signed TLS certificates of the target'))
     .addOption(new Option('--dry-run', 'print what would be sent, send nothing'))
-    .action(bind<ReplayFlags>(async () => {
-      throw notImplemented('the replay command');
-    }));
+    .action(bind<ReplayFlags>(replayAction));
 }

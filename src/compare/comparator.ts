@@ -149,7 +149,7 @@ function compareResponses(rules: CompiledRules, a: ResponseSample, b: ResponseSa
   const isStatusMatch = a.status === b.status;
   if (!isStatusMatch) walk.diffAt('status', 'status', a.status, b.status);
   const isHeadersMatch = compareHeaders(walk, rules, a.headers, b.headers);
-  const isBodyMatch = compareBodies(walk, rules, a, b, flags);
+  const isBodyMatch = compareBodies(walk, rules, a, b, headerValue(a.headers, 'content-type'), headerValue(b.headers, 'content-type'), flags);
   const outcome: CompareOutcome = {
     isMatch: isStatusMatch && isHeadersMatch && isBodyMatch,
     isStatusMatch,
@@ -241,7 +241,15 @@ function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-function compareBodies(walk: Walk, rules: CompiledRules, a: ResponseSample, b: ResponseSample, flags: string[]): boolean {
+function compareBodies(
+  walk: Walk,
+  rules: CompiledRules,
+  a: ResponseSample,
+  b: ResponseSample,
+  typeA: string | undefined,
+  typeB: string | undefined,
+  flags: string[],
+): boolean {
   const ba = a.body;
   const bb = b.body;
   if (ba.length === 0 && bb.length === 0) return true;
@@ -250,8 +258,8 @@ function compareBodies(walk: Walk, rules: CompiledRules, a: ResponseSample, b: R
     flags.push('body-over-limit');
     return compareBytes(walk, rules, ba, bb, 'body-bytes', true);
   }
-  const claimsA = isJsonMediaType(headerValue(a.headers, 'content-type'));
-  const claimsB = isJsonMediaType(headerValue(b.headers, 'content-type'));
+  const claimsA = isJsonMediaType(typeA);
+  const claimsB = isJsonMediaType(typeB);
   if (claimsA || claimsB) {
     const isSameBytes = ba.equals(bb);
     const ja = claimsA && ba.length > 0 ? parseJsonBody(ba) : NOT_PARSED;
@@ -281,6 +289,9 @@ function previewBytes(body: Buffer, maxChars: number, isDigest: boolean): string
   const text = body.length > maxChars * 4 ? body.subarray(0, maxChars * 4).toString('utf8') : body.toString('utf8');
   return text.length > maxChars ? `${text.slice(0, maxChars)}… (${body.length} bytes)` : text;
 }
+
+/** Element pairs tried in an unordered array before falling back to linear pairing by JSON text. */
+const MAX_PAIRING_TRIES = 250_000;
 
 function isSameClass(a: unknown, b: unknown): boolean {
   const ca = classifyValue(a);
@@ -411,17 +422,38 @@ class Walk {
       }
       path.pop();
     }
-    for (let i = 0; i < a.length; i++) {
-      if (pair[i] !== -1) continue;
-      path.push(i);
+    if (a.length * b.length <= MAX_PAIRING_TRIES) {
+      for (let i = 0; i < a.length; i++) {
+        if (pair[i] !== -1) continue;
+        path.push(i);
+        for (let j = 0; j < b.length; j++) {
+          if (used[j] === 0 && this.compareNode(a[i], b[j])) {
+            pair[i] = j;
+            used[j] = 1;
+            break;
+          }
+        }
+        path.pop();
+      }
+    } else {
+      // Large arrays: pairing by trial is quadratic, so pair elements with identical JSON text in one
+      // pass (linear); what rules or value classes would also have excused is diffed in order below.
+      const free = new Map<string, number[]>();
       for (let j = 0; j < b.length; j++) {
-        if (used[j] === 0 && this.compareNode(a[i], b[j])) {
+        if (used[j] === 1) continue;
+        const key = JSON.stringify(b[j]) ?? '';
+        const list = free.get(key);
+        if (list) list.push(j);
+        else free.set(key, [j]);
+      }
+      for (let i = 0; i < a.length; i++) {
+        if (pair[i] !== -1) continue;
+        const j = free.get(JSON.stringify(a[i]) ?? '')?.shift();
+        if (j !== undefined) {
           pair[i] = j;
           used[j] = 1;
-          break;
         }
       }
-      path.pop();
     }
     this.dry--;
     if (this.dry > 0) {
@@ -456,6 +488,33 @@ class Walk {
 
   private compareObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
     const path = this.path;
+    // Fast path: both sides list the same keys in the same order (one serializer, one schema), so no
+    // membership tests are needed. V8 serves Object.keys of parsed objects from its enum cache.
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    if (ka.length === kb.length) {
+      let isSameOrder = true;
+      for (let i = 0; i < ka.length; i++) {
+        if (ka[i] !== kb[i]) {
+          isSameOrder = false;
+          break;
+        }
+      }
+      if (isSameOrder) {
+        let ok = true;
+        for (let i = 0; i < ka.length; i++) {
+          const k = ka[i] as string;
+          path.push(k);
+          const same = this.compareNode(a[k], b[k]);
+          path.pop();
+          if (!same) {
+            ok = false;
+            if (this.dry > 0) return false;
+          }
+        }
+        return ok;
+      }
+    }
     let ok = true;
     let shared = 0;
     for (const k in a) {

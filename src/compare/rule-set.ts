@@ -43,7 +43,7 @@ export function createRuleSet<T>(rules: ReadonlyArray<{ path: CompiledPath | str
         return firstMatch(wild, path);
       }
       const seg = path[path.length - 1] as PathSegment;
-      if (typeof seg === 'number') {
+      if (typeof seg === 'number' && byIndex.size > 0) {
         const indexed = byIndex.get(seg);
         const hit = indexed === undefined ? undefined : firstMatch(indexed, path);
         if (hit !== undefined) return hit;

@@ -22,7 +22,8 @@ const Size = (def?: string) =>
 const Addr = (def?: string) =>
   Type.String({ pattern: ADDR_PATTERN, expected: 'an address host:port, e.g. 127.0.0.1:8080', ...(def === undefined ? {} : { default: def }) });
 const Url = () => Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' });
-const Rate = (def: number) => Type.Number({ minimum: 0, maximum: 1, default: def, expected: 'a number from 0 to 1' });
+const Rate = (def?: number) =>
+  Type.Number({ minimum: 0, maximum: 1, expected: 'a number from 0 to 1', ...(def === undefined ? {} : { default: def }) });
 const Paths = () =>
   Type.Union([Type.String(), Type.Array(Type.String())], { expected: 'a path or a list of paths' });
 const StringMap = () => Type.Record(Type.String(), Type.String(), { expected: 'a map of names to strings' });
@@ -181,7 +182,10 @@ export const CompareSchema = Strict(
     }),
     unordered: Type.Array(Type.String(), { default: [], expected: 'JSON paths of arrays compared without order' }),
     presence: Type.Array(Type.String(), { default: [], expected: 'JSON paths checked for presence only' }),
-    headers: Type.Array(Type.String(), { default: ['content-type'] }),
+    headers: Type.Array(Type.String(), {
+      default: ['content-type'],
+      expected: 'response header names to compare, e.g. ["content-type"]; ["*"] compares every header except volatile ones (date, server, etag, set-cookie, request ids, ...)',
+    }),
     value_classes: Type.Boolean({ default: true }),
     learn_noise: Type.Integer({ minimum: 0, default: 0 }),
     noise_confidence: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 }),
@@ -198,9 +202,10 @@ export const GatesSchema = Type.Record(Type.String(), Type.String(), {
 export const CutoffsSchema = Strict(
   {
     min_requests: Type.Integer({ minimum: 0, default: 50 }),
-    max_5xx_rate: Type.Optional(Rate(1)),
-    max_error_rate: Type.Optional(Rate(1)),
-    max_mock_miss_rate: Type.Optional(Rate(1)),
+    // No defaults: an absent cutoff never fires (a default of 1 would be an alert that cannot fire).
+    max_5xx_rate: Type.Optional(Rate()),
+    max_error_rate: Type.Optional(Rate()),
+    max_mock_miss_rate: Type.Optional(Rate()),
   },
   { default: {} },
 );

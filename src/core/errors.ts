@@ -26,6 +26,7 @@ const specs = {
   DOPPEL_STORE_VERSION: { status: 400, sqlState: '22023', exit: ExitCode.usage },
   DOPPEL_STORE_NOT_FOUND: { status: 404, sqlState: '58P01', exit: ExitCode.usage },
   DOPPEL_STORE_IO: { status: 500, sqlState: '58030', exit: ExitCode.internal },
+  DOPPEL_REPORT_IO: { status: 500, sqlState: '58030', exit: ExitCode.usage },
   DOPPEL_ADMIN_TOKEN_REQUIRED: { status: 401, sqlState: '28000', exit: ExitCode.usage },
   DOPPEL_NOT_IMPLEMENTED: { status: 501, sqlState: '0A000', exit: ExitCode.usage },
   DOPPEL_BAD_REQUEST: { status: 400, sqlState: '08P01', exit: ExitCode.usage },

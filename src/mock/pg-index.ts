@@ -22,6 +22,8 @@ export interface PgEntry {
   /** where an extended-protocol error happened (parse, bind, describe, execute, sync) */
   errorPhase: string | undefined;
   isUsed: boolean;
+  /** the recorded SQL's shape, so an exact-text hit needs no scan */
+  shape: SqlShape | undefined;
 }
 
 export interface Affinity {
@@ -121,8 +123,12 @@ export class PgIndex {
       response,
       errorPhase: ex.tags.pgErrorPhase,
       isUsed: false,
+      shape: undefined,
     };
     const shape = this.#analyzer.analyze(request.sql);
+    entry.shape = shape;
+    // COPY is answered "not supported" by the mock; a recorded one could not be replayed without its data stream.
+    if (shape.commands.includes('copy')) return;
     // The mock answers "current transaction is aborted" itself from its own
     // transaction state; a recorded one says only where the recorded session was.
     if (response.error?.code === '25P02') return;
@@ -168,6 +174,15 @@ export class PgIndex {
 
   parseError(sql: string): PgEntry | undefined {
     return this.#parseErrors.get(this.#analyzer.analyze(sql).shape);
+  }
+
+  /** Like take, for the exact recorded text only: no scan of the SQL. */
+  takeRaw(sql: string, params: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+    const b = this.#raw.get(rawKey(sql, params));
+    if (b === undefined) return undefined;
+    const e = pick(b, affinity);
+    e.isUsed = true;
+    return e;
   }
 
   /**

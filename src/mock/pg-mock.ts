@@ -336,9 +336,11 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
             return;
           }
           this.#w.raw('N');
+          this.#refuseUnencryptedData('SSL');
           return;
         case 'gssEncRequest':
           this.#w.raw('N');
+          this.#refuseUnencryptedData('GSSAPI encryption');
           return;
         case 'cancelRequest':
           // The mock runs nothing long enough to cancel; Postgres closes a cancel connection silently.
@@ -371,15 +373,27 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
       }
     }
 
+    /**
+     * Bytes already buffered behind an SSL/GSS request are refused, as
+     * postmaster.c does since the CVE-2021-23214 fix: they could have been
+     * injected by a man in the middle.
+     */
+    #refuseUnencryptedData(what: string): void {
+      if (this.#decoder.pendingBytes === 0) return;
+      this.#w.errorResponse({
+        ...fatal(SqlState.protocolViolation, `received unencrypted data after ${what} request`),
+        detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
+      });
+      this.#close(true);
+    }
+
     #startTls(): void {
       const plain = this.#sock;
       plain.off('data', this.#onData);
-      plain.write('S');
-      if (this.#decoder.pendingBytes > 0) {
-        // Bytes after an SSLRequest we accept must be a TLS ClientHello, not more plaintext.
-        this.#close(false);
-        return;
-      }
+      this.#w.raw('S');
+      this.#refuseUnencryptedData('SSL');
+      if (this.#step.k === 'closed') return;
+      plain.write(this.#w.take());
       const tls = new TLSSocket(plain, { isServer: true, secureContext: secure as SecureContext });
       tls.on('error', (err) => {
         log.debug({ err }, 'pg mock TLS error');
@@ -595,6 +609,15 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     }
 
     #simpleQuery(sql: string): void {
+      if (this.#tx !== 'E') {
+        // Fast path: the exact recorded text needs no SQL scan.
+        const hit = index.takeRaw(sql, [], this.#affinity);
+        if (hit?.shape !== undefined) {
+          this.#affinity = { connection: hit.connection, seq: hit.seq };
+          this.#serveSimple(hit.shape, hit);
+          return;
+        }
+      }
       const shape = index.analyze(sql);
       if (shape.isEmpty) {
         this.#w.emptyQueryResponse();
@@ -611,6 +634,10 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
         this.#sendError(miss('simple', sql, []).fields);
         return;
       }
+      this.#serveSimple(shape, entry);
+    }
+
+    #serveSimple(shape: SqlShape, entry: PgEntry): void {
       counted('matched');
       const res = entry.response;
       for (const n of res.notices) this.#w.noticeResponse(n);
@@ -833,6 +860,7 @@ const emptyEntry: PgEntry = {
   response: { results: [], error: null, notices: [], txStatus: 'I' },
   errorPhase: undefined,
   isUsed: false,
+  shape: undefined,
 };
 
 function cellBytes(c: PgValue): Buffer | string | null {

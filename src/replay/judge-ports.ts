@@ -3,11 +3,19 @@
  * declared narrowly so the engine does not depend on how the judge is built.
  * `defaultJudgePorts` (judge-adapter.ts) binds them to doppel's modules.
  */
-import type { Comparator, ResponseSample } from '../compare/types.js';
+import type { Comparator, CompareOutcome, FieldCounts } from '../compare/types.js';
 import type { GateResult, JudgedRequest, MockCounts } from '../gates/types.js';
 import type { CompareConfig, CutoffsConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { DiffSample, LiveRun } from './live-run.js';
+import type { LearnedNoise } from '../compare/noise.js';
+import type { LiveRun } from './live-run.js';
+
+/** The judge's side of the metric contract for one run. */
+export interface RunMetricsPort {
+  recordComparison(endpoint: string, result: 'match' | 'mismatch' | 'noise', fields: FieldCounts): void;
+  recordDurations(endpoint: string, candidateMs: number | undefined, baselineMs: number | undefined): void;
+  recordReplayResult(endpoint: string, result: 'pass' | 'fail' | 'error'): void;
+}
 
 export interface GateEvaluatorPort {
   record(j: JudgedRequest): void;
@@ -18,8 +26,14 @@ export interface GateEvaluatorPort {
 }
 
 export interface NoiseLearnerPort {
-  /** two responses of the same build to the same request */
-  observe(endpoint: string, first: ResponseSample, second: ResponseSample): void;
+  /** true while the endpoint still wants self-comparison samples */
+  wantsSample(endpoint: string): boolean;
+  /** the comparison of two responses of the same build to the same request */
+  observe(endpoint: string, selfOutcome: CompareOutcome): void;
+  /** what was learned, for the report */
+  learned(): LearnedNoise[];
+  /** the candidate outcome with learned noise taken out */
+  judge(endpoint: string, outcome: CompareOutcome): { result: 'match' | 'mismatch' | 'noise'; outcome: CompareOutcome };
 }
 
 /** One exchange of an earlier baseline run, paired by exchange id. */
@@ -40,30 +54,34 @@ export interface ReplayReportInput {
   mockCounts: MockCounts | undefined;
   achievedRate: number;
   targetRate: number | undefined;
-  hasBaselineRun: boolean;
+  /** --baseline DIR when the candidate was paired with a baseline run */
+  baselineDir: string | undefined;
 }
 
-/** Every judged request, for per-request report data (durations, mismatch). */
+/** Every judged request, for per-request report data (durations, mismatch, diffs). */
 export interface JudgedRecord {
   judged: JudgedRequest;
   method: string;
   url: string;
+  /** both bodies, for side-by-side samples of mismatches */
+  bodies?: { baseline: Buffer; candidate: Buffer };
+  /** why the candidate did not answer */
+  error?: string;
 }
 
 export interface ReportSinkPort {
   /** every judged request, in judging order */
   record(r: JudgedRecord): void;
-  /** every mismatch */
-  diff(d: DiffSample): void;
   /** writes the report files; resolves to the directory */
   finish(input: ReplayReportInput): Promise<string>;
 }
 
 export interface JudgePorts {
-  createComparator(cfg: CompareConfig, noise: NoiseLearnerPort | undefined): Comparator;
+  createComparator(cfg: CompareConfig): Comparator;
   createNoiseLearner(cfg: CompareConfig): NoiseLearnerPort | undefined;
   createGateEvaluator(opts: { gates: Readonly<Record<string, string>>; cutoffs: CutoffsConfig; hasLatencyBaseline: boolean }): GateEvaluatorPort;
   exportGates(metrics: Metrics, runId: string, results: readonly GateResult[]): void;
+  createRunMetrics(metrics: Metrics, runId: string): RunMetricsPort;
   readBaselineReport(dir: string): Promise<BaselineLookup>;
-  createReportSink(dir: string, runId: string): Promise<ReportSinkPort>;
+  createReportSink(dir: string, runId: string, judges: { evaluator: GateEvaluatorPort; noise: NoiseLearnerPort | undefined }): Promise<ReportSinkPort>;
 }

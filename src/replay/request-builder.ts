@@ -94,7 +94,7 @@ export function buildRequest(ex: HttpExchange, session: SessionVars | undefined,
     const name = k.toLowerCase();
     if (DROPPED.has(name) || connectionListed.has(name) || overridden.has(name)) continue;
     let value = rewriteOrigins(v);
-    if (hasSubst) value = substituteText(value, session);
+    if (hasSubst) value = substituteText(value, session, /id$/i.test(name));
     headers.push(k, expandTemplates(value, opts.env, session));
   }
   for (const [k, v] of opts.headers) headers.push(k, expandTemplates(v, opts.env, session));

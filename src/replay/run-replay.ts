@@ -4,6 +4,7 @@
  * replay` is a thin CLI over `runReplay`; `doppel run` calls it in-process
  * with its own config, in-process mock counts and a baseline phase.
  */
+import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Clock } from '../core/clock.js';
 import { DoppelError, ExitCode, usageError } from '../core/errors.js';
@@ -25,7 +26,7 @@ import { LiveRun, type DiffSample, type RunCounts } from './live-run.js';
 import { createMockAdminClient } from './mock-admin-client.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
-import { applyCaptures, compileCaptures, parseJsonLoose } from './runtime-vars.js';
+import { applyCaptures, compileCaptures, parseJsonLoose, substituteJson, substituteUrl, type SessionVars } from './runtime-vars.js';
 import { runSessionScheduler, type ScheduledRequest, type SessionContext, type Timing } from './session-scheduler.js';
 
 /** Mock-match figures for mock_match_rate: started before the run, read after. */
@@ -83,7 +84,7 @@ export interface ReplayResult {
 }
 
 const DEFAULT_WINDOW = 10_000;
-const SESSION_MEMORY = 100_000;
+const SESSION_MEMORY = 10_000;
 
 function asList(v: string | readonly string[] | undefined): string[] {
   if (v === undefined) return [];
@@ -103,6 +104,21 @@ async function checkTrafficDirs(dirs: readonly string[]): Promise<void> {
       throw new DoppelError('DOPPEL_INPUT_INVALID', `${dir}: traffic directory holds no exchanges (no exchanges-*.ndjson segment)`);
     }
   }
+}
+
+/** The recorded response with captured recorded values replaced by the candidate's. */
+function substituteRecorded(sample: ResponseSample, vars: SessionVars): ResponseSample {
+  let body = sample.body;
+  const doc = parseJsonLoose(body);
+  if (doc !== undefined) {
+    const r = substituteJson(doc, vars);
+    if (r.changed) body = Buffer.from(JSON.stringify(r.value));
+  }
+  const headers = sample.headers.map(([k, v]): [string, string] => {
+    const name = k.toLowerCase();
+    return name === 'location' || name === 'content-location' ? [k, substituteUrl(v, vars)] : [k, v];
+  });
+  return { ...sample, headers, body };
 }
 
 /** Inbound exchanges the manifests announce (an upper bound for ETA: filters may skip some). */
@@ -217,10 +233,11 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
 
   // --- judge
   const noise: NoiseLearnerPort | undefined = options.compare.learn_noise > 0 ? judge.createNoiseLearner(options.compare) : undefined;
-  const comparator = judge.createComparator(options.compare, noise);
+  const comparator = judge.createComparator(options.compare);
+  const runMetrics = judge.createRunMetrics(metrics, runId);
   const evaluator: GateEvaluatorPort = judge.createGateEvaluator({ gates: options.gates, cutoffs: options.cutoffs, hasLatencyBaseline: hasBaselineRun });
   const baseline: BaselineLookup | undefined = cfg.baseline === undefined ? undefined : await judge.readBaselineReport(cfg.baseline);
-  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId);
+  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId, { evaluator, noise });
   const mockSource =
     options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
 
@@ -233,6 +250,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
 
   // --- stop handling: one controller for signal, duration, cutoffs
   const stop = new AbortController();
+  // Every in-flight request and every pending sleep listens on it.
+  setMaxListeners(0, stop.signal);
   let abortReason: string | undefined;
   const abort = (reason: string) => {
     if (stop.signal.aborted) return;
@@ -264,7 +283,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic() });
     senders.push(secondary);
   }
-  const noiseSeen = new Map<string, number>();
 
   // --- figures for cutoffs on reachability: a target that answers nothing aborts the run
   let answered = 0;
@@ -292,17 +310,22 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     return { status: r.status, headers: r.headers, body: decodeBody(r.body, r.bodyEncoding), durationMs: ex.durationMs };
   };
 
-  const learnNoise = async (ex: HttpExchange, out: OutgoingRequest, endpoint: string, first: SendOutcome & { ok: true }) => {
-    const seen = noiseSeen.get(endpoint) ?? 0;
-    if (noise === undefined || seen >= options.compare.learn_noise) return;
-    noiseSeen.set(endpoint, seen + 1);
+  // Samples started per endpoint: sessions run in parallel, so the learner's own count lags behind.
+  const noiseStarted = new Map<string, number>();
+  const learnNoise = async (learner: NoiseLearnerPort, ex: HttpExchange, out: OutgoingRequest, endpoint: string, first: SendOutcome & { ok: true }) => {
+    const started = noiseStarted.get(endpoint) ?? 0;
+    if (started >= options.compare.learn_noise || !learner.wantsSample(endpoint)) return;
+    noiseStarted.set(endpoint, started + 1);
     // With a secondary (a second baseline instance) the pair is recorded vs secondary, as Diffy pairs
-    // primary and secondary; without, the target answers the same request twice.
+    // primary and secondary; without, the target answers the same request a second time.
     const again = await (secondary ?? sender).send(out, stop.signal);
-    if (!again.ok) return;
+    if (!again.ok) {
+      noiseStarted.set(endpoint, (noiseStarted.get(endpoint) ?? 1) - 1);
+      return;
+    }
     live.counts.noiseSamples++;
     const base = secondary === undefined ? first.sample : recordedSample(ex);
-    if (base !== undefined) noise.observe(endpoint, base, again.sample);
+    if (base !== undefined) learner.observe(endpoint, comparator.compare(base, again.sample, endpoint));
   };
 
   const play = async (req: ScheduledRequest, session: SessionContext): Promise<void> => {
@@ -326,7 +349,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ep.errors++;
       consecutiveErrors++;
       lastError = `${res.error.code}: ${res.error.message}`;
-      metrics.replayRequests.inc({ run_id: runId, endpoint, result: 'error' });
+      runMetrics.recordReplayResult(endpoint, 'error');
       runLog.debug({ exchangeId: ex.id, endpoint, err: res.error }, 'request failed');
       if (!isWarmup) {
         const judged: JudgedRequest = {
@@ -340,7 +363,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           baselineMs: baseline?.get(ex.id)?.durationMs,
         };
         evaluator.record(judged);
-        sink?.record({ judged, method, url });
+        sink?.record({ judged, method, url, error: lastError });
         gatesDirty = true;
         checkCutoff();
       }
@@ -356,7 +379,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     answered++;
     consecutiveErrors = 0;
     const cand = res.sample;
-    metrics.responseDuration.observe({ run_id: runId, side: 'candidate', endpoint }, cand.durationMs / 1000);
 
     if (captures.length > 0) {
       const rec = ex.http.response;
@@ -369,22 +391,24 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         session.vars,
       );
     }
-    if (noise !== undefined) await learnNoise(ex, out, endpoint, res);
+    if (noise !== undefined) await learnNoise(noise, ex, out, endpoint, res);
 
     if (isWarmup) {
       live.counts.warmup++;
       return;
     }
-    const base = recordedSample(ex);
-    if (base === undefined) {
+    const paired = baseline?.get(ex.id);
+    runMetrics.recordDurations(endpoint, cand.durationMs, paired?.durationMs);
+    const recorded = recordedSample(ex);
+    if (recorded === undefined) {
       live.counts.unjudged++;
       return;
     }
-    const outcome = comparator.compare(base, cand, endpoint);
-    const paired = baseline?.get(ex.id);
-    if (paired?.durationMs !== undefined) {
-      metrics.responseDuration.observe({ run_id: runId, side: 'baseline', endpoint }, paired.durationMs / 1000);
-    }
+    // The baseline's own ids, as the candidate assigned them: a create-then-read flow compares equal.
+    const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars) : recorded;
+    let outcome = comparator.compare(base, cand, endpoint);
+    let result: 'match' | 'mismatch' | 'noise' = outcome.isMatch ? 'match' : 'mismatch';
+    if (noise !== undefined) ({ result, outcome } = noise.judge(endpoint, outcome));
     const judged: JudgedRequest = {
       exchangeId: ex.id,
       endpoint,
@@ -395,23 +419,20 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       candidateMs: cand.durationMs,
       baselineMs: paired?.durationMs,
       ...(baseline === undefined ? {} : { isKnownMismatch: paired?.isMismatch === true }),
+      ...(result === 'noise' ? { isNoise: true } : {}),
     };
     evaluator.record(judged);
-    sink?.record({ judged, method, url });
+    sink?.record({ judged, method, url, ...(outcome.isMatch ? {} : { bodies: { baseline: base.body, candidate: cand.body } }) });
     gatesDirty = true;
-    metrics.compare.inc({ run_id: runId, mode: 'replay', endpoint, result: outcome.isMatch ? 'match' : 'mismatch' });
-    const f = outcome.fields;
-    if (f.match > 0) metrics.compareFields.inc({ run_id: runId, result: 'match' }, f.match);
-    if (f.mismatch > 0) metrics.compareFields.inc({ run_id: runId, result: 'mismatch' }, f.mismatch);
-    if (f.ignored > 0) metrics.compareFields.inc({ run_id: runId, result: 'ignored' }, f.ignored);
+    runMetrics.recordComparison(endpoint, result, outcome.fields);
     if (outcome.isMatch) {
       live.counts.passed++;
       ep.passed++;
-      metrics.replayRequests.inc({ run_id: runId, endpoint, result: 'pass' });
+      runMetrics.recordReplayResult(endpoint, 'pass');
     } else {
       live.counts.failed++;
       ep.failed++;
-      metrics.replayRequests.inc({ run_id: runId, endpoint, result: 'fail' });
+      runMetrics.recordReplayResult(endpoint, 'fail');
       if (baseline !== undefined && paired?.isMismatch !== true) live.counts.newMismatches++;
       const d: DiffSample = {
         exchangeId: ex.id,
@@ -425,7 +446,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         at: new Date(clock.now()).toISOString(),
       };
       live.addDiff(d);
-      sink?.diff(d);
     }
     checkCutoff();
   };
@@ -484,7 +504,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   }
   let reportDir: string | undefined;
   if (sink !== undefined) {
-    reportDir = await sink.finish({ run: live, verdict, gates, mockCounts, achievedRate, targetRate, hasBaselineRun });
+    reportDir = await sink.finish({ run: live, verdict, gates, mockCounts, achievedRate, targetRate, baselineDir: cfg.baseline });
   }
   const result: ReplayResult = {
     runId,

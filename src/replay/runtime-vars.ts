@@ -56,30 +56,75 @@ export function compileCaptures(specs: readonly CaptureSpec[]): CompiledCapture[
   });
 }
 
+/**
+ * A value this short ("7", "42") also occurs by chance (a quantity, a page
+ * number): it is replaced only where it sits at a key named like the captured
+ * field or like an id, or as a whole URL path segment. Longer values (uuids,
+ * opaque ids) are replaced wherever they appear.
+ */
+const SHORT_VALUE = 6;
+const ID_KEY = /(^|[^a-z])id$|Id$|_id$|^id/i;
+
 /** Per-session state: explicit values and recorded -> candidate substitutions. */
+const NONE: ReadonlyMap<string, string> = new Map();
+
+/** Maps are made on first write: most sessions capture nothing, and one exists per session. */
 export class SessionVars {
-  readonly values = new Map<string, string>();
-  readonly substitutions = new Map<string, string>();
+  #values: Map<string, string> | undefined;
+  #substitutions: Map<string, string> | undefined;
+  /** key names the short values were captured from */
+  #keys: Map<string, string | undefined> | undefined;
   #bounded: RegExp | undefined;
+  #boundedAll: RegExp | undefined;
+
+  get values(): ReadonlyMap<string, string> {
+    return this.#values ?? NONE;
+  }
+
+  get substitutions(): ReadonlyMap<string, string> {
+    return this.#substitutions ?? NONE;
+  }
 
   get isEmpty(): boolean {
-    return this.values.size === 0 && this.substitutions.size === 0;
+    return this.#values === undefined && this.#substitutions === undefined;
   }
 
-  setSubstitution(recorded: string, candidate: string): void {
+  setValue(name: string, value: string): void {
+    (this.#values ??= new Map()).set(name, value);
+  }
+
+  setSubstitution(recorded: string, candidate: string, key?: string): void {
     if (recorded === '' || recorded === candidate) return;
-    this.substitutions.set(recorded, candidate);
+    (this.#substitutions ??= new Map()).set(recorded, candidate);
+    (this.#keys ??= new Map()).set(recorded, key);
     this.#bounded = undefined;
+    this.#boundedAll = undefined;
   }
 
-  /** One regex of every recorded value, bounded so "42" never rewrites "142" or "42a". */
-  boundedPattern(): RegExp | undefined {
-    if (this.substitutions.size === 0) return undefined;
-    if (this.#bounded === undefined) {
-      const alts = [...this.substitutions.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
-      this.#bounded = new RegExp(`(?<![A-Za-z0-9_-])(?:${alts.join('|')})(?![A-Za-z0-9_-])`, 'g');
-    }
-    return this.#bounded;
+  /** the candidate value for a recorded one found at `key` (a JSON key or header name) */
+  lookup(recorded: string, key: string | undefined): string | undefined {
+    const hit = this.substitutions.get(recorded);
+    if (hit === undefined || recorded.length >= SHORT_VALUE) return hit;
+    if (key === undefined) return undefined;
+    return key === this.#keys?.get(recorded) || ID_KEY.test(key) ? hit : undefined;
+  }
+
+  /**
+   * One regex of the recorded values, bounded so "42" never rewrites "142"
+   * or "42a"; short values only when `withShort`.
+   */
+  boundedPattern(withShort: boolean): RegExp | undefined {
+    const cached = withShort ? this.#boundedAll : this.#bounded;
+    if (cached !== undefined) return cached;
+    const alts = [...this.substitutions.keys()]
+      .filter((k) => withShort || k.length >= SHORT_VALUE)
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegExp);
+    if (alts.length === 0) return undefined;
+    const re = new RegExp(`(?<![A-Za-z0-9_-])(?:${alts.join('|')})(?![A-Za-z0-9_-])`, 'g');
+    if (withShort) this.#boundedAll = re;
+    else this.#bounded = re;
+    return re;
   }
 }
 
@@ -108,9 +153,13 @@ export function expandTemplates(text: string, env: TemplateEnv, session: Session
   });
 }
 
-/** Replaces recorded captured values with the candidate's inside free text (headers, non-JSON bodies). */
-export function substituteText(text: string, session: SessionVars): string {
-  const re = session.boundedPattern();
+/**
+ * Replaces recorded captured values with the candidate's inside free text
+ * (headers, non-JSON bodies); short values only when `withShort` (a header
+ * named like an id).
+ */
+export function substituteText(text: string, session: SessionVars, withShort = false): string {
+  const re = session.boundedPattern(withShort);
   if (re === undefined) return text;
   re.lastIndex = 0;
   if (!re.test(text)) return text;
@@ -148,9 +197,9 @@ export function substituteUrl(url: string, session: SessionVars): string {
  */
 export function substituteJson(doc: unknown, session: SessionVars): { value: unknown; changed: boolean } {
   let changed = false;
-  const walk = (node: unknown): unknown => {
+  const walk = (node: unknown, key: string | undefined): unknown => {
     if (typeof node === 'string') {
-      const hit = session.substitutions.get(node);
+      const hit = session.lookup(node, key);
       if (hit !== undefined) {
         changed = true;
         return hit;
@@ -160,7 +209,7 @@ export function substituteJson(doc: unknown, session: SessionVars): { value: unk
       return replaced;
     }
     if (typeof node === 'number') {
-      const hit = session.substitutions.get(String(node));
+      const hit = session.lookup(String(node), key);
       if (hit !== undefined) {
         changed = true;
         const n = Number(hit);
@@ -168,15 +217,15 @@ export function substituteJson(doc: unknown, session: SessionVars): { value: unk
       }
       return node;
     }
-    if (Array.isArray(node)) return node.map(walk);
+    if (Array.isArray(node)) return node.map((v) => walk(v, key));
     if (node !== null && typeof node === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(node)) out[k] = walk(v);
+      for (const [k, v] of Object.entries(node)) out[k] = walk(v, k);
       return out;
     }
     return node;
   };
-  const value = walk(doc);
+  const value = walk(doc, undefined);
   return { value, changed };
 }
 
@@ -192,6 +241,12 @@ function scalarText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return undefined;
+}
+
+function lastKey(path: CompiledPath): string | undefined {
+  if (path.kind === 'header') return path.name;
+  const m = /([A-Za-z_$][\w$-]*)'?\]?$/.exec(path.source);
+  return m?.[1];
 }
 
 function headerValue(headers: HeaderPairs, name: string): string | undefined {
@@ -229,10 +284,10 @@ export function applyCaptures(
     if (c.endpoint !== undefined && !c.endpoint.accepts(method, url)) continue;
     const cand = pick(c, candidate);
     if (cand === undefined) continue;
-    session.values.set(c.name, cand);
+    session.setValue(c.name, cand);
     applied++;
     const rec = recorded === undefined ? undefined : pick(c, recorded);
-    if (rec !== undefined) session.setSubstitution(rec, cand);
+    if (rec !== undefined) session.setSubstitution(rec, cand, lastKey(c.path));
   }
   return applied;
 }

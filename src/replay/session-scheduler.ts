@@ -13,7 +13,9 @@
  * Timing. Recorded mode: the stream's timeline is rebuilt with every gap
  * between consecutive recorded start times divided by the time scale and
  * capped at max_delay; a request is due at run start + its offset on that
- * timeline, and never before the previous request of its session answered.
+ * timeline, never before the previous request of its session answered, and
+ * never sooner after the previous send of its session than their own recorded
+ * gap (scaled and capped) allows.
  * Rate mode (open model): request i is due at i / rate whatever the
  * responses do; the shortfall is reported.
  */
@@ -71,6 +73,9 @@ export interface SchedulerStats {
 
 interface SessionEntry extends SessionContext {
   queue: ScheduledRequest[];
+  /** monotonic send time and recorded start (epoch ms) of the session's previous request */
+  lastSentAt: number | undefined;
+  lastRecordedAt: number | undefined;
   isActive: boolean;
   isReady: boolean;
 }
@@ -101,7 +106,9 @@ class Fifo<T> {
 export async function runSessionScheduler(opts: SchedulerOptions): Promise<SchedulerStats> {
   const { clock, signal } = opts;
   const sessions = new Map<string, SessionEntry>();
-  const memory = new LRUCache<string, SessionVars>({ max: Math.max(1, opts.sessionMemory) });
+  const memory = new LRUCache<string, { vars: SessionVars; lastSentAt: number | undefined; lastRecordedAt: number | undefined }>({
+    max: Math.max(1, opts.sessionMemory),
+  });
   const ready = new Fifo<SessionEntry>();
   const lag = new LagHistogram();
   let buffered = 0;
@@ -155,7 +162,16 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
         const id = ex.session || ex.id;
         let s = sessions.get(id);
         if (s === undefined) {
-          s = { id, vars: memory.get(id) ?? new SessionVars(), queue: [], isActive: false, isReady: false };
+          const remembered = memory.get(id);
+          s = {
+            id,
+            vars: remembered?.vars ?? new SessionVars(),
+            queue: [],
+            isActive: false,
+            isReady: false,
+            lastSentAt: remembered?.lastSentAt,
+            lastRecordedAt: remembered?.lastRecordedAt,
+          };
           sessions.set(id, s);
         }
         s.queue.push(req);
@@ -166,6 +182,9 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
           ready.push(s);
           wakeWorkers(false);
         }
+        // A source that never waits on I/O (a synthetic or cached one) would otherwise fill the
+        // whole window in microtasks and hold the timers of due requests back.
+        if ((read & 255) === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         while (buffered >= opts.window && !signal.aborted) {
           await new Promise<void>((resolve) => (spaceWaiter = resolve));
           spaceWaiter = undefined;
@@ -199,7 +218,14 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
         const req = s.queue.shift() as ScheduledRequest;
         buffered--;
         if (buffered < opts.window) spaceWaiter?.();
-        const wait = t0 + req.dueMs - clock.monotonic();
+        let due = t0 + req.dueMs;
+        const recordedAt = Date.parse(req.exchange.startedAt);
+        if (opts.timing.mode === 'recorded' && s.lastSentAt !== undefined && s.lastRecordedAt !== undefined && Number.isFinite(recordedAt)) {
+          // Within a session the gap counts from the previous send, so a late request does not shorten the next gap.
+          const gap = Math.min(Math.max(0, recordedAt - s.lastRecordedAt) / opts.timing.timeScale, opts.timing.maxDelayMs);
+          due = Math.max(due, s.lastSentAt + gap);
+        }
+        const wait = due - clock.monotonic();
         if (wait >= 1) {
           try {
             await sleep(Math.round(wait), undefined, { signal });
@@ -207,8 +233,11 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
             break;
           }
         }
-        const lagMs = clock.monotonic() - (t0 + req.dueMs);
+        const sentAt = clock.monotonic();
+        const lagMs = sentAt - due;
         lag.record(lagMs);
+        s.lastSentAt = sentAt;
+        if (Number.isFinite(recordedAt)) s.lastRecordedAt = recordedAt;
         started++;
         await opts.play(req, s, lagMs);
       }
@@ -219,7 +248,9 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
         s.queue.length = 0;
       }
       sessions.delete(s.id);
-      if (!s.vars.isEmpty) memory.set(s.id, s.vars);
+      // Only sessions that captured something are remembered: a later piece of any other
+      // session loses nothing but its gap to the previous piece (the stream timeline still holds).
+      if (!s.vars.isEmpty) memory.set(s.id, { vars: s.vars, lastSentAt: s.lastSentAt, lastRecordedAt: s.lastRecordedAt });
     }
   };
 

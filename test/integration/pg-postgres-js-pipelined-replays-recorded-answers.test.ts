@@ -11,14 +11,20 @@ const table = uniqueName('doppel_pjs');
 async function workload(port: number): Promise<unknown[]> {
   const sql = postgres({ host: '127.0.0.1', port, user: PG.user, database: PG.database, max: 2, onnotice: () => {} });
   const out: unknown[] = [];
-  const keep = async (p: Promise<unknown>) => {
+  const answer = async (p: Promise<unknown>): Promise<unknown> => {
     try {
       const r = (await p) as postgres.RowList<postgres.Row[]>;
-      out.push({ rows: [...r], command: r.command, count: r.count, types: r.columns?.map((c) => c.type) });
+      return { rows: [...r], command: r.command, count: r.count, types: r.columns?.map((c) => c.type) };
     } catch (err) {
       const e = err as postgres.PostgresError;
-      out.push({ error: e.code, message: e.message });
+      return { error: e.code, message: e.message };
     }
+  };
+  // Kept in issue order, not completion order: concurrent queries finish in any order.
+  const keep = async (p: Promise<unknown>) => {
+    const slot = out.length;
+    out.push(undefined);
+    out[slot] = await answer(p);
   };
   try {
     await keep(sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, payload jsonb, raw bytea, ok boolean, seen date)`));

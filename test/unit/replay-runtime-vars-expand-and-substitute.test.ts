@@ -29,10 +29,15 @@ describe('runtime variables', () => {
     expect(n).toBe(1);
     expect(expandTemplates('/x/{{orderId}}', env, vars)).toBe('/x/1042');
     expect(substituteUrl('/orders/42/items?order=42&q=142', vars)).toBe('/orders/1042/items?order=1042&q=142');
-    expect(substituteText('id 42, not 142 or 42a', vars)).toBe('id 1042, not 142 or 42a');
-    const r = substituteJson({ orderId: 42, qty: 3, ref: '42', other: 421 }, vars);
+    expect(substituteText('id 42, not 142 or 42a', vars, true)).toBe('id 1042, not 142 or 42a');
+    // a short value in free text may be anything (a count, a page): left alone unless the field is an id
+    expect(substituteText('page 42', vars)).toBe('page 42');
+    const r = substituteJson({ orderId: 42, id: '42', qty: 42, ref: '42', other: 421 }, vars);
     expect(r.changed).toBe(true);
-    expect(r.value).toEqual({ orderId: 1042, qty: 3, ref: '1042', other: 421 });
+    expect(r.value).toEqual({ orderId: 1042, id: '1042', qty: 42, ref: '42', other: 421 });
+    const long = new SessionVars();
+    long.setSubstitution('5f0c8a1e-aaaa', '9d9d9d9d-bbbb', 'id');
+    expect(substituteJson({ note: 'see 5f0c8a1e-aaaa', ids: ['5f0c8a1e-aaaa'] }, long).value).toEqual({ note: 'see 9d9d9d9d-bbbb', ids: ['9d9d9d9d-bbbb'] });
   });
 
   it('does not capture on another endpoint', () => {

@@ -182,8 +182,8 @@ export class FrontendDecoder {
     const off = this.#off;
     if (buf.length - off < 4) return undefined;
     const len = buf.readInt32BE(off);
-    // postmaster.c ProcessStartupPacket: checked before the body is read.
-    if (len < 8 || len > MAX_STARTUP_PACKET_BYTES) {
+    // postmaster.c ProcessStartupPacket: checked before the body is read, on the length less its own 4 bytes.
+    if (len < 8 || len - 4 > MAX_STARTUP_PACKET_BYTES) {
       return { type: 'decodeError', kind: 'startupLength', message: `invalid length of startup packet (${len})` };
     }
     if (buf.length - off < len) return undefined;

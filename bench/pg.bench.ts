@@ -1,0 +1,177 @@
+/**
+ * Postgres bench: `pgbench -S` (select-only, 8 clients; simple and extended
+ * protocol) directly against Postgres, through a plain Node TCP relay that
+ * only pipes bytes, through doppel's record relay (recording on), and
+ * against doppel's mock replaying a recording of the same workload (same
+ * --random-seed and -t, so the same statements come back). Figures are
+ * medians of interleaved repeats. Also the mock's RSS while serving 100k
+ * recorded statements.
+ *
+ * Needs Postgres on 127.0.0.1:5432 (user postgres, trust) and pgbench.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import pg from 'pg';
+import { createPgRecorder } from '../src/capture/pg-recorder.js';
+import type { PgExchange } from '../src/core/exchange.js';
+import { createPgMock } from '../src/mock/pg-mock.js';
+import { createMetrics } from '../src/metrics/metrics.js';
+import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
+import { fmt, median, table } from './stats.js';
+
+const run = promisify(execFile);
+const DB = 'doppel_pgbench_bench';
+const HOST = '127.0.0.1';
+const PORT = 5432;
+
+export interface PgBenchOptions {
+  quick: boolean;
+}
+
+interface Sample {
+  tps: number;
+  p50Ms: number;
+}
+
+async function pgbench(port: number, mode: string, perClient: number, logDir: string): Promise<Sample> {
+  const prefix = join(logDir, `log-${port}-${mode}-${Date.now()}`);
+  const { stdout } = await run(
+    'pgbench',
+    ['-h', HOST, '-p', String(port), '-U', 'postgres', '-n', '-S', '-M', mode, '-c', '8', '-j', '2', '-t', String(perClient), '--random-seed', '42', '-l', '--log-prefix', prefix, DB],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? NaN);
+  const lat: number[] = [];
+  for (const f of await readdir(logDir)) {
+    if (!join(logDir, f).startsWith(prefix)) continue;
+    const text = await readFile(join(logDir, f), 'utf8');
+    for (const line of text.split('\n')) {
+      const us = Number(line.split(' ')[2]);
+      if (Number.isFinite(us) && line !== '') lat.push(us / 1000);
+    }
+    await rm(join(logDir, f));
+  }
+  return { tps, p50Ms: median(lat) };
+}
+
+async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; servedPerSec: number }> {
+  const n = 100_000;
+  const exchanges: PgExchange[] = [];
+  for (let i = 0; i < n; i++) {
+    exchanges.push({
+      v: 1,
+      id: `ex-${i}`,
+      session: `c-${i % 8}`,
+      parent: null,
+      direction: 'outbound',
+      service: 'db',
+      protocol: 'pg',
+      startedAt: new Date(0).toISOString(),
+      durationMs: 0.1,
+      tags: {},
+      pg: {
+        connection: `c-${i % 8}`,
+        seq: i,
+        request: { kind: 'extended', sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', params: [String(i + 1)], paramTypes: [23], resultFormats: [] },
+        response: {
+          results: [{ fields: [{ name: 'abalance', tableOid: 16400, column: 3, typeOid: 23, typeSize: 4, typeMod: -1, format: 0 }], rows: [[String(i % 1000)]], command: 'SELECT 1' }],
+          error: null,
+          notices: [],
+          txStatus: 'I',
+        },
+      },
+    });
+  }
+  global.gc?.();
+  const before = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const mock = await createPgMock({ service: 'db', listen: { host: HOST, port: 0 }, exchanges, log: pino({ level: 'silent' }), metrics: createMetrics() });
+  const loadMs = performance.now() - t0;
+  exchanges.length = 0;
+  const c = new pg.Client({ host: HOST, port: mock.address.port, user: 'postgres', database: 'x' });
+  await c.connect();
+  const t1 = performance.now();
+  const served = 10_000;
+  for (let i = 0; i < served; i++) await c.query('SELECT abalance FROM pgbench_accounts WHERE aid = $1', [i * 7 + 1]);
+  const servedPerSec = served / ((performance.now() - t1) / 1000);
+  global.gc?.();
+  const rssMb = (process.memoryUsage().rss - before) / 1024 / 1024;
+  await c.end();
+  await mock.close();
+  return { rssMb, loadMs, servedPerSec };
+}
+
+export async function runPgBench(opts: PgBenchOptions): Promise<string> {
+  const perClient = opts.quick ? 150 : 1500;
+  const repeats = opts.quick ? 1 : 3;
+  const log = pino({ level: 'silent' });
+  const root = await mkdtemp(join(tmpdir(), 'doppel-pgbench-'));
+  const admin = new pg.Client({ host: HOST, port: PORT, user: 'postgres', database: 'postgres' });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await admin.query(`CREATE DATABASE ${DB}`);
+  await run('pgbench', ['-h', HOST, '-p', String(PORT), '-U', 'postgres', '-i', '-q', '-s', '1', DB]);
+  const rows: string[][] = [];
+  try {
+    for (const mode of ['simple', 'extended']) {
+      // Recording of this workload for the mock.
+      const recDir = join(root, `rec-${mode}`);
+      const writer = await createFileStoreWriter({ dir: recDir });
+      const recorder = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer, log, metrics: createMetrics() });
+      await pgbench(recorder.address.port, mode, perClient, root);
+      await recorder.close();
+      await writer.close();
+      const mock = await createPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
+      const plain = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer, log, metrics: createMetrics(), isRecording: false });
+      const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
+      for (let r = 0; r < repeats; r++) {
+        s.direct!.push(await pgbench(PORT, mode, perClient, root));
+        s.plain!.push(await pgbench(plain.address.port, mode, perClient, root));
+        const dir = join(root, `rec-${mode}-${r}`);
+        const w = await createFileStoreWriter({ dir });
+        const rec = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
+        s.record!.push(await pgbench(rec.address.port, mode, perClient, root));
+        await rec.close();
+        await w.close();
+        mock.reset();
+        s.mock!.push(await pgbench(mock.address.port, mode, perClient, root));
+      }
+      const misses = mock.stats().unmatched;
+      await mock.close();
+      await plain.close();
+      const tps = (k: string) => median(s[k]!.map((x) => x.tps));
+      const p50 = (k: string) => median(s[k]!.map((x) => x.p50Ms));
+      rows.push([`-M ${mode}`, 'Postgres direct', fmt(tps('direct'), 0), fmt(p50('direct'), 3), '1.00 (baseline)']);
+      rows.push([`-M ${mode}`, 'plain Node TCP relay', fmt(tps('plain'), 0), fmt(p50('plain'), 3), fmt(tps('plain') / tps('direct'))]);
+      rows.push([`-M ${mode}`, 'doppel record relay', fmt(tps('record'), 0), fmt(p50('record'), 3), `${fmt(tps('record') / tps('plain'))} vs plain relay`]);
+      rows.push([`-M ${mode}`, `doppel mock (${misses} misses)`, fmt(tps('mock'), 0), fmt(p50('mock'), 3), `${fmt(tps('mock') / tps('direct'))} vs direct`]);
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+    await admin.end();
+    await rm(root, { recursive: true, force: true });
+  }
+  const mem = await mockRssFor100k();
+  return [
+    `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 from pgbench's per-transaction log.`,
+    '',
+    table(['protocol', 'target', 'TPS', 'p50 ms', 'ratio'], rows),
+    '',
+    table(
+      ['mock with 100k recorded statements', 'value'],
+      [
+        ['RSS growth (load + serve 10k lookups)', `${fmt(mem.rssMb)} MB`],
+        ['load time', `${fmt(mem.loadMs, 0)} ms`],
+        ['sequential lookups served (1 client)', `${fmt(mem.servedPerSec, 0)} /s`],
+      ],
+    ),
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(await runPgBench({ quick: process.env.BENCH_QUICK === '1' }));
+}
