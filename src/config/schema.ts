@@ -60,6 +60,11 @@ export const RecordSchema = Strict(
     out: Type.Optional(Type.String()),
     listen: Addr('127.0.0.1:0'),
     upstream: Type.Optional(Url()),
+    service: Type.String({ minLength: 1, default: 'app', expected: 'the name of the service behind the inbound proxy (who answers)' }),
+    rewrite_host: Type.Boolean({
+      default: false,
+      expected: 'true to send the upstream\'s host as Host instead of the client\'s (dependency ports always do)',
+    }),
     http_deps: Type.Array(HttpDepSchema, { default: [] }),
     pg_deps: Type.Array(PgDepSchema, { default: [] }),
     sample: Rate(1),
@@ -92,8 +97,10 @@ export const MockSchema = Strict({
   target: Type.Optional(Type.String({ expected: 'the real dependency: a URL for http, host:port for pg' })),
   stubs: Type.Optional(Paths()),
   latency: Type.Union([Type.Literal('none'), Type.Literal('recorded')], { default: 'none', expected: '"none" or "recorded"' }),
-  match_headers: Type.Array(Type.String(), { default: [] }),
+  match_headers: Type.Array(Type.String(), { default: [], expected: 'header names whose values must match, e.g. ["x-tenant"]' }),
   max_body_bytes: Size('16mb'),
+  unmatched_keep: Type.Integer({ minimum: 1, default: 1000, expected: 'how many recent unmatched calls GET /api/unmatched keeps' }),
+  record_out: Type.Optional(Type.String({ expected: 'traffic directory for passthrough exchanges (default: the first traffic directory)' })),
   auth: Type.Union([Type.Literal('trust'), Type.Literal('md5'), Type.Literal('scram-sha-256')], {
     default: 'trust',
     expected: '"trust", "md5" or "scram-sha-256"',
