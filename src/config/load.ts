@@ -108,7 +108,8 @@ function describeSchemaError(err: SchemaError): { segments: string[]; message: s
       message: `unknown key${allowed.length ? ` (allowed here: ${allowed.join(', ')})` : ''}`,
     };
   }
-  const got = err.value === undefined ? 'nothing' : JSON.stringify(err.value);
+  if (err.value === undefined) return { segments, message: `required${expected ? `: ${expected}` : ''}` };
+  const got = JSON.stringify(err.value);
   return { segments, message: `expected ${expected ?? err.message.replace(/^Expected /, '').toLowerCase()}, got ${got}` };
 }
 
