@@ -11,6 +11,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import type { Exchange, PgErrorFields, PgExchange, PgField, PgResult, PgValue, TxStatus } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
@@ -22,7 +23,7 @@ import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../pr
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
-import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded } from './pg-index.js';
+import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 
 export interface PgMockTls {
   cert: string | Buffer;
@@ -87,6 +88,13 @@ const DEFAULT_PARAMETER_STATUS: Array<[string, string]> = [
   ['standard_conforming_strings', 'on'],
   ['TimeZone', 'UTC'],
 ];
+
+interface ParsedSql {
+  shape: SqlShape;
+  parseError: PgEntry | undefined;
+  isCopy: boolean;
+  described: StatementInfo | undefined;
+}
 
 interface Statement {
   sql: string;
@@ -181,6 +189,19 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   baseStatus.set('integer_datetimes', 'on');
   baseStatus.set('standard_conforming_strings', 'on');
   const codecCtx: CodecContext = { timeZone: baseStatus.get('TimeZone') ?? 'UTC' };
+
+  // Parse of one SQL text (sent again for every statement by unnamed-statement
+  // clients) costs one lookup instead of three scans of the text.
+  const parsedCache = new LRUCache<string, ParsedSql>({ max: 10_000 });
+  function parsed(sql: string): ParsedSql {
+    let p = parsedCache.get(sql);
+    if (p === undefined) {
+      const shape = index.analyze(sql);
+      p = { shape, parseError: index.parseError(sql), isCopy: shape.commands.includes('copy'), described: index.describeStatement(sql) };
+      parsedCache.set(sql, p);
+    }
+    return p;
+  }
 
   const counted = (result: 'matched' | 'unmatched') => {
     opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'pg', result });
@@ -661,18 +682,19 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
           if (m.name !== '' && this.#statements.has(m.name)) {
             throw new MissError(error(SqlState.duplicatePreparedStatement, `prepared statement "${m.name}" already exists`));
           }
-          const shape = index.analyze(m.sql);
+          const info = parsed(m.sql);
+          const shape = info.shape;
           if (this.#isBlockedByFailedTx(shape)) throw new MissError(this.#lastError());
-          const pe = index.parseError(m.sql);
+          const pe = info.parseError;
           if (pe?.response.error) {
             counted('matched');
             throw new MissError(pe.response.error);
           }
-          if (shape.commands.includes('copy')) {
+          if (info.isCopy) {
             counted('unmatched');
             throw new MissError(error(SqlState.featureNotSupported, 'doppel mock: COPY is not supported in mock'));
           }
-          const described = index.describeStatement(m.sql);
+          const described = info.described;
           const paramTypes = m.paramTypes.length > 0 && m.paramTypes.every((t) => t !== 0) ? m.paramTypes : (described?.paramTypes ?? m.paramTypes);
           this.#statements.set(m.name, { sql: m.sql, shape, paramTypes });
           this.#w.parseComplete();
