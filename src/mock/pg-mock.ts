@@ -14,6 +14,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { LRUCache } from 'lru-cache';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import type { Exchange, PgErrorFields, PgExchange, PgField, PgResult, PgValue, TxStatus } from '../core/exchange.js';
+import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeReader } from '../store/types.js';
@@ -22,6 +23,7 @@ import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, Sq
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
+import { checkPgMockConfig } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
 import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 
@@ -147,6 +149,10 @@ function shortSql(sql: string): string {
 
 export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   const log = opts.log.child({ component: 'pg-mock', service: opts.service });
+  const problems = checkPgMockConfig({ auth: opts.auth ?? 'trust', ...(opts.password === undefined ? {} : { password: opts.password }) });
+  if (problems.length > 0) {
+    throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${opts.service}: invalid configuration`, { details: problems });
+  }
   await loadSqlParser();
   const index = new PgIndex(createSqlAnalyzer());
   const sources: Array<Iterable<Exchange> | AsyncIterable<Exchange>> = [];
@@ -169,9 +175,6 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   log.info({ recordings: index.size }, 'pg recordings loaded');
 
   const auth = opts.auth ?? 'trust';
-  if (auth !== 'trust' && opts.password === undefined) {
-    throw new Error(`pg mock ${opts.service}: auth ${auth} needs a password`);
-  }
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const maxUnmatched = opts.maxUnmatched ?? 1000;
   const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
