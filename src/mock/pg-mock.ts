@@ -23,7 +23,7 @@ import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, Sq
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
-import { checkPgMockConfig } from './pg-mock-config.js';
+import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
 import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 
@@ -49,6 +49,12 @@ export interface PgMockOptions {
   maxMessageBytes?: number;
   /** how many unmatched statements are kept for GET /api/unmatched */
   maxUnmatched?: number;
+  /**
+   * Parameters not matched, by position: `$2`, `param:2` or `pg:$2` (the
+   * form `compare.ignore` uses; see pgRulesOf). Values of one value class
+   * (uuid, timestamp, ...) match each other without a rule.
+   */
+  ignoreParams?: readonly string[];
 }
 
 /** Same shape as the admin API's UnmatchedCall. */
@@ -149,12 +155,16 @@ function shortSql(sql: string): string {
 
 export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   const log = opts.log.child({ component: 'pg-mock', service: opts.service });
-  const problems = checkPgMockConfig({ auth: opts.auth ?? 'trust', ...(opts.password === undefined ? {} : { password: opts.password }) });
+  const rules = parsePgParamRules(opts.ignoreParams ?? []);
+  const problems = [
+    ...checkPgMockConfig({ auth: opts.auth ?? 'trust', ...(opts.password === undefined ? {} : { password: opts.password }) }),
+    ...rules.problems,
+  ];
   if (problems.length > 0) {
     throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${opts.service}: invalid configuration`, { details: problems });
   }
   await loadSqlParser();
-  const index = new PgIndex(createSqlAnalyzer());
+  const index = new PgIndex(createSqlAnalyzer(), rules.positions);
   const sources: Array<Iterable<Exchange> | AsyncIterable<Exchange>> = [];
   if (opts.exchanges) sources.push(opts.exchanges);
   if (opts.reader) sources.push(opts.reader.read({ onCorrupt: () => opts.metrics.storeCorruptLines.inc() }));

@@ -48,3 +48,12 @@ describe('pg mock configuration checks', () => {
     expect((err as DoppelError).details).toEqual(['password: required when auth is md5']);
   });
 });
+
+describe('pg parameter ignore rules', () => {
+  it('reads $N, param:N and pg:$N as 0-based positions and picks pg: rules out of compare.ignore', async () => {
+    const { parsePgParamRules, pgRulesOf } = await import('../../src/mock/pg-mock-config.js');
+    expect(parsePgParamRules(['$1', 'param:3', 'pg:$2', 'PG:param:2'])).toEqual({ positions: new Set([0, 2, 1]), problems: [] });
+    expect(parsePgParamRules(['$0', 'pg:$x'], 'compare.ignore').problems).toHaveLength(2);
+    expect(pgRulesOf(['$.createdAt', 'header:date', 'pg:$2', ' pg:param:4'])).toEqual(['pg:$2', ' pg:param:4']);
+  });
+});
