@@ -18,7 +18,6 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-// @ts-expect-error autocannon ships no type declarations
 import autocannon from 'autocannon';
 import { runReplay } from '../src/replay/run-replay.js';
 import { defaultJudgePorts } from '../src/replay/judge-adapter.js';

@@ -1,64 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
+import { startCli } from '../helpers/cli.js';
 import { readExchanges, startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = join(root, 'bin', 'doppel.js');
 
-interface Running {
-  child: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-  waitFor(msg: string, pred?: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  stop(): Promise<number | null>;
-}
-
-function startCli(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  let rest = '';
-  let stderrText = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderrText += d.toString();
-    rest += d.toString();
-    const lines = rest.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) {
-      if (!l.startsWith('{')) continue;
-      try {
-        logs.push(JSON.parse(l));
-      } catch {
-        /* a partial line from another writer */
-      }
-    }
-    for (const w of waiters.splice(0)) w();
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return {
-    child,
-    logs,
-    async waitFor(msg, pred = () => true) {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const hit = logs.find((l) => l.msg === msg && pred(l));
-        if (hit) return hit;
-        if (child.exitCode !== null) throw new Error(`doppel exited ${child.exitCode}: ${stderrText}`);
-        if (Date.now() > deadline) throw new Error(`no "${msg}" log line; stderr: ${stderrText}`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 200);
-        });
-      }
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGINT');
-      return exited;
-    },
-  };
-}
 
 describe('record then mock through the CLI', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
