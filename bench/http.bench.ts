@@ -19,12 +19,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import autocannon from 'autocannon';
+import { createRequire } from 'node:module';
 import { request } from 'undici';
 import { HttpMockIndex } from '../src/mock/http-mock-index.js';
 import { buildKeyOptions, parseRequest } from '../src/mock/http-request-key.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
 import { benchExchanges, benchPath } from './http-bench-data.js';
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  non2xx: number;
+  timeouts: number;
+  duration: number;
+}
+// autocannon ships no type declarations
+const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -329,7 +340,7 @@ async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Prom
   return md;
 }
 
-/** Only the in-process lookup and memory measures (no load generator), e.g. BENCH_ONLY=scale. */
+/** Only the in-process lookup and memory measures (no load generator): HTTP_BENCH_ONLY=scale. */
 export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<string> {
   return scaleBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
 }
@@ -338,7 +349,7 @@ export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string>
   const quick = opts.quick ?? process.env.BENCH_QUICK === '1';
   const log = opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`));
   const parts = [
-    `## HTTP capture and mocks${quick ? ' (BENCH_QUICK smoke run)' : ''}\n`,
+    ...(quick ? ['(BENCH_QUICK smoke run: one short round, 20k exchanges for scaling)\n'] : []),
     await proxyBench({ quick, log }),
     await mockBench({ quick, log }),
     await scaleBench({ quick, log }),
@@ -347,7 +358,7 @@ export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string>
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  (process.env.BENCH_ONLY === 'scale' ? runHttpScaleBench() : runHttpBench()).then(
+  (process.env.HTTP_BENCH_ONLY === 'scale' ? runHttpScaleBench() : runHttpBench()).then(
     (md) => process.stdout.write(md + '\n'),
     (err: unknown) => {
       process.stderr.write(`${String(err)}\n`);
