@@ -7,9 +7,8 @@
  * dropped stops being recorded (its stream can no longer be decoded) but is
  * still relayed.
  */
-import { randomFillSync } from 'node:crypto';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { monotonicFactory } from 'ulid';
+import type { HostPort } from '../core/address.js';
 import { BoundedQueue } from '../core/bounded-queue.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { PgExchange } from '../core/exchange.js';
@@ -22,11 +21,6 @@ import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
 import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
@@ -74,30 +68,6 @@ interface Tap {
 /** Items handled per turn of the event loop, so relaying is never starved by decoding. */
 const DRAIN_BATCH = 512;
 
-/**
- * ulid's default generator draws each of a new millisecond's 16 random
- * characters with its own crypto.randomBytes(1) call; at thousands of
- * statements a second that was a tenth of the recorder's CPU. This one draws
- * from a buffer refilled 4 KiB at a time (same CSPRNG, same ULID layout).
- */
-function bufferedPrng(): () => number {
-  const buf = Buffer.allocUnsafe(4096);
-  let pos = buf.length;
-  return () => {
-    if (pos >= buf.length) {
-      randomFillSync(buf);
-      pos = 0;
-    }
-    return (buf[pos++] as number) / 256;
-  };
-}
-
-export function parseHostPort(s: string): HostPort {
-  const i = s.lastIndexOf(':');
-  const host = s.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(s.slice(i + 1)) };
-}
-
 export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
   const log = opts.log.child({ component: 'pg-recorder', service: opts.service });
   const clock = opts.clock ?? systemClock;
@@ -113,7 +83,6 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   let isDrainScheduled = false;
   let connCounter = 0;
   const runTag = newExchangeId().slice(-6).toLowerCase();
-  const nextId = monotonicFactory(bufferedPrng());
 
   const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
   // Bound once: labelled inc() hashes its label object on every call.
@@ -142,7 +111,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     }
     const ex: PgExchange = {
       v: 1,
-      id: nextId(Math.floor(rec.startedAt)),
+      id: newExchangeId(Math.floor(rec.startedAt)),
       session: rec.payload.connection,
       parent: null,
       direction: 'outbound',

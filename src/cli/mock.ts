@@ -51,7 +51,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched() });
     }
     for (const spec of pgSpecs) {
-      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, log: daemon.log, metrics: daemon.metrics });
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics });
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });

@@ -12,18 +12,20 @@ import { createCorruptReporter } from '../store/corrupt-reporter.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { createPgMock, type PgMock } from './pg-mock.js';
 import { loadPgMockTls } from './pg-tls.js';
+import { checkPgMockConfig, pgRulesOf } from './pg-mock-config.js';
 
 export interface StartPgMockDeps {
   /** traffic directories, already resolved */
   traffic: readonly string[];
+  /** compare.ignore: its `pg:$N` rules leave those parameters out of matching */
+  ignore: readonly string[];
   log: Logger;
   metrics: Metrics;
 }
 
 export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: StartPgMockDeps): Promise<PgMock> {
-  if (mock.auth !== 'trust' && mock.password === undefined) {
-    throw new DoppelError('DOPPEL_CONFIG_INVALID', `mocks[${mock.service}].password: required when auth is ${mock.auth}`);
-  }
+  const problems = checkPgMockConfig(mock, `mocks[${mock.service}]`);
+  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${mock.service}: invalid configuration`, { details: problems });
   const tls = await loadPgMockTls(mock.tls);
   const reader = createFileStoreReader(deps.traffic);
   const corrupt = createCorruptReporter(deps.metrics, deps.log);
@@ -36,6 +38,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
     log: deps.log,
     metrics: deps.metrics,
     auth: mock.auth,
+    ignoreParams: pgRulesOf(deps.ignore),
     ...(mock.user === undefined ? {} : { user: mock.user }),
     ...(mock.password === undefined ? {} : { password: mock.password }),
     ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),

@@ -27,7 +27,7 @@ export function createMockFactories(config: Readonly<DoppelConfig>, opts: { reda
       };
     },
     async pg(mock, ctx) {
-      const m = await startPgMockFromConfig(mock, { traffic: ctx.traffic, log: ctx.log, metrics: ctx.metrics });
+      const m = await startPgMockFromConfig(mock, { traffic: ctx.traffic, ignore: config.compare.ignore, log: ctx.log, metrics: ctx.metrics });
       return {
         service: mock.service,
         protocol: 'pg',
