@@ -216,11 +216,18 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const why = filtered > 0 ? ` (${filtered} filtered out by include/exclude)` : '';
     throw new DoppelError('DOPPEL_INPUT_INVALID', `${where}: no inbound HTTP exchanges to replay${why}`);
   }
+  // The peeked exchange first, then the stream itself: no generator layer in between.
+  let peeked: IteratorResult<HttpExchange> | undefined = first;
   const source: AsyncIterable<HttpExchange> = {
-    async *[Symbol.asyncIterator]() {
-      yield first.value;
-      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
-    },
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        if (peeked === undefined) return it.next();
+        const r = peeked;
+        peeked = undefined;
+        return Promise.resolve(r);
+      },
+      return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined }),
+    }),
   };
 
   const buildOpts: RequestBuildOptions = {
