@@ -23,7 +23,6 @@ import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Pool, type Dispatcher } from 'undici';
-// @ts-expect-error autocannon ships no type declarations
 import autocannon from 'autocannon';
 import { runReplay } from '../src/replay/run-replay.js';
 import { defaultJudgePorts } from '../src/replay/judge-adapter.js';

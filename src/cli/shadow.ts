@@ -1,7 +1,13 @@
 import { Option, type Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
-import { collect } from './context.js';
+import { loadGatesFile } from '../config/load.js';
+import { parseDurationMs } from '../config/duration.js';
+import { ExitCode, usageError } from '../core/errors.js';
+import { createDaemon } from '../daemon.js';
+import { startShadowService } from '../shadow/shadow-service.js';
+import { collect, loadCommandConfig, setIn, type CommandContext } from './context.js';
+import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
+import { waitForAbort } from './record.js';
 
 export interface ShadowFlags {
   listen?: string;
@@ -11,11 +17,98 @@ export interface ShadowFlags {
   gates?: string;
   report?: string;
   sample?: string;
+  runId?: string;
   httpDep?: string[];
   pgDep?: string[];
   candidateHttpDep?: string[];
   candidatePgDep?: string[];
   injectTraceparent?: boolean;
+}
+
+/** A numeric flag goes into the config as a number when it is one, else as given so validation names it. */
+function numeric(v: string): number | string {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = loadCommandConfig(ctx, (raw) => {
+    const set = (key: string, value: unknown) => {
+      if (value !== undefined) setIn(raw, ['shadow', key], value);
+    };
+    const shadow = (raw.shadow ?? {}) as Record<string, unknown>;
+    const append = (key: string, flag: string, values: string[] | undefined, requireTarget: boolean) => {
+      if (values === undefined) return;
+      const existing = Array.isArray(shadow[key]) ? (shadow[key] as unknown[]) : [];
+      set(key, [...existing, ...values.map((v) => parseDepSpec(flag, v, requireTarget))]);
+    };
+    set('listen', flags.listen);
+    set('primary', flags.primary);
+    set('candidate', flags.candidate);
+    set('secondary', flags.secondary);
+    set('report', flags.report);
+    set('sample', flags.sample === undefined ? undefined : numeric(flags.sample));
+    if (flags.injectTraceparent === true) set('inject_traceparent', true);
+    append('http_deps', '--http-dep', flags.httpDep, true);
+    append('pg_deps', '--pg-dep', flags.pgDep, true);
+    append('candidate_http_deps', '--candidate-http-dep', flags.candidateHttpDep, false);
+    append('candidate_pg_deps', '--candidate-pg-dep', flags.candidatePgDep, false);
+  });
+  const cfg = config.shadow;
+  if (cfg.listen === undefined || cfg.primary === undefined || cfg.candidate === undefined) {
+    throw usageError('shadow needs --listen ADDR, --primary URL and --candidate URL (or shadow.listen/primary/candidate in the config file)');
+  }
+  let gates = config.quality_gates;
+  let cutoffs = config.cutoffs;
+  if (flags.gates !== undefined) {
+    const file = loadGatesFile(flags.gates, ctx.io.env);
+    if (file.quality_gates !== undefined) gates = file.quality_gates;
+    if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
+  }
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const t = config.record.timeouts;
+  try {
+    const service = await startShadowService({
+      shadow: cfg,
+      compare: config.compare,
+      gates,
+      cutoffs,
+      runId: flags.runId,
+      log: daemon.log,
+      metrics: daemon.metrics,
+      timeouts: {
+        headersMs: parseDurationMs(t.headers) ?? 30_000,
+        requestMs: parseDurationMs(t.request) ?? 300_000,
+        keepAliveMs: parseDurationMs(t.keep_alive) ?? 5_000,
+        upstreamMs: parseDurationMs(t.upstream) ?? 30_000,
+      },
+    });
+    let isStopped = false;
+    try {
+      daemon.providers.runs.push(service.run);
+      daemon.providers.readiness.push(() => !isStopped);
+      // Long-running: the admin API is on by default (DESIGN.md).
+      const admin = config.admin.enabled ? await daemon.startAdmin() : undefined;
+      const deps = [...service.deps].map(([n, a]) => ` ${n}=${a}`).join('');
+      const cdeps = [...service.candidateDeps].map(([n, a]) => ` ${n}=${a}`).join('');
+      ctx.io.stdout.write(
+        `doppel shadow: listening on ${service.address} -> primary ${cfg.primary}, copies to ${cfg.candidate}; run ${service.run.id}` +
+          `${admin ? `; admin ${admin.url}` : ''}${deps ? `; primary deps${deps}` : ''}${cdeps ? `; candidate deps${cdeps}` : ''}\n`,
+      );
+      await waitForAbort(ctx.io.signal);
+      daemon.log.info('stopping: finishing primary requests, draining shadow copies');
+    } finally {
+      isStopped = true;
+      await service.close();
+    }
+    const view = service.run.view() as { total: { verdict: string } };
+    const hasGates = Object.keys(gates).length > 0;
+    ctx.io.stdout.write(`doppel shadow: stopped; ${service.run.drops().queue_full} dropped (queue full); verdict ${hasGates ? view.total.verdict : 'n/a (no gates)'}${cfg.report ? `; report ${cfg.report}` : ''}\n`);
+    if (!hasGates) return ExitCode.ok;
+    return view.total.verdict === 'pass' ? ExitCode.ok : view.total.verdict === 'fail' ? ExitCode.gateFailed : ExitCode.aborted;
+  } finally {
+    await daemon.close();
+  }
 }
 
 export function registerShadowCommand(program: Command, bind: Bind): Command {
@@ -28,13 +121,12 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
     .option('--secondary <url>', 'a second primary instance for noise learning')
     .option('--gates <file>', 'YAML file with quality_gates and/or cutoffs')
     .option('--report <dir>', 'report directory written on demand and at shutdown')
-    .option('--sample <rate>', 'share of requests copied to the candidate, 0..1')
+    .option('--sample <rate>', 'share of requests copied to the candidate, 0..1 (0 turns shadowing off)')
+    .option('--run-id <id>', 'run id for metrics and reports')
     .option('--http-dep <spec>', "primary's HTTP dependency NAME=LISTEN,TARGET_URL (repeatable)", collect)
     .option('--pg-dep <spec>', "primary's Postgres dependency NAME=LISTEN,HOST:PORT (repeatable)", collect)
     .option('--candidate-http-dep <spec>', "candidate's HTTP dependency port NAME=LISTEN, served from the primary's calls (repeatable)", collect)
     .option('--candidate-pg-dep <spec>', "candidate's Postgres dependency port NAME=LISTEN (repeatable)", collect)
     .addOption(new Option('--inject-traceparent', 'add a W3C traceparent to requests that have none'))
-    .action(bind<ShadowFlags>(async () => {
-      throw notImplemented('the shadow command');
-    }));
+    .action(bind<ShadowFlags>(async (flags, ctx) => runShadow(flags, ctx)));
 }

@@ -290,6 +290,9 @@ function previewBytes(body: Buffer, maxChars: number, isDigest: boolean): string
   return text.length > maxChars ? `${text.slice(0, maxChars)}… (${body.length} bytes)` : text;
 }
 
+/** Element pairs tried in an unordered array before falling back to linear pairing by JSON text. */
+const MAX_PAIRING_TRIES = 250_000;
+
 function isSameClass(a: unknown, b: unknown): boolean {
   const ca = classifyValue(a);
   return ca !== undefined && ca === classifyValue(b);
@@ -419,17 +422,38 @@ class Walk {
       }
       path.pop();
     }
-    for (let i = 0; i < a.length; i++) {
-      if (pair[i] !== -1) continue;
-      path.push(i);
+    if (a.length * b.length <= MAX_PAIRING_TRIES) {
+      for (let i = 0; i < a.length; i++) {
+        if (pair[i] !== -1) continue;
+        path.push(i);
+        for (let j = 0; j < b.length; j++) {
+          if (used[j] === 0 && this.compareNode(a[i], b[j])) {
+            pair[i] = j;
+            used[j] = 1;
+            break;
+          }
+        }
+        path.pop();
+      }
+    } else {
+      // Large arrays: pairing by trial is quadratic, so pair elements with identical JSON text in one
+      // pass (linear); what rules or value classes would also have excused is diffed in order below.
+      const free = new Map<string, number[]>();
       for (let j = 0; j < b.length; j++) {
-        if (used[j] === 0 && this.compareNode(a[i], b[j])) {
+        if (used[j] === 1) continue;
+        const key = JSON.stringify(b[j]) ?? '';
+        const list = free.get(key);
+        if (list) list.push(j);
+        else free.set(key, [j]);
+      }
+      for (let i = 0; i < a.length; i++) {
+        if (pair[i] !== -1) continue;
+        const j = free.get(JSON.stringify(a[i]) ?? '')?.shift();
+        if (j !== undefined) {
           pair[i] = j;
           used[j] = 1;
-          break;
         }
       }
-      path.pop();
     }
     this.dry--;
     if (this.dry > 0) {

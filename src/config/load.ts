@@ -8,6 +8,8 @@ import type { TSchema } from '@sinclair/typebox';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Document } from 'yaml';
 import { DoppelError } from '../core/errors.js';
 import { isGateName, parseGateExpression } from '../gates/expression.js';
+import { validateCompareConfig } from '../compare/comparator.js';
+import { checkPath } from '../compare/json-path.js';
 import { ConfigSchema, GatesFileSchema, type DoppelConfig, type GatesFile } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -106,7 +108,8 @@ function describeSchemaError(err: SchemaError): { segments: string[]; message: s
       message: `unknown key${allowed.length ? ` (allowed here: ${allowed.join(', ')})` : ''}`,
     };
   }
-  const got = err.value === undefined ? 'nothing' : JSON.stringify(err.value);
+  if (err.value === undefined) return { segments, message: `required${expected ? `: ${expected}` : ''}` };
+  const got = JSON.stringify(err.value);
   return { segments, message: `expected ${expected ?? err.message.replace(/^Expected /, '').toLowerCase()}, got ${got}` };
 }
 
@@ -138,6 +141,32 @@ function checkGates(cfg: { quality_gates?: Record<string, string> }, doc: Docume
     if (typeof expr !== 'string') continue;
     const parsed = parseGateExpression(expr);
     if ('error' in parsed) problems.push({ path: `quality_gates.${name}`, message: parsed.error, ...at });
+  }
+}
+
+/** `compare.ignore[2]` or `compare.tolerances["$.x"]` -> path segments for line lookup */
+function keyToSegments(key: string): string[] {
+  const out: string[] = [];
+  for (const m of key.matchAll(/([^.[\]]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]/g)) out.push(m[1] ?? m[2] ?? (m[3] === undefined ? '' : (JSON.parse(`"${m[3]}"`) as string)));
+  return out;
+}
+
+/** Every JSON path in the config parses in the one path grammar (compare, redact, captures). */
+function checkPaths(cfg: DoppelConfig, doc: Document, lc: LineCounter, problems: ConfigProblem[]): void {
+  const sentences: string[] = validateCompareConfig(cfg.compare);
+  cfg.redact.json_paths.forEach((p, i) => {
+    const why = checkPath(p);
+    if (why !== undefined) sentences.push(`redact.json_paths[${i}]: ${why}`);
+  });
+  cfg.replay.captures.forEach((c, i) => {
+    const why = checkPath(c.from);
+    if (why !== undefined) sentences.push(`replay.captures[${i}].from: ${why}`);
+  });
+  for (const sentence of sentences) {
+    const colon = sentence.indexOf(': ');
+    const key = sentence.slice(0, colon);
+    const line = lineOf(doc, lc, keyToSegments(key));
+    problems.push({ path: key, message: sentence.slice(colon + 2), ...(line === undefined ? {} : { line }) });
   }
 }
 
@@ -197,6 +226,8 @@ export function parseConfig(text: string, file: string, env: Env, overrides: (cf
   overrides(expanded);
   const cfg = validateAgainst<DoppelConfig>(ConfigSchema, expanded, doc, lc, problems);
   checkGates(cfg, doc, lc, problems);
+  // Paths are only checked once the shapes are right, so a wrong type is not reported twice.
+  if (problems.length === 0) checkPaths(cfg, doc, lc, problems);
   if (problems.length > 0) fail(file, problems);
   return deepFreeze(cfg);
 }

@@ -22,7 +22,8 @@ const Size = (def?: string) =>
 const Addr = (def?: string) =>
   Type.String({ pattern: ADDR_PATTERN, expected: 'an address host:port, e.g. 127.0.0.1:8080', ...(def === undefined ? {} : { default: def }) });
 const Url = () => Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' });
-const Rate = (def: number) => Type.Number({ minimum: 0, maximum: 1, default: def, expected: 'a number from 0 to 1' });
+const Rate = (def?: number) =>
+  Type.Number({ minimum: 0, maximum: 1, expected: 'a number from 0 to 1', ...(def === undefined ? {} : { default: def }) });
 const Paths = () =>
   Type.Union([Type.String(), Type.Array(Type.String())], { expected: 'a path or a list of paths' });
 const StringMap = () => Type.Record(Type.String(), Type.String(), { expected: 'a map of names to strings' });
@@ -59,6 +60,11 @@ export const RecordSchema = Strict(
     out: Type.Optional(Type.String()),
     listen: Addr('127.0.0.1:0'),
     upstream: Type.Optional(Url()),
+    service: Type.String({ minLength: 1, default: 'app', expected: 'the name of the service behind the inbound proxy (who answers)' }),
+    rewrite_host: Type.Boolean({
+      default: false,
+      expected: 'true to send the upstream\'s host as Host instead of the client\'s (dependency ports always do)',
+    }),
     http_deps: Type.Array(HttpDepSchema, { default: [] }),
     pg_deps: Type.Array(PgDepSchema, { default: [] }),
     sample: Rate(1),
@@ -91,8 +97,10 @@ export const MockSchema = Strict({
   target: Type.Optional(Type.String({ expected: 'the real dependency: a URL for http, host:port for pg' })),
   stubs: Type.Optional(Paths()),
   latency: Type.Union([Type.Literal('none'), Type.Literal('recorded')], { default: 'none', expected: '"none" or "recorded"' }),
-  match_headers: Type.Array(Type.String(), { default: [] }),
+  match_headers: Type.Array(Type.String(), { default: [], expected: 'header names whose values must match, e.g. ["x-tenant"]' }),
   max_body_bytes: Size('16mb'),
+  unmatched_keep: Type.Integer({ minimum: 1, default: 1000, expected: 'how many recent unmatched calls GET /api/unmatched keeps' }),
+  record_out: Type.Optional(Type.String({ expected: 'traffic directory for passthrough exchanges (default: the first traffic directory)' })),
   auth: Type.Union([Type.Literal('trust'), Type.Literal('md5'), Type.Literal('scram-sha-256')], {
     default: 'trust',
     expected: '"trust", "md5" or "scram-sha-256"',
@@ -181,7 +189,10 @@ export const CompareSchema = Strict(
     }),
     unordered: Type.Array(Type.String(), { default: [], expected: 'JSON paths of arrays compared without order' }),
     presence: Type.Array(Type.String(), { default: [], expected: 'JSON paths checked for presence only' }),
-    headers: Type.Array(Type.String(), { default: ['content-type'] }),
+    headers: Type.Array(Type.String(), {
+      default: ['content-type'],
+      expected: 'response header names to compare, e.g. ["content-type"]; ["*"] compares every header except volatile ones (date, server, etag, set-cookie, request ids, ...)',
+    }),
     value_classes: Type.Boolean({ default: true }),
     learn_noise: Type.Integer({ minimum: 0, default: 0 }),
     noise_confidence: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 }),
@@ -198,9 +209,10 @@ export const GatesSchema = Type.Record(Type.String(), Type.String(), {
 export const CutoffsSchema = Strict(
   {
     min_requests: Type.Integer({ minimum: 0, default: 50 }),
-    max_5xx_rate: Type.Optional(Rate(1)),
-    max_error_rate: Type.Optional(Rate(1)),
-    max_mock_miss_rate: Type.Optional(Rate(1)),
+    // No defaults: an absent cutoff never fires (a default of 1 would be an alert that cannot fire).
+    max_5xx_rate: Type.Optional(Rate()),
+    max_error_rate: Type.Optional(Rate()),
+    max_mock_miss_rate: Type.Optional(Rate()),
   },
   { default: {} },
 );
@@ -223,6 +235,14 @@ export const ShadowSchema = Strict(
     inject_traceparent: Type.Boolean({ default: false }),
     candidate_http_deps: Type.Array(HttpDepSchema, { default: [] }),
     candidate_pg_deps: Type.Array(PgDepSchema, { default: [] }),
+    http_deps: Type.Array(HttpDepSchema, { default: [], expected: "the primary's HTTP dependencies, recorded and served to the candidate as live mocks" }),
+    pg_deps: Type.Array(PgDepSchema, { default: [], expected: "the primary's Postgres dependencies" }),
+    mock_window: Duration('30s'),
+    judge_workers: Type.Integer({ minimum: 1, maximum: 16, default: 1, expected: 'worker threads comparing large bodies, 1 to 16' }),
+    judge_queue_items: Type.Integer({ minimum: 1, default: 64, expected: 'large comparisons waiting for a worker before more are dropped' }),
+    judge_inline_bytes: Size('64kb'),
+    diff_samples: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, expected: 'diff samples kept for GET /api/runs/:id (newest kept)' }),
+    drain_timeout: Duration('10s'),
   },
   { default: {} },
 );

@@ -6,6 +6,7 @@
  */
 import type { Counter, Histogram } from 'prom-client';
 import type { Metrics } from '../metrics/metrics.js';
+import { endpointLabel } from '../metrics/route-template.js';
 import type { FieldCounts } from '../compare/types.js';
 import type { GateResult } from './types.js';
 
@@ -36,7 +37,10 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
   const fieldMismatch = metrics.compareFields.labels({ run_id: runId, result: 'mismatch' });
   const fieldIgnored = metrics.compareFields.labels({ run_id: runId, result: 'ignored' });
 
-  const forEndpoint = (endpoint: string): EndpointChildren => {
+  const forEndpoint = (raw: string): EndpointChildren => {
+    // Callers pass route templates; a raw "GET /orders/42" is folded too, so neither the label set
+    // nor this cache grows with the ids in the traffic.
+    const endpoint = toEndpointLabel(raw);
     let c = children.get(endpoint);
     if (c === undefined) {
       const cmp = (result: CompareResult) => metrics.compare.labels({ run_id: runId, mode, endpoint, result });
@@ -71,6 +75,13 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
       exportGates(metrics, runId, results);
     },
   };
+}
+
+/** "GET /orders/42?x=1" -> "GET /orders/:id"; a label without a method is templated as a path. */
+export function toEndpointLabel(endpoint: string): string {
+  const space = endpoint.indexOf(' ');
+  if (space === -1) return endpointLabel('', endpoint).trimStart();
+  return endpointLabel(endpoint.slice(0, space), endpoint.slice(space + 1));
 }
 
 /** Sets doppel_gate_value / _threshold / _passing for each gate of a run. */

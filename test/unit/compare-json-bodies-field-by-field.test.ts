@@ -182,3 +182,15 @@ describe('comparator on bodies that are not JSON', () => {
     expect(out.isMatch).toBe(true);
   });
 });
+
+describe('comparator on large unordered arrays', () => {
+  it('pairs thousands of shuffled elements in linear time and diffs the leftovers', () => {
+    const c = createComparator(compareConfig({ unordered: ['$.rows'] }));
+    const rows = Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `row ${i}` }));
+    const shuffled = [...rows].reverse();
+    expect(c.compare(jsonResponse({ rows }), jsonResponse({ rows: shuffled }), 'GET /').isMatch).toBe(true);
+    const changed = shuffled.map((r) => (r.id === 5 ? { ...r, name: 'renamed' } : r));
+    const out = c.compare(jsonResponse({ rows }), jsonResponse({ rows: changed }), 'GET /');
+    expect(out.diffs).toEqual([{ path: '$.rows[5].name', kind: 'changed', expected: 'row 5', actual: 'renamed' }]);
+  });
+});

@@ -85,3 +85,22 @@ describe('config loading', () => {
     expect(Object.keys(cfg.quality_gates).length).toBeGreaterThan(0);
   });
 });
+
+describe('config paths', () => {
+  it('rejects JSON paths outside the one grammar, naming key and line', () => {
+    const text = ['compare:', '  ignore: ["$.ok", "createdAt"]', '  tolerances: { "$.total": 0.01, "total": "1%" }', 'redact:', '  json_paths: ["$.card[", "$.ok"]'].join('\n');
+    const got = problems(text);
+    expect(got).toEqual([
+      expect.stringMatching(/^doppel\.yaml:2 compare\.ignore\[1\]: invalid path "createdAt"/),
+      expect.stringMatching(/^doppel\.yaml:3 compare\.tolerances\["total"\]: invalid path "total"/),
+      expect.stringMatching(/^doppel\.yaml:5 redact\.json_paths\[0\]: invalid path "\$\.card\["/),
+    ]);
+  });
+});
+
+describe('cutoffs', () => {
+  it('leaves absent cutoff rates unset, so an unconfigured cutoff never fires', () => {
+    const cfg = parseConfig('cutoffs:\n  max_5xx_rate: 0.2\n', 'c.yaml', {});
+    expect(cfg.cutoffs).toEqual({ min_requests: 50, max_5xx_rate: 0.2 });
+  });
+});

@@ -35,3 +35,15 @@ describe('gate and comparison metrics', () => {
     expect(text).toContain('doppel_replay_requests_total{run_id="r2",endpoint="GET /orders/:id",result="fail"} 1');
   });
 });
+
+describe('endpoint labels', () => {
+  it('folds raw paths into route templates so label cardinality stays bounded', async () => {
+    const metrics = createMetrics();
+    const m = createRunMetrics(metrics, 'r3', 'shadow');
+    for (let i = 0; i < 100; i++) m.recordComparison(`GET /orders/${1000 + i}?page=2`, 'match', { match: 1, mismatch: 0, ignored: 0 });
+    m.recordComparison('GET /orders/:id', 'match', { match: 1, mismatch: 0, ignored: 0 });
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('doppel_compare_total{run_id="r3",mode="shadow",endpoint="GET /orders/:id",result="match"} 101');
+    expect(text).not.toContain('/orders/1000');
+  });
+});

@@ -1,0 +1,4 @@
+/** The baseline build of the orders demo. */
+import { runOrdersServer } from './server.js';
+
+await runOrdersServer('v1');

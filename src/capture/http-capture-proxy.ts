@@ -1,0 +1,446 @@
+/**
+ * The transparent recording proxy, used for the inbound side (in front of the
+ * service) and for HTTP dependency ports (in front of what the service calls).
+ *
+ * Node's http server on the client side (raw header lists, rawTrailers,
+ * automatic 100 Continue, parser-level rejection of malformed requests and of
+ * Content-Length with Transfer-Encoding, RFC 9112 §6.3) and undici's
+ * dispatcher API on the upstream side (raw response headers and trailers,
+ * backpressure through the handler's return values). Bodies stream chunk by
+ * chunk in both directions; recording copies at most `maxBodyBytes` of each.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Pool, type Dispatcher } from 'undici';
+import type { Direction } from '../core/exchange.js';
+import type { Logger } from '../core/logger.js';
+import { newExchangeId } from '../core/ids.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { formatHostPort, parseHostPort } from '../core/address.js';
+import { DoppelError } from '../core/errors.js';
+import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
+import type { CaptureSink, RawHttpExchange } from './recorder.js';
+import type { RecordDecision } from './record-filter.js';
+import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from './trace-links.js';
+import { tunnelUpgrade } from './upgrade-tunnel.js';
+
+export interface ProxyTimeouts {
+  /** time to receive a client's request head (server.headersTimeout) */
+  headersMs: number;
+  /** time to receive a client's whole request (server.requestTimeout) */
+  requestMs: number;
+  /** idle time before closing a kept-alive client connection */
+  keepAliveMs: number;
+  /** time to get the upstream's response head, and between body chunks */
+  upstreamMs: number;
+}
+
+export interface HttpCaptureProxyOptions {
+  listen: string;
+  /** base URL of the upstream (service or real dependency) */
+  target: string;
+  service: string;
+  direction: Direction;
+  /** where finished exchanges go; none = proxy only */
+  sink?: CaptureSink | undefined;
+  /** record / filtered / sampled_out, decided when a request starts */
+  decide?: ((method: string, url: string) => RecordDecision) | undefined;
+  maxBodyBytes: number;
+  timeouts: ProxyTimeouts;
+  /** send the target's host as Host instead of the client's (dependency ports) */
+  rewriteHost: boolean;
+  /** inbound side registers traces; dependency side links its exchanges to them */
+  traceLinks?: TraceLinks | undefined;
+  /** fields added to a request before it is forwarded and recorded (shadow's --inject-traceparent) */
+  addRequestHeaders?: ((raw: readonly string[]) => readonly string[] | undefined) | undefined;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface HttpCaptureProxy {
+  readonly address: string;
+  readonly url: string;
+  readonly server: Server;
+  /** stops accepting, lets in-flight exchanges finish for up to graceMs, then closes */
+  close(graceMs?: number): Promise<void>;
+}
+
+const kConnId = Symbol('doppel.connectionId');
+type TaggedSocket = Socket & { [kConnId]?: string };
+
+/** Copies up to `max` bytes of a body for the record; the client still gets every byte. */
+class BodyTap {
+  chunks: Buffer[] = [];
+  size = 0;
+  truncated = false;
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  add(chunk: Buffer | string, copy: boolean): void {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.truncated) return;
+    const room = this.max - this.size;
+    if (buf.length > room) {
+      this.truncated = true;
+      if (room > 0) this.chunks.push(Buffer.from(buf.subarray(0, room)));
+      this.size = this.max;
+      return;
+    }
+    // undici hands out views of its socket buffers: copy what we keep
+    this.chunks.push(copy ? Buffer.from(buf) : buf);
+    this.size += buf.length;
+  }
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof e.code === 'string') return e.code;
+  if (typeof e.cause?.code === 'string') return e.cause.code;
+  return 'UNKNOWN';
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+function sendError(res: ServerResponse, status: number, error: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error, message });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-doppel-error': error,
+  });
+  res.end(body);
+}
+
+export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Promise<HttpCaptureProxy> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log.child({ component: 'proxy', service: opts.service, direction: opts.direction });
+  const target = new URL(opts.target);
+  const origin = target.origin;
+  const basePath = target.pathname.replace(/\/+$/, '');
+  const hostOverride = opts.rewriteHost ? target.host : undefined;
+  const upstreamMs = opts.timeouts.upstreamMs;
+  const pool = new Pool(origin, {
+    headersTimeout: upstreamMs,
+    bodyTimeout: upstreamMs,
+    connect: { timeout: Math.min(upstreamMs, 10_000) },
+    keepAliveTimeout: 4_000,
+    pipelining: 1,
+  });
+  const maxBody = opts.maxBodyBytes;
+  const isInbound = opts.direction === 'inbound';
+  let connSeq = 0;
+
+  const server = createServer({
+    // Node 20 rejects HTTP/1.1 requests without Host by default; keep it explicit (RFC 9112 §3.2).
+    requireHostHeader: true,
+    headersTimeout: opts.timeouts.headersMs,
+    requestTimeout: opts.timeouts.requestMs,
+    keepAliveTimeout: opts.timeouts.keepAliveMs,
+  });
+  const connections = new Set<Socket>();
+
+  server.on('connection', (socket: TaggedSocket) => {
+    socket[kConnId] = `c-${newExchangeId()}-${++connSeq}`;
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Malformed request line or header, CL+TE (smuggling), header overflow, slow client:
+    // one clear answer, this connection closed, everyone else unaffected.
+    const code = err.code ?? '';
+    log.debug({ code, reason: err.message }, 'bad client request');
+    if (code === 'ECONNRESET' || !socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const [status, text] =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
+    const body = JSON.stringify({ error: 'bad_request', message: `malformed HTTP request (${code || err.message})` });
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+    tunnelUpgrade(req, socket, head, target, hostOverride, log);
+  });
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    let raw: readonly string[] = req.rawHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i] as string;
+      if (n.length === 4 && n.toLowerCase() === 'host') hosts++;
+    }
+    if (hosts > 1) {
+      // RFC 9112 §3.2: a request with more than one Host field must get 400.
+      res.shouldKeepAlive = false;
+      sendError(res, 400, 'bad_request', 'more than one Host header');
+      req.resume();
+      return;
+    }
+    const method = req.method ?? 'GET';
+    if (method === 'CONNECT') {
+      res.shouldKeepAlive = false;
+      sendError(res, 405, 'method_not_allowed', 'CONNECT is not proxied');
+      return;
+    }
+    let url = req.url ?? '/';
+    if (!url.startsWith('/')) {
+      // absolute-form (RFC 9112 §3.2.2): forward the origin-form part
+      try {
+        const u = new URL(url);
+        url = u.pathname + u.search;
+      } catch {
+        url = '/';
+      }
+    }
+    const added = opts.addRequestHeaders?.(raw);
+    if (added !== undefined && added.length > 0) raw = [...raw, ...added];
+    const startedAt = clock.now();
+    const t0 = clock.monotonic();
+    const sink = opts.sink;
+    let recording = false;
+    if (sink !== undefined) {
+      if (sink.isPaused) sink.skip('paused');
+      else {
+        const decision = opts.decide ? opts.decide(method, url) : 'record';
+        if (decision === 'record') recording = true;
+        else sink.skip(decision);
+      }
+    }
+    const id = newExchangeId(startedAt);
+    const connectionId = (req.socket as TaggedSocket)[kConnId] ?? 'c-unknown';
+    let parent: InboundLink | undefined;
+    if (opts.traceLinks !== undefined) {
+      const traceId = traceIdOf(traceparentOf(raw));
+      if (traceId !== undefined) {
+        if (isInbound) opts.traceLinks.inbound(traceId, { id, rawHeaders: raw, connectionId });
+        else parent = opts.traceLinks.find(traceId);
+      }
+    }
+    const fwd = forwardRequestHeaders(raw, hostOverride);
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
+      if (!recording || sink === undefined) return;
+      const rawEx: RawHttpExchange = {
+        id,
+        direction: opts.direction,
+        service: opts.service,
+        startedAt,
+        durationMs: clock.monotonic() - t0,
+        connectionId,
+        parent,
+        method,
+        url,
+        requestHeaders: stripForRecord(raw),
+        requestBody: h.reqTap?.chunks ?? [],
+        requestTruncated: h.reqTap?.truncated ?? false,
+        response:
+          h.status === undefined
+            ? undefined
+            : {
+                status: h.status,
+                headers: h.resHeaders ?? [],
+                trailers: h.trailers,
+                body: h.resTap?.chunks ?? [],
+                truncated: h.resTap?.truncated ?? false,
+              },
+        error: h.error,
+      };
+      sink.offer(rawEx);
+    });
+    const dispatchOpts: Dispatcher.DispatchOptions = {
+      path: basePath + url,
+      method,
+      headers: fwd.headers,
+      body: hasBody ? req : null,
+    };
+    res.once('close', () => handler.onClientClose());
+    try {
+      pool.dispatch(dispatchOpts, handler as unknown as Dispatcher.DispatchHandler);
+    } catch (err) {
+      handler.onError(err as Error);
+    }
+  }
+
+  await listenOn(server, opts.listen);
+  const addr = server.address();
+  const hp = parseHostPort(opts.listen, 'listen address');
+  const address = formatHostPort({ host: hp.host, port: typeof addr === 'object' && addr !== null ? addr.port : hp.port });
+  log.info({ address, target: origin + basePath }, opts.direction === 'inbound' ? 'record proxy listening' : 'dependency proxy listening');
+
+  return {
+    address,
+    url: `http://${address}`,
+    server,
+    async close(graceMs = 5_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        for (const s of connections) s.destroy();
+      }, graceMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+      await pool.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Listens, turning EADDRINUSE and friends into one clear usage error. */
+export async function listenOn(server: Server, listen: string): Promise<void> {
+  const hp = parseHostPort(listen, 'listen address');
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new DoppelError('DOPPEL_USAGE', `cannot listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(hp.port, hp.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Request headers as recorded: what the client sent, minus the proxy's own connection fields. */
+function stripForRecord(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'te' || lower === 'upgrade' || lower === 'expect') continue;
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
+}
+
+/**
+ * One proxied exchange, as an undici dispatch handler (the raw-list callbacks:
+ * onHeaders gets the raw header Buffers, onComplete the raw trailers).
+ * Not declared as Dispatcher.DispatchHandler: undici 7's typings give
+ * onBodySent (size, total) while its HTTP/1 client calls it with the chunk
+ * (lib/dispatcher/client-h1.js, AsyncWriter.write), which is what the tap needs.
+ */
+class ProxyHandler {
+  status: number | undefined;
+  resHeaders: string[] | undefined;
+  trailers: string[] | undefined;
+  error: { code: string; message: string } | undefined;
+  #abort: ((err?: Error) => void) | undefined;
+  #done = false;
+  #resumeUpstream: (() => void) | undefined;
+  readonly #onDrain = () => this.#resumeUpstream?.();
+
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly reqTap: BodyTap | undefined;
+  readonly resTap: BodyTap | undefined;
+  readonly finish: (h: ProxyHandler) => void;
+
+  constructor(req: IncomingMessage, res: ServerResponse, reqTap: BodyTap | undefined, resTap: BodyTap | undefined, finish: (h: ProxyHandler) => void) {
+    this.req = req;
+    this.res = res;
+    this.reqTap = reqTap;
+    this.resTap = resTap;
+    this.finish = finish;
+    // Date comes from the upstream's headers; Node must not add a second one.
+    res.sendDate = false;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#done) abort(new Error('client went away'));
+  }
+
+  onBodySent(chunk: Buffer | string): void {
+    this.reqTap?.add(chunk, false);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx interim responses (e.g. 103 Early Hints) are not relayed; the final response follows.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    const headers = forwardResponseHeaders(rawHeaders);
+    this.resHeaders = headers;
+    this.#resumeUpstream = resume;
+    if (this.#done) return false;
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch (err) {
+      // A header the upstream sent that Node refuses to relay: the exchange fails as 502.
+      this.#abort?.(err as Error);
+      return false;
+    }
+    this.res.on('drain', this.#onDrain);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.resTap?.add(chunk, true);
+    if (this.#done) return false;
+    return this.res.write(chunk);
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (trailers && trailers.length > 0) {
+      const flat = bufferPairs(trailers);
+      this.trailers = flat;
+      const tuples: Array<[string, string]> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) tuples.push([flat[i] as string, flat[i + 1] as string]);
+      if (!this.#done) this.res.addTrailers(tuples);
+    }
+    if (!this.#done) this.res.end();
+    this.#complete();
+  }
+
+  onError(err: Error): void {
+    const code = errorCode(err);
+    this.error = { code, message: err.message };
+    if (!this.#done && !this.res.headersSent) {
+      if (TIMEOUT_CODES.has(code)) sendError(this.res, 504, 'upstream_timeout', `upstream did not answer in time (${code})`);
+      else sendError(this.res, 502, 'upstream_unavailable', `upstream failed: ${err.message} (${code})`);
+      if (!this.req.readableEnded && !this.req.destroyed) {
+        // The upstream never took the body: read the rest so the record of the failure shows what was sent.
+        const tap = this.reqTap;
+        if (tap) this.req.on('data', (c: Buffer) => tap.add(c, false));
+        const done = () => this.#complete();
+        this.req.once('end', done);
+        this.req.once('close', done);
+        this.req.resume();
+        return;
+      }
+    } else if (!this.#done) {
+      // Headers already went out: the only honest signal left is to cut the connection.
+      this.res.destroy(err);
+    }
+    this.#complete();
+  }
+
+  onClientClose(): void {
+    if (this.res.writableFinished || this.#done) return;
+    this.#done = true;
+    this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };
+    this.#abort?.(new Error('client closed the connection'));
+    this.finish(this);
+  }
+
+  #complete(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.res.off('drain', this.#onDrain);
+    this.finish(this);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * The recorder: takes finished exchanges from the proxy path through a
+ * bounded queue and writes them to the store off that path. Redaction,
+ * session keys and body encoding happen here, not while the client waits.
+ * When the queue, the store or the disk quota cannot take more, the exchange
+ * is dropped and counted (doppel_record_dropped_total{reason}); proxying goes on.
+ */
+import { BoundedQueue } from '../core/bounded-queue.js';
+import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
+import type { Logger } from '../core/logger.js';
+import type { Redactor } from '../core/redact.js';
+import type { SessionKeyer } from '../core/sessions.js';
+import type { ExchangeWriter } from '../store/types.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { toPairs } from './hop-by-hop.js';
+import type { InboundLink } from './trace-links.js';
+
+/** A finished HTTP exchange as the proxy saw it: raw lists and body chunks, nothing encoded yet. */
+export interface RawHttpExchange {
+  id: string;
+  direction: Direction;
+  service: string;
+  startedAt: number;
+  durationMs: number;
+  connectionId: string;
+  /** the inbound exchange of the same trace (outbound calls), when known */
+  parent: InboundLink | undefined;
+  method: string;
+  url: string;
+  requestHeaders: readonly string[];
+  requestBody: readonly Buffer[];
+  requestTruncated: boolean;
+  response:
+    | {
+        status: number;
+        headers: readonly string[];
+        trailers: readonly string[] | undefined;
+        body: readonly Buffer[];
+        truncated: boolean;
+      }
+    | undefined;
+  error: { code: string; message: string } | undefined;
+  tags?: Record<string, string>;
+}
+
+export type DropReason = 'queue_full' | 'quota' | 'sampled_out' | 'filtered' | 'paused' | 'store_error';
+
+/** What the proxy path needs: a non-blocking offer and the paused switch. */
+export interface CaptureSink {
+  readonly isPaused: boolean;
+  /** never blocks; false when dropped (and counted) */
+  offer(raw: RawHttpExchange): boolean;
+  /** counts an exchange not recorded by decision (filter, sampling, pause) */
+  skip(reason: DropReason): void;
+}
+
+export interface RecorderOptions {
+  writer: ExchangeWriter;
+  log: Logger;
+  metrics: Metrics;
+  redactor: Redactor;
+  sessionKeyer: SessionKeyer;
+  queueItems: number;
+  queueBytes: number;
+  /** stop recording once the store holds this many bytes */
+  quotaBytes?: number | undefined;
+  /** most bytes handed to the writer and not yet written */
+  maxInFlightBytes?: number;
+}
+
+export interface Recorder extends CaptureSink {
+  pause(): void;
+  resume(): void;
+  status(): Record<string, unknown>;
+  /** waits until everything offered so far is written and durable */
+  flush(): Promise<void>;
+  /** drains the queue, flushes and closes the writer */
+  close(): Promise<void>;
+}
+
+function concat(chunks: readonly Buffer[]): Buffer {
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  return Buffer.concat(chunks);
+}
+
+function bodySize(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+export function createRecorder(opts: RecorderOptions): Recorder {
+  const { writer, log, metrics, redactor, sessionKeyer } = opts;
+  const queue = new BoundedQueue<RawHttpExchange>(opts.queueItems, opts.queueBytes);
+  const maxInFlight = opts.maxInFlightBytes ?? 8 * 1024 * 1024;
+  let paused = false;
+  let quotaReached = false;
+  let inFlightBytes = 0;
+  let pending = 0;
+  let drainScheduled = false;
+  let closed = false;
+  let recorded = 0;
+  let dropped = 0;
+  let idleWaiters: Array<() => void> = [];
+  let storeErrorLogged = false;
+
+  const drop = (reason: DropReason) => {
+    dropped++;
+    metrics.recordDropped.inc({ reason });
+  };
+
+  const settleIdle = () => {
+    if (queue.length === 0 && pending === 0) {
+      const w = idleWaiters;
+      idleWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  const scheduleDrain = () => {
+    if (drainScheduled) return;
+    drainScheduled = true;
+    setImmediate(drain);
+  };
+
+  function drain(): void {
+    drainScheduled = false;
+    // Only hand the writer a bounded amount at a time: the queue is the memory bound.
+    while (queue.length > 0 && inFlightBytes < maxInFlight) {
+      const raw = queue.poll() as RawHttpExchange;
+      write(raw);
+    }
+    settleIdle();
+  }
+
+  // The writer's own counter lags while a batch is being written; keep an exact tally for the quota.
+  let quotaUsed = writer.bytesWritten;
+
+  function write(raw: RawHttpExchange): void {
+    if (opts.quotaBytes !== undefined && Math.max(quotaUsed, writer.bytesWritten) >= opts.quotaBytes) {
+      if (!quotaReached) {
+        quotaReached = true;
+        log.warn({ quotaBytes: opts.quotaBytes }, 'record quota reached: recording stops, proxying goes on');
+      }
+      drop('quota');
+      return;
+    }
+    let ex: HttpExchange;
+    try {
+      ex = toExchange(raw);
+    } catch (err) {
+      log.error({ err, id: raw.id }, 'cannot encode exchange');
+      drop('store_error');
+      return;
+    }
+    if (opts.quotaBytes !== undefined) quotaUsed += Buffer.byteLength(JSON.stringify(ex)) + 1;
+    const size = bodySize(raw.requestBody) + (raw.response ? bodySize(raw.response.body) : 0) + 512;
+    inFlightBytes += size;
+    pending++;
+    writer.append(ex).then(
+      () => {
+        recorded++;
+        metrics.exchangesRecorded.inc({ service: ex.service, direction: ex.direction, protocol: 'http' });
+        if (ex.http.request.truncated || ex.http.response?.truncated === true) metrics.exchangesTruncated.inc({ service: ex.service });
+      },
+      (err: unknown) => {
+        drop('store_error');
+        if (!storeErrorLogged) {
+          storeErrorLogged = true;
+          log.error({ err }, 'traffic store write failed: recording drops, proxying goes on');
+        }
+      },
+    ).finally(() => {
+      inFlightBytes -= size;
+      pending--;
+      if (queue.length > 0) scheduleDrain();
+      else settleIdle();
+    });
+  }
+
+  function toExchange(raw: RawHttpExchange): HttpExchange {
+    const session =
+      raw.parent !== undefined
+        ? sessionKeyer({ rawHeaders: raw.parent.rawHeaders, connectionId: raw.parent.connectionId, exchangeId: raw.parent.id })
+        : sessionKeyer({ rawHeaders: raw.requestHeaders, connectionId: raw.connectionId, exchangeId: raw.id });
+    const reqBodyRaw = concat(raw.requestBody);
+    const reqBody =
+      raw.requestTruncated || hasContentEncoding(raw.requestHeaders) ? reqBodyRaw : (redactor.jsonBody(reqBodyRaw) ?? reqBodyRaw);
+    let response: HttpResponseRecord | null = null;
+    if (raw.response) {
+      const r = raw.response;
+      const resBodyRaw = concat(r.body);
+      const resBody = r.truncated || hasContentEncoding(r.headers) ? resBodyRaw : (redactor.jsonBody(resBodyRaw) ?? resBodyRaw);
+      response = {
+        status: r.status,
+        headers: redactor.headers(toPairs(r.headers)),
+        ...(r.trailers && r.trailers.length > 0 ? { trailers: redactor.headers(toPairs(r.trailers)) } : {}),
+        ...encodeBody(resBody),
+        truncated: r.truncated,
+      };
+    }
+    return {
+      v: EXCHANGE_FORMAT_VERSION,
+      id: raw.id,
+      session,
+      parent: raw.parent?.id ?? null,
+      direction: raw.direction,
+      service: raw.service,
+      protocol: 'http',
+      startedAt: new Date(raw.startedAt).toISOString(),
+      durationMs: Math.round(raw.durationMs * 1000) / 1000,
+      http: {
+        request: {
+          method: raw.method,
+          url: redactor.url(raw.url),
+          headers: redactor.headers(toPairs(raw.requestHeaders)),
+          ...encodeBody(reqBody),
+          truncated: raw.requestTruncated,
+        },
+        response,
+        ...(raw.error ? { error: raw.error } : {}),
+      },
+      tags: raw.tags ?? {},
+    };
+  }
+
+  return {
+    get isPaused() {
+      return paused || quotaReached || closed;
+    },
+    offer(raw) {
+      if (closed) {
+        drop('paused');
+        return false;
+      }
+      const size = bodySize(raw.requestBody) + (raw.response ? bodySize(raw.response.body) : 0);
+      if (!queue.offer(raw, size)) {
+        drop('queue_full');
+        return false;
+      }
+      scheduleDrain();
+      return true;
+    },
+    skip(reason) {
+      drop(reason);
+    },
+    pause() {
+      if (!paused) log.info('recording paused');
+      paused = true;
+    },
+    resume() {
+      if (paused) log.info('recording resumed');
+      paused = false;
+    },
+    status() {
+      return {
+        paused,
+        quotaReached,
+        queued: queue.length,
+        recorded,
+        dropped,
+        bytesWritten: writer.bytesWritten,
+        ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }),
+      };
+    },
+    async flush() {
+      if (queue.length > 0 || pending > 0) {
+        await new Promise<void>((resolve) => {
+          idleWaiters.push(resolve);
+          scheduleDrain();
+        });
+      }
+      await writer.flush();
+    },
+    async close() {
+      if (closed) return;
+      // accept nothing new, write what is queued, then close the store
+      if (queue.length > 0 || pending > 0) {
+        await new Promise<void>((resolve) => {
+          idleWaiters.push(resolve);
+          scheduleDrain();
+        });
+      }
+      closed = true;
+      await writer.close();
+    },
+  };
+}
+
+function hasContentEncoding(raw: readonly string[]): boolean {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === 16 && n.toLowerCase() === 'content-encoding') {
+      const v = (raw[i + 1] as string).trim().toLowerCase();
+      return v !== '' && v !== 'identity';
+    }
+  }
+  return false;
+}

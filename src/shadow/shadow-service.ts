@@ -1,0 +1,277 @@
+/**
+ * `doppel shadow` assembled: the capture proxy in front of the primary (the
+ * same transparent path as `doppel record`) with the tee as its sink, the
+ * primary's dependency proxies feeding the live mocks, the candidate's
+ * dependency ports answering from them, the judge and its worker pool, the
+ * windowed gates exported continuously, and a graceful stop.
+ */
+import { availableParallelism } from 'node:os';
+import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
+import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
+import { DoppelError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { newRunId } from '../core/ids.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { createComparator } from '../compare/comparator.js';
+import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
+import { createGateEvaluator, createWindowedGateEvaluator, checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
+import { createRunMetrics } from '../gates/run-metrics.js';
+import { createCandidateClient } from './candidate-client.js';
+import { createJudgePool, type JudgePool } from './judge-pool.js';
+import { createShadowJudge } from './shadow-judge.js';
+import { createShadowTee, type ShadowTee } from './shadow-tee.js';
+import { createLiveMocks, type LiveMocks } from './live-mocks.js';
+import { createShadowRun, type ShadowRun } from './shadow-run.js';
+import { randomBytes } from 'node:crypto';
+import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
+import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
+import type { ShadowDropReason } from './types.js';
+
+export interface ShadowServiceOptions {
+  shadow: Readonly<ShadowConfig>;
+  compare: Readonly<CompareConfig>;
+  gates: Readonly<Record<string, string>>;
+  cutoffs: Readonly<CutoffsConfig>;
+  runId?: string | undefined;
+  log: Logger;
+  metrics: Metrics;
+  /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
+  timeouts: ProxyTimeouts;
+  now?: () => number;
+}
+
+export interface ShadowService {
+  readonly address: string;
+  readonly url: string;
+  readonly run: ShadowRun;
+  readonly tee: ShadowTee;
+  readonly liveMocks: LiveMocks | undefined;
+  /** primary dependency proxies by name */
+  readonly deps: ReadonlyMap<string, string>;
+  /** candidate dependency ports by name */
+  readonly candidateDeps: ReadonlyMap<string, string>;
+  /** the shadowed methods in effect */
+  readonly methods: readonly string[];
+  /** stop accepting, finish primary requests, drain shadow work to the deadline, export, report */
+  close(): Promise<void>;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+
+function ms(value: string | number, key: string): number {
+  const v = parseDurationMs(value);
+  if (v === undefined) throw new DoppelError('DOPPEL_CONFIG_INVALID', `shadow.${key}: expected a duration like "5s", got ${JSON.stringify(value)}`);
+  return v;
+}
+
+function bytes(value: string | number, key: string): number {
+  const v = parseSizeBytes(value);
+  if (v === undefined) throw new DoppelError('DOPPEL_CONFIG_INVALID', `shadow.${key}: expected a size like "1mb", got ${JSON.stringify(value)}`);
+  return v;
+}
+
+/**
+ * Methods shadowed: safe ones by default. A write reaches the candidate only
+ * with live mocks in place (candidate dependency ports), so the candidate
+ * cannot change real data; with them, writes are shadowed too.
+ */
+export function effectiveMethods(cfg: Readonly<ShadowConfig>): string[] {
+  const listed = cfg.methods.map((m) => m.toUpperCase());
+  const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
+  const writes = listed.filter((m) => !SAFE_METHODS.has(m));
+  if (writes.length > 0 && !hasLiveMocks) {
+    throw new DoppelError('DOPPEL_CONFIG_INVALID', `shadow.methods: ${writes.join(', ')} would let the candidate write to real dependencies; shadow writes only with live mocks (--candidate-http-dep / --candidate-pg-dep)`);
+  }
+  return hasLiveMocks ? [...new Set([...listed, ...WRITE_METHODS])] : listed;
+}
+
+export function validateShadowConfig(cfg: Readonly<ShadowConfig>, gates: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  if (cfg.listen === undefined) problems.push('shadow.listen: required (--listen ADDR)');
+  if (cfg.primary === undefined) problems.push('shadow.primary: required (--primary URL)');
+  if (cfg.candidate === undefined) problems.push('shadow.candidate: required (--candidate URL)');
+  problems.push(...validateGates(gates), ...checkGatesNeedBaseline(gates, true));
+  if (cfg.candidate_pg_deps.length > 0) {
+    problems.push('shadow.candidate_pg_deps: Postgres live mocks are not available in this version (HTTP live mocks are: --candidate-http-dep)');
+  }
+  if (cfg.pg_deps.length > 0) problems.push('shadow.pg_deps: Postgres dependencies are not recorded by shadow in this version');
+  const names = new Set(cfg.http_deps.map((d) => d.name));
+  for (const d of cfg.candidate_http_deps) {
+    if (!names.has(d.name)) problems.push(`shadow.candidate_http_deps: ${d.name} has no primary dependency of that name to mock from (--http-dep ${d.name}=LISTEN,TARGET_URL)`);
+  }
+  for (const d of cfg.http_deps) if (d.target === undefined) problems.push(`shadow.http_deps: ${d.name} needs its real target (NAME=LISTEN,TARGET_URL)`);
+  try {
+    effectiveMethods(cfg);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  return problems;
+}
+
+export async function startShadowService(opts: ShadowServiceOptions): Promise<ShadowService> {
+  const cfg = opts.shadow;
+  const problems = validateShadowConfig(cfg, opts.gates);
+  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the shadow configuration`, { details: problems });
+  const now = opts.now ?? Date.now;
+  const log = opts.log.child({ component: 'shadow' });
+  const runId = opts.runId ?? newRunId();
+  const timeoutMs = ms(cfg.timeout, 'timeout');
+  const windowMs = ms(cfg.window, 'window');
+  const drainMs = ms(cfg.drain_timeout, 'drain_timeout');
+  const maxBody = bytes(cfg.max_body_bytes, 'max_body_bytes');
+  const methods = effectiveMethods(cfg);
+  const methodSet = new Set(methods);
+
+  const comparator = createComparator(opts.compare);
+  const noise: NoiseLearner | undefined =
+    cfg.secondary === undefined ? undefined : createNoiseLearner({ samplesPerEndpoint: opts.compare.learn_noise > 0 ? opts.compare.learn_noise : 50, confidence: opts.compare.noise_confidence });
+  const windowed = createWindowedGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true, windowMs, now });
+  const total = createGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true });
+  const runMetrics = createRunMetrics(opts.metrics, runId, 'shadow');
+  const pool: JudgePool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log });
+  const dropped = opts.metrics.shadowDropped;
+  // `shadowRun` is created below; no copy can be dropped before the proxy starts, after it.
+  const drop = (reason: ShadowDropReason) => {
+    dropped.inc({ reason });
+    shadowRun.drop(reason);
+  };
+  const judge = createShadowJudge({
+    comparator,
+    pool,
+    inlineMaxBytes: bytes(cfg.judge_inline_bytes, 'judge_inline_bytes'),
+    noise,
+    windowed,
+    total,
+    metrics: runMetrics,
+    drop,
+    maxSamples: cfg.diff_samples,
+    log,
+  });
+  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
+  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
+  const hasLiveMocks = cfg.candidate_http_deps.length > 0;
+  const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
+    ? createLiveMocks({ log, metrics: opts.metrics, windowMs: ms(cfg.mock_window, 'mock_window'), maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
+    : undefined;
+  const tee = createShadowTee({
+    candidate,
+    secondary,
+    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
+    judge,
+    liveMocks: hasLiveMocks ? liveMocks : undefined,
+    queueItems: cfg.queue_items,
+    maxInFlight: cfg.max_in_flight,
+    drop,
+    log,
+  });
+  const shadowRun: ShadowRun = createShadowRun({
+    id: runId,
+    startedAt: now(),
+    primary: cfg.primary as string,
+    candidate: cfg.candidate as string,
+    secondary: cfg.secondary,
+    windowMs,
+    windowed,
+    total,
+    judge,
+    noise,
+    tee: () => tee.stats(),
+    reportDir: cfg.report,
+  });
+
+  const exportGates = () => runMetrics.exportGates(windowed.results());
+  exportGates();
+  const exporter = setInterval(exportGates, 1000);
+  exporter.unref();
+
+  const started: Array<{ close(graceMs?: number): Promise<void> }> = [];
+  const deps = new Map<string, string>();
+  const candidateDeps = new Map<string, string>();
+  const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
+  const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
+  // The inbound proxy registers each trace; dependency proxies link the primary's calls to it.
+  const traceLinks = createTraceLinks();
+  const common = { maxBodyBytes: maxBody, timeouts: opts.timeouts, traceLinks, log: opts.log };
+  let inbound: HttpCaptureProxy;
+  try {
+    for (const d of cfg.http_deps) {
+      const lm = liveMocks as LiveMocks;
+      const p = await startHttpCaptureProxy({
+        ...common,
+        listen: d.listen,
+        target: d.target as string,
+        service: d.name,
+        direction: 'outbound',
+        sink: { isPaused: false, offer: (ex) => lm.primarySink.offer(ex), skip: () => undefined },
+        rewriteHost: true,
+      });
+      started.push(p);
+      deps.set(d.name, p.address);
+    }
+    for (const d of cfg.candidate_http_deps) {
+      const s = await (liveMocks as LiveMocks).listen(d.name, d.listen);
+      started.push(s);
+      candidateDeps.set(d.name, s.address);
+    }
+    inbound = await startHttpCaptureProxy({
+      ...common,
+      listen: cfg.listen as string,
+      target: cfg.primary as string,
+      service: 'primary',
+      direction: 'inbound',
+      sink: tee,
+      decide,
+      rewriteHost: false,
+      // W3C Trace Context: a fresh trace id and parent id, sampled flag set (https://www.w3.org/TR/trace-context/#traceparent-header).
+      addRequestHeaders: cfg.inject_traceparent
+        ? (raw) => (traceparentOf(raw) === undefined ? ['traceparent', `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`] : undefined)
+        : undefined,
+    });
+  } catch (err) {
+    clearInterval(exporter);
+    await Promise.all(started.map((s) => s.close(0).catch(() => undefined)));
+    await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
+    throw err;
+  }
+  log.info({ address: inbound.address, primary: cfg.primary, candidate: cfg.candidate, runId, methods, sample: cfg.sample }, 'shadow listening');
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    // 1. stop accepting and let the primary's in-flight requests finish (its dependencies stay up meanwhile)
+    await inbound.close(drainMs);
+    // 2. drain queued and in-flight copies to the deadline; the candidate's live mocks stay up meanwhile
+    await tee.drain(drainMs);
+    await Promise.all(started.map((s) => s.close(1000).catch(() => undefined)));
+    await liveMocks?.close();
+    await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
+    // 3. final gate values for the last scrape, and the report
+    clearInterval(exporter);
+    exportGates();
+    shadowRun.finish();
+    if (cfg.report !== undefined) {
+      try {
+        await shadowRun.report();
+      } catch (err) {
+        log.error({ err }, 'report not written');
+      }
+    }
+    log.info({ runId, judged: judge.judged, dropped: shadowRun.drops() }, 'shadow stopped');
+  }
+
+  return {
+    address: inbound.address,
+    url: inbound.url,
+    run: shadowRun,
+    tee,
+    liveMocks,
+    deps,
+    candidateDeps,
+    methods,
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The tee: a sink for the capture proxy. The proxy hands it each finished
+ * primary exchange off the client's path; `offer` only checks and enqueues
+ * (never blocks, never awaits). A pump sends copies to the candidate with a
+ * bounded number in flight; whatever does not fit is dropped and counted in
+ * doppel_shadow_dropped_total{reason}. Answers go to the judge.
+ */
+import { BoundedQueue } from '../core/bounded-queue.js';
+import type { Logger } from '../core/logger.js';
+import type { ResponseSample } from '../compare/types.js';
+import type { HeaderPairs } from '../core/exchange.js';
+import { endpointLabel } from '../metrics/route-template.js';
+import type { ShadowJudge } from './shadow-judge.js';
+import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse, type OutboundCall, type ShadowDropReason, type TeeExchange } from './types.js';
+
+/** What the tee asks of the live mocks for one copy. */
+export interface LiveMockSession {
+  /** headers to send the candidate (a traceparent may be added so its calls can be correlated) */
+  readonly headers: readonly string[];
+  /** the primary's and the candidate's downstream calls, once the candidate answered */
+  finish(): { primary: OutboundCall[]; candidate: OutboundCall[] };
+}
+
+export interface LiveMockPort {
+  /** opens the correlation of one copy: the primary's calls for it become the candidate's mocks */
+  begin(ex: TeeExchange): LiveMockSession;
+}
+
+export interface ShadowTeeOptions {
+  candidate: CandidateClient;
+  secondary?: CandidateClient | undefined;
+  /** true when the secondary should get this endpoint's copy (noise learning wants samples) */
+  wantsSecondary?: ((endpoint: string) => boolean) | undefined;
+  judge: ShadowJudge;
+  liveMocks?: LiveMockPort | undefined;
+  queueItems: number;
+  maxInFlight: number;
+  drop: (reason: ShadowDropReason) => void;
+  log: Logger;
+}
+
+export interface TeeStats {
+  queued: number;
+  inFlight: number;
+  judging: number;
+  /** highest values seen since start: the bounds held */
+  maxQueued: number;
+  maxInFlight: number;
+  offered: number;
+  sent: number;
+  answered: number;
+}
+
+export interface ShadowTee {
+  /** CaptureSink: never blocks; false when the copy was dropped (and counted) */
+  readonly isPaused: boolean;
+  offer(ex: TeeExchange): boolean;
+  /** counts a request the proxy's decision left out (filtered, sampled_out) */
+  skip(reason: string): void;
+  stats(): TeeStats;
+  /** stops taking copies, lets queued and in-flight work finish up to the deadline, drops the rest */
+  drain(deadlineMs: number): Promise<void>;
+}
+
+function concat(chunks: readonly Buffer[]): Buffer {
+  if (chunks.length === 0) return Buffer.alloc(0);
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  return Buffer.concat(chunks);
+}
+
+function pairs(flat: readonly string[]): HeaderPairs {
+  const out: HeaderPairs = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}
+
+const SKIP_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled_out']);
+
+export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
+  const queue = new BoundedQueue<TeeExchange>(opts.queueItems);
+  const log = opts.log.child({ component: 'shadow-tee' });
+  let inFlight = 0;
+  const judging = new Set<Promise<void>>();
+  let isClosing = false;
+  let isScheduled = false;
+  const st = { maxQueued: 0, maxInFlight: 0, offered: 0, sent: 0, answered: 0 };
+  let idleWaiters: Array<() => void> = [];
+
+  const checkIdle = () => {
+    if (queue.length === 0 && inFlight === 0 && judging.size === 0 && idleWaiters.length > 0) {
+      const w = idleWaiters;
+      idleWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  const schedule = () => {
+    if (isScheduled) return;
+    isScheduled = true;
+    // Sending starts on a later turn: the primary's response finishes its tick untouched.
+    setImmediate(pump);
+  };
+
+  function pump(): void {
+    isScheduled = false;
+    while (inFlight < opts.maxInFlight && queue.length > 0) {
+      const ex = queue.poll() as TeeExchange;
+      inFlight++;
+      if (inFlight > st.maxInFlight) st.maxInFlight = inFlight;
+      void run(ex).finally(() => {
+        inFlight--;
+        if (queue.length > 0) schedule();
+        checkIdle();
+      });
+    }
+    checkIdle();
+  }
+
+  async function run(ex: TeeExchange): Promise<void> {
+    const response = ex.response as NonNullable<TeeExchange['response']>;
+    const endpoint = endpointLabel(ex.method, ex.url);
+    const baseline: ResponseSample = { status: response.status, headers: pairs(response.headers), body: concat(response.body), durationMs: ex.durationMs };
+    const session = opts.liveMocks?.begin(ex);
+    const body = ex.requestBody.length === 0 ? null : concat(ex.requestBody);
+    const req: CandidateRequest = { method: ex.method, url: ex.url, headers: session?.headers ?? ex.requestHeaders, body };
+    const wantsSecondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true);
+    st.sent++;
+    let candidate: CandidateResponse;
+    let secondary: CandidateResponse | undefined;
+    try {
+      const [c, s] = await Promise.all([
+        opts.candidate.send(req),
+        wantsSecondary ? (opts.secondary as CandidateClient).send(req).catch((err: unknown) => {
+          log.debug({ err, id: ex.id }, 'secondary failed');
+          return undefined;
+        }) : undefined,
+      ]);
+      candidate = c;
+      secondary = s;
+    } catch (err) {
+      session?.finish();
+      const reason = err instanceof CandidateCallError ? err.reason : 'candidate_error';
+      opts.drop(reason);
+      if (reason !== 'body_too_large') {
+        opts.judge.unanswered({ id: ex.id, at: ex.startedAt, method: ex.method, url: ex.url, endpoint, baseline, error: `${reason}: ${(err as Error).message}` });
+      }
+      return;
+    }
+    st.answered++;
+    const outbound = session?.finish();
+    const p = opts.judge.judge({
+      id: ex.id,
+      at: ex.startedAt,
+      method: ex.method,
+      url: ex.url,
+      endpoint,
+      baseline,
+      candidate: { status: candidate.status, headers: candidate.headers, body: candidate.body, durationMs: candidate.durationMs },
+      secondary: secondary === undefined ? undefined : { status: secondary.status, headers: secondary.headers, body: secondary.body, durationMs: secondary.durationMs },
+      outbound,
+    });
+    // The in-flight slot is the candidate's; judging has its own bound (the pool's queue).
+    judging.add(p);
+    void p.finally(() => {
+      judging.delete(p);
+      checkIdle();
+    });
+  }
+
+  return {
+    isPaused: false,
+    offer(ex) {
+      st.offered++;
+      if (isClosing) {
+        opts.drop('shutdown');
+        return false;
+      }
+      if (ex.response === undefined || ex.error !== undefined) {
+        // No whole primary answer (reset, timeout, client gone): nothing to compare the candidate with.
+        opts.drop('primary_error');
+        return false;
+      }
+      if (ex.requestTruncated || ex.response.truncated) {
+        opts.drop('body_too_large');
+        return false;
+      }
+      if (opts.candidate.isAvailable?.() === false) {
+        opts.drop('candidate_error');
+        return false;
+      }
+      if (!queue.offer(ex)) {
+        opts.drop('queue_full');
+        return false;
+      }
+      if (queue.length > st.maxQueued) st.maxQueued = queue.length;
+      schedule();
+      return true;
+    },
+    skip(reason) {
+      opts.drop(SKIP_REASONS.has(reason) ? (reason as ShadowDropReason) : 'filtered');
+    },
+    stats() {
+      return { queued: queue.length, inFlight, judging: judging.size, ...st };
+    },
+    async drain(deadlineMs) {
+      isClosing = true;
+      const idle = new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        checkIdle();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadlineMs);
+      });
+      await Promise.race([idle, expired]);
+      clearTimeout(timer);
+      for (let ex = queue.poll(); ex !== undefined; ex = queue.poll()) opts.drop('shutdown');
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The shadow's narrow interfaces. The tee consumes finished exchanges as the
+ * capture proxy hands them to its sink, and sends copies through a one-method
+ * candidate client; neither knows about undici or the proxy's internals.
+ */
+import type { HeaderPairs } from '../core/exchange.js';
+
+/** A finished primary exchange, as the capture proxy hands it to a sink (raw lists, body chunks). */
+export interface TeeExchange {
+  id: string;
+  startedAt: number;
+  durationMs: number;
+  method: string;
+  /** path + query */
+  url: string;
+  /** flat raw list [name, value, ...] without the connection's own fields */
+  requestHeaders: readonly string[];
+  requestBody: readonly Buffer[];
+  requestTruncated: boolean;
+  response:
+    | {
+        status: number;
+        headers: readonly string[];
+        trailers: readonly string[] | undefined;
+        body: readonly Buffer[];
+        truncated: boolean;
+      }
+    | undefined;
+  error: { code: string; message: string } | undefined;
+}
+
+/** Why a copy was not sent or not judged: the `reason` label of doppel_shadow_dropped_total. */
+export const DROP_REASONS = [
+  'queue_full',
+  'candidate_timeout',
+  'candidate_error',
+  'body_too_large',
+  'sampled_out',
+  'filtered',
+  'primary_error',
+  'judge_saturated',
+  'shutdown',
+] as const;
+export type ShadowDropReason = (typeof DROP_REASONS)[number];
+
+export interface CandidateRequest {
+  method: string;
+  url: string;
+  /** flat raw list; the client drops connection-level fields itself */
+  headers: readonly string[];
+  body: Buffer | null;
+}
+
+export interface CandidateResponse {
+  status: number;
+  headers: HeaderPairs;
+  body: Buffer;
+  durationMs: number;
+}
+
+/** Failure of a candidate call, sorted for the drop counter. */
+export type CandidateFailure = 'candidate_timeout' | 'candidate_error' | 'body_too_large';
+
+export class CandidateCallError extends Error {
+  readonly reason: CandidateFailure;
+  readonly code: string;
+  constructor(reason: CandidateFailure, code: string, message: string) {
+    super(message);
+    this.name = 'CandidateCallError';
+    this.reason = reason;
+    this.code = code;
+  }
+}
+
+/** What the tee needs from a candidate (or a secondary): send one request, get its whole response. */
+export interface CandidateClient {
+  send(req: CandidateRequest): Promise<CandidateResponse>;
+  /** false while the candidate is known to refuse connections (copies are then dropped without a try) */
+  isAvailable?(): boolean;
+  close(): Promise<void>;
+}
+
+/** One downstream call as the live mocks saw it, for the outbound diff. */
+export interface OutboundCall {
+  service: string;
+  /** "GET /rates/:id" for HTTP */
+  key: string;
+  method: string;
+  url: string;
+  status: number | undefined;
+  /** true when the candidate's call was answered from the primary's recording */
+  isMatched?: boolean;
+}
+
+export interface OutboundDiff {
+  service: string;
+  key: string;
+  /** primary's calls minus the candidate's: positive = the candidate issued fewer */
+  primary: number;
+  candidate: number;
+}

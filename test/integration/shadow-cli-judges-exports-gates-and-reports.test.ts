@@ -1,0 +1,106 @@
+/**
+ * The real CLI as a child process: tees to the candidate, judges, exports
+ * match counts and gates on /metrics, serves diff samples on /api/runs/:id,
+ * writes a report on demand and at shutdown, and exits with the verdict.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DOPPEL_BIN } from '../helpers/cli.js';
+import { primaryHandler, requestRaw, startPeer } from '../helpers/shadow-peers.js';
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  for (let i = 0; i < 1000; i++) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('doppel shadow (CLI)', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it('judges copies, exports gates, serves diffs, writes reports and exits 1 when a gate fails', async () => {
+    const primary = await startPeer(primaryHandler);
+    // The candidate answers /orders/2 differently: one mismatch in four.
+    const candidate = await startPeer((req, body, res) => {
+      if (req.url === '/orders/2') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ method: 'GET', url: '/orders/2', body: 'changed' }));
+        return;
+      }
+      primaryHandler(req, body, res);
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'doppel-shadow-'));
+    cleanup.push(() => primary.close(), () => candidate.close(), () => rm(dir, { recursive: true, force: true }));
+    const gatesFile = join(dir, 'gates.yaml');
+    await writeFile(gatesFile, 'quality_gates:\n  body_match_rate: ">= 0.9"\n');
+    const report = join(dir, 'report');
+    const child: ChildProcessWithoutNullStreams = spawn(
+      process.execPath,
+      [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--gates', gatesFile, '--report', report, '--run-id', 'cli-run', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+      { stdio: 'pipe' },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    cleanup.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    const line = await waitFor('the listening line', () => /listening on (\S+) .*admin (http:\/\/\S+)/.exec(stdout) ?? (child.exitCode !== null ? (() => { throw new Error(stderr); })() : undefined));
+    const listen = `http://${line[1] as string}`;
+    const admin = line[2] as string;
+
+    const paths = ['/orders/1', '/orders/2', '/orders/3', '/orders/4'];
+    for (let round = 0; round < 3; round++) {
+      for (const p of paths) {
+        expect(await requestRaw(listen, p)).toEqual(await requestRaw(primary.url, p));
+      }
+    }
+    const run = await waitFor('all copies judged', async () => {
+      const r = (await (await fetch(`${admin}/api/runs/cli-run`)).json()) as { judged: number; diffs: Array<{ url: string; diffs: Array<{ path: string }> }>; window: { gates: Array<{ gate: string; value: number; isPassing: boolean }> } };
+      return r.judged === 12 ? r : undefined;
+    });
+    expect(run.diffs).toHaveLength(3);
+    expect(run.diffs.every((d) => d.url === '/orders/2' && d.diffs.some((x) => x.path === '$.body'))).toBe(true);
+    expect(run.window.gates).toEqual([expect.objectContaining({ gate: 'body_match_rate', value: 0.75, isPassing: false })]);
+
+    const metrics = await waitFor('gates exported', async () => {
+      const m = await (await fetch(`${admin}/metrics`)).text();
+      return m.includes('doppel_gate_passing{run_id="cli-run",gate="body_match_rate"} 0') ? m : undefined;
+    });
+    expect(metrics).toContain('doppel_compare_total{run_id="cli-run",mode="shadow",endpoint="GET /orders/:id",result="match"} 9');
+    expect(metrics).toContain('doppel_compare_total{run_id="cli-run",mode="shadow",endpoint="GET /orders/:id",result="mismatch"} 3');
+    expect(metrics).toMatch(/doppel_response_duration_seconds_count\{run_id="cli-run",side="candidate",endpoint="GET \/orders\/:id"\} 12/);
+    expect(metrics).toMatch(/doppel_response_duration_seconds_count\{run_id="cli-run",side="baseline",endpoint="GET \/orders\/:id"\} 12/);
+
+    const written = (await (await fetch(`${admin}/api/runs/cli-run/report`, { method: 'POST' })).json()) as { report: string };
+    expect(written.report).toBe(report);
+    const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { verdict: string; counts: { requests: number; mismatches: number } };
+    expect(summary).toMatchObject({ verdict: 'fail', counts: { requests: 12, mismatches: 3 } });
+    expect((await readFile(join(report, 'diffs.ndjson'), 'utf8')).trim().split('\n')).toHaveLength(3);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(1);
+    expect(stdout).toContain('verdict fail');
+    expect(await readFile(join(report, 'junit.xml'), 'utf8')).toContain('<testcase classname="gates" name="body_match_rate"><failure');
+  });
+
+  it('exits 2 with a clear message when --candidate is missing', async () => {
+    const child = spawn(process.execPath, [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--admin', '127.0.0.1:0'], { stdio: 'pipe' });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain('shadow needs --listen ADDR, --primary URL and --candidate URL');
+  });
+});
