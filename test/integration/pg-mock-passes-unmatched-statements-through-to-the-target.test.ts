@@ -75,6 +75,7 @@ beforeAll(async () => {
   const c = client(portOf(await rec.waitFor('pg record relay listening')));
   await c.connect();
   await c.query(`SELECT id, name FROM ${REC} WHERE id = $1`, [1]);
+  await c.query("SET statement_timeout = '4321ms'");
   await c.query('BEGIN');
   await c.query(`SELECT name FROM ${REC} WHERE id = 2`);
   await c.query('ROLLBACK');
@@ -137,6 +138,17 @@ describe('doppel mock --pg-dep with a target', () => {
     expect((await c2.query(liveSql, [8])).rows).toEqual([{ id: 8, label: 'changed' }]);
     await c2.end();
     expect(await again.stop()).toBe(0);
+  });
+
+  it('replays the SETs served from the recording on the server connection before a passthrough', async () => {
+    const mock = startCli(['mock', '--traffic', traffic, '--pg-dep', 'db=127.0.0.1:0,127.0.0.1:5432']);
+    running.push(mock);
+    const c = client(portOf(await mock.waitFor('pg mock listening')));
+    await c.connect();
+    await c.query("SET statement_timeout = '4321ms'");
+    expect((await c.query("SELECT current_setting('statement_timeout') AS t")).rows).toEqual([{ t: '4321ms' }]);
+    await c.end();
+    expect(await mock.stop()).toBe(0);
   });
 
   it('keeps a transaction the server holds on the server, and refuses a miss inside a simulated one', async () => {
