@@ -89,10 +89,11 @@ describe('record proxy streams large bodies', () => {
     const growth = peak - m0.rss;
     const buffers = peakBuffers - m0.arrayBuffers;
     console.log(`rss growth ${(growth / 1048576).toFixed(1)} MiB, buffers ${(buffers / 1048576).toFixed(1)} MiB, for ${SIZE / 1048576} MiB each way`);
-    // Bodies stream through: only the 1 MB recording cap per direction and in-flight chunks are held.
-    // Buffer bytes are the tight check; RSS also moves with the allocator and earlier test files
-    // in this worker, so its bound is looser, still far below the 100 MB that moved.
-    expect(buffers).toBeLessThan(SIZE / 3);
+    // Bodies stream through: the 1 MB recording cap per direction and chunks in flight are held,
+    // never a whole body. In-flight chunks waiting for collection vary with machine load (seen
+    // 17-26 MiB of buffers here), so the bounds sit below one body, not at the typical figure:
+    // a proxy that buffered either body would hold at least SIZE.
+    expect(buffers).toBeLessThan(SIZE * 0.7);
     expect(growth).toBeLessThan(SIZE / 2);
     await setup.recorder.flush();
     const ex = await readExchanges(setup.dir);
