@@ -1,6 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { ExitCode, usageError } from '../core/errors.js';
 import { collect, collectList, loadCommandConfig, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
@@ -26,7 +26,7 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .description('Serve HTTP and Postgres dependencies from recordings')
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--http-dep <spec>', 'HTTP mock NAME=LISTEN[,TARGET_URL]; with a target, misses pass through and are recorded (repeatable)', collect)
-    .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT] (repeatable)', collect)
+    .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT]; with a target, unmatched statements pass through and are recorded (repeatable)', collect)
     .option('--stubs <file>', 'WireMock-style stub mappings layered over recordings (repeatable)', collect)
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
     .action(bind<MockFlags>(runMock));
@@ -51,7 +51,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched() });
     }
     for (const spec of pgSpecs) {
-      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics });
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers });
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
@@ -97,14 +97,16 @@ function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Comm
   const abs = (p: string) => resolvePath(ctx.io.cwd, p);
   const out: Array<{ mock: MockConfig; traffic: string[] }> = [];
   for (const m of config.mocks) {
-    if (m.protocol === 'pg') out.push({ mock: m, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs) });
+    if (m.protocol !== 'pg') continue;
+    const mock = m.record_out === undefined ? m : { ...m, record_out: abs(m.record_out) };
+    out.push({ mock, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs) });
   }
   const traffic = (flags.traffic ?? []).map(abs);
   for (const v of flags.pgDep ?? []) {
     const dep = parseDepSpec('--pg-dep', v, false);
     if (traffic.length === 0) throw usageError(`--pg-dep ${dep.name}: mock needs --traffic DIR[,DIR...]`);
-    if (dep.target !== undefined) throw notImplemented(`--pg-dep ${dep.name}: passing unmatched statements through to a target`);
-    out.push({ mock: Value.Default(MockSchema, { service: dep.name, protocol: 'pg', listen: dep.listen, traffic }) as MockConfig, traffic });
+    const mock = Value.Default(MockSchema, { service: dep.name, protocol: 'pg', listen: dep.listen, traffic, ...(dep.target === undefined ? {} : { target: dep.target }) }) as MockConfig;
+    out.push({ mock, traffic });
   }
   return out;
 }

@@ -80,3 +80,52 @@ export function createScramServer(password: string): ScramServer {
     },
   };
 }
+
+export interface ScramClient {
+  /** SASLInitialResponse payload: the client-first-message. */
+  readonly clientFirst: string;
+  /** Answers server-first-message with client-final-message, or an error text. */
+  next(serverFirst: string): { ok: true; clientFinal: string } | { ok: false; reason: string };
+  /** Checks the server-final-message: the server proves it knows the password too. */
+  verify(serverFinal: string): boolean;
+}
+
+/** Client side of SCRAM-SHA-256 (RFC 5802, RFC 7677), for the mock's connections to a real server. */
+export function createScramClient(password: string): ScramClient {
+  const nonce = randomBytes(18).toString('base64');
+  // Postgres takes the user from the startup packet and ignores n= (PostgreSQL docs, "SCRAM-SHA-256 Authentication").
+  const clientFirstBare = `n=*,r=${nonce}`;
+  let serverSignature: Buffer | undefined;
+  return {
+    clientFirst: `n,,${clientFirstBare}`,
+    next(serverFirst) {
+      const attrs = new Map<string, string>();
+      for (const part of serverFirst.split(',')) {
+        const eq = part.indexOf('=');
+        if (eq > 0) attrs.set(part.slice(0, eq), part.slice(eq + 1));
+      }
+      const r = attrs.get('r');
+      const s = attrs.get('s');
+      const i = Number(attrs.get('i'));
+      if (r === undefined || !r.startsWith(nonce) || s === undefined || !Number.isInteger(i) || i < 1) {
+        return { ok: false, reason: 'malformed SCRAM server-first-message' };
+      }
+      const salted = pbkdf2Sync(password.normalize('NFKC'), Buffer.from(s, 'base64'), i, 32, 'sha256');
+      const clientKey = hmac(salted, 'Client Key');
+      const storedKey = createHash('sha256').update(clientKey).digest();
+      const withoutProof = `c=biws,r=${r}`;
+      const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+      const signature = hmac(storedKey, authMessage);
+      const proof = Buffer.alloc(clientKey.length);
+      for (let k = 0; k < proof.length; k++) proof[k] = (clientKey[k] as number) ^ (signature[k] as number);
+      serverSignature = hmac(hmac(salted, 'Server Key'), authMessage);
+      return { ok: true, clientFinal: `${withoutProof},p=${proof.toString('base64')}` };
+    },
+    verify(serverFinal) {
+      const m = /(?:^|,)v=([^,]+)/.exec(serverFinal);
+      if (m === null || serverSignature === undefined) return false;
+      const got = Buffer.from(m[1] ?? '', 'base64');
+      return got.length === serverSignature.length && timingSafeEqual(got, serverSignature);
+    },
+  };
+}

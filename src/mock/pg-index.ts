@@ -117,12 +117,13 @@ export class PgIndex {
     return this.#analyzer.analyze(sql);
   }
 
-  add(ex: PgExchange): void {
+  /** Indexes one exchange; returns its entry (undefined for a startup exchange), indexed or not. */
+  add(ex: PgExchange): PgEntry | undefined {
     const pg = ex.pg;
     if (pg.request.kind === 'startup') {
       const res = pg.response as PgStartupResponse;
       if (this.#startup === undefined && res.error === null && res.parameterStatus.length > 0) this.#startup = res;
-      return;
+      return undefined;
     }
     const request = pg.request;
     const response = pg.response as PgQueryResponse;
@@ -139,13 +140,13 @@ export class PgIndex {
     const shape = this.#analyzer.analyze(request.sql);
     entry.shape = shape;
     // COPY is answered "not supported" by the mock; a recorded one could not be replayed without its data stream.
-    if (shape.commands.includes('copy')) return;
+    if (shape.commands.includes('copy')) return entry;
     // The mock answers "current transaction is aborted" itself from its own
     // transaction state; a recorded one says only where the recorded session was.
-    if (response.error?.code === '25P02') return;
+    if (response.error?.code === '25P02') return entry;
     if (entry.errorPhase === 'parse') {
       if (!this.#parseErrors.has(shape.shape)) this.#parseErrors.set(shape.shape, entry);
-      return;
+      return entry;
     }
     this.#size++;
     if (request.kind === 'extended') this.#noteStatement(shape, request, response);
@@ -155,6 +156,7 @@ export class PgIndex {
     const ck = classKey(shape, params);
     if (ck !== undefined) this.#bucket(this.#classed, ck).entries.push(entry);
     if (!this.#byShape.has(shape.shape)) this.#byShape.set(shape.shape, entry);
+    return entry;
   }
 
   #noteStatement(shape: SqlShape, request: PgQueryRequest, response: PgQueryResponse): void {

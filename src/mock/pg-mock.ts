@@ -13,19 +13,25 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import type { HostPort } from '../core/address.js';
 import type { Exchange, PgErrorFields, PgExchange, PgField, PgResult, PgValue, TxStatus } from '../core/exchange.js';
 import { DoppelError } from '../core/errors.js';
+import { newExchangeId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ExchangeReader } from '../store/types.js';
+import type { ExchangeReader, ExchangeWriter } from '../store/types.js';
+import type { BackendEvent } from '../protocols/pg/backend-decoder.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, SqlState } from '../protocols/pg/constants.js';
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
+import { bindMessage, describeMessage, executeMessage, parseMessage, queryMessage, syncMessage } from '../protocols/pg/frontend-encoder.js';
+import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
 import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
 import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
+import { PgUpstream } from './pg-upstream.js';
 
 export interface PgMockTls {
   cert: string | Buffer;
@@ -55,6 +61,16 @@ export interface PgMockOptions {
    * (uuid, timestamp, ...) match each other without a rule.
    */
   ignoreParams?: readonly string[];
+  /**
+   * The real server: a statement no recording answers is run there (outside
+   * a transaction block the mock simulates), relayed to the client, recorded
+   * and served from the index the next time.
+   */
+  target?: HostPort;
+  /** where passthrough exchanges are written */
+  recordTo?: ExchangeWriter;
+  /** connect and authenticate to the target within this time (default 10 s) */
+  targetConnectTimeoutMs?: number;
 }
 
 /** Same shape as the admin API's UnmatchedCall. */
@@ -69,7 +85,7 @@ export interface PgUnmatchedCall {
 export interface PgMock {
   readonly address: AddressInfo;
   /** statements answered from recordings and not */
-  stats(): { matched: number; unmatched: number; recordings: number; connections: number };
+  stats(): { matched: number; unmatched: number; passthrough: number; recordings: number; connections: number };
   unmatched(): PgUnmatchedCall[];
   /** forget which recordings were used */
   reset(): void;
@@ -191,6 +207,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   const unmatchedCalls: PgUnmatchedCall[] = [];
   let matched = 0;
   let unmatchedCount = 0;
+  let passthroughCount = 0;
   const sockets = new Set<Socket>();
 
   const recordedStatus = index.startup?.parameterStatus ?? DEFAULT_PARAMETER_STATUS;
@@ -216,11 +233,50 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     return p;
   }
 
-  const counted = (result: 'matched' | 'unmatched') => {
+  const counted = (result: 'matched' | 'unmatched' | 'passthrough') => {
     opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'pg', result });
     if (result === 'matched') matched++;
+    else if (result === 'passthrough') passthroughCount++;
     else unmatchedCount++;
   };
+
+  const target = opts.target;
+  const targetName = target === undefined ? '' : `${target.host}:${target.port}`;
+  const runTag = newExchangeId().slice(-6).toLowerCase();
+  let connCounter = 0;
+  const appends = new Set<Promise<void>>();
+
+  /** Indexes a passthrough exchange (the next identical statement is served from it) and writes it. */
+  function storePassthrough(rec: RecordedPg): PgEntry {
+    const ex: PgExchange = {
+      v: 1,
+      id: newExchangeId(Math.floor(rec.startedAt)),
+      session: rec.payload.connection,
+      parent: null,
+      direction: 'outbound',
+      service: opts.service,
+      protocol: 'pg',
+      startedAt: new Date(rec.startedAt).toISOString(),
+      durationMs: Math.round(rec.durationMs * 1000) / 1000,
+      // The tag the HTTP mock gives its passthrough exchanges too.
+      tags: { ...rec.tags, source: 'mock-passthrough' },
+      pg: rec.payload,
+    };
+    const entry = index.add(ex) as PgEntry;
+    const writer = opts.recordTo;
+    if (writer !== undefined) {
+      const p = writer.append(ex).then(
+        () => opts.metrics.exchangesRecorded.inc({ service: opts.service, direction: 'outbound', protocol: 'pg' }),
+        (err: unknown) => {
+          opts.metrics.recordDropped.inc({ reason: 'store_error' });
+          log.error({ err }, 'cannot record a pg passthrough exchange');
+        },
+      );
+      appends.add(p);
+      void p.finally(() => appends.delete(p));
+    }
+    return entry;
+  }
 
   function miss(kind: 'simple' | 'extended', sql: string, params: string[], why?: string): MissError {
     counted('unmatched');
@@ -254,6 +310,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     raw.on('error', (err) => log.debug({ err }, 'pg mock client socket error'));
     const conn = new MockConnection(raw);
     conn.attach(raw);
+    raw.on('close', () => conn.dispose());
   }
 
   class MockConnection {
@@ -269,9 +326,26 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     readonly #portals = new Map<string, Portal>();
     #affinity: Affinity | undefined;
     readonly #onData = (chunk: Buffer) => this.#receive(chunk);
+    /** a passthrough in flight: later messages wait in the decoder, so answers keep their order */
+    #pending: Promise<void> | undefined;
+    readonly #id = `m-${runTag}-${++connCounter}`;
+    #startupParams: Record<string, string> = {};
+    #up: PgUpstream | undefined;
+    #upSession: PgRecordSession | undefined;
+    #upRecorded: RecordedPg[] = [];
+    /** SET statements served from recordings, replayed on the server before a passthrough */
+    readonly #sets: string[] = [];
+    #setsSent = 0;
+    #isDisposed = false;
 
     constructor(sock: Socket) {
       this.#sock = sock;
+    }
+
+    dispose(): void {
+      this.#isDisposed = true;
+      this.#up?.close();
+      this.#up = undefined;
     }
 
     attach(sock: Socket): void {
@@ -282,18 +356,42 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
 
     #receive(chunk: Buffer): void {
       this.#decoder.push(chunk);
+      if (this.#pending === undefined) this.#pump();
+    }
+
+    #pump(): void {
       try {
         for (let ev = this.#decoder.next(); ev !== undefined; ev = this.#decoder.next()) {
           this.#handle(ev);
           if (this.#step.k === 'closed') break;
+          if (this.#pending !== undefined) {
+            this.#flush();
+            this.#sock.pause();
+            this.#pending.then(
+              () => this.#resume(),
+              (err: unknown) => this.#internalError(err),
+            );
+            return;
+          }
         }
       } catch (err) {
-        log.error({ err }, 'pg mock connection failed');
-        this.#w.errorResponse(fatal('XX000', `doppel mock internal error: ${(err as Error).message}`));
-        this.#close(true);
+        this.#internalError(err);
         return;
       }
       this.#flush();
+    }
+
+    #resume(): void {
+      this.#pending = undefined;
+      if (this.#step.k === 'closed') return;
+      this.#sock.resume();
+      this.#pump();
+    }
+
+    #internalError(err: unknown): void {
+      log.error({ err }, 'pg mock connection failed');
+      this.#w.errorResponse(fatal('XX000', `doppel mock internal error: ${(err as Error).message}`));
+      this.#close(true);
     }
 
     #flush(): void {
@@ -462,6 +560,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
         return;
       }
       this.#user = user;
+      for (const [k, v] of Object.entries(m.parameters)) if (!k.startsWith('_pq_.')) this.#startupParams[k] = v;
       if (opts.user !== undefined && opts.user !== user) {
         this.#authFailed();
         return;
@@ -563,7 +662,8 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
         case 'query':
           this.#isSkipping = false;
           this.#simpleQuery(m.sql);
-          this.#w.readyForQuery(this.#tx);
+          if (this.#pending === undefined) this.#w.readyForQuery(this.#tx);
+          else this.#pending = this.#pending.then(() => void this.#w.readyForQuery(this.#tx));
           return;
         case 'sync':
           this.#isSkipping = false;
@@ -636,6 +736,173 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
       return true;
     }
 
+    #isUpstreamInTx(): boolean {
+      return this.#up !== undefined && this.#up.isOpen && this.#up.status !== 'I';
+    }
+
+    /**
+     * Why a miss is not passed through: inside a transaction block the mock
+     * simulates from recordings, the server would run the statement in its own
+     * autocommit transaction, and a ROLLBACK served from the recording could not
+     * undo it.
+     */
+    #missReason(): string | undefined {
+      if (target === undefined || this.#tx === 'I') return undefined;
+      return `no recording for statement inside a transaction block (passthrough to ${targetName} runs only outside one)`;
+    }
+
+    /** The server connection for this client connection, opened on first use, with the SETs served so far replayed. */
+    async #upstream(): Promise<PgUpstream> {
+      let up = this.#up;
+      if (up === undefined || !up.isOpen) {
+        this.#up = undefined;
+        up = await PgUpstream.open({
+          target: target as HostPort,
+          parameters: this.#startupParams,
+          password: opts.password,
+          connectTimeoutMs: opts.targetConnectTimeoutMs ?? 10_000,
+          maxMessageBytes,
+        });
+        if (this.#isDisposed || this.#step.k === 'closed') {
+          up.close();
+          throw new Error('the client connection closed');
+        }
+        this.#up = up;
+        this.#setsSent = 0;
+        // The record session turns what goes through into pg exchanges, exactly as the record relay does.
+        const session = new PgRecordSession({
+          connection: this.#id,
+          emit: (rec) => {
+            if (rec.payload.request.kind !== 'startup') this.#upRecorded.push(rec);
+          },
+        });
+        const at = Date.now();
+        session.onFrontend({ type: 'startup', major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, parameters: this.#startupParams, raw: Buffer.alloc(0) }, at);
+        session.onBackend({ type: 'readyForQuery', status: up.status }, at);
+        this.#upSession = session;
+        log.debug({ connection: this.#id, target: targetName }, 'pg mock opened a passthrough connection');
+      }
+      while (this.#setsSent < this.#sets.length) {
+        const sql = this.#sets[this.#setsSent++] as string;
+        const evs = await up.request(queryMessage(sql), 1);
+        const err = evs.find((e) => e.type === 'error');
+        if (err !== undefined) log.debug({ sql: shortSql(sql), error: err.fields.message }, 'replaying a SET on the passthrough connection failed');
+      }
+      return up;
+    }
+
+    /** Runs one batch on the server; the exchange it makes is stored and returned. */
+    async #pass(msgs: FrontendMessage[], bytes: Buffer): Promise<{ entry: PgEntry | undefined; up: PgUpstream }> {
+      const up = await this.#upstream();
+      const session = this.#upSession as PgRecordSession;
+      const at = Date.now();
+      for (const m of msgs) session.onFrontend(m, at);
+      const events: BackendEvent[] = await up.request(bytes, 1);
+      const done = Date.now();
+      this.#upRecorded = [];
+      for (const ev of events) session.onBackend(ev, done);
+      let entry: PgEntry | undefined;
+      for (const rec of this.#upRecorded) entry = storePassthrough(rec);
+      this.#upRecorded = [];
+      if (entry !== undefined) this.#affinity = { connection: entry.connection, seq: entry.seq };
+      return { entry, up };
+    }
+
+    /** The server could not be reached or was lost: 08006 naming it; the client connection goes on. */
+    #passFailed(kind: 'simple' | 'extended', sql: string, err: unknown): void {
+      const wasInTx = this.#isUpstreamInTx();
+      this.#up?.close();
+      this.#up = undefined;
+      const fields = miss(kind, sql, [], `passthrough to ${targetName} failed`).fields;
+      fields.code = SqlState.connectionFailure;
+      fields.message = `doppel mock: cannot pass the statement through to ${targetName}: ${(err as Error).message}`;
+      delete fields.detail;
+      log.warn({ target: targetName, err: (err as Error).message }, 'pg passthrough failed');
+      // A transaction the server held is gone with its connection.
+      if (wasInTx) this.#tx = 'E';
+      this.#sendError(fields);
+    }
+
+    async #passSimple(sql: string, shape: SqlShape): Promise<void> {
+      try {
+        const { entry, up } = await this.#pass([{ type: 'query', sql }], queryMessage(sql));
+        if (entry === undefined) throw new Error('the server answered without a result');
+        this.#serveSimple(shape, entry, 'passthrough');
+        this.#tx = up.status;
+        if (shape.commands.every((c) => c === 'set' || c === 'reset')) {
+          this.#sets.push(sql);
+          this.#setsSent = this.#sets.length;
+        }
+      } catch (err) {
+        this.#passFailed('simple', sql, err);
+      }
+    }
+
+    /**
+     * Bind of a statement no recording answers: the whole portal run goes to the
+     * server at once (unnamed statement and portal, the client's parameter and
+     * result formats, Sync), and Describe and Execute are then served from the
+     * exchange it made, as from any recording.
+     */
+    async #passBind(st: Statement, m: Extract<FrontendMessage, { type: 'bind' }>): Promise<void> {
+      const msgs: FrontendMessage[] = [
+        { type: 'parse', name: '', sql: st.sql, paramTypes: st.paramTypes },
+        { type: 'bind', portal: '', statement: '', paramFormats: m.paramFormats, params: m.params, resultFormats: m.resultFormats },
+        { type: 'describe', target: 'P', name: '' },
+        { type: 'execute', portal: '', maxRows: 0 },
+        { type: 'sync' },
+      ];
+      const bytes = Buffer.concat([
+        parseMessage('', st.sql, st.paramTypes),
+        bindMessage('', '', m.paramFormats, m.params, m.resultFormats),
+        describeMessage('P', ''),
+        executeMessage('', 0),
+        syncMessage(),
+      ]);
+      try {
+        const { entry, up } = await this.#pass(msgs, bytes);
+        if (entry === undefined) throw new Error('the server answered without a result');
+        counted('passthrough');
+        this.#tx = up.status;
+        if ((entry.errorPhase === 'parse' || entry.errorPhase === 'bind') && entry.response.error !== null) {
+          this.#sendError(entry.response.error);
+          this.#isSkipping = true;
+          return;
+        }
+        this.#portals.set(m.portal, { statement: st, entry, resultFormats: m.resultFormats, rowsSent: 0, isDone: false });
+        this.#w.bindComplete();
+      } catch (err) {
+        this.#passFailed('extended', st.sql, err);
+        this.#isSkipping = true;
+      }
+    }
+
+    /** Describe of a prepared statement no recording describes: asked of the server (Parse, Describe, Sync). */
+    async #passDescribe(st: Statement): Promise<void> {
+      const bytes = Buffer.concat([parseMessage('', st.sql, st.paramTypes), describeMessage('S', ''), syncMessage()]);
+      try {
+        const up = await this.#upstream();
+        const events = await up.request(bytes, 1);
+        // ParseComplete and ReadyForQuery answer the mock's own Parse and Sync: not relayed.
+        for (const ev of events) {
+          if (ev.type === 'parameterDescription') {
+            st.paramTypes = ev.types;
+            this.#w.parameterDescription(ev.types);
+          } else if (ev.type === 'rowDescription') {
+            this.#w.rowDescription(ev.fields, () => 0);
+          } else if (ev.type === 'noData') {
+            this.#w.noData();
+          } else if (ev.type === 'error') {
+            this.#sendError(ev.fields);
+            this.#isSkipping = true;
+          }
+        }
+      } catch (err) {
+        this.#passFailed('extended', st.sql, err);
+        this.#isSkipping = true;
+      }
+    }
+
     #take(sql: string, params: string[]): PgEntry | undefined {
       const e = index.take(sql, params, this.#affinity);
       if (e) this.#affinity = { connection: e.connection, seq: e.seq };
@@ -643,6 +910,11 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     }
 
     #simpleQuery(sql: string): void {
+      if (this.#isUpstreamInTx()) {
+        // The server holds this connection's transaction: everything in it runs there.
+        this.#pending = this.#passSimple(sql, index.analyze(sql));
+        return;
+      }
       if (this.#tx !== 'E') {
         // Fast path: the exact recorded text needs no SQL scan.
         const hit = index.takeRaw(sql, [], this.#affinity);
@@ -665,14 +937,19 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
       }
       const entry = this.#take(sql, []);
       if (entry === undefined) {
-        this.#sendError(miss('simple', sql, []).fields);
+        if (target !== undefined && this.#tx === 'I') {
+          this.#pending = this.#passSimple(sql, shape);
+          return;
+        }
+        this.#sendError(miss('simple', sql, [], this.#missReason()).fields);
         return;
       }
       this.#serveSimple(shape, entry);
     }
 
-    #serveSimple(shape: SqlShape, entry: PgEntry): void {
-      counted('matched');
+    #serveSimple(shape: SqlShape, entry: PgEntry, result: 'matched' | 'passthrough' = 'matched'): void {
+      counted(result);
+      if (result === 'matched' && shape.commands.every((c) => c === 'set' || c === 'reset')) this.#sets.push(entry.request.sql);
       const res = entry.response;
       for (const n of res.notices) this.#w.noticeResponse(n);
       for (const r of res.results) {
@@ -731,8 +1008,14 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
             this.#w.bindComplete();
             return;
           }
-          const entry = this.#take(st.sql, params);
-          if (entry === undefined) throw miss('extended', st.sql, params);
+          const entry = this.#isUpstreamInTx() ? undefined : this.#take(st.sql, params);
+          if (entry === undefined) {
+            if (target !== undefined && (this.#tx === 'I' || this.#isUpstreamInTx())) {
+              this.#pending = this.#passBind(st, m);
+              return;
+            }
+            throw miss('extended', st.sql, params, this.#missReason());
+          }
           counted('matched');
           if (entry.errorPhase === 'bind' && entry.response.error) throw new MissError(entry.response.error);
           this.#portals.set(m.portal, { statement: st, entry, resultFormats: m.resultFormats, rowsSent: 0, isDone: false });
@@ -746,6 +1029,11 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
               throw new MissError(error(SqlState.undefinedPreparedStatement, `prepared statement "${m.name}" does not exist`));
             }
             const info = st.shape.isEmpty ? { paramTypes: [], fields: [], hasFields: true } : index.describeStatement(st.sql);
+            if (info === undefined && target !== undefined) {
+              // Describing runs nothing, so it may go to the server inside a simulated transaction too.
+              this.#pending = this.#passDescribe(st);
+              return;
+            }
             if (info === undefined) throw miss('extended', st.sql, [], 'no recording describes statement');
             const types = [...info.paramTypes];
             for (let i = types.length; i < Math.max(st.shape.paramCount, st.paramTypes.length); i++) types.push(st.paramTypes[i] ?? 0);
@@ -876,14 +1164,16 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
 
   return {
     address,
-    stats: () => ({ matched, unmatched: unmatchedCount, recordings: index.size, connections: sockets.size }),
+    stats: () => ({ matched, unmatched: unmatchedCount, passthrough: passthroughCount, recordings: index.size, connections: sockets.size }),
     unmatched: () => [...unmatchedCalls],
     reset: () => index.reset(),
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
-      }),
+      });
+      await Promise.all([...appends]);
+    },
   };
 }
 

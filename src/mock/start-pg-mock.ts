@@ -9,7 +9,8 @@ import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
-import { createFileStoreReader } from '../store/file-store.js';
+import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
+import type { ExchangeWriter } from '../store/types.js';
 import { createPgMock, type PgMock } from './pg-mock.js';
 import { loadPgMockTls } from './pg-tls.js';
 import { checkPgMockConfig, pgRulesOf } from './pg-mock-config.js';
@@ -21,6 +22,12 @@ export interface StartPgMockDeps {
   ignore: readonly string[];
   log: Logger;
   metrics: Metrics;
+  /**
+   * Writers for passthrough exchanges, shared per directory with the other
+   * mocks; the caller closes them. Without it the mock opens its own and
+   * closes it with the mock.
+   */
+  writers?: Map<string, ExchangeWriter>;
 }
 
 export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: StartPgMockDeps): Promise<PgMock> {
@@ -30,7 +37,20 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
   const reader = createFileStoreReader(deps.traffic);
   const corrupt = createCorruptReporter(deps.metrics, deps.log);
   const maxMessageBytes = parseSizeBytes(mock.max_message_bytes);
-  return createPgMock({
+  const target = mock.target === undefined ? undefined : parseHostPort(mock.target, `mocks[${mock.service}].target`);
+  // Passthrough exchanges go to record_out (paths already resolved by the caller), else the first traffic directory.
+  const recordDir = mock.record_out ?? deps.traffic[0];
+  let recordTo: ExchangeWriter | undefined;
+  let ownWriter: ExchangeWriter | undefined;
+  if (target !== undefined && recordDir !== undefined) {
+    recordTo = deps.writers?.get(recordDir);
+    if (recordTo === undefined) {
+      recordTo = await createFileStoreWriter({ dir: recordDir });
+      if (deps.writers === undefined) ownWriter = recordTo;
+      else deps.writers.set(recordDir, recordTo);
+    }
+  }
+  const pg = await createPgMock({
     service: mock.service,
     listen: parseHostPort(mock.listen, `mocks[${mock.service}].listen`),
     // Corrupt lines are counted and reported once here, with file:line.
@@ -43,5 +63,21 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
     ...(mock.password === undefined ? {} : { password: mock.password }),
     ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
     ...(tls === undefined ? {} : { tls }),
+    ...(target === undefined ? {} : { target }),
+    ...(recordTo === undefined ? {} : { recordTo }),
   });
+  if (ownWriter === undefined) return pg;
+  const writer = ownWriter;
+  return {
+    get address() {
+      return pg.address;
+    },
+    stats: () => pg.stats(),
+    unmatched: () => pg.unmatched(),
+    reset: () => pg.reset(),
+    async close() {
+      await pg.close();
+      await writer.close();
+    },
+  };
 }

@@ -127,6 +127,51 @@ describe('record relay with password authentication', () => {
     await removeDir(dir);
   });
 
+  it.each(['md5user', 'scramuser'])('the mock passes statements through to a server asking %s for a password, as pg and postgres.js', async (user) => {
+    const dir = await tempDir('pg-pass-auth');
+    const writer = await createFileStoreWriter({ dir });
+    const { mock } = await mockOf('db', dir, { target: { host: '127.0.0.1', port }, password: PASSWORD, recordTo: writer });
+    try {
+      const c = new pg.Client({ host: '127.0.0.1', port: mock.address.port, user, database: 'postgres' });
+      await c.connect();
+      expect((await c.query('SELECT current_user AS u')).rows).toEqual([{ u: user }]);
+      expect((await c.query('SELECT $1::int + 1 AS two', [1])).rows).toEqual([{ two: 2 }]);
+      await c.end();
+      // postgres.js describes the statement first (Parse, Describe, Sync), then binds it.
+      const sql = postgres({ host: '127.0.0.1', port: mock.address.port, user, database: 'postgres', max: 1 });
+      expect([...(await sql`SELECT ${41}::int + 1 AS answer, current_user AS u`)]).toEqual([{ answer: 42, u: user }]);
+      await sql.end();
+      // Two from pg; postgres.js's own pg_type query at connect, then the statement.
+      expect(mock.stats()).toMatchObject({ passthrough: 4, unmatched: 0 });
+    } finally {
+      await mock.close();
+      await writer.close();
+    }
+    let text = '';
+    for await (const ex of createFileStoreReader([dir]).read()) text += JSON.stringify(ex);
+    expect(text).toContain('current_user');
+    expect(text).not.toContain(PASSWORD);
+    await removeDir(dir);
+  });
+
+  it('the mock answers 08006 with the reason when the server refuses its password', async () => {
+    const dir = await tempDir('pg-pass-bad');
+    const { mock } = await mockOf('db', dir, { target: { host: '127.0.0.1', port }, password: 'wrong' });
+    try {
+      const c = new pg.Client({ host: '127.0.0.1', port: mock.address.port, user: 'scramuser', database: 'postgres' });
+      await c.connect();
+      const err = await c.query('SELECT 1').catch((e: pg.DatabaseError) => e);
+      expect(err).toMatchObject({ code: '08006' });
+      expect((err as Error).message).toContain('28P01');
+      expect((await c.query('')).command).toBe(null);
+      await c.end();
+      expect(mock.stats()).toMatchObject({ passthrough: 0, unmatched: 1 });
+    } finally {
+      await mock.close();
+      await removeDir(dir);
+    }
+  });
+
   it('cancels a running query through the relay (BackendKeyData passes unchanged, CancelRequest is forwarded)', async () => {
     const dir = await tempDir('pg-cancel');
     const writer = await createFileStoreWriter({ dir });

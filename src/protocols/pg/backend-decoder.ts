@@ -28,7 +28,8 @@ export type BackendEvent =
   | { type: 'notice'; fields: PgErrorFields }
   | { type: 'parameterStatus'; name: string; value: string }
   | { type: 'backendKeyData'; processId: number; secretKey: number }
-  | { type: 'authentication'; code: number; mechanisms: string[] }
+  /** `data`: the md5 salt, or the SASLContinue/SASLFinal payload */
+  | { type: 'authentication'; code: number; mechanisms: string[]; data?: string | Buffer }
   | { type: 'copyResponse' }
   | { type: 'copyData' }
   | { type: 'copyDone' }
@@ -262,13 +263,13 @@ function convert(m: BackendMessage, code: number): BackendEvent {
     case 'authenticationCleartextPassword':
       return { type: 'authentication', code: AuthCode.CleartextPassword, mechanisms: [] };
     case 'authenticationMD5Password':
-      return { type: 'authentication', code: AuthCode.MD5Password, mechanisms: [] };
+      return { type: 'authentication', code: AuthCode.MD5Password, mechanisms: [], data: any.salt as Buffer };
     case 'authenticationSASL':
       return { type: 'authentication', code: AuthCode.SASL, mechanisms: (any.mechanisms as string[] | undefined) ?? [] };
     case 'authenticationSASLContinue':
-      return { type: 'authentication', code: AuthCode.SASLContinue, mechanisms: [] };
+      return { type: 'authentication', code: AuthCode.SASLContinue, mechanisms: [], data: any.data as string };
     case 'authenticationSASLFinal':
-      return { type: 'authentication', code: AuthCode.SASLFinal, mechanisms: [] };
+      return { type: 'authentication', code: AuthCode.SASLFinal, mechanisms: [], data: any.data as string };
     case 'copyInResponse':
     case 'copyOutResponse':
       return { type: 'copyResponse' };

@@ -114,5 +114,7 @@ export const SqlState = {
   /** a statement the mock has no recording for: "plpgsql / internal"-class code chosen so clients show it as a server error */
   mockUnmatched: 'XX000',
   invalidParameterValue: '22023',
+  /** the mock's passthrough cannot reach or lost its real server */
+  connectionFailure: '08006',
   tooManyConnections: '53300',
 } as const;
