@@ -27,7 +27,7 @@ export function createMockFactories(config: Readonly<DoppelConfig>, opts: { reda
       };
     },
     async pg(mock, ctx) {
-      const m = await startPgMockFromConfig(mock, { traffic: ctx.traffic, ignore: config.compare.ignore, log: ctx.log, metrics: ctx.metrics });
+      const m = await startPgMockFromConfig(mock, { traffic: ctx.traffic, ignore: config.compare.ignore, log: ctx.log, metrics: ctx.metrics, writers: opts.writers });
       return {
         service: mock.service,
         protocol: 'pg',
@@ -35,7 +35,7 @@ export function createMockFactories(config: Readonly<DoppelConfig>, opts: { reda
         loaded: m.stats().recordings,
         counts: () => {
           const s = m.stats();
-          return { matched: s.matched, unmatched: s.unmatched, passthrough: 0 };
+          return { matched: s.matched, unmatched: s.unmatched, passthrough: s.passthrough };
         },
         reset: () => m.reset(),
         unmatched: () => m.unmatched(),
