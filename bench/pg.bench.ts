@@ -35,15 +35,19 @@ export interface PgBenchOptions {
 interface Sample {
   tps: number;
   p50Ms: number;
+  /** CPU of this process (relay or mock; pgbench and Postgres are other processes) per transaction */
+  cpuUsPerTx: number;
 }
 
 async function pgbench(port: number, mode: string, perClient: number, logDir: string): Promise<Sample> {
   const prefix = join(logDir, `log-${port}-${mode}-${Date.now()}`);
+  const cpu0 = process.cpuUsage();
   const { stdout } = await run(
     'pgbench',
     ['-h', HOST, '-p', String(port), '-U', 'postgres', '-n', '-S', '-M', mode, '-c', '8', '-j', '2', '-t', String(perClient), '--random-seed', '42', '-l', '--log-prefix', prefix, DB],
     { maxBuffer: 16 * 1024 * 1024 },
   );
+  const cpu = process.cpuUsage(cpu0);
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? NaN);
   const lat: number[] = [];
   for (const f of await readdir(logDir)) {
@@ -55,7 +59,7 @@ async function pgbench(port: number, mode: string, perClient: number, logDir: st
     }
     await rm(join(logDir, f));
   }
-  return { tps, p50Ms: median(lat) };
+  return { tps, p50Ms: median(lat), cpuUsPerTx: (cpu.user + cpu.system) / (perClient * 8) };
 }
 
 async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; servedPerSec: number }> {
@@ -145,10 +149,11 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       await plain.close();
       const tps = (k: string) => median(s[k]!.map((x) => x.tps));
       const p50 = (k: string) => median(s[k]!.map((x) => x.p50Ms));
-      rows.push([`-M ${mode}`, 'Postgres direct', fmt(tps('direct'), 0), fmt(p50('direct'), 3), '1.00 (baseline)']);
-      rows.push([`-M ${mode}`, 'plain Node TCP relay', fmt(tps('plain'), 0), fmt(p50('plain'), 3), fmt(tps('plain') / tps('direct'))]);
-      rows.push([`-M ${mode}`, 'doppel record relay', fmt(tps('record'), 0), fmt(p50('record'), 3), `${fmt(tps('record') / tps('plain'))} vs plain relay`]);
-      rows.push([`-M ${mode}`, `doppel mock (${misses} misses)`, fmt(tps('mock'), 0), fmt(p50('mock'), 3), `${fmt(tps('mock') / tps('direct'))} vs direct`]);
+      const cpu = (k: string) => (k === 'direct' ? '-' : fmt(median(s[k]!.map((x) => x.cpuUsPerTx)), 1));
+      rows.push([`-M ${mode}`, 'Postgres direct', fmt(tps('direct'), 0), fmt(p50('direct'), 3), cpu('direct'), '1.00 (baseline)']);
+      rows.push([`-M ${mode}`, 'plain Node TCP relay', fmt(tps('plain'), 0), fmt(p50('plain'), 3), cpu('plain'), fmt(tps('plain') / tps('direct'))]);
+      rows.push([`-M ${mode}`, 'doppel record relay', fmt(tps('record'), 0), fmt(p50('record'), 3), cpu('record'), `${fmt(tps('record') / tps('plain'))} vs plain relay`]);
+      rows.push([`-M ${mode}`, `doppel mock (${misses} misses)`, fmt(tps('mock'), 0), fmt(p50('mock'), 3), cpu('mock'), `${fmt(tps('mock') / tps('direct'))} vs direct`]);
     }
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
@@ -157,9 +162,9 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
   }
   const mem = await mockRssFor100k();
   return [
-    `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 from pgbench's per-transaction log.`,
+    `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 from pgbench's per-transaction log. CPU: this process (relay or mock) per transaction, which does not depend on what else runs on the machine.`,
     '',
-    table(['protocol', 'target', 'TPS', 'p50 ms', 'ratio'], rows),
+    table(['protocol', 'target', 'TPS', 'p50 ms', 'doppel CPU us/tx', 'ratio'], rows),
     '',
     table(
       ['mock with 100k recorded statements', 'value'],

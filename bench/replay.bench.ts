@@ -8,8 +8,12 @@
  *   - memory: heap after GC, small vs large streamed replay (< 5% growth)
  *
  * The engine judges every response (comparison with the recorded response,
- * gates, metrics); autocannon only sends. Ratios are medians of interleaved
- * repeats. BENCH_QUICK=1 runs a ~10 s smoke version.
+ * gates, metrics); autocannon only sends. autocannon's fixed rate is bursty
+ * (each connection sends its share of a second back to back, then idles),
+ * while the engine spaces requests evenly; a third sender, bare undici
+ * Pool.dispatch paced evenly with no judging, shows what even pacing alone
+ * costs on the machine. Ratios are medians of interleaved repeats.
+ * BENCH_QUICK=1 runs a ~10 s smoke version.
  *
  *   npx tsx bench/replay.bench.ts
  */
@@ -18,7 +22,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-// @ts-expect-error autocannon ships no type declarations
+import { Pool, type Dispatcher } from 'undici';
 import autocannon from 'autocannon';
 import { runReplay } from '../src/replay/run-replay.js';
 import { defaultJudgePorts } from '../src/replay/judge-adapter.js';
@@ -160,6 +164,40 @@ async function cannonRun(url: string, durationS: number, opts: { rate?: number; 
   return { sent, cpuMs: (cpu.user + cpu.system) / 1000, rate: sent / durationS };
 }
 
+/** Bare undici dispatch, evenly paced, nothing judged: the floor for a paced sender. */
+async function pacedFloorRun(url: string, rate: number, count: number): Promise<{ sent: number; cpuMs: number }> {
+  const pool = new Pool(url, { connections: 64 });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect: () => {},
+      onHeaders: () => true,
+      onData: () => true,
+      onComplete: () => {
+        if (++done === count) resolve();
+      },
+      onError: () => {
+        if (++done === count) resolve();
+      },
+    };
+    let i = 0;
+    const tick = () => {
+      const now = performance.now() - t0;
+      while (i < count && (i * 1000) / rate <= now) {
+        pool.dispatch({ method: 'GET', path: `/items/${i}`, headers: ['accept', 'application/json'] }, handler);
+        i++;
+      }
+      if (i < count) setTimeout(tick, Math.max(1, Math.round((i * 1000) / rate - (performance.now() - t0))));
+    };
+    tick();
+  });
+  const cpu = process.cpuUsage(cpu0);
+  await pool.close();
+  return { sent: count, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -180,25 +218,33 @@ export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<str
   const { url, child } = await startTarget();
   const rows: string[] = [];
   try {
-    // warm both paths up (JIT, connections)
+    // warm every path up (JIT, connections)
     await engineRun(url, 2000, {});
+    await engineRun(url, 1000, { rate: fixedRate });
     await cannonRun(url, 1, { connections: 16 });
+    await pacedFloorRun(url, fixedRate, 1000);
 
     const cpuRatio: number[] = [];
     const rateRatio: number[] = [];
     const engCpu: number[] = [];
     const canCpu: number[] = [];
+    const floorCpu: number[] = [];
+    const floorRatio: number[] = [];
     const engRate: number[] = [];
     const canRate: number[] = [];
     for (let r = 0; r < repeats; r++) {
       say(`replay bench: fixed-rate repeat ${r + 1}/${repeats}`);
       const e = await engineRun(url, fixedRate * fixedS, { rate: fixedRate });
       const c = await cannonRun(url, fixedS, { rate: fixedRate, connections: 16 });
+      const f = await pacedFloorRun(url, fixedRate, fixedRate * fixedS);
       const eu = (e.cpuMs * 1000) / e.sent;
       const cu = (c.cpuMs * 1000) / c.sent;
+      const fu = (f.cpuMs * 1000) / f.sent;
       engCpu.push(eu);
       canCpu.push(cu);
+      floorCpu.push(fu);
       cpuRatio.push(eu / cu);
+      floorRatio.push(eu / fu);
       say(`replay bench: max-rate repeat ${r + 1}/${repeats}`);
       const c2 = await cannonRun(url, maxS, { connections: 16 });
       const e2 = await engineRun(url, Math.round(c2.rate * maxS), { concurrency: 16 });
@@ -207,6 +253,7 @@ export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<str
       rateRatio.push(e2.achievedRate / c2.rate);
     }
     rows.push(`| CPU per request at ${fixedRate} rps (µs) | ${median(engCpu).toFixed(1)} | ${median(canCpu).toFixed(1)} | ${median(cpuRatio).toFixed(2)}x | <= 1.3x | ${median(cpuRatio) <= 1.3 ? 'ok' : 'MISSED'} |`);
+    rows.push(`| CPU per request at ${fixedRate} rps vs bare undici evenly paced, nothing judged (µs) | ${median(engCpu).toFixed(1)} | ${median(floorCpu).toFixed(1)} (paced floor) | ${median(floorRatio).toFixed(2)}x | - | info |`);
     rows.push(`| max rate (req/s) | ${median(engRate).toFixed(0)} | ${median(canRate).toFixed(0)} | ${median(rateRatio).toFixed(2)}x | >= 0.8x | ${median(rateRatio) >= 0.8 ? 'ok' : 'MISSED'} |`);
 
     for (const scale of [1, 10]) {

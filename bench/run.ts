@@ -8,6 +8,7 @@ import { runPgBench } from './pg.bench.js';
 import { runCompareBench } from './compare.bench.js';
 import { runReplayBench } from './replay.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runHttpBench } from './http.bench.js';
 
 interface BenchModule {
   name: string;
@@ -16,6 +17,7 @@ interface BenchModule {
 
 const modules: BenchModule[] = [
   { name: 'store', run: runStoreBench },
+  { name: 'http', run: (o) => runHttpBench({ quick: o.quick }) },
   { name: 'pg', run: runPgBench },
   { name: 'compare', run: (o) => runCompareBench({ quick: o.quick }) },
   { name: 'replay', run: (o) => runReplayBench({ quick: o.quick }) },

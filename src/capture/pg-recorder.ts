@@ -8,6 +8,7 @@
  * still relayed.
  */
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { HostPort } from '../core/address.js';
 import { BoundedQueue } from '../core/bounded-queue.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { PgExchange } from '../core/exchange.js';
@@ -20,11 +21,6 @@ import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
 import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
@@ -72,12 +68,6 @@ interface Tap {
 /** Items handled per turn of the event loop, so relaying is never starved by decoding. */
 const DRAIN_BATCH = 512;
 
-export function parseHostPort(s: string): HostPort {
-  const i = s.lastIndexOf(':');
-  const host = s.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(s.slice(i + 1)) };
-}
-
 export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
   const log = opts.log.child({ component: 'pg-recorder', service: opts.service });
   const clock = opts.clock ?? systemClock;
@@ -88,15 +78,34 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 64 * 1024 * 1024);
   const maxInFlight = opts.queueItems ?? 10_000;
   const conns = new Set<Conn>();
-  const appends = new Set<Promise<void>>();
+  let inFlight = 0;
+  let idleWaiters: Array<() => void> = [];
   let isDrainScheduled = false;
   let connCounter = 0;
   const runTag = newExchangeId().slice(-6).toLowerCase();
 
   const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
+  // Bound once: labelled inc() hashes its label object on every call.
+  const recorded = opts.metrics.exchangesRecorded.labels({ service: opts.service, direction: 'outbound', protocol: 'pg' });
+
+  function settled(): void {
+    if (--inFlight > 0 || idleWaiters.length === 0) return;
+    const ws = idleWaiters;
+    idleWaiters = [];
+    for (const w of ws) w();
+  }
+  function onAppended(): void {
+    recorded.inc();
+    settled();
+  }
+  function onAppendFailed(err: unknown): void {
+    dropped('store_error');
+    log.warn({ err }, 'recording a pg exchange failed');
+    settled();
+  }
 
   function write(rec: RecordedPg): void {
-    if (appends.size >= maxInFlight) {
+    if (inFlight >= maxInFlight) {
       dropped('queue_full');
       return;
     }
@@ -113,17 +122,8 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
       tags: rec.tags,
       pg: rec.payload,
     };
-    const p = opts.writer.append(ex).then(
-      () => {
-        opts.metrics.exchangesRecorded.inc({ service: opts.service, direction: 'outbound', protocol: 'pg' });
-      },
-      (err: unknown) => {
-        dropped('store_error');
-        log.warn({ err }, 'recording a pg exchange failed');
-      },
-    );
-    appends.add(p);
-    void p.finally(() => appends.delete(p));
+    inFlight++;
+    opts.writer.append(ex).then(onAppended, onAppendFailed);
   }
 
   function stopRecording(conn: Conn, reason: string, err?: unknown): void {
@@ -309,7 +309,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
       conns.clear();
       await new Promise((r) => setImmediate(r));
       drainAll();
-      await Promise.all([...appends]);
+      if (inFlight > 0) await new Promise<void>((r) => idleWaiters.push(r));
     },
   };
 }

@@ -89,6 +89,9 @@ function bodySize(chunks: readonly Buffer[]): number {
   return n;
 }
 
+/** exchanges encoded per event-loop turn */
+const DRAIN_SLICE = 16;
+
 export function createRecorder(opts: RecorderOptions): Recorder {
   const { writer, log, metrics, redactor, sessionKeyer } = opts;
   const queue = new BoundedQueue<RawHttpExchange>(opts.queueItems, opts.queueBytes);
@@ -126,10 +129,15 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   function drain(): void {
     drainScheduled = false;
     // Only hand the writer a bounded amount at a time: the queue is the memory bound.
-    while (queue.length > 0 && inFlightBytes < maxInFlight) {
+    // And only a slice per turn of the event loop: encoding shares the thread with proxying,
+    // so a backlog must not hold client responses back.
+    let n = 0;
+    while (queue.length > 0 && inFlightBytes < maxInFlight && n < DRAIN_SLICE) {
       const raw = queue.poll() as RawHttpExchange;
       write(raw);
+      n++;
     }
+    if (queue.length > 0 && inFlightBytes < maxInFlight) scheduleDrain();
     settleIdle();
   }
 

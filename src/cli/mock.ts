@@ -1,7 +1,16 @@
+import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
-import { collect, collectList } from './context.js';
+import { ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { collect, collectList, loadCommandConfig, type CommandContext } from './context.js';
+import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
+import { Value } from '@sinclair/typebox/value';
+import { MockSchema, type DoppelConfig, type MockConfig } from '../config/schema.js';
+import { createDaemon } from '../daemon.js';
+import type { ExchangeWriter } from '../store/types.js';
+import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
+import { startPgMockFromConfig } from '../mock/start-pg-mock.js';
+import { waitForAbort } from './record.js';
 
 export interface MockFlags {
   traffic?: string[];
@@ -20,7 +29,82 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT] (repeatable)', collect)
     .option('--stubs <file>', 'WireMock-style stub mappings layered over recordings (repeatable)', collect)
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
-    .action(bind<MockFlags>(async () => {
-      throw notImplemented('the mock command');
-    }));
+    .action(bind<MockFlags>(runMock));
+}
+
+
+export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = loadCommandConfig(ctx);
+  const httpSpecs = httpMockSpecs(flags, config, ctx);
+  const pgSpecs = pgMockSpecs(flags, config, ctx);
+  if (httpSpecs.length === 0 && pgSpecs.length === 0) {
+    throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL] or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
+  }
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const writers = new Map<string, ExchangeWriter>();
+  const mocks: Array<{ close(): Promise<void> }> = [];
+  try {
+    for (const spec of httpSpecs) {
+      const mock = await startHttpMockFromSpec(spec, { config, log: daemon.log, metrics: daemon.metrics, redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers });
+      mocks.push(mock);
+      daemon.providers.mocks.push({ reset: () => mock.reset() });
+      daemon.providers.unmatched.push({ unmatched: () => mock.unmatched() });
+    }
+    for (const spec of pgSpecs) {
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics });
+      mocks.push(pg);
+      daemon.providers.mocks.push({ reset: () => pg.reset() });
+      daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
+    }
+    if (config.admin.enabled) await daemon.startAdmin();
+    daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C');
+    await waitForAbort(ctx.io.signal);
+    daemon.log.info('stopping mocks');
+  } finally {
+    for (const m of mocks) await m.close();
+    for (const w of writers.values()) await w.close();
+    await daemon.close();
+  }
+  return ExitCode.ok;
+}
+
+function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): HttpMockSpec[] {
+  const abs = (p: string) => resolvePath(ctx.io.cwd, p);
+  const specs: HttpMockSpec[] = config.mocks.filter((m) => m.protocol === 'http').map((m) => httpMockSpecFromConfig(m, abs, flags.latency));
+  const traffic = (flags.traffic ?? []).map(abs);
+  for (const v of flags.httpDep ?? []) {
+    const dep = parseDepSpec('--http-dep', v, false);
+    if (traffic.length === 0 && (flags.stubs ?? []).length === 0) throw usageError(`--http-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --stubs FILE`);
+    if (dep.target !== undefined && !/^https?:\/\//i.test(dep.target)) throw usageError(`--http-dep ${dep.name}: target ${dep.target} must be an http:// or https:// URL`);
+    specs.push({
+      service: dep.name,
+      listen: dep.listen,
+      traffic,
+      target: dep.target,
+      stubs: (flags.stubs ?? []).map(abs),
+      latency: flags.latency ?? 'none',
+      matchHeaders: [],
+      maxBodyBytes: 16 * 1024 * 1024,
+      unmatchedKeep: 1000,
+      recordOut: undefined,
+    });
+  }
+  return specs;
+}
+
+/** Postgres mocks from `mocks:` entries and --pg-dep flags. */
+function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): Array<{ mock: MockConfig; traffic: string[] }> {
+  const abs = (p: string) => resolvePath(ctx.io.cwd, p);
+  const out: Array<{ mock: MockConfig; traffic: string[] }> = [];
+  for (const m of config.mocks) {
+    if (m.protocol === 'pg') out.push({ mock: m, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs) });
+  }
+  const traffic = (flags.traffic ?? []).map(abs);
+  for (const v of flags.pgDep ?? []) {
+    const dep = parseDepSpec('--pg-dep', v, false);
+    if (traffic.length === 0) throw usageError(`--pg-dep ${dep.name}: mock needs --traffic DIR[,DIR...]`);
+    if (dep.target !== undefined) throw notImplemented(`--pg-dep ${dep.name}: passing unmatched statements through to a target`);
+    out.push({ mock: Value.Default(MockSchema, { service: dep.name, protocol: 'pg', listen: dep.listen, traffic }) as MockConfig, traffic });
+  }
+  return out;
 }

@@ -4,12 +4,15 @@ import { ExitCode, notImplemented, usageError } from '../core/errors.js';
 import { collect, loadCommandConfig, setIn, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
-import type { DoppelConfig, HttpDepConfig } from '../config/schema.js';
+import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { createDaemon, type Daemon } from '../daemon.js';
 import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { createFileStoreWriter } from '../store/file-store.js';
+import type { ExchangeWriter } from '../store/types.js';
+import { createPgRecorder } from '../capture/pg-recorder.js';
+import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
@@ -71,13 +74,20 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       const existing = Array.isArray(record.http_deps) ? (record.http_deps as unknown[]) : [];
       setIn(raw, ['record', 'http_deps'], [...existing, ...flags.httpDep.map((v) => parseDepSpec('--http-dep', v, true))]);
     }
+    if (flags.pgDep !== undefined) {
+      const record = (raw.record ?? {}) as Record<string, unknown>;
+      const existing = Array.isArray(record.pg_deps) ? (record.pg_deps as unknown[]) : [];
+      setIn(raw, ['record', 'pg_deps'], [...existing, ...flags.pgDep.map((v) => parseDepSpec('--pg-dep', v, true))]);
+    }
   });
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
   if (/^rediss?:\/\//i.test(rec.out)) throw notImplemented('recording to a redis:// store');
-  if (flags.pgDep !== undefined && flags.pgDep.length > 0) throw notImplemented('--pg-dep in record');
-  if (rec.upstream === undefined && rec.http_deps.length === 0) {
-    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL');
+  if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
+    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
+  }
+  for (const dep of rec.pg_deps) {
+    if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
   }
   const outDir = resolvePath(ctx.io.cwd, rec.out);
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
@@ -127,6 +137,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     };
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
+    started.push(...(await startPgDeps(shared, writer, rec.pg_deps)));
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream));
     if (config.admin.enabled) await daemon.startAdmin();
     log.info({ out: outDir }, 'recording; stop with Ctrl-C');
@@ -177,6 +188,26 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         log: shared.daemon.log,
       }),
     );
+  }
+  return out;
+}
+
+/** One Postgres relay per --pg-dep: every byte passes through, statements are recorded off the relay path. */
+async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[]): Promise<Closable[]> {
+  const rec = shared.config.record;
+  const out: Closable[] = [];
+  for (const dep of deps) {
+    const relay = await createPgRecorder({
+      service: dep.name,
+      listen: parseHostPort(dep.listen, `--pg-dep ${dep.name} listen`),
+      target: parseHostPort(dep.target as string, `--pg-dep ${dep.name} target`),
+      writer,
+      log: shared.daemon.log,
+      metrics: shared.daemon.metrics,
+      queueItems: rec.queue_items,
+      queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
+    });
+    out.push(relay);
   }
   return out;
 }

@@ -1,18 +1,90 @@
+import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
+import { loadConfig } from '../config/load.js';
+import { systemClock } from '../core/clock.js';
+import { ExitCode } from '../core/errors.js';
+import { createDaemon } from '../daemon.js';
+import { createReplayRunsProvider } from '../admin/runs-provider.js';
+import { defaultJudgePorts } from '../replay/judge-adapter.js';
+import { startProgressView, type ProgressView } from '../replay/progress-view.js';
+import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../run/run-plan.js';
+import { createMockFactories } from '../run/mock-backends.js';
+import { runOrchestration } from '../run/orchestrate.js';
+import type { ExchangeWriter } from '../store/types.js';
+import { setIn, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface RunFlags {
   dryRun?: boolean;
 }
 
+export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
+  const file = args[0] as string;
+  const config = loadConfig(file, ctx.io.env, (raw) => {
+    if (ctx.globals.logLevel !== undefined) setIn(raw, ['log', 'level'], ctx.globals.logLevel);
+    if (ctx.globals.admin !== undefined) setIn(raw, ['admin', 'listen'], ctx.globals.admin);
+  });
+  const plan = planRun(config, file, ctx.io.cwd, ctx.io.env);
+  const say = (line: string) => ctx.io.stdout.write(`${line}\n`);
+
+  // Every traffic directory is checked before anything starts: a missing one fails the backends phase by name.
+  const traffic = new Map<string, TrafficSummary>();
+  for (const [i, m] of plan.mocks.entries()) {
+    for (const d of m.traffic) traffic.set(d, await inspectTraffic(d, `backends: mocks[${i}] (${m.config.service})`));
+  }
+  for (const d of plan.replayTraffic) traffic.set(d, await inspectTraffic(d, 'replay.traffic'));
+  if (flags.dryRun === true) {
+    for (const line of describePlan(plan, traffic)) say(line);
+    say('dry run: config and traffic are valid; nothing was started');
+    return ExitCode.ok;
+  }
+
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const runs = createReplayRunsProvider();
+  daemon.providers.runs.push(runs);
+  const writers = new Map<string, ExchangeWriter>();
+  let progress: ProgressView | undefined;
+  try {
+    if (ctx.globals.admin !== undefined) await daemon.startAdmin();
+    say(`doppel run ${file}`);
+    const outcome = await runOrchestration(plan, config, {
+      log: daemon.log,
+      metrics: daemon.metrics,
+      clock: systemClock,
+      providers: daemon.providers,
+      factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers }),
+      judge: defaultJudgePorts,
+      say: (line) => {
+        progress?.stop();
+        progress = undefined;
+        say(line);
+      },
+      signal: ctx.io.signal,
+      vars: ctx.runtime.vars,
+      observe: (run) => {
+        runs.add(run);
+        progress = startProgressView(run, { stream: ctx.io.stderr });
+      },
+    });
+    progress?.stop();
+    progress = undefined;
+    const verdict = outcome.exitCode === ExitCode.ok ? 'PASS' : outcome.exitCode === ExitCode.gateFailed ? 'FAIL' : 'ABORTED';
+    say('');
+    say(`verdict: ${verdict} (exit ${outcome.exitCode})${outcome.replay?.abortReason ? `: ${outcome.replay.abortReason}` : ''}`);
+    say(`report: ${resolvePath(outcome.reportDir, 'report.html')}`);
+    return outcome.exitCode;
+  } finally {
+    progress?.stop();
+    for (const w of writers.values()) await w.close();
+    await daemon.close();
+  }
+}
+
 export function registerRunCommand(program: Command, bind: Bind): Command {
   return program
     .command('run')
     .description('Phased orchestration: mocks -> SUT readiness -> (baseline) -> replay -> gates')
-    .argument('<config>', 'YAML configuration (DESIGN.md sections)')
+    .argument('<config>', 'YAML configuration (DESIGN.md sections); relative paths in it are relative to the file')
     .addOption(new Option('--dry-run', 'validate config and traffic, print the plan'))
-    .action(bind<RunFlags>(async () => {
-      throw notImplemented('the run command');
-    }));
+    .action(bind<RunFlags>(runRun));
 }

@@ -86,7 +86,7 @@ export function validateCompareConfig(cfg: CompareConfig, prefix = 'compare'): s
   const check = (key: string, source: string, jsonOnly: boolean) => {
     try {
       const p = compilePath(source);
-      if (jsonOnly && p.kind !== 'json') problems.push(`${key}: ${JSON.stringify(source)} is a header rule; only ignore accepts header:NAME here, expected a JSON path like $.total`);
+      if (jsonOnly && p.kind !== 'json') problems.push(`${key}: ${JSON.stringify(source)} is a ${p.kind} rule; only ignore accepts header:NAME and pg:$N here, expected a JSON path like $.total`);
     } catch (err) {
       problems.push(`${key}: ${(err as Error).message}`);
     }

@@ -2,7 +2,7 @@
  * The one path grammar of doppel, shared by compare ignore rules, tolerances,
  * captures, redaction and mock matching:
  *
- *   $.a.b   $['a b']   $.items[0]   $.items[*].createdAt   $..id   $.*   header:NAME
+ *   $.a.b   $['a b']   $.items[0]   $.items[*].createdAt   $..id   $.*   header:NAME   pg:$2
  *
  * A pattern is compiled once; matching a concrete path allocates nothing.
  */
@@ -19,7 +19,9 @@ type Step =
 
 export type CompiledPath =
   | { kind: 'json'; source: string; steps: readonly Step[] }
-  | { kind: 'header'; source: string; name: string };
+  | { kind: 'header'; source: string; name: string }
+  /** `pg:$N`: a Postgres statement parameter (0-based index), for mock matching */
+  | { kind: 'param'; source: string; index: number };
 
 export function compilePath(source: string): CompiledPath {
   const s = source.trim();
@@ -27,6 +29,12 @@ export function compilePath(source: string): CompiledPath {
     const name = s.slice('header:'.length).trim().toLowerCase();
     if (!name) throw pathError(source, 'a header name after "header:"');
     return { kind: 'header', source, name };
+  }
+  if (/^pg:/i.test(s)) {
+    const m = /^pg:(?:\$|param:)(\d+)$/i.exec(s);
+    const n = m ? Number(m[1]) : NaN;
+    if (!(n >= 1 && n <= 65_535)) throw pathError(source, 'a Postgres parameter after "pg:", like pg:$2');
+    return { kind: 'param', source, index: n - 1 };
   }
   if (!s.startsWith('$')) throw pathError(source, 'a JSON path starting with "$" (e.g. $.a.b, $..id, $.items[*].x) or header:NAME');
   const steps: Step[] = [];

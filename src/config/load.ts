@@ -10,6 +10,7 @@ import { DoppelError } from '../core/errors.js';
 import { isGateName, parseGateExpression } from '../gates/expression.js';
 import { validateCompareConfig } from '../compare/comparator.js';
 import { checkPath } from '../compare/json-path.js';
+import { checkPgMockConfig } from '../mock/pg-mock-config.js';
 import { ConfigSchema, GatesFileSchema, type DoppelConfig, type GatesFile } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -108,7 +109,8 @@ function describeSchemaError(err: SchemaError): { segments: string[]; message: s
       message: `unknown key${allowed.length ? ` (allowed here: ${allowed.join(', ')})` : ''}`,
     };
   }
-  const got = err.value === undefined ? 'nothing' : JSON.stringify(err.value);
+  if (err.value === undefined) return { segments, message: `required${expected ? `: ${expected}` : ''}` };
+  const got = JSON.stringify(err.value);
   return { segments, message: `expected ${expected ?? err.message.replace(/^Expected /, '').toLowerCase()}, got ${got}` };
 }
 
@@ -158,8 +160,11 @@ function checkPaths(cfg: DoppelConfig, doc: Document, lc: LineCounter, problems:
     if (why !== undefined) sentences.push(`redact.json_paths[${i}]: ${why}`);
   });
   cfg.replay.captures.forEach((c, i) => {
-    const why = checkPath(c.from);
+    const why = checkPath(c.from) ?? (/^pg:/i.test(c.from.trim()) ? 'a capture reads a response: expected a JSON path or header:NAME' : undefined);
     if (why !== undefined) sentences.push(`replay.captures[${i}].from: ${why}`);
+  });
+  cfg.mocks.forEach((m, i) => {
+    if (m.protocol === 'pg') sentences.push(...checkPgMockConfig(m, `mocks[${i}]`));
   });
   for (const sentence of sentences) {
     const colon = sentence.indexOf(': ');

@@ -78,6 +78,31 @@ function compileGates(gates: Readonly<Record<string, string>>): CompiledGate[] {
   return Object.entries(gates).map(([name, source]) => ({ name: name as GateName, expr: parseGateExpression(source) as GateExpression }));
 }
 
+/** The comparison counters the whole run and each endpoint keep alike. */
+interface OutcomeTally {
+  fieldMatch: number;
+  fieldMismatch: number;
+  fieldIgnored: number;
+  bodyMatch: number;
+  noise: number;
+  mismatches: number;
+  newMismatches: number;
+}
+
+function tallyOutcome(t: OutcomeTally, j: JudgedRequest): void {
+  const o = j.outcome;
+  if (o === undefined || !j.isAnswered) return;
+  t.fieldMatch += o.fields.match;
+  t.fieldMismatch += o.fields.mismatch;
+  t.fieldIgnored += o.fields.ignored;
+  if (o.isBodyMatch) t.bodyMatch++;
+  if (j.isNoise === true) t.noise++;
+  if (!o.isMatch) {
+    t.mismatches++;
+    if (j.isKnownMismatch !== true) t.newMismatches++;
+  }
+}
+
 /** Counters and sketches of a run or of one time bucket; merges by addition. */
 export class GateAccumulator {
   requests = 0;
@@ -108,18 +133,7 @@ export class GateAccumulator {
       if (j.candidateStatus === j.baselineStatus) this.statusPass++;
       if (j.candidateStatus !== undefined && j.candidateStatus >= 500 && j.baselineStatus < 500) this.unexpected5xx++;
     }
-    const o = j.outcome;
-    if (o !== undefined && j.isAnswered) {
-      this.fieldMatch += o.fields.match;
-      this.fieldMismatch += o.fields.mismatch;
-      this.fieldIgnored += o.fields.ignored;
-      if (o.isBodyMatch) this.bodyMatch++;
-      if (j.isNoise === true) this.noise++;
-      if (!o.isMatch) {
-        this.mismatches++;
-        if (j.isKnownMismatch !== true) this.newMismatches++;
-      }
-    }
+    tallyOutcome(this, j);
     if (j.baselineMs !== undefined) this.baseline.add(j.baselineMs);
     if (j.candidateMs !== undefined) this.candidate.add(j.candidateMs);
     if (j.baselineMs !== undefined && j.candidateMs !== undefined) {
@@ -291,18 +305,7 @@ class EndpointAccumulator {
     this.requests++;
     if (!j.isAnswered) this.errors++;
     else if (j.candidateStatus === j.baselineStatus) this.statusPass++;
-    const o = j.outcome;
-    if (o !== undefined && j.isAnswered) {
-      this.fieldMatch += o.fields.match;
-      this.fieldMismatch += o.fields.mismatch;
-      this.fieldIgnored += o.fields.ignored;
-      if (o.isBodyMatch) this.bodyMatch++;
-      if (j.isNoise === true) this.noise++;
-      if (!o.isMatch) {
-        this.mismatches++;
-        if (j.isKnownMismatch !== true) this.newMismatches++;
-      }
-    }
+    tallyOutcome(this, j);
     if (j.baselineMs !== undefined) this.baseline.add(j.baselineMs);
     if (j.candidateMs !== undefined) this.candidate.add(j.candidateMs);
   }

@@ -52,6 +52,8 @@ interface Bucket {
 const SEP = '\u0001';
 const VSEP = '\u0002';
 const NULL_KEY = '\u0000N';
+/** Stands for a parameter an ignore rule says is not matched. */
+const IGNORED_KEY = '\u0000*';
 /** entries looked at past the head of a bucket when looking for the preferred connection */
 const AFFINITY_WINDOW = 64;
 const NEAREST_SCAN_LIMIT = 5000;
@@ -90,8 +92,17 @@ export class PgIndex {
   #startup: PgStartupResponse | undefined;
   #size = 0;
 
-  constructor(analyzer: SqlAnalyzer) {
+  readonly #ignoredParams: ReadonlySet<number>;
+
+  /** `ignoredParams`: 0-based positions of parameters that do not take part in matching. */
+  constructor(analyzer: SqlAnalyzer, ignoredParams: ReadonlySet<number> = new Set()) {
     this.#analyzer = analyzer;
+    this.#ignoredParams = ignoredParams;
+  }
+
+  #mask(params: readonly string[]): readonly string[] {
+    if (this.#ignoredParams.size === 0) return params;
+    return params.map((p, i) => (this.#ignoredParams.has(i) ? IGNORED_KEY : p));
   }
 
   get size(): number {
@@ -138,7 +149,7 @@ export class PgIndex {
     }
     this.#size++;
     if (request.kind === 'extended') this.#noteStatement(shape, request, response);
-    const params = (request.params ?? []).map((p, i) => paramKey(p, 1, request.paramTypes?.[i]));
+    const params = this.#mask((request.params ?? []).map((p, i) => paramKey(p, 1, request.paramTypes?.[i])));
     this.#bucket(this.#raw, rawKey(request.sql, params)).entries.push(entry);
     this.#bucket(this.#exact, exactKey(shape, params)).entries.push(entry);
     const ck = classKey(shape, params);
@@ -177,7 +188,8 @@ export class PgIndex {
   }
 
   /** Like take, for the exact recorded text only: no scan of the SQL. */
-  takeRaw(sql: string, params: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+  takeRaw(sql: string, live: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+    const params = this.#mask(live);
     const b = this.#raw.get(rawKey(sql, params));
     if (b === undefined) return undefined;
     const e = pick(b, affinity);
@@ -189,7 +201,8 @@ export class PgIndex {
    * The recording answering `sql` with `params` (already paramKey'd), or
    * undefined. Takes the entry (marks it used) so repeats go in order.
    */
-  take(sql: string, params: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+  take(sql: string, live: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+    const params = this.#mask(live);
     let b = this.#raw.get(rawKey(sql, params));
     if (b === undefined) {
       const shape = this.#analyzer.analyze(sql);
@@ -216,7 +229,7 @@ export class PgIndex {
         if (recShape.literals[i] !== shape.literals[i]) return { sql: same.request.sql, differs: `literal ${i + 1}`, recordedValues: recShape.literals };
       }
       for (let i = 0; i < Math.max(recParams.length, params.length); i++) {
-        if (recParams[i] !== params[i]) return { sql: same.request.sql, differs: `parameter $${i + 1}`, recordedValues: recParams };
+        if (recParams[i] !== params[i] && !this.#ignoredParams.has(i)) return { sql: same.request.sql, differs: `parameter $${i + 1}`, recordedValues: recParams };
       }
       return { sql: same.request.sql, differs: 'values' };
     }

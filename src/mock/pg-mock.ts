@@ -11,8 +11,10 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import type { Exchange, PgErrorFields, PgExchange, PgField, PgResult, PgValue, TxStatus } from '../core/exchange.js';
+import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeReader } from '../store/types.js';
@@ -21,8 +23,9 @@ import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, Sq
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
+import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
-import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded } from './pg-index.js';
+import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 
 export interface PgMockTls {
   cert: string | Buffer;
@@ -46,6 +49,12 @@ export interface PgMockOptions {
   maxMessageBytes?: number;
   /** how many unmatched statements are kept for GET /api/unmatched */
   maxUnmatched?: number;
+  /**
+   * Parameters not matched, by position: `$2`, `param:2` or `pg:$2` (the
+   * form `compare.ignore` uses; see pgRulesOf). Values of one value class
+   * (uuid, timestamp, ...) match each other without a rule.
+   */
+  ignoreParams?: readonly string[];
 }
 
 /** Same shape as the admin API's UnmatchedCall. */
@@ -87,6 +96,13 @@ const DEFAULT_PARAMETER_STATUS: Array<[string, string]> = [
   ['standard_conforming_strings', 'on'],
   ['TimeZone', 'UTC'],
 ];
+
+interface ParsedSql {
+  shape: SqlShape;
+  parseError: PgEntry | undefined;
+  isCopy: boolean;
+  described: StatementInfo | undefined;
+}
 
 interface Statement {
   sql: string;
@@ -139,8 +155,16 @@ function shortSql(sql: string): string {
 
 export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   const log = opts.log.child({ component: 'pg-mock', service: opts.service });
+  const rules = parsePgParamRules(opts.ignoreParams ?? []);
+  const problems = [
+    ...checkPgMockConfig({ auth: opts.auth ?? 'trust', ...(opts.password === undefined ? {} : { password: opts.password }) }),
+    ...rules.problems,
+  ];
+  if (problems.length > 0) {
+    throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${opts.service}: invalid configuration`, { details: problems });
+  }
   await loadSqlParser();
-  const index = new PgIndex(createSqlAnalyzer());
+  const index = new PgIndex(createSqlAnalyzer(), rules.positions);
   const sources: Array<Iterable<Exchange> | AsyncIterable<Exchange>> = [];
   if (opts.exchanges) sources.push(opts.exchanges);
   if (opts.reader) sources.push(opts.reader.read({ onCorrupt: () => opts.metrics.storeCorruptLines.inc() }));
@@ -161,9 +185,6 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   log.info({ recordings: index.size }, 'pg recordings loaded');
 
   const auth = opts.auth ?? 'trust';
-  if (auth !== 'trust' && opts.password === undefined) {
-    throw new Error(`pg mock ${opts.service}: auth ${auth} needs a password`);
-  }
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const maxUnmatched = opts.maxUnmatched ?? 1000;
   const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
@@ -181,6 +202,19 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   baseStatus.set('integer_datetimes', 'on');
   baseStatus.set('standard_conforming_strings', 'on');
   const codecCtx: CodecContext = { timeZone: baseStatus.get('TimeZone') ?? 'UTC' };
+
+  // Parse of one SQL text (sent again for every statement by unnamed-statement
+  // clients) costs one lookup instead of three scans of the text.
+  const parsedCache = new LRUCache<string, ParsedSql>({ max: 10_000 });
+  function parsed(sql: string): ParsedSql {
+    let p = parsedCache.get(sql);
+    if (p === undefined) {
+      const shape = index.analyze(sql);
+      p = { shape, parseError: index.parseError(sql), isCopy: shape.commands.includes('copy'), described: index.describeStatement(sql) };
+      parsedCache.set(sql, p);
+    }
+    return p;
+  }
 
   const counted = (result: 'matched' | 'unmatched') => {
     opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'pg', result });
@@ -661,18 +695,19 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
           if (m.name !== '' && this.#statements.has(m.name)) {
             throw new MissError(error(SqlState.duplicatePreparedStatement, `prepared statement "${m.name}" already exists`));
           }
-          const shape = index.analyze(m.sql);
+          const info = parsed(m.sql);
+          const shape = info.shape;
           if (this.#isBlockedByFailedTx(shape)) throw new MissError(this.#lastError());
-          const pe = index.parseError(m.sql);
+          const pe = info.parseError;
           if (pe?.response.error) {
             counted('matched');
             throw new MissError(pe.response.error);
           }
-          if (shape.commands.includes('copy')) {
+          if (info.isCopy) {
             counted('unmatched');
             throw new MissError(error(SqlState.featureNotSupported, 'doppel mock: COPY is not supported in mock'));
           }
-          const described = index.describeStatement(m.sql);
+          const described = info.described;
           const paramTypes = m.paramTypes.length > 0 && m.paramTypes.every((t) => t !== 0) ? m.paramTypes : (described?.paramTypes ?? m.paramTypes);
           this.#statements.set(m.name, { sql: m.sql, shape, paramTypes });
           this.#w.parseComplete();

@@ -1,7 +1,15 @@
 /**
  * Sends replayed requests to one target over HTTP/1.1 (undici Pool; HTTP/2
  * and gRPC are out of scope). Reads each response body up to a byte cap and
- * drains the rest so the connection stays reusable.
+ * drops the rest so the connection stays reusable.
+ *
+ * Requests go through `Pool.dispatch` with a handler that collects the
+ * response itself: no Readable body stream, no async iterator, no per-request
+ * abort listener. undici 7's client calls the `onConnect/onHeaders/onData/
+ * onComplete/onError` handler methods natively (a handler of the newer
+ * `onRequestStart/onResponse*` shape is wrapped per request and its headers
+ * parsed into an object), so this handler uses them and reads the raw header
+ * buffers directly.
  */
 import { Pool } from 'undici';
 import type { HeaderPairs } from '../core/exchange.js';
@@ -14,7 +22,8 @@ export type SendOutcome =
 
 export interface HttpSender {
   readonly origin: string;
-  send(req: OutgoingRequest, signal?: AbortSignal): Promise<SendOutcome>;
+  /** never rejects: failures resolve to `{ ok: false }` */
+  send(req: OutgoingRequest): Promise<SendOutcome>;
   close(): Promise<void>;
 }
 
@@ -26,16 +35,100 @@ export interface HttpSenderOptions {
   timeoutMs: number;
   maxBodyBytes: number;
   now: () => number;
+  /** cancels every request in flight and every later one */
+  signal?: AbortSignal;
 }
 
-function toPairs(headers: Record<string, string | string[] | undefined>): HeaderPairs {
-  const out: HeaderPairs = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push([k, x]);
-    else out.push([k, v]);
+class CancelledError extends Error {
+  readonly code = 'DOPPEL_CANCELLED';
+}
+
+interface SenderState {
+  readonly maxBodyBytes: number;
+  readonly now: () => number;
+  readonly inFlight: Set<ResponseCollector>;
+  isStopped: boolean;
+}
+
+/** One request's undici handler: collects status, raw headers and a capped body. */
+class ResponseCollector {
+  #abort: ((err?: Error) => void) | undefined;
+  #isCancelled = false;
+  #status = 0;
+  #headers: HeaderPairs = [];
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #isTruncated = false;
+
+  private readonly state: SenderState;
+  private readonly start: number;
+  private readonly resolve: (o: SendOutcome) => void;
+
+  constructor(state: SenderState, start: number, resolve: (o: SendOutcome) => void) {
+    this.state = state;
+    this.start = start;
+    this.resolve = resolve;
   }
-  return out;
+
+  cancel(): void {
+    this.#isCancelled = true;
+    this.#abort?.(new CancelledError('cancelled'));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#isCancelled) abort(new CancelledError('cancelled'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, _statusText: string): boolean {
+    // 1xx interim responses (RFC 9110 §15.2) come before the final one: keep only the last.
+    this.#status = statusCode;
+    const pairs: HeaderPairs = [];
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      pairs.push([(rawHeaders[i] as Buffer).toString('latin1').toLowerCase(), (rawHeaders[i + 1] as Buffer).toString('latin1')]);
+    }
+    this.#headers = pairs;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const max = this.state.maxBodyBytes;
+    if (this.#size >= max) {
+      this.#isTruncated = true;
+      return true;
+    }
+    const room = max - this.#size;
+    if (chunk.length > room) {
+      this.#chunks.push(chunk.subarray(0, room));
+      this.#size += room;
+      this.#isTruncated = true;
+    } else {
+      this.#chunks.push(chunk);
+      this.#size += chunk.length;
+    }
+    return true;
+  }
+
+  onComplete(_trailers: string[] | null): void {
+    this.state.inFlight.delete(this);
+    const durationMs = this.state.now() - this.start;
+    const chunks = this.#chunks;
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, this.#size);
+    this.resolve({ ok: true, sample: { status: this.#status, headers: this.#headers, body, durationMs }, isTruncated: this.#isTruncated });
+  }
+
+  onError(err: Error): void {
+    this.state.inFlight.delete(this);
+    this.resolve(failure(err, this.state.now() - this.start, this.#isCancelled || err instanceof CancelledError));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function failure(err: Error, durationMs: number, isCancelled: boolean): SendOutcome {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  return { ok: false, error: { code: String(code), message: e.message }, durationMs, isCancelled };
 }
 
 export function createHttpSender(opts: HttpSenderOptions): HttpSender {
@@ -48,51 +141,26 @@ export function createHttpSender(opts: HttpSenderOptions): HttpSender {
     bodyTimeout: opts.timeoutMs,
     connect: { rejectUnauthorized: !opts.insecure, timeout: Math.min(opts.timeoutMs, 10_000) },
   });
+  const state: SenderState = { maxBodyBytes: opts.maxBodyBytes, now: opts.now, inFlight: new Set(), isStopped: false };
+  const onStop = () => {
+    state.isStopped = true;
+    for (const c of state.inFlight) c.cancel();
+  };
+  if (opts.signal?.aborted === true) onStop();
+  opts.signal?.addEventListener('abort', onStop, { once: true });
   return {
     origin: url.origin,
-    async send(req, signal) {
+    send(req) {
       const start = opts.now();
-      try {
-        const res = await pool.request({
-          method: req.method,
-          path: prefix + req.path,
-          headers: req.headers,
-          body: req.body ?? null,
-          ...(signal === undefined ? {} : { signal }),
-        });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let isTruncated = false;
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (size >= opts.maxBodyBytes) {
-            isTruncated = true;
-            continue;
-          }
-          const room = opts.maxBodyBytes - size;
-          if (chunk.length > room) {
-            chunks.push(chunk.subarray(0, room));
-            size += room;
-            isTruncated = true;
-          } else {
-            chunks.push(chunk);
-            size += chunk.length;
-          }
-        }
-        const durationMs = opts.now() - start;
-        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-        return { ok: true, sample: { status: res.statusCode, headers: toPairs(res.headers), body, durationMs }, isTruncated };
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-        const code = e.code ?? e.cause?.code ?? e.name;
-        return {
-          ok: false,
-          error: { code: String(code), message: e.message },
-          durationMs: opts.now() - start,
-          isCancelled: signal?.aborted === true,
-        };
-      }
+      if (state.isStopped) return Promise.resolve(failure(new CancelledError('cancelled'), 0, true));
+      return new Promise<SendOutcome>((resolve) => {
+        const collector = new ResponseCollector(state, start, resolve);
+        state.inFlight.add(collector);
+        pool.dispatch({ method: req.method, path: prefix === '' ? req.path : prefix + req.path, headers: req.headers, body: req.body ?? null }, collector);
+      });
     },
     async close() {
+      opts.signal?.removeEventListener('abort', onStop);
       await pool.destroy();
     },
   };

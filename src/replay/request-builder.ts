@@ -64,17 +64,28 @@ function isJsonType(headers: HeaderPairs): boolean {
   return false;
 }
 
+// Configured headers are the same for every request of a run: their names are lowered once.
+const overriddenCache = new WeakMap<RequestBuildOptions['headers'], ReadonlySet<string>>();
+function overriddenNames(headers: RequestBuildOptions['headers']): ReadonlySet<string> {
+  let names = overriddenCache.get(headers);
+  if (names === undefined) {
+    names = new Set(headers.map(([k]) => k.toLowerCase()));
+    overriddenCache.set(headers, names);
+  }
+  return names;
+}
+
 export function buildRequest(ex: HttpExchange, session: SessionVars | undefined, opts: RequestBuildOptions): OutgoingRequest {
   const req = ex.http.request;
   const { origin: urlOrigin, path: rawPath } = splitAbsolute(req.url);
   const hasSubst = session !== undefined && session.substitutions.size > 0;
 
   let recordedHost: string | undefined;
-  const connectionListed = new Set<string>();
+  let connectionListed: Set<string> | undefined;
   for (const [k, v] of req.headers) {
     const name = k.toLowerCase();
     if (name === 'host') recordedHost = v;
-    else if (name === 'connection') for (const t of v.split(',')) connectionListed.add(t.trim().toLowerCase());
+    else if (name === 'connection') for (const t of v.split(',')) (connectionListed ??= new Set()).add(t.trim().toLowerCase());
   }
   const recordedOrigins: string[] = [];
   if (urlOrigin !== undefined) recordedOrigins.push(urlOrigin);
@@ -88,11 +99,11 @@ export function buildRequest(ex: HttpExchange, session: SessionVars | undefined,
   let path = hasSubst ? substituteUrl(rawPath, session) : rawPath;
   path = expandTemplates(path, opts.env, session);
 
-  const overridden = new Set(opts.headers.map(([k]) => k.toLowerCase()));
+  const overridden = overriddenNames(opts.headers);
   const headers: string[] = [];
   for (const [k, v] of req.headers) {
     const name = k.toLowerCase();
-    if (DROPPED.has(name) || connectionListed.has(name) || overridden.has(name)) continue;
+    if (DROPPED.has(name) || connectionListed?.has(name) === true || overridden.has(name)) continue;
     let value = rewriteOrigins(v);
     if (hasSubst) value = substituteText(value, session, /id$/i.test(name));
     headers.push(k, expandTemplates(value, opts.env, session));

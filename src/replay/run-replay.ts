@@ -216,11 +216,18 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const why = filtered > 0 ? ` (${filtered} filtered out by include/exclude)` : '';
     throw new DoppelError('DOPPEL_INPUT_INVALID', `${where}: no inbound HTTP exchanges to replay${why}`);
   }
+  // The peeked exchange first, then the stream itself: no generator layer in between.
+  let peeked: IteratorResult<HttpExchange> | undefined = first;
   const source: AsyncIterable<HttpExchange> = {
-    async *[Symbol.asyncIterator]() {
-      yield first.value;
-      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
-    },
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        if (peeked === undefined) return it.next();
+        const r = peeked;
+        peeked = undefined;
+        return Promise.resolve(r);
+      },
+      return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined }),
+    }),
   };
 
   const buildOpts: RequestBuildOptions = {
@@ -276,11 +283,11 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ? { mode: 'rate', rps: cfg.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency;
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic() });
+  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
-    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic() });
+    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
     senders.push(secondary);
   }
 
@@ -318,7 +325,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     noiseStarted.set(endpoint, started + 1);
     // With a secondary (a second baseline instance) the pair is recorded vs secondary, as Diffy pairs
     // primary and secondary; without, the target answers the same request a second time.
-    const again = await (secondary ?? sender).send(out, stop.signal);
+    const again = await (secondary ?? sender).send(out);
     if (!again.ok) {
       noiseStarted.set(endpoint, (noiseStarted.get(endpoint) ?? 1) - 1);
       return;
@@ -336,7 +343,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const isWarmup = warmupLeft > 0;
     if (isWarmup) warmupLeft--;
     const out = buildRequest(ex, session.vars, buildOpts);
-    const res = await sender.send(out, stop.signal);
+    const res = await sender.send(out);
     const ep = live.endpoint(endpoint);
     if (!res.ok) {
       if (res.isCancelled) {

@@ -98,6 +98,7 @@ class FileStoreWriter implements ExchangeWriter {
   #chain: Promise<void> = Promise.resolve();
   #waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   #bytesWritten = 0;
+  #writingBytes = 0;
   #closed = false;
   #failure: DoppelError | undefined;
 
@@ -114,7 +115,8 @@ class FileStoreWriter implements ExchangeWriter {
   }
 
   get bytesWritten(): number {
-    return this.#bytesWritten + this.#pendingBytes;
+    // Appended bytes count from the moment they are accepted, while their batch is written too.
+    return this.#bytesWritten + this.#writingBytes + this.#pendingBytes;
   }
 
   append(exchange: Exchange): Promise<void> {
@@ -154,12 +156,15 @@ class FileStoreWriter implements ExchangeWriter {
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#waiters = [];
+    this.#writingBytes += bytes;
     this.#chain = this.#chain.then(
       async () => {
         if (lines.length > 0) await this.#writeLines(lines, bytes);
+        this.#writingBytes -= bytes;
         for (const w of waiters) w.resolve();
       },
     ).catch((err: unknown) => {
+      this.#writingBytes -= bytes;
       this.#failure = new DoppelError('DOPPEL_STORE_IO', `${this.#dir}: write failed: ${(err as Error).message}`, { cause: err });
       for (const w of waiters) w.reject(this.#failure);
     });

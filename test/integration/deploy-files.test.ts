@@ -30,7 +30,7 @@ const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (rel: string) => readFileSync(join(ROOT, rel), 'utf8');
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML/JSON documents
+type Json = Record<string, any>;  
 
 /** Environment variables doppel itself reads (src/config/env.ts is the only reader). */
 const DOPPEL_ENV = new Set([...read('src/config/env.ts').matchAll(/env\.([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!));

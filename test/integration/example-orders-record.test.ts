@@ -145,7 +145,7 @@ describe('orders demo re-recording script', () => {
     expect(res.code).toBe(0);
     const files = (await readdir(out)).sort();
     expect(files).toContain('manifest.json');
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- exchanges are read as plain JSON here
+     
     const lines: Array<Record<string, any>> = [];
     for (const f of files.filter((n) => n.endsWith('.ndjson'))) {
       for (const line of (await readFile(join(out, f), 'utf8')).split('\n')) if (line.trim()) lines.push(JSON.parse(line));

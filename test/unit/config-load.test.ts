@@ -104,3 +104,36 @@ describe('cutoffs', () => {
     expect(cfg.cutoffs).toEqual({ min_requests: 50, max_5xx_rate: 0.2 });
   });
 });
+
+describe('pg mock entries', () => {
+  it('accepts pg:$N ignore rules and lists pg mock problems with their keys', () => {
+    const ok = parseConfig('compare:\n  ignore: ["pg:$2", "$.id"]\n', 'c.yaml', {});
+    expect(ok.compare.ignore).toEqual(['pg:$2', '$.id']);
+    const text = ['compare:', '  ignore: ["pg:$0"]', 'mocks:', '  - service: db', '    protocol: pg', '    listen: 127.0.0.1:6432', '    traffic: ./t', '    auth: md5'].join('\n');
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^doppel\.yaml:2 compare\.ignore\[0\]: invalid path "pg:\$0": expected a Postgres parameter/),
+      expect.stringMatching(/^doppel\.yaml:\d+ mocks\[0\]\.password: required when auth is md5/),
+    ]);
+  });
+});
+
+describe('config/doppel.example.yaml', () => {
+  it('documents every key of the schema (set or commented out)', async () => {
+    const { ConfigSchema } = await import('../../src/config/schema.js');
+    const text = readFileSync(new URL('../../config/doppel.example.yaml', import.meta.url), 'utf8');
+    const missing: string[] = [];
+    const walk = (schema: Record<string, any>, path: string) => {
+      const node = schema.items ?? schema;
+      const variants = node.anyOf ?? [node];
+      for (const v of variants) {
+        for (const [key, child] of Object.entries((v.properties ?? {}) as Record<string, Record<string, any>>)) {
+          const here = path ? `${path}.${key}` : key;
+          if (!new RegExp(`(^|[\\s{,#-])${key}:`, 'm').test(text)) missing.push(here);
+          walk(child, here);
+        }
+      }
+    };
+    walk(ConfigSchema, '');
+    expect(missing).toEqual([]);
+  });
+});

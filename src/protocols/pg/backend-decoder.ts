@@ -107,7 +107,34 @@ export class BackendDecoder {
     if (buf.length - off < len + 1) return undefined;
     const end = off + 1 + len;
     this.#off = end;
-    if (code === BackendCode.DataRow) return { type: 'dataRow', cells: readDataRow(buf, off + 5, end) };
+    // The messages of every statement are read here without pg-protocol: its
+    // Parser buffers, allocates a message object per frame and converts every
+    // DataRow cell to a string, which dominated the record relay's CPU.
+    switch (code) {
+      case BackendCode.DataRow:
+        return { type: 'dataRow', cells: readDataRow(buf, off + 5, end) };
+      case BackendCode.ParseComplete:
+        return PARSE_COMPLETE;
+      case BackendCode.BindComplete:
+        return BIND_COMPLETE;
+      case BackendCode.CloseComplete:
+        return CLOSE_COMPLETE;
+      case BackendCode.NoData:
+        return NO_DATA;
+      case BackendCode.PortalSuspended:
+        return PORTAL_SUSPENDED;
+      case BackendCode.EmptyQueryResponse:
+        return EMPTY_QUERY;
+      case BackendCode.ReadyForQuery:
+        if (len !== 5) throw new Error(`invalid ReadyForQuery length ${len}`);
+        return readyEvent(buf[off + 5] as number);
+      case BackendCode.CommandComplete:
+        return { type: 'commandComplete', tag: readCString(buf, off + 5, end) };
+      case BackendCode.RowDescription:
+        return { type: 'rowDescription', fields: readRowDescription(buf, off + 5, end) };
+      default:
+        break;
+    }
     if (code === BackendCode.NegotiateProtocolVersion || code === BackendCode.CopyBothResponse || code === BackendCode.FunctionCallResponse) {
       return { type: 'other', code };
     }
@@ -121,6 +148,64 @@ export class BackendDecoder {
   }
 }
 
+const PARSE_COMPLETE: BackendEvent = Object.freeze({ type: 'parseComplete' });
+const BIND_COMPLETE: BackendEvent = Object.freeze({ type: 'bindComplete' });
+const CLOSE_COMPLETE: BackendEvent = Object.freeze({ type: 'closeComplete' });
+const NO_DATA: BackendEvent = Object.freeze({ type: 'noData' });
+const PORTAL_SUSPENDED: BackendEvent = Object.freeze({ type: 'portalSuspended' });
+const EMPTY_QUERY: BackendEvent = Object.freeze({ type: 'emptyQuery' });
+const READY_I: BackendEvent = Object.freeze({ type: 'readyForQuery', status: 'I' });
+const READY_T: BackendEvent = Object.freeze({ type: 'readyForQuery', status: 'T' });
+const READY_E: BackendEvent = Object.freeze({ type: 'readyForQuery', status: 'E' });
+
+function readyEvent(status: number): BackendEvent {
+  switch (status) {
+    case 0x49:
+      return READY_I;
+    case 0x54:
+      return READY_T;
+    case 0x45:
+      return READY_E;
+    default:
+      throw new Error(`invalid ReadyForQuery status ${status}`);
+  }
+}
+
+function readCString(buf: Buffer, start: number, end: number): string {
+  const nul = buf.indexOf(0, start);
+  if (nul === -1 || nul >= end) throw new Error('backend string is not terminated');
+  return buf.toString('utf8', start, nul);
+}
+
+/** RowDescription: int16 count, then per field name, table OID, column, type OID, size, modifier, format. */
+function readRowDescription(buf: Buffer, start: number, end: number): PgField[] {
+  const n = buf.readInt16BE(start);
+  const fields = new Array<PgField>(n);
+  let p = start + 2;
+  for (let i = 0; i < n; i++) {
+    const nul = buf.indexOf(0, p);
+    if (nul === -1 || nul + 19 > end) throw new Error('RowDescription field runs past its message');
+    const name = buf.toString('utf8', p, nul);
+    p = nul + 1;
+    fields[i] = {
+      name,
+      tableOid: buf.readUInt32BE(p),
+      column: buf.readInt16BE(p + 4),
+      typeOid: buf.readUInt32BE(p + 6),
+      typeSize: buf.readInt16BE(p + 10),
+      typeMod: buf.readInt32BE(p + 12),
+      format: buf.readInt16BE(p + 16),
+    };
+    p += 18;
+  }
+  return fields;
+}
+
+/**
+ * DataRow cells are views into the received bytes, not copies: whoever keeps
+ * one beyond the current turn copies it (the record session converts each
+ * cell to its recorded value at once).
+ */
 function readDataRow(buf: Buffer, start: number, end: number): Array<Buffer | null> {
   const n = buf.readInt16BE(start);
   const cells = new Array<Buffer | null>(n);
@@ -132,7 +217,7 @@ function readDataRow(buf: Buffer, start: number, end: number): Array<Buffer | nu
       cells[i] = null;
     } else {
       if (p + l > end) throw new Error('DataRow cell runs past its message');
-      cells[i] = Buffer.from(buf.subarray(p, p + l));
+      cells[i] = buf.subarray(p, p + l);
       p += l;
     }
   }

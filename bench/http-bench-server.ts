@@ -1,0 +1,170 @@
+/**
+ * One server of the HTTP benches, in its own process so its CPU is measured
+ * apart from the load generator: `tsx bench/http-bench-server.ts ROLE [ARG]`.
+ * Prints one JSON line {"url": ...} when listening; answers "cpu" messages
+ * over IPC with process.cpuUsage() and "rss" with process.memoryUsage().
+ */
+import { createServer, request as httpRequest, Agent } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import Fastify from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import { startHttpCaptureProxy } from '../src/capture/http-capture-proxy.js';
+import { createRecorder } from '../src/capture/recorder.js';
+import { createRedactor } from '../src/core/redact.js';
+import { createSessionKeyer, parseSessionKey } from '../src/core/sessions.js';
+import { createMetrics } from '../src/metrics/metrics.js';
+import { createFileStoreWriter } from '../src/store/file-store.js';
+import { createHttpMock } from '../src/mock/http-mock.js';
+import { benchExchanges, BENCH_BODY } from './http-bench-data.js';
+
+const role = process.argv[2] ?? '';
+const arg = process.argv[3] ?? '';
+const silent = pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() }));
+const cleanups: Array<() => Promise<unknown>> = [];
+
+function ready(url: string): void {
+  process.stdout.write(JSON.stringify({ url }) + '\n');
+}
+
+process.on('message', (m: string) => {
+  if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() });
+  if (m === 'rss') process.send?.({ rss: process.memoryUsage().rss });
+});
+process.on('SIGTERM', () => {
+  void Promise.all(cleanups.map((c) => c())).finally(() => process.exit(0));
+});
+
+async function listen(server: ReturnType<typeof createServer>): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address() as { port: number };
+  return `http://127.0.0.1:${a.port}`;
+}
+
+async function main(): Promise<void> {
+  switch (role) {
+    case 'upstream': {
+      const body = BENCH_BODY;
+      const server = createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      });
+      server.keepAliveTimeout = 60_000;
+      ready(await listen(server));
+      return;
+    }
+    case 'doppel':
+    case 'doppel-off': {
+      const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-'));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const metrics = createMetrics();
+      const redactor = createRedactor({ key: Buffer.from('bench') });
+      const recorder = createRecorder({
+        writer: await createFileStoreWriter({ dir }),
+        log: silent,
+        metrics,
+        redactor,
+        sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => redactor.placeholder(v)),
+        queueItems: 10_000,
+        queueBytes: 64 * 1024 * 1024,
+      });
+      const proxy = await startHttpCaptureProxy({
+        listen: '127.0.0.1:0',
+        target: arg,
+        service: 'bench',
+        direction: 'inbound',
+        sink: role === 'doppel' ? recorder : undefined,
+        maxBodyBytes: 1024 * 1024,
+        timeouts: { headersMs: 30_000, requestMs: 300_000, keepAliveMs: 60_000, upstreamMs: 30_000 },
+        rewriteHost: false,
+        log: silent,
+      });
+      process.on('message', (m: string) => {
+        if (m === 'recorded') process.send?.({ recorded: recorder.status() });
+      });
+      ready(proxy.url);
+      return;
+    }
+    case 'fastify': {
+      const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
+      await app.register(httpProxy, { upstream: arg });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const a = app.server.address() as { port: number };
+      ready(`http://127.0.0.1:${a.port}`);
+      return;
+    }
+    case 'node': {
+      const target = new URL(arg);
+      const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+      const server = createServer((req, res) => {
+        const up = httpRequest(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+          (ur) => {
+            res.writeHead(ur.statusCode ?? 502, ur.headers);
+            ur.pipe(res);
+          },
+        );
+        up.on('error', () => {
+          res.statusCode = 502;
+          res.end();
+        });
+        req.pipe(up);
+      });
+      server.keepAliveTimeout = 60_000;
+      ready(await listen(server));
+      return;
+    }
+    case 'mock-doppel': {
+      const n = Number(arg || '1000');
+      const mock = await createHttpMock({
+        service: 'bench',
+        listen: '127.0.0.1:0',
+        exchanges: benchExchanges(n),
+        options: {
+          latency: 'none',
+          matchHeaders: [],
+          ignore: [],
+          valueClasses: true,
+          maxBodyBytes: 16 * 1024 * 1024,
+          redactedQueryParams: [],
+          redactedJsonPaths: [],
+          unmatchedKeep: 100,
+        },
+        log: silent,
+        metrics: createMetrics(),
+      });
+      mock.server.keepAliveTimeout = 60_000;
+      ready(mock.url);
+      return;
+    }
+    case 'mock-node': {
+      // the same bytes from a Map keyed by path: the floor any mock can reach
+      const n = Number(arg || '1000');
+      const map = new Map<string, Buffer>();
+      for (const ex of benchExchanges(n)) map.set(ex.http.request.url, Buffer.from(ex.http.response?.body ?? ''));
+      const server = createServer((req, res) => {
+        req.resume();
+        const body = map.get(req.url ?? '');
+        if (!body) {
+          res.statusCode = 404;
+          res.end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      });
+      server.keepAliveTimeout = 60_000;
+      ready(await listen(server));
+      return;
+    }
+    default:
+      process.stderr.write(`unknown role ${role}\n`);
+      process.exit(2);
+  }
+}
+
+void main();

@@ -1,0 +1,368 @@
+/**
+ * HTTP benches, side by side in one run, servers in their own processes:
+ *
+ * 1. record proxy (recording on) vs bare @fastify/http-proxy vs a plain Node
+ *    http proxy vs direct, at saturation and at a fixed rate;
+ * 2. HTTP mock vs WireMock standalone (npm `wiremock`, Java) vs a bare Node
+ *    server answering the same bytes, 1,000 recorded stubs;
+ * 3. mock lookup time at 100k recorded exchanges vs 1k, and RSS with 100k loaded.
+ *
+ * Ratios are medians of interleaved rounds. `tsx bench/http.bench.ts` runs it
+ * alone; BENCH_QUICK=1 for a smoke run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createRequire } from 'node:module';
+import { request } from 'undici';
+import { HttpMockIndex } from '../src/mock/http-mock-index.js';
+import { buildKeyOptions, parseRequest } from '../src/mock/http-request-key.js';
+import { createFileStoreWriter } from '../src/store/file-store.js';
+import { benchExchanges, benchPath } from './http-bench-data.js';
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  non2xx: number;
+  timeouts: number;
+  duration: number;
+}
+// autocannon ships no type declarations
+const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+
+export interface HttpBenchOptions {
+  quick?: boolean;
+  /** log progress lines to stderr */
+  progress?: (line: string) => void;
+}
+
+interface Child {
+  url: string;
+  child: ChildProcess;
+  cpuMicros(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  total: number;
+  errors: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function spawnServer(role: string, arg = '', nodeArgs: string[] = []): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(here, 'http-bench-server.ts'), role, arg], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl !== -1) resolve((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`${role} exited ${code}`)));
+  });
+  return {
+    url,
+    child,
+    cpuMicros: () =>
+      new Promise((resolve) => {
+        const on = (m: { cpu?: { user: number; system: number } }) => {
+          if (!m.cpu) return;
+          child.off('message', on);
+          resolve(m.cpu.user + m.cpu.system);
+        };
+        child.on('message', on);
+        child.send('cpu');
+      }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function load(url: string, o: { connections: number; duration: number; rate?: number; paths?: string[] }): Promise<LoadResult> {
+  const opts: Record<string, unknown> = { url, connections: o.connections, duration: o.duration, pipelining: 1 };
+  if (o.rate !== undefined) opts.overallRate = o.rate;
+  if (o.paths !== undefined) opts.requests = o.paths.map((p) => ({ method: 'GET', path: p }));
+  const r = await autocannon(opts);
+  return { rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, errors: r.errors + r.non2xx + r.timeouts };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function fmt(n: number, d = 0): string {
+  return n.toFixed(d);
+}
+
+async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+  const rounds = o.quick ? 1 : 3;
+  const dur = o.quick ? 1 : 2;
+  const rate = Number(process.env.BENCH_RATE ?? 500);
+  const upstream = await spawnServer('upstream');
+  const variants: Record<string, Child | undefined> = {
+    direct: undefined,
+    'node http proxy': await spawnServer('node', upstream.url),
+    '@fastify/http-proxy': await spawnServer('fastify', upstream.url),
+    'doppel record': await spawnServer('doppel', upstream.url),
+    'doppel, recording off': await spawnServer('doppel-off', upstream.url),
+  };
+  const urlOf = (name: string) => variants[name]?.url ?? upstream.url;
+  const names = Object.keys(variants);
+  const sat: Record<string, LoadResult[]> = {};
+  const fixed: Record<string, LoadResult[]> = {};
+  const cpu: Record<string, number[]> = {};
+  try {
+    // warm every path (JIT, connection pools)
+    for (const n of names) await load(urlOf(n), { connections: 32, duration: 1 });
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? names : [...names].reverse();
+      for (const n of order) {
+        const c = variants[n];
+        const before = c ? await c.cpuMicros() : 0;
+        const s = await load(urlOf(n), { connections: 32, duration: dur });
+        const after = c ? await c.cpuMicros() : 0;
+        (sat[n] ??= []).push(s);
+        if (c) (cpu[n] ??= []).push((after - before) / Math.max(1, s.total));
+        (fixed[n] ??= []).push(await load(urlOf(n), { connections: 16, duration: o.quick ? 1 : 2, rate }));
+        o.log(`proxy round ${r + 1} ${n}: ${fmt(s.rps)} req/s, p99@${rate}/s ${fixed[n]?.at(-1)?.p99 ?? 0} ms`);
+      }
+    }
+  } finally {
+    for (const c of Object.values(variants)) await c?.stop();
+    await upstream.stop();
+  }
+  const base = '@fastify/http-proxy';
+  const ratio = (n: string, f: (x: LoadResult) => number, set: Record<string, LoadResult[]>) =>
+    median((set[n] ?? []).map((x, i) => f(x) / Math.max(1e-9, f((set[base] ?? [])[i] as LoadResult))));
+  let md = `### Record proxy (small JSON responses; saturation: 32 connections; fixed rate: ${rate} req/s; ${rounds} interleaved round(s) of ${dur}s)\n\n`;
+  md += '| proxy | req/s at saturation | ratio vs @fastify/http-proxy | p99 ms at fixed rate | p99 ratio | CPU µs/request | errors |\n|---|---|---|---|---|---|---|\n';
+  for (const n of names) {
+    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors, 0)} |\n`;
+  }
+  md += '\nTargets: doppel record throughput >= 0.85x @fastify/http-proxy (aim 1.0x), p99 <= 1.2x. CPU is the proxy process only (upstream apart).\n';
+  return md;
+}
+
+async function startWireMock(paths: string[], log: (s: string) => void): Promise<Child | undefined> {
+  const jar = join(root, 'node_modules', 'wiremock', 'build', 'wiremock-standalone-3.13.2.jar');
+  if (!existsSync(jar)) {
+    log('wiremock jar not found: skipping WireMock');
+    return undefined;
+  }
+  const port = await freePort();
+  const child = spawn('java', ['-jar', jar, '--port', String(port), '--bind-address', '127.0.0.1', '--disable-banner', '--no-request-journal'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const r = await request(`${url}/__admin/health`);
+      await r.body.text();
+      if (r.statusCode === 200) break;
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      log('wiremock did not start: skipping WireMock');
+      child.kill();
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const ex = [...benchExchanges(paths.length)];
+  const mappings = ex.map((e) => ({
+    request: { method: 'GET', url: e.http.request.url },
+    response: { status: 200, body: e.http.response?.body, headers: { 'Content-Type': 'application/json' } },
+  }));
+  const imp = await request(`${url}/__admin/mappings/import`, { method: 'POST', body: JSON.stringify({ mappings }), headers: { 'content-type': 'application/json' } });
+  await imp.body.text();
+  return {
+    url,
+    child,
+    cpuMicros: async () => 0,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function mockBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+  const rounds = o.quick ? 1 : 3;
+  const dur = o.quick ? 1 : 2;
+  const n = 1000;
+  const paths = Array.from({ length: n }, (_, i) => benchPath(i));
+  const variants: Record<string, Child | undefined> = {
+    'doppel mock': await spawnServer('mock-doppel', String(n)),
+    'bare node http': await spawnServer('mock-node', String(n)),
+  };
+  const wm = await startWireMock(paths, o.log);
+  if (wm) variants.WireMock = wm;
+  const res: Record<string, LoadResult[]> = {};
+  try {
+    if (wm) await load(wm.url, { connections: 32, duration: o.quick ? 2 : 5, paths }); // JVM warm-up
+    for (const c of Object.values(variants)) if (c) await load(c.url, { connections: 32, duration: o.quick ? 1 : 2, paths });
+    const names = Object.keys(variants);
+    for (let r = 0; r < rounds; r++) {
+      for (const name of r % 2 === 0 ? names : [...names].reverse()) {
+        const c = variants[name] as Child;
+        const s = await load(c.url, { connections: 32, duration: dur, paths });
+        (res[name] ??= []).push(s);
+        o.log(`mock round ${r + 1} ${name}: ${fmt(s.rps)} req/s`);
+      }
+    }
+  } finally {
+    for (const c of Object.values(variants)) await c?.stop();
+  }
+  const ratioTo = (name: string, base: string) =>
+    res[base] ? median((res[name] ?? []).map((x, i) => x.rps / Math.max(1e-9, ((res[base] ?? [])[i] as LoadResult).rps))) : NaN;
+  let md = `### HTTP mock (1,000 recorded GET stubs, 32 connections, ${rounds} interleaved round(s) of ${dur}s)\n\n`;
+  md += '| server | req/s | p99 ms | doppel ratio vs this | errors |\n|---|---|---|---|---|\n';
+  for (const name of Object.keys(res)) {
+    const r = res[name] ?? [];
+    md += `| ${name} | ${fmt(median(r.map((x) => x.rps)))} | ${fmt(median(r.map((x) => x.p99)), 1)} | ${name === 'doppel mock' ? '—' : fmt(ratioTo('doppel mock', name), 2) + 'x'} | ${r.reduce((s, x) => s + x.errors, 0)} |\n`;
+  }
+  if (!wm) md += '\nWireMock was not measured (jar missing or Java did not start).\n';
+  md += '\nTargets: >= 1.5x WireMock, >= 0.7x the bare Node server.\n';
+  return md;
+}
+
+let gcFn: (() => void) | undefined;
+function collect(): void {
+  if (gcFn === undefined) {
+    setFlagsFromString('--expose_gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
+
+interface LookupSubject {
+  index: HttpMockIndex;
+  urls: string[];
+}
+
+function lookupSubject(size: number): LookupSubject {
+  const index = new HttpMockIndex(buildKeyOptions({}));
+  for (const ex of benchExchanges(size)) index.add(ex);
+  return { index, urls: Array.from({ length: 1024 }, (_, i) => benchPath((i * 7919) % size)) };
+}
+
+function lookupNs(subject: LookupSubject, iterations: number): number {
+  const { index, urls } = subject;
+  const headers = ['host', 'payments.internal', 'accept', 'application/json'];
+  const empty = Buffer.alloc(0);
+  // Garbage and marking work left by earlier steps must not be timed as lookup.
+  collect();
+  for (let i = 0; i < 20_000; i++) index.lookup(parseRequest({ method: 'GET', url: urls[i & 1023] as string, headers, body: empty }), undefined);
+  let hits = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    const req = parseRequest({ method: 'GET', url: urls[i & 1023] as string, headers, body: empty });
+    if (index.lookup(req, undefined) !== undefined) hits++;
+  }
+  const ns = Number(process.hrtime.bigint() - t0) / iterations;
+  if (hits !== iterations) throw new Error(`lookup missed ${iterations - hits} times`);
+  return ns;
+}
+
+async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+  const big = o.quick ? 20_000 : 100_000;
+  const iterations = o.quick ? 100_000 : 300_000;
+  const small: number[] = [];
+  const large: number[] = [];
+  const s1k = lookupSubject(1000);
+  const sBig = lookupSubject(big);
+  for (let r = 0; r < 5; r++) {
+    small.push(lookupNs(s1k, iterations));
+    large.push(lookupNs(sBig, iterations));
+  }
+  const ratio = median(large.map((l, i) => l / (small[i] as number)));
+  o.log(`lookup 1k ${fmt(median(small))} ns, ${big} ${fmt(median(large))} ns`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-rss-'));
+  let rssLine: string;
+  try {
+    const writer = await createFileStoreWriter({ dir, segmentBytes: 1024 * 1024 * 1024 });
+    for (const ex of benchExchanges(big)) void writer.append(ex);
+    await writer.close();
+    let ndjson = 0;
+    for (const f of await readdir(dir)) if (f.endsWith('.ndjson')) ndjson += (await stat(join(dir, f))).size;
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'http-bench-rss.ts'), dir], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out = await new Promise<string>((resolve) => {
+      let b = '';
+      child.stdout.on('data', (d: Buffer) => (b += d.toString()));
+      child.once('exit', () => resolve(b));
+    });
+    const m = JSON.parse(out.trim().split('\n').pop() as string) as { before: number; after: number; loaded: number };
+    const mb = (x: number) => fmt(x / 1048576, 1);
+    rssLine = `| RSS with ${m.loaded} exchanges loaded | ${mb(m.after)} MiB whole process (${mb(m.before)} MiB before loading), ${mb(m.after - m.before)} MiB for the loaded exchanges | NDJSON ${mb(ndjson)} MiB | ${fmt((m.after - m.before) / ndjson, 2)}x (loaded) / ${fmt(m.after / ndjson, 2)}x (whole process) | <= 2x |\n`;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  let md = '### Mock lookup scaling and memory\n\n| measure | value | baseline | ratio | target |\n|---|---|---|---|---|\n';
+  md += `| lookup (parse + index) at ${big} exchanges | ${fmt(median(large))} ns | ${fmt(median(small))} ns at 1,000 | ${fmt(ratio, 2)}x | <= 1.2x |\n`;
+  md += rssLine;
+  return md;
+}
+
+/** Only the in-process lookup and memory measures (no load generator): HTTP_BENCH_ONLY=scale. */
+export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<string> {
+  return scaleBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
+}
+
+export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string> {
+  const quick = opts.quick ?? process.env.BENCH_QUICK === '1';
+  const log = opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const parts = [
+    ...(quick ? ['(BENCH_QUICK smoke run: one short round, 20k exchanges for scaling)\n'] : []),
+    await proxyBench({ quick, log }),
+    await mockBench({ quick, log }),
+    await scaleBench({ quick, log }),
+  ];
+  return parts.join('\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  (process.env.HTTP_BENCH_ONLY === 'scale' ? runHttpScaleBench() : runHttpBench()).then(
+    (md) => process.stdout.write(md + '\n'),
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

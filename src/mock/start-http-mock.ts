@@ -1,0 +1,105 @@
+/**
+ * One HTTP mock from a `mocks:` entry or a --http-dep flag, shared by
+ * `doppel mock` and `doppel run` so both match, order and pass through alike.
+ */
+import type { DoppelConfig, MockConfig } from '../config/schema.js';
+import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
+import { createRedactor, resolveRedactKey } from '../core/redact.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { createCorruptReporter } from '../store/corrupt-reporter.js';
+import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
+import type { ExchangeWriter } from '../store/types.js';
+import { loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
+import { createHttpMock, type HttpMock } from './http-mock.js';
+
+/** One HTTP mock to start, from a flag or a `mocks:` entry of the config. */
+export interface HttpMockSpec {
+  service: string;
+  listen: string;
+  traffic: string[];
+  target: string | undefined;
+  stubs: string[];
+  latency: 'recorded' | 'none';
+  matchHeaders: string[];
+  maxBodyBytes: number;
+  unmatchedKeep: number;
+  recordOut: string | undefined;
+}
+
+/** The spec a `mocks:` entry stands for; `abs` resolves its paths. */
+export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string) => string, latency?: 'recorded' | 'none'): HttpMockSpec {
+  return {
+    service: m.service,
+    listen: m.listen,
+    traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs),
+    target: m.target,
+    stubs: (m.stubs === undefined ? [] : Array.isArray(m.stubs) ? m.stubs : [m.stubs]).map(abs),
+    latency: latency ?? m.latency,
+    matchHeaders: [...m.match_headers],
+    maxBodyBytes: parseSizeBytes(m.max_body_bytes) ?? 16 * 1024 * 1024,
+    unmatchedKeep: m.unmatched_keep,
+    recordOut: m.record_out === undefined ? undefined : abs(m.record_out),
+  };
+}
+
+export interface StartHttpMockDeps {
+  config: Readonly<DoppelConfig>;
+  log: Logger;
+  metrics: Metrics;
+  redactKey: string | undefined;
+  cwd: string;
+  /** writers opened for passthrough recording, shared per directory; the caller closes them */
+  writers: Map<string, ExchangeWriter>;
+}
+
+export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpMockDeps): Promise<HttpMock> {
+  const { config, log, metrics } = deps;
+  const corrupt = createCorruptReporter(metrics, log);
+  const exchanges = createFileStoreReader(spec.traffic).read({ onCorrupt: corrupt.onCorrupt });
+  let recordTo;
+  const recordDir = spec.recordOut ?? spec.traffic[0];
+  if (spec.target !== undefined && recordDir !== undefined) {
+    const key = await resolveRedactKey({ envKey: deps.redactKey, keyFile: config.redact.key_file, trafficDirs: spec.traffic, cwd: deps.cwd });
+    let writer = deps.writers.get(recordDir);
+    if (writer === undefined) {
+      writer = await createFileStoreWriter({ dir: recordDir });
+      deps.writers.set(recordDir, writer);
+    }
+    recordTo = {
+      writer,
+      redactor: createRedactor({
+        key: key.key,
+        enabled: config.redact.enabled,
+        headers: config.redact.headers,
+        queryParams: config.redact.query_params,
+        jsonPaths: config.redact.json_paths,
+        onRedact: (kind) => metrics.redactions.inc({ kind }),
+      }),
+    };
+  }
+  const stubs = await loadWireMockStubFiles(spec.stubs);
+  // Only the names of redacted query params and JSON paths are needed to match placeholders; the key is not.
+  const redactor = createRedactor({ key: Buffer.alloc(1), queryParams: config.redact.query_params, jsonPaths: config.redact.json_paths });
+  return createHttpMock({
+    service: spec.service,
+    listen: spec.listen,
+    exchanges,
+    stubs,
+    options: {
+      latency: spec.latency,
+      matchHeaders: spec.matchHeaders,
+      ignore: config.compare.ignore,
+      valueClasses: config.compare.value_classes,
+      maxBodyBytes: spec.maxBodyBytes,
+      redactedQueryParams: redactor.queryParamNames,
+      redactedJsonPaths: config.redact.json_paths,
+      target: spec.target,
+      unmatchedKeep: spec.unmatchedKeep,
+      upstreamTimeoutMs: parseDurationMs(config.record.timeouts.upstream) ?? 30_000,
+    },
+    recordTo,
+    log,
+    metrics,
+  });
+}

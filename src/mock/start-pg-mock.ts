@@ -1,0 +1,47 @@
+/**
+ * One Postgres mock from a `mocks:` entry (or a --pg-dep flag turned into
+ * one), shared by `doppel mock` and `doppel run` so both serve the same way.
+ */
+import type { MockConfig } from '../config/schema.js';
+import { parseSizeBytes } from '../config/duration.js';
+import { parseHostPort } from '../core/address.js';
+import { DoppelError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { createCorruptReporter } from '../store/corrupt-reporter.js';
+import { createFileStoreReader } from '../store/file-store.js';
+import { createPgMock, type PgMock } from './pg-mock.js';
+import { loadPgMockTls } from './pg-tls.js';
+import { checkPgMockConfig, pgRulesOf } from './pg-mock-config.js';
+
+export interface StartPgMockDeps {
+  /** traffic directories, already resolved */
+  traffic: readonly string[];
+  /** compare.ignore: its `pg:$N` rules leave those parameters out of matching */
+  ignore: readonly string[];
+  log: Logger;
+  metrics: Metrics;
+}
+
+export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: StartPgMockDeps): Promise<PgMock> {
+  const problems = checkPgMockConfig(mock, `mocks[${mock.service}]`);
+  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${mock.service}: invalid configuration`, { details: problems });
+  const tls = await loadPgMockTls(mock.tls);
+  const reader = createFileStoreReader(deps.traffic);
+  const corrupt = createCorruptReporter(deps.metrics, deps.log);
+  const maxMessageBytes = parseSizeBytes(mock.max_message_bytes);
+  return createPgMock({
+    service: mock.service,
+    listen: parseHostPort(mock.listen, `mocks[${mock.service}].listen`),
+    // Corrupt lines are counted and reported once here, with file:line.
+    reader: { read: (opts) => reader.read({ ...opts, onCorrupt: corrupt.onCorrupt }) },
+    log: deps.log,
+    metrics: deps.metrics,
+    auth: mock.auth,
+    ignoreParams: pgRulesOf(deps.ignore),
+    ...(mock.user === undefined ? {} : { user: mock.user }),
+    ...(mock.password === undefined ? {} : { password: mock.password }),
+    ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+    ...(tls === undefined ? {} : { tls }),
+  });
+}

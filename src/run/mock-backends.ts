@@ -1,0 +1,46 @@
+/**
+ * The in-process mocks of `doppel run`, started with the same starters as
+ * `doppel mock`, behind the one RunningMock shape the orchestration uses.
+ */
+import type { DoppelConfig } from '../config/schema.js';
+import { formatHostPort } from '../core/address.js';
+import { startHttpMockFromSpec, httpMockSpecFromConfig } from '../mock/start-http-mock.js';
+import { startPgMockFromConfig } from '../mock/start-pg-mock.js';
+import type { ExchangeWriter } from '../store/types.js';
+import type { MockFactories } from './backends.js';
+
+export function createMockFactories(config: Readonly<DoppelConfig>, opts: { redactKey: string | undefined; cwd: string; writers: Map<string, ExchangeWriter> }): MockFactories {
+  return {
+    async http(mock, ctx) {
+      // Paths were resolved by the plan; keep them as they are.
+      const spec = { ...httpMockSpecFromConfig(mock, (p) => p), traffic: ctx.traffic, stubs: ctx.stubs };
+      const m = await startHttpMockFromSpec(spec, { config, log: ctx.log, metrics: ctx.metrics, redactKey: opts.redactKey, cwd: opts.cwd, writers: opts.writers });
+      return {
+        service: mock.service,
+        protocol: 'http',
+        address: m.address,
+        loaded: m.loaded,
+        counts: () => m.counts(),
+        reset: () => m.reset(),
+        unmatched: () => m.unmatched(),
+        close: () => m.close(),
+      };
+    },
+    async pg(mock, ctx) {
+      const m = await startPgMockFromConfig(mock, { traffic: ctx.traffic, ignore: config.compare.ignore, log: ctx.log, metrics: ctx.metrics });
+      return {
+        service: mock.service,
+        protocol: 'pg',
+        address: formatHostPort({ host: m.address.address, port: m.address.port }),
+        loaded: m.stats().recordings,
+        counts: () => {
+          const s = m.stats();
+          return { matched: s.matched, unmatched: s.unmatched, passthrough: 0 };
+        },
+        reset: () => m.reset(),
+        unmatched: () => m.unmatched(),
+        close: () => m.close(),
+      };
+    },
+  };
+}
