@@ -30,7 +30,14 @@ interface AutocannonResult {
 /** autocannon ships no types; the few fields used here are typed locally. */
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
 
-const DOPPEL_BIN = fileURLToPath(new URL('../bin/doppel.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The compiled build (what production runs) and the TypeScript sources through tsx (what `npx doppel` runs before a build). */
+const ENTRIES = {
+  build: [join(ROOT, 'dist', 'main.js')],
+  source: ['--import', 'tsx', join(ROOT, 'src', 'main.ts')],
+} as const;
+type Entry = keyof typeof ENTRIES;
+const hasBuild = () => existsSync(join(ROOT, 'dist', 'main.js'));
 
 /** Primary and candidates in one child process, so their CPU is not the load generator's. */
 const PEERS_SOURCE = `
@@ -86,11 +93,11 @@ async function startPeers(): Promise<{ ports: Ports; child: ChildProcess }> {
   return { ports: JSON.parse(m[1] as string) as Ports, child };
 }
 
-async function startDoppel(primary: number, candidate: number, extra: string[] = []): Promise<{ url: string; admin: string; child: ChildProcess }> {
+async function startDoppel(entry: Entry, primary: number, candidate: number, extra: string[] = []): Promise<{ url: string; admin: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', `http://127.0.0.1:${primary}`, '--candidate', `http://127.0.0.1:${candidate}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [...ENTRIES[entry], 'shadow', '--listen', '127.0.0.1:0', '--primary', `http://127.0.0.1:${primary}`, '--candidate', `http://127.0.0.1:${candidate}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
   );
   const m = await firstLine(child, /listening on (\S+) .*admin (http:\/\/\S+)/, 'doppel shadow');
   return { url: `http://${m[1] as string}`, admin: m[2] as string, child };
@@ -181,6 +188,8 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
   const dirs: string[] = [];
   const nginxBin = findNginx();
   const out: string[] = [];
+  // Latency runs use the build when there is one: that is what production runs.
+  const entry: Entry = hasBuild() ? 'build' : 'source';
   try {
     const peers = await startPeers();
     children.push(peers.child);
@@ -191,11 +200,11 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       { name: 'slow candidate (200 ms)', port: p.slow },
       { name: 'dead candidate (refused)', port: deadPort },
     ];
-    const doppelOff = await startDoppel(p.primary, p.slow, ['--sample', '0']);
+    const doppelOff = await startDoppel(entry, p.primary, p.slow, ['--sample', '0']);
     children.push(doppelOff.child);
     const rows: string[][] = [];
     for (const sc of scenarios) {
-      const doppel = await startDoppel(p.primary, sc.port);
+      const doppel = await startDoppel(entry, p.primary, sc.port);
       children.push(doppel.child);
       const nginx = nginxBin === undefined ? undefined : await startNginx(nginxBin, p.primary, sc.port);
       if (nginx) {
@@ -223,26 +232,32 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       await stop(doppel.child);
       if (nginx) await stop(nginx.child);
     }
-    out.push(`Fixed rate ${rate} req/s offered over ${connections} keep-alive connections (autocannon), ${seconds} s per run, ${reps} interleaved repeat(s), medians.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'}\n`);
+    out.push(`Fixed rate ${rate} req/s offered over ${connections} keep-alive connections (autocannon), ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'}\n`);
     out.push(table(['scenario', 'path', 'req/s', 'p99 ms', 'errors'], rows));
 
-    // Flood with a candidate that never answers: bounded queue and in-flight, memory flat.
-    const flood = await startDoppel(p.primary, p.held, []);
-    children.push(flood.child);
-    const pid = flood.child.pid as number;
-    let maxRss = await rssKb(pid);
-    const sampler = setInterval(() => {
-      void rssKb(pid).then((kb) => {
-        if (kb > maxRss) maxRss = kb;
-      }, () => undefined);
-    }, 100);
-    const before = await rssKb(pid);
-    const fl = await load(flood.url, { seconds: floodSeconds, rate: undefined, connections: 100 });
-    clearInterval(sampler);
-    const metrics = await (await fetch(`${flood.admin}/metrics`)).text();
-    const dropped = /doppel_shadow_dropped_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? '0';
-    out.push(`\nFlood: ${floodSeconds} s unthrottled over 100 connections, candidate holds every copy (never answers).\n`);
-    out.push(table(['primary req/s', 'RSS before MB', 'max RSS MB', 'copies dropped (queue_full)', 'errors'], [[fmt(fl.rps, 0), fmt(before / 1024, 0), fmt(maxRss / 1024, 0), dropped, String(fl.errors)]]));
+    // Flood with a candidate that never answers: bounded queue and in-flight, memory flat. Both entries when built.
+    const floodRows: string[][] = [];
+    for (const e of hasBuild() ? (['build', 'source'] as const) : (['source'] as const)) {
+      const flood = await startDoppel(e, p.primary, p.held, []);
+      children.push(flood.child);
+      const pid = flood.child.pid as number;
+      const before = await rssKb(pid);
+      let maxRss = before;
+      const sampler = setInterval(() => {
+        void rssKb(pid).then((kb) => {
+          if (kb > maxRss) maxRss = kb;
+        }, () => undefined);
+      }, 100);
+      const fl = await load(flood.url, { seconds: floodSeconds, rate: undefined, connections: 100 });
+      clearInterval(sampler);
+      const metrics = await (await fetch(`${flood.admin}/metrics`)).text();
+      const dropped = /doppel_shadow_dropped_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? '0';
+      const after = await rssKb(pid);
+      floodRows.push([e === 'build' ? 'build (node dist/main.js)' : 'source (tsx)', fmt(fl.rps, 0), fmt(before / 1024, 0), fmt(maxRss / 1024, 0), fmt(after / 1024, 0), dropped, String(fl.errors)]);
+      await stop(flood.child);
+    }
+    out.push(`\nFlood: ${floodSeconds} s unthrottled over 100 connections, candidate holds every copy (never answers).${hasBuild() ? '' : ' No build: run `npm run build` to measure the compiled build too.'}\n`);
+    out.push(table(['doppel', 'primary req/s', 'RSS at rest MB', 'max RSS MB', 'RSS after MB', 'copies dropped (queue_full)', 'errors'], floodRows));
   } finally {
     for (const c of children.reverse()) await stop(c);
     for (const d of dirs) await rm(d, { recursive: true, force: true });

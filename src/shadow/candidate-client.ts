@@ -1,8 +1,9 @@
 /**
  * Sends shadow copies to the candidate (or the secondary) over an undici
- * Pool. Each call has one deadline for the whole exchange and a byte cap on
- * the response it keeps; failures come back as CandidateCallError sorted by
- * reason for the drop counter. Nothing here is on the primary's path.
+ * Pool, as a raw dispatch handler: no stream, AbortController or timer per
+ * copy. Each call has one deadline for the whole exchange (one shared sweep)
+ * and a byte cap on the response it keeps; failures come back as
+ * CandidateCallError sorted by reason for the drop counter.
  */
 import { Pool, errors as undiciErrors } from 'undici';
 import type { HeaderPairs } from '../core/exchange.js';
@@ -57,6 +58,88 @@ const BACKOFF_MAX_MS = 5_000;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'DOPPEL_DEADLINE']);
 
+/** One call in flight: settled once, by the candidate's answer, an error or the deadline sweep. */
+class CandidateCall {
+  readonly deadline: number;
+  readonly t0: number;
+  readonly maxBody: number;
+  status = 0;
+  headers: HeaderPairs = [];
+  chunks: Buffer[] = [];
+  size = 0;
+  isSettled = false;
+  #abort: ((err: Error) => void) | undefined;
+  readonly #resolve: (r: CandidateResponse) => void;
+  readonly #reject: (e: unknown) => void;
+
+  constructor(t0: number, timeoutMs: number, maxBody: number, resolve: (r: CandidateResponse) => void, reject: (e: unknown) => void) {
+    this.t0 = t0;
+    this.deadline = t0 + timeoutMs;
+    this.maxBody = maxBody;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  fail(err: unknown): void {
+    if (this.isSettled) return;
+    this.isSettled = true;
+    this.chunks = [];
+    this.#reject(err);
+  }
+
+  /** settles now and tells undici to drop the exchange (at once, or as soon as it connects) */
+  cancel(err: CandidateCallError): void {
+    this.fail(err);
+    this.#abort?.(err);
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
+    if (this.isSettled) abort(new Error('call already settled'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[]): boolean {
+    // 1xx interim responses (RFC 9110 §15.2) are not the answer; the final one follows.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    const out: HeaderPairs = [];
+    // lower-cased names suffice: the comparator matches header names case-insensitively
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) out.push([rawHeaders[i]!.toString('latin1').toLowerCase(), rawHeaders[i + 1]!.toString('latin1')]);
+    this.headers = out;
+    return !this.isSettled;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.isSettled) return false;
+    this.size += chunk.length;
+    if (this.size > this.maxBody) {
+      this.cancel(new CandidateCallError('body_too_large', 'BODY_TOO_LARGE', `candidate body over ${this.maxBody} bytes`));
+      return false;
+    }
+    // Kept as undici hands it over, as its own request API does: each chunk is a view of one socket read, not of a reused buffer.
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.isSettled) return;
+    this.isSettled = true;
+    const c = this.chunks;
+    this.#resolve({
+      status: this.status,
+      headers: this.headers,
+      body: c.length === 0 ? EMPTY : c.length === 1 ? (c[0] as Buffer) : Buffer.concat(c, this.size),
+      durationMs: performance.now() - this.t0,
+    });
+  }
+
+  onError(err: Error): void {
+    this.fail(err);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export function createCandidateClient(opts: CandidateClientOptions): CandidateClient {
   const base = new URL(opts.url);
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -75,40 +158,43 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
   let backoffMs = BACKOFF_MIN_MS;
   let closedUntil = 0;
 
+  // One deadline sweep for every call instead of a timer and an AbortController per copy. All calls
+  // share one timeout, so insertion order is deadline order: the sweep stops at the first live call.
+  const calls = new Set<CandidateCall>();
+  const sweepEveryMs = Math.max(5, Math.min(500, Math.floor(opts.timeoutMs / 20)));
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = performance.now();
+    for (const c of calls) {
+      if (c.deadline > now) break;
+      calls.delete(c);
+      c.cancel(new CandidateCallError('candidate_timeout', 'DOPPEL_DEADLINE', `no complete answer within ${opts.timeoutMs} ms`));
+    }
+    if (calls.size === 0 && sweeper !== undefined) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+
   async function send(req: CandidateRequest): Promise<CandidateResponse> {
-    const t0 = performance.now();
-    const ac = new AbortController();
-    const deadline = setTimeout(() => ac.abort(new CandidateCallError('candidate_timeout', 'DOPPEL_DEADLINE', `no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    let call: CandidateCall | undefined;
     try {
-      const res = await pool.request({
-        path: basePath + req.url,
-        method: req.method,
-        headers: candidateHeaders(req.headers),
-        body: req.body,
-        signal: ac.signal,
+      const answer = new Promise<CandidateResponse>((resolve, reject) => {
+        call = new CandidateCall(performance.now(), opts.timeoutMs, maxBody, resolve, reject);
       });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBody) {
-          res.body.destroy();
-          throw new CandidateCallError('body_too_large', 'BODY_TOO_LARGE', `candidate body over ${maxBody} bytes`);
-        }
-        chunks.push(chunk);
+      const c = call as unknown as CandidateCall;
+      calls.add(c);
+      if (sweeper === undefined) {
+        sweeper = setInterval(sweep, sweepEveryMs);
+        sweeper.unref();
       }
+      pool.dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
+      const res = await answer;
       refusals = 0;
       backoffMs = BACKOFF_MIN_MS;
-      return {
-        status: res.statusCode,
-        // lower-cased names suffice: the comparator matches header names case-insensitively
-        headers: objectPairs(res.headers),
-        body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
-        durationMs: performance.now() - t0,
-      };
+      return res;
     } catch (err) {
       if (err instanceof CandidateCallError) throw err;
-      if (ac.signal.aborted && ac.signal.reason instanceof CandidateCallError) throw ac.signal.reason;
       const code = errorCode(err);
       if (REFUSED_CODES.has(code)) {
         refusals++;
@@ -120,7 +206,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
       const reason = TIMEOUT_CODES.has(code) || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'candidate_timeout' : 'candidate_error';
       throw new CandidateCallError(reason, code, (err as Error).message);
     } finally {
-      clearTimeout(deadline);
+      if (call !== undefined) calls.delete(call);
     }
   }
 
@@ -128,17 +214,9 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     send,
     isAvailable: () => closedUntil === 0 || performance.now() >= closedUntil,
     async close() {
+      if (sweeper !== undefined) clearInterval(sweeper);
+      sweeper = undefined;
       await pool.destroy().catch(() => undefined);
     },
   };
-}
-
-function objectPairs(headers: Record<string, string | string[] | undefined>): HeaderPairs {
-  const out: HeaderPairs = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push([k, x]);
-    else out.push([k, v]);
-  }
-  return out;
 }

@@ -13,6 +13,7 @@ import type { RunMetrics } from '../gates/run-metrics.js';
 import type { JudgedRequest } from '../gates/types.js';
 import type { Logger } from '../core/logger.js';
 import type { JudgePool } from './judge-pool.js';
+import type { ShadowReport } from './shadow-report.js';
 import type { OutboundCall, OutboundDiff, ShadowDropReason } from './types.js';
 
 export interface JudgePair {
@@ -69,6 +70,8 @@ export interface ShadowJudgeOptions {
   metrics: RunMetrics;
   drop: (reason: ShadowDropReason) => void;
   maxSamples: number;
+  /** the report directory's streams (diffs.ndjson, results.ndjson, top diffs); none without --report */
+  report?: ShadowReport | undefined;
   log: Logger;
 }
 
@@ -144,6 +147,7 @@ export function createShadowJudge(opts: ShadowJudgeOptions): ShadowJudge {
       opts.metrics.recordComparison(pair.endpoint, result, outcome.fields);
       opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baseline.durationMs);
       judged++;
+      opts.report?.record(j, result, { baseline: pair.baseline.body, candidate: pair.candidate.body });
       if (outboundDiffs.length > 0) tallyOutbound(pair.endpoint, outboundDiffs);
       if (result === 'mismatch' || outboundDiffs.length > 0) {
         const s: DiffSample = {
@@ -186,6 +190,7 @@ export function createShadowJudge(opts: ShadowJudgeOptions): ShadowJudge {
       opts.windowed.record(j);
       opts.total.record(j);
       opts.metrics.recordDurations(p.endpoint, undefined, p.baseline.durationMs);
+      opts.report?.record(j, 'error', undefined, p.error);
       keep({
         id: p.id,
         at: new Date(p.at).toISOString(),

@@ -22,6 +22,7 @@ import { createShadowJudge } from './shadow-judge.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import { createShadowRun, type ShadowRun } from './shadow-run.js';
+import { createShadowReport } from './shadow-report.js';
 import { randomBytes } from 'node:crypto';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
@@ -137,6 +138,8 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     dropped.inc({ reason });
     shadowRun.drop(reason);
   };
+  // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
+  const report = cfg.report === undefined ? undefined : createShadowReport(cfg.report);
   const judge = createShadowJudge({
     comparator,
     pool,
@@ -147,6 +150,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     metrics: runMetrics,
     drop,
     maxSamples: cfg.diff_samples,
+    report,
     log,
   });
   const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
@@ -178,7 +182,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     judge,
     noise,
     tee: () => tee.stats(),
-    reportDir: cfg.report,
+    report,
   });
 
   const exportGates = () => runMetrics.exportGates(windowed.results());
@@ -252,7 +256,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     shadowRun.finish();
     if (cfg.report !== undefined) {
       try {
-        await shadowRun.report();
+        await shadowRun.report(true);
       } catch (err) {
         log.error({ err }, 'report not written');
       }

@@ -76,6 +76,11 @@ function pairs(flat: readonly string[]): HeaderPairs {
 
 const SKIP_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled_out']);
 
+/** Copies sent per event-loop turn. */
+const SENDS_PER_TURN = 16;
+/** Time spent judging inline per event-loop turn before yielding to I/O. */
+const JUDGE_SLICE_MS = 1;
+
 export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   const queue = new BoundedQueue<TeeExchange>(opts.queueItems);
   const log = opts.log.child({ component: 'shadow-tee' });
@@ -103,7 +108,19 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
 
   function pump(): void {
     isScheduled = false;
+    let sent = 0;
     while (inFlight < opts.maxInFlight && queue.length > 0) {
+      if (opts.candidate.isAvailable?.() === false) {
+        // The candidate refuses connections: what waits would only fail, one connect attempt each.
+        for (let ex = queue.poll(); ex !== undefined; ex = queue.poll()) opts.drop('candidate_error');
+        break;
+      }
+      if (sent === SENDS_PER_TURN) {
+        // The rest go on a later turn: a burst of freed slots must not hold the primary's sockets back.
+        schedule();
+        break;
+      }
+      sent++;
       const ex = queue.poll() as TeeExchange;
       inFlight++;
       if (inFlight > st.maxInFlight) st.maxInFlight = inFlight;
@@ -115,6 +132,42 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     }
     checkIdle();
   }
+
+  /**
+   * Answers are judged on later turns, a bounded slice of time per turn, not in the
+   * I/O callback that delivered them: a slow candidate answers in waves (every slot
+   * freed at once), and judging a whole wave at once would stall the primary's traffic.
+   * A pair waiting here keeps its in-flight slot, so the lane is bounded by maxInFlight.
+   */
+  const lane: Array<() => void> = [];
+  let isLaneScheduled = false;
+  const runLane = () => {
+    isLaneScheduled = false;
+    const until = performance.now() + JUDGE_SLICE_MS;
+    let n = 0;
+    while (lane.length > 0) {
+      (lane.shift() as () => void)();
+      if (++n % 4 === 0 && performance.now() >= until) break;
+    }
+    if (lane.length > 0) {
+      isLaneScheduled = true;
+      setImmediate(runLane);
+    }
+  };
+  const inLane = (fn: () => void): Promise<void> =>
+    new Promise<void>((resolve) => {
+      lane.push(() => {
+        try {
+          fn();
+        } finally {
+          resolve();
+        }
+      });
+      if (!isLaneScheduled) {
+        isLaneScheduled = true;
+        setImmediate(runLane);
+      }
+    });
 
   async function run(ex: TeeExchange): Promise<void> {
     const response = ex.response as NonNullable<TeeExchange['response']>;
@@ -148,22 +201,24 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     }
     st.answered++;
     const outbound = session?.finish();
-    const p = opts.judge.judge({
-      id: ex.id,
-      at: ex.startedAt,
-      method: ex.method,
-      url: ex.url,
-      endpoint,
-      baseline,
-      candidate: { status: candidate.status, headers: candidate.headers, body: candidate.body, durationMs: candidate.durationMs },
-      secondary: secondary === undefined ? undefined : { status: secondary.status, headers: secondary.headers, body: secondary.body, durationMs: secondary.durationMs },
-      outbound,
-    });
-    // The in-flight slot is the candidate's; judging has its own bound (the pool's queue).
-    judging.add(p);
-    void p.finally(() => {
-      judging.delete(p);
-      checkIdle();
+    await inLane(() => {
+      const p = opts.judge.judge({
+        id: ex.id,
+        at: ex.startedAt,
+        method: ex.method,
+        url: ex.url,
+        endpoint,
+        baseline,
+        candidate: { status: candidate.status, headers: candidate.headers, body: candidate.body, durationMs: candidate.durationMs },
+        secondary: secondary === undefined ? undefined : { status: secondary.status, headers: secondary.headers, body: secondary.body, durationMs: secondary.durationMs },
+        outbound,
+      });
+      // Large pairs wait for the worker pool, whose queue is their bound; the in-flight slot goes back now.
+      judging.add(p);
+      void p.finally(() => {
+        judging.delete(p);
+        checkIdle();
+      });
     });
   }
 

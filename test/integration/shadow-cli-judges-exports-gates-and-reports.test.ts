@@ -86,13 +86,22 @@ describe('doppel shadow (CLI)', () => {
     const written = (await (await fetch(`${admin}/api/runs/cli-run/report`, { method: 'POST' })).json()) as { report: string };
     expect(written.report).toBe(report);
     const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { verdict: string; counts: { requests: number; mismatches: number } };
-    expect(summary).toMatchObject({ verdict: 'fail', counts: { requests: 12, mismatches: 3 } });
-    expect((await readFile(join(report, 'diffs.ndjson'), 'utf8')).trim().split('\n')).toHaveLength(3);
+    expect(summary).toMatchObject({ mode: 'shadow', runId: 'cli-run', verdict: 'fail', counts: { requests: 12, mismatches: 3 }, topDiffs: [expect.objectContaining({ endpoint: 'GET /orders/:id', path: '$.body', count: 3 })] });
+    const diffLines = (await readFile(join(report, 'diffs.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { result: string; diffs: Array<{ path: string }> });
+    expect(diffLines).toHaveLength(3);
+    expect(diffLines.every((d) => d.result === 'mismatch' && d.diffs.some((x) => x.path === '$.body'))).toBe(true);
+    expect((await readFile(join(report, 'results.ndjson'), 'utf8')).trim().split('\n')).toHaveLength(12);
 
     child.kill('SIGTERM');
     expect(await exited).toBe(1);
     expect(stdout).toContain('verdict fail');
-    expect(await readFile(join(report, 'junit.xml'), 'utf8')).toContain('<testcase classname="gates" name="body_match_rate"><failure');
+    const junit = await readFile(join(report, 'junit.xml'), 'utf8');
+    expect(junit).toContain('<testcase classname="doppel.gates" name="body_match_rate &gt;= 0.9" time="0">');
+    expect(junit).toContain('message="body_match_rate is 0.75, expected &gt;= 0.9"');
+    expect(await readFile(join(report, 'report.html'), 'utf8')).toContain('body_match_rate');
+    const final = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { counts: { requests: number }; shadow: { dropped: Record<string, number> } };
+    expect(final.counts.requests).toBe(12);
+    expect(final.shadow.dropped.queue_full).toBe(0);
   });
 
   it('exits 2 with a clear message when --candidate is missing', async () => {

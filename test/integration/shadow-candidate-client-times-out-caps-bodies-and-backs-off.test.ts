@@ -1,0 +1,78 @@
+/**
+ * The candidate client against real sockets: a held candidate fails each
+ * call as candidate_timeout through the shared deadline sweep, an oversized
+ * answer fails as body_too_large, a refusing candidate fails as
+ * candidate_error and opens a back-off window, and a normal answer comes back
+ * whole (status, headers, body).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCandidateClient } from '../../src/shadow/candidate-client.js';
+import { CandidateCallError, type CandidateClient } from '../../src/shadow/types.js';
+import { refusedUrl, startHeldPeer, startPeer } from '../helpers/shadow-peers.js';
+
+const get = (url: string) => ({ method: 'GET', url, headers: ['accept', 'application/json', 'connection', 'keep-alive'], body: null });
+
+async function failure(p: Promise<unknown>): Promise<CandidateCallError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CandidateCallError) return err;
+    throw err;
+  }
+  throw new Error('call did not fail');
+}
+
+describe('candidate client', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+  const client = (url: string, extra: { timeoutMs?: number; maxBodyBytes?: number } = {}): CandidateClient => {
+    const c = createCandidateClient({ url, timeoutMs: extra.timeoutMs ?? 10_000, maxBodyBytes: extra.maxBodyBytes ?? 1 << 20, connections: 4 });
+    cleanup.push(() => c.close());
+    return c;
+  };
+
+  it('returns the whole answer and drops connection-level request fields', async () => {
+    const peer = await startPeer((_req, _body, res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'X-Trace': 'a' });
+      res.write('{"id":');
+      setTimeout(() => res.end('7}'), 5);
+    });
+    cleanup.push(() => peer.close());
+    const res = await client(`${peer.url}/base`).send(get('/orders/7?x=1'));
+    expect(res.status).toBe(201);
+    expect(res.body.toString()).toBe('{"id":7}');
+    expect(res.headers).toContainEqual(['x-trace', 'a']);
+    expect(peer.seen[0]?.url).toBe('/base/orders/7?x=1');
+    expect(peer.seen[0]?.headers.accept).toBe('application/json');
+  });
+
+  it('fails held calls as candidate_timeout at the deadline, without a timer per call', async () => {
+    const peer = await startHeldPeer((_req, _body, res) => res.end('late'));
+    cleanup.push(async () => {
+      peer.release();
+      await peer.close();
+    });
+    const c = client(peer.url, { timeoutMs: 150 });
+    const errs = await Promise.all([1, 2, 3].map((i) => failure(c.send(get(`/held/${i}`)))));
+    expect(errs.map((e) => e.reason)).toEqual(['candidate_timeout', 'candidate_timeout', 'candidate_timeout']);
+    expect(errs[0]?.message).toContain('150 ms');
+  });
+
+  it('fails an answer over the byte cap as body_too_large', async () => {
+    const peer = await startPeer((_req, _body, res) => res.end('x'.repeat(5000)));
+    cleanup.push(() => peer.close());
+    const err = await failure(client(peer.url, { maxBodyBytes: 1000 }).send(get('/big')));
+    expect(err.reason).toBe('body_too_large');
+  });
+
+  it('fails refused calls as candidate_error and backs off after three in a row', async () => {
+    const c = client(await refusedUrl());
+    for (let i = 0; i < 3; i++) {
+      const err = await failure(c.send(get('/x')));
+      expect(err).toMatchObject({ reason: 'candidate_error', code: 'ECONNREFUSED' });
+    }
+    expect(c.isAvailable?.()).toBe(false);
+  });
+});
