@@ -1,6 +1,12 @@
+import { resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
-import { collectList } from './context.js';
+import { ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { isHttpExchange, type Exchange } from '../core/exchange.js';
+import { createFileStoreReader } from '../store/file-store.js';
+import { exchangeToHarEntry } from '../formats/har.js';
+import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
+import { createTextSink } from '../formats/text-sink.js';
+import { collectList, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface ExportFlags {
@@ -8,14 +14,61 @@ export interface ExportFlags {
   out?: string;
 }
 
+type ExportFormat = 'har' | 'wiremock' | 'k6';
+
 export function registerExportCommand(program: Command, bind: Bind): Command {
   return program
     .command('export')
     .description('Export traffic as HAR, WireMock mappings or a k6 script')
     .addArgument(new Argument('<format>', 'output format').choices(['har', 'wiremock', 'k6']))
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...]', collectList)
-    .option('--out <path>', 'output file or directory')
-    .action(bind<ExportFlags>(async () => {
-      throw notImplemented('the export command');
-    }));
+    .option('--out <path>', 'output file (har, k6) or directory (wiremock: DIR/mappings/*.json)')
+    .action(bind<ExportFlags>((flags, ctx, args) => runExport(args[0] as ExportFormat, flags, ctx)));
+}
+
+/** Every exchange of the traffic directories, corrupt lines reported as skipped. */
+function readTraffic(dirs: readonly string[], report: FormatReport): AsyncIterable<Exchange> {
+  return createFileStoreReader(dirs).read({ onCorrupt: (c) => report.skipped.push({ where: `${c.source}:${c.line}`, reason: c.reason }) });
+}
+
+export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: CommandContext): Promise<ExitCode> {
+  const traffic = (flags.traffic ?? []).map((d) => resolvePath(ctx.io.cwd, d));
+  if (traffic.length === 0) throw usageError(`export ${format} needs --traffic DIR[,DIR...]`);
+  if (flags.out === undefined) throw usageError(`export ${format} needs --out PATH`);
+  const out = resolvePath(ctx.io.cwd, flags.out);
+  const report = emptyReport();
+  switch (format) {
+    case 'har':
+      await exportHar(readTraffic(traffic, report), out, report);
+      break;
+    case 'wiremock':
+    case 'k6':
+      throw notImplemented(`export ${format}`);
+    default: {
+      const never: never = format;
+      throw usageError(`unknown export format ${String(never)}`);
+    }
+  }
+  ctx.io.stderr.write(describeReport(report, 'exported', 'exchanges'));
+  return ExitCode.ok;
+}
+
+async function exportHar(exchanges: AsyncIterable<Exchange>, file: string, report: FormatReport): Promise<void> {
+  const sink = await createTextSink(file);
+  try {
+    await sink.write('{"log":{"version":"1.2","creator":{"name":"doppel","version":"0.1.0"},"pages":[],"entries":[\n');
+    let first = true;
+    for await (const ex of exchanges) {
+      if (!isHttpExchange(ex)) {
+        note(report, 'pg exchanges left out (HAR holds HTTP only)');
+        continue;
+      }
+      await sink.write(`${first ? '' : ',\n'}${JSON.stringify(exchangeToHarEntry(ex))}`);
+      first = false;
+      report.written++;
+    }
+    await sink.write('\n]}}\n');
+  } finally {
+    await sink.close();
+  }
 }
