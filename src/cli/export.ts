@@ -1,10 +1,12 @@
-import { resolve as resolvePath } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
 import { ExitCode, notImplemented, usageError } from '../core/errors.js';
 import { isHttpExchange, type Exchange } from '../core/exchange.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { exchangeToHarEntry } from '../formats/har.js';
 import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
+import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
 import { createTextSink } from '../formats/text-sink.js';
 import { collectList, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -42,6 +44,8 @@ export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: C
       await exportHar(readTraffic(traffic, report), out, report);
       break;
     case 'wiremock':
+      await exportWireMock(readTraffic(traffic, report), out, report);
+      break;
     case 'k6':
       throw notImplemented(`export ${format}`);
     default: {
@@ -70,5 +74,26 @@ async function exportHar(exchanges: AsyncIterable<Exchange>, file: string, repor
     await sink.write('\n]}}\n');
   } finally {
     await sink.close();
+  }
+}
+
+async function exportWireMock(exchanges: AsyncIterable<Exchange>, dir: string, report: FormatReport): Promise<void> {
+  const mappings = join(dir, 'mappings');
+  await mkdir(mappings, { recursive: true });
+  let n = 0;
+  for await (const ex of exchanges) {
+    if (!isHttpExchange(ex)) {
+      note(report, 'pg exchanges left out (WireMock serves HTTP only)');
+      continue;
+    }
+    const mapping = exchangeToWireMockMapping(ex);
+    n++;
+    if (mapping === undefined) {
+      report.skipped.push({ where: `exchange ${ex.id}`, reason: 'no response was recorded' });
+      continue;
+    }
+    const slug = `${ex.http.request.method}-${ex.http.request.url.split('?')[0] ?? ''}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+    await writeFile(join(mappings, `${String(n).padStart(6, '0')}-${slug}.json`), `${JSON.stringify(mapping, null, 2)}\n`);
+    report.written++;
   }
 }

@@ -5,6 +5,7 @@ import { DoppelError, ExitCode, notImplemented, usageError } from '../core/error
 import type { Exchange } from '../core/exchange.js';
 import { createFileStoreWriter } from '../store/file-store.js';
 import { harEntries, harToExchanges } from '../formats/har.js';
+import { wireMockFileToExchanges, wireMockMappingFiles } from '../formats/wiremock-mappings.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
 import type { CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -49,8 +50,16 @@ export async function runImport(format: ImportFormat, input: string, flags: Impo
       exchanges = harToExchanges(entries, { service: flags.service, file: input }, (s) => report.skipped.push(s));
       break;
     }
+    case 'wiremock': {
+      const service = flags.service;
+      if (service === undefined) throw usageError('import wiremock needs --service NAME (the dependency these mappings stand for)');
+      const files = await wireMockMappingFiles(file);
+      exchanges = (async function* () {
+        for (const f of files) yield* await wireMockFileToExchanges(f, service, (s) => report.skipped.push(s));
+      })();
+      break;
+    }
     case 'gor':
-    case 'wiremock':
       throw notImplemented(`import ${format}`);
     default: {
       const never: never = format;
