@@ -1,12 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
-import { ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { ExitCode, usageError } from '../core/errors.js';
 import { isHttpExchange, type Exchange } from '../core/exchange.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { exchangeToHarEntry } from '../formats/har.js';
 import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
 import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
+import { createK6ScriptBuilder } from '../formats/k6-script.js';
 import { createTextSink } from '../formats/text-sink.js';
 import { collectList, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -47,7 +48,8 @@ export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: C
       await exportWireMock(readTraffic(traffic, report), out, report);
       break;
     case 'k6':
-      throw notImplemented(`export ${format}`);
+      await exportK6(readTraffic(traffic, report), out, report);
+      break;
     default: {
       const never: never = format;
       throw usageError(`unknown export format ${String(never)}`);
@@ -95,5 +97,21 @@ async function exportWireMock(exchanges: AsyncIterable<Exchange>, dir: string, r
     const slug = `${ex.http.request.method}-${ex.http.request.url.split('?')[0] ?? ''}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
     await writeFile(join(mappings, `${String(n).padStart(6, '0')}-${slug}.json`), `${JSON.stringify(mapping, null, 2)}\n`);
     report.written++;
+  }
+}
+
+async function exportK6(exchanges: AsyncIterable<Exchange>, file: string, report: FormatReport): Promise<void> {
+  const script = createK6ScriptBuilder();
+  for await (const ex of exchanges) {
+    if (!isHttpExchange(ex)) note(report, 'pg exchanges left out');
+    else if (ex.direction !== 'inbound') note(report, 'outbound exchanges left out (k6 drives the service under test)');
+    else script.add(ex);
+  }
+  report.written = script.requests;
+  const sink = await createTextSink(file);
+  try {
+    await sink.write(script.render());
+  } finally {
+    await sink.close();
   }
 }
