@@ -1,11 +1,13 @@
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
-import { DoppelError, ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { DoppelError, ExitCode, usageError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { createFileStoreWriter } from '../store/file-store.js';
 import { harEntries, harToExchanges } from '../formats/har.js';
 import { wireMockFileToExchanges, wireMockMappingFiles } from '../formats/wiremock-mappings.js';
+import { gorToExchanges } from '../formats/gor.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
 import type { CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -36,6 +38,14 @@ async function readInput(file: string): Promise<Buffer> {
   }
 }
 
+async function checkReadable(file: string): Promise<void> {
+  try {
+    await access(file, fsConstants.R_OK);
+  } catch (cause) {
+    throw new DoppelError('DOPPEL_INPUT_INVALID', `${file}: cannot read it (${(cause as Error).message})`, { cause });
+  }
+}
+
 export async function runImport(format: ImportFormat, input: string, flags: ImportFlags, ctx: CommandContext): Promise<ExitCode> {
   if (flags.out === undefined) throw usageError(`import ${format} needs --out DIR`);
   const file = resolvePath(ctx.io.cwd, input);
@@ -60,7 +70,9 @@ export async function runImport(format: ImportFormat, input: string, flags: Impo
       break;
     }
     case 'gor':
-      throw notImplemented(`import ${format}`);
+      await checkReadable(file);
+      exchanges = gorToExchanges(file, flags.service, report);
+      break;
     default: {
       const never: never = format;
       throw usageError(`unknown import format ${String(never)}`);
