@@ -1,5 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import { notImplemented } from '../core/errors.js';
+import { DoppelError, ExitCode, usageError } from '../core/errors.js';
+import { resolveRedactKey } from '../core/redact.js';
+import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
+import { describeReport, emptyReport, note } from '../formats/import-report.js';
+import { createTransformer, parseTransformRules, type TransformRules } from '../formats/transform-rules.js';
+import { loadCommandConfig, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface TransformFlags {
@@ -15,7 +22,49 @@ export function registerTransformCommand(program: Command, bind: Bind): Command 
     .option('--in <dir>', 'traffic directory to read')
     .option('--out <dir>', 'traffic directory to write')
     .option('--rules <file>', 'transform rules YAML')
-    .action(bind<TransformFlags>(async () => {
-      throw notImplemented('the transform command');
-    }));
+    .action(bind<TransformFlags>(runTransform));
+}
+
+const NO_RULES: TransformRules = { drop: [], setHeaders: { request: [], response: [] }, removeHeaders: { request: [], response: [] }, redactJsonPaths: [] };
+
+export async function runTransform(flags: TransformFlags, ctx: CommandContext): Promise<ExitCode> {
+  if (flags.in === undefined || flags.out === undefined) throw usageError('transform needs --in DIR and --out DIR');
+  const input = resolvePath(ctx.io.cwd, flags.in);
+  const out = resolvePath(ctx.io.cwd, flags.out);
+  if (input === out) throw usageError('transform: --out must differ from --in (the input is read while the output is written)');
+  let rules = NO_RULES;
+  if (flags.rules !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(resolvePath(ctx.io.cwd, flags.rules), 'utf8');
+    } catch (cause) {
+      throw new DoppelError('DOPPEL_CONFIG_NOT_FOUND', `${flags.rules}: cannot read transform rules (${(cause as Error).message})`, { cause });
+    }
+    rules = parseTransformRules(text, flags.rules);
+  }
+  const config = loadCommandConfig(ctx);
+  // Same key as capture, so a value redacted here gets the placeholder capture would give it.
+  const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [input, out], cwd: ctx.io.cwd });
+  if (rules.redactJsonPaths.length > 0 && key.source === 'generated') {
+    ctx.io.stderr.write('transform: no DOPPEL_REDACT_KEY or redact.key_file; placeholders use a one-off key and will not match other recordings\n');
+  }
+  const transformer = createTransformer(rules, key.key);
+  const report = emptyReport();
+  const reader = createFileStoreReader([input]);
+  const writer = await createFileStoreWriter({ dir: out });
+  try {
+    for await (const ex of reader.read({ onCorrupt: (c) => report.skipped.push({ where: `${c.source}:${c.line}`, reason: c.reason }) })) {
+      const next = transformer.apply(ex);
+      if (next === undefined) {
+        note(report, 'dropped by rules');
+        continue;
+      }
+      await writer.append(next);
+      report.written++;
+    }
+  } finally {
+    await writer.close();
+  }
+  ctx.io.stderr.write(describeReport(report, 'wrote', 'exchanges'));
+  return ExitCode.ok;
 }
