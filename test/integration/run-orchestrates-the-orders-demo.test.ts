@@ -5,6 +5,7 @@
  * Postgres server is replayed the same way, so the whole loop is covered.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +19,30 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-/** The demo config with absolute paths, a temp report dir and optional changes. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The demo's fixed ports moved to free ones, so a run never collides with anything else listening. */
+async function withFreePorts(text: string): Promise<string> {
+  let out = text;
+  for (const fixed of ['18091', '16432', '18080', '18082']) {
+    const port = await freePort();
+    out = out.replaceAll(`:${fixed}`, `:${port}`).replaceAll(`"${fixed}"`, `"${port}"`);
+  }
+  return out;
+}
+
+/** The demo config with absolute paths, free ports, a temp report dir and optional changes. */
 async function demoConfig(change: (cfg: Record<string, any>) => void = () => {}): Promise<{ file: string; report: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'doppel-run-'));
   dirs.push(dir);
-  const cfg = parse(await readFile(join(DEMO, 'doppel.yaml'), 'utf8')) as Record<string, any>;
+  const cfg = parse(await withFreePorts(await readFile(join(DEMO, 'doppel.yaml'), 'utf8'))) as Record<string, any>;
   for (const m of cfg.mocks) m.traffic = join(DEMO, 'traffic');
   cfg.replay.traffic = join(DEMO, 'traffic');
   cfg.replay.report = join(dir, 'report');
