@@ -5,6 +5,7 @@
  * and time. Export writes one entry per HTTP exchange; doppel's own fields
  * ride along as "_"-prefixed custom fields, which the spec allows.
  */
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { decodeBody, encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
 import type { SkippedRecord } from './import-report.js';
@@ -61,6 +62,30 @@ function requestBody(postData: unknown): Buffer {
   return Buffer.alloc(0);
 }
 
+function decodes(coding: string, body: Buffer): boolean {
+  try {
+    if (coding === 'gzip' || coding === 'x-gzip') gunzipSync(body);
+    else if (coding === 'deflate') inflateSync(body);
+    else if (coding === 'br') brotliDecompressSync(body);
+    else return true;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Browsers store content.text decoded but keep the Content-Encoding field.
+ * Served as is, such a body would be announced as gzip and fail in clients,
+ * so when the body does not decode with the announced coding, the field
+ * (and the Content-Length of the encoded form) is dropped.
+ */
+function alreadyDecoded(headers: HeaderPairs, body: Buffer): HeaderPairs {
+  const ce = headers.find(([k]) => k.toLowerCase() === 'content-encoding')?.[1].trim().toLowerCase();
+  if (ce === undefined || ce === '' || ce === 'identity' || body.length === 0 || decodes(ce, body)) return headers;
+  return headers.filter(([k]) => k.toLowerCase() !== 'content-encoding' && k.toLowerCase() !== 'content-length');
+}
+
 /** One HAR entry as an inbound exchange; throws EntryError when it cannot be one. */
 function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   if (!isObj(entry)) bad('expected an entry object');
@@ -87,10 +112,11 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   if (content !== undefined && !isObj(content)) bad('response.content: expected an object');
   const reqBody = encodeBody(requestBody(req.postData));
   // status 0 is how browsers record a request that got no response
-  const response =
-    status === 0
-      ? null
-      : { status, headers: headerPairs(res.headers, 'response.headers'), ...encodeBody(content === undefined ? Buffer.alloc(0) : textBody(content.text, content.encoding, 'response.content')), truncated: false };
+  let response = null;
+  if (status !== 0) {
+    const resBody = content === undefined ? Buffer.alloc(0) : textBody(content.text, content.encoding, 'response.content');
+    response = { status, headers: alreadyDecoded(headerPairs(res.headers, 'response.headers'), resBody), ...encodeBody(resBody), truncated: false };
+  }
   const time = Number(entry.time);
   const service = opts.service ?? (typeof entry._service === 'string' ? entry._service : url.hostname);
   const id = newExchangeId(started);

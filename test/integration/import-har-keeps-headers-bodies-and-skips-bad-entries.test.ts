@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBody, type HttpExchange } from '../../src/core/exchange.js';
@@ -41,6 +42,18 @@ const har = {
         response: { status: 200, headers: [{ name: 'Content-Type', value: 'image/png' }], content: { size: png.length, mimeType: 'image/png', text: png.toString('base64'), encoding: 'base64' } },
       },
       'not an entry',
+      {
+        startedDateTime: '2026-11-26T13:00:03.000Z',
+        time: 1,
+        request: { method: 'GET', url: 'https://shop.example/decoded', headers: [] },
+        response: { status: 200, headers: [{ name: 'Content-Encoding', value: 'gzip' }, { name: 'Content-Length', value: '31' }, { name: 'Vary', value: 'Accept-Encoding' }], content: { size: 9, mimeType: 'text/plain', text: 'plain ok' } },
+      },
+      {
+        startedDateTime: '2026-11-26T13:00:04.000Z',
+        time: 1,
+        request: { method: 'GET', url: 'https://shop.example/encoded', headers: [] },
+        response: { status: 200, headers: [{ name: 'Content-Encoding', value: 'gzip' }], content: { size: 20, mimeType: 'text/plain', text: gzipSync('zipped').toString('base64'), encoding: 'base64' } },
+      },
     ],
   },
 };
@@ -60,12 +73,17 @@ describe('doppel import har', () => {
     const r = await runCli(['import', 'har', file, '--out', out, '--service', 'shop']);
     expect(r.stderr).toContain('log.entries[1]: request.url: "/relative-only" is not an absolute URL');
     expect(r.stderr).toContain('log.entries[3]: expected an entry object');
-    expect(r.stderr).toContain('imported 2 exchanges, skipped 2');
+    expect(r.stderr).toContain('imported 4 exchanges, skipped 2');
     expect(r.code).toBe(0);
 
     const got = (await readAll(out)) as HttpExchange[];
-    expect(got).toHaveLength(2);
-    const [post, logo] = got as [HttpExchange, HttpExchange];
+    expect(got).toHaveLength(4);
+    const [post, logo, decoded, encoded] = got as [HttpExchange, HttpExchange, HttpExchange, HttpExchange];
+    // a browser's decoded body loses the Content-Encoding it no longer has; a real gzip body keeps it
+    expect(decoded.http.response?.headers).toEqual([['Vary', 'Accept-Encoding']]);
+    expect(decoded.http.response?.body).toBe('plain ok');
+    expect(encoded.http.response?.headers).toEqual([['Content-Encoding', 'gzip']]);
+    expect(encoded.http.response?.bodyEncoding).toBe('base64');
     expect(post).toMatchObject({ v: 1, direction: 'inbound', service: 'shop', protocol: 'http', startedAt: '2026-11-26T13:00:00.123Z', durationMs: 12.5, tags: { source: 'har' } });
     expect(post.http.request).toMatchObject({ method: 'POST', url: '/orders?x=1&x=2', body: '{"item":"ä"}', bodyEncoding: 'utf8' });
     expect(post.http.request.headers).toEqual([['Host', 'shop.example'], ['X-Dup', 'a'], ['Content-Type', 'application/json'], ['x-dup', 'b']]);
