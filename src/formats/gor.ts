@@ -15,7 +15,8 @@ import type { FormatReport } from './import-report.js';
 import { note } from './import-report.js';
 
 export const GOR_SEPARATOR = Buffer.from('\n🐵🙈🙉\n', 'utf8');
-const HEADER_LINE = /^([123]) ([0-9A-Za-z]+) (\d{1,20}) (-?\d{1,20})$/;
+// older GoReplay versions write the header line without LATENCY
+const HEADER_LINE = /^([123]) ([0-9A-Za-z]+) (\d{1,20})(?: (-?\d{1,20}))?$/;
 
 /** The payloads of a .gor file, one at a time, without reading the file whole. */
 export async function* readGorPayloads(file: string): AsyncGenerator<Buffer> {
@@ -81,7 +82,7 @@ export async function* gorToExchanges(file: string, service: string | undefined,
       report.skipped.push({ where, reason: 'no "TYPE ID TIMESTAMP LATENCY" header line' });
       continue;
     }
-    const [, type, id, ts, latency] = head as unknown as [string, string, string, string, string];
+    const [, type, id, ts, latency] = head as unknown as [string, string, string, string, string | undefined];
     const message = payload.subarray(nl + 1);
     try {
       if (type === '1') {
@@ -95,7 +96,7 @@ export async function* gorToExchanges(file: string, service: string | undefined,
         }
         pending.delete(id);
         const res = parseHttpResponse(message, p.req.method);
-        const lat = nsToMs(latency);
+        const lat = latency === undefined ? 0 : nsToMs(latency);
         yield toExchange(p, service, res, lat > 0 ? lat : Math.max(0, nsToMs(ts) - p.ts));
       } else note(report, 'replayed responses (type 3) ignored');
     } catch (err) {
