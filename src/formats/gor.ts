@@ -18,19 +18,68 @@ export const GOR_SEPARATOR = Buffer.from('\n🐵🙈🙉\n', 'utf8');
 // older GoReplay versions write the header line without LATENCY
 const HEADER_LINE = /^([123]) ([0-9A-Za-z]+) (\d{1,20})(?: (-?\d{1,20}))?$/;
 
-/** The payloads of a .gor file, one at a time, without reading the file whole. */
-export async function* readGorPayloads(file: string): AsyncGenerator<Buffer> {
-  let rest: Buffer = Buffer.alloc(0);
+/** A payload, or the size of one too large to hold that was passed over. */
+export type GorPayload = { bytes: Buffer } | { oversized: number };
+
+/** GoReplay's default --output-file-max-size cap is far below this; a payload past it is skipped, not held. */
+export const GOR_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+/** The last `n` bytes held in `parts` (n is below the separator length, so this stays small). */
+function lastBytes(parts: readonly Buffer[], n: number): Buffer {
+  const out: Buffer[] = [];
+  let need = n;
+  for (let i = parts.length - 1; i >= 0 && need > 0; i--) {
+    const p = parts[i] as Buffer;
+    const take = Math.min(need, p.length);
+    out.unshift(p.subarray(p.length - take));
+    need -= take;
+  }
+  return Buffer.concat(out);
+}
+
+/**
+ * The payloads of a .gor file, one at a time, without reading the file whole.
+ * Chunks of a payload are kept in a list and joined once, when its
+ * separator arrives; only the few bytes where a separator may straddle two
+ * chunks are searched twice.
+ */
+export async function* readGorPayloads(file: string, maxBytes = GOR_MAX_PAYLOAD_BYTES): AsyncGenerator<GorPayload> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  let dropped = 0;
+  const overlap = GOR_SEPARATOR.length - 1;
   for await (const chunk of createReadStream(file)) {
-    rest = rest.length === 0 ? (chunk as Buffer) : Buffer.concat([rest, chunk as Buffer]);
-    let at = rest.indexOf(GOR_SEPARATOR);
-    while (at !== -1) {
-      yield rest.subarray(0, at);
-      rest = rest.subarray(at + GOR_SEPARATOR.length);
-      at = rest.indexOf(GOR_SEPARATOR);
+    let buf = chunk as Buffer;
+    for (;;) {
+      const tail = held > 0 ? lastBytes(parts, overlap) : Buffer.alloc(0);
+      const probe = tail.length > 0 ? Buffer.concat([tail, buf]) : buf;
+      const at = probe.indexOf(GOR_SEPARATOR);
+      if (at === -1) {
+        parts.push(buf);
+        held += buf.length;
+        if (held > maxBytes) {
+          // keep only what may hold the start of a separator
+          const keep = lastBytes(parts, overlap);
+          dropped += held - keep.length;
+          parts = [keep];
+          held = keep.length;
+        }
+        break;
+      }
+      const cut = at - tail.length; // where the separator starts in buf; negative: in the held bytes
+      if (dropped > 0) yield { oversized: dropped + held + cut };
+      else {
+        const joined = Buffer.concat(cut >= 0 ? [...parts, buf.subarray(0, cut)] : parts);
+        yield { bytes: cut >= 0 ? joined : joined.subarray(0, held + cut) };
+      }
+      parts = [];
+      held = 0;
+      dropped = 0;
+      buf = buf.subarray(cut + GOR_SEPARATOR.length);
     }
   }
-  if (rest.length > 0) yield rest;
+  if (dropped > 0) yield { oversized: dropped + held };
+  else if (held > 0) yield { bytes: Buffer.concat(parts) };
 }
 
 interface Pending {
@@ -70,12 +119,17 @@ function toExchange(p: Pending, service: string | undefined, res: { status: numb
  * Inbound exchanges of a .gor file, emitted when the original response
  * arrives; requests never answered come last, without a response.
  */
-export async function* gorToExchanges(file: string, service: string | undefined, report: FormatReport): AsyncGenerator<HttpExchange> {
+export async function* gorToExchanges(file: string, service: string | undefined, report: FormatReport, maxPayloadBytes = GOR_MAX_PAYLOAD_BYTES): AsyncGenerator<HttpExchange> {
   const pending = new Map<string, Pending>();
   let index = -1;
-  for await (const payload of readGorPayloads(file)) {
+  for await (const item of readGorPayloads(file, maxPayloadBytes)) {
     index++;
     const where = `${file} payload ${index}`;
+    if ('oversized' in item) {
+      report.skipped.push({ where, reason: `${item.oversized} bytes, more than the ${maxPayloadBytes}-byte payload limit` });
+      continue;
+    }
+    const payload = item.bytes;
     const nl = payload.indexOf(0x0a);
     const head = HEADER_LINE.exec(payload.subarray(0, nl === -1 ? payload.length : nl).toString('latin1').replace(/\r$/, ''));
     if (nl === -1 || !head) {
