@@ -11,7 +11,6 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import type { HostPort } from '../core/address.js';
 import { BoundedQueue } from '../core/bounded-queue.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { PgExchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -20,7 +19,7 @@ import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
-import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
+import { PgRecordSession, toPgExchange, type RecordedPg } from '../protocols/pg/record-session.js';
 
 export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
@@ -109,19 +108,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
       dropped('queue_full');
       return;
     }
-    const ex: PgExchange = {
-      v: 1,
-      id: newExchangeId(Math.floor(rec.startedAt)),
-      session: rec.payload.connection,
-      parent: null,
-      direction: 'outbound',
-      service: opts.service,
-      protocol: 'pg',
-      startedAt: new Date(rec.startedAt).toISOString(),
-      durationMs: Math.round(rec.durationMs * 1000) / 1000,
-      tags: rec.tags,
-      pg: rec.payload,
-    };
+    const ex = toPgExchange(rec, opts.service);
     inFlight++;
     opts.writer.append(ex).then(onAppended, onAppendFailed);
   }

@@ -25,7 +25,7 @@ import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, SqlState } from '../protocols/pg/constants.js';
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
 import { bindMessage, describeMessage, executeMessage, parseMessage, queryMessage, syncMessage } from '../protocols/pg/frontend-encoder.js';
-import { PgRecordSession, type RecordedPg } from '../protocols/pg/record-session.js';
+import { PgRecordSession, toPgExchange, type RecordedPg } from '../protocols/pg/record-session.js';
 import { createSqlAnalyzer, loadSqlParser, type SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText, isConvertibleType, textToBinary, type CodecContext } from '../protocols/pg/type-codec.js';
 import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
@@ -248,20 +248,8 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
 
   /** Indexes a passthrough exchange (the next identical statement is served from it) and writes it. */
   function storePassthrough(rec: RecordedPg): PgEntry {
-    const ex: PgExchange = {
-      v: 1,
-      id: newExchangeId(Math.floor(rec.startedAt)),
-      session: rec.payload.connection,
-      parent: null,
-      direction: 'outbound',
-      service: opts.service,
-      protocol: 'pg',
-      startedAt: new Date(rec.startedAt).toISOString(),
-      durationMs: Math.round(rec.durationMs * 1000) / 1000,
-      // The tag the HTTP mock gives its passthrough exchanges too.
-      tags: { ...rec.tags, source: 'mock-passthrough' },
-      pg: rec.payload,
-    };
+    // The tag the HTTP mock gives its passthrough exchanges too.
+    const ex = toPgExchange(rec, opts.service, { ...rec.tags, source: 'mock-passthrough' });
     const entry = index.add(ex) as PgEntry;
     const writer = opts.recordTo;
     if (writer !== undefined) {

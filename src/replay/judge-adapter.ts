@@ -6,8 +6,7 @@ import { createNoiseLearner } from '../compare/noise.js';
 import { createGateEvaluator, type GateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics, exportGates } from '../gates/run-metrics.js';
 import { readBaselineReport } from '../report/baseline-report.js';
-import { createDiffCollector } from '../report/diff-collector.js';
-import { createDiffWriter, createResultsWriter } from '../report/ndjson-writer.js';
+import { createJudgedStreams } from '../report/judged-streams.js';
 import { REPORT_FORMAT_VERSION, type RunReport } from '../report/types.js';
 import { writeReport } from '../report/write-report.js';
 import type { GateEvaluatorPort, JudgePorts, ReportSinkPort } from './judge-ports.js';
@@ -50,51 +49,14 @@ export const defaultJudgePorts: JudgePorts = {
   async createReportSink(dir, runId, judges): Promise<ReportSinkPort> {
     const ev = evaluators.get(judges.evaluator);
     if (ev === undefined) throw new Error('report sink needs an evaluator made by defaultJudgePorts');
-    const diffs = createDiffWriter(dir);
-    const results = createResultsWriter(dir);
-    const collector = createDiffCollector();
+    const streams = createJudgedStreams(dir);
     return {
       record(r) {
-        const j = r.judged;
-        const o = j.outcome;
-        results.write({
-          exchangeId: j.exchangeId,
-          endpoint: j.endpoint,
-          status: j.candidateStatus,
-          durationMs: j.candidateMs,
-          isMatch: j.isAnswered && o?.isMatch === true,
-        });
-        const known = j.isKnownMismatch === undefined ? {} : { isKnownMismatch: j.isKnownMismatch };
-        if (!j.isAnswered) {
-          diffs.write({
-            exchangeId: j.exchangeId,
-            endpoint: j.endpoint,
-            result: 'error',
-            baselineStatus: j.baselineStatus,
-            candidateStatus: undefined,
-            diffs: [],
-            flags: [],
-            ...known,
-            ...(r.error === undefined ? {} : { error: r.error }),
-          });
-        } else if (o !== undefined && !o.isMatch) {
-          diffs.write({
-            exchangeId: j.exchangeId,
-            endpoint: j.endpoint,
-            result: 'mismatch',
-            baselineStatus: j.baselineStatus,
-            candidateStatus: j.candidateStatus,
-            diffs: o.diffs,
-            ...(o.omittedDiffs === undefined ? {} : { omittedDiffs: o.omittedDiffs }),
-            flags: o.flags,
-            ...known,
-          });
-          const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome: o };
-          collector.add(subject, collector.wantsSample(j.endpoint) ? r.bodies : undefined);
-        }
+        const o = r.judged.outcome;
+        streams.record(r.judged, o !== undefined && !o.isMatch, r.bodies, r.error);
       },
       async finish(input) {
-        await Promise.all([diffs.close(), results.close()]);
+        await streams.close();
         const report: RunReport = {
           v: REPORT_FORMAT_VERSION,
           runId,
@@ -110,9 +72,9 @@ export const defaultJudgePorts: JudgePorts = {
           latency: ev.latency(),
           endpoints: ev.endpoints(),
           noise: judges.noise?.learned() ?? [],
-          topDiffs: collector.topDiffs(),
-          samples: collector.samples(),
-          ...(diffs.dropped > 0 ? { diffsDropped: diffs.dropped } : {}),
+          topDiffs: streams.collector.topDiffs(),
+          samples: streams.collector.samples(),
+          ...(streams.diffsDropped > 0 ? { diffsDropped: streams.diffsDropped } : {}),
         };
         await writeReport(dir, report);
         return dir;

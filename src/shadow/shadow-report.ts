@@ -5,12 +5,10 @@
  * diffs and side-by-side samples are kept by the diff collector; summary.json,
  * junit.xml and report.html come from writeReport.
  */
-import type { CompareOutcome } from '../compare/types.js';
 import type { GateEvaluator } from '../gates/gate-evaluator.js';
 import type { JudgedRequest } from '../gates/types.js';
 import type { LearnedNoise } from '../compare/noise.js';
-import { createDiffCollector } from '../report/diff-collector.js';
-import { createDiffWriter, createResultsWriter } from '../report/ndjson-writer.js';
+import { createJudgedStreams } from '../report/judged-streams.js';
 import { REPORT_FORMAT_VERSION, type RunReport } from '../report/types.js';
 import { writeReport } from '../report/write-report.js';
 import type { OutboundSummary } from './shadow-judge.js';
@@ -49,44 +47,15 @@ export interface ShadowReport {
 }
 
 export function createShadowReport(dir: string): ShadowReport {
-  const diffs = createDiffWriter(dir);
-  const results = createResultsWriter(dir);
-  const collector = createDiffCollector();
+  const streams = createJudgedStreams(dir);
 
   return {
     dir,
     record(j, result, bodies, error) {
-      const outcome: CompareOutcome | undefined = j.outcome;
-      results.write({ exchangeId: j.exchangeId, endpoint: j.endpoint, status: j.candidateStatus, durationMs: j.candidateMs, isMatch: j.isAnswered && outcome?.isMatch === true });
-      if (!j.isAnswered) {
-        diffs.write({
-          exchangeId: j.exchangeId,
-          endpoint: j.endpoint,
-          result: 'error',
-          baselineStatus: j.baselineStatus,
-          candidateStatus: undefined,
-          diffs: [],
-          flags: [],
-          ...(error === undefined ? {} : { error }),
-        });
-        return;
-      }
-      if (result !== 'mismatch' || outcome === undefined) return;
-      diffs.write({
-        exchangeId: j.exchangeId,
-        endpoint: j.endpoint,
-        result: 'mismatch',
-        baselineStatus: j.baselineStatus,
-        candidateStatus: j.candidateStatus,
-        diffs: outcome.diffs,
-        ...(outcome.omittedDiffs === undefined ? {} : { omittedDiffs: outcome.omittedDiffs }),
-        flags: outcome.flags,
-      });
-      const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome };
-      collector.add(subject, collector.wantsSample(j.endpoint) ? bodies : undefined);
+      streams.record(j, result === 'mismatch', bodies, error);
     },
     async write(input, isFinal) {
-      await (isFinal ? Promise.all([diffs.close(), results.close()]) : Promise.all([diffs.flush(), results.flush()]));
+      await (isFinal ? streams.close() : streams.flush());
       const cutoff = input.total.cutoff();
       const report: ShadowRunReport = {
         v: REPORT_FORMAT_VERSION,
@@ -103,9 +72,9 @@ export function createShadowReport(dir: string): ShadowReport {
         latency: input.total.latency(),
         endpoints: input.total.endpoints(),
         noise: input.noise,
-        topDiffs: collector.topDiffs(),
-        samples: collector.samples(),
-        ...(diffs.dropped > 0 ? { diffsDropped: diffs.dropped } : {}),
+        topDiffs: streams.collector.topDiffs(),
+        samples: streams.collector.samples(),
+        ...(streams.diffsDropped > 0 ? { diffsDropped: streams.diffsDropped } : {}),
         shadow: input.extra,
       };
       await writeReport(dir, report);

@@ -4,30 +4,13 @@
  * candidate client; neither knows about undici or the proxy's internals.
  */
 import type { HeaderPairs } from '../core/exchange.js';
+import type { RawHttpExchange } from '../capture/recorder.js';
 
-/** A finished primary exchange, as the capture proxy hands it to a sink (raw lists, body chunks). */
-export interface TeeExchange {
-  id: string;
-  startedAt: number;
-  durationMs: number;
-  method: string;
-  /** path + query */
-  url: string;
-  /** flat raw list [name, value, ...] without the connection's own fields */
-  requestHeaders: readonly string[];
-  requestBody: readonly Buffer[];
-  requestTruncated: boolean;
-  response:
-    | {
-        status: number;
-        headers: readonly string[];
-        trailers: readonly string[] | undefined;
-        body: readonly Buffer[];
-        truncated: boolean;
-      }
-    | undefined;
-  error: { code: string; message: string } | undefined;
-}
+/** A finished primary exchange, as the capture proxy hands it to a sink (raw lists, body chunks): the part the tee reads. */
+export type TeeExchange = Pick<
+  RawHttpExchange,
+  'id' | 'startedAt' | 'durationMs' | 'method' | 'url' | 'requestHeaders' | 'requestBody' | 'requestTruncated' | 'response' | 'error'
+>;
 
 /** Why a copy was not sent or not judged: the `reason` label of doppel_shadow_dropped_total. */
 export const DROP_REASONS = [

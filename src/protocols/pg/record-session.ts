@@ -7,6 +7,7 @@
  */
 import type {
   PgErrorFields,
+  PgExchange,
   PgField,
   PgPayload,
   PgQueryRequest,
@@ -17,6 +18,7 @@ import type {
   PgValue,
   TxStatus,
 } from '../../core/exchange.js';
+import { newExchangeId } from '../../core/ids.js';
 import { AuthCode } from './constants.js';
 import type { BackendEvent } from './backend-decoder.js';
 import type { FrontendMessage } from './frontend-decoder.js';
@@ -488,4 +490,21 @@ export class PgRecordSession {
     if (this.#step === 'auth' && this.#startup) this.#emitStartup(this.#startup.startedAt);
     this.#step = 'closed';
   }
+}
+
+/** The exchange record of one recorded Postgres request, as `doppel record` and mock passthrough store it. */
+export function toPgExchange(rec: RecordedPg, service: string, tags: Record<string, string> = rec.tags): PgExchange {
+  return {
+    v: 1,
+    id: newExchangeId(Math.floor(rec.startedAt)),
+    session: rec.payload.connection,
+    parent: null,
+    direction: 'outbound',
+    service,
+    protocol: 'pg',
+    startedAt: new Date(rec.startedAt).toISOString(),
+    durationMs: Math.round(rec.durationMs * 1000) / 1000,
+    tags,
+    pg: rec.payload,
+  };
 }

@@ -1,0 +1,73 @@
+/**
+ * The per-request side of a report, shared by replay and shadow: every judged
+ * request to results.ndjson, every mismatch and unanswered request to
+ * diffs.ndjson (streamed, bounded), and the top diffs with a few whole
+ * examples kept for report.html.
+ */
+import type { JudgedRequest } from '../gates/types.js';
+import { createDiffCollector, type DiffCollector } from './diff-collector.js';
+import { createDiffWriter, createResultsWriter } from './ndjson-writer.js';
+
+export interface JudgedStreams {
+  readonly collector: DiffCollector;
+  /** diff records dropped because the bounded buffer was full */
+  readonly diffsDropped: number;
+  /**
+   * One judged request. `isMismatch` is the caller's verdict (noise taken out);
+   * `bodies` are read only while the endpoint still wants an example.
+   */
+  record(j: JudgedRequest, isMismatch: boolean, bodies?: { baseline: Buffer; candidate: Buffer }, error?: string): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createJudgedStreams(dir: string): JudgedStreams {
+  const diffs = createDiffWriter(dir);
+  const results = createResultsWriter(dir);
+  const collector = createDiffCollector();
+  return {
+    collector,
+    get diffsDropped() {
+      return diffs.dropped;
+    },
+    record(j, isMismatch, bodies, error) {
+      const o = j.outcome;
+      results.write({ exchangeId: j.exchangeId, endpoint: j.endpoint, status: j.candidateStatus, durationMs: j.candidateMs, isMatch: j.isAnswered && o?.isMatch === true });
+      const known = j.isKnownMismatch === undefined ? {} : { isKnownMismatch: j.isKnownMismatch };
+      if (!j.isAnswered) {
+        diffs.write({
+          exchangeId: j.exchangeId,
+          endpoint: j.endpoint,
+          result: 'error',
+          baselineStatus: j.baselineStatus,
+          candidateStatus: undefined,
+          diffs: [],
+          flags: [],
+          ...known,
+          ...(error === undefined ? {} : { error }),
+        });
+        return;
+      }
+      if (!isMismatch || o === undefined) return;
+      diffs.write({
+        exchangeId: j.exchangeId,
+        endpoint: j.endpoint,
+        result: 'mismatch',
+        baselineStatus: j.baselineStatus,
+        candidateStatus: j.candidateStatus,
+        diffs: o.diffs,
+        ...(o.omittedDiffs === undefined ? {} : { omittedDiffs: o.omittedDiffs }),
+        flags: o.flags,
+        ...known,
+      });
+      const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome: o };
+      collector.add(subject, collector.wantsSample(j.endpoint) ? bodies : undefined);
+    },
+    flush: async () => {
+      await Promise.all([diffs.flush(), results.flush()]);
+    },
+    close: async () => {
+      await Promise.all([diffs.close(), results.close()]);
+    },
+  };
+}
