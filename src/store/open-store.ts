@@ -1,0 +1,34 @@
+/**
+ * Picks the store backend from a location: a `redis://` or `rediss://` URL is
+ * a Redis store, anything else a traffic directory (DESIGN.md: a URL is
+ * accepted wherever a directory is).
+ */
+import { createFileStoreReader, createFileStoreWriter } from './file-store.js';
+import { createRedisStoreReader, createRedisStoreWriter, isRedisStoreUrl } from './redis-store.js';
+import type { ExchangeReader, ExchangeWriter, ReadOptions } from './types.js';
+
+export { isRedisStoreUrl };
+
+export interface OpenStoreWriterOptions {
+  /** file store only: gzip segments */
+  gzip?: boolean;
+  /** file store only: rotate segments at this size */
+  segmentBytes?: number;
+}
+
+export function openStoreWriter(location: string, opts: OpenStoreWriterOptions = {}): Promise<ExchangeWriter> {
+  if (isRedisStoreUrl(location)) return createRedisStoreWriter({ url: location });
+  return createFileStoreWriter({ dir: location, ...(opts.gzip === undefined ? {} : { gzip: opts.gzip }), ...(opts.segmentBytes === undefined ? {} : { segmentBytes: opts.segmentBytes }) });
+}
+
+/** Streams the locations one after another, each through its own backend. */
+export function openStoreReader(locations: readonly string[]): ExchangeReader {
+  if (!locations.some(isRedisStoreUrl)) return createFileStoreReader(locations);
+  return {
+    async *read(opts: ReadOptions = {}) {
+      for (const loc of locations) {
+        yield* (isRedisStoreUrl(loc) ? createRedisStoreReader([loc]) : createFileStoreReader([loc])).read(opts);
+      }
+    },
+  };
+}

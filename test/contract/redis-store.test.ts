@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DoppelError } from '../../src/core/errors.js';
+import { createRedisStoreReader, createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
+import { httpExchange } from '../helpers/exchanges.js';
+import { isCI } from '../helpers/services.js';
+import { describeStoreContract, type StoreBackend } from './store-contract.js';
+
+const REDIS = process.env.DOPPEL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const run = `doppel:test:${process.pid}:${randomUUID().slice(0, 8)}`;
+const raw = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+raw.on('error', () => undefined);
+
+async function redisUp(): Promise<boolean> {
+  try {
+    await raw.connect();
+    await raw.ping();
+    return true;
+  } catch (err) {
+    if (isCI) throw new Error(`Redis at ${REDIS} is required under CI=true: ${(err as Error).message}`, { cause: err });
+    return false;
+  }
+}
+const up = await redisUp();
+
+let n = 0;
+const location = (): string => `${REDIS}?prefix=${run}:${++n}`;
+
+const redisBackend: StoreBackend = {
+  name: 'redis',
+  location: () => Promise.resolve(location()),
+  writer: (url) => createRedisStoreWriter({ url, flushIntervalMs: 5 }),
+  reader: (urls) => createRedisStoreReader(urls),
+  async appendTornTail(url) {
+    // What a writer cut off mid-line leaves: the last entry holds part of a JSON line.
+    await raw.xadd(parseRedisStoreUrl(url).streamKey, '*', 'x', '{"v":1,"id":"01TORN","session":"s","dire');
+  },
+  async corruptOneRecord(url) {
+    // A stream entry cannot be edited: rebuild the stream under the same ids with entry 3 damaged.
+    const key = parseRedisStoreUrl(url).streamKey;
+    const entries = await raw.xrange(key, '-', '+');
+    const p = raw.multi().del(key);
+    entries.forEach(([id, fields], i) => p.xadd(key, id, ...(i === 2 ? ['x', '{"v":1, this is not json'] : fields)));
+    await p.exec();
+  },
+};
+
+afterAll(async () => {
+  if (!up) return;
+  const keys = await raw.keys(`{${run}:*`);
+  if (keys.length > 0) await raw.del(...keys);
+  await raw.quit();
+});
+
+describe.skipIf(!up)('redis backend', () => {
+  describeStoreContract(redisBackend);
+
+  describe('redis store specifics', () => {
+    let url = '';
+    beforeAll(() => {
+      url = location();
+    });
+
+    it('keeps both keys of a store in one cluster slot and writes a manifest hash', async () => {
+      const loc = parseRedisStoreUrl(url);
+      expect(loc.streamKey).toBe(`{${run}:${n}}:exchanges`);
+      expect(loc.manifestKey.startsWith(`{${run}:${n}}:`)).toBe(true);
+      const w = await createRedisStoreWriter({ url });
+      await w.append(httpExchange());
+      await w.close();
+      const m = await raw.hgetall(loc.manifestKey);
+      expect(m).toMatchObject({ format: 'doppel-traffic', version: '1', 'count:exchanges': '1', 'count:inbound': '1', 'count:http': '1', 'service:orders': '1' });
+      expect(Number(m.bytes)).toBe(w.bytesWritten);
+    });
+
+    it('appends to an existing store when reopened and resumes its byte count', async () => {
+      const w1 = await createRedisStoreWriter({ url });
+      expect(w1.bytesWritten).toBeGreaterThan(100);
+      const before = w1.bytesWritten;
+      await w1.append(httpExchange({ url: '/two' }));
+      await w1.close();
+      const urls: string[] = [];
+      for await (const ex of createRedisStoreReader([url]).read()) urls.push(ex.protocol === 'http' ? ex.http.request.url : '');
+      expect(urls).toEqual(['/orders/1', '/two']);
+      expect(w1.bytesWritten).toBeGreaterThan(before);
+    });
+
+    it('streams a store larger than one page', async () => {
+      const big = location();
+      const w = await createRedisStoreWriter({ url: big, batchItems: 100 });
+      await Promise.all(Array.from({ length: 1201 }, (_, i) => w.append(httpExchange({ url: `/p/${i}` }))));
+      await w.close();
+      let count = 0;
+      for await (const ex of createRedisStoreReader([big]).read()) {
+        expect(ex.protocol === 'http' ? ex.http.request.url : '').toBe(`/p/${count}`);
+        count++;
+      }
+      expect(count).toBe(1201);
+    });
+
+    it('refuses an unknown exchange format version, naming key, index and version', async () => {
+      const u = location();
+      const w = await createRedisStoreWriter({ url: u });
+      await w.append(httpExchange());
+      await w.close();
+      const key = parseRedisStoreUrl(u).streamKey;
+      await raw.xadd(key, '*', 'x', '{"v":2,"id":"x","protocol":"http","direction":"inbound","http":{}}');
+      const read = async () => {
+        for await (const _ of createRedisStoreReader([u]).read()) void _;
+      };
+      await expect(read()).rejects.toThrow(`${key}:2: exchange format version 2 is not supported`);
+    });
+
+    it('refuses a manifest of an unknown version, naming the key', async () => {
+      const u = location();
+      const loc = parseRedisStoreUrl(u);
+      await raw.hset(loc.manifestKey, 'format', 'doppel-traffic', 'version', '9');
+      const read = async () => {
+        for await (const _ of createRedisStoreReader([u]).read()) void _;
+      };
+      await expect(read()).rejects.toThrow(`${loc.manifestKey}: traffic format doppel-traffic version 9 is not supported`);
+      await expect(createRedisStoreWriter({ url: u })).rejects.toMatchObject({ code: 'DOPPEL_STORE_VERSION' });
+    });
+
+    it('names a missing store by its URL', async () => {
+      const u = location();
+      const read = async () => {
+        for await (const _ of createRedisStoreReader([u]).read()) void _;
+      };
+      await expect(read()).rejects.toBeInstanceOf(DoppelError);
+      await expect(read()).rejects.toMatchObject({ code: 'DOPPEL_STORE_NOT_FOUND' });
+      await expect(read()).rejects.toThrow(`prefix=${run}:${n}`);
+    });
+
+    it('fails with a store error naming the URL, without its password, when Redis is unreachable', async () => {
+      const u = 'redis://user:s3cret@127.0.0.1:1/0?prefix=nowhere';
+      const err = await createRedisStoreWriter({ url: u }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'DOPPEL_STORE_IO' });
+      expect((err as Error).message).toContain('redis://127.0.0.1:1/0?prefix=nowhere');
+      expect((err as Error).message).not.toContain('s3cret');
+    });
+
+    it('rejects bad store URLs', () => {
+      expect(() => parseRedisStoreUrl('redis://127.0.0.1/abc')).toThrow(/database must be a number/);
+      expect(() => parseRedisStoreUrl('redis://127.0.0.1/0?prefix={x}')).toThrow(/prefix/);
+      expect(() => parseRedisStoreUrl('redis://127.0.0.1/2?cluster=1')).toThrow(/only database 0/);
+    });
+  });
+});
