@@ -1,4 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
+import { isRedisStoreUrl } from '../store/open-store.js';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
 import { collect, collectList, loadCommandConfig, type CommandContext } from './context.js';
@@ -69,7 +70,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
 }
 
 function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): HttpMockSpec[] {
-  const abs = (p: string) => resolvePath(ctx.io.cwd, p);
+  const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
   const specs: HttpMockSpec[] = config.mocks.filter((m) => m.protocol === 'http').map((m) => httpMockSpecFromConfig(m, abs, flags.latency));
   const traffic = (flags.traffic ?? []).map(abs);
   for (const v of flags.httpDep ?? []) {
@@ -94,7 +95,7 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Co
 
 /** Postgres mocks from `mocks:` entries and --pg-dep flags. */
 function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): Array<{ mock: MockConfig; traffic: string[] }> {
-  const abs = (p: string) => resolvePath(ctx.io.cwd, p);
+  const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
   const out: Array<{ mock: MockConfig; traffic: string[] }> = [];
   for (const m of config.mocks) {
     if (m.protocol !== 'pg') continue;

@@ -1,6 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ExitCode, notImplemented, usageError } from '../core/errors.js';
+import { ExitCode, usageError } from '../core/errors.js';
 import { collect, loadCommandConfig, setIn, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
@@ -9,7 +9,7 @@ import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { createDaemon, type Daemon } from '../daemon.js';
 import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
-import { createFileStoreWriter } from '../store/file-store.js';
+import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { createPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
@@ -82,14 +82,13 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   });
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
-  if (/^rediss?:\/\//i.test(rec.out)) throw notImplemented('recording to a redis:// store');
   if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
     throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
   }
   for (const dep of rec.pg_deps) {
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
   }
-  const outDir = resolvePath(ctx.io.cwd, rec.out);
+  const outDir = isRedisStoreUrl(rec.out) ? rec.out : resolvePath(ctx.io.cwd, rec.out);
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
   const log = daemon.log;
   const started: Closable[] = [];
@@ -107,7 +106,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       jsonPaths: config.redact.json_paths,
       onRedact: (kind) => daemon.metrics.redactions.inc({ kind }),
     });
-    const writer = await createFileStoreWriter({ dir: outDir, gzip: rec.gzip, segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024) });
+    const writer = await openStoreWriter(outDir, { gzip: rec.gzip, segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024) });
     recorder = createRecorder({
       writer,
       log: log.child({ component: 'recorder' }),

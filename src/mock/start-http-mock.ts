@@ -8,7 +8,7 @@ import { createRedactor, resolveRedactKey } from '../core/redact.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
-import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
+import { openStoreReader, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
 import { createHttpMock, type HttpMock } from './http-mock.js';
@@ -56,14 +56,14 @@ export interface StartHttpMockDeps {
 export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpMockDeps): Promise<HttpMock> {
   const { config, log, metrics } = deps;
   const corrupt = createCorruptReporter(metrics, log);
-  const exchanges = createFileStoreReader(spec.traffic).read({ onCorrupt: corrupt.onCorrupt });
+  const exchanges = openStoreReader(spec.traffic).read({ onCorrupt: corrupt.onCorrupt });
   let recordTo;
   const recordDir = spec.recordOut ?? spec.traffic[0];
   if (spec.target !== undefined && recordDir !== undefined) {
     const key = await resolveRedactKey({ envKey: deps.redactKey, keyFile: config.redact.key_file, trafficDirs: spec.traffic, cwd: deps.cwd });
     let writer = deps.writers.get(recordDir);
     if (writer === undefined) {
-      writer = await createFileStoreWriter({ dir: recordDir });
+      writer = await openStoreWriter(recordDir);
       deps.writers.set(recordDir, writer);
     }
     recordTo = {

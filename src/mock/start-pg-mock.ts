@@ -9,7 +9,7 @@ import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
-import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
+import { openStoreReader, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { createPgMock, type PgMock } from './pg-mock.js';
 import { loadPgMockTls } from './pg-tls.js';
@@ -34,7 +34,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
   const problems = checkPgMockConfig(mock, `mocks[${mock.service}]`);
   if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${mock.service}: invalid configuration`, { details: problems });
   const tls = await loadPgMockTls(mock.tls);
-  const reader = createFileStoreReader(deps.traffic);
+  const reader = openStoreReader(deps.traffic);
   const corrupt = createCorruptReporter(deps.metrics, deps.log);
   const maxMessageBytes = parseSizeBytes(mock.max_message_bytes);
   const target = mock.target === undefined ? undefined : parseHostPort(mock.target, `mocks[${mock.service}].target`);
@@ -45,7 +45,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
   if (target !== undefined && recordDir !== undefined) {
     recordTo = deps.writers?.get(recordDir);
     if (recordTo === undefined) {
-      recordTo = await createFileStoreWriter({ dir: recordDir });
+      recordTo = await openStoreWriter(recordDir);
       if (deps.writers === undefined) ownWriter = recordTo;
       else deps.writers.set(recordDir, recordTo);
     }

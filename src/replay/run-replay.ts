@@ -18,7 +18,8 @@ import { LATENCY_GATES } from '../gates/expression.js';
 import type { GateResult, JudgedRequest, MockCounts } from '../gates/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { endpointLabel } from '../metrics/route-template.js';
-import { createFileStoreReader, listStoreSegments, readStoreManifest } from '../store/file-store.js';
+import { listStoreSegments, readStoreManifest } from '../store/file-store.js';
+import { isRedisStoreUrl, openStoreReader } from '../store/open-store.js';
 import type { ExchangeReader } from '../store/types.js';
 import { createHttpSender, type HttpSender, type SendOutcome } from './http-sender.js';
 import type { BaselineLookup, GateEvaluatorPort, JudgePorts, NoiseLearnerPort, ReportSinkPort } from './judge-ports.js';
@@ -93,6 +94,8 @@ function asList(v: string | readonly string[] | undefined): string[] {
 
 async function checkTrafficDirs(dirs: readonly string[]): Promise<void> {
   for (const dir of dirs) {
+    // A Redis store is checked when it is read (a missing one is DOPPEL_STORE_NOT_FOUND there).
+    if (isRedisStoreUrl(dir)) continue;
     let isDir: boolean;
     try {
       isDir = (await stat(dir)).isDirectory();
@@ -125,6 +128,7 @@ function substituteRecorded(sample: ResponseSample, vars: SessionVars): Response
 async function countInbound(dirs: readonly string[]): Promise<number | undefined> {
   let n = 0;
   for (const dir of dirs) {
+    if (isRedisStoreUrl(dir)) return undefined;
     try {
       const m = await readStoreManifest(dir);
       if (m === undefined) return undefined;
@@ -178,7 +182,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const durationMs = cfg.duration === undefined ? undefined : parseDurationMs(cfg.duration);
   const maxBodyBytes = parseSizeBytes(options.compare.max_body_bytes) ?? 1024 * 1024;
   if (options.reader === undefined) await checkTrafficDirs(dirs);
-  const reader = options.reader ?? createFileStoreReader(dirs);
+  const reader = options.reader ?? openStoreReader(dirs);
 
   // --- the stream: inbound HTTP only, filtered, limited
   let corrupt = 0;
