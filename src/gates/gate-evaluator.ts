@@ -395,18 +395,11 @@ export interface WindowedGateEvaluatorOptions extends GateEvaluatorOptions {
   now?: () => number;
 }
 
-export interface WindowedGateEvaluator {
-  record(j: JudgedRequest): void;
-  addMockCounts(delta: MockCounts): void;
-  observeMockCounts(cumulative: MockCounts): void;
-  /** gates over the requests of the last windowMs */
-  results(): GateResult[];
-  /** a cutoff over the window (not sticky: the window moves on) */
-  cutoff(): string | undefined;
-  verdict(): Verdict;
-  counts(): RunCounts;
-  latency(): LatencySummary;
-}
+/**
+ * The same readings over the requests of the last windowMs; its cutoff is not
+ * sticky (the window moves on), and it keeps no per-endpoint stats.
+ */
+export type WindowedGateEvaluator = Omit<GateEvaluator, 'endpoints'>;
 
 /**
  * Gates over a sliding window (shadow mode): a ring of time buckets, each an
