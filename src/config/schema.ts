@@ -236,7 +236,7 @@ export const ShadowSchema = Strict(
     candidate_http_deps: Type.Array(HttpDepSchema, { default: [] }),
     candidate_pg_deps: Type.Array(PgDepSchema, { default: [] }),
     http_deps: Type.Array(HttpDepSchema, { default: [], expected: "the primary's HTTP dependencies, recorded and served to the candidate as live mocks" }),
-    pg_deps: Type.Array(PgDepSchema, { default: [], expected: "the primary's Postgres dependencies" }),
+    pg_deps: Type.Array(PgDepSchema, { default: [], expected: "the primary's Postgres dependencies, relayed and served to the candidate as live mocks" }),
     mock_window: Duration('30s'),
     judge_workers: Type.Integer({ minimum: 1, maximum: 16, default: 1, expected: 'worker threads comparing large bodies, 1 to 16' }),
     judge_queue_items: Type.Integer({ minimum: 1, default: 64, expected: 'large comparisons waiting for a worker before more are dropped' }),

@@ -159,6 +159,28 @@ export class PgIndex {
     return entry;
   }
 
+  /**
+   * Forgets one entry `add` returned (a live feed keeps only a window of
+   * recordings). Entries older than the bucket's cursor shift it back, so the
+   * order of the rest is kept.
+   */
+  remove(entry: PgEntry): void {
+    const shape = entry.shape;
+    if (shape === undefined) return;
+    if (this.#parseErrors.get(shape.shape) === entry) {
+      this.#parseErrors.delete(shape.shape);
+      return;
+    }
+    const request = entry.request;
+    const params = this.#mask((request.params ?? []).map((p, i) => paramKey(p, 1, request.paramTypes?.[i])));
+    if (!unbucket(this.#raw, rawKey(request.sql, params), entry)) return;
+    this.#size--;
+    unbucket(this.#exact, exactKey(shape, params), entry);
+    const ck = classKey(shape, params);
+    if (ck !== undefined) unbucket(this.#classed, ck, entry);
+    if (this.#byShape.get(shape.shape) === entry) this.#byShape.delete(shape.shape);
+  }
+
   #noteStatement(shape: SqlShape, request: PgQueryRequest, response: PgQueryResponse): void {
     const prev = this.#statements.get(shape.shape);
     const first = response.results[0];
@@ -262,6 +284,19 @@ export class PgIndex {
       }
     }
   }
+}
+
+/** Takes `entry` out of its bucket; false when it was not there (not indexed). */
+function unbucket(map: Map<string, Bucket>, key: string, entry: PgEntry): boolean {
+  const b = map.get(key);
+  if (b === undefined) return false;
+  // A live feed removes its oldest entries first: they sit at the head.
+  const i = b.entries.indexOf(entry);
+  if (i < 0) return false;
+  b.entries.splice(i, 1);
+  if (b.entries.length === 0) map.delete(key);
+  else if (i < b.next) b.next--;
+  return true;
 }
 
 function rawKey(sql: string, params: readonly string[]): string {

@@ -71,6 +71,19 @@ export interface PgMockOptions {
   recordTo?: ExchangeWriter;
   /** connect and authenticate to the target within this time (default 10 s) */
   targetConnectTimeoutMs?: number;
+  /** bounds on exchanges fed at run time with `addExchange` (live mocks of `doppel shadow`) */
+  live?: PgLiveWindow;
+}
+
+/** A live feed keeps its newest exchanges only: memory stays bounded whatever the primary's rate. */
+export interface PgLiveWindow {
+  /** exchanges older than this are forgotten */
+  windowMs: number;
+  /** at most this many fed exchanges are kept (oldest forgotten first) */
+  maxExchanges: number;
+  now?: () => number;
+  /** a fed exchange was forgotten before any client used it */
+  onUnusedDropped?: () => void;
 }
 
 /** Same shape as the admin API's UnmatchedCall. */
@@ -89,6 +102,11 @@ export interface PgMock {
   unmatched(): PgUnmatchedCall[];
   /** forget which recordings were used */
   reset(): void;
+  /**
+   * Serves one more exchange from now on, e.g. the primary's call recorded a
+   * moment ago. Fed exchanges are kept within `live` (window and count).
+   */
+  addExchange(ex: PgExchange): void;
   close(): Promise<void>;
 }
 
@@ -264,6 +282,37 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
       void p.finally(() => appends.delete(p));
     }
     return entry;
+  }
+
+  // Fed exchanges in arrival order, from `head` on; the consumed prefix is cut off in batches.
+  const live = opts.live;
+  const liveNow = live?.now ?? Date.now;
+  const fed: Array<{ entry: PgEntry; at: number }> = [];
+  let fedHead = 0;
+  function evictFed(): void {
+    if (live === undefined) return;
+    const cutoff = liveNow() - live.windowMs;
+    while (fedHead < fed.length) {
+      const f = fed[fedHead] as { entry: PgEntry; at: number };
+      if (fed.length - fedHead <= live.maxExchanges && f.at >= cutoff) break;
+      fedHead++;
+      index.remove(f.entry);
+      if (!f.entry.isUsed) live.onUnusedDropped?.();
+    }
+    if (fedHead > 1024 && fedHead * 2 > fed.length) {
+      fed.splice(0, fedHead);
+      fedHead = 0;
+    }
+  }
+  // Time alone must also forget: without new traffic nothing else would.
+  const evictTimer = live === undefined ? undefined : setInterval(evictFed, Math.max(100, Math.min(1000, live.windowMs / 4)));
+  evictTimer?.unref();
+  function addExchange(ex: PgExchange): void {
+    const entry = index.add(ex);
+    if (entry !== undefined && live !== undefined) {
+      fed.push({ entry, at: liveNow() });
+      evictFed();
+    }
   }
 
   function miss(kind: 'simple' | 'extended', sql: string, params: string[], why?: string): MissError {
@@ -1155,7 +1204,9 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     stats: () => ({ matched, unmatched: unmatchedCount, passthrough: passthroughCount, recordings: index.size, connections: sockets.size }),
     unmatched: () => [...unmatchedCalls],
     reset: () => index.reset(),
+    addExchange,
     close: async () => {
+      clearInterval(evictTimer);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

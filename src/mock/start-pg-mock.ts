@@ -75,6 +75,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
     stats: () => pg.stats(),
     unmatched: () => pg.unmatched(),
     reset: () => pg.reset(),
+    addExchange: (ex) => pg.addExchange(ex),
     async close() {
       await pg.close();
       await writer.close();

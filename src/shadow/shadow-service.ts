@@ -28,6 +28,10 @@ import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from
 import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
 import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
 import type { ShadowDropReason } from './types.js';
+import { formatHostPort, parseHostPort } from '../core/address.js';
+import { createPgRecorder } from '../capture/pg-recorder.js';
+import { createPgMock, type PgMock } from '../mock/pg-mock.js';
+import { createPgFeedWriter } from './pg-feed-writer.js';
 
 export interface ShadowServiceOptions {
   shadow: Readonly<ShadowConfig>;
@@ -60,6 +64,8 @@ export interface ShadowService {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+/** The Postgres live mock's memory bound besides shadow.mock_window (the HTTP live mocks keep as many calls). */
+const PG_LIVE_MAX_EXCHANGES = 10_000;
 
 function ms(value: string | number, key: string): number {
   const v = parseDurationMs(value);
@@ -94,10 +100,11 @@ export function validateShadowConfig(cfg: Readonly<ShadowConfig>, gates: Readonl
   if (cfg.primary === undefined) problems.push('shadow.primary: required (--primary URL)');
   if (cfg.candidate === undefined) problems.push('shadow.candidate: required (--candidate URL)');
   problems.push(...validateGates(gates), ...checkGatesNeedBaseline(gates, true));
-  if (cfg.candidate_pg_deps.length > 0) {
-    problems.push('shadow.candidate_pg_deps: Postgres live mocks are not available in this version (HTTP live mocks are: --candidate-http-dep)');
+  const pgNames = new Set(cfg.pg_deps.map((d) => d.name));
+  for (const d of cfg.candidate_pg_deps) {
+    if (!pgNames.has(d.name)) problems.push(`shadow.candidate_pg_deps: ${d.name} has no primary Postgres dependency of that name to mock from (--pg-dep ${d.name}=LISTEN,HOST:PORT)`);
   }
-  if (cfg.pg_deps.length > 0) problems.push('shadow.pg_deps: Postgres dependencies are not recorded by shadow in this version');
+  for (const d of cfg.pg_deps) if (d.target === undefined) problems.push(`shadow.pg_deps: ${d.name} needs its real server (NAME=LISTEN,HOST:PORT)`);
   const names = new Set(cfg.http_deps.map((d) => d.name));
   for (const d of cfg.candidate_http_deps) {
     if (!names.has(d.name)) problems.push(`shadow.candidate_http_deps: ${d.name} has no primary dependency of that name to mock from (--http-dep ${d.name}=LISTEN,TARGET_URL)`);
@@ -213,6 +220,33 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       });
       started.push(p);
       deps.set(d.name, p.address);
+    }
+    // Postgres live mocks: the candidate's port answers from what the primary's relay decodes, fed as it is recorded.
+    const pgMocks = new Map<string, PgMock>();
+    const mockWindowMs = ms(cfg.mock_window, 'mock_window');
+    for (const d of cfg.candidate_pg_deps) {
+      const mock = await createPgMock({
+        service: d.name,
+        listen: parseHostPort(d.listen, `--candidate-pg-dep ${d.name} listen`),
+        log,
+        metrics: opts.metrics,
+        live: { windowMs: mockWindowMs, maxExchanges: PG_LIVE_MAX_EXCHANGES, now, onUnusedDropped: () => dropped.inc({ reason: 'mock_window' }) },
+      });
+      started.push(mock);
+      pgMocks.set(d.name, mock);
+      candidateDeps.set(d.name, formatHostPort({ host: mock.address.address, port: mock.address.port }));
+    }
+    for (const d of cfg.pg_deps) {
+      const relay = await createPgRecorder({
+        service: d.name,
+        listen: parseHostPort(d.listen, `--pg-dep ${d.name} listen`),
+        target: parseHostPort(d.target as string, `--pg-dep ${d.name} target`),
+        writer: createPgFeedWriter(pgMocks.get(d.name)),
+        log,
+        metrics: opts.metrics,
+      });
+      started.push(relay);
+      deps.set(d.name, formatHostPort({ host: relay.address.address, port: relay.address.port }));
     }
     for (const d of cfg.candidate_http_deps) {
       const s = await (liveMocks as LiveMocks).listen(d.name, d.listen);

@@ -23,6 +23,7 @@ export const DROP_REASONS = [
   'primary_error',
   'judge_saturated',
   'shutdown',
+  'mock_window',
 ] as const;
 export type ShadowDropReason = (typeof DROP_REASONS)[number];
 

@@ -1,0 +1,186 @@
+/**
+ * Postgres live mocks: the primary's statements go through doppel's record
+ * relay to the real server, and the candidate's dependency port answers the
+ * same statements from the primary's recorded answers. A shadowed POST that
+ * inserts a row reaches the real table once, from the primary only.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Value } from '@sinclair/typebox/value';
+import pg from 'pg';
+import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { createLogger } from '../../src/core/logger.js';
+import { createPgMock } from '../../src/mock/pg-mock.js';
+import { createPgRecorder } from '../../src/capture/pg-recorder.js';
+import { createPgFeedWriter } from '../../src/shadow/pg-feed-writer.js';
+import type { Exchange, PgExchange } from '../../src/core/exchange.js';
+import type { ExchangeWriter } from '../../src/store/types.js';
+import { requestRaw, startPeer, type Peer } from '../helpers/shadow-peers.js';
+import { PG, adminSql, uniqueName } from '../fixtures/pg/harness.js';
+
+const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
+
+/** A notes service: POST /notes inserts a row (RETURNING) and reads it back, both through `pg` against its DATABASE_URL. */
+async function startNotes(table: string, databaseUrl: () => string): Promise<Peer & { end(): Promise<void> }> {
+  let pool: pg.Pool | undefined;
+  const peer = await startPeer((_req, body, res) => {
+    void (async () => {
+      try {
+        pool ??= new pg.Pool({ connectionString: databaseUrl(), max: 2 });
+        const { text } = JSON.parse(body.toString()) as { text: string };
+        const inserted = await pool.query<{ id: number; text: string }>(`INSERT INTO ${table} (text) VALUES ($1) RETURNING id, text`, [text]);
+        const id = inserted.rows[0]?.id;
+        const read = await pool.query<{ id: number; text: string; n: string }>(`SELECT id, text, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, [id]);
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ inserted: inserted.rows[0], read: read.rows[0] }));
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(err));
+      }
+    })();
+  });
+  return { ...peer, end: async () => { await pool?.end(); } };
+}
+
+function shadowOptions(cfg: Partial<ShadowConfig>, metrics = createMetrics()) {
+  return {
+    shadow: Value.Default(ShadowSchema, cfg) as ShadowConfig,
+    compare: Value.Default(CompareSchema, {}) as never,
+    gates: { body_match_rate: '>= 0.99' },
+    cutoffs: Value.Default(CutoffsSchema, {}) as never,
+    log: createLogger({ level: 'silent' }),
+    metrics,
+    timeouts,
+  };
+}
+
+describe('shadow with Postgres live mocks', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it('answers the candidate’s INSERT and SELECT from the primary’s; the real table gets one row per request', async () => {
+    const table = uniqueName('shadow_notes');
+    await adminSql(`CREATE TABLE ${table} (id serial PRIMARY KEY, text text NOT NULL)`);
+    cleanup.push(() => adminSql(`DROP TABLE IF EXISTS ${table}`));
+    const ref: { shadow?: ShadowService } = {};
+    const urlOf = (addr: string | undefined) => `postgres://${PG.user}@${addr ?? ''}/${PG.database}`;
+    const primary = await startNotes(table, () => urlOf(ref.shadow?.deps.get('db')));
+    const candidate = await startNotes(table, () => urlOf(ref.shadow?.candidateDeps.get('db')));
+    cleanup.push(() => primary.close(), () => candidate.close(), () => primary.end(), () => candidate.end());
+    const metrics = createMetrics();
+    const s = await startShadowService(
+      shadowOptions(
+        {
+          listen: '127.0.0.1:0',
+          primary: primary.url,
+          candidate: candidate.url,
+          pg_deps: [{ name: 'db', listen: '127.0.0.1:0', target: `${PG.host}:${PG.port}` }],
+          candidate_pg_deps: [{ name: 'db', listen: '127.0.0.1:0' }],
+        },
+        metrics,
+      ),
+    );
+    ref.shadow = s;
+    cleanup.push(() => s.close());
+    expect(s.methods).toContain('POST');
+
+    const notes = 4;
+    const answers: unknown[] = [];
+    for (let i = 1; i <= notes; i++) {
+      const res = await requestRaw(s.url, '/notes', { method: 'POST', body: JSON.stringify({ text: `note ${i}` }), headers: { 'content-type': 'application/json' } });
+      expect(res.status, res.body).toBe(201);
+      answers.push(JSON.parse(res.body));
+    }
+    await s.tee.drain(10_000);
+
+    // The real table: one row per client request, all written by the primary.
+    const check = new pg.Client(PG);
+    await check.connect();
+    const rows = (await check.query<{ text: string }>(`SELECT text FROM ${table} ORDER BY id`)).rows;
+    await check.end();
+    expect(rows.map((r) => r.text)).toEqual(Array.from({ length: notes }, (_, i) => `note ${i + 1}`));
+    expect(answers[notes - 1]).toEqual({ inserted: { id: notes, text: `note ${notes}` }, read: { id: notes, text: `note ${notes}`, n: String(notes) } });
+
+    // The candidate got the primary's answers (ids and counts included), so every copy matches.
+    expect(candidate.seen).toHaveLength(notes);
+    const view = s.run.view() as { total: { counts: { requests: number; bodyMatch: number } } };
+    expect(view.total.counts).toMatchObject({ requests: notes, bodyMatch: notes });
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`doppel_mock_requests_total{service="db",protocol="pg",result="matched"} ${notes * 2}`);
+    expect(text).not.toMatch(/doppel_mock_requests_total\{service="db",protocol="pg",result="unmatched"\} [1-9]/);
+  });
+
+  it('forgets fed exchanges past the window or the count, and counts the unused ones', async () => {
+    // Real exchanges, decoded by the record relay from a real server.
+    const fed: PgExchange[] = [];
+    const collect: ExchangeWriter = {
+      append: (ex: Exchange) => {
+        if (ex.protocol === 'pg' && ex.pg.request.kind !== 'startup') fed.push(ex);
+        return Promise.resolve();
+      },
+      flush: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      bytesWritten: 0,
+    };
+    const metrics = createMetrics();
+    const log = createLogger({ level: 'silent' });
+    const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics });
+    cleanup.push(() => relay.close());
+    const c = new pg.Client({ ...PG, port: relay.address.port });
+    await c.connect();
+    for (const n of [1, 2, 3]) await c.query('SELECT $1::int AS n', [n]);
+    await c.end();
+    await relay.close();
+    expect(fed).toHaveLength(3);
+
+    let clock = 1_000_000;
+    let unusedDropped = 0;
+    const mock = await createPgMock({
+      service: 'db',
+      listen: { host: '127.0.0.1', port: 0 },
+      log,
+      metrics,
+      live: { windowMs: 30_000, maxExchanges: 2, now: () => clock, onUnusedDropped: () => unusedDropped++ },
+    });
+    cleanup.push(() => mock.close());
+    const writer = createPgFeedWriter(mock);
+    for (const ex of fed) await writer.append(ex);
+    // The count bound: the oldest (n = 1) is gone, never used.
+    expect(mock.stats().recordings).toBe(2);
+    expect(unusedDropped).toBe(1);
+
+    const client = new pg.Client({ ...PG, port: mock.address.port });
+    await client.connect();
+    cleanup.push(() => client.end());
+    expect((await client.query('SELECT $1::int AS n', [2])).rows).toEqual([{ n: 2 }]);
+    await expect(client.query('SELECT $1::int AS n', [1])).rejects.toThrow(/no recording/i);
+
+    // The window: past 30 s both remaining exchanges are forgotten; only the unused one counts as a drop.
+    clock += 30_001;
+    mock.addExchange(fed[0] as PgExchange);
+    expect(mock.stats().recordings).toBe(1);
+    expect(unusedDropped).toBe(2);
+    expect((await client.query('SELECT $1::int AS n', [1])).rows).toEqual([{ n: 1 }]);
+    await expect(client.query('SELECT $1::int AS n', [3])).rejects.toThrow(/no recording/i);
+  });
+
+  it('refuses a candidate Postgres port with no primary dependency of that name', async () => {
+    await expect(
+      startShadowService(
+        shadowOptions({
+          listen: '127.0.0.1:0',
+          primary: 'http://127.0.0.1:1',
+          candidate: 'http://127.0.0.1:2',
+          pg_deps: [{ name: 'db', listen: '127.0.0.1:0' }],
+          candidate_pg_deps: [{ name: 'other', listen: '127.0.0.1:0' }],
+        }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'DOPPEL_CONFIG_INVALID',
+      details: [expect.stringContaining('other has no primary Postgres dependency'), expect.stringContaining('db needs its real server')],
+    });
+  });
+});
