@@ -16,6 +16,7 @@ import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { decodeExchangeLine, encodeExchange } from './codec.js';
 import type { CorruptRecord, ExchangeReader, ExchangeWriter, ReadOptions, StoreManifest } from './types.js';
+import { AppendBatcher } from './append-batcher.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_VERSION = 1;
@@ -85,51 +86,39 @@ class FileStoreWriter implements ExchangeWriter {
   readonly #dir: string;
   readonly #gzip: boolean;
   readonly #segmentBytes: number;
-  readonly #flushIntervalMs: number;
-  readonly #batchBytes: number;
   #manifest: StoreManifest;
   #services: Set<string>;
   #segmentNo: number;
   #segmentSize = 0;
   #fh: FileHandle | undefined;
-  #pending: string[] = [];
-  #pendingBytes = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #chain: Promise<void> = Promise.resolve();
-  #waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-  #bytesWritten = 0;
-  #writingBytes = 0;
-  #closed = false;
-  #failure: DoppelError | undefined;
+  readonly #batcher: AppendBatcher<string>;
 
   constructor(opts: Required<FileStoreWriterOptions>, manifest: StoreManifest, nextSegment: number, existingBytes: number) {
     this.#dir = opts.dir;
     this.#gzip = opts.gzip;
     this.#segmentBytes = opts.segmentBytes;
-    this.#flushIntervalMs = opts.flushIntervalMs;
-    this.#batchBytes = opts.batchBytes;
     this.#manifest = manifest;
     this.#services = new Set(manifest.services);
     this.#segmentNo = nextSegment;
-    this.#bytesWritten = existingBytes;
+    this.#batcher = new AppendBatcher<string>({
+      name: opts.dir,
+      flushIntervalMs: opts.flushIntervalMs,
+      batchBytes: opts.batchBytes,
+      existingBytes,
+      send: (lines) => this.#writeLines(lines),
+    });
   }
 
   get bytesWritten(): number {
-    // Appended bytes count from the moment they are accepted, while their batch is written too.
-    return this.#bytesWritten + this.#writingBytes + this.#pendingBytes;
+    return this.#batcher.bytesWritten;
   }
 
   append(exchange: Exchange): Promise<void> {
-    if (this.#closed) return Promise.reject(new DoppelError('DOPPEL_STORE_IO', `${this.#dir}: store is closed`));
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const refused = this.#batcher.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     const line = encodeExchange(exchange) + '\n';
-    this.#pending.push(line);
-    this.#pendingBytes += Buffer.byteLength(line);
     this.#count(exchange);
-    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (this.#pendingBytes >= this.#batchBytes) void this.#scheduleWrite();
-    else this.#timer ??= setTimeout(() => void this.#scheduleWrite(), this.#flushIntervalMs);
-    return p;
+    return this.#batcher.add(line, Buffer.byteLength(line));
   }
 
   #count(ex: Exchange): void {
@@ -145,32 +134,6 @@ class FileStoreWriter implements ExchangeWriter {
     }
   }
 
-  #scheduleWrite(): Promise<void> {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    const lines = this.#pending;
-    const bytes = this.#pendingBytes;
-    const waiters = this.#waiters;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#waiters = [];
-    this.#writingBytes += bytes;
-    this.#chain = this.#chain.then(
-      async () => {
-        if (lines.length > 0) await this.#writeLines(lines, bytes);
-        this.#writingBytes -= bytes;
-        for (const w of waiters) w.resolve();
-      },
-    ).catch((err: unknown) => {
-      this.#writingBytes -= bytes;
-      this.#failure = new DoppelError('DOPPEL_STORE_IO', `${this.#dir}: write failed: ${(err as Error).message}`, { cause: err });
-      for (const w of waiters) w.reject(this.#failure);
-    });
-    return this.#chain;
-  }
-
   async #openSegment(): Promise<void> {
     const file = join(this.#dir, segmentName(this.#segmentNo, this.#gzip));
     // wx: never append to a segment a crashed writer may have left torn.
@@ -179,7 +142,7 @@ class FileStoreWriter implements ExchangeWriter {
     this.#manifest.counts.segments++;
   }
 
-  async #writeLines(lines: string[], bytes: number): Promise<void> {
+  async #writeLines(lines: string[]): Promise<void> {
     let i = 0;
     while (i < lines.length) {
       if (!this.#fh) await this.#openSegment();
@@ -201,7 +164,6 @@ class FileStoreWriter implements ExchangeWriter {
       this.#segmentSize += chunkBytes;
       if (this.#segmentSize >= this.#segmentBytes) await this.#rotate();
     }
-    this.#bytesWritten += bytes;
   }
 
   async #closeSegment(): Promise<void> {
@@ -226,25 +188,22 @@ class FileStoreWriter implements ExchangeWriter {
   }
 
   async flush(): Promise<void> {
-    await this.#scheduleWrite();
-    if (this.#failure !== undefined) throw this.#failure;
-    this.#chain = this.#chain.then(async () => {
+    await this.#batcher.writePending();
+    if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
+    await this.#batcher.after(async () => {
       if (this.#fh) await this.#fh.sync();
       await this.#writeManifest();
     });
-    await this.#chain;
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#scheduleWrite();
-    this.#chain = this.#chain.then(async () => {
+    if (this.#batcher.isClosed) return;
+    await this.#batcher.close();
+    await this.#batcher.after(async () => {
       await this.#closeSegment();
       await this.#writeManifest();
     });
-    await this.#chain;
-    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
   }
 }
 

@@ -13,6 +13,7 @@ import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { decodeExchangeLine, encodeExchange } from './codec.js';
 import type { CorruptRecord, ExchangeReader, ExchangeWriter, ReadOptions } from './types.js';
+import { AppendBatcher } from './append-batcher.js';
 
 export const REDIS_MANIFEST_VERSION = 1;
 const DEFAULT_PREFIX = 'doppel:traffic';
@@ -103,70 +104,31 @@ export interface RedisStoreWriterOptions {
 class RedisStoreWriter implements ExchangeWriter {
   readonly #loc: RedisStoreLocation;
   readonly #client: Redis | Cluster;
-  readonly #flushIntervalMs: number;
-  readonly #batchItems: number;
-  readonly #batchBytes: number;
-  #pending: Array<{ line: string; ex: Exchange }> = [];
-  #pendingBytes = 0;
-  #waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-  #timer: NodeJS.Timeout | undefined;
-  #chain: Promise<void> = Promise.resolve();
-  #bytesWritten: number;
-  #writingBytes = 0;
-  #closed = false;
-  #failure: DoppelError | undefined;
+  readonly #batcher: AppendBatcher<{ line: string; ex: Exchange }>;
 
   constructor(loc: RedisStoreLocation, client: Redis | Cluster, opts: Required<Omit<RedisStoreWriterOptions, 'url'>>, existingBytes: number) {
     this.#loc = loc;
     this.#client = client;
-    this.#flushIntervalMs = opts.flushIntervalMs;
-    this.#batchItems = opts.batchItems;
-    this.#batchBytes = opts.batchBytes;
-    this.#bytesWritten = existingBytes;
+    this.#batcher = new AppendBatcher({
+      name: loc.display,
+      flushIntervalMs: opts.flushIntervalMs,
+      batchItems: opts.batchItems,
+      batchBytes: opts.batchBytes,
+      existingBytes,
+      send: (batch, bytes) => this.#send(batch, bytes),
+    });
   }
 
   get bytesWritten(): number {
-    return this.#bytesWritten + this.#writingBytes + this.#pendingBytes;
+    return this.#batcher.bytesWritten;
   }
 
   append(exchange: Exchange): Promise<void> {
-    if (this.#closed) return Promise.reject(new DoppelError('DOPPEL_STORE_IO', `${this.#loc.display}: store is closed`));
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const refused = this.#batcher.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     const line = encodeExchange(exchange);
-    this.#pending.push({ line, ex: exchange });
     // Counted as the file store counts a line (with its newline), so quotas mean the same on both.
-    this.#pendingBytes += Buffer.byteLength(line) + 1;
-    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (this.#pending.length >= this.#batchItems || this.#pendingBytes >= this.#batchBytes) void this.#scheduleWrite();
-    else this.#timer ??= setTimeout(() => void this.#scheduleWrite(), this.#flushIntervalMs);
-    return p;
-  }
-
-  #scheduleWrite(): Promise<void> {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    const batch = this.#pending;
-    const bytes = this.#pendingBytes;
-    const waiters = this.#waiters;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#waiters = [];
-    this.#writingBytes += bytes;
-    this.#chain = this.#chain
-      .then(async () => {
-        if (batch.length > 0) await this.#send(batch, bytes);
-        this.#writingBytes -= bytes;
-        this.#bytesWritten += bytes;
-        for (const w of waiters) w.resolve();
-      })
-      .catch((err: unknown) => {
-        this.#writingBytes -= bytes;
-        this.#failure ??= new DoppelError('DOPPEL_STORE_IO', `${this.#loc.display}: write failed: ${(err as Error).message}`, { cause: err });
-        for (const w of waiters) w.reject(this.#failure);
-      });
-    return this.#chain;
+    return this.#batcher.add({ line, ex: exchange }, Buffer.byteLength(line) + 1);
   }
 
   async #send(batch: Array<{ line: string; ex: Exchange }>, bytes: number): Promise<void> {
@@ -190,16 +152,15 @@ class RedisStoreWriter implements ExchangeWriter {
   }
 
   async flush(): Promise<void> {
-    await this.#scheduleWrite();
-    if (this.#failure !== undefined) throw this.#failure;
+    await this.#batcher.writePending();
+    if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#scheduleWrite();
+    if (this.#batcher.isClosed) return;
+    await this.#batcher.close();
     await this.#client.quit().catch(() => this.#client.disconnect());
-    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
   }
 }
 
