@@ -16,6 +16,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
+import { listenOn } from '../protocols/pg/listen.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
@@ -270,15 +271,8 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.listen.port, opts.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenOn(server, opts.listen);
   server.on('error', (err) => log.error({ err }, 'pg recorder listener error'));
-  const address = server.address() as AddressInfo;
   log.info({ listen: `${address.address}:${address.port}`, target: `${opts.target.host}:${opts.target.port}` }, 'pg record relay listening');
 
   return {

@@ -69,3 +69,9 @@ export function collect(value: string, previous: string[] | undefined): string[]
 export function collectList(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
 }
+
+/** A numeric flag goes into the config as a number when it is one, else as given, so validation names the bad value. */
+export function numeric(v: string): number | string {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}

@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, loadCommandConfig, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
 import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
@@ -68,7 +68,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     if (flags.upstream !== undefined) setIn(raw, ['record', 'upstream'], flags.upstream);
     if (flags.service !== undefined) setIn(raw, ['record', 'service'], flags.service);
     if (flags.gzip === true) setIn(raw, ['record', 'gzip'], true);
-    if (flags.sample !== undefined) setIn(raw, ['record', 'sample'], Number(flags.sample));
+    if (flags.sample !== undefined) setIn(raw, ['record', 'sample'], numeric(flags.sample));
     if (flags.httpDep !== undefined) {
       const record = (raw.record ?? {}) as Record<string, unknown>;
       const existing = Array.isArray(record.http_deps) ? (record.http_deps as unknown[]) : [];

@@ -6,7 +6,7 @@ import { createReplayRunsProvider } from '../admin/runs-provider.js';
 import { runReplay } from '../replay/run-replay.js';
 import { defaultJudgePorts } from '../replay/judge-adapter.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
-import { collect, collectList, loadCommandConfig, setIn, type CommandContext } from './context.js';
+import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 import type { ExitCode } from '../core/errors.js';
 
@@ -30,12 +30,6 @@ export interface ReplayFlags {
   dryRun?: boolean;
   mockAdmin?: string[];
   secondary?: string;
-}
-
-/** A numeric flag goes into the config as a number when it is one, else as given so validation names it. */
-function numeric(v: string): number | string {
-  const n = Number(v);
-  return v.trim() !== '' && Number.isFinite(n) ? n : v;
 }
 
 async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {

@@ -4,7 +4,7 @@ import { parseDurationMs } from '../config/duration.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
-import { collect, loadCommandConfig, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
 import { waitForAbort } from './record.js';
@@ -23,12 +23,6 @@ export interface ShadowFlags {
   candidateHttpDep?: string[];
   candidatePgDep?: string[];
   injectTraceparent?: boolean;
-}
-
-/** A numeric flag goes into the config as a number when it is one, else as given so validation names it. */
-function numeric(v: string): number | string {
-  const n = Number(v);
-  return v.trim() !== '' && Number.isFinite(n) ? n : v;
 }
 
 export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {

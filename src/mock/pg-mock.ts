@@ -21,6 +21,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeReader, ExchangeWriter } from '../store/types.js';
 import type { BackendEvent } from '../protocols/pg/backend-decoder.js';
+import { listenOn } from '../protocols/pg/listen.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, SqlState } from '../protocols/pg/constants.js';
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
@@ -1188,15 +1189,8 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.listen.port, opts.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenOn(server, opts.listen);
   server.on('error', (err) => log.error({ err }, 'pg mock listener error'));
-  const address = server.address() as AddressInfo;
   log.info({ listen: `${address.address}:${address.port}`, recordings: index.size }, 'pg mock listening');
 
   return {

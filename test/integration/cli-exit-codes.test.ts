@@ -51,4 +51,10 @@ describe('doppel command line', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('does/not/exist.yaml: cannot read config file');
   });
+
+  it('a numeric flag that is not a number is named with its value, exit 2', async () => {
+    const r = await runCli(['record', '--out', 'never-written', '--upstream', 'http://127.0.0.1:9', '--sample', 'lots']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('record.sample: expected a number from 0 to 1, got "lots"');
+  });
 });
