@@ -36,7 +36,7 @@ export async function runMain(argv: readonly string[], io: CliIO): Promise<ExitC
       return err.exitCode;
     }
     // An uncaught error is a bug: one line for the person, the whole story in the log.
-    const log = createLogger({ level: 'error' });
+    const log = createLogger({ level: 'error', destination: io.stderr });
     log.error({ err }, 'internal error');
     log.flush();
     io.stderr.write(`doppel: internal error: ${describeError(err)}${debug ? '' : ' (run with --log-level debug for the stack)'}\n`);
