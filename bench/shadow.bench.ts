@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { fmt, median, table } from './stats.js';
+import { fmt, median, percentile, table } from './stats.js';
+import { pacedLoad } from './paced-load.js';
 
 interface AutocannonResult {
   requests: { average: number };
@@ -146,10 +147,12 @@ http {
 
 interface LoadResult {
   rps: number;
+  p50: number;
   p99: number;
   errors: number;
 }
 
+/** Unthrottled load (the flood): autocannon. */
 async function load(url: string, opts: { seconds: number; rate: number | undefined; connections: number }): Promise<LoadResult> {
   const r = await autocannon({
     url: `${url}/orders/42`,
@@ -157,7 +160,15 @@ async function load(url: string, opts: { seconds: number; rate: number | undefin
     duration: opts.seconds,
     ...(opts.rate === undefined ? {} : { overallRate: opts.rate }),
   });
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts };
+  return { rps: r.requests.average, p50: Number.NaN, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts };
+}
+
+/** CPU seconds (user + system) a process, or only its main thread, has used so far, from /proc. */
+async function cpuSeconds(pid: number, mainThreadOnly = false): Promise<number> {
+  const stat = await readFile(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
 async function rssKb(pid: number): Promise<number> {
@@ -179,8 +190,8 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 export async function runShadowBench(opts: { quick: boolean }): Promise<string> {
-  const seconds = opts.quick ? 1 : 3;
-  const reps = opts.quick ? 1 : 2;
+  const seconds = opts.quick ? 1 : 5;
+  const reps = opts.quick ? 1 : 4;
   const rate = 1000;
   const connections = 20;
   const floodSeconds = opts.quick ? 2 : 10;
@@ -203,6 +214,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
     const doppelOff = await startDoppel(entry, p.primary, p.slow, ['--sample', '0']);
     children.push(doppelOff.child);
     const rows: string[][] = [];
+    const summary: string[][] = [];
     for (const sc of scenarios) {
       const doppel = await startDoppel(entry, p.primary, sc.port);
       children.push(doppel.child);
@@ -211,29 +223,58 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
         children.push(nginx.child);
         dirs.push(nginx.dir);
       }
-      const targets: Array<[string, string]> = [
-        ['direct', `http://127.0.0.1:${p.primary}`],
-        ...(nginx ? [['nginx mirror', nginx.url] as [string, string]] : []),
-        ['doppel shadow', doppel.url],
-        ['doppel off', doppelOff.url],
+      const targets: Array<{ name: string; url: string; pid?: number }> = [
+        { name: 'direct', url: `http://127.0.0.1:${p.primary}` },
+        ...(nginx ? [{ name: 'nginx mirror', url: nginx.url }] : []),
+        { name: 'doppel shadow', url: doppel.url, pid: doppel.child.pid as number },
+        { name: 'doppel off', url: doppelOff.url, pid: doppelOff.child.pid as number },
       ];
       // warm-up: JIT, keep-alive pools
-      for (const [, url] of targets) await load(url, { seconds: 1, rate, connections });
-      const results = new Map<string, LoadResult[]>(targets.map(([n]) => [n, []]));
+      for (const t of targets) await pacedLoad(t.url, { seconds: 1, rate, connections });
+      const results = new Map<string, Array<LoadResult & { cpuMsPer1000: number; mainMsPer1000: number }>>(targets.map((t) => [t.name, []]));
+      const pooled = new Map<string, number[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < reps; r++) {
-        for (const [name, url] of targets) results.get(name)?.push(await load(url, { seconds, rate, connections }));
+        // Alternate the order within a repeat so neither doppel always runs right after nginx or direct.
+        const order = r % 2 === 0 ? targets : [...targets].reverse();
+        for (const t of order) {
+          const cpu0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid);
+          const main0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid, true);
+          const res = await pacedLoad(t.url, { seconds, rate, connections });
+          const per1000 = (s: number) => (s * 1e6) / Math.max(1, res.rps * seconds);
+          const cpuMsPer1000 = t.pid === undefined ? Number.NaN : per1000((await cpuSeconds(t.pid)) - cpu0);
+          const mainMsPer1000 = t.pid === undefined ? Number.NaN : per1000((await cpuSeconds(t.pid, true)) - main0);
+          results.get(t.name)?.push({ rps: res.rps, p50: res.p50, p99: res.p99, errors: res.errors + res.unanswered, cpuMsPer1000, mainMsPer1000 });
+          pooled.get(t.name)?.push(...res.latencies);
+        }
       }
-      const med = (name: string, key: keyof LoadResult) => median((results.get(name) ?? []).map((x) => x[key]));
-      for (const [name] of targets) {
-        rows.push([sc.name, name, fmt(med(name, 'rps'), 0), fmt(med(name, 'p99'), 1), String(med(name, 'errors'))]);
+      const all = (name: string) => results.get(name) ?? [];
+      const med = (name: string, key: 'rps' | 'p50' | 'p99' | 'errors' | 'cpuMsPer1000' | 'mainMsPer1000') => median(all(name).map((x) => x[key]));
+      const pooledP99 = (name: string) => percentile(pooled.get(name) ?? [], 99);
+      for (const t of targets) {
+        rows.push([
+          sc.name,
+          t.name,
+          fmt(med(t.name, 'rps'), 0),
+          fmt(med(t.name, 'p50'), 2),
+          fmt(med(t.name, 'p99'), 2),
+          fmt(pooledP99(t.name), 2),
+          t.pid === undefined ? '-' : `${fmt(med(t.name, 'cpuMsPer1000'), 0)} / ${fmt(med(t.name, 'mainMsPer1000'), 0)}`,
+          String(med(t.name, 'errors')),
+        ]);
       }
-      const ratioNginx = nginx ? fmt(med('doppel shadow', 'rps') / med('nginx mirror', 'rps')) : 'n/a';
-      rows.push([sc.name, '**doppel / nginx rps**', ratioNginx, `p99 doppel / doppel off: ${fmt(med('doppel shadow', 'p99') / Math.max(0.001, med('doppel off', 'p99')))}`, '']);
+      // Ratios are taken per repeat (the two doppels ran back to back) and the median of those is reported.
+      const pairRatio = (a: string, b: string, key: 'rps' | 'p99') => median(all(a).map((x, k) => x[key] / Math.max(1e-3, all(b)[k]?.[key] ?? Number.NaN)));
+      const ratioNginx = nginx ? fmt(pairRatio('doppel shadow', 'nginx mirror', 'rps')) : 'n/a';
+      summary.push([sc.name, ratioNginx, fmt(pairRatio('doppel shadow', 'doppel off', 'p99')), fmt(pooledP99('doppel shadow') / pooledP99('doppel off'))]);
       await stop(doppel.child);
       if (nginx) await stop(nginx.child);
     }
-    out.push(`Fixed rate ${rate} req/s offered over ${connections} keep-alive connections (autocannon), ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'}\n`);
-    out.push(table(['scenario', 'path', 'req/s', 'p99 ms', 'errors'], rows));
+    out.push(
+      `Fixed rate ${rate} req/s, evenly paced (request i due at i/${rate} s; latency from the due time), over ${connections} keep-alive connections, ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'} CPU is the doppel process's own (user + system, from /proc) per 1000 answered requests: whole process / main thread (the one serving the primary).\n`,
+    );
+    out.push(table(['scenario', 'path', 'req/s', 'p50 ms', 'p99 ms (median of runs)', 'p99 ms (all runs pooled)', 'CPU ms / 1000 req (process / main thread)', 'errors'], rows));
+    out.push('\nTargets: doppel / nginx req/s >= 1.0 (fast) and >= 10 (slow); primary p99 doppel / doppel off <= 1.1 (slow, dead). The p99 ratio is given two ways: the median of per-repeat ratios, and the ratio of p99s over all repeats pooled.\n');
+    out.push(table(['scenario', 'doppel / nginx req/s', 'p99 doppel / doppel off (median of repeats)', 'p99 doppel / doppel off (pooled)'], summary));
 
     // Flood with a candidate that never answers: bounded queue and in-flight, memory flat. Both entries when built.
     const floodRows: string[][] = [];

@@ -219,7 +219,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       if (sink.isPaused) sink.skip('paused');
       else {
         const decision = opts.decide ? opts.decide(method, url) : 'record';
-        if (decision === 'record') recording = true;
+        if (decision === 'record') recording = sink.admit?.() ?? true;
         else sink.skip(decision);
       }
     }

@@ -52,6 +52,12 @@ export interface CaptureSink {
   offer(raw: RawHttpExchange): boolean;
   /** counts an exchange not recorded by decision (filter, sampling, pause) */
   skip(reason: DropReason): void;
+  /**
+   * Asked when a request the decision keeps starts: false when the sink could not
+   * take its exchange anyway (it counted the drop itself), so the proxy does not
+   * copy bodies or build an exchange that would only be thrown away.
+   */
+  admit?(): boolean;
 }
 
 export interface RecorderOptions {

@@ -12,6 +12,7 @@ import { classifyValue } from '../compare/value-classes.js';
 import type { PgExchange, PgField, PgQueryRequest, PgQueryResponse, PgStartupResponse, PgValue } from '../core/exchange.js';
 import type { SqlAnalyzer, SqlShape } from '../protocols/pg/sql-normalizer.js';
 import { binaryToText } from '../protocols/pg/type-codec.js';
+import { traceIdOfSql } from '../protocols/pg/sqlcommenter.js';
 
 export interface PgEntry {
   id: string;
@@ -24,6 +25,8 @@ export interface PgEntry {
   isUsed: boolean;
   /** the recorded SQL's shape, so an exact-text hit needs no scan */
   shape: SqlShape | undefined;
+  /** W3C trace id from the statement's sqlcommenter comment, when it has one */
+  traceId: string | undefined;
 }
 
 export interface Affinity {
@@ -57,6 +60,8 @@ const IGNORED_KEY = '\u0000*';
 /** entries looked at past the head of a bucket when looking for the preferred connection */
 const AFFINITY_WINDOW = 64;
 const NEAREST_SCAN_LIMIT = 5000;
+/** entries looked at past the head of a bucket for one of the same trace (live feeds keep a bucket short) */
+const TRACE_WINDOW = 1024;
 const UTC = { timeZone: 'UTC' };
 
 /** A parameter as a comparable string: text as is, binary decoded to text when the type is known. */
@@ -136,6 +141,7 @@ export class PgIndex {
       errorPhase: ex.tags.pgErrorPhase,
       isUsed: false,
       shape: undefined,
+      traceId: traceIdOfSql(request.sql),
     };
     const shape = this.#analyzer.analyze(request.sql);
     entry.shape = shape;
@@ -212,11 +218,11 @@ export class PgIndex {
   }
 
   /** Like take, for the exact recorded text only: no scan of the SQL. */
-  takeRaw(sql: string, live: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+  takeRaw(sql: string, live: readonly string[], affinity: Affinity | undefined, traceId?: string): PgEntry | undefined {
     const params = this.#mask(live);
     const b = this.#raw.get(rawKey(sql, params));
     if (b === undefined) return undefined;
-    const e = pick(b, affinity);
+    const e = pick(b, affinity, traceId);
     e.isUsed = true;
     return e;
   }
@@ -225,7 +231,7 @@ export class PgIndex {
    * The recording answering `sql` with `params` (already paramKey'd), or
    * undefined. Takes the entry (marks it used) so repeats go in order.
    */
-  take(sql: string, live: readonly string[], affinity: Affinity | undefined): PgEntry | undefined {
+  take(sql: string, live: readonly string[], affinity: Affinity | undefined, traceId?: string): PgEntry | undefined {
     const params = this.#mask(live);
     let b = this.#raw.get(rawKey(sql, params));
     if (b === undefined) {
@@ -237,7 +243,7 @@ export class PgIndex {
       }
     }
     if (b === undefined) return undefined;
-    const e = pick(b, affinity);
+    const e = pick(b, affinity, traceId);
     e.isUsed = true;
     return e;
   }
@@ -324,9 +330,17 @@ function classKey(shape: SqlShape, params: readonly string[]): string | undefine
   return shape.shape + SEP + lits.join(VSEP) + SEP + ps.join(VSEP);
 }
 
-function pick(b: Bucket, affinity: Affinity | undefined): PgEntry {
+function pick(b: Bucket, affinity: Affinity | undefined, traceId: string | undefined): PgEntry {
   const es = b.entries;
   while (b.next < es.length && (es[b.next] as PgEntry).isUsed) b.next++;
+  if (traceId !== undefined) {
+    // Same trace: the primary's statement for the very request the candidate is answering.
+    const end = Math.min(es.length, b.next + TRACE_WINDOW);
+    for (let i = b.next; i < end; i++) {
+      const e = es[i] as PgEntry;
+      if (!e.isUsed && e.traceId === traceId) return e;
+    }
+  }
   if (affinity !== undefined) {
     const end = Math.min(es.length, b.next + AFFINITY_WINDOW);
     for (let i = b.next; i < end; i++) {

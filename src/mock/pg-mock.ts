@@ -33,6 +33,7 @@ import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
 import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 import { PgUpstream } from './pg-upstream.js';
+import { traceIdOfSql } from '../protocols/pg/sqlcommenter.js';
 
 export interface PgMockTls {
   cert: string | Buffer;
@@ -85,6 +86,23 @@ export interface PgLiveWindow {
   now?: () => number;
   /** a fed exchange was forgotten before any client used it */
   onUnusedDropped?: () => void;
+  /**
+   * Each statement that carries a sqlcommenter traceparent: the primary's as it
+   * is fed, the candidate's as it is answered (or missed). The shadow's
+   * outbound diff counts them per inbound request.
+   */
+  onTracedStatement?: (s: PgTracedStatement) => void;
+}
+
+export interface PgTracedStatement {
+  side: 'primary' | 'candidate';
+  traceId: string;
+  /** lower-cased first keyword: select, insert, ... */
+  command: string;
+  /** canonical statement text (literals as ?, no comments) */
+  shape: string;
+  /** candidate side: answered from a recording */
+  isMatched: boolean;
 }
 
 /** Same shape as the admin API's UnmatchedCall. */
@@ -313,7 +331,18 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     if (entry !== undefined && live !== undefined) {
       fed.push({ entry, at: liveNow() });
       evictFed();
+      if (entry.traceId !== undefined && entry.shape !== undefined) {
+        live.onTracedStatement?.({ side: 'primary', traceId: entry.traceId, command: entry.shape.commands[0] ?? '', shape: entry.shape.shape, isMatched: true });
+      }
     }
+  }
+
+  /** Reports a candidate statement that carries a trace to the live feed's listener. */
+  function observeCandidate(sql: string, traceId: string | undefined, entry: PgEntry | undefined): void {
+    const listener = live?.onTracedStatement;
+    if (traceId === undefined || listener === undefined) return;
+    const shape = entry?.shape ?? index.analyze(sql);
+    listener({ side: 'candidate', traceId, command: shape.commands[0] ?? '', shape: shape.shape, isMatched: entry !== undefined });
   }
 
   function miss(kind: 'simple' | 'extended', sql: string, params: string[], why?: string): MissError {
@@ -942,8 +971,10 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     }
 
     #take(sql: string, params: string[]): PgEntry | undefined {
-      const e = index.take(sql, params, this.#affinity);
+      const traceId = traceIdOfSql(sql);
+      const e = index.take(sql, params, this.#affinity, traceId);
       if (e) this.#affinity = { connection: e.connection, seq: e.seq };
+      observeCandidate(sql, traceId, e);
       return e;
     }
 
@@ -955,9 +986,11 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
       }
       if (this.#tx !== 'E') {
         // Fast path: the exact recorded text needs no SQL scan.
-        const hit = index.takeRaw(sql, [], this.#affinity);
+        const traceId = traceIdOfSql(sql);
+        const hit = index.takeRaw(sql, [], this.#affinity, traceId);
         if (hit?.shape !== undefined) {
           this.#affinity = { connection: hit.connection, seq: hit.seq };
+          observeCandidate(sql, traceId, hit);
           this.#serveSimple(hit.shape, hit);
           return;
         }
@@ -1219,6 +1252,7 @@ const emptyEntry: PgEntry = {
   errorPhase: undefined,
   isUsed: false,
   shape: undefined,
+  traceId: undefined,
 };
 
 function cellBytes(c: PgValue): Buffer | string | null {

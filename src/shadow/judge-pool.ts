@@ -4,7 +4,8 @@
  * the caller counts the drop (judge_saturated), so a flood of large bodies
  * costs the primary nothing and memory stays flat.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from '../core/module-worker.js';
 import type { CompareConfig } from '../config/schema.js';
 import type { CompareOutcome, ResponseSample } from '../compare/types.js';
 import type { Logger } from '../core/logger.js';
@@ -45,18 +46,6 @@ interface Slot {
   busy: Pending | undefined;
 }
 
-/**
- * The worker's module: the .js build directly, or the .ts source through
- * tsx's loader registered inside the worker (dev, tests), since a worker does
- * not inherit the loader hooks of the thread that started it.
- */
-function spawnWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./judge-worker.js', import.meta.url), { workerData });
-  const entry = new URL('./judge-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData });
-}
-
 /** Consecutive worker deaths without one answer, after which the pool stops respawning (and drops). */
 const MAX_RESPAWNS = 3;
 
@@ -68,7 +57,7 @@ export function createJudgePool(opts: JudgePoolOptions): JudgePool {
   const log = opts.log.child({ component: 'judge-pool' });
 
   const spawn = (): Slot => {
-    const worker = spawnWorker({ compare: opts.compare });
+    const worker = spawnModuleWorker(import.meta.url, 'judge-worker', { compare: opts.compare });
     const slot: Slot = { worker, busy: undefined };
     worker.unref();
     worker.on('message', (msg: JudgeTaskResult) => {

@@ -5,10 +5,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createComparator } from '../compare/comparator.js';
+import { lowerThreadPriority } from '../core/thread-priority.js';
 import type { CompareConfig } from '../config/schema.js';
 import type { JudgeTask, JudgeTaskResult } from './judge-pool.js';
 
 const comparator = createComparator((workerData as { compare: CompareConfig }).compare);
+lowerThreadPriority();
 
 parentPort?.on('message', (task: JudgeTask) => {
   let reply: JudgeTaskResult;

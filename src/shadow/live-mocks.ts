@@ -21,6 +21,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { templatePath } from '../metrics/route-template.js';
 import type { LiveMockPort, LiveMockSession } from './shadow-tee.js';
 import type { OutboundCall, TeeExchange } from './types.js';
+import type { PgTracedStatement } from '../mock/pg-mock.js';
 
 /** A finished outbound exchange of the primary, as a dependency proxy hands it to its sink. */
 export interface PrimaryCall extends TeeExchange {
@@ -54,6 +55,13 @@ export interface LiveMocks extends LiveMockPort {
   readonly primarySink: { readonly isPaused: boolean; offer(call: PrimaryCall): boolean; skip(reason: string): void };
   /** opens a candidate dependency port serving the primary's calls to `name` */
   listen(name: string, listen: string): Promise<LiveMockServer>;
+  /**
+   * A Postgres statement carrying a sqlcommenter traceparent: the primary's (fed
+   * to the candidate's live mock) or the candidate's (answered by it). Counted
+   * per inbound request in the outbound diff; statements without a trace are
+   * not, since the time window alone cannot tell concurrent requests apart.
+   */
+  notePgStatement(service: string, s: PgTracedStatement): void;
   stats(): { kept: number; matched: number; unmatched: number; openSessions: number };
   close(): Promise<void>;
 }
@@ -74,6 +82,9 @@ interface Session {
   candidate: OutboundCall[];
   isOpen: boolean;
 }
+
+/** statement text kept in an outbound key: enough to tell statements apart in a report */
+const PG_KEY_CHARS = 120;
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
 
@@ -108,9 +119,20 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
   const servers: Server[] = [];
   let matched = 0;
   let unmatched = 0;
+  /** the primary's traced Postgres statements, oldest first, bounded like `kept` */
+  const pgKept: Array<{ at: number; traceId: string; call: OutboundCall }> = [];
+  const pgByTrace = new Map<string, OutboundCall[]>();
 
   const evict = () => {
     const cutoff = now() - opts.windowMs;
+    let m = 0;
+    while (m < pgKept.length && (pgKept.length - m > opts.maxCalls || (pgKept[m] as { at: number }).at < cutoff)) m++;
+    for (const k of pgKept.splice(0, m)) {
+      const list = pgByTrace.get(k.traceId);
+      if (list === undefined) continue;
+      list.shift();
+      if (list.length === 0) pgByTrace.delete(k.traceId);
+    }
     let n = 0;
     while (n < kept.length && (kept.length - n > opts.maxCalls || (kept[n] as Kept).at < cutoff)) n++;
     if (n === 0) return;
@@ -180,7 +202,10 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
           const i = untracedSessions.indexOf(s);
           if (i !== -1) untracedSessions.splice(i, 1);
         }
-        return { primary: s.primary.map((k) => toCall(k.call)), candidate: s.candidate };
+        const primary = s.primary.map((k) => toCall(k.call));
+        // The relay decodes off the primary's path, so its statements are looked up now, not at begin.
+        if (s.traceId !== undefined) for (const c of pgByTrace.get(s.traceId) ?? []) primary.push(c);
+        return { primary, candidate: s.candidate };
       },
     };
   }
@@ -294,10 +319,28 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
     };
   }
 
+  function notePgStatement(service: string, st: PgTracedStatement): void {
+    const key = st.shape.length > PG_KEY_CHARS ? `${st.shape.slice(0, PG_KEY_CHARS)}...` : st.shape;
+    const call: OutboundCall = { service, key, method: st.command.toUpperCase(), url: st.shape, status: undefined, isMatched: st.isMatched };
+    if (st.side === 'candidate') {
+      sessionsByTrace.get(st.traceId)?.candidate.push(call);
+      return;
+    }
+    pgKept.push({ at: now(), traceId: st.traceId, call });
+    let list = pgByTrace.get(st.traceId);
+    if (list === undefined) {
+      list = [];
+      pgByTrace.set(st.traceId, list);
+    }
+    list.push(call);
+    evict();
+  }
+
   return {
     primarySink,
     begin,
     listen,
+    notePgStatement,
     stats: () => ({ kept: kept.length, matched, unmatched, openSessions: sessionsByTrace.size + untracedSessions.length }),
     async close() {
       await Promise.all(

@@ -55,6 +55,8 @@ export interface ShadowTee {
   /** CaptureSink: never blocks; false when the copy was dropped (and counted) */
   readonly isPaused: boolean;
   offer(ex: TeeExchange): boolean;
+  /** CaptureSink: false (drop counted) when a copy started now would be dropped anyway */
+  admit(): boolean;
   /** counts a request the proxy's decision left out (filtered, sampled_out) */
   skip(reason: string): void;
   stats(): TeeStats;
@@ -78,6 +80,13 @@ const SKIP_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled_out']);
 
 /** Copies sent per event-loop turn. */
 const SENDS_PER_TURN = 16;
+/**
+ * Below this spacing between copies (ms) sending is not paced: a fast
+ * candidate frees its slots one by one anyway.
+ */
+const MIN_PACED_GAP_MS = 0.25;
+/** Weight of the newest candidate call in the latency average that sets the pace. */
+const LATENCY_EWMA_WEIGHT = 0.1;
 /** Time spent judging inline per event-loop turn before yielding to I/O. */
 const JUDGE_SLICE_MS = 1;
 
@@ -90,6 +99,19 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   let isScheduled = false;
   const st = { maxQueued: 0, maxInFlight: 0, offered: 0, sent: 0, answered: 0 };
   let idleWaiters: Array<() => void> = [];
+  /**
+   * Copies are spread evenly at the rate the candidate can take them (in-flight
+   * limit / its latency) instead of refilling every freed slot at once. Without
+   * this a slow candidate settles into waves: all slots are sent together, all
+   * answers come back together a latency later, and each wave's parsing, judging
+   * and resending lands on the primary's requests of that millisecond.
+   */
+  let latencyEwmaMs = 0;
+  let nextSendAt = 0;
+  let paceTimer: NodeJS.Timeout | undefined;
+  const notePace = (ms: number) => {
+    latencyEwmaMs = latencyEwmaMs === 0 ? ms : latencyEwmaMs + LATENCY_EWMA_WEIGHT * (ms - latencyEwmaMs);
+  };
 
   const checkIdle = () => {
     if (queue.length === 0 && inFlight === 0 && judging.size === 0 && idleWaiters.length > 0) {
@@ -119,6 +141,21 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         // The rest go on a later turn: a burst of freed slots must not hold the primary's sockets back.
         schedule();
         break;
+      }
+      const gap = latencyEwmaMs / opts.maxInFlight;
+      if (gap >= MIN_PACED_GAP_MS) {
+        const now = performance.now();
+        if (now < nextSendAt) {
+          if (paceTimer === undefined) {
+            paceTimer = setTimeout(() => {
+              paceTimer = undefined;
+              pump();
+            }, nextSendAt - now);
+          }
+          break;
+        }
+        // A late timer may catch up by a couple of copies, never by a burst.
+        nextSendAt = Math.max(nextSendAt, now - 2 * gap) + gap;
       }
       sent++;
       const ex = queue.poll() as TeeExchange;
@@ -178,6 +215,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     const req: CandidateRequest = { method: ex.method, url: ex.url, headers: session?.headers ?? ex.requestHeaders, body };
     const wantsSecondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true);
     st.sent++;
+    const sentAt = performance.now();
     let candidate: CandidateResponse;
     let secondary: CandidateResponse | undefined;
     try {
@@ -191,6 +229,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       candidate = c;
       secondary = s;
     } catch (err) {
+      notePace(performance.now() - sentAt);
       session?.finish();
       const reason = err instanceof CandidateCallError ? err.reason : 'candidate_error';
       opts.drop(reason);
@@ -199,6 +238,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       }
       return;
     }
+    notePace(performance.now() - sentAt);
     st.answered++;
     const outbound = session?.finish();
     await inLane(() => {
@@ -251,6 +291,21 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       schedule();
       return true;
     },
+    admit() {
+      // Checked when the primary request starts: under a backlog most copies would be
+      // dropped at offer, and tapping their bodies first is work (and garbage) on the primary's path.
+      const reason: ShadowDropReason | undefined = isClosing
+        ? 'shutdown'
+        : opts.candidate.isAvailable?.() === false
+          ? 'candidate_error'
+          : queue.length >= queue.maxItems
+            ? 'queue_full'
+            : undefined;
+      if (reason === undefined) return true;
+      st.offered++;
+      opts.drop(reason);
+      return false;
+    },
     skip(reason) {
       opts.drop(SKIP_REASONS.has(reason) ? (reason as ShadowDropReason) : 'filtered');
     },
@@ -270,6 +325,8 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       await Promise.race([idle, expired]);
       clearTimeout(timer);
       for (let ex = queue.poll(); ex !== undefined; ex = queue.poll()) opts.drop('shutdown');
+      clearTimeout(paceTimer);
+      paceTimer = undefined;
     },
   };
 }

@@ -27,13 +27,55 @@ async function startNotes(table: string, databaseUrl: () => string): Promise<Pee
   const peer = await startPeer((_req, body, res) => {
     void (async () => {
       try {
-        pool ??= new pg.Pool({ connectionString: databaseUrl(), max: 2 });
+        if (pool === undefined) {
+          pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 });
+          // Idle connections are cut when the shadow closes its ports at the end of the test.
+          pool.on('error', () => undefined);
+        }
         const { text } = JSON.parse(body.toString()) as { text: string };
         const inserted = await pool.query<{ id: number; text: string }>(`INSERT INTO ${table} (text) VALUES ($1) RETURNING id, text`, [text]);
         const id = inserted.rows[0]?.id;
         const read = await pool.query<{ id: number; text: string; n: string }>(`SELECT id, text, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, [id]);
         res.writeHead(201, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ inserted: inserted.rows[0], read: read.rows[0] }));
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(err));
+      }
+    })();
+  });
+  return { ...peer, end: async () => { await pool?.end(); } };
+}
+
+/** The sqlcommenter comment an OpenTelemetry-instrumented service appends: the inbound request's traceparent. */
+function traced(sql: string, traceparent: string | undefined): string {
+  return traceparent === undefined ? sql : `${sql} /*traceparent='${encodeURIComponent(traceparent)}'*/`;
+}
+
+/**
+ * An orders service that reads an order and its items, propagating the inbound
+ * traceparent into its SQL. `itemQueries` > 1 is the N+1 regression: the items
+ * are read one query at a time.
+ */
+async function startOrders(table: string, databaseUrl: () => string, itemQueries: number): Promise<Peer & { end(): Promise<void> }> {
+  let pool: pg.Pool | undefined;
+  const peer = await startPeer((req, _body, res) => {
+    void (async () => {
+      try {
+        if (pool === undefined) {
+          pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 });
+          // Idle connections are cut when the shadow closes its ports at the end of the test.
+          pool.on('error', () => undefined);
+        }
+        const tp = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+        const order = await pool.query<{ id: number; n: string }>(traced(`SELECT id, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, tp), [1]);
+        const items: unknown[] = [];
+        for (let i = 0; i < itemQueries; i++) {
+          const r = await pool.query<{ id: number }>(traced(`SELECT id FROM ${table} WHERE id >= $1 ORDER BY id`, tp), [1]);
+          if (i === 0) items.push(...r.rows);
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ order: order.rows[0], items }));
       } catch (err) {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(String(err));
@@ -165,6 +207,103 @@ describe('shadow with Postgres live mocks', () => {
     expect(unusedDropped).toBe(2);
     expect((await client.query('SELECT $1::int AS n', [1])).rows).toEqual([{ n: 1 }]);
     await expect(client.query('SELECT $1::int AS n', [3])).rejects.toThrow(/no recording/i);
+  });
+
+  it('with sqlcommenter traceparents, reports the candidate’s extra statements per request (N+1)', async () => {
+    const table = uniqueName('shadow_orders');
+    await adminSql(`CREATE TABLE ${table} (id serial PRIMARY KEY); INSERT INTO ${table} DEFAULT VALUES; INSERT INTO ${table} DEFAULT VALUES`);
+    cleanup.push(() => adminSql(`DROP TABLE IF EXISTS ${table}`));
+    const ref: { shadow?: ShadowService } = {};
+    const urlOf = (addr: string | undefined) => `postgres://${PG.user}@${addr ?? ''}/${PG.database}`;
+    const primary = await startOrders(table, () => urlOf(ref.shadow?.deps.get('db')), 1);
+    const candidate = await startOrders(table, () => urlOf(ref.shadow?.candidateDeps.get('db')), 3);
+    cleanup.push(() => primary.close(), () => candidate.close(), () => primary.end(), () => candidate.end());
+    const metrics = createMetrics();
+    const s = await startShadowService(
+      shadowOptions(
+        {
+          listen: '127.0.0.1:0',
+          primary: primary.url,
+          candidate: candidate.url,
+          inject_traceparent: true,
+          pg_deps: [{ name: 'db', listen: '127.0.0.1:0', target: `${PG.host}:${PG.port}` }],
+          candidate_pg_deps: [{ name: 'db', listen: '127.0.0.1:0' }],
+        },
+        metrics,
+      ),
+    );
+    ref.shadow = s;
+    cleanup.push(() => s.close());
+
+    const requests = 3;
+    for (let i = 0; i < requests; i++) {
+      const res = await requestRaw(s.url, '/orders/1');
+      expect(res.status, res.body).toBe(200);
+    }
+    await s.tee.drain(10_000);
+
+    // Same answers (the extra reads are served the primary's recording again), but two more SELECTs per request.
+    const view = s.run.view() as { total: { counts: { requests: number; bodyMatch: number } }; outbound: Array<{ service: string; key: string; requests: number; extraCalls: number; message: string }> };
+    expect(view.total.counts).toMatchObject({ requests, bodyMatch: requests });
+    expect(view.outbound).toHaveLength(1);
+    expect(view.outbound[0]).toMatchObject({ service: 'db', requests, extraCalls: 2 * requests });
+    expect(view.outbound[0]?.key).toMatch(/^select id from .* where id >= \$1 order by id$/i);
+    expect(view.outbound[0]?.message).toContain('candidate issued 2 more db');
+    expect(view.outbound[0]?.message).toContain('per request on GET /orders/:id');
+  });
+
+  it('answers a candidate statement from the primary’s statement of the same trace, not the first recorded', async () => {
+    const seq = uniqueName('shadow_seq');
+    await adminSql(`CREATE SEQUENCE ${seq}`);
+    cleanup.push(() => adminSql(`DROP SEQUENCE IF EXISTS ${seq}`));
+    const fed: PgExchange[] = [];
+    const collect: ExchangeWriter = {
+      append: (ex: Exchange) => {
+        if (ex.protocol === 'pg' && ex.pg.request.kind !== 'startup') fed.push(ex);
+        return Promise.resolve();
+      },
+      flush: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      bytesWritten: 0,
+    };
+    const metrics = createMetrics();
+    const log = createLogger({ level: 'silent' });
+    const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics });
+    cleanup.push(() => relay.close());
+    // Two requests of the primary run the same statement; the server answers 1, then 2.
+    const traceA = `00-${'a'.repeat(32)}-${'1'.repeat(16)}-01`;
+    const traceB = `00-${'b'.repeat(32)}-${'2'.repeat(16)}-01`;
+    const c = new pg.Client({ ...PG, port: relay.address.port });
+    await c.connect();
+    expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceA))).rows).toEqual([{ v: '1' }]);
+    expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceB))).rows).toEqual([{ v: '2' }]);
+    await c.end();
+    await relay.close();
+    expect(fed).toHaveLength(2);
+
+    const seen: Array<{ side: string; traceId: string; isMatched: boolean }> = [];
+    const mock = await createPgMock({
+      service: 'db',
+      listen: { host: '127.0.0.1', port: 0 },
+      log,
+      metrics,
+      live: { windowMs: 30_000, maxExchanges: 100, onTracedStatement: (st) => seen.push({ side: st.side, traceId: st.traceId, isMatched: st.isMatched }) },
+    });
+    cleanup.push(() => mock.close());
+    for (const ex of fed) mock.addExchange(ex);
+    const client = new pg.Client({ ...PG, port: mock.address.port });
+    await client.connect();
+    cleanup.push(() => client.end());
+    // The candidate's copy of request B arrives first, with B's span id: it gets B's answer.
+    const spanB2 = `00-${'b'.repeat(32)}-${'3'.repeat(16)}-01`;
+    expect((await client.query(traced(`SELECT nextval('${seq}') AS v`, spanB2))).rows).toEqual([{ v: '2' }]);
+    // Without a trace, content matching takes the first unused recording in recorded order.
+    expect((await client.query(`SELECT nextval('${seq}') AS v`)).rows).toEqual([{ v: '1' }]);
+    expect(seen).toEqual([
+      { side: 'primary', traceId: 'a'.repeat(32), isMatched: true },
+      { side: 'primary', traceId: 'b'.repeat(32), isMatched: true },
+      { side: 'candidate', traceId: 'b'.repeat(32), isMatched: true },
+    ]);
   });
 
   it('refuses a candidate Postgres port with no primary dependency of that name', async () => {
