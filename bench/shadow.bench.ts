@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { setPriority } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,17 +41,28 @@ const ENTRIES = {
 type Entry = keyof typeof ENTRIES;
 const hasBuild = () => existsSync(join(ROOT, 'dist', 'main.js'));
 
-/** Primary and candidates in one child process, so their CPU is not the load generator's. */
-const PEERS_SOURCE = `
+/**
+ * The peers: the primary in one child process, the candidates in another, so
+ * neither's CPU is the load generator's and copies never queue behind the
+ * primary's requests inside one event loop. The candidates' process runs at
+ * nice 10: it stands for a build on another machine, and its CPU is not a cost
+ * doppel puts on the primary.
+ */
+const PEER_COMMON = `
 import { createServer } from 'node:http';
 const body = JSON.stringify({ id: 42, items: [1, 2, 3], note: 'x'.repeat(200) });
 const answer = (res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); };
 const listen = (handler) => new Promise((r) => { const s = createServer(handler); s.keepAliveTimeout = 60000; s.listen(0, '127.0.0.1', () => r(s.address().port)); });
+`;
+const PRIMARY_SOURCE = `${PEER_COMMON}
 const primary = await listen((req, res) => { req.resume(); req.on('end', () => answer(res)); });
+process.stdout.write(JSON.stringify({ primary }) + '\\n');
+`;
+const CANDIDATES_SOURCE = `${PEER_COMMON}
 const fast = await listen((req, res) => { req.resume(); req.on('end', () => answer(res)); });
 const slow = await listen((req, res) => { req.resume(); req.on('end', () => setTimeout(() => answer(res), 200)); });
 const held = await listen((req) => { req.resume(); });
-process.stdout.write(JSON.stringify({ primary, fast, slow, held }) + '\\n');
+process.stdout.write(JSON.stringify({ fast, slow, held }) + '\\n');
 `;
 
 interface Ports {
@@ -88,10 +100,12 @@ function firstLine(child: ChildProcess, pattern: RegExp, what: string): Promise<
   });
 }
 
-async function startPeers(): Promise<{ ports: Ports; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', PEERS_SOURCE], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const m = await firstLine(child, /(\{.*\})\n/, 'peers');
-  return { ports: JSON.parse(m[1] as string) as Ports, child };
+async function startPeers(): Promise<{ ports: Ports; children: ChildProcess[] }> {
+  const primary = spawn(process.execPath, ['--input-type=module', '-e', PRIMARY_SOURCE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const candidates = spawn(process.execPath, ['--input-type=module', '-e', CANDIDATES_SOURCE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [a, b] = await Promise.all([firstLine(primary, /(\{.*\})\n/, 'primary'), firstLine(candidates, /(\{.*\})\n/, 'candidates')]);
+  if (process.platform === 'linux' && candidates.pid !== undefined) setPriority(candidates.pid, 10);
+  return { ports: { ...(JSON.parse(a[1] as string) as Pick<Ports, 'primary'>), ...(JSON.parse(b[1] as string) as Omit<Ports, 'primary'>) }, children: [primary, candidates] };
 }
 
 async function startDoppel(entry: Entry, primary: number, candidate: number, extra: string[] = []): Promise<{ url: string; admin: string; child: ChildProcess }> {
@@ -203,7 +217,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
   const entry: Entry = hasBuild() ? 'build' : 'source';
   try {
     const peers = await startPeers();
-    children.push(peers.child);
+    children.push(...peers.children);
     const p = peers.ports;
     const deadPort = await freePort();
     const scenarios = [

@@ -29,7 +29,13 @@ function connectionOptions(raw: readonly string[]): Set<string> | undefined {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
+    const value = raw[i + 1] as string;
+    // The usual values name no other field: keep-alive is hop-by-hop anyway, close is not a field.
+    if (value.length <= 10) {
+      const v = value.toLowerCase();
+      if (v === 'keep-alive' || v === 'close') continue;
+    }
+    for (const token of value.split(',')) {
       const t = token.trim().toLowerCase();
       if (t !== '') (out ??= new Set()).add(t);
     }

@@ -37,9 +37,13 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
   const fieldMismatch = metrics.compareFields.labels({ run_id: runId, result: 'mismatch' });
   const fieldIgnored = metrics.compareFields.labels({ run_id: runId, result: 'ignored' });
 
+  // The label as passed -> its children, so the usual caller (already a template) skips templating.
+  const byPassed = new Map<string, EndpointChildren>();
   const forEndpoint = (raw: string): EndpointChildren => {
+    const known = byPassed.get(raw);
+    if (known !== undefined) return known;
     // Callers pass route templates; a raw "GET /orders/42" is folded too, so neither the label set
-    // nor this cache grows with the ids in the traffic.
+    // nor the children cache grows with the ids in the traffic (the by-passed cache is cleared when large).
     const endpoint = toEndpointLabel(raw);
     let c = children.get(endpoint);
     if (c === undefined) {
@@ -53,6 +57,8 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
       };
       children.set(endpoint, c);
     }
+    if (byPassed.size >= 10_000) byPassed.clear();
+    byPassed.set(raw, c);
     return c;
   };
 

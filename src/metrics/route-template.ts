@@ -15,6 +15,18 @@ function isIdSegment(segment: string): boolean {
   return NUMERIC.test(segment) || UUID.test(segment) || LONG_HEX.test(segment) || OPAQUE_ID.test(segment);
 }
 
+/**
+ * True when no id pattern can match, decided without a regex or a decode: every
+ * pattern but NUMERIC needs 16+ characters, and NUMERIC starts with a digit or
+ * '-'. Route words ("orders", "v1", "api") all take this path; it runs for every
+ * shadow copy and every judged response.
+ */
+function isPlainWord(segment: string): boolean {
+  if (segment.length >= 16 || segment.includes('%')) return false;
+  const c = segment.charCodeAt(0);
+  return !((c >= 48 && c <= 57) || c === 45);
+}
+
 export function templatePath(rawPath: string): string {
   const q = rawPath.indexOf('?');
   const path = q === -1 ? rawPath : rawPath.slice(0, q);
@@ -22,7 +34,7 @@ export function templatePath(rawPath: string): string {
   const parts = path.split('/');
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
-    if (part !== '' && isIdSegment(decodeURIComponentSafe(part))) parts[i] = ':id';
+    if (part !== '' && !isPlainWord(part) && isIdSegment(decodeURIComponentSafe(part))) parts[i] = ':id';
   }
   return parts.join('/');
 }

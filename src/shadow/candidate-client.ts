@@ -140,7 +140,7 @@ class CandidateCall {
 
 const EMPTY = Buffer.alloc(0);
 
-export function createCandidateClient(opts: CandidateClientOptions): CandidateClient & { closedForMs(): number } {
+export function createCandidateClient(opts: CandidateClientOptions): CandidateClient {
   const base = new URL(opts.url);
   const basePath = base.pathname.replace(/\/+$/, '');
   const pool = new Pool(base.origin, {
@@ -213,7 +213,6 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
   return {
     send,
     isAvailable: () => closedUntil === 0 || performance.now() >= closedUntil,
-    closedForMs: () => (closedUntil === 0 ? 0 : Math.max(0, closedUntil - performance.now())),
     async close() {
       if (sweeper !== undefined) clearInterval(sweeper);
       sweeper = undefined;

@@ -16,7 +16,7 @@ import { createComparator } from '../compare/comparator.js';
 import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
 import { createGateEvaluator, createWindowedGateEvaluator, checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
 import { createRunMetrics } from '../gates/run-metrics.js';
-import { createThreadedCandidateClient } from './candidate-thread.js';
+import { createCandidateClient } from './candidate-client.js';
 import { createJudgePool, type JudgePool } from './judge-pool.js';
 import { createShadowJudge } from './shadow-judge.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
@@ -160,8 +160,8 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     report,
     log,
   });
-  const candidate = createThreadedCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, log });
-  const secondary = cfg.secondary === undefined ? undefined : createThreadedCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, log });
+  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
+  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
     ? createLiveMocks({ log, metrics: opts.metrics, windowMs: ms(cfg.mock_window, 'mock_window'), maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
