@@ -74,6 +74,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     const result = await runReplay(
       {
         replay: config.replay,
+        sessionKey: config.sessions.key,
         compare: config.compare,
         gates,
         cutoffs,

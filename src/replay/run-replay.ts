@@ -28,6 +28,7 @@ import { createMockAdminClient } from './mock-admin-client.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { applyCaptures, compileCaptures, parseJsonLoose, substituteJson, substituteUrl, type SessionVars } from './runtime-vars.js';
+import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { runSessionScheduler, type ScheduledRequest, type SessionContext, type Timing } from './session-scheduler.js';
 
 /** Mock-match figures for mock_match_rate: started before the run, read after. */
@@ -39,6 +40,12 @@ export interface MockCountsSource {
 export interface ReplayOptions {
   /** defaults to replay.run_id, else a fresh id */
   runId?: string;
+  /**
+   * `sessions.key` of the configuration. A header, cookie or JWT claim key groups
+   * exchanges recorded one session per exchange (recorded without that key) by
+   * the recorded request, so the sessions the configuration names replay in order.
+   */
+  sessionKey?: string;
   replay: Readonly<ReplayConfig>;
   compare: Readonly<CompareConfig>;
   gates: Readonly<Record<string, string>>;
@@ -468,8 +475,10 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   try {
     if (mockSource !== undefined) await mockSource.start();
     runLog.info({ target, timing, workers }, 'replay started');
+    const sessionOf = replaySessionKeyer(options.sessionKey);
     stats = await runSessionScheduler({
       source,
+      ...(sessionOf === undefined ? {} : { sessionOf }),
       workers,
       timing,
       window: cfg.window ?? DEFAULT_WINDOW,
@@ -566,5 +575,26 @@ async function dryRun(
     rateShortfall: undefined,
     schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },
     mockCounts: undefined,
+  };
+}
+
+/**
+ * Sessions by the configured key, read from the recorded request: an exchange
+ * whose recorded session is its own id (recorded with the default key) gets
+ * the session its header, cookie or JWT claim names; one recorded with a key
+ * keeps it. `exchange` and `connection` keys change nothing (a replayed
+ * exchange carries no connection id).
+ */
+export function replaySessionKeyer(key: string | undefined): ((ex: HttpExchange) => string) | undefined {
+  if (key === undefined) return undefined;
+  const spec = parseSessionKey(key);
+  if (spec.kind === 'exchange' || spec.kind === 'connection') return undefined;
+  // Recorded secrets are placeholders already; equal placeholders still group.
+  const keyer = createSessionKeyer(spec, (v) => v);
+  return (ex) => {
+    if (ex.session !== '' && ex.session !== ex.id) return ex.session;
+    const raw: string[] = [];
+    for (const [n, v] of ex.http.request.headers) raw.push(n, v);
+    return keyer({ rawHeaders: raw, connectionId: '', exchangeId: ex.id });
   };
 }

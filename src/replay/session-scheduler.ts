@@ -45,6 +45,8 @@ export interface SessionContext {
 
 export interface SchedulerOptions {
   source: AsyncIterable<HttpExchange>;
+  /** the session an exchange replays in; default its recorded session (else its own id) */
+  sessionOf?: (ex: HttpExchange) => string;
   workers: number;
   timing: Timing;
   /** requests buffered ahead of the workers at most */
@@ -172,7 +174,7 @@ export async function runSessionScheduler(opts: SchedulerOptions): Promise<Sched
         const req: ScheduledRequest = { exchange: ex, index: read, dueMs: dueOf(recordedAt, read), recordedAt };
         lastDue = req.dueMs;
         read++;
-        const id = ex.session || ex.id;
+        const id = opts.sessionOf?.(ex) ?? (ex.session || ex.id);
         let s = sessions.get(id);
         if (s === undefined) {
           const remembered = memory.get(id);

@@ -134,6 +134,7 @@ export async function runOrchestration(plan: RunPlan, cfg: Readonly<DoppelConfig
       return await runReplay(
         {
           replay: { ...replayCfg, traffic: plan.replayTraffic },
+          sessionKey: cfg.sessions.key,
           compare: cfg.compare,
           gates: extra.gates,
           cutoffs: cfg.cutoffs,
