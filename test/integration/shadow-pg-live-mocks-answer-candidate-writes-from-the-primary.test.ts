@@ -85,6 +85,34 @@ async function startOrders(table: string, databaseUrl: () => string, itemQueries
   return { ...peer, end: async () => { await pool?.end(); } };
 }
 
+/** Real statement exchanges: `run` talks to the real server through doppel's record relay, which decodes them. */
+async function recordThroughRelay(run: (client: pg.Client) => Promise<void>): Promise<PgExchange[]> {
+  const fed: PgExchange[] = [];
+  const collect: ExchangeWriter = {
+    append: (ex: Exchange) => {
+      if (ex.protocol === 'pg' && ex.pg.request.kind !== 'startup') fed.push(ex);
+      return Promise.resolve();
+    },
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+    bytesWritten: 0,
+  };
+  const log = createLogger({ level: 'silent' });
+  const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics: createMetrics() });
+  try {
+    const c = new pg.Client({ ...PG, port: relay.address.port });
+    await c.connect();
+    try {
+      await run(c);
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await relay.close();
+  }
+  return fed;
+}
+
 function shadowOptions(cfg: Partial<ShadowConfig>, metrics = createMetrics()) {
   return {
     shadow: Value.Default(ShadowSchema, cfg) as ShadowConfig,
@@ -156,27 +184,12 @@ describe('shadow with Postgres live mocks', () => {
   });
 
   it('forgets fed exchanges past the window or the count, and counts the unused ones', async () => {
-    // Real exchanges, decoded by the record relay from a real server.
-    const fed: PgExchange[] = [];
-    const collect: ExchangeWriter = {
-      append: (ex: Exchange) => {
-        if (ex.protocol === 'pg' && ex.pg.request.kind !== 'startup') fed.push(ex);
-        return Promise.resolve();
-      },
-      flush: () => Promise.resolve(),
-      close: () => Promise.resolve(),
-      bytesWritten: 0,
-    };
+    const fed = await recordThroughRelay(async (c) => {
+      for (const n of [1, 2, 3]) await c.query('SELECT $1::int AS n', [n]);
+    });
+    expect(fed).toHaveLength(3);
     const metrics = createMetrics();
     const log = createLogger({ level: 'silent' });
-    const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics });
-    cleanup.push(() => relay.close());
-    const c = new pg.Client({ ...PG, port: relay.address.port });
-    await c.connect();
-    for (const n of [1, 2, 3]) await c.query('SELECT $1::int AS n', [n]);
-    await c.end();
-    await relay.close();
-    expect(fed).toHaveLength(3);
 
     let clock = 1_000_000;
     let unusedDropped = 0;
@@ -256,30 +269,16 @@ describe('shadow with Postgres live mocks', () => {
     const seq = uniqueName('shadow_seq');
     await adminSql(`CREATE SEQUENCE ${seq}`);
     cleanup.push(() => adminSql(`DROP SEQUENCE IF EXISTS ${seq}`));
-    const fed: PgExchange[] = [];
-    const collect: ExchangeWriter = {
-      append: (ex: Exchange) => {
-        if (ex.protocol === 'pg' && ex.pg.request.kind !== 'startup') fed.push(ex);
-        return Promise.resolve();
-      },
-      flush: () => Promise.resolve(),
-      close: () => Promise.resolve(),
-      bytesWritten: 0,
-    };
-    const metrics = createMetrics();
-    const log = createLogger({ level: 'silent' });
-    const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics });
-    cleanup.push(() => relay.close());
     // Two requests of the primary run the same statement; the server answers 1, then 2.
     const traceA = `00-${'a'.repeat(32)}-${'1'.repeat(16)}-01`;
     const traceB = `00-${'b'.repeat(32)}-${'2'.repeat(16)}-01`;
-    const c = new pg.Client({ ...PG, port: relay.address.port });
-    await c.connect();
-    expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceA))).rows).toEqual([{ v: '1' }]);
-    expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceB))).rows).toEqual([{ v: '2' }]);
-    await c.end();
-    await relay.close();
+    const fed = await recordThroughRelay(async (c) => {
+      expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceA))).rows).toEqual([{ v: '1' }]);
+      expect((await c.query(traced(`SELECT nextval('${seq}') AS v`, traceB))).rows).toEqual([{ v: '2' }]);
+    });
     expect(fed).toHaveLength(2);
+    const metrics = createMetrics();
+    const log = createLogger({ level: 'silent' });
 
     const seen: Array<{ side: string; traceId: string; isMatched: boolean }> = [];
     const mock = await createPgMock({
