@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
+import type { IncomingMessage } from 'node:http';
 import pg from 'pg';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
 import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
@@ -21,10 +22,19 @@ import { PG, adminSql, uniqueName } from '../fixtures/pg/harness.js';
 
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
 
-/** A notes service: POST /notes inserts a row (RETURNING) and reads it back, both through `pg` against its DATABASE_URL. */
-async function startNotes(table: string, databaseUrl: () => string): Promise<Peer & { end(): Promise<void> }> {
+type PgService = Peer & { end(): Promise<void> };
+
+/**
+ * A JSON service on `pg` against its DATABASE_URL (read when the first request
+ * comes, once the shadow's ports are known): `answer` runs per request, a
+ * thrown error is a 500.
+ */
+async function startPgService(
+  databaseUrl: () => string,
+  answer: (pool: pg.Pool, req: IncomingMessage, body: Buffer) => Promise<{ status: number; json: unknown }>,
+): Promise<PgService> {
   let pool: pg.Pool | undefined;
-  const peer = await startPeer((_req, body, res) => {
+  const peer = await startPeer((req, body, res) => {
     void (async () => {
       try {
         if (pool === undefined) {
@@ -32,12 +42,9 @@ async function startNotes(table: string, databaseUrl: () => string): Promise<Pee
           // Idle connections are cut when the shadow closes its ports at the end of the test.
           pool.on('error', () => undefined);
         }
-        const { text } = JSON.parse(body.toString()) as { text: string };
-        const inserted = await pool.query<{ id: number; text: string }>(`INSERT INTO ${table} (text) VALUES ($1) RETURNING id, text`, [text]);
-        const id = inserted.rows[0]?.id;
-        const read = await pool.query<{ id: number; text: string; n: string }>(`SELECT id, text, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, [id]);
-        res.writeHead(201, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ inserted: inserted.rows[0], read: read.rows[0] }));
+        const { status, json } = await answer(pool, req, body);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
       } catch (err) {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(String(err));
@@ -45,6 +52,17 @@ async function startNotes(table: string, databaseUrl: () => string): Promise<Pee
     })();
   });
   return { ...peer, end: async () => { await pool?.end(); } };
+}
+
+/** A notes service: POST /notes inserts a row (RETURNING) and reads it back. */
+function startNotes(table: string, databaseUrl: () => string): Promise<PgService> {
+  return startPgService(databaseUrl, async (pool, _req, body) => {
+    const { text } = JSON.parse(body.toString()) as { text: string };
+    const inserted = await pool.query<{ id: number; text: string }>(`INSERT INTO ${table} (text) VALUES ($1) RETURNING id, text`, [text]);
+    const id = inserted.rows[0]?.id;
+    const read = await pool.query<{ id: number; text: string; n: string }>(`SELECT id, text, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, [id]);
+    return { status: 201, json: { inserted: inserted.rows[0], read: read.rows[0] } };
+  });
 }
 
 /** The sqlcommenter comment an OpenTelemetry-instrumented service appends: the inbound request's traceparent. */
@@ -57,32 +75,17 @@ function traced(sql: string, traceparent: string | undefined): string {
  * traceparent into its SQL. `itemQueries` > 1 is the N+1 regression: the items
  * are read one query at a time.
  */
-async function startOrders(table: string, databaseUrl: () => string, itemQueries: number): Promise<Peer & { end(): Promise<void> }> {
-  let pool: pg.Pool | undefined;
-  const peer = await startPeer((req, _body, res) => {
-    void (async () => {
-      try {
-        if (pool === undefined) {
-          pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 });
-          // Idle connections are cut when the shadow closes its ports at the end of the test.
-          pool.on('error', () => undefined);
-        }
-        const tp = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
-        const order = await pool.query<{ id: number; n: string }>(traced(`SELECT id, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, tp), [1]);
-        const items: unknown[] = [];
-        for (let i = 0; i < itemQueries; i++) {
-          const r = await pool.query<{ id: number }>(traced(`SELECT id FROM ${table} WHERE id >= $1 ORDER BY id`, tp), [1]);
-          if (i === 0) items.push(...r.rows);
-        }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ order: order.rows[0], items }));
-      } catch (err) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      }
-    })();
+function startOrders(table: string, databaseUrl: () => string, itemQueries: number): Promise<PgService> {
+  return startPgService(databaseUrl, async (pool, req) => {
+    const tp = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    const order = await pool.query<{ id: number; n: string }>(traced(`SELECT id, (SELECT count(*) FROM ${table}) AS n FROM ${table} WHERE id = $1`, tp), [1]);
+    const items: unknown[] = [];
+    for (let i = 0; i < itemQueries; i++) {
+      const r = await pool.query<{ id: number }>(traced(`SELECT id FROM ${table} WHERE id >= $1 ORDER BY id`, tp), [1]);
+      if (i === 0) items.push(...r.rows);
+    }
+    return { status: 200, json: { order: order.rows[0], items } };
   });
-  return { ...peer, end: async () => { await pool?.end(); } };
 }
 
 /** Real statement exchanges: `run` talks to the real server through doppel's record relay, which decodes them. */
