@@ -38,6 +38,11 @@ export class BoundedQueue<T> {
     return true;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.#length === 0 ? undefined : this.#items[this.#head];
+  }
+
   poll(): T | undefined {
     if (this.#length === 0) return undefined;
     const item = this.#items[this.#head];

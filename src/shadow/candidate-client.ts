@@ -146,8 +146,10 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
   const pool = new Pool(base.origin, {
     connections: opts.connections,
     pipelining: 1,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
+    // The deadline sweep below bounds every call; undici's own per-request timers would be
+    // two more timer objects per copy that live as long as the copy is in flight.
+    headersTimeout: 0,
+    bodyTimeout: 0,
     connect: { timeout: Math.min(opts.timeoutMs, 10_000) },
     keepAliveTimeout: 4_000,
   });

@@ -173,6 +173,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     judge,
     liveMocks: hasLiveMocks ? liveMocks : undefined,
     queueItems: cfg.queue_items,
+    maxQueueWaitMs: ms(cfg.queue_wait, 'queue_wait'),
     maxInFlight: cfg.max_in_flight,
     drop,
     log,

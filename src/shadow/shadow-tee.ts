@@ -34,6 +34,13 @@ export interface ShadowTeeOptions {
   judge: ShadowJudge;
   liveMocks?: LiveMockPort | undefined;
   queueItems: number;
+  /**
+   * Longest a copy may wait for an in-flight slot (ms). A copy that would wait
+   * longer is refused as queue_full: it would reach the candidate late, and while
+   * it waits it is kept alive across garbage collections, whose pauses the
+   * primary's requests share.
+   */
+  maxQueueWaitMs: number;
   maxInFlight: number;
   drop: (reason: ShadowDropReason) => void;
   log: Logger;
@@ -76,6 +83,11 @@ function pairs(flat: readonly string[]): HeaderPairs {
   return out;
 }
 
+interface Queued {
+  readonly ex: TeeExchange;
+  readonly at: number;
+}
+
 const SKIP_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled_out']);
 
 /** Copies sent per event-loop turn. */
@@ -87,11 +99,13 @@ const SENDS_PER_TURN = 16;
 const MIN_PACED_GAP_MS = 0.25;
 /** Weight of the newest candidate call in the latency average that sets the pace. */
 const LATENCY_EWMA_WEIGHT = 0.1;
+/** Waiting beyond twice shadow.queue_wait plus this (ms) makes a queued copy stale: the slack covers the turn or two before the pump runs. */
+const STALE_SLACK_MS = 20;
 /** Time spent judging inline per event-loop turn before yielding to I/O. */
 const JUDGE_SLICE_MS = 1;
 
 export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
-  const queue = new BoundedQueue<TeeExchange>(opts.queueItems);
+  const queue = new BoundedQueue<Queued>(opts.queueItems);
   const log = opts.log.child({ component: 'shadow-tee' });
   let inFlight = 0;
   const judging = new Set<Promise<void>>();
@@ -111,6 +125,17 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   let paceTimer: NodeJS.Timeout | undefined;
   const notePace = (ms: number) => {
     latencyEwmaMs = latencyEwmaMs === 0 ? ms : latencyEwmaMs + LATENCY_EWMA_WEIGHT * (ms - latencyEwmaMs);
+  };
+
+  /**
+   * Copies leave the queue at about maxInFlight per candidate latency (the pace
+   * below), so a new copy waits for the copies ahead of it that free slots do not
+   * take at once, one gap each. Before the first answer nothing is known and only
+   * the item bound applies.
+   */
+  const isQueueFullInTime = () => {
+    const ahead = queue.length - (opts.maxInFlight - inFlight);
+    return ahead >= 0 && ((ahead + 1) * latencyEwmaMs) / opts.maxInFlight > opts.maxQueueWaitMs;
   };
 
   const checkIdle = () => {
@@ -134,9 +159,16 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     while (inFlight < opts.maxInFlight && queue.length > 0) {
       if (opts.candidate.isAvailable?.() === false) {
         // The candidate refuses connections: what waits would only fail, one connect attempt each.
-        for (let ex = queue.poll(); ex !== undefined; ex = queue.poll()) opts.drop('candidate_error');
+        for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('candidate_error');
         break;
       }
+      // Admitted when the candidate was faster than it is now: sent this late they would only add to the backlog.
+      const staleBefore = performance.now() - STALE_SLACK_MS - 2 * opts.maxQueueWaitMs;
+      while (queue.length > 0 && (queue.peek() as Queued).at < staleBefore) {
+        queue.poll();
+        opts.drop('queue_full');
+      }
+      if (queue.length === 0) break;
       if (sent === SENDS_PER_TURN) {
         // The rest go on a later turn: a burst of freed slots must not hold the primary's sockets back.
         schedule();
@@ -158,7 +190,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         nextSendAt = Math.max(nextSendAt, now - 2 * gap) + gap;
       }
       sent++;
-      const ex = queue.poll() as TeeExchange;
+      const ex = (queue.poll() as Queued).ex;
       inFlight++;
       if (inFlight > st.maxInFlight) st.maxInFlight = inFlight;
       void run(ex).finally(() => {
@@ -206,35 +238,40 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       }
     });
 
+  /**
+   * Sends one copy and judges the answer. Only what the judge needs is kept
+   * across the wait (a copy is in flight for the candidate's whole latency, so
+   * whatever it holds survives garbage collections, and copying survivors is
+   * what makes those pauses long for the primary): the exchange itself, its
+   * request and the header pairs are not referenced after sending.
+   */
   async function run(ex: TeeExchange): Promise<void> {
     const response = ex.response as NonNullable<TeeExchange['response']>;
-    const endpoint = endpointLabel(ex.method, ex.url);
-    const baseline: ResponseSample = { status: response.status, headers: pairs(response.headers), body: concat(response.body), durationMs: ex.durationMs };
+    const { id, startedAt: at, method, url, durationMs } = ex;
+    const status = response.status;
+    const rawHeaders = response.headers;
+    const baselineBody = concat(response.body);
+    const endpoint = endpointLabel(method, url);
     const session = opts.liveMocks?.begin(ex);
-    const body = ex.requestBody.length === 0 ? null : concat(ex.requestBody);
-    const req: CandidateRequest = { method: ex.method, url: ex.url, headers: session?.headers ?? ex.requestHeaders, body };
     const wantsSecondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true);
     st.sent++;
     const sentAt = performance.now();
     let candidate: CandidateResponse;
     let secondary: CandidateResponse | undefined;
     try {
-      const [c, s] = await Promise.all([
-        opts.candidate.send(req),
-        wantsSecondary ? (opts.secondary as CandidateClient).send(req).catch((err: unknown) => {
-          log.debug({ err, id: ex.id }, 'secondary failed');
-          return undefined;
-        }) : undefined,
-      ]);
-      candidate = c;
-      secondary = s;
+      const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concat(ex.requestBody) };
+      const toCandidate = opts.candidate.send(req);
+      const toSecondary = wantsSecondary ? sendSecondary(req, id) : undefined;
+      candidate = await toCandidate;
+      secondary = toSecondary === undefined ? undefined : await toSecondary;
     } catch (err) {
       notePace(performance.now() - sentAt);
       session?.finish();
       const reason = err instanceof CandidateCallError ? err.reason : 'candidate_error';
       opts.drop(reason);
       if (reason !== 'body_too_large') {
-        opts.judge.unanswered({ id: ex.id, at: ex.startedAt, method: ex.method, url: ex.url, endpoint, baseline, error: `${reason}: ${(err as Error).message}` });
+        const baseline: ResponseSample = { status, headers: pairs(rawHeaders), body: baselineBody, durationMs };
+        opts.judge.unanswered({ id, at, method, url, endpoint, baseline, error: `${reason}: ${(err as Error).message}` });
       }
       return;
     }
@@ -243,12 +280,12 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     const outbound = session?.finish();
     await inLane(() => {
       const p = opts.judge.judge({
-        id: ex.id,
-        at: ex.startedAt,
-        method: ex.method,
-        url: ex.url,
+        id,
+        at,
+        method,
+        url,
         endpoint,
-        baseline,
+        baseline: { status, headers: pairs(rawHeaders), body: baselineBody, durationMs },
         candidate: { status: candidate.status, headers: candidate.headers, body: candidate.body, durationMs: candidate.durationMs },
         secondary: secondary === undefined ? undefined : { status: secondary.status, headers: secondary.headers, body: secondary.body, durationMs: secondary.durationMs },
         outbound,
@@ -259,6 +296,14 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         judging.delete(p);
         checkIdle();
       });
+    });
+  }
+
+  /** The secondary only feeds noise learning: its failure is logged, never a drop. */
+  function sendSecondary(req: CandidateRequest, id: string): Promise<CandidateResponse | undefined> {
+    return (opts.secondary as CandidateClient).send(req).catch((err: unknown) => {
+      log.debug({ err, id }, 'secondary failed');
+      return undefined;
     });
   }
 
@@ -283,7 +328,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         opts.drop('candidate_error');
         return false;
       }
-      if (!queue.offer(ex)) {
+      if (isQueueFullInTime() || !queue.offer({ ex, at: performance.now() })) {
         opts.drop('queue_full');
         return false;
       }
@@ -298,7 +343,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         ? 'shutdown'
         : opts.candidate.isAvailable?.() === false
           ? 'candidate_error'
-          : queue.length >= queue.maxItems
+          : queue.length >= queue.maxItems || isQueueFullInTime()
             ? 'queue_full'
             : undefined;
       if (reason === undefined) return true;
@@ -324,7 +369,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       });
       await Promise.race([idle, expired]);
       clearTimeout(timer);
-      for (let ex = queue.poll(); ex !== undefined; ex = queue.poll()) opts.drop('shutdown');
+      for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('shutdown');
       clearTimeout(paceTimer);
       paceTimer = undefined;
     },

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { CompareSchema, CutoffsSchema } from '../../src/config/schema.js';
 import { Value } from '@sinclair/typebox/value';
 import type { ShadowDropReason, TeeExchange } from '../../src/shadow/types.js';
-import { startHeldPeer, type HeldPeer } from '../helpers/shadow-peers.js';
+import { startHeldPeer, startPeer, type HeldPeer, type Peer } from '../helpers/shadow-peers.js';
 
 const compareCfg = Value.Default(CompareSchema, {}) as never;
 const cutoffs = Value.Default(CutoffsSchema, {}) as never;
@@ -66,7 +66,7 @@ describe('shadow tee under a flood with a held candidate', () => {
     const client = createCandidateClient({ url: candidate.url, timeoutMs: 60_000, maxBodyBytes: 1 << 20, connections: 4 });
     const queueItems = 20;
     const maxInFlight = 4;
-    const tee = createShadowTee({ candidate: client, judge, queueItems, maxInFlight, drop, log });
+    const tee = createShadowTee({ candidate: client, judge, queueItems, maxQueueWaitMs: 60_000, maxInFlight, drop, log });
 
     let accepted = 0;
     const total = 2000;
@@ -99,5 +99,96 @@ describe('shadow tee under a flood with a held candidate', () => {
     expect(text).toContain(`doppel_shadow_dropped_total{reason="queue_full"} ${total - accepted}`);
     expect(text).toMatch(/doppel_compare_total\{run_id="run-t",mode="shadow",endpoint="GET \/items\/:id",result="match"\} \d+/);
     await client.close();
+  });
+
+  describe('queue_wait', () => {
+    let slow: Peer | undefined;
+    afterEach(async () => {
+      await slow?.close();
+      slow = undefined;
+    });
+
+    /** A candidate answering each copy after `delayMs()` ms. */
+    const startSlowPeer = async (delayMs: () => number) =>
+      startPeer((req, _b, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ i: Number(req.url?.split('/')[2]) }));
+        }, delayMs());
+      });
+
+    const makeTee = (url: string, o: { maxInFlight: number; maxQueueWaitMs: number }) => {
+      const metrics = createMetrics();
+      const log = createLogger({ level: 'silent' });
+      const drops = new Map<ShadowDropReason, number>();
+      const drop = (r: ShadowDropReason) => drops.set(r, (drops.get(r) ?? 0) + 1);
+      const judge = createShadowJudge({
+        comparator: createComparator(compareCfg),
+        pool: undefined,
+        inlineMaxBytes: 1 << 20,
+        noise: undefined,
+        windowed: createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }),
+        total: createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true }),
+        metrics: createRunMetrics(metrics, 'run-t', 'shadow'),
+        drop,
+        maxSamples: 10,
+        log,
+      });
+      const client = createCandidateClient({ url, timeoutMs: 10_000, maxBodyBytes: 1 << 20, connections: o.maxInFlight });
+      const tee = createShadowTee({ candidate: client, judge, queueItems: 1000, maxQueueWaitMs: o.maxQueueWaitMs, maxInFlight: o.maxInFlight, drop, log });
+      return { tee, drops, client };
+    };
+
+    /** Two copies answered first, so the tee knows the candidate's latency; then a burst. */
+    const burstAfterWarmup = async (url: string, maxQueueWaitMs: number) => {
+      const t = makeTee(url, { maxInFlight: 2, maxQueueWaitMs });
+      t.tee.offer(exchange(0));
+      t.tee.offer(exchange(1));
+      while (t.tee.stats().answered < 2) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 2; i < 202; i++) t.tee.offer(exchange(i));
+      return t;
+    };
+
+    it('refuses copies that would wait longer than queue_wait for a slot, however many queue_items allow', async () => {
+      // 100 ms per copy over 2 slots: one slot frees every 50 ms or more, so at most 4 copies fit into
+      // 200 ms of waiting, plus one per slot still free when the burst arrives (those are sent on the next turn).
+      slow = await startSlowPeer(() => 100);
+      const bounded = await burstAfterWarmup(slow.url, 200);
+      const s = bounded.tee.stats();
+      expect(s.maxQueued).toBeLessThanOrEqual(4 + 2);
+      expect(s.maxQueued).toBeGreaterThan(0);
+      expect(bounded.drops.get('queue_full')).toBeGreaterThanOrEqual(200 - (4 + 2));
+      await bounded.tee.drain(5_000);
+      await bounded.client.close();
+
+      // The same burst without a time bound fills the queue: the bound above is what held it.
+      const unbounded = await burstAfterWarmup(slow.url, 600_000);
+      expect(unbounded.tee.stats().maxQueued).toBeGreaterThan(100);
+      await unbounded.tee.drain(0);
+      await unbounded.client.close();
+    });
+
+    it('drops queued copies that have gone stale since the candidate slowed down, instead of sending them late', async () => {
+      // Fast at first (the tee admits a deep queue), then 400 ms per copy with one slot.
+      let answered = 0;
+      slow = await startSlowPeer(() => (answered++ < 3 ? 0 : 400));
+      const t = makeTee(slow.url, { maxInFlight: 1, maxQueueWaitMs: 50 });
+      for (let i = 0; i < 3; i++) {
+        t.tee.offer(exchange(i));
+        while (t.tee.stats().answered < i + 1) await new Promise((r) => setTimeout(r, 5));
+      }
+      let admitted = 0;
+      for (let i = 3; i < 43; i++) if (t.tee.offer(exchange(i))) admitted++;
+      expect(admitted).toBeGreaterThan(10);
+      const refusedAtOffer = t.drops.get('queue_full') ?? 0;
+      await t.tee.drain(5_000);
+      // One copy went out and held the slot for 400 ms; by then every other one had waited past
+      // 2 x 50 ms (+ slack) and was dropped, where sending them would have taken 40 x 400 ms.
+      const sent = slow.seen.length - 3;
+      expect(sent).toBeLessThanOrEqual(2);
+      expect((t.drops.get('queue_full') ?? 0) - refusedAtOffer).toBe(admitted - sent);
+      expect(t.drops.get('shutdown') ?? 0).toBe(0);
+      await t.client.close();
+    });
   });
 });

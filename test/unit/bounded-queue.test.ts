@@ -21,6 +21,19 @@ describe('BoundedQueue', () => {
     expect(q.offer('b', 50)).toBe(true);
   });
 
+  it('peeks at the oldest item across the ring wrap without removing it', () => {
+    const q = new BoundedQueue<number>(2);
+    expect(q.peek()).toBeUndefined();
+    q.offer(1);
+    q.offer(2);
+    q.poll();
+    q.offer(3);
+    expect(q.peek()).toBe(2);
+    expect(q.length).toBe(2);
+    q.poll();
+    expect(q.peek()).toBe(3);
+  });
+
   it('rejects a non-positive capacity', () => {
     expect(() => new BoundedQueue(0)).toThrow(RangeError);
   });
