@@ -185,6 +185,20 @@ async function cpuSeconds(pid: number, mainThreadOnly = false): Promise<number> 
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/** GC pauses of a doppel so far, from its nodejs_gc_duration_seconds histogram: how many took 1 ms or more, and their total. */
+async function gcPauses(admin: string): Promise<{ over1ms: number; totalMs: number }> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  let all = 0;
+  let under1ms = 0;
+  let totalMs = 0;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_bucket\{le="([^"]+)",kind="[^"]+"\} (\d+)$/gm)) {
+    if (m[1] === '+Inf') all += Number(m[2]);
+    if (m[1] === '0.001') under1ms += Number(m[2]);
+  }
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="[^"]+"\} ([\d.e+-]+)$/gm)) totalMs += Number(m[1]) * 1000;
+  return { over1ms: all - under1ms, totalMs };
+}
+
 async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+)/.exec(status);
@@ -203,9 +217,12 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Paced load each path gets before the measured runs. */
+const WARMUP_SECONDS = 3;
+
 export async function runShadowBench(opts: { quick: boolean }): Promise<string> {
   const seconds = opts.quick ? 1 : 5;
-  const reps = opts.quick ? 1 : 4;
+  const reps = opts.quick ? 1 : 6;
   const rate = 1000;
   const connections = 20;
   const floodSeconds = opts.quick ? 2 : 10;
@@ -225,27 +242,34 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       { name: 'slow candidate (200 ms)', port: p.slow },
       { name: 'dead candidate (refused)', port: deadPort },
     ];
-    const doppelOff = await startDoppel(entry, p.primary, p.slow, ['--sample', '0']);
-    children.push(doppelOff.child);
     const rows: string[][] = [];
     const summary: string[][] = [];
+    // Every comparison is between doppels of the same age: each scenario (and the sweep) starts its own
+    // `--sample 0` beside the shadowing ones, and all get the same warm-up. A long-running `--sample 0`
+    // against a fresh doppel measured JIT and heap sizing still settling in the fresh one.
+    const startOff = async () => {
+      const d = await startDoppel(entry, p.primary, p.slow, ['--sample', '0']);
+      children.push(d.child);
+      return d;
+    };
     for (const sc of scenarios) {
       const doppel = await startDoppel(entry, p.primary, sc.port);
       children.push(doppel.child);
+      const doppelOff = await startOff();
       const nginx = nginxBin === undefined ? undefined : await startNginx(nginxBin, p.primary, sc.port);
       if (nginx) {
         children.push(nginx.child);
         dirs.push(nginx.dir);
       }
-      const targets: Array<{ name: string; url: string; pid?: number }> = [
+      const targets: Array<{ name: string; url: string; pid?: number; admin?: string }> = [
         { name: 'direct', url: `http://127.0.0.1:${p.primary}` },
         ...(nginx ? [{ name: 'nginx mirror', url: nginx.url }] : []),
-        { name: 'doppel shadow', url: doppel.url, pid: doppel.child.pid as number },
-        { name: 'doppel off', url: doppelOff.url, pid: doppelOff.child.pid as number },
+        { name: 'doppel shadow', url: doppel.url, pid: doppel.child.pid as number, admin: doppel.admin },
+        { name: 'doppel off', url: doppelOff.url, pid: doppelOff.child.pid as number, admin: doppelOff.admin },
       ];
-      // warm-up: JIT, keep-alive pools
-      for (const t of targets) await pacedLoad(t.url, { seconds: 1, rate, connections });
-      const results = new Map<string, Array<LoadResult & { cpuMsPer1000: number; mainMsPer1000: number }>>(targets.map((t) => [t.name, []]));
+      // warm-up: JIT, keep-alive pools, heap sizing
+      for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections });
+      const results = new Map<string, Array<LoadResult & { cpuMsPer1000: number; mainMsPer1000: number; gcOver1ms: number; gcMs: number }>>(targets.map((t) => [t.name, []]));
       const pooled = new Map<string, number[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < reps; r++) {
         // Alternate the order within a repeat so neither doppel always runs right after nginx or direct.
@@ -253,16 +277,20 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
         for (const t of order) {
           const cpu0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid);
           const main0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid, true);
+          const gc0 = t.admin === undefined ? undefined : await gcPauses(t.admin);
           const res = await pacedLoad(t.url, { seconds, rate, connections });
+          const gc1 = t.admin === undefined ? undefined : await gcPauses(t.admin);
           const per1000 = (s: number) => (s * 1e6) / Math.max(1, res.rps * seconds);
           const cpuMsPer1000 = t.pid === undefined ? Number.NaN : per1000((await cpuSeconds(t.pid)) - cpu0);
           const mainMsPer1000 = t.pid === undefined ? Number.NaN : per1000((await cpuSeconds(t.pid, true)) - main0);
-          results.get(t.name)?.push({ rps: res.rps, p50: res.p50, p99: res.p99, errors: res.errors + res.unanswered, cpuMsPer1000, mainMsPer1000 });
+          const gcOver1ms = gc0 === undefined || gc1 === undefined ? Number.NaN : gc1.over1ms - gc0.over1ms;
+          const gcMs = gc0 === undefined || gc1 === undefined ? Number.NaN : gc1.totalMs - gc0.totalMs;
+          results.get(t.name)?.push({ rps: res.rps, p50: res.p50, p99: res.p99, errors: res.errors + res.unanswered, cpuMsPer1000, mainMsPer1000, gcOver1ms, gcMs });
           pooled.get(t.name)?.push(...res.latencies);
         }
       }
       const all = (name: string) => results.get(name) ?? [];
-      const med = (name: string, key: 'rps' | 'p50' | 'p99' | 'errors' | 'cpuMsPer1000' | 'mainMsPer1000') => median(all(name).map((x) => x[key]));
+      const med = (name: string, key: 'rps' | 'p50' | 'p99' | 'errors' | 'cpuMsPer1000' | 'mainMsPer1000' | 'gcOver1ms' | 'gcMs') => median(all(name).map((x) => x[key]));
       const pooledP99 = (name: string) => percentile(pooled.get(name) ?? [], 99);
       for (const t of targets) {
         rows.push([
@@ -273,6 +301,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
           fmt(med(t.name, 'p99'), 2),
           fmt(pooledP99(t.name), 2),
           t.pid === undefined ? '-' : `${fmt(med(t.name, 'cpuMsPer1000'), 0)} / ${fmt(med(t.name, 'mainMsPer1000'), 0)}`,
+          t.admin === undefined ? '-' : `${fmt(med(t.name, 'gcOver1ms'), 0)} / ${fmt(med(t.name, 'gcMs'), 0)}`,
           String(med(t.name, 'errors')),
         ]);
       }
@@ -281,14 +310,71 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       const ratioNginx = nginx ? fmt(pairRatio('doppel shadow', 'nginx mirror', 'rps')) : 'n/a';
       summary.push([sc.name, ratioNginx, fmt(pairRatio('doppel shadow', 'doppel off', 'p99')), fmt(pooledP99('doppel shadow') / pooledP99('doppel off'))]);
       await stop(doppel.child);
+      await stop(doppelOff.child);
       if (nginx) await stop(nginx.child);
     }
     out.push(
-      `Fixed rate ${rate} req/s, evenly paced (request i due at i/${rate} s; latency from the due time), over ${connections} keep-alive connections, ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'} CPU is the doppel process's own (user + system, from /proc) per 1000 answered requests: whole process / main thread (the one serving the primary).\n`,
+      `Fixed rate ${rate} req/s, evenly paced (request i due at i/${rate} s; latency from the due time), over ${connections} keep-alive connections, ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'} CPU is the doppel process's own (user + system, from /proc) per 1000 answered requests: whole process / main thread (the one serving the primary). GC is read from doppel's nodejs_gc_duration_seconds before and after each run: pauses of 1 ms or more, and the total pause time (ms), medians of the runs.\n`,
     );
-    out.push(table(['scenario', 'path', 'req/s', 'p50 ms', 'p99 ms (median of runs)', 'p99 ms (all runs pooled)', 'CPU ms / 1000 req (process / main thread)', 'errors'], rows));
+    out.push(table(['scenario', 'path', 'req/s', 'p50 ms', 'p99 ms (median of runs)', 'p99 ms (all runs pooled)', 'CPU ms / 1000 req (process / main thread)', 'GC pauses >= 1 ms / GC ms per run', 'errors'], rows));
     out.push('\nTargets: doppel / nginx req/s >= 1.0 (fast) and >= 10 (slow); primary p99 doppel / doppel off <= 1.1 (slow, dead). The p99 ratio is given two ways: the median of per-repeat ratios, and the ratio of p99s over all repeats pooled.\n');
     out.push(table(['scenario', 'doppel / nginx req/s', 'p99 doppel / doppel off (median of repeats)', 'p99 doppel / doppel off (pooled)'], summary));
+
+    // The slow candidate against shadow.max_in_flight: copies held at once are in-flight slots, and the primary's GC pauses follow them.
+    const sweepRows: string[][] = [];
+    const sweepDir = await mkdtemp(join(tmpdir(), 'doppel-bench-sweep-'));
+    dirs.push(sweepDir);
+    const slots = opts.quick ? [64, 16] : [64, 32, 16, 8];
+    const swept: Array<{ slots: number; url: string; admin: string; child: ChildProcess }> = [];
+    for (const n of slots) {
+      const file = join(sweepDir, `in-flight-${n}.yaml`);
+      await writeFile(file, `shadow:\n  max_in_flight: ${n}\n`);
+      const d = await startDoppel(entry, p.primary, p.slow, ['--config', file]);
+      children.push(d.child);
+      swept.push({ slots: n, url: d.url, admin: d.admin, child: d.child });
+    }
+    const sweepOff = await startOff();
+    const sweepTargets = [...swept.map((d) => ({ name: String(d.slots), url: d.url, admin: d.admin })), { name: 'off', url: sweepOff.url, admin: sweepOff.admin }];
+    for (const t of sweepTargets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections });
+    const sweepP99 = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
+    const sweepPooled = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
+    const sweepGc = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
+    const sweepJudged = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
+    const judgedSoFar = async (admin: string) => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      let n = 0;
+      for (const m of text.matchAll(/^doppel_compare_total\{[^}]*mode="shadow"[^}]*\} (\d+)$/gm)) n += Number(m[1]);
+      return n;
+    };
+    for (let r = 0; r < reps; r++) {
+      const order = r % 2 === 0 ? sweepTargets : [...sweepTargets].reverse();
+      for (const t of order) {
+        const gc0 = await gcPauses(t.admin);
+        const j0 = await judgedSoFar(t.admin);
+        const res = await pacedLoad(t.url, { seconds, rate, connections });
+        const gc1 = await gcPauses(t.admin);
+        sweepJudged.get(t.name)?.push(((await judgedSoFar(t.admin)) - j0) / seconds);
+        sweepP99.get(t.name)?.push(res.p99);
+        sweepPooled.get(t.name)?.push(...res.latencies);
+        sweepGc.get(t.name)?.push(gc1.over1ms - gc0.over1ms);
+      }
+    }
+    const offP99 = sweepP99.get('off') ?? [];
+    const offPooled = percentile(sweepPooled.get('off') ?? [], 99);
+    for (const t of sweepTargets) {
+      const p99s = sweepP99.get(t.name) ?? [];
+      sweepRows.push([
+        t.name === 'off' ? '`--sample 0`' : t.name,
+        fmt(median(sweepJudged.get(t.name) ?? []), 0),
+        fmt(median(sweepGc.get(t.name) ?? []), 0),
+        fmt(median(p99s), 2),
+        fmt(median(p99s.map((x, k) => x / Math.max(1e-3, offP99[k] ?? Number.NaN)))),
+        fmt(percentile(sweepPooled.get(t.name) ?? [], 99) / offPooled),
+      ]);
+    }
+    for (const d of [...swept, sweepOff]) await stop(d.child);
+    out.push(`\nSlow candidate (200 ms) by shadow.max_in_flight, same load and repeats; copies/s judged from doppel_compare_total.\n`);
+    out.push(table(['max_in_flight', 'copies/s judged', 'GC pauses >= 1 ms per run', 'p99 ms (median of runs)', 'p99 / --sample 0 (median of repeats)', 'p99 / --sample 0 (pooled)'], sweepRows));
 
     // Flood with a candidate that never answers: bounded queue and in-flight, memory flat. Both entries when built.
     const floodRows: string[][] = [];

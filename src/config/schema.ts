@@ -228,7 +228,7 @@ export const ShadowSchema = Strict(
     methods: Type.Array(Type.String(), { default: ['GET', 'HEAD', 'OPTIONS'] }),
     queue_items: Type.Integer({ minimum: 1, default: 1000 }),
     queue_wait: Duration('100ms'),
-    max_in_flight: Type.Integer({ minimum: 1, default: 64 }),
+    max_in_flight: Type.Integer({ minimum: 1, default: 16 }),
     max_body_bytes: Size('1mb'),
     timeout: Duration('10s'),
     window: Duration('5m'),

@@ -141,8 +141,15 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const pool: JudgePool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log });
   const dropped = opts.metrics.shadowDropped;
   // `shadowRun` is created below; no copy can be dropped before the proxy starts, after it.
+  // One labelled child per reason, looked up once: a drop is counted on most requests when a candidate lags.
+  const droppedBy = new Map<ShadowDropReason, { inc(): void }>();
   const drop = (reason: ShadowDropReason) => {
-    dropped.inc({ reason });
+    let child = droppedBy.get(reason);
+    if (child === undefined) {
+      child = dropped.labels({ reason });
+      droppedBy.set(reason, child);
+    }
+    child.inc();
     shadowRun.drop(reason);
   };
   // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.

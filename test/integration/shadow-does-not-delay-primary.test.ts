@@ -41,7 +41,8 @@ describe('shadow never delays or changes the primary', () => {
       candidate.release();
       await candidate.close();
     });
-    const shadow = await startShadow(primary.url, candidate.url);
+    // Room for every copy in flight at once: the candidate holds all of them while the primary answers.
+    const shadow = await startShadow(primary.url, candidate.url, { max_in_flight: PATHS.length * 4 });
     cleanup.push(() => shadow.close());
     for (let round = 0; round < 4; round++) {
       for (const path of PATHS) {
