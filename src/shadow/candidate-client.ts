@@ -7,7 +7,7 @@
  */
 import { Pool, errors as undiciErrors } from 'undici';
 import type { HeaderPairs } from '../core/exchange.js';
-import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse } from './types.js';
+import { CandidateCallError, type CandidateClient, type CandidateDone, type CandidateRequest, type CandidateResponse } from './types.js';
 
 export interface CandidateClientOptions {
   /** base URL; its path is prefixed to every request path */
@@ -69,22 +69,20 @@ class CandidateCall {
   size = 0;
   isSettled = false;
   #abort: ((err: Error) => void) | undefined;
-  readonly #resolve: (r: CandidateResponse) => void;
-  readonly #reject: (e: unknown) => void;
+  readonly #settle: (err: unknown, res: CandidateResponse | undefined) => void;
 
-  constructor(t0: number, timeoutMs: number, maxBody: number, resolve: (r: CandidateResponse) => void, reject: (e: unknown) => void) {
+  constructor(t0: number, timeoutMs: number, maxBody: number, settle: (err: unknown, res: CandidateResponse | undefined) => void) {
     this.t0 = t0;
     this.deadline = t0 + timeoutMs;
     this.maxBody = maxBody;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#settle = settle;
   }
 
   fail(err: unknown): void {
     if (this.isSettled) return;
     this.isSettled = true;
     this.chunks = [];
-    this.#reject(err);
+    this.#settle(err, undefined);
   }
 
   /** settles now and tells undici to drop the exchange (at once, or as soon as it connects) */
@@ -125,7 +123,7 @@ class CandidateCall {
     if (this.isSettled) return;
     this.isSettled = true;
     const c = this.chunks;
-    this.#resolve({
+    this.#settle(undefined, {
       status: this.status,
       headers: this.headers,
       body: c.length === 0 ? EMPTY : c.length === 1 ? (c[0] as Buffer) : Buffer.concat(c, this.size),
@@ -178,42 +176,53 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     }
   };
 
-  async function send(req: CandidateRequest): Promise<CandidateResponse> {
-    let call: CandidateCall | undefined;
-    try {
-      const answer = new Promise<CandidateResponse>((resolve, reject) => {
-        call = new CandidateCall(performance.now(), opts.timeoutMs, maxBody, resolve, reject);
-      });
-      const c = call as unknown as CandidateCall;
-      calls.add(c);
-      if (sweeper === undefined) {
-        sweeper = setInterval(sweep, sweepEveryMs);
-        sweeper.unref();
+  /** Sorts a failure for the drop counter; refusals in a row open the back-off window. */
+  const classify = (err: unknown): CandidateCallError => {
+    if (err instanceof CandidateCallError) return err;
+    const code = errorCode(err);
+    if (REFUSED_CODES.has(code)) {
+      refusals++;
+      if (refusals >= 3) {
+        closedUntil = performance.now() + backoffMs;
+        backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
       }
-      pool.dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
-      const res = await answer;
+    }
+    const reason = TIMEOUT_CODES.has(code) || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'candidate_timeout' : 'candidate_error';
+    return new CandidateCallError(reason, code, (err as Error).message);
+  };
+
+  function call(req: CandidateRequest, done: CandidateDone): void {
+    const c: CandidateCall = new CandidateCall(performance.now(), opts.timeoutMs, maxBody, (err, res) => {
+      calls.delete(c);
+      if (err !== undefined) {
+        done(classify(err), undefined);
+        return;
+      }
       refusals = 0;
       backoffMs = BACKOFF_MIN_MS;
-      return res;
-    } catch (err) {
-      if (err instanceof CandidateCallError) throw err;
-      const code = errorCode(err);
-      if (REFUSED_CODES.has(code)) {
-        refusals++;
-        if (refusals >= 3) {
-          closedUntil = performance.now() + backoffMs;
-          backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
-        }
-      }
-      const reason = TIMEOUT_CODES.has(code) || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'candidate_timeout' : 'candidate_error';
-      throw new CandidateCallError(reason, code, (err as Error).message);
-    } finally {
-      if (call !== undefined) calls.delete(call);
+      done(undefined, res);
+    });
+    calls.add(c);
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, sweepEveryMs);
+      sweeper.unref();
     }
+    try {
+      pool.dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
+    } catch (err) {
+      c.fail(err);
+    }
+  }
+
+  function send(req: CandidateRequest): Promise<CandidateResponse> {
+    return new Promise<CandidateResponse>((resolve, reject) => {
+      call(req, (err, res) => (err === undefined ? resolve(res as CandidateResponse) : reject(err)));
+    });
   }
 
   return {
     send,
+    call,
     isAvailable: () => closedUntil === 0 || performance.now() >= closedUntil,
     async close() {
       if (sweeper !== undefined) clearInterval(sweeper);

@@ -193,11 +193,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       const ex = (queue.poll() as Queued).ex;
       inFlight++;
       if (inFlight > st.maxInFlight) st.maxInFlight = inFlight;
-      void run(ex).finally(() => {
-        inFlight--;
-        if (queue.length > 0) schedule();
-        checkIdle();
-      });
+      run(ex);
     }
     checkIdle();
   }
@@ -223,29 +219,29 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       setImmediate(runLane);
     }
   };
-  const inLane = (fn: () => void): Promise<void> =>
-    new Promise<void>((resolve) => {
-      lane.push(() => {
-        try {
-          fn();
-        } finally {
-          resolve();
-        }
-      });
-      if (!isLaneScheduled) {
-        isLaneScheduled = true;
-        setImmediate(runLane);
-      }
-    });
+  const inLane = (fn: () => void): void => {
+    lane.push(fn);
+    if (!isLaneScheduled) {
+      isLaneScheduled = true;
+      setImmediate(runLane);
+    }
+  };
+
+  /** A copy is done (answered and handed to the judge, or failed): its in-flight slot goes back. */
+  const release = () => {
+    inFlight--;
+    if (queue.length > 0) schedule();
+    checkIdle();
+  };
 
   /**
    * Sends one copy and judges the answer. Only what the judge needs is kept
    * across the wait (a copy is in flight for the candidate's whole latency, so
    * whatever it holds survives garbage collections, and copying survivors is
-   * what makes those pauses long for the primary): the exchange itself, its
-   * request and the header pairs are not referenced after sending.
+   * what makes those pauses long for the primary): not the exchange, its
+   * request or header pairs, and no promise or async frame per copy.
    */
-  async function run(ex: TeeExchange): Promise<void> {
+  function run(ex: TeeExchange): void {
     const response = ex.response as NonNullable<TeeExchange['response']>;
     const { id, startedAt: at, method, url, durationMs } = ex;
     const status = response.status;
@@ -256,55 +252,67 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     const wantsSecondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true);
     st.sent++;
     const sentAt = performance.now();
-    let candidate: CandidateResponse;
+    let waiting = wantsSecondary ? 2 : 1;
+    let candidate: CandidateResponse | undefined;
+    let failure: CandidateCallError | undefined;
     let secondary: CandidateResponse | undefined;
-    try {
-      const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concat(ex.requestBody) };
-      const toCandidate = opts.candidate.send(req);
-      const toSecondary = wantsSecondary ? sendSecondary(req, id) : undefined;
-      candidate = await toCandidate;
-      secondary = toSecondary === undefined ? undefined : await toSecondary;
-    } catch (err) {
-      notePace(performance.now() - sentAt);
-      session?.finish();
-      const reason = err instanceof CandidateCallError ? err.reason : 'candidate_error';
-      opts.drop(reason);
-      if (reason !== 'body_too_large') {
-        const baseline: ResponseSample = { status, headers: pairs(rawHeaders), body: baselineBody, durationMs };
-        opts.judge.unanswered({ id, at, method, url, endpoint, baseline, error: `${reason}: ${(err as Error).message}` });
-      }
-      return;
-    }
-    notePace(performance.now() - sentAt);
-    st.answered++;
-    const outbound = session?.finish();
-    await inLane(() => {
-      const p = opts.judge.judge({
-        id,
-        at,
-        method,
-        url,
-        endpoint,
-        baseline: { status, headers: pairs(rawHeaders), body: baselineBody, durationMs },
-        candidate: { status: candidate.status, headers: candidate.headers, body: candidate.body, durationMs: candidate.durationMs },
-        secondary: secondary === undefined ? undefined : { status: secondary.status, headers: secondary.headers, body: secondary.body, durationMs: secondary.durationMs },
-        outbound,
-      });
-      // Large pairs wait for the worker pool, whose queue is their bound; the in-flight slot goes back now.
-      judging.add(p);
-      void p.finally(() => {
-        judging.delete(p);
-        checkIdle();
-      });
-    });
-  }
 
-  /** The secondary only feeds noise learning: its failure is logged, never a drop. */
-  function sendSecondary(req: CandidateRequest, id: string): Promise<CandidateResponse | undefined> {
-    return (opts.secondary as CandidateClient).send(req).catch((err: unknown) => {
-      log.debug({ err, id }, 'secondary failed');
-      return undefined;
+    const answered = () => {
+      notePace(performance.now() - sentAt);
+      if (candidate === undefined) {
+        session?.finish();
+        const reason = failure?.reason ?? 'candidate_error';
+        opts.drop(reason);
+        if (reason !== 'body_too_large') {
+          const baseline: ResponseSample = { status, headers: pairs(rawHeaders), body: baselineBody, durationMs };
+          opts.judge.unanswered({ id, at, method, url, endpoint, baseline, error: `${reason}: ${failure?.message ?? 'no answer'}` });
+        }
+        release();
+        return;
+      }
+      st.answered++;
+      const outbound = session?.finish();
+      const c = candidate;
+      const s = secondary;
+      inLane(() => {
+        try {
+          const p = opts.judge.judge({
+            id,
+            at,
+            method,
+            url,
+            endpoint,
+            baseline: { status, headers: pairs(rawHeaders), body: baselineBody, durationMs },
+            candidate: { status: c.status, headers: c.headers, body: c.body, durationMs: c.durationMs },
+            secondary: s === undefined ? undefined : { status: s.status, headers: s.headers, body: s.body, durationMs: s.durationMs },
+            outbound,
+          });
+          // Large pairs wait for the worker pool, whose queue is their bound; the in-flight slot goes back now.
+          judging.add(p);
+          void p.finally(() => {
+            judging.delete(p);
+            checkIdle();
+          });
+        } finally {
+          release();
+        }
+      });
+    };
+
+    const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concat(ex.requestBody) };
+    opts.candidate.call(req, (err, res) => {
+      candidate = res;
+      failure = err;
+      if (--waiting === 0) answered();
     });
+    if (wantsSecondary) {
+      (opts.secondary as CandidateClient).call(req, (err, res) => {
+        // The secondary only feeds noise learning: its failure is logged, never a drop.
+        if (err !== undefined) log.debug({ err, id }, 'secondary failed');
+        secondary = res;
+        if (--waiting === 0) answered();
+      });
+    }
   }
 
   return {
