@@ -82,8 +82,9 @@ describe('doppel shadow (CLI)', () => {
     expect(metrics).toContain('doppel_compare_total{run_id="cli-run",mode="shadow",endpoint="GET /orders/:id",result="mismatch"} 3');
     expect(metrics).toMatch(/doppel_response_duration_seconds_count\{run_id="cli-run",side="candidate",endpoint="GET \/orders\/:id"\} 12/);
     expect(metrics).toMatch(/doppel_response_duration_seconds_count\{run_id="cli-run",side="baseline",endpoint="GET \/orders\/:id"\} 12/);
-    // The process's own GC pauses and event-loop lag sit beside doppel's metrics, with a bucket at 1 ms.
-    expect(metrics).toMatch(/^nodejs_gc_duration_seconds_bucket\{le="0\.001",kind="minor"\} \d+$/m);
+    // The process's own GC pauses and event-loop lag sit beside doppel's metrics (the GC histogram has
+    // series only once a collection ran after start, which a short run need not have).
+    expect(metrics).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
     expect(metrics).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
 
     const written = (await (await fetch(`${admin}/api/runs/cli-run/report`, { method: 'POST' })).json()) as { report: string };

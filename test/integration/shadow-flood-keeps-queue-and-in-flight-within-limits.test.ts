@@ -31,6 +31,30 @@ function exchange(i: number): TeeExchange {
   };
 }
 
+/** The judge, drop counter and logger a tee under test reports to; drops are counted in the registry too. */
+function judgeParts() {
+  const metrics = createMetrics();
+  const log = createLogger({ level: 'silent' });
+  const drops = new Map<ShadowDropReason, number>();
+  const drop = (r: ShadowDropReason) => {
+    drops.set(r, (drops.get(r) ?? 0) + 1);
+    metrics.shadowDropped.inc({ reason: r });
+  };
+  const judge = createShadowJudge({
+    comparator: createComparator(compareCfg),
+    pool: undefined,
+    inlineMaxBytes: 1 << 20,
+    noise: undefined,
+    windowed: createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }),
+    total: createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true }),
+    metrics: createRunMetrics(metrics, 'run-t', 'shadow'),
+    drop,
+    maxSamples: 10,
+    log,
+  });
+  return { metrics, log, drops, drop, judge };
+}
+
 describe('shadow tee under a flood with a held candidate', () => {
   let candidate: HeldPeer | undefined;
   afterEach(async () => {
@@ -44,25 +68,7 @@ describe('shadow tee under a flood with a held candidate', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });
-    const metrics = createMetrics();
-    const log = createLogger({ level: 'silent' });
-    const drops = new Map<ShadowDropReason, number>();
-    const drop = (r: ShadowDropReason) => {
-      drops.set(r, (drops.get(r) ?? 0) + 1);
-      metrics.shadowDropped.inc({ reason: r });
-    };
-    const judge = createShadowJudge({
-      comparator: createComparator(compareCfg),
-      pool: undefined,
-      inlineMaxBytes: 1 << 20,
-      noise: undefined,
-      windowed: createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }),
-      total: createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true }),
-      metrics: createRunMetrics(metrics, 'run-t', 'shadow'),
-      drop,
-      maxSamples: 10,
-      log,
-    });
+    const { metrics, log, drops, drop, judge } = judgeParts();
     const client = createCandidateClient({ url: candidate.url, timeoutMs: 60_000, maxBodyBytes: 1 << 20, connections: 4 });
     const queueItems = 20;
     const maxInFlight = 4;
@@ -118,22 +124,7 @@ describe('shadow tee under a flood with a held candidate', () => {
       });
 
     const makeTee = (url: string, o: { maxInFlight: number; maxQueueWaitMs: number }) => {
-      const metrics = createMetrics();
-      const log = createLogger({ level: 'silent' });
-      const drops = new Map<ShadowDropReason, number>();
-      const drop = (r: ShadowDropReason) => drops.set(r, (drops.get(r) ?? 0) + 1);
-      const judge = createShadowJudge({
-        comparator: createComparator(compareCfg),
-        pool: undefined,
-        inlineMaxBytes: 1 << 20,
-        noise: undefined,
-        windowed: createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }),
-        total: createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true }),
-        metrics: createRunMetrics(metrics, 'run-t', 'shadow'),
-        drop,
-        maxSamples: 10,
-        log,
-      });
+      const { log, drops, drop, judge } = judgeParts();
       const client = createCandidateClient({ url, timeoutMs: 10_000, maxBodyBytes: 1 << 20, connections: o.maxInFlight });
       const tee = createShadowTee({ candidate: client, judge, queueItems: 1000, maxQueueWaitMs: o.maxQueueWaitMs, maxInFlight: o.maxInFlight, drop, log });
       return { tee, drops, client };
