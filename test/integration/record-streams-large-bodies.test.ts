@@ -91,10 +91,11 @@ describe('record proxy streams large bodies', () => {
     console.log(`rss growth ${(growth / 1048576).toFixed(1)} MiB, buffers ${(buffers / 1048576).toFixed(1)} MiB, for ${SIZE / 1048576} MiB each way`);
     // Bodies stream through: the 1 MB recording cap per direction and chunks in flight are held,
     // never a whole body. In-flight chunks waiting for collection vary with machine load (seen
-    // 17-26 MiB of buffers here), so the bounds sit below one body, not at the typical figure:
-    // a proxy that buffered either body would hold at least SIZE.
+    // 0-26 MiB of buffers, RSS growth 2.6-25 MiB in full runs), so both bounds sit below one body,
+    // not at the typical figure: a proxy that buffered either body would hold at least SIZE. RSS
+    // growth includes those buffers, so its bound is not tighter than theirs.
     expect(buffers).toBeLessThan(SIZE * 0.7);
-    expect(growth).toBeLessThan(SIZE / 2);
+    expect(growth).toBeLessThan(SIZE * 0.7);
     await setup.recorder.flush();
     const ex = await readExchanges(setup.dir);
     expect(ex.find((e) => e.http.request.url === '/upload')?.http.request.truncated).toBe(true);
