@@ -7,6 +7,7 @@
  */
 import { isRedactedValue } from '../core/redact.js';
 import type { HttpExchange } from '../core/exchange.js';
+import { appendTo } from '../core/multimap.js';
 
 /** Fields k6 sets itself or that apply to one connection (RFC 9110 §7.6.1). */
 const LEFT_OUT = new Set(['host', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'trailer', 'expect']);
@@ -42,12 +43,7 @@ export function createK6ScriptBuilder(): K6ScriptBuilder {
   let requests = 0;
   return {
     add(ex) {
-      let list = sessions.get(ex.session);
-      if (list === undefined) {
-        list = [];
-        sessions.set(ex.session, list);
-      }
-      list.push(requestCode(ex));
+      appendTo(sessions, ex.session, requestCode(ex));
       requests++;
     },
     get requests() {

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
+import { appendTo, removeFrom } from '../core/multimap.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { templatePath } from '../metrics/route-template.js';
 import type { LiveMockPort, LiveMockSession } from './shadow-tee.js';
@@ -127,23 +128,11 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
     const cutoff = now() - opts.windowMs;
     let m = 0;
     while (m < pgKept.length && (pgKept.length - m > opts.maxCalls || (pgKept[m] as { at: number }).at < cutoff)) m++;
-    for (const k of pgKept.splice(0, m)) {
-      const list = pgByTrace.get(k.traceId);
-      if (list === undefined) continue;
-      list.shift();
-      if (list.length === 0) pgByTrace.delete(k.traceId);
-    }
+    for (const k of pgKept.splice(0, m)) removeFrom(pgByTrace, k.traceId, k.call);
     let n = 0;
     while (n < kept.length && (kept.length - n > opts.maxCalls || (kept[n] as Kept).at < cutoff)) n++;
     if (n === 0) return;
-    for (const k of kept.splice(0, n)) {
-      if (k.traceId === undefined) continue;
-      const list = byTrace.get(k.traceId);
-      if (list === undefined) continue;
-      const i = list.indexOf(k);
-      if (i !== -1) list.splice(i, 1);
-      if (list.length === 0) byTrace.delete(k.traceId);
-    }
+    for (const k of kept.splice(0, n)) if (k.traceId !== undefined) removeFrom(byTrace, k.traceId, k);
   };
 
   const primarySink = {
@@ -152,14 +141,7 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
       if (call.response === undefined) return false;
       const k: Kept = { call, traceId: traceIdOfHeaders(call.requestHeaders), at: now(), body: concat(call.requestBody), isUsed: false };
       kept.push(k);
-      if (k.traceId !== undefined) {
-        let list = byTrace.get(k.traceId);
-        if (list === undefined) {
-          list = [];
-          byTrace.set(k.traceId, list);
-        }
-        list.push(k);
-      }
+      if (k.traceId !== undefined) appendTo(byTrace, k.traceId, k);
       evict();
       return true;
     },
@@ -327,12 +309,7 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
       return;
     }
     pgKept.push({ at: now(), traceId: st.traceId, call });
-    let list = pgByTrace.get(st.traceId);
-    if (list === undefined) {
-      list = [];
-      pgByTrace.set(st.traceId, list);
-    }
-    list.push(call);
+    appendTo(pgByTrace, st.traceId, call);
     evict();
   }
 
