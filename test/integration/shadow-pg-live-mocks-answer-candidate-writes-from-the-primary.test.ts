@@ -134,17 +134,19 @@ describe('shadow with Postgres live mocks', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  it('answers the candidate’s INSERT and SELECT from the primary’s; the real table gets one row per request', async () => {
-    const table = uniqueName('shadow_notes');
-    await adminSql(`CREATE TABLE ${table} (id serial PRIMARY KEY, text text NOT NULL)`);
-    cleanup.push(() => adminSql(`DROP TABLE IF EXISTS ${table}`));
+  /**
+   * A primary and a candidate service, each reading its DATABASE_URL from the shadow's
+   * ports (the primary's relay to the real server, the candidate's live mock), and the
+   * shadow between them; everything is closed after the test.
+   */
+  async function startPgShadow(start: (databaseUrl: () => string, side: 'primary' | 'candidate') => Promise<PgService>, extra: Partial<ShadowConfig> = {}) {
     const ref: { shadow?: ShadowService } = {};
     const urlOf = (addr: string | undefined) => `postgres://${PG.user}@${addr ?? ''}/${PG.database}`;
-    const primary = await startNotes(table, () => urlOf(ref.shadow?.deps.get('db')));
-    const candidate = await startNotes(table, () => urlOf(ref.shadow?.candidateDeps.get('db')));
+    const primary = await start(() => urlOf(ref.shadow?.deps.get('db')), 'primary');
+    const candidate = await start(() => urlOf(ref.shadow?.candidateDeps.get('db')), 'candidate');
     cleanup.push(() => primary.close(), () => candidate.close(), () => primary.end(), () => candidate.end());
     const metrics = createMetrics();
-    const s = await startShadowService(
+    const shadow = await startShadowService(
       shadowOptions(
         {
           listen: '127.0.0.1:0',
@@ -152,12 +154,21 @@ describe('shadow with Postgres live mocks', () => {
           candidate: candidate.url,
           pg_deps: [{ name: 'db', listen: '127.0.0.1:0', target: `${PG.host}:${PG.port}` }],
           candidate_pg_deps: [{ name: 'db', listen: '127.0.0.1:0' }],
+          ...extra,
         },
         metrics,
       ),
     );
-    ref.shadow = s;
-    cleanup.push(() => s.close());
+    ref.shadow = shadow;
+    cleanup.push(() => shadow.close());
+    return { shadow, primary, candidate, metrics };
+  }
+
+  it('answers the candidate’s INSERT and SELECT from the primary’s; the real table gets one row per request', async () => {
+    const table = uniqueName('shadow_notes');
+    await adminSql(`CREATE TABLE ${table} (id serial PRIMARY KEY, text text NOT NULL)`);
+    cleanup.push(() => adminSql(`DROP TABLE IF EXISTS ${table}`));
+    const { shadow: s, candidate, metrics } = await startPgShadow((url) => startNotes(table, url));
     expect(s.methods).toContain('POST');
 
     const notes = 4;
@@ -229,27 +240,8 @@ describe('shadow with Postgres live mocks', () => {
     const table = uniqueName('shadow_orders');
     await adminSql(`CREATE TABLE ${table} (id serial PRIMARY KEY); INSERT INTO ${table} DEFAULT VALUES; INSERT INTO ${table} DEFAULT VALUES`);
     cleanup.push(() => adminSql(`DROP TABLE IF EXISTS ${table}`));
-    const ref: { shadow?: ShadowService } = {};
-    const urlOf = (addr: string | undefined) => `postgres://${PG.user}@${addr ?? ''}/${PG.database}`;
-    const primary = await startOrders(table, () => urlOf(ref.shadow?.deps.get('db')), 1);
-    const candidate = await startOrders(table, () => urlOf(ref.shadow?.candidateDeps.get('db')), 3);
-    cleanup.push(() => primary.close(), () => candidate.close(), () => primary.end(), () => candidate.end());
-    const metrics = createMetrics();
-    const s = await startShadowService(
-      shadowOptions(
-        {
-          listen: '127.0.0.1:0',
-          primary: primary.url,
-          candidate: candidate.url,
-          inject_traceparent: true,
-          pg_deps: [{ name: 'db', listen: '127.0.0.1:0', target: `${PG.host}:${PG.port}` }],
-          candidate_pg_deps: [{ name: 'db', listen: '127.0.0.1:0' }],
-        },
-        metrics,
-      ),
-    );
-    ref.shadow = s;
-    cleanup.push(() => s.close());
+    // The primary reads each order's items once, the candidate three times (an N+1).
+    const { shadow: s } = await startPgShadow((url, side) => startOrders(table, url, side === 'primary' ? 1 : 3), { inject_traceparent: true });
 
     const requests = 3;
     for (let i = 0; i < requests; i++) {

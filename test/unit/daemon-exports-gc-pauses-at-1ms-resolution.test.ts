@@ -10,7 +10,6 @@ describe('daemon metrics', () => {
     // small ring so the optimiser cannot drop the allocations.
     const ring: unknown[] = new Array(1024);
     for (let i = 0; i < 2_000_000; i++) ring[i & 1023] = { i, s: `x${i}` };
-    expect(ring.length).toBe(1024);
     // GC entries reach the observer asynchronously.
     for (let i = 0; i < 100 && !/nodejs_gc_duration_seconds_count\{kind="minor"\}/.test(await daemon.metrics.registry.metrics()); i++) await new Promise((r) => setTimeout(r, 10));
     const text = await daemon.metrics.registry.metrics();
