@@ -214,14 +214,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     }
   }
 
-  function send(req: CandidateRequest): Promise<CandidateResponse> {
-    return new Promise<CandidateResponse>((resolve, reject) => {
-      call(req, (err, res) => (err === undefined ? resolve(res as CandidateResponse) : reject(err)));
-    });
-  }
-
   return {
-    send,
     call,
     isAvailable: () => closedUntil === 0 || performance.now() >= closedUntil,
     async close() {

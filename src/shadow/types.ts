@@ -59,13 +59,12 @@ export class CandidateCallError extends Error {
 /** How a call ends: with the whole response, or with the failure sorted for the drop counter. */
 export type CandidateDone = (err: CandidateCallError | undefined, res: CandidateResponse | undefined) => void;
 
-/** What the tee needs from a candidate (or a secondary): send one request, get its whole response. */
+/** What the tee needs from a candidate (or a secondary). */
 export interface CandidateClient {
-  send(req: CandidateRequest): Promise<CandidateResponse>;
   /**
-   * `send` without a promise: `done` is called once. The tee's copies use it, since a copy is
-   * held for the candidate's whole latency and every promise and async frame it keeps alive
-   * is more for the primary's garbage collections to copy.
+   * Sends one request; `done` is called once, with the whole response or the sorted failure.
+   * A callback, not a promise: a copy is held for the candidate's whole latency, and every
+   * promise and async frame it keeps alive is more for the primary's garbage collections to copy.
    */
   call(req: CandidateRequest, done: CandidateDone): void;
   /** false while the candidate is known to refuse connections (copies are then dropped without a try) */

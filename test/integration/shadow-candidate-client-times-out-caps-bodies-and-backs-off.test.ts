@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCandidateClient } from '../../src/shadow/candidate-client.js';
-import { CandidateCallError, type CandidateClient } from '../../src/shadow/types.js';
+import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse } from '../../src/shadow/types.js';
 import { refusedUrl, startHeldPeer, startPeer } from '../helpers/shadow-peers.js';
 
 const get = (url: string) => ({ method: 'GET', url, headers: ['accept', 'application/json', 'connection', 'keep-alive'], body: null });
@@ -27,10 +27,13 @@ describe('candidate client', () => {
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
-  const client = (url: string, extra: { timeoutMs?: number; maxBodyBytes?: number } = {}): CandidateClient => {
+  /** The client's callback as a promise: the answer, or the sorted failure as a rejection. */
+  const sendVia = (c: CandidateClient, req: CandidateRequest) =>
+    new Promise<CandidateResponse>((resolve, reject) => c.call(req, (err, res) => (err === undefined ? resolve(res as CandidateResponse) : reject(err))));
+  const client = (url: string, extra: { timeoutMs?: number; maxBodyBytes?: number } = {}) => {
     const c = createCandidateClient({ url, timeoutMs: extra.timeoutMs ?? 10_000, maxBodyBytes: extra.maxBodyBytes ?? 1 << 20, connections: 4 });
     cleanup.push(() => c.close());
-    return c;
+    return { ...c, send: (req: CandidateRequest) => sendVia(c, req) };
   };
 
   it('returns the whole answer and drops connection-level request fields', async () => {
