@@ -108,7 +108,8 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   const queue = new BoundedQueue<Queued>(opts.queueItems);
   const log = opts.log.child({ component: 'shadow-tee' });
   let inFlight = 0;
-  const judging = new Set<Promise<void>>();
+  /** judgments not yet settled: a count, since only drain asks whether any are left */
+  let judging = 0;
   let isClosing = false;
   let isScheduled = false;
   const st = { maxQueued: 0, maxInFlight: 0, offered: 0, sent: 0, answered: 0 };
@@ -139,7 +140,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   };
 
   const checkIdle = () => {
-    if (queue.length === 0 && inFlight === 0 && judging.size === 0 && idleWaiters.length > 0) {
+    if (queue.length === 0 && inFlight === 0 && judging === 0 && idleWaiters.length > 0) {
       const w = idleWaiters;
       idleWaiters = [];
       for (const f of w) f();
@@ -288,9 +289,9 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
             outbound,
           });
           // Large pairs wait for the worker pool, whose queue is their bound; the in-flight slot goes back now.
-          judging.add(p);
+          judging++;
           void p.finally(() => {
-            judging.delete(p);
+            judging--;
             checkIdle();
           });
         } finally {
@@ -363,7 +364,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       opts.drop(SKIP_REASONS.has(reason) ? (reason as ShadowDropReason) : 'filtered');
     },
     stats() {
-      return { queued: queue.length, inFlight, judging: judging.size, ...st };
+      return { queued: queue.length, inFlight, judging, ...st };
     },
     async drain(deadlineMs) {
       isClosing = true;
