@@ -28,9 +28,19 @@ export interface PacedResult {
   latencies: number[];
 }
 
-export async function pacedLoad(url: string, o: { rate: number; seconds: number; connections: number; path?: string }): Promise<PacedResult> {
+/** Keep-alive connections a caller keeps across runs (see `pool` below). */
+export function pacedPool(url: string, connections: number): Pool {
+  return new Pool(new URL(url).origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+}
+
+/**
+ * `pool`: connections kept across runs, so short interleaved runs measure the
+ * path and not connection set-up; the caller closes it. Without it each run
+ * opens and closes its own.
+ */
+export async function pacedLoad(url: string, o: { rate: number; seconds: number; connections: number; path?: string; pool?: Pool | undefined }): Promise<PacedResult> {
   const origin = new URL(url).origin;
-  const pool = new Pool(origin, { connections: o.connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const pool = o.pool ?? pacedPool(url, o.connections);
   const count = Math.round(o.rate * o.seconds);
   const latency = new Float64Array(count).fill(Number.NaN);
   const path = o.path ?? '/orders/42';
@@ -74,7 +84,7 @@ export async function pacedLoad(url: string, o: { rate: number; seconds: number;
     setTimeout(resolve, o.seconds * 1000 + 10_000).unref();
   });
   const elapsedS = (performance.now() - t0) / 1000;
-  await pool.destroy();
+  if (o.pool === undefined) await pool.destroy();
   const answered = Array.from(latency).filter((x) => !Number.isNaN(x));
   return {
     rps: answered.length / Math.max(o.seconds, elapsedS),

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { fmt, median, percentile, table } from './stats.js';
-import { pacedLoad } from './paced-load.js';
+import { pacedLoad, pacedPool } from './paced-load.js';
+import type { Pool } from 'undici';
 
 interface AutocannonResult {
   requests: { average: number };
@@ -222,7 +223,7 @@ const WARMUP_SECONDS = 3;
 
 export async function runShadowBench(opts: { quick: boolean }): Promise<string> {
   const seconds = opts.quick ? 1 : 5;
-  const reps = opts.quick ? 1 : 6;
+  const reps = opts.quick ? 1 : 8;
   const rate = 1000;
   const connections = 20;
   const floodSeconds = opts.quick ? 2 : 10;
@@ -256,6 +257,8 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       const doppel = await startDoppel(entry, p.primary, sc.port);
       children.push(doppel.child);
       const doppelOff = await startOff();
+      // A second, identical `--sample 0`: its p99 against the first is this run's noise band (an A/A test).
+      const doppelOff2 = await startOff();
       const nginx = nginxBin === undefined ? undefined : await startNginx(nginxBin, p.primary, sc.port);
       if (nginx) {
         children.push(nginx.child);
@@ -266,9 +269,14 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
         ...(nginx ? [{ name: 'nginx mirror', url: nginx.url }] : []),
         { name: 'doppel shadow', url: doppel.url, pid: doppel.child.pid as number, admin: doppel.admin },
         { name: 'doppel off', url: doppelOff.url, pid: doppelOff.child.pid as number, admin: doppelOff.admin },
+        { name: 'doppel off (A/A)', url: doppelOff2.url, pid: doppelOff2.child.pid as number, admin: doppelOff2.admin },
       ];
+      // Each doppel keeps its connections across runs: a run measures the hop, not connection set-up. nginx
+      // and direct get fresh ones per run, as before: behind a slow mirror nginx leaves requests unanswered
+      // at the end of a run, and a kept pool would start the next run behind them.
+      const pools = new Map<string, Pool>(targets.flatMap((t) => (t.admin === undefined ? [] : [[t.name, pacedPool(t.url, connections)] as const])));
       // warm-up: JIT, keep-alive pools, heap sizing
-      for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections });
+      for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections, pool: pools.get(t.name) });
       const results = new Map<string, Array<LoadResult & { cpuMsPer1000: number; mainMsPer1000: number; gcOver1ms: number; gcMs: number }>>(targets.map((t) => [t.name, []]));
       const pooled = new Map<string, number[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < reps; r++) {
@@ -278,7 +286,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
           const cpu0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid);
           const main0 = t.pid === undefined ? 0 : await cpuSeconds(t.pid, true);
           const gc0 = t.admin === undefined ? undefined : await gcPauses(t.admin);
-          const res = await pacedLoad(t.url, { seconds, rate, connections });
+          const res = await pacedLoad(t.url, { seconds, rate, connections, pool: pools.get(t.name) });
           const gc1 = t.admin === undefined ? undefined : await gcPauses(t.admin);
           const per1000 = (s: number) => (s * 1e6) / Math.max(1, res.rps * seconds);
           const cpuMsPer1000 = t.pid === undefined ? Number.NaN : per1000((await cpuSeconds(t.pid)) - cpu0);
@@ -308,17 +316,25 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       // Ratios are taken per repeat (the two doppels ran back to back) and the median of those is reported.
       const pairRatio = (a: string, b: string, key: 'rps' | 'p99') => median(all(a).map((x, k) => x[key] / Math.max(1e-3, all(b)[k]?.[key] ?? Number.NaN)));
       const ratioNginx = nginx ? fmt(pairRatio('doppel shadow', 'nginx mirror', 'rps')) : 'n/a';
-      summary.push([sc.name, ratioNginx, fmt(pairRatio('doppel shadow', 'doppel off', 'p99')), fmt(pooledP99('doppel shadow') / pooledP99('doppel off'))]);
+      summary.push([
+        sc.name,
+        ratioNginx,
+        fmt(pairRatio('doppel shadow', 'doppel off', 'p99')),
+        fmt(pooledP99('doppel shadow') / pooledP99('doppel off')),
+        `${fmt(pairRatio('doppel off (A/A)', 'doppel off', 'p99'))} / ${fmt(pooledP99('doppel off (A/A)') / pooledP99('doppel off'))}`,
+      ]);
+      await Promise.all([...pools.values()].map((pool) => pool.destroy()));
       await stop(doppel.child);
       await stop(doppelOff.child);
+      await stop(doppelOff2.child);
       if (nginx) await stop(nginx.child);
     }
     out.push(
-      `Fixed rate ${rate} req/s, evenly paced (request i due at i/${rate} s; latency from the due time), over ${connections} keep-alive connections, ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'} CPU is the doppel process's own (user + system, from /proc) per 1000 answered requests: whole process / main thread (the one serving the primary). GC is read from doppel's nodejs_gc_duration_seconds before and after each run: pauses of 1 ms or more, and the total pause time (ms), medians of the runs.\n`,
+      `Fixed rate ${rate} req/s, evenly paced (request i due at i/${rate} s; latency from the due time), over ${connections} keep-alive connections, ${seconds} s per run, ${reps} interleaved repeat(s), medians; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx (no build: run `npm run build` to bench the build)'}.${nginxBin ? '' : ' nginx not found: compared against direct and doppel off only.'} CPU is the doppel process's own (user + system, from /proc) per 1000 answered requests: whole process / main thread (the one serving the primary). GC is read from doppel's /metrics before and after each run: pauses of 1 ms or more and the total pause time (ms) from nodejs_gc_duration_seconds, medians of the runs. Each doppel keeps its ${connections} connections across its runs. "doppel off (A/A)" is a second, identical \`--sample 0\` doppel: its ratio to the first is the noise of this run.\n`,
     );
     out.push(table(['scenario', 'path', 'req/s', 'p50 ms', 'p99 ms (median of runs)', 'p99 ms (all runs pooled)', 'CPU ms / 1000 req (process / main thread)', 'GC pauses >= 1 ms / GC ms per run', 'errors'], rows));
     out.push('\nTargets: doppel / nginx req/s >= 1.0 (fast) and >= 10 (slow); primary p99 doppel / doppel off <= 1.1 (slow, dead). The p99 ratio is given two ways: the median of per-repeat ratios, and the ratio of p99s over all repeats pooled.\n');
-    out.push(table(['scenario', 'doppel / nginx req/s', 'p99 doppel / doppel off (median of repeats)', 'p99 doppel / doppel off (pooled)'], summary));
+    out.push(table(['scenario', 'doppel / nginx req/s', 'p99 doppel / doppel off (median of repeats)', 'p99 doppel / doppel off (pooled)', 'A/A: p99 doppel off #2 / doppel off (median / pooled)'], summary));
 
     // The slow candidate against shadow.max_in_flight: copies held at once are in-flight slots, and the primary's GC pauses follow them.
     const sweepRows: string[][] = [];
@@ -334,8 +350,14 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       swept.push({ slots: n, url: d.url, admin: d.admin, child: d.child });
     }
     const sweepOff = await startOff();
-    const sweepTargets = [...swept.map((d) => ({ name: String(d.slots), url: d.url, admin: d.admin })), { name: 'off', url: sweepOff.url, admin: sweepOff.admin }];
-    for (const t of sweepTargets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections });
+    const sweepOff2 = await startOff();
+    const sweepTargets = [
+      ...swept.map((d) => ({ name: String(d.slots), url: d.url, admin: d.admin })),
+      { name: 'off', url: sweepOff.url, admin: sweepOff.admin },
+      { name: 'off (A/A)', url: sweepOff2.url, admin: sweepOff2.admin },
+    ];
+    const sweepPools = new Map<string, Pool>(sweepTargets.map((t) => [t.name, pacedPool(t.url, connections)]));
+    for (const t of sweepTargets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections, pool: sweepPools.get(t.name) });
     const sweepP99 = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
     const sweepPooled = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
     const sweepGc = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
@@ -351,7 +373,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       for (const t of order) {
         const gc0 = await gcPauses(t.admin);
         const j0 = await judgedSoFar(t.admin);
-        const res = await pacedLoad(t.url, { seconds, rate, connections });
+        const res = await pacedLoad(t.url, { seconds, rate, connections, pool: sweepPools.get(t.name) });
         const gc1 = await gcPauses(t.admin);
         sweepJudged.get(t.name)?.push(((await judgedSoFar(t.admin)) - j0) / seconds);
         sweepP99.get(t.name)?.push(res.p99);
@@ -364,7 +386,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
     for (const t of sweepTargets) {
       const p99s = sweepP99.get(t.name) ?? [];
       sweepRows.push([
-        t.name === 'off' ? '`--sample 0`' : t.name,
+        t.name === 'off' ? '`--sample 0`' : t.name === 'off (A/A)' ? '`--sample 0` (A/A)' : t.name,
         fmt(median(sweepJudged.get(t.name) ?? []), 0),
         fmt(median(sweepGc.get(t.name) ?? []), 0),
         fmt(median(p99s), 2),
@@ -372,7 +394,8 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
         fmt(percentile(sweepPooled.get(t.name) ?? [], 99) / offPooled),
       ]);
     }
-    for (const d of [...swept, sweepOff]) await stop(d.child);
+    await Promise.all([...sweepPools.values()].map((pool) => pool.destroy()));
+    for (const d of [...swept, sweepOff, sweepOff2]) await stop(d.child);
     out.push(`\nSlow candidate (200 ms) by shadow.max_in_flight, same load and repeats; copies/s judged from doppel_compare_total.\n`);
     out.push(table(['max_in_flight', 'copies/s judged', 'GC pauses >= 1 ms per run', 'p99 ms (median of runs)', 'p99 / --sample 0 (median of repeats)', 'p99 / --sample 0 (pooled)'], sweepRows));
 
