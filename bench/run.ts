@@ -7,7 +7,7 @@ import { runStoreBench } from './store.bench.js';
 import { runPgBench } from './pg.bench.js';
 import { runCompareBench } from './compare.bench.js';
 import { runReplayBench } from './replay.bench.js';
-import { runShadowBench } from './shadow.bench.js';
+import { runShadowBench, runShadowSettle } from './shadow.bench.js';
 import { runHttpBench } from './http.bench.js';
 
 interface BenchModule {
@@ -22,6 +22,7 @@ const modules: BenchModule[] = [
   { name: 'compare', run: (o) => runCompareBench({ quick: o.quick }) },
   { name: 'replay', run: (o) => runReplayBench({ quick: o.quick }) },
   { name: 'shadow', run: runShadowBench },
+  { name: 'shadow-settle', run: runShadowSettle },
 ];
 
 const quick = process.env.BENCH_QUICK === '1';

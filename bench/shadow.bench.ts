@@ -429,6 +429,76 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
   return out.join('\n');
 }
 
+/**
+ * The slow-candidate p99 target alone, with the power the scenario table lacks: the default
+ * doppel against two `--sample 0` doppels (the second one the A/A control), 24 interleaved
+ * repeats of 5 s each on kept connections (120 s and 120,000 requests per path), ratios per
+ * repeat (median) and pooled, and for each half of the run to show how far they move.
+ * `npm run bench` with BENCH_ONLY=shadow-settle runs it alone.
+ */
+export async function runShadowSettle(opts: { quick: boolean }): Promise<string> {
+  const reps = opts.quick ? 2 : 24;
+  const seconds = opts.quick ? 1 : 5;
+  const rate = 1000;
+  const connections = 20;
+  const entry: Entry = hasBuild() ? 'build' : 'source';
+  const children: ChildProcess[] = [];
+  const pools: Pool[] = [];
+  try {
+    const peers = await startPeers();
+    children.push(...peers.children);
+    const p = peers.ports;
+    const start = async (name: string, extra: string[]) => {
+      const d = await startDoppel(entry, p.primary, p.slow, extra);
+      children.push(d.child);
+      const pool = pacedPool(d.url, connections);
+      pools.push(pool);
+      return { name, url: d.url, admin: d.admin, pool };
+    };
+    const targets = [await start('doppel shadow', []), await start('`--sample 0`', ['--sample', '0']), await start('`--sample 0` (A/A)', ['--sample', '0'])];
+    for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections, pool: t.pool });
+    const p99 = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+    const pooled = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+    const gc = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+    for (let r = 0; r < reps; r++) {
+      // Rotate, and reverse every other repeat: no path always follows the same one.
+      const order = targets.map((_, k) => targets[(k + r) % targets.length] as (typeof targets)[number]);
+      if (r % 2 === 1) order.reverse();
+      for (const t of order) {
+        const gc0 = await gcPauses(t.admin);
+        const res = await pacedLoad(t.url, { seconds, rate, connections, pool: t.pool });
+        const gc1 = await gcPauses(t.admin);
+        p99.get(t.name)?.push(res.p99);
+        pooled.get(t.name)?.push(...res.latencies);
+        gc.get(t.name)?.push(gc1.over1ms - gc0.over1ms);
+      }
+    }
+    const [shadow, off, offAA] = targets.map((t) => t.name) as [string, string, string];
+    const perRepeat = (a: string, b: string, from: number, to: number) => {
+      const xs = (p99.get(a) ?? []).slice(from, to);
+      const ys = (p99.get(b) ?? []).slice(from, to);
+      return median(xs.map((x, k) => x / Math.max(1e-3, ys[k] ?? Number.NaN)));
+    };
+    const pooledRatio = (a: string, b: string) => percentile(pooled.get(a) ?? [], 99) / percentile(pooled.get(b) ?? [], 99);
+    const half = Math.floor(reps / 2);
+    const rows = [
+      [`${shadow} / ${off}`, fmt(perRepeat(shadow, off, 0, reps)), fmt(pooledRatio(shadow, off)), fmt(perRepeat(shadow, off, 0, half)), fmt(perRepeat(shadow, off, half, reps))],
+      [`${shadow} / ${offAA}`, fmt(perRepeat(shadow, offAA, 0, reps)), fmt(pooledRatio(shadow, offAA)), fmt(perRepeat(shadow, offAA, 0, half)), fmt(perRepeat(shadow, offAA, half, reps))],
+      [`A/A: ${offAA} / ${off}`, fmt(perRepeat(offAA, off, 0, reps)), fmt(pooledRatio(offAA, off)), fmt(perRepeat(offAA, off, 0, half)), fmt(perRepeat(offAA, off, half, reps))],
+    ];
+    const paths = targets.map((t) => [t.name, fmt(median(p99.get(t.name) ?? []), 2), fmt(percentile(pooled.get(t.name) ?? [], 99), 2), fmt(median(gc.get(t.name) ?? []), 0)]);
+    return [
+      `Slow candidate (200 ms), defaults, ${rate} req/s evenly paced over ${connections} kept connections, ${reps} interleaved repeats of ${seconds} s per path; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx'}. Target: p99 doppel / \`--sample 0\` <= 1.1, read against the A/A row.\n`,
+      table(['path', 'p99 ms (median of runs)', 'p99 ms (pooled)', 'GC pauses >= 1 ms per run'], paths),
+      '',
+      table(['p99 ratio', 'median of repeats', 'pooled', 'first half (median)', 'second half (median)'], rows),
+    ].join('\n');
+  } finally {
+    await Promise.all(pools.map((pool) => pool.destroy()));
+    for (const c of children.reverse()) await stop(c);
+  }
+}
+
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   console.log(await runShadowBench({ quick: process.env.BENCH_QUICK === '1' }));
 }
