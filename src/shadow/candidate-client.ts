@@ -59,6 +59,8 @@ const BACKOFF_MAX_MS = 5_000;
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'DOPPEL_DEADLINE']);
 
 const NO_HEADERS: HeaderPairs = [];
+/** Entries in the deadline FIFO past which the settled ones are swept out of the middle. */
+const COMPACT_AFTER = 1024;
 const settledAlready = (): void => undefined;
 
 /** One call in flight: settled once, by the candidate's answer, an error or the deadline sweep. */
@@ -186,6 +188,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
   // bare script promotes every object kept in a Set and none kept in array slots).
   const calls: Array<CandidateCall | undefined> = [];
   let head = 0;
+  let compactAt = COMPACT_AFTER;
   const sweepEveryMs = Math.max(5, Math.min(500, Math.floor(opts.timeoutMs / 20)));
   let sweeper: NodeJS.Timeout | undefined;
   /** drops settled calls from the front; cancels the expired ones it meets when `now` is given */
@@ -201,9 +204,18 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     if (head === calls.length) {
       calls.length = 0;
       head = 0;
-    } else if (head > 1024 && head * 2 > calls.length) {
-      calls.splice(0, head);
+    } else if (calls.length - head > compactAt) {
+      // A call that hangs at the front would keep every later, settled one queued behind it until its
+      // deadline; keep only the calls still in flight, in order (so still deadline order).
+      let kept = 0;
+      for (let i = head; i < calls.length; i++) {
+        const c = calls[i] as CandidateCall;
+        if (!c.isSettled) calls[kept++] = c;
+      }
+      calls.length = kept;
       head = 0;
+      // Many calls really in flight: wait for as many again before the next pass.
+      compactAt = Math.max(COMPACT_AFTER, 2 * kept);
     }
   };
   const sweep = () => {

@@ -63,6 +63,23 @@ describe('candidate client', () => {
     expect(errs[0]?.message).toContain('150 ms');
   });
 
+  it('still times out a call that hangs at the front after more than a thousand later calls settled behind it', async () => {
+    // The deadline FIFO drops settled calls from the middle once it holds over 1024: the hung call
+    // must survive that pass, in order, and still meet its deadline.
+    const peer = await startPeer((req, _body, res) => {
+      if (req.url !== '/hang') res.end('ok');
+    });
+    cleanup.push(() => peer.close());
+    const c = client(peer.url, { timeoutMs: 3000 });
+    const t0 = performance.now();
+    const hung = failure(c.send(get('/hang')));
+    const quick = await Promise.all(Array.from({ length: 1500 }, (_, i) => c.send(get(`/quick/${i}`))));
+    expect(quick.every((r) => r.status === 200 && r.body.toString() === 'ok')).toBe(true);
+    const err = await hung;
+    expect(err.reason).toBe('candidate_timeout');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2900);
+  });
+
   it('fails an answer over the byte cap as body_too_large', async () => {
     const peer = await startPeer((_req, _body, res) => res.end('x'.repeat(5000)));
     cleanup.push(() => peer.close());
