@@ -218,6 +218,55 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Copies judged by a doppel so far, from doppel_compare_total{mode="shadow"}. */
+async function judgedSoFar(admin: string): Promise<number> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^doppel_compare_total\{[^}]*mode="shadow"[^}]*\} (\d+)$/gm)) n += Number(m[1]);
+  return n;
+}
+
+interface DoppelTarget {
+  name: string;
+  url: string;
+  admin: string;
+  pool: Pool;
+}
+
+/** Per doppel, one entry per repeat (p99, GC pauses >= 1 ms, copies judged per second) and every latency pooled. */
+interface DoppelRuns {
+  p99: number[];
+  gcOver1ms: number[];
+  judgedPerS: number[];
+  latencies: number[];
+}
+
+/**
+ * The same paced load on each doppel in turn, `reps` times, on kept connections after a warm-up:
+ * the order is rotated every repeat and reversed every other one, so no doppel always follows
+ * the same one.
+ */
+async function interleavedRuns(targets: readonly DoppelTarget[], o: { reps: number; seconds: number; rate: number; connections: number }): Promise<Map<string, DoppelRuns>> {
+  for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate: o.rate, connections: o.connections, pool: t.pool });
+  const runs = new Map<string, DoppelRuns>(targets.map((t) => [t.name, { p99: [], gcOver1ms: [], judgedPerS: [], latencies: [] }]));
+  for (let r = 0; r < o.reps; r++) {
+    const order = targets.map((_, k) => targets[(k + r) % targets.length] as DoppelTarget);
+    if (r % 2 === 1) order.reverse();
+    for (const t of order) {
+      const gc0 = await gcPauses(t.admin);
+      const j0 = await judgedSoFar(t.admin);
+      const res = await pacedLoad(t.url, { seconds: o.seconds, rate: o.rate, connections: o.connections, pool: t.pool });
+      const gc1 = await gcPauses(t.admin);
+      const into = runs.get(t.name) as DoppelRuns;
+      into.judgedPerS.push(((await judgedSoFar(t.admin)) - j0) / o.seconds);
+      into.p99.push(res.p99);
+      into.gcOver1ms.push(gc1.over1ms - gc0.over1ms);
+      into.latencies.push(...res.latencies);
+    }
+  }
+  return runs;
+}
+
 /** Paced load each path gets before the measured runs. */
 const WARMUP_SECONDS = 3;
 
@@ -356,45 +405,26 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       { name: 'off', url: sweepOff.url, admin: sweepOff.admin },
       { name: 'off (A/A)', url: sweepOff2.url, admin: sweepOff2.admin },
     ];
-    const sweepPools = new Map<string, Pool>(sweepTargets.map((t) => [t.name, pacedPool(t.url, connections)]));
-    for (const t of sweepTargets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections, pool: sweepPools.get(t.name) });
-    const sweepP99 = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
-    const sweepPooled = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
-    const sweepGc = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
-    const sweepJudged = new Map<string, number[]>(sweepTargets.map((t) => [t.name, []]));
-    const judgedSoFar = async (admin: string) => {
-      const text = await (await fetch(`${admin}/metrics`)).text();
-      let n = 0;
-      for (const m of text.matchAll(/^doppel_compare_total\{[^}]*mode="shadow"[^}]*\} (\d+)$/gm)) n += Number(m[1]);
-      return n;
-    };
-    for (let r = 0; r < reps; r++) {
-      const order = r % 2 === 0 ? sweepTargets : [...sweepTargets].reverse();
-      for (const t of order) {
-        const gc0 = await gcPauses(t.admin);
-        const j0 = await judgedSoFar(t.admin);
-        const res = await pacedLoad(t.url, { seconds, rate, connections, pool: sweepPools.get(t.name) });
-        const gc1 = await gcPauses(t.admin);
-        sweepJudged.get(t.name)?.push(((await judgedSoFar(t.admin)) - j0) / seconds);
-        sweepP99.get(t.name)?.push(res.p99);
-        sweepPooled.get(t.name)?.push(...res.latencies);
-        sweepGc.get(t.name)?.push(gc1.over1ms - gc0.over1ms);
-      }
-    }
-    const offP99 = sweepP99.get('off') ?? [];
-    const offPooled = percentile(sweepPooled.get('off') ?? [], 99);
+    const sweepPools = sweepTargets.map((t) => pacedPool(t.url, connections));
+    const sweepRuns = await interleavedRuns(
+      sweepTargets.map((t, k) => ({ ...t, pool: sweepPools[k] as Pool })),
+      { reps, seconds, rate, connections },
+    );
+    const runsOf = (name: string) => sweepRuns.get(name) as DoppelRuns;
+    const offP99 = runsOf('off').p99;
+    const offPooled = percentile(runsOf('off').latencies, 99);
     for (const t of sweepTargets) {
-      const p99s = sweepP99.get(t.name) ?? [];
+      const r = runsOf(t.name);
       sweepRows.push([
         t.name === 'off' ? '`--sample 0`' : t.name === 'off (A/A)' ? '`--sample 0` (A/A)' : t.name,
-        fmt(median(sweepJudged.get(t.name) ?? []), 0),
-        fmt(median(sweepGc.get(t.name) ?? []), 0),
-        fmt(median(p99s), 2),
-        fmt(median(p99s.map((x, k) => x / Math.max(1e-3, offP99[k] ?? Number.NaN)))),
-        fmt(percentile(sweepPooled.get(t.name) ?? [], 99) / offPooled),
+        fmt(median(r.judgedPerS), 0),
+        fmt(median(r.gcOver1ms), 0),
+        fmt(median(r.p99), 2),
+        fmt(median(r.p99.map((x, k) => x / Math.max(1e-3, offP99[k] ?? Number.NaN)))),
+        fmt(percentile(r.latencies, 99) / offPooled),
       ]);
     }
-    await Promise.all([...sweepPools.values()].map((pool) => pool.destroy()));
+    await Promise.all(sweepPools.map((pool) => pool.destroy()));
     for (const d of [...swept, sweepOff, sweepOff2]) await stop(d.child);
     out.push(`\nSlow candidate (200 ms) by shadow.max_in_flight, same load and repeats; copies/s judged from doppel_compare_total.\n`);
     out.push(table(['max_in_flight', 'copies/s judged', 'GC pauses >= 1 ms per run', 'p99 ms (median of runs)', 'p99 / --sample 0 (median of repeats)', 'p99 / --sample 0 (pooled)'], sweepRows));
@@ -456,37 +486,22 @@ export async function runShadowSettle(opts: { quick: boolean }): Promise<string>
       return { name, url: d.url, admin: d.admin, pool };
     };
     const targets = [await start('doppel shadow', []), await start('`--sample 0`', ['--sample', '0']), await start('`--sample 0` (A/A)', ['--sample', '0'])];
-    for (const t of targets) await pacedLoad(t.url, { seconds: WARMUP_SECONDS, rate, connections, pool: t.pool });
-    const p99 = new Map<string, number[]>(targets.map((t) => [t.name, []]));
-    const pooled = new Map<string, number[]>(targets.map((t) => [t.name, []]));
-    const gc = new Map<string, number[]>(targets.map((t) => [t.name, []]));
-    for (let r = 0; r < reps; r++) {
-      // Rotate, and reverse every other repeat: no path always follows the same one.
-      const order = targets.map((_, k) => targets[(k + r) % targets.length] as (typeof targets)[number]);
-      if (r % 2 === 1) order.reverse();
-      for (const t of order) {
-        const gc0 = await gcPauses(t.admin);
-        const res = await pacedLoad(t.url, { seconds, rate, connections, pool: t.pool });
-        const gc1 = await gcPauses(t.admin);
-        p99.get(t.name)?.push(res.p99);
-        pooled.get(t.name)?.push(...res.latencies);
-        gc.get(t.name)?.push(gc1.over1ms - gc0.over1ms);
-      }
-    }
+    const runs = await interleavedRuns(targets, { reps, seconds, rate, connections });
+    const runsOf = (name: string) => runs.get(name) as DoppelRuns;
     const [shadow, off, offAA] = targets.map((t) => t.name) as [string, string, string];
     const perRepeat = (a: string, b: string, from: number, to: number) => {
-      const xs = (p99.get(a) ?? []).slice(from, to);
-      const ys = (p99.get(b) ?? []).slice(from, to);
+      const xs = runsOf(a).p99.slice(from, to);
+      const ys = runsOf(b).p99.slice(from, to);
       return median(xs.map((x, k) => x / Math.max(1e-3, ys[k] ?? Number.NaN)));
     };
-    const pooledRatio = (a: string, b: string) => percentile(pooled.get(a) ?? [], 99) / percentile(pooled.get(b) ?? [], 99);
+    const pooledRatio = (a: string, b: string) => percentile(runsOf(a).latencies, 99) / percentile(runsOf(b).latencies, 99);
     const half = Math.floor(reps / 2);
     const rows = [
       [`${shadow} / ${off}`, fmt(perRepeat(shadow, off, 0, reps)), fmt(pooledRatio(shadow, off)), fmt(perRepeat(shadow, off, 0, half)), fmt(perRepeat(shadow, off, half, reps))],
       [`${shadow} / ${offAA}`, fmt(perRepeat(shadow, offAA, 0, reps)), fmt(pooledRatio(shadow, offAA)), fmt(perRepeat(shadow, offAA, 0, half)), fmt(perRepeat(shadow, offAA, half, reps))],
       [`A/A: ${offAA} / ${off}`, fmt(perRepeat(offAA, off, 0, reps)), fmt(pooledRatio(offAA, off)), fmt(perRepeat(offAA, off, 0, half)), fmt(perRepeat(offAA, off, half, reps))],
     ];
-    const paths = targets.map((t) => [t.name, fmt(median(p99.get(t.name) ?? []), 2), fmt(percentile(pooled.get(t.name) ?? [], 99), 2), fmt(median(gc.get(t.name) ?? []), 0)]);
+    const paths = targets.map((t) => [t.name, fmt(median(runsOf(t.name).p99), 2), fmt(percentile(runsOf(t.name).latencies, 99), 2), fmt(median(runsOf(t.name).gcOver1ms), 0)]);
     return [
       `Slow candidate (200 ms), defaults, ${rate} req/s evenly paced over ${connections} kept connections, ${reps} interleaved repeats of ${seconds} s per path; doppel from the ${entry === 'build' ? 'compiled build (dist/)' : 'TypeScript sources through tsx'}. Target: p99 doppel / \`--sample 0\` <= 1.1, read against the A/A row.\n`,
       table(['path', 'p99 ms (median of runs)', 'p99 ms (pooled)', 'GC pauses >= 1 ms per run'], paths),
