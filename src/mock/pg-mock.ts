@@ -33,6 +33,7 @@ import { checkPgMockConfig, parsePgParamRules } from './pg-mock-config.js';
 import { createScramServer, isMd5PasswordValid, type ScramServer } from './pg-auth.js';
 import { PgIndex, paramKey, type Affinity, type PgEntry, type NearestRecorded, type StatementInfo } from './pg-index.js';
 import { PgUpstream } from './pg-upstream.js';
+import { isRefusedInFailedTx, txStatusAfterServed } from './pg-tx.js';
 import { traceIdOfSql } from '../protocols/pg/sqlcommenter.js';
 
 export interface PgMockTls {
@@ -128,11 +129,6 @@ export interface PgMock {
   addExchange(ex: PgExchange): void;
   close(): Promise<void>;
 }
-
-/** Statements whose recorded ReadyForQuery status is taken over: they change the transaction state. */
-const TX_COMMANDS = new Set(['begin', 'start', 'commit', 'end', 'rollback', 'abort', 'savepoint', 'release', 'prepare']);
-/** Statements Postgres still runs inside a failed transaction block. */
-const FAILED_TX_ALLOWED = new Set(['rollback', 'abort', 'commit', 'end']);
 
 const DEFAULT_PARAMETER_STATUS: Array<[string, string]> = [
   ['application_name', ''],
@@ -786,17 +782,11 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
 
     /** Applies the transaction effect of a served recording. */
     #applyTx(shape: SqlShape, entry: PgEntry): void {
-      if (shape.commands.some((c) => TX_COMMANDS.has(c))) {
-        this.#tx = entry.response.txStatus;
-        return;
-      }
-      if (entry.response.error !== null && this.#tx === 'T') this.#tx = 'E';
+      this.#tx = txStatusAfterServed(this.#tx, shape, entry);
     }
 
     #isBlockedByFailedTx(shape: SqlShape): boolean {
-      if (this.#tx !== 'E') return false;
-      const first = shape.commands[0] ?? '';
-      if (FAILED_TX_ALLOWED.has(first)) return false;
+      if (this.#tx !== 'E' || !isRefusedInFailedTx(shape)) return false;
       this.#w.errorResponse(
         error(SqlState.inFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block'),
       );

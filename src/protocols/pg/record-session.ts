@@ -22,6 +22,7 @@ import { newExchangeId } from '../../core/ids.js';
 import { AuthCode } from './constants.js';
 import type { BackendEvent } from './backend-decoder.js';
 import type { FrontendMessage } from './frontend-decoder.js';
+import { txEffectOf, txStatusAfter } from './tx-status.js';
 
 export interface RecordedPg {
   payload: PgPayload;
@@ -99,6 +100,8 @@ export class PgRecordSession {
   readonly #statements = new Map<string, Statement>();
   readonly #portals = new Map<string, Portal>();
   #completed: PendingQuery[] = [];
+  /** status of the last ReadyForQuery: where the next batch starts */
+  #txStatus: TxStatus = 'I';
   #startup: { request: PgStartupRequest; response: PgStartupResponse; startedAt: number } | undefined;
 
   constructor(opts: RecordSessionOptions) {
@@ -262,6 +265,7 @@ export class PgRecordSession {
         return;
       case 'readyForQuery':
         s.response.txStatus = ev.status;
+        this.#txStatus = ev.status;
         this.#emitStartup(at);
         this.#step = 'ready';
         return;
@@ -464,13 +468,22 @@ export class PgRecordSession {
   #onReady(u: Unit | undefined, status: TxStatus, at: number): void {
     if (u?.k === 'query') {
       this.#pop();
+      this.#txStatus = status;
       this.#finish(u.ex, status, at);
       return;
     }
     if (u?.k === 'sync') this.#pop();
     const done = this.#completed;
     this.#completed = [];
-    for (const ex of done) this.#finish(ex, status, at);
+    // One ReadyForQuery answers the whole batch: it is the last statement's
+    // status; the ones before it get the status they left (see tx-status.ts).
+    let tx = this.#txStatus;
+    for (let i = 0; i < done.length; i++) {
+      const ex = done[i] as PendingQuery;
+      tx = i === done.length - 1 ? status : txStatusAfter(tx, txEffectOf(ex.request.sql), ex.error?.code);
+      this.#finish(ex, tx, at);
+    }
+    this.#txStatus = status;
   }
 
   #finish(ex: PendingQuery, txStatus: TxStatus, at: number): void {
