@@ -8,6 +8,12 @@
  * dispatcher API on the upstream side (raw response headers and trailers,
  * backpressure through the handler's return values). Bodies stream chunk by
  * chunk in both directions; recording copies at most `maxBodyBytes` of each.
+ *
+ * A request the parser refuses gets one answer (400/408/413/431/501, see
+ * request-refusal.ts) while none of its response has gone out, including when
+ * the error is in the body's framing after the head was accepted; the
+ * upstream request is cancelled (chunked bodies are held back first, see
+ * chunked-hold.ts) and nothing is recorded.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,11 +24,15 @@ import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { DoppelError } from '../core/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from './trace-links.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
+import { BodyTap } from './body-tap.js';
+import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
+import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -54,6 +64,10 @@ export interface HttpCaptureProxyOptions {
   /** fields added to a request before it is forwarded and recorded (shadow's --inject-traceparent) */
   addRequestHeaders?: ((raw: readonly string[]) => readonly string[] | undefined) | undefined;
   log: Logger;
+  /** counts refused requests (doppel_http_bad_requests_total) */
+  metrics?: Metrics | undefined;
+  /** how much of a chunked request body is held back until its framing is known good */
+  chunkedHold?: ChunkedHoldLimits | undefined;
   clock?: Clock;
 }
 
@@ -66,32 +80,10 @@ export interface HttpCaptureProxy {
 }
 
 const kConnId = Symbol('doppel.connectionId');
-type TaggedSocket = Socket & { [kConnId]?: string };
-
-/** Copies up to `max` bytes of a body for the record; the client still gets every byte. */
-class BodyTap {
-  chunks: Buffer[] = [];
-  size = 0;
-  truncated = false;
-  readonly max: number;
-  constructor(max: number) {
-    this.max = max;
-  }
-  add(chunk: Buffer | string, copy: boolean): void {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (this.truncated) return;
-    const room = this.max - this.size;
-    if (buf.length > room) {
-      this.truncated = true;
-      if (room > 0) this.chunks.push(Buffer.from(buf.subarray(0, room)));
-      this.size = this.max;
-      return;
-    }
-    // undici hands out views of its socket buffers: copy what we keep
-    this.chunks.push(copy ? Buffer.from(buf) : buf);
-    this.size += buf.length;
-  }
-}
+type TaggedSocket = Socket & { [kConnId]?: string; _httpMessage?: TaggedResponse | null };
+/** The exchange behind a response whose request has a body, or 'refused' once the request was answered as malformed. */
+const kExchange = Symbol('doppel.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: ProxyHandler | 'refused' };
 
 function errorCode(err: unknown): string {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
@@ -132,6 +124,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     pipelining: 1,
   });
   const maxBody = opts.maxBodyBytes;
+  const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
   let connSeq = 0;
 
@@ -150,25 +143,45 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     socket.once('close', () => connections.delete(socket));
   });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Malformed request line or header, CL+TE (smuggling), header overflow, slow client:
+  const badRequests = opts.metrics?.httpBadRequests;
+  function refuse(socket: Socket, res: TaggedResponse | undefined, r: Refusal, code: string): void {
+    if (res !== undefined) res[kExchange] = 'refused';
+    badRequests?.inc({ service: opts.service, reason: r.reason });
+    log.debug({ code, status: r.status, reason: r.reason, message: r.message }, 'bad client request');
+    sendRefusal(socket, r);
+  }
+
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: TaggedSocket) => {
+    // Malformed request line, header or body framing, CL+TE (smuggling), overflow, slow client:
     // one clear answer, this connection closed, everyone else unaffected.
     const code = err.code ?? '';
-    log.debug({ code, reason: err.message }, 'bad client request');
-    if (code === 'ECONNRESET' || !socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    if (code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    const [status, text] =
-      code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large']
-        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'Request Timeout']
-          : [400, 'Bad Request'];
-    const body = JSON.stringify({ error: 'bad_request', message: `malformed HTTP request (${code || err.message})` });
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    const detail = err.reason ?? err.message;
+    const res = socket._httpMessage;
+    if (res !== undefined && res !== null) {
+      const state = res[kExchange];
+      // Already answered: the parser is only now refusing the same request.
+      if (state === 'refused') return;
+      // The error is in the body of the request whose response is next in line, and none of
+      // that response went out: it can still get its answer. Otherwise (a response under way,
+      // or an earlier one still pending) cutting the connection is the only honest signal.
+      if (!res.headersSent && !res.req.complete && socket.writable) {
+        if (state !== undefined) state.refuse();
+        refuse(socket, res, refusalForParseError(code, detail, true), code);
+      } else {
+        log.debug({ code, reason: detail }, 'bad client request with a response under way');
+        socket.destroy();
+      }
+      return;
+    }
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    refuse(socket, undefined, refusalForParseError(code, detail, false), code);
   });
 
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
@@ -179,7 +192,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     handle(req, res);
   });
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: TaggedResponse): void {
     let raw: readonly string[] = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
@@ -192,6 +205,15 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       sendError(res, 400, 'bad_request', 'more than one Host header');
       req.resume();
       return;
+    }
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined) {
+      const refusal = refusalForTransferEncoding(te, req.httpVersionMinor);
+      if (refusal !== undefined) {
+        // Before anything is dispatched: the origin never hears of it.
+        refuse(req.socket, res, refusal, 'transfer-encoding');
+        return;
+      }
     }
     const method = req.method ?? 'GET';
     if (method === 'CONNECT') {
@@ -234,7 +256,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       }
     }
     const fwd = forwardRequestHeaders(raw, hostOverride);
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
       if (!recording || sink === undefined) return;
       const rawEx: RawHttpExchange = {
@@ -264,18 +286,12 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       };
       sink.offer(rawEx);
     });
-    const dispatchOpts: Dispatcher.DispatchOptions = {
-      path: basePath + url,
-      method,
-      headers: fwd.headers,
-      body: hasBody ? req : null,
-    };
     res.once('close', () => handler.onClientClose());
-    try {
-      pool.dispatch(dispatchOpts, handler as unknown as Dispatcher.DispatchHandler);
-    } catch (err) {
-      handler.onError(err as Error);
-    }
+    const path = basePath + url;
+    // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
+    if (hasBody) res[kExchange] = handler;
+    if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
+    else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
 
   await listenOn(server, opts.listen);
@@ -316,6 +332,14 @@ export async function listenOn(server: Server, listen: string): Promise<void> {
   });
 }
 
+function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | null, handler: ProxyHandler): void {
+  try {
+    pool.dispatch({ path, method, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
+  } catch (err) {
+    handler.onError(err as Error);
+  }
+}
+
 /** Request headers as recorded: what the client sent, minus the proxy's own connection fields. */
 function stripForRecord(raw: readonly string[]): string[] {
   const out: string[] = [];
@@ -340,6 +364,7 @@ class ProxyHandler {
   trailers: string[] | undefined;
   error: { code: string; message: string } | undefined;
   #abort: ((err?: Error) => void) | undefined;
+  #cancelHold: (() => void) | undefined;
   #done = false;
   #resumeUpstream: (() => void) | undefined;
   readonly #onDrain = () => this.#resumeUpstream?.();
@@ -358,6 +383,20 @@ class ProxyHandler {
     this.finish = finish;
     // Date comes from the upstream's headers; Node must not add a second one.
     res.sendDate = false;
+  }
+
+  holdBody(cancel: () => void): void {
+    this.#cancelHold = cancel;
+  }
+
+  /** The request was refused as malformed: nothing more goes upstream, nothing is recorded. */
+  refuse(): void {
+    this.#cancelHold?.();
+    if (this.#done) return;
+    this.#done = true;
+    this.res.off('drain', this.#onDrain);
+    // Cuts the upstream connection before the request completes (or, still queued, at onConnect).
+    this.#abort?.(new Error('request refused as malformed'));
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -430,6 +469,7 @@ class ProxyHandler {
   }
 
   onClientClose(): void {
+    this.#cancelHold?.();
     if (this.res.writableFinished || this.#done) return;
     this.#done = true;
     this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };

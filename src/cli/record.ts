@@ -164,6 +164,7 @@ async function startInbound(shared: RecordShared, upstream: string): Promise<Htt
     rewriteHost: rec.rewrite_host,
     traceLinks: shared.traceLinks,
     log: shared.daemon.log,
+    metrics: shared.daemon.metrics,
   });
 }
 
@@ -185,6 +186,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         rewriteHost: true,
         traceLinks: shared.traceLinks,
         log: shared.daemon.log,
+        metrics: shared.daemon.metrics,
       }),
     );
   }

@@ -18,6 +18,7 @@ export interface Metrics {
   readonly compareFields: Counter<'run_id' | 'result'>;
   readonly responseDuration: Histogram<'run_id' | 'side' | 'endpoint'>;
   readonly shadowDropped: Counter<'reason'>;
+  readonly httpBadRequests: Counter<'service' | 'reason'>;
   readonly gateValue: Gauge<'run_id' | 'gate'>;
   readonly gateThreshold: Gauge<'run_id' | 'gate'>;
   readonly gatePassing: Gauge<'run_id' | 'gate'>;
@@ -95,6 +96,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'doppel_shadow_dropped_total',
       help: 'Shadow copies not sent or not judged, by reason.',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    httpBadRequests: new Counter({
+      name: 'doppel_http_bad_requests_total',
+      help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout).',
+      labelNames: ['service', 'reason'] as const,
       registers,
     }),
     gateValue: new Gauge({

@@ -212,7 +212,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
   // The inbound proxy registers each trace; dependency proxies link the primary's calls to it.
   const traceLinks = createTraceLinks();
-  const common = { maxBodyBytes: maxBody, timeouts: opts.timeouts, traceLinks, log: opts.log };
+  const common = { maxBodyBytes: maxBody, timeouts: opts.timeouts, traceLinks, log: opts.log, metrics: opts.metrics };
   let inbound: HttpCaptureProxy;
   try {
     for (const d of cfg.http_deps) {
