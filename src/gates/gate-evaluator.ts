@@ -210,8 +210,14 @@ export class GateAccumulator {
   }
 }
 
+/** Where the latency distribution is sampled for reports: dense in the tail, where regressions show first. */
+export const CDF_QUANTILES: readonly number[] = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1];
+
 export function percentiles(s: LatencySketch): Percentiles {
-  return { count: s.count, p50: s.quantile(0.5), p95: s.quantile(0.95), p99: s.quantile(0.99) };
+  const out: Percentiles = { count: s.count, p50: s.quantile(0.5), p95: s.quantile(0.95), p99: s.quantile(0.99) };
+  const values = s.quantiles(CDF_QUANTILES);
+  if (values !== undefined) out.cdf = CDF_QUANTILES.map((q, i) => [q, values[i] as number]);
+  return out;
 }
 
 const LATENCY_Q: Record<string, number> = { latency_p50_delta: 0.5, latency_p95_delta: 0.95, latency_p99_delta: 0.99 };

@@ -19,12 +19,19 @@ export interface LatencySketch {
   add(ms: number): void;
   /** the q-quantile (0..1) in milliseconds, or undefined when empty */
   quantile(q: number): number | undefined;
+  /** the quantiles `qs` (ascending, 0..1) in one pass, or undefined when empty */
+  quantiles(qs: readonly number[]): number[] | undefined;
   merge(other: LatencySketch): void;
   reset(): void;
 }
 
 /** relative accuracy of quantile(): (γ-1)/(γ+1) */
 export const SKETCH_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
+
+/** the value reported for bucket i: the point of least relative error in its range */
+function bucketValue(i: number): number {
+  return i === 0 ? MIN_MS : (2 * MIN_MS * Math.pow(GAMMA, i)) / (GAMMA + 1);
+}
 
 export function createLatencySketch(): LatencySketch {
   return new LogBucketSketch();
@@ -52,9 +59,22 @@ class LogBucketSketch implements LatencySketch {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.counts[i] as number;
-      if (seen > rank) return i === 0 ? MIN_MS : (2 * MIN_MS * Math.pow(GAMMA, i)) / (GAMMA + 1);
+      if (seen > rank) return bucketValue(i);
     }
     return MAX_MS;
+  }
+
+  quantiles(qs: readonly number[]): number[] | undefined {
+    if (this.count === 0) return undefined;
+    const out: number[] = [];
+    let seen = 0;
+    let i = 0;
+    for (const q of qs) {
+      const rank = Math.min(Math.max(q, 0), 1) * (this.count - 1);
+      while (i < BUCKETS && seen + (this.counts[i] as number) <= rank) seen += this.counts[i++] as number;
+      out.push(i >= BUCKETS ? MAX_MS : bucketValue(i));
+    }
+    return out;
   }
 
   merge(other: LatencySketch): void {

@@ -59,6 +59,12 @@ export interface Percentiles {
   p50: number | undefined;
   p95: number | undefined;
   p99: number | undefined;
+  /**
+   * The distribution as [quantile, ms] points at CDF_QUANTILES (a bounded set,
+   * read from the sketch, never raw samples); absent when there is no duration
+   * and in reports written before it existed.
+   */
+  cdf?: Array<[number, number]>;
 }
 
 /** Durations in milliseconds; `paired` only counts requests with both durations. */

@@ -7,10 +7,10 @@ import { formatPath, type PathSegment } from '../compare/json-path.js';
 import type { FieldDiff } from '../compare/types.js';
 import type { Percentiles } from '../gates/types.js';
 import type { DiffSample, RunReport } from './types.js';
+import { escapeHtml } from './escape-html.js';
+import { LATENCY_CHART_STYLE, renderEndpointLatencyCharts, renderRunLatencyChart } from './latency-chart.js';
 
-export function escapeHtml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
+export { escapeHtml };
 
 const e = escapeHtml;
 
@@ -159,7 +159,7 @@ export function renderHtml(run: RunReport): string {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>doppel ${e(run.mode)} ${e(run.runId)}: ${e(run.verdict)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${LATENCY_CHART_STYLE}</style>
 </head>
 <body>
 <h1>doppel ${e(run.mode)} <code>${e(run.runId)}</code> <span id="verdict" class="verdict ${e(run.verdict)}">${e(run.verdict)}</span></h1>
@@ -175,8 +175,10 @@ ${run.gates.length === 0 ? '<p class="muted">No quality gates configured.</p>' :
 ${latencyRow('paired requests', L.paired.baseline, L.paired.candidate)}
 ${latencyRow('all requests', L.baseline, L.candidate)}
 </table>
+${renderRunLatencyChart(run)}
 <h2>Endpoints</h2>
 ${run.endpoints.length === 0 ? '<p class="muted">No requests judged.</p>' : `<table id="endpoints"><tr><th>endpoint</th><th>requests</th><th>body match</th><th>status equal</th><th>mismatches</th><th>noise</th><th>errors</th><th>p95 baseline</th><th>p95 candidate</th></tr>\n${endpoints}\n</table>`}
+${renderEndpointLatencyCharts(run)}
 <h2>Top differences</h2>
 ${run.topDiffs.length === 0 ? '<p class="muted">No differences.</p>' : `<table id="top-diffs"><tr><th>endpoint</th><th>path</th><th>kind</th><th>responses</th><th>example expected</th><th>example actual</th></tr>\n${top}\n</table>`}
 <h2>Differences side by side</h2>

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { writeReport } from '../../src/report/write-report.js';
 import { sampleRun } from '../unit/report-fixtures.js';
+import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
 import { findTool, isCI, missingToolMessage } from './debian-tool.js';
 
 const chromiumPath = findTool('chromium', ['/usr/bin/chromium']);
@@ -72,6 +73,71 @@ describe('report.html in a browser', () => {
     expect(await page.locator('#endpoints tr.failing').innerText()).toContain('GET /orders/:id');
     expect(await page.locator('#noise').innerText()).toContain('$.servedBy');
     expect(await page.locator('#latency').innerText()).toContain('11.0 ms');
+
+    expect(requests).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('draws baseline and candidate latency distributions for the run and each endpoint, with labeled axes, offline', async (ctx) => {
+    if (!browser) {
+      if (isCI) throw new Error(missingToolMessage('chromium', 'chromium'));
+      ctx.skip(missingToolMessage('chromium', 'chromium'));
+      return;
+    }
+    const sub = join(dir, 'latency');
+    const run = sampleRun();
+    await writeReport(sub, run);
+    const url = pathToFileURL(join(sub, 'report.html')).href;
+    const page = await browser.newPage();
+    const requests: string[] = [];
+    const problems: string[] = [];
+    page.on('request', (r) => {
+      if (r.url() !== url) requests.push(r.url());
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    await page.goto(url, { waitUntil: 'load' });
+
+    const charts = [
+      { figure: page.locator('#run-latency figure'), label: 'all requests' },
+      ...run.endpoints.map((ep) => ({ figure: page.locator('#endpoint-latency figure').filter({ has: page.locator('figcaption', { hasText: ep.endpoint }) }), label: ep.endpoint })),
+    ];
+    expect(await page.locator('figure.latency-chart svg').count()).toBe(1 + run.endpoints.length);
+    for (const { figure, label } of charts) {
+      expect(await figure.count()).toBe(1);
+      const svg = figure.locator('svg');
+      expect(await svg.isVisible()).toBe(true);
+      const box = await svg.boundingBox();
+      expect(box?.width ?? 0).toBeGreaterThan(200);
+      expect(await svg.locator('title').first().textContent()).toBe(`Latency distribution, ${label}: baseline vs candidate`);
+      // both series, drawn from the report's quantile points
+      const points = async (side: string) => {
+        const line = svg.locator(`polyline.series[data-side="${side}"]`);
+        expect(await line.count()).toBe(1);
+        expect(await line.isVisible()).toBe(true);
+        return ((await line.getAttribute('points')) ?? '').split(' ').map((pt) => pt.split(',').map(Number) as [number, number]);
+      };
+      const baseline = await points('baseline');
+      const candidate = await points('candidate');
+      expect(baseline.length).toBe(CDF_QUANTILES.length);
+      expect(candidate.length).toBe(CDF_QUANTILES.length);
+      // the candidate is slower in the fixture: its median sits to the right of the baseline's
+      const median = CDF_QUANTILES.indexOf(0.5);
+      expect((candidate[median] as [number, number])[0]).toBeGreaterThan((baseline[median] as [number, number])[0]);
+      // labeled axes with ticks, and a legend naming both sides
+      expect(await svg.locator('text.x-label').textContent()).toBe('latency (ms, log scale)');
+      expect(await svg.locator('text.y-label').textContent()).toBe('requests at or below');
+      expect(await svg.locator('text.x-tick').count()).toBeGreaterThanOrEqual(2);
+      expect(await svg.locator('text.x-tick').allTextContents()).toContain('5 ms');
+      expect(await svg.locator('text.y-tick').allTextContents()).toEqual(['0%', '25%', '50%', '75%', '100%']);
+      expect(await svg.locator('text.legend').allTextContents()).toEqual([expect.stringMatching(/^baseline \(n=\d+\)$/), expect.stringMatching(/^candidate \(n=\d+\)$/)]);
+    }
+    // endpoint names stay text in captions, titles and attributes
+    expect(await page.locator('#endpoint-latency script').count()).toBe(0);
+    expect(await page.locator('#endpoint-latency figure[data-endpoint="GET /search?q=<script>"]').count()).toBe(1);
 
     expect(requests).toEqual([]);
     expect(problems).toEqual([]);

@@ -8,6 +8,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
+import type { Percentiles } from '../../src/gates/types.js';
 import { DOPPEL_BIN } from '../helpers/cli.js';
 import { primaryHandler, requestRaw, startPeer } from '../helpers/shadow-peers.js';
 
@@ -102,9 +104,24 @@ describe('doppel shadow (CLI)', () => {
     const junit = await readFile(join(report, 'junit.xml'), 'utf8');
     expect(junit).toContain('<testcase classname="doppel.gates" name="body_match_rate &gt;= 0.9" time="0">');
     expect(junit).toContain('message="body_match_rate is 0.75, expected &gt;= 0.9"');
-    expect(await readFile(join(report, 'report.html'), 'utf8')).toContain('body_match_rate');
-    const final = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { counts: { requests: number }; shadow: { dropped: Record<string, number> } };
+    const html = await readFile(join(report, 'report.html'), 'utf8');
+    expect(html).toContain('body_match_rate');
+    const final = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as {
+      counts: { requests: number };
+      shadow: { dropped: Record<string, number> };
+      latency: { paired: Record<'baseline' | 'candidate', Percentiles> };
+      endpoints: Array<{ latency: Record<'baseline' | 'candidate', Percentiles> }>;
+    };
     expect(final.counts.requests).toBe(12);
+    // The live primary and the candidate both have durations: the report carries their distributions
+    // as bounded quantile points, and the page draws both, for the run and for each endpoint.
+    for (const side of [final.latency.paired.baseline, final.latency.paired.candidate, ...final.endpoints.map((ep) => ep.latency.candidate)]) {
+      expect(side.cdf?.map(([q]) => q)).toEqual(CDF_QUANTILES);
+      const ms = side.cdf?.map(([, v]) => v) ?? [];
+      expect(ms.every((v, i) => v > 0 && (i === 0 || v >= (ms[i - 1] as number)))).toBe(true);
+    }
+    expect(html.match(/<polyline class="series baseline"/g)).toHaveLength(1 + final.endpoints.length);
+    expect(html.match(/<polyline class="series candidate"/g)).toHaveLength(1 + final.endpoints.length);
     expect(final.shadow.dropped.queue_full).toBe(0);
   });
 

@@ -22,4 +22,12 @@ describe('latency sketch', () => {
     a.reset();
     expect(a.quantile(0.5)).toBeUndefined();
   });
+
+  it('reads many quantiles in one pass, each equal to its single read', () => {
+    const s = createLatencySketch();
+    expect(s.quantiles([0, 0.5, 1])).toBeUndefined();
+    for (const v of [0.0004, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 2e7]) s.add(v);
+    const qs = [0, 0.01, 0.1, 0.25, 0.5, 0.5, 0.75, 0.9, 0.99, 1];
+    expect(s.quantiles(qs)).toEqual(qs.map((q) => s.quantile(q)));
+  });
 });

@@ -1,6 +1,20 @@
+import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
+import type { Percentiles } from '../../src/gates/types.js';
 import type { RunReport } from '../../src/report/types.js';
 
-const p = (count: number, p50?: number, p95?: number, p99?: number) => ({ count, p50, p95, p99 });
+/** Exact quantiles of `values` at the report's CDF points (nearest rank, as the sketch reads them). */
+function cdfOf(values: readonly number[]): Array<[number, number]> {
+  const sorted = [...values].sort((a, b) => a - b);
+  return CDF_QUANTILES.map((q) => [q, sorted[Math.floor(q * (sorted.length - 1))] as number]);
+}
+
+const p = (count: number, p50?: number, p95?: number, p99?: number, durations?: readonly number[]): Percentiles => ({
+  count,
+  p50,
+  p95,
+  p99,
+  ...(durations === undefined ? {} : { cdf: cdfOf(durations) }),
+});
 
 /** A failing run with user data that needs escaping everywhere. */
 export function sampleRun(overrides: Partial<RunReport> = {}): RunReport {
@@ -30,7 +44,11 @@ export function sampleRun(overrides: Partial<RunReport> = {}): RunReport {
       fields: { match: 90, mismatch: 2, ignored: 5 },
       mock: { matched: 4, unmatched: 0, passthrough: 0 },
     },
-    latency: { baseline: p(10, 5, 9, 10), candidate: p(10, 6, 11, 12), paired: { baseline: p(0), candidate: p(0) } },
+    latency: {
+      baseline: p(10, 5, 9, 10, [3, 4, 4, 5, 5, 5, 6, 7, 9, 10]),
+      candidate: p(10, 6, 11, 12, [4, 5, 5, 6, 6, 6, 8, 9, 11, 12]),
+      paired: { baseline: p(0), candidate: p(0) },
+    },
     endpoints: [
       {
         endpoint: 'GET /orders/:id',
@@ -42,7 +60,7 @@ export function sampleRun(overrides: Partial<RunReport> = {}): RunReport {
         noise: 1,
         newMismatches: 2,
         fields: { match: 50, mismatch: 2, ignored: 3 },
-        latency: { baseline: p(6, 5, 9, 9), candidate: p(6, 6, 11, 11) },
+        latency: { baseline: p(6, 5, 9, 9, [4, 5, 5, 6, 9, 9]), candidate: p(6, 6, 11, 11, [5, 6, 6, 8, 11, 11]) },
       },
       {
         endpoint: 'GET /search?q=<script>',
@@ -54,7 +72,7 @@ export function sampleRun(overrides: Partial<RunReport> = {}): RunReport {
         noise: 0,
         newMismatches: 0,
         fields: { match: 40, mismatch: 0, ignored: 2 },
-        latency: { baseline: p(4, 5, 9, 9), candidate: p(4, 6, 11, 11) },
+        latency: { baseline: p(4, 5, 9, 9, [3, 4, 5, 9]), candidate: p(4, 6, 11, 11, [4, 6, 6, 11]) },
       },
     ],
     noise: [

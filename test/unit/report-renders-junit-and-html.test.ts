@@ -3,6 +3,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { renderJunit, escapeXml } from '../../src/report/junit.js';
 import { renderHtml } from '../../src/report/html.js';
 import { sampleRun } from './report-fixtures.js';
+import type { EndpointStats } from '../../src/gates/types.js';
 
 function parseJunit(xml: string) {
   expect(XMLValidator.validate(xml)).toBe(true);
@@ -62,4 +63,28 @@ describe('report.html', () => {
     expect(html).toContain('<span class="diff extra">  &quot;total&quot;: &quot;&lt;b&gt;11&lt;/b&gt;&quot;,</span>');
     expect(html).toContain('<span class="diff extra">  &quot;note&quot;: ');
   });
+
+  it('draws latency from the paired durations when the run has them, and says so', () => {
+    const run = sampleRun();
+    const paired = { baseline: run.latency.baseline, candidate: run.latency.candidate };
+    const html = renderHtml({ ...run, latency: { ...run.latency, paired } });
+    expect(html).toContain('Whole run, paired requests');
+    expect(renderHtml(run)).toContain('Whole run, all requests');
+  });
+
+  it('draws the side it has, and says which side had no durations', () => {
+    const run = sampleRun();
+    const [orders, search] = run.endpoints as [EndpointStats, EndpointStats];
+    const noBaseline = { ...orders, latency: { baseline: { count: 0, p50: undefined, p95: undefined, p99: undefined }, candidate: orders.latency.candidate } };
+    // a report written before distributions were kept: percentiles without points
+    const older = { ...search, latency: { baseline: { count: 4, p50: 5, p95: 9, p99: 9 }, candidate: { count: 4, p50: 6, p95: 11, p99: 11 } } };
+    const html = renderHtml({ ...run, endpoints: [noBaseline, older] });
+    const figures = html.split('<figure').slice(2);
+    expect(figures[0]).toContain('<polyline class="series candidate"');
+    expect(figures[0]).not.toContain('<polyline class="series baseline"');
+    expect(figures[0]).toContain('baseline (n=0, no durations)');
+    expect(figures[1]).not.toContain('<svg');
+    expect(figures[1]).toContain('No durations to draw.');
+  });
 });
+
