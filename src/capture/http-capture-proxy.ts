@@ -80,10 +80,9 @@ export interface HttpCaptureProxy {
 }
 
 const kConnId = Symbol('doppel.connectionId');
-type TaggedSocket = Socket & { [kConnId]?: string; _httpMessage?: TaggedResponse | null };
-/** The exchange behind a response whose request has a body, or 'refused' once the request was answered as malformed. */
-const kExchange = Symbol('doppel.exchange');
-type TaggedResponse = ServerResponse & { [kExchange]?: ProxyHandler | 'refused' };
+/** The latest exchange on a connection whose request has a body, or 'refused' once a request was answered as malformed. */
+const kBodyExchange = Symbol('doppel.bodyExchange');
+type TaggedSocket = Socket & { [kConnId]?: string; [kBodyExchange]?: ProxyHandler | 'refused' | undefined; _httpMessage?: ServerResponse | null };
 
 function errorCode(err: unknown): string {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
@@ -139,13 +138,15 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
 
   server.on('connection', (socket: TaggedSocket) => {
     socket[kConnId] = `c-${newExchangeId()}-${++connSeq}`;
+    // set on every socket up front: writing it per request then changes no object's shape
+    socket[kBodyExchange] = undefined;
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
 
   const badRequests = opts.metrics?.httpBadRequests;
-  function refuse(socket: Socket, res: TaggedResponse | undefined, r: Refusal, code: string): void {
-    if (res !== undefined) res[kExchange] = 'refused';
+  function refuse(socket: TaggedSocket, r: Refusal, code: string): void {
+    socket[kBodyExchange] = 'refused';
     badRequests?.inc({ service: opts.service, reason: r.reason });
     log.debug({ code, status: r.status, reason: r.reason, message: r.message }, 'bad client request');
     sendRefusal(socket, r);
@@ -159,18 +160,18 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       socket.destroy();
       return;
     }
+    const pending = socket[kBodyExchange];
+    // Already answered and closing: the parser is only now refusing the same bytes.
+    if (pending === 'refused') return;
     const detail = err.reason ?? err.message;
     const res = socket._httpMessage;
     if (res !== undefined && res !== null) {
-      const state = res[kExchange];
-      // Already answered: the parser is only now refusing the same request.
-      if (state === 'refused') return;
       // The error is in the body of the request whose response is next in line, and none of
       // that response went out: it can still get its answer. Otherwise (a response under way,
       // or an earlier one still pending) cutting the connection is the only honest signal.
       if (!res.headersSent && !res.req.complete && socket.writable) {
-        if (state !== undefined) state.refuse();
-        refuse(socket, res, refusalForParseError(code, detail, true), code);
+        if (pending !== undefined && pending.res === res) pending.refuse();
+        refuse(socket, refusalForParseError(code, detail, true), code);
       } else {
         log.debug({ code, reason: detail }, 'bad client request with a response under way');
         socket.destroy();
@@ -181,7 +182,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       socket.destroy();
       return;
     }
-    refuse(socket, undefined, refusalForParseError(code, detail, false), code);
+    refuse(socket, refusalForParseError(code, detail, false), code);
   });
 
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
@@ -192,7 +193,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     handle(req, res);
   });
 
-  function handle(req: IncomingMessage, res: TaggedResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     let raw: readonly string[] = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
@@ -211,7 +212,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       const refusal = refusalForTransferEncoding(te, req.httpVersionMinor);
       if (refusal !== undefined) {
         // Before anything is dispatched: the origin never hears of it.
-        refuse(req.socket, res, refusal, 'transfer-encoding');
+        refuse(req.socket, refusal, 'transfer-encoding');
         return;
       }
     }
@@ -289,7 +290,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     res.once('close', () => handler.onClientClose());
     const path = basePath + url;
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
-    if (hasBody) res[kExchange] = handler;
+    if (hasBody) (req.socket as TaggedSocket)[kBodyExchange] = handler;
     if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
     else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
@@ -468,8 +469,11 @@ class ProxyHandler {
     this.#complete();
   }
 
+  /** The response closed (finished or cut): the connection no longer points here, so nothing outlives it. */
   onClientClose(): void {
     this.#cancelHold?.();
+    const socket = this.req.socket as TaggedSocket | null;
+    if (socket !== null && socket[kBodyExchange] === this) socket[kBodyExchange] = undefined;
     if (this.res.writableFinished || this.#done) return;
     this.#done = true;
     this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };
