@@ -1,7 +1,10 @@
 /**
  * The comparator: status, selected headers and bodies of a baseline and a
  * candidate response. JSON bodies are compared field by field under the rules
- * of the `compare` config (one path grammar); other bodies by bytes.
+ * of the `compare` config (one path grammar); other bodies by bytes. Each
+ * side's Content-Encoding is undone first (core/content-coding.ts, bounded by
+ * compare.max_body_bytes), so a difference of coding alone is a header
+ * matter, never a body mismatch.
  *
  * Rules are compiled once in createComparator. The walk keeps one mutable
  * path stack, formats a path only when it records a diff, and tests value
@@ -11,12 +14,13 @@ import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { CompareConfig } from '../config/schema.js';
 import { parseSizeBytes } from '../config/duration.js';
+import { contentEncodingOf, decodeContent, type ContentDecoding, type UndecodedContent } from '../core/content-coding.js';
 import { DoppelError } from '../core/errors.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import { compilePath, formatPath, type PathSegment } from './json-path.js';
 import { createRuleSet, type RuleSet } from './rule-set.js';
 import { classifyValue } from './value-classes.js';
-import type { CompareOutcome, Comparator, DiffKind, FieldDiff, ResponseSample } from './types.js';
+import { DECODE_FLAG_SUFFIX, type CompareOutcome, type Comparator, type DiffKind, type FieldDiff, type ResponseSample } from './types.js';
 
 /**
  * Headers that differ between any two responses by design (clocks, request
@@ -250,13 +254,23 @@ function compareBodies(
   typeB: string | undefined,
   flags: string[],
 ): boolean {
-  const ba = a.body;
-  const bb = b.body;
+  let ba = a.body;
+  let bb = b.body;
   if (ba.length === 0 && bb.length === 0) return true;
   const isOverLimit = ba.length > rules.maxBodyBytes || bb.length > rules.maxBodyBytes;
   if (isOverLimit) {
     flags.push('body-over-limit');
     return compareBytes(walk, rules, ba, bb, 'body-bytes', true);
+  }
+  // One header lookup per side when nothing is encoded; decoding only when a side names a coding.
+  const codingA = ba.length > 0 && a.isDecoded !== true ? contentEncodingOf(a.headers) : undefined;
+  const codingB = bb.length > 0 && b.isDecoded !== true ? contentEncodingOf(b.headers) : undefined;
+  if (codingA !== undefined || codingB !== undefined) {
+    const da = codingA === undefined ? undefined : decodeContent(ba, codingA, rules.maxBodyBytes);
+    const db = codingB === undefined ? undefined : decodeContent(bb, codingB, rules.maxBodyBytes);
+    if (da?.isDecoded === false || db?.isDecoded === false) return compareUndecoded(walk, rules, ba, bb, da, db, flags);
+    if (da !== undefined) ba = da.body;
+    if (db !== undefined) bb = db.body;
   }
   const claimsA = isJsonMediaType(typeA);
   const claimsB = isJsonMediaType(typeB);
@@ -272,6 +286,36 @@ function compareBodies(
     return compareBytes(walk, rules, ba, bb, kind, false);
   }
   return compareBytes(walk, rules, ba, bb, 'body-bytes', false);
+}
+
+/**
+ * A side's coding could not be undone (over the cap, corrupt, unknown): the
+ * bodies are equal only as the bytes received. The diff says why, and shows
+ * the other side decoded when it did decode.
+ */
+function compareUndecoded(
+  walk: Walk,
+  rules: CompiledRules,
+  rawA: Buffer,
+  rawB: Buffer,
+  da: ContentDecoding | undefined,
+  db: ContentDecoding | undefined,
+  flags: string[],
+): boolean {
+  if (da?.isDecoded === false) flags.push(`baseline-${DECODE_FLAG_SUFFIX[da.reason]}`);
+  if (db?.isDecoded === false) flags.push(`candidate-${DECODE_FLAG_SUFFIX[db.reason]}`);
+  if (rawA.equals(rawB)) {
+    walk.match++;
+    return true;
+  }
+  const side = (raw: Buffer, d: ContentDecoding | undefined): string =>
+    d?.isDecoded === false ? previewUndecoded(raw, d) : previewBytes(d === undefined ? raw : d.body, rules.maxPreviewChars, false);
+  walk.diffAt('$', 'body-bytes', side(rawA, da), side(rawB, db));
+  return false;
+}
+
+function previewUndecoded(raw: Buffer, d: UndecodedContent): string {
+  return `<${raw.length} bytes, Content-Encoding: ${d.codings.join(', ')}, not decoded: ${d.message}; sha256:${createHash('sha256').update(raw).digest('hex')}>`;
 }
 
 function compareBytes(walk: Walk, rules: CompiledRules, a: Buffer, b: Buffer, kind: DiffKind, isDigest: boolean): boolean {

@@ -1,10 +1,14 @@
+import type { UndecodedReason } from '../core/content-coding.js';
 import type { HeaderPairs } from '../core/exchange.js';
 
 /** One side of a comparison: a complete HTTP response. */
 export interface ResponseSample {
   status: number;
   headers: HeaderPairs;
+  /** the bytes received: decoded by the comparator when `headers` name a Content-Encoding */
   body: Buffer;
+  /** true when `body` is already decoded (the headers still name the coding it arrived in) */
+  isDecoded?: boolean;
   /** end-to-end duration in milliseconds, when known */
   durationMs?: number;
 }
@@ -35,11 +39,31 @@ export interface CompareOutcome {
   diffs: FieldDiff[];
   /** differences found beyond the bound of `diffs` (0 or absent when `diffs` is complete) */
   omittedDiffs?: number;
-  /** set when a body claimed JSON but did not parse, and was compared as bytes */
+  /**
+   * Set when a body was compared as bytes though it claimed more: `baseline-not-json` /
+   * `candidate-not-json` (did not parse), `body-over-limit` (over compare.max_body_bytes),
+   * `baseline-` / `candidate-` `decode-over-limit` | `decode-corrupt` | `decode-unknown-coding`
+   * (a Content-Encoding that could not be undone; a decompression bomb is cut at the cap).
+   */
   flags: string[];
 }
 
 /** What replay and shadow need from the judge: one call per pair of responses. */
 export interface Comparator {
   compare(baseline: ResponseSample, candidate: ResponseSample, endpoint: string): CompareOutcome;
+}
+
+/** Flags of a side whose Content-Encoding stayed undecoded, by reason: `candidate-decode-over-limit`, ... */
+export const DECODE_FLAG_SUFFIX: Readonly<Record<UndecodedReason, string>> = {
+  over_limit: 'decode-over-limit',
+  corrupt: 'decode-corrupt',
+  unknown_coding: 'decode-unknown-coding',
+};
+
+/** The reason of a flag set by an undecoded side, or undefined for any other flag. */
+export function undecodedReasonOf(flag: string): UndecodedReason | undefined {
+  const suffix = flag.startsWith('baseline-') ? flag.slice(9) : flag.startsWith('candidate-') ? flag.slice(10) : undefined;
+  if (suffix === undefined) return undefined;
+  for (const [reason, s] of Object.entries(DECODE_FLAG_SUFFIX)) if (s === suffix) return reason as UndecodedReason;
+  return undefined;
 }

@@ -7,7 +7,7 @@
 import type { Counter, Histogram } from 'prom-client';
 import type { Metrics } from '../metrics/metrics.js';
 import { endpointLabel } from '../metrics/route-template.js';
-import type { FieldCounts } from '../compare/types.js';
+import { undecodedReasonOf, type FieldCounts } from '../compare/types.js';
 import type { GateResult } from './types.js';
 
 export type CompareResult = 'match' | 'mismatch' | 'noise';
@@ -15,8 +15,11 @@ export type ReplayResult = 'pass' | 'fail' | 'error';
 export type RunMode = 'replay' | 'shadow';
 
 export interface RunMetrics {
-  /** one comparison: doppel_compare_total and doppel_compare_fields_total */
-  recordComparison(endpoint: string, result: CompareResult, fields: FieldCounts): void;
+  /**
+   * One comparison: doppel_compare_total and doppel_compare_fields_total; its flags count
+   * bodies whose Content-Encoding stayed undecoded (doppel_body_decode_failures_total{stage="compare"}).
+   */
+  recordComparison(endpoint: string, result: CompareResult, fields: FieldCounts, flags?: readonly string[]): void;
   /** doppel_response_duration_seconds{side}; either duration may be unknown */
   recordDurations(endpoint: string, candidateMs: number | undefined, baselineMs: number | undefined): void;
   /** doppel_replay_requests_total{result} */
@@ -63,8 +66,14 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
   };
 
   return {
-    recordComparison(endpoint, result, fields) {
+    recordComparison(endpoint, result, fields, flags) {
       forEndpoint(endpoint).compare[result].inc();
+      if (flags !== undefined && flags.length > 0) {
+        for (const f of flags) {
+          const reason = undecodedReasonOf(f);
+          if (reason !== undefined) metrics.bodyDecodeFailures.inc({ stage: 'compare', reason });
+        }
+      }
       if (fields.match > 0) fieldMatch.inc(fields.match);
       if (fields.mismatch > 0) fieldMismatch.inc(fields.mismatch);
       if (fields.ignored > 0) fieldIgnored.inc(fields.ignored);

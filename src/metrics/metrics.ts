@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
- * Every metric of DESIGN.md's table, registered on a registry passed in (never
+ * Every metric of DESIGN.md's table (and the few added beside it), registered on a registry passed in (never
  * prom-client's global one), so one scrape in any mode shows the whole schema.
  * Names and labels here are a public contract: dashboards and alert rules use them.
  */
@@ -19,6 +19,7 @@ export interface Metrics {
   readonly responseDuration: Histogram<'run_id' | 'side' | 'endpoint'>;
   readonly shadowDropped: Counter<'reason'>;
   readonly httpBadRequests: Counter<'service' | 'reason'>;
+  readonly bodyDecodeFailures: Counter<'stage' | 'reason'>;
   readonly gateValue: Gauge<'run_id' | 'gate'>;
   readonly gateThreshold: Gauge<'run_id' | 'gate'>;
   readonly gatePassing: Gauge<'run_id' | 'gate'>;
@@ -102,6 +103,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'doppel_http_bad_requests_total',
       help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout).',
       labelNames: ['service', 'reason'] as const,
+      registers,
+    }),
+    bodyDecodeFailures: new Counter({
+      name: 'doppel_body_decode_failures_total',
+      help: 'Bodies whose Content-Encoding was not undone and were read as the bytes received, by stage (compare, mock, record) and reason (over_limit: cut at compare.max_body_bytes, e.g. a decompression bomb; corrupt; unknown_coding).',
+      labelNames: ['stage', 'reason'] as const,
       registers,
     }),
     gateValue: new Gauge({

@@ -49,7 +49,7 @@ export const defaultJudgePorts: JudgePorts = {
   async createReportSink(dir, runId, judges): Promise<ReportSinkPort> {
     const ev = evaluators.get(judges.evaluator);
     if (ev === undefined) throw new Error('report sink needs an evaluator made by defaultJudgePorts');
-    const streams = createJudgedStreams(dir);
+    const streams = createJudgedStreams(dir, judges.maxDecodedBytes === undefined ? {} : { maxDecodedBytes: judges.maxDecodedBytes });
     return {
       record(r) {
         const o = r.judged.outcome;

@@ -3,7 +3,7 @@
  * declared narrowly so the engine does not depend on how the judge is built.
  * `defaultJudgePorts` (judge-adapter.ts) binds them to doppel's modules.
  */
-import type { Comparator, CompareOutcome, FieldCounts } from '../compare/types.js';
+import type { Comparator, CompareOutcome, FieldCounts, ResponseSample } from '../compare/types.js';
 import type { GateResult, JudgedRequest, MockCounts } from '../gates/types.js';
 import type { CompareConfig, CutoffsConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -12,7 +12,7 @@ import type { LiveRun } from './live-run.js';
 
 /** The judge's side of the metric contract for one run. */
 export interface RunMetricsPort {
-  recordComparison(endpoint: string, result: 'match' | 'mismatch' | 'noise', fields: FieldCounts): void;
+  recordComparison(endpoint: string, result: 'match' | 'mismatch' | 'noise', fields: FieldCounts, flags?: readonly string[]): void;
   recordDurations(endpoint: string, candidateMs: number | undefined, baselineMs: number | undefined): void;
   recordReplayResult(endpoint: string, result: 'pass' | 'fail' | 'error'): void;
 }
@@ -63,8 +63,8 @@ export interface JudgedRecord {
   judged: JudgedRequest;
   method: string;
   url: string;
-  /** both bodies, for side-by-side samples of mismatches */
-  bodies?: { baseline: Buffer; candidate: Buffer };
+  /** both responses as received, for side-by-side samples of mismatches (shown decoded) */
+  bodies?: { baseline: ResponseSample; candidate: ResponseSample };
   /** why the candidate did not answer */
   error?: string;
 }
@@ -83,5 +83,9 @@ export interface JudgePorts {
   exportGates(metrics: Metrics, runId: string, results: readonly GateResult[]): void;
   createRunMetrics(metrics: Metrics, runId: string): RunMetricsPort;
   readBaselineReport(dir: string): Promise<BaselineLookup>;
-  createReportSink(dir: string, runId: string, judges: { evaluator: GateEvaluatorPort; noise: NoiseLearnerPort | undefined }): Promise<ReportSinkPort>;
+  createReportSink(
+    dir: string,
+    runId: string,
+    judges: { evaluator: GateEvaluatorPort; noise: NoiseLearnerPort | undefined; maxDecodedBytes?: number },
+  ): Promise<ReportSinkPort>;
 }

@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Clock } from '../core/clock.js';
 import { DoppelError, ExitCode, usageError } from '../core/errors.js';
+import { readableBody } from '../core/content-coding.js';
 import { decodeBody, isHttpExchange, type HttpExchange } from '../core/exchange.js';
 import { newRunId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -27,7 +28,7 @@ import { LiveRun, type DiffSample, type RunCounts } from './live-run.js';
 import { createMockAdminClient } from './mock-admin-client.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
-import { applyCaptures, compileCaptures, parseJsonLoose, substituteJson, substituteUrl, type SessionVars } from './runtime-vars.js';
+import { applyCaptures, compileCaptures, parseJsonLoose, parseResponseJson, substituteJson, substituteUrl, type SessionVars } from './runtime-vars.js';
 import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { runSessionScheduler, type ScheduledRequest, type SessionContext, type Timing } from './session-scheduler.js';
 
@@ -117,18 +118,24 @@ async function checkTrafficDirs(dirs: readonly string[]): Promise<void> {
 }
 
 /** The recorded response with captured recorded values replaced by the candidate's. */
-function substituteRecorded(sample: ResponseSample, vars: SessionVars): ResponseSample {
+function substituteRecorded(sample: ResponseSample, vars: SessionVars, maxDecodedBytes: number): ResponseSample {
   let body = sample.body;
-  const doc = parseJsonLoose(body);
+  let isDecoded = sample.isDecoded === true;
+  const readable = isDecoded ? body : readableBody(body, sample.headers, maxDecodedBytes).body;
+  const doc = parseJsonLoose(readable);
   if (doc !== undefined) {
     const r = substituteJson(doc, vars);
-    if (r.changed) body = Buffer.from(JSON.stringify(r.value));
+    if (r.changed) {
+      // compared as decoded from here on: re-encoding only to have the comparator decode again would be waste
+      body = Buffer.from(JSON.stringify(r.value));
+      isDecoded = true;
+    }
   }
   const headers = sample.headers.map(([k, v]): [string, string] => {
     const name = k.toLowerCase();
     return name === 'location' || name === 'content-location' ? [k, substituteUrl(v, vars)] : [k, v];
   });
-  return { ...sample, headers, body };
+  return { ...sample, headers, body, ...(isDecoded ? { isDecoded } : {}) };
 }
 
 /** Inbound exchanges the manifests announce (an upper bound for ETA: filters may skip some). */
@@ -255,7 +262,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const runMetrics = judge.createRunMetrics(metrics, runId);
   const evaluator: GateEvaluatorPort = judge.createGateEvaluator({ gates: options.gates, cutoffs: options.cutoffs, hasLatencyBaseline: hasBaselineRun });
   const baseline: BaselineLookup | undefined = cfg.baseline === undefined ? undefined : await judge.readBaselineReport(cfg.baseline);
-  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId, { evaluator, noise });
+  const sink: ReportSinkPort | undefined = cfg.report === undefined ? undefined : await judge.createReportSink(cfg.report, runId, { evaluator, noise, maxDecodedBytes: maxBodyBytes });
   const mockSource =
     options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
 
@@ -404,8 +411,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         captures,
         method,
         url,
-        rec === null ? undefined : { headers: rec.headers, json: rec.bodyEncoding === 'utf8' ? parseJsonLoose(rec.body) : undefined },
-        { headers: cand.headers, json: parseJsonLoose(cand.body) },
+        rec === null ? undefined : { headers: rec.headers, json: parseResponseJson(decodeBody(rec.body, rec.bodyEncoding), rec.headers, maxBodyBytes) },
+        { headers: cand.headers, json: parseResponseJson(cand.body, cand.headers, maxBodyBytes) },
         session.vars,
       );
     }
@@ -423,7 +430,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       return;
     }
     // The baseline's own ids, as the candidate assigned them: a create-then-read flow compares equal.
-    const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars) : recorded;
+    const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars, maxBodyBytes) : recorded;
     let outcome = comparator.compare(base, cand, endpoint);
     let result: 'match' | 'mismatch' | 'noise' = outcome.isMatch ? 'match' : 'mismatch';
     if (noise !== undefined) ({ result, outcome } = noise.judge(endpoint, outcome));
@@ -440,9 +447,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ...(result === 'noise' ? { isNoise: true } : {}),
     };
     evaluator.record(judged);
-    sink?.record({ judged, method, url, ...(outcome.isMatch ? {} : { bodies: { baseline: base.body, candidate: cand.body } }) });
+    sink?.record({ judged, method, url, ...(outcome.isMatch ? {} : { bodies: { baseline: base, candidate: cand } }) });
     gatesDirty = true;
-    runMetrics.recordComparison(endpoint, result, outcome.fields);
+    runMetrics.recordComparison(endpoint, result, outcome.fields, outcome.flags);
     if (outcome.isMatch) {
       live.counts.passed++;
       ep.passed++;

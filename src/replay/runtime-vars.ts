@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { DoppelError } from '../core/errors.js';
 import { compilePath, selectValues, type CompiledPath } from '../compare/json-path.js';
 import { parseDurationMs } from '../config/duration.js';
+import { readableBody } from '../core/content-coding.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import { createRequestFilter, type RequestFilter } from './request-filter.js';
 
@@ -293,6 +294,12 @@ export function applyCaptures(
 }
 
 /** Parses a body as JSON when it looks like JSON; never throws. */
+/** The JSON of a response body, its Content-Encoding undone first (bounded by maxBytes); undefined when not JSON. */
+export function parseResponseJson(body: Buffer, headers: HeaderPairs, maxBytes: number): unknown {
+  if (body.length === 0) return undefined;
+  return parseJsonLoose(readableBody(body, headers, maxBytes).body);
+}
+
 export function parseJsonLoose(body: Buffer | string): unknown {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const c = text.trimStart()[0];

@@ -2,8 +2,11 @@
  * The per-request side of a report, shared by replay and shadow: every judged
  * request to results.ndjson, every mismatch and unanswered request to
  * diffs.ndjson (streamed, bounded), and the top diffs with a few whole
- * examples kept for report.html.
+ * examples kept for report.html (bodies shown decoded: a gzip body reads as
+ * its JSON).
  */
+import type { ResponseSample } from '../compare/types.js';
+import { DEFAULT_DECODE_LIMIT, readableBody } from '../core/content-coding.js';
 import type { JudgedRequest } from '../gates/types.js';
 import { createDiffCollector, type DiffCollector } from './diff-collector.js';
 import { createDiffWriter, createResultsWriter } from './ndjson-writer.js';
@@ -16,12 +19,32 @@ export interface JudgedStreams {
    * One judged request. `isMismatch` is the caller's verdict (noise taken out);
    * `bodies` are read only while the endpoint still wants an example.
    */
-  record(j: JudgedRequest, isMismatch: boolean, bodies?: { baseline: Buffer; candidate: Buffer }, error?: string): void;
+  record(j: JudgedRequest, isMismatch: boolean, bodies?: SampleBodies, error?: string): void;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createJudgedStreams(dir: string): JudgedStreams {
+/** Both responses of a mismatch, as received (the headers say how to decode each body). */
+export interface SampleBodies {
+  baseline: ResponseSample;
+  candidate: ResponseSample;
+}
+
+export interface JudgedStreamsOptions {
+  /** decode cap for the bodies of samples: compare.max_body_bytes */
+  maxDecodedBytes?: number;
+}
+
+/** A body as a sample shows it: decoded, or a sentence saying why it stays bytes. */
+function sampleBody(s: ResponseSample, maxBytes: number): Buffer | string {
+  if (s.isDecoded === true) return s.body;
+  const r = readableBody(s.body, s.headers, maxBytes);
+  if (r.decoding?.isDecoded === false) return `<${s.body.length} bytes, Content-Encoding: ${r.decoding.codings.join(', ')}, not decoded: ${r.decoding.message}>`;
+  return r.body;
+}
+
+export function createJudgedStreams(dir: string, opts: JudgedStreamsOptions = {}): JudgedStreams {
+  const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
   const diffs = createDiffWriter(dir);
   const results = createResultsWriter(dir);
   const collector = createDiffCollector();
@@ -61,7 +84,8 @@ export function createJudgedStreams(dir: string): JudgedStreams {
         ...known,
       });
       const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome: o };
-      collector.add(subject, collector.wantsSample(j.endpoint) ? bodies : undefined);
+      if (bodies === undefined || !collector.wantsSample(j.endpoint)) collector.add(subject);
+      else collector.add(subject, { baseline: sampleBody(bodies.baseline, maxDecoded), candidate: sampleBody(bodies.candidate, maxDecoded) });
     },
     flush: async () => {
       await Promise.all([diffs.flush(), results.flush()]);

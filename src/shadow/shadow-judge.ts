@@ -2,8 +2,9 @@
  * The streaming judge of shadow mode: each candidate response is compared
  * with the primary's as soon as both are complete. Small pairs are compared
  * inline (cheaper than a thread hop); pairs whose bodies together exceed
- * `inlineMaxBytes` go to the worker pool, and are dropped and counted when
- * it is saturated. Results feed the metrics, a windowed gate evaluator (live
+ * `inlineMaxBytes` (a compressed body weighs what it likely inflates to: it
+ * is decoded where it is compared) go to the worker pool, and are dropped
+ * and counted when it is saturated. Results feed the metrics, a windowed gate evaluator (live
  * values), a cumulative one (the report) and a bounded ring of diff samples.
  */
 import type { Comparator, CompareOutcome, FieldDiff, ResponseSample } from '../compare/types.js';
@@ -11,6 +12,7 @@ import type { NoiseLearner } from '../compare/noise.js';
 import type { GateEvaluator, WindowedGateEvaluator } from '../gates/gate-evaluator.js';
 import type { RunMetrics } from '../gates/run-metrics.js';
 import type { JudgedRequest } from '../gates/types.js';
+import { contentEncodingOf } from '../core/content-coding.js';
 import type { Logger } from '../core/logger.js';
 import type { JudgePool } from './judge-pool.js';
 import type { ShadowReport } from './shadow-report.js';
@@ -88,6 +90,18 @@ export interface ShadowJudge {
 
 const MAX_OUTBOUND_KEYS = 500;
 
+/**
+ * What a body costs to judge, in bytes: a compressed body is decoded before it is walked, and
+ * JSON usually compresses 5 to 20 times, so it weighs as what it likely inflates to. Decoding
+ * itself is bounded by compare.max_body_bytes wherever it runs.
+ */
+const ENCODED_WEIGHT = 16;
+
+function judgeWeight(s: ResponseSample): number {
+  if (s.body.length === 0) return 0;
+  return contentEncodingOf(s.headers) === undefined ? s.body.length : s.body.length * ENCODED_WEIGHT;
+}
+
 export function createShadowJudge(opts: ShadowJudgeOptions): ShadowJudge {
   const ring: Array<DiffSample | undefined> = new Array<DiffSample | undefined>(Math.max(1, opts.maxSamples));
   let ringNext = 0;
@@ -100,7 +114,7 @@ export function createShadowJudge(opts: ShadowJudgeOptions): ShadowJudge {
   };
 
   const compare = (a: ResponseSample, b: ResponseSample, endpoint: string): Promise<CompareOutcome> | CompareOutcome | undefined => {
-    if (opts.pool !== undefined && a.body.length + b.body.length > opts.inlineMaxBytes) return opts.pool.compare(a, b, endpoint);
+    if (opts.pool !== undefined && judgeWeight(a) + judgeWeight(b) > opts.inlineMaxBytes) return opts.pool.compare(a, b, endpoint);
     return opts.comparator.compare(a, b, endpoint);
   };
 
@@ -144,10 +158,10 @@ export function createShadowJudge(opts: ShadowJudgeOptions): ShadowJudge {
       };
       opts.windowed.record(j);
       opts.total.record(j);
-      opts.metrics.recordComparison(pair.endpoint, result, outcome.fields);
+      opts.metrics.recordComparison(pair.endpoint, result, outcome.fields, outcome.flags);
       opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baseline.durationMs);
       judged++;
-      opts.report?.record(j, result, { baseline: pair.baseline.body, candidate: pair.candidate.body });
+      opts.report?.record(j, result, { baseline: pair.baseline, candidate: pair.candidate });
       if (outboundDiffs.length > 0) tallyOutbound(pair.endpoint, outboundDiffs);
       if (result === 'mismatch' || outboundDiffs.length > 0) {
         const s: DiffSample = {

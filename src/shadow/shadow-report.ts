@@ -8,7 +8,7 @@
 import type { GateEvaluator } from '../gates/gate-evaluator.js';
 import type { JudgedRequest } from '../gates/types.js';
 import type { LearnedNoise } from '../compare/noise.js';
-import { createJudgedStreams } from '../report/judged-streams.js';
+import { createJudgedStreams, type SampleBodies } from '../report/judged-streams.js';
 import { REPORT_FORMAT_VERSION, type RunReport } from '../report/types.js';
 import { writeReport } from '../report/write-report.js';
 import type { OutboundSummary } from './shadow-judge.js';
@@ -41,13 +41,13 @@ export interface ShadowReportInput {
 export interface ShadowReport {
   readonly dir: string;
   /** one judged copy; `bodies` are only read when a sample of the endpoint is still wanted */
-  record(j: JudgedRequest, result: 'match' | 'mismatch' | 'noise' | 'error', bodies?: { baseline: Buffer; candidate: Buffer }, error?: string): void;
+  record(j: JudgedRequest, result: 'match' | 'mismatch' | 'noise' | 'error', bodies?: SampleBodies, error?: string): void;
   /** flushes the streams (closes them once `isFinal`) and writes summary.json, junit.xml, report.html */
   write(input: ShadowReportInput, isFinal: boolean): Promise<ShadowRunReport>;
 }
 
-export function createShadowReport(dir: string): ShadowReport {
-  const streams = createJudgedStreams(dir);
+export function createShadowReport(dir: string, opts: { maxDecodedBytes?: number } = {}): ShadowReport {
+  const streams = createJudgedStreams(dir, opts);
 
   return {
     dir,

@@ -8,6 +8,7 @@
 import { availableParallelism } from 'node:os';
 import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
+import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { newRunId } from '../core/ids.js';
@@ -153,7 +154,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     shadowRun.drop(reason);
   };
   // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
-  const report = cfg.report === undefined ? undefined : createShadowReport(cfg.report);
+  const report = cfg.report === undefined ? undefined : createShadowReport(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
   const judge = createShadowJudge({
     comparator,
     pool,
