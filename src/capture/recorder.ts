@@ -2,13 +2,16 @@
  * The recorder: takes finished exchanges from the proxy path through a
  * bounded queue and writes them to the store off that path. Redaction,
  * session keys and body encoding happen here, not while the client waits.
+ * JSON-path redaction reads a compressed body decoded and stores it
+ * re-encoded in the same coding (core/redact.ts redactBody).
  * When the queue, the store or the disk quota cannot take more, the exchange
  * is dropped and counted (doppel_record_dropped_total{reason}); proxying goes on.
  */
 import { BoundedQueue } from '../core/bounded-queue.js';
 import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
-import type { Redactor } from '../core/redact.js';
+import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import { redactBody, type Redactor } from '../core/redact.js';
 import type { SessionKeyer } from '../core/sessions.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -72,6 +75,8 @@ export interface RecorderOptions {
   quotaBytes?: number | undefined;
   /** most bytes handed to the writer and not yet written */
   maxInFlightBytes?: number;
+  /** decode cap of compressed bodies searched for redact.json_paths (compare.max_body_bytes; default 1mb) */
+  maxDecodedBytes?: number;
 }
 
 export interface Recorder extends CaptureSink {
@@ -112,6 +117,21 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   let dropped = 0;
   let idleWaiters: Array<() => void> = [];
   let storeErrorLogged = false;
+  const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
+  let undecodedLogged = false;
+
+  const redactPart = (body: Buffer, headers: readonly string[], id: string): Buffer => {
+    if (body.length === 0 || redactor.jsonPaths.length === 0) return body;
+    const r = redactBody(redactor, body, contentEncodingOfRaw(headers), maxDecoded);
+    if (r.undecoded !== undefined) {
+      metrics.bodyDecodeFailures.inc({ stage: 'record', reason: r.undecoded.reason });
+      if (!undecodedLogged) {
+        undecodedLogged = true;
+        log.warn({ id, why: r.undecoded.message }, 'a compressed body did not decode: stored as received, its JSON paths not redacted');
+      }
+    }
+    return r.body;
+  };
 
   const drop = (reason: DropReason) => {
     dropped++;
@@ -198,13 +218,12 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         ? sessionKeyer({ rawHeaders: raw.parent.rawHeaders, connectionId: raw.parent.connectionId, exchangeId: raw.parent.id })
         : sessionKeyer({ rawHeaders: raw.requestHeaders, connectionId: raw.connectionId, exchangeId: raw.id });
     const reqBodyRaw = concat(raw.requestBody);
-    const reqBody =
-      raw.requestTruncated || hasContentEncoding(raw.requestHeaders) ? reqBodyRaw : (redactor.jsonBody(reqBodyRaw) ?? reqBodyRaw);
+    const reqBody = raw.requestTruncated ? reqBodyRaw : redactPart(reqBodyRaw, raw.requestHeaders, raw.id);
     let response: HttpResponseRecord | null = null;
     if (raw.response) {
       const r = raw.response;
       const resBodyRaw = concat(r.body);
-      const resBody = r.truncated || hasContentEncoding(r.headers) ? resBodyRaw : (redactor.jsonBody(resBodyRaw) ?? resBodyRaw);
+      const resBody = r.truncated ? resBodyRaw : redactPart(resBodyRaw, r.headers, raw.id);
       response = {
         status: r.status,
         headers: redactor.headers(toPairs(r.headers)),
@@ -299,15 +318,4 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       await writer.close();
     },
   };
-}
-
-function hasContentEncoding(raw: readonly string[]): boolean {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const n = raw[i] as string;
-    if (n.length === 16 && n.toLowerCase() === 'content-encoding') {
-      const v = (raw[i + 1] as string).trim().toLowerCase();
-      return v !== '' && v !== 'identity';
-    }
-  }
-  return false;
 }

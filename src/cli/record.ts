@@ -116,6 +116,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       queueItems: rec.queue_items,
       queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
       quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
+      maxDecodedBytes: size(config.compare.max_body_bytes, 1024 * 1024),
     });
     const rc = recorder;
     daemon.providers.recorders.push({ pause: () => rc.pause(), resume: () => rc.resume(), status: () => ({ out: outDir, ...rc.status() }) });

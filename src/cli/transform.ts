@@ -3,6 +3,8 @@ import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { DoppelError, ExitCode, usageError } from '../core/errors.js';
 import { resolveRedactKey } from '../core/redact.js';
+import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
 import { describeReport, emptyReport, note } from '../formats/import-report.js';
 import { createTransformer, parseTransformRules, type TransformRules } from '../formats/transform-rules.js';
@@ -48,8 +50,11 @@ export async function runTransform(flags: TransformFlags, ctx: CommandContext): 
   if (rules.redactJsonPaths.length > 0 && key.source === 'generated') {
     ctx.io.stderr.write('transform: no DOPPEL_REDACT_KEY or redact.key_file; placeholders use a one-off key and will not match other recordings\n');
   }
-  const transformer = createTransformer(rules, key.key);
   const report = emptyReport();
+  const transformer = createTransformer(rules, key.key, {
+    maxDecodedBytes: parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT,
+    onUndecoded: (u) => note(report, `compressed bodies left as they were, their JSON paths not redacted (${u.reason.replace('_', ' ')})`),
+  });
   const reader = createFileStoreReader([input]);
   const writer = await createFileStoreWriter({ dir: out });
   try {

@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, basename, join } from 'node:path';
+import { decodeContent, encodeContent, type UndecodedContent } from './content-coding.js';
 import { DoppelError } from './errors.js';
 import type { HeaderPairs } from './exchange.js';
 import { compilePath, selectValues, type CompiledPath, type PathSegment } from '../compare/json-path.js';
@@ -181,6 +182,30 @@ export function createRedactor(opts: RedactorOptions): Redactor {
   };
 
   return { isEnabled: enabled, placeholder, headers, url, jsonBody, queryParamNames, jsonPaths };
+}
+
+export interface BodyRedaction {
+  /** the body to store: redacted, or the input when nothing changed */
+  body: Buffer;
+  /** set when the body's Content-Encoding could not be undone, so its JSON was not searched */
+  undecoded?: UndecodedContent;
+}
+
+/**
+ * JSON-path redaction of a body as captured. A body sent with a Content-Encoding
+ * is decoded (bounded by maxDecodedBytes), redacted, and re-encoded in the same
+ * codings, so the stored exchange keeps the headers the peer sent, mocks still
+ * answer in that coding, and no secret reaches the store. A body that does not
+ * decode (over the cap, corrupt, unknown coding) is kept as is, like a body that
+ * is not JSON, and reported through `undecoded`.
+ */
+export function redactBody(redactor: Redactor, body: Buffer, contentEncoding: string | undefined, maxDecodedBytes: number): BodyRedaction {
+  if (!redactor.isEnabled || redactor.jsonPaths.length === 0 || body.length === 0) return { body };
+  if (contentEncoding === undefined) return { body: redactor.jsonBody(body) ?? body };
+  const d = decodeContent(body, contentEncoding, maxDecodedBytes);
+  if (!d.isDecoded) return { body, undecoded: d };
+  const redacted = redactor.jsonBody(d.body);
+  return { body: redacted === undefined ? body : encodeContent(redacted, d.codings) };
 }
 
 function firstNonSpace(buf: Buffer): number {

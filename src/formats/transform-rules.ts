@@ -1,7 +1,8 @@
 /**
  * Rules of `doppel transform`: drop exchanges by "METHOD /path/glob", set or
  * remove header fields, replace JSON body values at paths with the stable
- * redaction placeholder of src/core/redact.ts.
+ * redaction placeholder of src/core/redact.ts. A body sent with a
+ * Content-Encoding is decoded to be redacted and re-encoded in the same coding.
  *
  *   drop: ["GET /healthz", "* /admin/**"]
  *   set_headers: { request: { X-Env: staging }, response: { X-Copy: "1" } }
@@ -10,8 +11,9 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { DoppelError } from '../core/errors.js';
-import { decodeBody, type Exchange, type HeaderPairs } from '../core/exchange.js';
-import { createRedactor } from '../core/redact.js';
+import { contentEncodingOf, DEFAULT_DECODE_LIMIT, type UndecodedContent } from '../core/content-coding.js';
+import { decodeBody, encodeBody, type BodyEncoding, type Exchange, type HeaderPairs } from '../core/exchange.js';
+import { createRedactor, redactBody } from '../core/redact.js';
 import { checkPath } from '../compare/json-path.js';
 import { createRequestFilter, type RequestFilter } from '../replay/request-filter.js';
 
@@ -92,13 +94,30 @@ function rewriteHeaders(pairs: HeaderPairs, remove: readonly string[], set: Read
   return out;
 }
 
-export function createTransformer(rules: TransformRules, key: Buffer): Transformer {
+export interface TransformerOptions {
+  /** decode cap of compressed bodies (compare.max_body_bytes; default 1mb) */
+  maxDecodedBytes?: number;
+  /** told about each body whose Content-Encoding did not decode (left as it was) */
+  onUndecoded?: (u: UndecodedContent) => void;
+}
+
+export function createTransformer(rules: TransformRules, key: Buffer, opts: TransformerOptions = {}): Transformer {
   const filter: RequestFilter = createRequestFilter([], rules.drop);
   const redactor = rules.redactJsonPaths.length > 0 ? createRedactor({ key, jsonPaths: rules.redactJsonPaths }) : undefined;
-  const redactBody = <T extends { body: string; bodyEncoding: 'utf8' | 'base64' }>(part: T): T => {
-    if (redactor === undefined || part.bodyEncoding !== 'utf8' || part.body === '') return part;
-    const out = redactor.jsonBody(decodeBody(part.body, 'utf8'));
-    return out === undefined ? part : { ...part, body: out.toString('utf8') };
+  const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
+  // Reads the headers the body was recorded with, before any header rule rewrites them.
+  const redactPart = <T extends { headers: HeaderPairs; body: string; bodyEncoding: BodyEncoding }>(part: T): T => {
+    if (redactor === undefined || part.body === '') return part;
+    const coding = contentEncodingOf(part.headers);
+    if (coding === undefined) {
+      if (part.bodyEncoding !== 'utf8') return part;
+      const out = redactor.jsonBody(decodeBody(part.body, 'utf8'));
+      return out === undefined ? part : { ...part, body: out.toString('utf8') };
+    }
+    const raw = decodeBody(part.body, part.bodyEncoding);
+    const r = redactBody(redactor, raw, coding, maxDecoded);
+    if (r.undecoded !== undefined) opts.onUndecoded?.(r.undecoded);
+    return r.body === raw ? part : { ...part, ...encodeBody(r.body) };
   };
   return {
     apply(ex) {
@@ -110,8 +129,11 @@ export function createTransformer(rules: TransformRules, key: Buffer): Transform
         tags: { ...ex.tags, transformed: 'true' },
         http: {
           ...ex.http,
-          request: redactBody({ ...request, headers: rewriteHeaders(request.headers, rules.removeHeaders.request, rules.setHeaders.request) }),
-          response: response === null ? null : redactBody({ ...response, headers: rewriteHeaders(response.headers, rules.removeHeaders.response, rules.setHeaders.response) }),
+          request: { ...redactPart(request), headers: rewriteHeaders(request.headers, rules.removeHeaders.request, rules.setHeaders.request) },
+          response:
+            response === null
+              ? null
+              : { ...redactPart(response), headers: rewriteHeaders(response.headers, rules.removeHeaders.response, rules.setHeaders.response) },
         },
       };
     },
