@@ -7,6 +7,7 @@
  * A miss is explained by the nearest recorded request and what differed.
  */
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
+import { isRedactedValue } from '../core/redact.js';
 import { stripResponseHop } from '../capture/hop-by-hop.js';
 import { traceIdOf, traceparentOf } from '../capture/trace-links.js';
 import { canonicalJson, exactKey, parseRequest, queryKey, shapeKey, shapePath, type KeyOptions, type ParsedRequest } from './http-request-key.js';
@@ -92,6 +93,7 @@ type Entry = MockResponse;
 interface Sample {
   method: string;
   url: string;
+  /** decoded when it was sent with a Content-Encoding */
   body: Buffer;
   headers: readonly string[];
 }
@@ -109,8 +111,8 @@ interface Group {
   reqHeaders: readonly string[];
 }
 
-function sampleOf(g: Group): Sample {
-  return { method: g.method, url: g.url, body: g.reqBody, headers: g.reqHeaders };
+function sampleOf(g: Group): Sample & { isDecoded: true } {
+  return { method: g.method, url: g.url, body: g.reqBody, headers: g.reqHeaders, isDecoded: true };
 }
 
 export interface Difference {
@@ -177,7 +179,7 @@ export class HttpMockIndex {
     const reqBody = req.truncated || req.body === '' ? EMPTY_BODY : decodeBody(req.body, req.bodyEncoding);
     const flatReq: string[] = [];
     for (const [k, v] of req.headers) flatReq.push(k, v);
-    const parsed = parseRequest({ method: req.method, url: req.url, headers: flatReq, body: reqBody });
+    const parsed = parseRequest({ method: req.method, url: req.url, headers: flatReq, body: reqBody }, this.#opts.maxDecodedBytes);
     const body = decodeBody(rec.body, rec.bodyEncoding);
     const flat: string[] = [];
     for (const [k, v] of rec.headers) flat.push(k, v);
@@ -211,7 +213,8 @@ export class HttpMockIndex {
     const sample: Sample = {
       method: parsed.method,
       url: req.url,
-      body: reqBody.length === 0 ? EMPTY_BODY : reqBody,
+      // kept decoded: a miss is explained by what the bodies mean
+      body: parsed.content.length === 0 ? EMPTY_BODY : parsed.content,
       headers: this.#opts.matchHeaders.length === 0 ? NO_HEADERS : flatReq,
     };
     const exact = exactKey(parsed, this.#opts);
@@ -373,11 +376,11 @@ function diffBodies(rec: ParsedRequest, live: ParsedRequest, opts: KeyOptions): 
     jsonPathsDiffering(rec.json, live.json, '$', paths, opts);
     return { part: 'body', expected: 'JSON as recorded', actual: { differingPaths: paths.slice(0, 10) } };
   }
-  if (rec.body.equals(live.body)) return undefined;
+  if (rec.content.equals(live.content)) return undefined;
   return {
     part: 'body',
-    expected: { bytes: rec.body.length, json: rec.isJson },
-    actual: { bytes: live.body.length, json: live.isJson },
+    expected: { bytes: rec.content.length, json: rec.isJson },
+    actual: { bytes: live.content.length, json: live.isJson, ...(live.undecoded === undefined ? {} : { notDecoded: live.undecoded.message }) },
   };
 }
 
@@ -398,5 +401,7 @@ function jsonPathsDiffering(a: unknown, b: unknown, path: string, out: string[],
     for (let i = 0; i < Math.min(a.length, b.length); i++) jsonPathsDiffering(a[i], b[i], `${path}[${i}]`, out, opts);
     return;
   }
+  // a recorded placeholder stands for any secret: matching treats redacted positions as wildcards
+  if (isRedactedValue(a) || isRedactedValue(b)) return;
   if (canonicalJson(a, opts, true) !== canonicalJson(b, opts, true)) out.push(path);
 }

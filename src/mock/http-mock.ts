@@ -14,7 +14,8 @@ import { EXCHANGE_FORMAT_VERSION, encodeBody, isHttpExchange, type Exchange, typ
 import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
-import type { Redactor } from '../core/redact.js';
+import { contentEncodingOfRaw } from '../core/content-coding.js';
+import { redactBody, type Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { UnmatchedCall } from '../admin/types.js';
 import { listenOn } from '../capture/http-capture-proxy.js';
@@ -33,6 +34,8 @@ export interface HttpMockOptions {
   /** compare.value_classes */
   valueClasses: boolean;
   maxBodyBytes: number;
+  /** decode cap of request bodies sent with a Content-Encoding (compare.max_body_bytes; default 1mb) */
+  maxDecodedBytes?: number;
   /** query params / JSON paths capture redacted: wildcards when matching */
   redactedQueryParams: Iterable<string>;
   redactedJsonPaths: readonly string[];
@@ -96,8 +99,10 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
       matchHeaders: o.matchHeaders,
       redactedQueryParams: o.redactedQueryParams,
       redactedJsonPaths: o.redactedJsonPaths,
+      ...(o.maxDecodedBytes === undefined ? {} : { maxDecodedBytes: o.maxDecodedBytes }),
     }),
   );
+  const maxDecoded = index.keyOptions.maxDecodedBytes;
   for await (const ex of opts.exchanges) {
     if (ex.service === service && isHttpExchange(ex)) index.add(ex);
   }
@@ -166,7 +171,11 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
 
   function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const url = req.url ?? '/';
-    const parsed = parseRequest({ method: req.method ?? 'GET', url, headers: req.rawHeaders, body });
+    const parsed = parseRequest({ method: req.method ?? 'GET', url, headers: req.rawHeaders, body }, maxDecoded);
+    if (parsed.undecoded !== undefined) {
+      metrics.bodyDecodeFailures.inc({ stage: 'mock', reason: parsed.undecoded.reason });
+      log.debug({ url, why: parsed.undecoded.message }, 'request body not decoded: matched as the bytes received');
+    }
     for (const s of before) {
       if (stubMatches(s, parsed, url)) return serveStub(s, req, res);
     }
@@ -280,6 +289,7 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
     let resTrailers: string[] = [];
     const p = pool as Pool;
     const finish = (error: { code: string; message: string } | undefined) => {
+      const resBody = Buffer.concat(chunks);
       const ex: HttpExchange = {
         v: EXCHANGE_FORMAT_VERSION,
         id: newExchangeId(startedAt),
@@ -298,7 +308,7 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
                   status,
                   headers: toPairs(resHeaders),
                   ...(resTrailers.length > 0 ? { trailers: toPairs(resTrailers) } : {}),
-                  ...encodeBody(Buffer.concat(chunks)),
+                  ...encodeBody(resBody),
                   truncated: false,
                 }
               : null,
@@ -315,8 +325,20 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
           ...ex,
           http: {
             ...ex.http,
-            request: { ...ex.http.request, url: rt.redactor.url(url), headers: rt.redactor.headers(ex.http.request.headers) },
-            response: ex.http.response === null ? null : { ...ex.http.response, headers: rt.redactor.headers(ex.http.response.headers) },
+            request: {
+              ...ex.http.request,
+              url: rt.redactor.url(url),
+              headers: rt.redactor.headers(ex.http.request.headers),
+              ...encodeBody(redactBody(rt.redactor, body, contentEncodingOfRaw(fwd.headers), maxDecoded).body),
+            },
+            response:
+              ex.http.response === null
+                ? null
+                : {
+                    ...ex.http.response,
+                    headers: rt.redactor.headers(ex.http.response.headers),
+                    ...encodeBody(redactBody(rt.redactor, resBody, contentEncodingOfRaw(resHeaders), maxDecoded).body),
+                  },
           },
         };
         rt.writer.append(stored).then(

@@ -11,11 +11,14 @@
  * Both apply compare.ignore (JSON paths are blanked) and treat redacted
  * positions (redacted query parameters, redact.json_paths, recorded
  * placeholders) as wildcards: the recording holds a placeholder where the live
- * request holds the secret.
+ * request holds the secret. A body sent with a Content-Encoding is keyed by
+ * what it decodes to (bounded by compare.max_body_bytes), so a gzip request
+ * matches its recording whatever the compressor's level or timestamp.
  */
 import { createHash } from 'node:crypto';
 import { compilePath, pathMatches, type CompiledPath, type PathSegment } from '../compare/json-path.js';
 import { classifyValue } from '../compare/value-classes.js';
+import { contentEncodingOfRaw, decodeContent, DEFAULT_DECODE_LIMIT, type UndecodedContent } from '../core/content-coding.js';
 import { isRedactedValue, safeDecode } from '../core/redact.js';
 
 export interface KeyOptions {
@@ -27,6 +30,8 @@ export interface KeyOptions {
   /** lower-case query parameter names that capture redacts */
   redactedQueryParams: ReadonlySet<string>;
   redactedJsonPaths: readonly CompiledPath[];
+  /** decode cap of request bodies sent with a Content-Encoding (compare.max_body_bytes) */
+  maxDecodedBytes: number;
 }
 
 export function buildKeyOptions(o: {
@@ -35,6 +40,7 @@ export function buildKeyOptions(o: {
   matchHeaders?: readonly string[];
   redactedQueryParams?: Iterable<string>;
   redactedJsonPaths?: readonly string[];
+  maxDecodedBytes?: number;
 }): KeyOptions {
   const ignore = (o.ignore ?? []).map((p) => compilePath(p));
   const ignoredHeaders = new Set(ignore.filter((p) => p.kind === 'header').map((p) => (p.kind === 'header' ? p.name : '')));
@@ -44,6 +50,7 @@ export function buildKeyOptions(o: {
     matchHeaders: (o.matchHeaders ?? []).map((h) => h.toLowerCase()).filter((h) => !ignoredHeaders.has(h)),
     redactedQueryParams: new Set([...(o.redactedQueryParams ?? [])].map((q) => q.toLowerCase())),
     redactedJsonPaths: (o.redactedJsonPaths ?? []).map((p) => compilePath(p)).filter((p) => p.kind === 'json'),
+    maxDecodedBytes: o.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT,
   };
 }
 
@@ -54,7 +61,10 @@ export interface RequestView {
   url: string;
   /** raw header list: name, value, ... */
   headers: readonly string[];
+  /** the bytes as sent */
   body: Buffer;
+  /** true when `body` is already decoded (a recorded sample kept decoded) */
+  isDecoded?: boolean;
 }
 
 export interface ParsedRequest {
@@ -65,27 +75,42 @@ export interface ParsedRequest {
   /** parsed JSON body, or undefined when not JSON */
   json: unknown;
   isJson: boolean;
+  /** the bytes as sent (what passthrough forwards) */
   body: Buffer;
+  /** what matching reads: `body` with its Content-Encoding undone, or `body` itself */
+  content: Buffer;
+  /** set when a Content-Encoding could not be undone (over the cap, corrupt, unknown): `content` is `body` */
+  undecoded: UndecodedContent | undefined;
   headers: readonly string[];
 }
 
 const EMPTY: Array<[string, string]> = [];
 
-export function parseRequest(view: RequestView): ParsedRequest {
+export function parseRequest(view: RequestView, maxDecodedBytes = DEFAULT_DECODE_LIMIT): ParsedRequest {
   const q = view.url.indexOf('?');
   const path = q === -1 ? view.url : view.url.slice(0, q);
   const query = q === -1 ? EMPTY : parseQuery(view.url.slice(q + 1));
+  let content = view.body;
+  let undecoded: UndecodedContent | undefined;
+  if (content.length > 0 && view.isDecoded !== true) {
+    const coding = contentEncodingOfRaw(view.headers);
+    if (coding !== undefined) {
+      const d = decodeContent(content, coding, maxDecodedBytes);
+      if (d.isDecoded) content = d.body;
+      else undecoded = d;
+    }
+  }
   let json: unknown;
   let isJson = false;
-  if (view.body.length > 0 && looksJson(view.body)) {
+  if (content.length > 0 && looksJson(content)) {
     try {
-      json = JSON.parse(view.body.toString('utf8'));
+      json = JSON.parse(content.toString('utf8'));
       isJson = true;
     } catch {
       isJson = false;
     }
   }
-  return { method: view.method.toUpperCase(), path, query, json, isJson, body: view.body, headers: view.headers };
+  return { method: view.method.toUpperCase(), path, query, json, isJson, body: view.body, content, undecoded, headers: view.headers };
 }
 
 function looksJson(buf: Buffer): boolean {
@@ -194,12 +219,12 @@ export function canonicalJson(node: unknown, opts: KeyOptions, shape: boolean): 
 }
 
 function bodyKey(req: ParsedRequest, opts: KeyOptions, shape: boolean): string {
-  if (req.body.length === 0) return '';
+  if (req.content.length === 0) return '';
   if (req.isJson) {
     const s = canonicalJson(req.json, opts, shape);
     return s.length > 256 ? 'j:' + createHash('sha1').update(s).digest('base64') : 'j:' + s;
   }
-  return 'b:' + createHash('sha1').update(req.body).digest('base64');
+  return 'b:' + createHash('sha1').update(req.content).digest('base64');
 }
 
 function headerKey(req: ParsedRequest, opts: KeyOptions, shape: boolean): string {

@@ -131,7 +131,7 @@ export function stubMatches(stub: StubDefinition, req: ParsedRequest, url: strin
   for (const b of stub.body) {
     if (b.kind === 'equalToJson') {
       if (!req.isJson || !jsonEquals(b.json, req.json, b.ignoreArrayOrder, b.ignoreExtraElements)) return false;
-    } else if (!matchString(b.matcher, req.body.toString('utf8'))) return false;
+    } else if (!matchString(b.matcher, req.content.toString('utf8'))) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
  */
 import type { DoppelConfig, MockConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
+import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { createRedactor, resolveRedactKey } from '../core/redact.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -92,6 +93,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
       ignore: config.compare.ignore,
       valueClasses: config.compare.value_classes,
       maxBodyBytes: spec.maxBodyBytes,
+      maxDecodedBytes: parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT,
       redactedQueryParams: redactor.queryParamNames,
       redactedJsonPaths: config.redact.json_paths,
       target: spec.target,
