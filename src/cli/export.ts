@@ -3,13 +3,15 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
 import { isHttpExchange, type Exchange } from '../core/exchange.js';
+import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { exchangeToHarEntry } from '../formats/har.js';
 import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
 import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
 import { createK6ScriptBuilder } from '../formats/k6-script.js';
 import { createTextSink } from '../formats/text-sink.js';
-import { collectList, type CommandContext } from './context.js';
+import { collectList, loadCommandConfig, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface ExportFlags {
@@ -41,9 +43,11 @@ export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: C
   const out = resolvePath(ctx.io.cwd, flags.out);
   const report = emptyReport();
   switch (format) {
-    case 'har':
-      await exportHar(readTraffic(traffic, report), out, report);
+    case 'har': {
+      const config = loadCommandConfig(ctx);
+      await exportHar(readTraffic(traffic, report), out, report, parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT);
       break;
+    }
     case 'wiremock':
       await exportWireMock(readTraffic(traffic, report), out, report);
       break;
@@ -59,7 +63,7 @@ export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: C
   return ExitCode.ok;
 }
 
-async function exportHar(exchanges: AsyncIterable<Exchange>, file: string, report: FormatReport): Promise<void> {
+async function exportHar(exchanges: AsyncIterable<Exchange>, file: string, report: FormatReport, maxDecodedBytes: number): Promise<void> {
   const sink = await createTextSink(file);
   try {
     await sink.write('{"log":{"version":"1.2","creator":{"name":"doppel","version":"0.1.0"},"pages":[],"entries":[\n');
@@ -69,7 +73,7 @@ async function exportHar(exchanges: AsyncIterable<Exchange>, file: string, repor
         note(report, 'pg exchanges left out (HAR holds HTTP only)');
         continue;
       }
-      await sink.write(`${first ? '' : ',\n'}${JSON.stringify(exchangeToHarEntry(ex))}`);
+      await sink.write(`${first ? '' : ',\n'}${JSON.stringify(exchangeToHarEntry(ex, { maxDecodedBytes }))}`);
       first = false;
       report.written++;
     }

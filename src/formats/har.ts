@@ -4,8 +4,15 @@
  * response.status/headers/content (text, encoding "base64"), startedDateTime
  * and time. Export writes one entry per HTTP exchange; doppel's own fields
  * ride along as "_"-prefixed custom fields, which the spec allows.
+ *
+ * Bodies in HAR are "HTTP decoded (decompressed & unchunked)" (HAR 1.2,
+ * content): export undoes a Content-Encoding (bounded), keeps the header as
+ * browsers do, and notes the sizes — content.size decoded, response.bodySize
+ * as received, content.compression the bytes saved. Import takes such text
+ * back with the header dropped (see alreadyDecoded).
  */
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
+import { contentEncodingOf, decodeContent, DEFAULT_DECODE_LIMIT, readableBody } from '../core/content-coding.js';
 import { decodeBody, encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
 import type { SkippedRecord } from './import-report.js';
@@ -62,27 +69,19 @@ function requestBody(postData: unknown): Buffer {
   return Buffer.alloc(0);
 }
 
-function decodes(coding: string, body: Buffer): boolean {
-  try {
-    if (coding === 'gzip' || coding === 'x-gzip') gunzipSync(body);
-    else if (coding === 'deflate') inflateSync(body);
-    else if (coding === 'br') brotliDecompressSync(body);
-    else return true;
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Browsers store content.text decoded but keep the Content-Encoding field.
  * Served as is, such a body would be announced as gzip and fail in clients,
  * so when the body does not decode with the announced coding, the field
- * (and the Content-Length of the encoded form) is dropped.
+ * (and the Content-Length of the encoded form) is dropped. A body that
+ * decodes (or inflates past the cap: valid so far), or whose coding is
+ * unknown here, keeps its headers.
  */
 function alreadyDecoded(headers: HeaderPairs, body: Buffer): HeaderPairs {
-  const ce = headers.find(([k]) => k.toLowerCase() === 'content-encoding')?.[1].trim().toLowerCase();
-  if (ce === undefined || ce === '' || ce === 'identity' || body.length === 0 || decodes(ce, body)) return headers;
+  const ce = contentEncodingOf(headers);
+  if (ce === undefined || body.length === 0) return headers;
+  const d = decodeContent(body, ce, DEFAULT_DECODE_LIMIT);
+  if (d.isDecoded || d.reason !== 'corrupt') return headers;
   return headers.filter(([k]) => k.toLowerCase() !== 'content-encoding' && k.toLowerCase() !== 'content-length');
 }
 
@@ -110,7 +109,9 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   if (!Number.isInteger(status) || status < 0 || status > 999) bad('response.status: expected an HTTP status');
   const content = res.content;
   if (content !== undefined && !isObj(content)) bad('response.content: expected an object');
-  const reqBody = encodeBody(requestBody(req.postData));
+  const reqBytes = requestBody(req.postData);
+  const reqHeaders = alreadyDecoded(headers, reqBytes);
+  const reqBody = encodeBody(reqBytes);
   // status 0 is how browsers record a request that got no response
   let response = null;
   if (status !== 0) {
@@ -132,7 +133,7 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
     durationMs: Number.isFinite(time) && time >= 0 ? time : 0,
     tags: { source: 'har' },
     http: {
-      request: { method: req.method, url: url.pathname + url.search, headers, body: reqBody.body, bodyEncoding: reqBody.bodyEncoding, truncated: false },
+      request: { method: req.method, url: url.pathname + url.search, headers: reqHeaders, body: reqBody.body, bodyEncoding: reqBody.bodyEncoding, truncated: false },
       response,
       ...(response === null ? { error: { code: 'NO_RESPONSE', message: 'the HAR entry has no response (status 0)' } } : {}),
     },
@@ -158,12 +159,39 @@ function headerValue(h: HeaderPairs, lower: string): string | undefined {
   return undefined;
 }
 
-/** The HAR entry of one HTTP exchange; binary bodies use encoding "base64". */
-export function exchangeToHarEntry(ex: HttpExchange): Json {
+export interface HarExportOptions {
+  /** decode cap of compressed bodies (compare.max_body_bytes; default 1mb) */
+  maxDecodedBytes?: number;
+}
+
+interface HarText {
+  text: string;
+  encoding?: 'base64';
+  /** bytes of the decoded body (the body as received when it did not decode) */
+  size: number;
+  /** why a compressed body is given as received */
+  comment?: string;
+}
+
+/** A body as HAR holds it: decoded when its headers name a coding, as text when UTF-8, else base64. */
+function harText(raw: Buffer, headers: HeaderPairs, maxBytes: number): HarText {
+  const r = readableBody(raw, headers, maxBytes);
+  const bytes = r.body;
+  const out: HarText = isUtf8(bytes) ? { text: bytes.toString('utf8'), size: bytes.length } : { text: bytes.toString('base64'), encoding: 'base64', size: bytes.length };
+  if (r.decoding?.isDecoded === false) out.comment = `body as received (${r.decoding.message})`;
+  return out;
+}
+
+/** The HAR entry of one HTTP exchange; bodies decoded, binary ones with encoding "base64". */
+export function exchangeToHarEntry(ex: HttpExchange, opts: HarExportOptions = {}): Json {
   const { request, response } = ex.http;
+  const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
   const host = headerValue(request.headers, 'host') ?? ex.service;
   const url = new URL(request.url.startsWith('/') ? request.url : `/${request.url}`, `http://${host}`);
   const reqBytes = decodeBody(request.body, request.bodyEncoding);
+  const reqText = reqBytes.length > 0 ? harText(reqBytes, request.headers, maxDecoded) : undefined;
+  const resBytes = response === null ? undefined : decodeBody(response.body, response.bodyEncoding);
+  const resText = response === null || resBytes === undefined ? undefined : harText(resBytes, response.headers, maxDecoded);
   const entry: Json = {
     startedDateTime: ex.startedAt,
     time: ex.durationMs,
@@ -174,14 +202,21 @@ export function exchangeToHarEntry(ex: HttpExchange): Json {
       cookies: [],
       headers: toNameValue(request.headers),
       queryString: [...url.searchParams].map(([name, value]) => ({ name, value })),
-      ...(reqBytes.length > 0
-        ? { postData: { mimeType: headerValue(request.headers, 'content-type') ?? '', text: request.body, ...(request.bodyEncoding === 'base64' ? { encoding: 'base64' } : {}) } }
+      ...(reqText !== undefined
+        ? {
+            postData: {
+              mimeType: headerValue(request.headers, 'content-type') ?? '',
+              text: reqText.text,
+              ...(reqText.encoding === undefined ? {} : { encoding: reqText.encoding }),
+              ...(reqText.comment === undefined ? {} : { comment: reqText.comment }),
+            },
+          }
         : {}),
       headersSize: -1,
       bodySize: reqBytes.length,
     },
     response:
-      response === null
+      response === null || resText === undefined || resBytes === undefined
         ? { status: 0, statusText: '', httpVersion: 'HTTP/1.1', cookies: [], headers: [], content: { size: 0, mimeType: '' }, redirectURL: '', headersSize: -1, bodySize: -1 }
         : {
             status: response.status,
@@ -190,14 +225,16 @@ export function exchangeToHarEntry(ex: HttpExchange): Json {
             cookies: [],
             headers: toNameValue(response.headers),
             content: {
-              size: decodeBody(response.body, response.bodyEncoding).length,
+              size: resText.size,
+              ...(resText.size !== resBytes.length ? { compression: resText.size - resBytes.length } : {}),
               mimeType: headerValue(response.headers, 'content-type') ?? '',
-              text: response.body,
-              ...(response.bodyEncoding === 'base64' ? { encoding: 'base64' } : {}),
+              text: resText.text,
+              ...(resText.encoding === undefined ? {} : { encoding: resText.encoding }),
+              ...(resText.comment === undefined ? {} : { comment: resText.comment }),
             },
             redirectURL: headerValue(response.headers, 'location') ?? '',
             headersSize: -1,
-            bodySize: -1,
+            bodySize: resBytes.length,
           },
     cache: {},
     timings: { send: 0, wait: ex.durationMs, receive: 0 },
