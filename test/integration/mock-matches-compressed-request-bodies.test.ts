@@ -50,6 +50,7 @@ describe('doppel mock matches compressed request bodies', () => {
   const metrics = createMetrics();
   /** response bytes the service under test got while recording, by call */
   const recordedAnswers = new Map<string, Buffer>();
+  let recordStageCorrupt = 0;
 
   beforeAll(async () => {
     dependency = await startZlibServer((req) => {
@@ -80,7 +81,11 @@ describe('doppel mock matches compressed request bodies', () => {
       expect(res.headers['content-encoding']).toBe(coding);
       recordedAnswers.set(`${path} ${coding}`, res.body);
     }
+    // a body that does not decode is recorded as received (its JSON paths cannot be searched) and counted
+    const audit = await post(proxy.url, '/audit', Buffer.from(`{"card":{"number":"${CARD}"}} but not gzip`), 'gzip');
+    expect(audit.status).toBe(400);
     await setup.recorder.flush();
+    recordStageCorrupt = await metricValue(setup.metrics, 'doppel_body_decode_failures_total', { stage: 'record', reason: 'corrupt' });
     await proxy.close(100);
     await setup.recorder.close();
     const config = parseConfig('redact:\n  json_paths: ["$.card.number"]\ncompare:\n  max_body_bytes: 1mb\n', 'test.yaml', {});
@@ -109,7 +114,10 @@ describe('doppel mock matches compressed request bodies', () => {
 
   it('records compressed request bodies in their coding, with the JSON paths redacted inside', async () => {
     const exchanges = await readExchanges(traffic.dir);
-    expect(exchanges).toHaveLength(3);
+    expect(exchanges).toHaveLength(4);
+    const audit = exchanges.find((e) => e.http.request.url === '/audit') as HttpExchange;
+    expect(decodeBody(audit.http.request.body, audit.http.request.bodyEncoding).toString('utf8')).toContain('but not gzip');
+    expect(recordStageCorrupt).toBe(1);
     // the dependency decoded every body it was sent: the proxy forwarded the bytes untouched
     expect(dependency.seen.map((s) => (s.json as { amount: number }).amount)).toEqual([5, 5, 7]);
     const first = exchanges.find((e) => e.http.request.url === '/charges' && e.http.request.headers.some(([k, v]) => k.toLowerCase() === 'content-encoding' && v === 'gzip')) as HttpExchange;
