@@ -5,8 +5,10 @@ import { Argument, type Command } from 'commander';
 import { DoppelError, ExitCode, usageError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { createFileStoreWriter } from '../store/file-store.js';
+import type { ExchangeWriter } from '../store/types.js';
 import { harEntries, harToExchanges } from '../formats/har.js';
-import { wireMockFileToExchanges, wireMockMappingFiles } from '../formats/wiremock-mappings.js';
+import { wireMockInput } from '../formats/wiremock-mappings.js';
+import { importWireMock, writeTrafficStubs } from '../formats/wiremock-import.js';
 import { gorToExchanges } from '../formats/gor.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
 import type { CommandContext } from './context.js';
@@ -19,14 +21,17 @@ export interface ImportFlags {
 
 type ImportFormat = 'har' | 'gor' | 'wiremock';
 
+/** The service WireMock mappings stand for when --service is not given. */
+const WIREMOCK_SERVICE = 'wiremock';
+
 export function registerImportCommand(program: Command, bind: Bind): Command {
   return program
     .command('import')
     .description('Import HAR, GoReplay (.gor) or WireMock mappings into a traffic directory')
     .addArgument(new Argument('<format>', 'input format').choices(['har', 'gor', 'wiremock']))
-    .argument('<file>', 'input file (wiremock: a mappings file or a directory of them)')
+    .argument('<file>', 'input file (wiremock: a mappings file, or a WireMock root directory holding mappings/ and __files/)')
     .option('--out <dir>', 'traffic directory to write')
-    .option('--service <name>', 'who answered these requests (required for wiremock)')
+    .option('--service <name>', `who answered these requests (wiremock: default ${WIREMOCK_SERVICE})`)
     .action(bind<ImportFlags>((flags, ctx, args) => runImport(args[0] as ImportFormat, args[1] as string, flags, ctx)));
 }
 
@@ -60,15 +65,8 @@ export async function runImport(format: ImportFormat, input: string, flags: Impo
       exchanges = harToExchanges(entries, { service: flags.service, file: input }, (s) => report.skipped.push(s));
       break;
     }
-    case 'wiremock': {
-      const service = flags.service;
-      if (service === undefined) throw usageError('import wiremock needs --service NAME (the dependency these mappings stand for)');
-      const files = await wireMockMappingFiles(file);
-      exchanges = (async function* () {
-        for (const f of files) yield* await wireMockFileToExchanges(f, service, (s) => report.skipped.push(s));
-      })();
-      break;
-    }
+    case 'wiremock':
+      return runWireMockImport(file, input, out, flags.service ?? WIREMOCK_SERVICE, ctx);
     case 'gor':
       await checkReadable(file);
       exchanges = gorToExchanges(file, flags.service, report);
@@ -83,14 +81,46 @@ export async function runImport(format: ImportFormat, input: string, flags: Impo
   return ExitCode.ok;
 }
 
-async function writeAll(dir: string, exchanges: Iterable<Exchange> | AsyncIterable<Exchange>, report: FormatReport): Promise<void> {
-  const writer = await createFileStoreWriter({ dir });
+/** Writes the exchanges; the directory is created at the first one, or at the end when `keepEmpty` says so. */
+async function writeAll(
+  dir: string,
+  exchanges: Iterable<Exchange> | AsyncIterable<Exchange>,
+  report: FormatReport,
+  keepEmpty: () => boolean = () => true,
+): Promise<void> {
+  let writer: ExchangeWriter | undefined;
   try {
     for await (const ex of exchanges) {
+      writer ??= await createFileStoreWriter({ dir });
       await writer.append(ex);
       report.written++;
     }
+    if (writer === undefined && keepEmpty()) writer = await createFileStoreWriter({ dir });
   } finally {
-    await writer.close();
+    await writer?.close();
   }
+}
+
+/**
+ * Concrete mappings become exchanges, patterns stubs in OUT/stubs/SERVICE.json
+ * (loaded by the mock of SERVICE); an input of which nothing could be
+ * imported is an input error, and nothing is written.
+ */
+async function runWireMockImport(file: string, input: string, out: string, service: string, ctx: CommandContext): Promise<ExitCode> {
+  const report = emptyReport();
+  const stubs: Array<Record<string, unknown>> = [];
+  const exchanges = importWireMock(await wireMockInput(file), { service, stubs, skip: (s) => report.skipped.push(s) });
+  await writeAll(out, exchanges, report, () => stubs.length > 0);
+  if (stubs.length > 0) report.notes.stubs = stubs.length;
+  ctx.io.stderr.write(describeReport(report, 'imported', 'exchanges'));
+  if (report.written === 0 && stubs.length === 0) {
+    const why = report.skipped.length === 0 ? 'it holds no mappings' : `all ${report.skipped.length} mappings or files were skipped (reasons above)`;
+    throw new DoppelError('DOPPEL_INPUT_INVALID', `${input}: nothing imported: ${why}`);
+  }
+  if (stubs.length > 0) {
+    const stubsFile = await writeTrafficStubs(out, service, stubs);
+    ctx.io.stderr.write(`stubs (patterns) written to ${stubsFile}; the mock of ${service} loads them with the recordings\n`);
+  }
+  ctx.io.stderr.write(`serve them with: doppel mock --traffic ${out} --http-dep ${service}=127.0.0.1:8081\n`);
+  return ExitCode.ok;
 }

@@ -5,23 +5,35 @@
  *
  * request: method (or ANY), url | urlPath | urlPathPattern | urlPattern,
  *   queryParameters and headers with equalTo / matches / doesNotMatch /
- *   contains / absent, bodyPatterns with equalToJson (ignoreArrayOrder,
- *   ignoreExtraElements), equalTo, contains, matches.
+ *   contains / absent (hasExactly / includes for several values), bodyPatterns with equalToJson (ignoreArrayOrder,
+ *   ignoreExtraElements), equalTo, contains, matches, matchesJsonPath, binaryEqualTo.
  * response: status, body | jsonBody | base64Body, headers, fixedDelayMilliseconds, fault.
  * priority: 1 is highest. Anything else is refused with the file and the key.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DoppelError } from '../core/errors.js';
-import { FAULTS, type BodyMatcher, type Fault, type StringMatcher, type StubDefinition } from '../mock/http-stubs.js';
+import { compilePath, type CompiledPath } from '../compare/json-path.js';
+import { FAULTS, type BodyMatcher, type Fault, type StringMatcher, type StubDefinition, type ValueMatcher } from '../mock/http-stubs.js';
 
 type Json = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-class StubError extends Error {}
+/** A refused mapping: `path` is the key (file#index.request.x, or request.x below a bare mapping), `problem` why. */
+class StubError extends Error {
+  readonly path: string;
+  readonly problem: string;
+  constructor(path: string, problem: string) {
+    const at = path.replace(/^\./, '');
+    super(at === '' ? problem : `${at}: ${problem}`);
+    this.path = at;
+    this.problem = problem;
+  }
+}
 
 function fail(where: string, message: string): never {
-  throw new StubError(`${where}: ${message}`);
+  throw new StubError(where, message);
 }
 
 function checkKeys(obj: Json, allowed: readonly string[], where: string): void {
@@ -49,6 +61,18 @@ function parseStringMatcher(spec: unknown, where: string): StringMatcher {
   fail(where, 'expected one of equalTo, matches, doesNotMatch, contains, absent');
 }
 
+function parseValueMatcher(spec: unknown, where: string): ValueMatcher {
+  if (isObj(spec) && (spec.hasExactly !== undefined || spec.includes !== undefined)) {
+    const kind = spec.hasExactly !== undefined ? ('hasExactly' as const) : ('includes' as const);
+    checkKeys(spec, [kind], where);
+    const list = spec[kind];
+    if (!Array.isArray(list) || list.length === 0) fail(`${where}.${kind}`, 'expected a list of matchers like [{"equalTo": "x"}]');
+    const each = list.map((m, i) => parseStringMatcher(m, `${where}.${kind}[${i}]`));
+    return { kind, each };
+  }
+  return parseStringMatcher(spec, where);
+}
+
 function parseBodyPattern(spec: unknown, where: string): BodyMatcher {
   if (!isObj(spec)) fail(where, 'expected an object like {"equalToJson": {...}}');
   if (spec.equalToJson !== undefined) {
@@ -63,12 +87,50 @@ function parseBodyPattern(spec: unknown, where: string): BodyMatcher {
     }
     return { kind: 'equalToJson', json, ignoreArrayOrder: spec.ignoreArrayOrder === true, ignoreExtraElements: spec.ignoreExtraElements === true };
   }
+  if (spec.matchesJsonPath !== undefined) {
+    checkKeys(spec, ['matchesJsonPath'], where);
+    return parseJsonPathPattern(spec.matchesJsonPath, `${where}.matchesJsonPath`);
+  }
+  if (spec.binaryEqualTo !== undefined) {
+    checkKeys(spec, ['binaryEqualTo'], where);
+    if (typeof spec.binaryEqualTo !== 'string' || !BASE64.test(spec.binaryEqualTo)) fail(`${where}.binaryEqualTo`, 'expected the body as a base64 string');
+    return { kind: 'binaryEqualTo', bytes: Buffer.from(spec.binaryEqualTo, 'base64') };
+  }
   return { kind: 'string', matcher: parseStringMatcher(spec, where) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * `"matchesJsonPath": "$.a"` (the path selects a value that is not null, nor
+ * an empty list or object) or `{"expression": "$.a", "equalTo": "x"}` (a
+ * selected value satisfies the matcher), per
+ * https://wiremock.org/docs/request-matching/#json-path. Paths use doppel's
+ * grammar ($.a.b, $['a b'], [0], [*], ..); Jayway filter expressions such as
+ * [?(@.x == 1)] and functions are refused.
+ */
+function parseJsonPathPattern(spec: unknown, where: string): BodyMatcher {
+  let expression: unknown = spec;
+  let value: StringMatcher | undefined;
+  if (isObj(spec)) {
+    const { expression: e, ...rest } = spec;
+    expression = e;
+    if (Object.keys(rest).length > 0) value = parseStringMatcher(rest, where);
+  }
+  if (typeof expression !== 'string') fail(where, 'expected a JSON path string or {"expression": "$.x", "equalTo": "..."}');
+  let path: CompiledPath;
+  try {
+    path = compilePath(expression);
+  } catch (err) {
+    fail(where, `${(err as Error).message} (filter expressions and functions are not supported)`);
+  }
+  if (path.kind !== 'json') fail(where, 'expected a JSON path starting with "$"');
+  return { kind: 'matchesJsonPath', path, value };
 }
 
 function parseMapping(m: unknown, where: string, index: number): StubDefinition {
   if (!isObj(m)) fail(where, 'expected a mapping object with "request" and "response"');
-  checkKeys(m, ['id', 'uuid', 'name', 'priority', 'request', 'response', 'persistent', 'metadata'], where);
+  checkKeys(m, ['id', 'uuid', 'name', 'priority', 'request', 'response', 'persistent', 'metadata', 'insertionIndex'], where);
   const req = m.request;
   const res = m.response;
   if (!isObj(req)) fail(`${where}.request`, 'expected an object');
@@ -87,12 +149,12 @@ function parseMapping(m: unknown, where: string, index: number): StubDefinition 
   const query: StubDefinition['query'] = [];
   if (req.queryParameters !== undefined) {
     if (!isObj(req.queryParameters)) fail(`${where}.request.queryParameters`, 'expected an object of name -> matcher');
-    for (const [name, spec] of Object.entries(req.queryParameters)) query.push({ name, matcher: parseStringMatcher(spec, `${where}.request.queryParameters.${name}`) });
+    for (const [name, spec] of Object.entries(req.queryParameters)) query.push({ name, matcher: parseValueMatcher(spec, `${where}.request.queryParameters.${name}`) });
   }
   const headers: StubDefinition['headers'] = [];
   if (req.headers !== undefined) {
     if (!isObj(req.headers)) fail(`${where}.request.headers`, 'expected an object of name -> matcher');
-    for (const [name, spec] of Object.entries(req.headers)) headers.push({ name: name.toLowerCase(), matcher: parseStringMatcher(spec, `${where}.request.headers.${name}`) });
+    for (const [name, spec] of Object.entries(req.headers)) headers.push({ name: name.toLowerCase(), matcher: parseValueMatcher(spec, `${where}.request.headers.${name}`) });
   }
   const body: BodyMatcher[] = [];
   if (req.bodyPatterns !== undefined) {
@@ -155,6 +217,16 @@ export function parseWireMockStubs(text: string, name: string): StubDefinition[]
   }
 }
 
+/** One mapping of a file being imported: the stub, or why it is refused (`request.cookies: not supported ...`). */
+export function readWireMockMapping(m: unknown, index: number): { stub: StubDefinition } | { problem: string } {
+  try {
+    return { stub: parseMapping(m, '', index) };
+  } catch (err) {
+    if (err instanceof StubError) return { problem: err.message };
+    throw err;
+  }
+}
+
 export async function loadWireMockStubFiles(files: readonly string[]): Promise<StubDefinition[]> {
   const out: StubDefinition[] = [];
   for (const f of files) {
@@ -165,6 +237,29 @@ export async function loadWireMockStubFiles(files: readonly string[]): Promise<S
       throw new DoppelError('DOPPEL_INPUT_INVALID', `stub file ${f}: cannot read it (${(cause as Error).message})`, { cause });
     }
     out.push(...parseWireMockStubs(text, f));
+  }
+  return out;
+}
+
+/**
+ * Where `doppel import wiremock` keeps the stubs of SERVICE inside a traffic
+ * directory; the HTTP mock of SERVICE loads this file with the recordings.
+ */
+export function trafficStubsFile(dir: string, service: string): string {
+  return join(dir, 'stubs', `${encodeURIComponent(service)}.json`);
+}
+
+/** The traffic stub files of `service` that exist in the traffic directories `dirs`. */
+export async function findTrafficStubFiles(dirs: readonly string[], service: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    const file = trafficStubsFile(dir, service);
+    try {
+      await access(file);
+      out.push(file);
+    } catch {
+      // no imported stubs for this service here
+    }
   }
   return out;
 }

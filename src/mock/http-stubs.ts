@@ -4,6 +4,7 @@
  * into matchers. Recordings sit at priority 5, WireMock's default: a stub with
  * a smaller number overrides them, a stub with 5 or more fills what they lack.
  */
+import { selectValues, type CompiledPath } from '../compare/json-path.js';
 import type { ParsedRequest } from './http-request-key.js';
 import { canonicalJson, buildKeyOptions } from './http-request-key.js';
 
@@ -19,8 +20,14 @@ export type StringMatcher =
   | { kind: 'contains'; value: string }
   | { kind: 'absent' };
 
+/** WireMock's multi-value matchers for repeated query parameters and header fields. */
+export type ValueMatcher = StringMatcher | { kind: 'hasExactly'; each: StringMatcher[] } | { kind: 'includes'; each: StringMatcher[] };
+
 export type BodyMatcher =
   | { kind: 'equalToJson'; json: unknown; ignoreArrayOrder: boolean; ignoreExtraElements: boolean }
+  /** a value at the path exists (not null, nor an empty list or object), or one satisfies `value` */
+  | { kind: 'matchesJsonPath'; path: CompiledPath; value: StringMatcher | undefined }
+  | { kind: 'binaryEqualTo'; bytes: Buffer }
   | { kind: 'string'; matcher: StringMatcher };
 
 export interface StubDefinition {
@@ -35,8 +42,8 @@ export interface StubDefinition {
     | { kind: 'urlPathPattern'; re: RegExp }
     | { kind: 'urlPattern'; re: RegExp }
     | { kind: 'any' };
-  query: Array<{ name: string; matcher: StringMatcher }>;
-  headers: Array<{ name: string; matcher: StringMatcher }>;
+  query: Array<{ name: string; matcher: ValueMatcher }>;
+  headers: Array<{ name: string; matcher: ValueMatcher }>;
   body: BodyMatcher[];
   response: {
     status: number;
@@ -96,9 +103,23 @@ function jsonEquals(want: unknown, got: unknown, ignoreArrayOrder: boolean, igno
   return canonicalJson(want, NO_RULES, false) === canonicalJson(got, NO_RULES, false);
 }
 
-function firstHeader(raw: readonly string[], lower: string): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) return raw[i + 1];
-  return undefined;
+function headerValues(raw: readonly string[], lower: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) out.push(raw[i + 1] as string);
+  return out;
+}
+
+/**
+ * A single-value matcher looks at the first value; hasExactly wants as many
+ * values as matchers, each matcher satisfied by one, includes only the latter
+ * (https://wiremock.org/docs/request-matching/#multi-value-matching).
+ */
+function matchValues(m: ValueMatcher, values: readonly string[]): boolean {
+  if (m.kind === 'hasExactly' || m.kind === 'includes') {
+    if (m.kind === 'hasExactly' && values.length !== m.each.length) return false;
+    return m.each.every((one) => values.some((v) => matchString(one, v)));
+  }
+  return matchString(m, values[0]);
 }
 
 export function stubMatches(stub: StubDefinition, req: ParsedRequest, url: string): boolean {
@@ -124,16 +145,38 @@ export function stubMatches(stub: StubDefinition, req: ParsedRequest, url: strin
     }
   }
   for (const q of stub.query) {
-    const hit = req.query.find(([k]) => k === q.name);
-    if (!matchString(q.matcher, hit?.[1])) return false;
+    if (!matchValues(q.matcher, req.query.filter(([k]) => k === q.name).map(([, v]) => v))) return false;
   }
-  for (const h of stub.headers) if (!matchString(h.matcher, firstHeader(req.headers, h.name))) return false;
-  for (const b of stub.body) {
-    if (b.kind === 'equalToJson') {
-      if (!req.isJson || !jsonEquals(b.json, req.json, b.ignoreArrayOrder, b.ignoreExtraElements)) return false;
-    } else if (!matchString(b.matcher, req.content.toString('utf8'))) return false;
-  }
+  for (const h of stub.headers) if (!matchValues(h.matcher, headerValues(req.headers, h.name))) return false;
+  for (const b of stub.body) if (!matchBody(b, req)) return false;
   return true;
+}
+
+function matchBody(b: BodyMatcher, req: ParsedRequest): boolean {
+  switch (b.kind) {
+    case 'equalToJson':
+      return req.isJson && jsonEquals(b.json, req.json, b.ignoreArrayOrder, b.ignoreExtraElements);
+    case 'matchesJsonPath':
+      return req.isJson && matchJsonPath(b.path, b.value, req.json);
+    case 'binaryEqualTo':
+      return req.content.equals(b.bytes);
+    case 'string':
+      return matchString(b.matcher, req.content.toString('utf8'));
+    default: {
+      const never: never = b;
+      return never;
+    }
+  }
+}
+
+/** WireMock's JSON path semantics (https://wiremock.org/docs/request-matching/#json-path). */
+function matchJsonPath(path: CompiledPath, value: StringMatcher | undefined, json: unknown): boolean {
+  const hits = selectValues(path, json).map((h) => h.value);
+  if (value === undefined) {
+    return hits.some((v) => v !== null && v !== undefined && !(Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v).length === 0));
+  }
+  if (value.kind === 'absent') return hits.length === 0;
+  return hits.some((v) => matchString(value, typeof v === 'string' ? v : JSON.stringify(v)));
 }
 
 /** Stubs in evaluation order: priority, then file order. */

@@ -9,9 +9,9 @@ import { createRedactor, resolveRedactKey } from '../core/redact.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
-import { openStoreReader, openStoreWriter } from '../store/open-store.js';
+import { isRedisStoreUrl, openStoreReader, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
+import { findTrafficStubFiles, loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
 import { createHttpMock, type HttpMock } from './http-mock.js';
 
 /** One HTTP mock to start, from a flag or a `mocks:` entry of the config. */
@@ -79,7 +79,9 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
       }),
     };
   }
-  const stubs = await loadWireMockStubFiles(spec.stubs);
+  // stubs `doppel import wiremock` kept beside the recordings load with them
+  const imported = await findTrafficStubFiles(spec.traffic.filter((t) => !isRedisStoreUrl(t)), spec.service);
+  const stubs = await loadWireMockStubFiles([...spec.stubs, ...imported]);
   // Only the names of redacted query params and JSON paths are needed to match placeholders; the key is not.
   const redactor = createRedactor({ key: Buffer.alloc(1), queryParams: config.redact.query_params, jsonPaths: config.redact.json_paths });
   return createHttpMock({
