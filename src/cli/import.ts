@@ -8,7 +8,7 @@ import { createFileStoreWriter } from '../store/file-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { harEntries, harToExchanges } from '../formats/har.js';
 import { wireMockInput } from '../formats/wiremock-mappings.js';
-import { importWireMock, writeTrafficStubs } from '../formats/wiremock-import.js';
+import { importWireMock, readTrafficStubs, writeTrafficStubs } from '../formats/wiremock-import.js';
 import { gorToExchanges } from '../formats/gor.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
 import type { CommandContext } from './context.js';
@@ -109,16 +109,18 @@ async function writeAll(
 async function runWireMockImport(file: string, input: string, out: string, service: string, ctx: CommandContext): Promise<ExitCode> {
   const report = emptyReport();
   const stubs: Array<Record<string, unknown>> = [];
-  const exchanges = importWireMock(await wireMockInput(file), { service, stubs, skip: (s) => report.skipped.push(s) });
+  const source = await wireMockInput(file);
+  const earlier = await readTrafficStubs(out, service);
+  const exchanges = importWireMock(source, { service, stubs, skip: (s) => report.skipped.push(s) });
   await writeAll(out, exchanges, report, () => stubs.length > 0);
   if (stubs.length > 0) report.notes.stubs = stubs.length;
   ctx.io.stderr.write(describeReport(report, 'imported', 'exchanges'));
   if (report.written === 0 && stubs.length === 0) {
-    const why = report.skipped.length === 0 ? 'it holds no mappings' : `all ${report.skipped.length} mappings or files were skipped (reasons above)`;
+    const why = report.skipped.length === 0 ? 'it holds no mappings' : `every mapping was skipped (${report.skipped.length} skipped, reasons above)`;
     throw new DoppelError('DOPPEL_INPUT_INVALID', `${input}: nothing imported: ${why}`);
   }
   if (stubs.length > 0) {
-    const stubsFile = await writeTrafficStubs(out, service, stubs);
+    const stubsFile = await writeTrafficStubs(out, service, [...earlier, ...stubs]);
     ctx.io.stderr.write(`stubs (patterns) written to ${stubsFile}; the mock of ${service} loads them with the recordings\n`);
   }
   ctx.io.stderr.write(`serve them with: doppel mock --traffic ${out} --http-dep ${service}=127.0.0.1:8081\n`);

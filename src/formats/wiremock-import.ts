@@ -15,7 +15,7 @@
  * - a **skip** with its file, index and reason, when neither can hold it.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DoppelError } from '../core/errors.js';
 import { encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
@@ -188,7 +188,7 @@ async function readBodyFile(name: unknown, filesDir: string): Promise<Buffer | s
   if (typeof name !== 'string' || name === '') return 'response.bodyFileName: expected a file name under __files';
   const file = resolve(filesDir, name);
   const rel = relative(filesDir, file);
-  if (isAbsolute(name) || rel.startsWith('..') || isAbsolute(rel)) return `response.bodyFileName ${name}: outside the __files folder`;
+  if (isAbsolute(name) || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return `response.bodyFileName ${name}: outside the __files folder`;
   try {
     return await readFile(file);
   } catch (err) {
@@ -227,7 +227,9 @@ async function prepare(m: unknown, filesDir: string): Promise<Prepared | string>
     const patterns = req.bodyPatterns.map((p: unknown) => {
       if (!isObj(p) || typeof p.equalToXml !== 'string') return p;
       hasXml = true;
-      return { equalTo: p.equalToXml };
+      // other keys (XMLUnit options such as enablePlaceholders) stay, so the parser refuses them by name
+      const { equalToXml, ...rest } = p;
+      return { ...rest, equalTo: equalToXml };
     });
     mapping.request = { ...req, bodyPatterns: patterns };
   }
@@ -335,21 +337,25 @@ function withSource(mapping: Json, where: string): Json {
 }
 
 /**
- * Adds `stubs` to TRAFFIC/stubs/SERVICE.json (created owner-only, like the
- * traffic), keeping the mappings an earlier import put there. Returns the file.
+ * The mappings an earlier import kept in TRAFFIC/stubs/SERVICE.json, read
+ * before anything is written so a broken file stops the import up front.
  */
-export async function writeTrafficStubs(dir: string, service: string, stubs: readonly Json[]): Promise<string> {
+export async function readTrafficStubs(dir: string, service: string): Promise<unknown[]> {
   const file = trafficStubsFile(dir, service);
-  let earlier: unknown[] = [];
   try {
     await access(file);
-    const list = await readMappings(file);
-    if (!Array.isArray(list)) throw new DoppelError('DOPPEL_INPUT_INVALID', `${list.where}: ${list.reason}; move it away to import stubs of ${service} here`);
-    earlier = list;
-  } catch (err) {
-    if (err instanceof DoppelError) throw err;
+  } catch {
+    return [];
   }
+  const list = await readMappings(file);
+  if (!Array.isArray(list)) throw new DoppelError('DOPPEL_INPUT_INVALID', `${list.where}: ${list.reason}; move it away to import stubs of ${service} here`);
+  return list;
+}
+
+/** Writes TRAFFIC/stubs/SERVICE.json (owner-only, like the traffic); returns the file. */
+export async function writeTrafficStubs(dir: string, service: string, mappings: readonly unknown[]): Promise<string> {
+  const file = trafficStubsFile(dir, service);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, `${JSON.stringify({ mappings: [...earlier, ...stubs] }, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(file, `${JSON.stringify({ mappings }, null, 2)}\n`, { mode: 0o600 });
   return file;
 }

@@ -184,6 +184,16 @@ describe('doppel import wiremock', () => {
     const stubFile = JSON.parse(await readFile(join(out, 'stubs', 'svc.json'), 'utf8')) as { mappings: Array<{ request: { urlPattern: string } }> };
     expect(stubFile.mappings.map((m) => m.request.urlPattern)).toEqual(['/a/.*', '/b/.*']);
     await expect(access(join(out, 'manifest.json'))).resolves.toBeUndefined();
+
+    // a stubs file that is not one stops the next import before it writes anything
+    await writeFile(join(out, 'stubs', 'svc.json'), '{"mappings": [');
+    const f = join(s.dir, 'm2.json');
+    await writeFile(f, JSON.stringify({ request: { method: 'GET', url: '/c' }, response: { status: 200 } }));
+    const r = await runCli(['import', 'wiremock', f, '--out', out, '--service', 'svc']);
+    expect(r.stderr).toContain(`doppel: ${join(out, 'stubs', 'svc.json')}:1: not valid JSON`);
+    expect(r.stderr).toContain('move it away to import stubs of svc here');
+    expect(r.code).toBe(2);
+    expect(await readAll(out)).toEqual([]);
   });
 
   it('exits 2 naming file and reason when nothing could be imported, and writes nothing', async () => {
@@ -194,7 +204,7 @@ describe('doppel import wiremock', () => {
     const out = join(s.dir, 't');
     const r = await runCli(['import', 'wiremock', bad, '--out', out]);
     expect(r.stderr).toContain(`skipped ${bad}:4: not valid JSON`);
-    expect(r.stderr).toContain(`doppel: ${bad}: nothing imported: all 1 mappings or files were skipped`);
+    expect(r.stderr).toContain(`doppel: ${bad}: nothing imported: every mapping was skipped (1 skipped, reasons above)`);
     expect(r.code).toBe(2);
 
     const useless = join(s.dir, 'useless.json');
