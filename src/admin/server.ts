@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from '../core/logger.js';
 import { DoppelError } from '../core/errors.js';
 import { isLoopbackHost, parseHostPort, formatHostPort } from '../core/address.js';
+import { listenFailure } from '../core/listen.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminProviders } from './types.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -65,6 +66,9 @@ export function buildAdminApp(opts: Omit<AdminServerOptions, 'listen'> & { requi
   return app;
 }
 
+/** What moves the admin API, named when its address cannot be bound. */
+const ADMIN_FLAG = '--admin ADDR (admin.listen)';
+
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const hp = parseHostPort(opts.listen, 'admin address');
   const requireToken = !isLoopbackHost(hp.host);
@@ -75,7 +79,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     );
   }
   const app = buildAdminApp({ ...opts, requireToken });
-  await app.listen({ host: hp.host, port: hp.port });
+  try {
+    await app.listen({ host: hp.host, port: hp.port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw listenFailure(err, formatHostPort(hp), ADMIN_FLAG);
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : hp.port;
   const address = formatHostPort({ host: hp.host, port });

@@ -23,7 +23,7 @@ import type { Logger } from '../core/logger.js';
 import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
-import { DoppelError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
@@ -47,6 +47,8 @@ export interface ProxyTimeouts {
 
 export interface HttpCaptureProxyOptions {
   listen: string;
+  /** the flag or config key that moves this listener, named if its address cannot be bound */
+  listenFlag?: string | undefined;
   /** base URL of the upstream (service or real dependency) */
   target: string;
   service: string;
@@ -295,10 +297,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
 
-  await listenOn(server, opts.listen);
-  const addr = server.address();
   const hp = parseHostPort(opts.listen, 'listen address');
-  const address = formatHostPort({ host: hp.host, port: typeof addr === 'object' && addr !== null ? addr.port : hp.port });
+  const bound = await listenOn(server, hp, opts.listenFlag);
+  const address = formatHostPort({ host: hp.host, port: bound.port });
   log.info({ address, target: origin + basePath }, opts.direction === 'inbound' ? 'record proxy listening' : 'dependency proxy listening');
 
   return {
@@ -317,20 +318,6 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       await pool.close().catch(() => undefined);
     },
   };
-}
-
-/** Listens, turning EADDRINUSE and friends into one clear usage error. */
-export async function listenOn(server: Server, listen: string): Promise<void> {
-  const hp = parseHostPort(listen, 'listen address');
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(new DoppelError('DOPPEL_USAGE', `cannot listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err }));
-    server.once('error', onError);
-    server.listen(hp.port, hp.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
 
 function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | null, handler: ProxyHandler): void {

@@ -16,7 +16,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
-import { listenOn } from '../protocols/pg/listen.js';
+import { listenOn } from '../core/listen.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
@@ -26,6 +26,8 @@ export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
   service: string;
   listen: HostPort;
+  /** the flag or config key that moves this listener, named if its address cannot be bound */
+  listenFlag?: string | undefined;
   target: HostPort;
   writer: ExchangeWriter;
   log: Logger;
@@ -271,7 +273,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
-  const address = await listenOn(server, opts.listen);
+  const address = await listenOn(server, opts.listen, opts.listenFlag ?? `--pg-dep ${opts.service}=LISTEN,HOST:PORT`);
   server.on('error', (err) => log.error({ err }, 'pg recorder listener error'));
   log.info({ listen: `${address.address}:${address.port}`, target: `${opts.target.host}:${opts.target.port}` }, 'pg record relay listening');
 

@@ -52,7 +52,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched() });
     }
     for (const spec of pgSpecs) {
-      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers });
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers, listenFlag: spec.listenFlag });
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
@@ -80,6 +80,7 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Co
     specs.push({
       service: dep.name,
       listen: dep.listen,
+      listenFlag: `--http-dep ${dep.name}=LISTEN[,TARGET_URL]`,
       traffic,
       target: dep.target,
       stubs: (flags.stubs ?? []).map(abs),
@@ -93,21 +94,28 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Co
   return specs;
 }
 
+/** One Postgres mock to start; listenFlag names what sets its address. */
+interface PgMockSpec {
+  mock: MockConfig;
+  traffic: string[];
+  listenFlag: string;
+}
+
 /** Postgres mocks from `mocks:` entries and --pg-dep flags. */
-function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): Array<{ mock: MockConfig; traffic: string[] }> {
+function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): PgMockSpec[] {
   const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
-  const out: Array<{ mock: MockConfig; traffic: string[] }> = [];
+  const out: PgMockSpec[] = [];
   for (const m of config.mocks) {
     if (m.protocol !== 'pg') continue;
     const mock = m.record_out === undefined ? m : { ...m, record_out: abs(m.record_out) };
-    out.push({ mock, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs) });
+    out.push({ mock, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs), listenFlag: `mocks[${m.service}].listen` });
   }
   const traffic = (flags.traffic ?? []).map(abs);
   for (const v of flags.pgDep ?? []) {
     const dep = parseDepSpec('--pg-dep', v, false);
     if (traffic.length === 0) throw usageError(`--pg-dep ${dep.name}: mock needs --traffic DIR[,DIR...]`);
     const mock = Value.Default(MockSchema, { service: dep.name, protocol: 'pg', listen: dep.listen, traffic, ...(dep.target === undefined ? {} : { target: dep.target }) }) as MockConfig;
-    out.push({ mock, traffic });
+    out.push({ mock, traffic, listenFlag: `--pg-dep ${dep.name}=LISTEN[,HOST:PORT]` });
   }
   return out;
 }

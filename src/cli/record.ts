@@ -155,6 +155,7 @@ async function startInbound(shared: RecordShared, upstream: string): Promise<Htt
   const rec = shared.config.record;
   return startHttpCaptureProxy({
     listen: rec.listen,
+    listenFlag: '--listen ADDR (record.listen)',
     target: upstream,
     service: rec.service,
     direction: 'inbound',
@@ -177,6 +178,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
     out.push(
       await startHttpCaptureProxy({
         listen: dep.listen,
+        listenFlag: `--http-dep ${dep.name}=LISTEN,TARGET_URL (record.http_deps)`,
         target: dep.target,
         service: dep.name,
         direction: 'outbound',
@@ -202,6 +204,7 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
     const relay = await createPgRecorder({
       service: dep.name,
       listen: parseHostPort(dep.listen, `--pg-dep ${dep.name} listen`),
+      listenFlag: `--pg-dep ${dep.name}=LISTEN,HOST:PORT (record.pg_deps)`,
       target: parseHostPort(dep.target as string, `--pg-dep ${dep.name} target`),
       writer,
       log: shared.daemon.log,

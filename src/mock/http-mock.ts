@@ -15,10 +15,10 @@ import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { contentEncodingOfRaw } from '../core/content-coding.js';
+import { listenOn } from '../core/listen.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { UnmatchedCall } from '../admin/types.js';
-import { listenOn } from '../capture/http-capture-proxy.js';
 import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toPairs } from '../capture/hop-by-hop.js';
 import { traceparentOf } from '../capture/trace-links.js';
 import { buildKeyOptions, parseRequest, type ParsedRequest } from './http-request-key.js';
@@ -55,6 +55,8 @@ export interface HttpMockRecordTo {
 export interface CreateHttpMockOptions {
   service: string;
   listen: string;
+  /** the flag or config key that moves this listener, named if its address cannot be bound */
+  listenFlag?: string | undefined;
   /** recordings: any async or sync iterable of exchanges; only this service's HTTP exchanges are used */
   exchanges: AsyncIterable<Exchange> | Iterable<Exchange>;
   stubs?: readonly StubDefinition[];
@@ -388,10 +390,9 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
     }
   }
 
-  await listenOn(server, opts.listen);
-  const addr = server.address();
   const hp = parseHostPort(opts.listen, 'listen address');
-  const address = formatHostPort({ host: hp.host, port: typeof addr === 'object' && addr !== null ? addr.port : hp.port });
+  const bound = await listenOn(server, hp, opts.listenFlag ?? `mocks[${opts.service}].listen`);
+  const address = formatHostPort({ host: hp.host, port: bound.port });
   log.info({ address, recorded: index.size, stubs: stubs.length, target: o.target }, 'http mock listening');
 
   return {

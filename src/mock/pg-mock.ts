@@ -21,7 +21,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeReader, ExchangeWriter } from '../store/types.js';
 import type { BackendEvent } from '../protocols/pg/backend-decoder.js';
-import { listenOn } from '../protocols/pg/listen.js';
+import { listenOn } from '../core/listen.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { AuthCode, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_MAJOR, PROTOCOL_MINOR, SqlState } from '../protocols/pg/constants.js';
 import { FrontendDecoder, type FrontendEvent, type FrontendMessage } from '../protocols/pg/frontend-decoder.js';
@@ -45,6 +45,8 @@ export interface PgMockOptions {
   /** dependency name: recordings of this service are served, and it labels metrics */
   service: string;
   listen: { host: string; port: number };
+  /** the flag or config key that moves this listener, named if its address cannot be bound */
+  listenFlag?: string | undefined;
   /** recordings to serve: a reader (streamed in at start) or exchanges already in memory */
   reader?: ExchangeReader;
   exchanges?: Iterable<Exchange>;
@@ -1212,7 +1214,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
-  const address = await listenOn(server, opts.listen);
+  const address = await listenOn(server, opts.listen, opts.listenFlag ?? `mocks[${opts.service}].listen`);
   server.on('error', (err) => log.error({ err }, 'pg mock listener error'));
   log.info({ listen: `${address.address}:${address.port}`, recordings: index.size }, 'pg mock listening');
 

@@ -18,6 +18,8 @@ import { createHttpMock, type HttpMock } from './http-mock.js';
 export interface HttpMockSpec {
   service: string;
   listen: string;
+  /** the flag or config key that sets `listen`, named if it cannot be bound */
+  listenFlag: string;
   traffic: string[];
   target: string | undefined;
   stubs: string[];
@@ -33,6 +35,7 @@ export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string)
   return {
     service: m.service,
     listen: m.listen,
+    listenFlag: `mocks[${m.service}].listen`,
     traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs),
     target: m.target,
     stubs: (m.stubs === undefined ? [] : Array.isArray(m.stubs) ? m.stubs : [m.stubs]).map(abs),
@@ -87,6 +90,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
   return createHttpMock({
     service: spec.service,
     listen: spec.listen,
+    listenFlag: spec.listenFlag,
     exchanges,
     stubs,
     options: {

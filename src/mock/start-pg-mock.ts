@@ -28,6 +28,8 @@ export interface StartPgMockDeps {
    * closes it with the mock.
    */
   writers?: Map<string, ExchangeWriter>;
+  /** the flag or config key that sets the mock's listen address; `mocks[NAME].listen` when absent */
+  listenFlag?: string;
 }
 
 export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: StartPgMockDeps): Promise<PgMock> {
@@ -53,6 +55,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
   const pg = await createPgMock({
     service: mock.service,
     listen: parseHostPort(mock.listen, `mocks[${mock.service}].listen`),
+    listenFlag: deps.listenFlag ?? `mocks[${mock.service}].listen`,
     // Corrupt lines are counted and reported once here, with file:line.
     reader: { read: (opts) => reader.read({ ...opts, onCorrupt: corrupt.onCorrupt }) },
     log: deps.log,

@@ -16,6 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { formatHostPort, parseHostPort } from '../core/address.js';
+import { listenOn } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
 import { appendTo, removeFrom } from '../core/multimap.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -279,16 +280,9 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(hp.port, hp.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const bound = await listenOn(server, hp, `--candidate-http-dep ${name}=LISTEN (shadow.candidate_http_deps)`);
     servers.push(server);
-    const a = server.address();
-    const address = formatHostPort({ host: hp.host, port: typeof a === 'object' && a !== null ? a.port : hp.port });
+    const address = formatHostPort({ host: hp.host, port: bound.port });
     log.info({ service: name, address }, 'candidate live mock listening');
     return {
       name,

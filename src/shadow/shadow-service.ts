@@ -221,6 +221,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       const p = await startHttpCaptureProxy({
         ...common,
         listen: d.listen,
+        listenFlag: `--http-dep ${d.name}=LISTEN,TARGET_URL (shadow.http_deps)`,
         target: d.target as string,
         service: d.name,
         direction: 'outbound',
@@ -237,6 +238,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       const mock = await createPgMock({
         service: d.name,
         listen: parseHostPort(d.listen, `--candidate-pg-dep ${d.name} listen`),
+        listenFlag: `--candidate-pg-dep ${d.name}=LISTEN (shadow.candidate_pg_deps)`,
         log,
         metrics: opts.metrics,
         live: {
@@ -255,6 +257,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       const relay = await createPgRecorder({
         service: d.name,
         listen: parseHostPort(d.listen, `--pg-dep ${d.name} listen`),
+        listenFlag: `--pg-dep ${d.name}=LISTEN,HOST:PORT (shadow.pg_deps)`,
         target: parseHostPort(d.target as string, `--pg-dep ${d.name} target`),
         writer: createPgFeedWriter(pgMocks.get(d.name)),
         log,
@@ -271,6 +274,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     inbound = await startHttpCaptureProxy({
       ...common,
       listen: cfg.listen as string,
+      listenFlag: '--listen ADDR (shadow.listen)',
       target: cfg.primary as string,
       service: 'primary',
       direction: 'inbound',
