@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import pino from 'pino';
 import type { DoppelConfig } from './config/schema.js';
 import type { RuntimeEnv } from './config/env.js';
-import { createLogger, type Logger } from './core/logger.js';
+import { createLogger, type LogFormat, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
@@ -28,13 +28,14 @@ export interface Daemon {
 export interface DaemonOptions {
   config: Readonly<DoppelConfig>;
   runtime: RuntimeEnv;
-  /** log destination; stderr when absent */
-  logStream?: Writable;
+  /** log destination; stderr when absent. Its isTTY picks the format when log.format is auto. */
+  logStream?: Writable & { isTTY?: boolean };
 }
 
 export function createDaemon(opts: DaemonOptions): Daemon {
   const log = createLogger({
     level: opts.config.log.level as pino.LevelWithSilent,
+    format: opts.config.log.format as LogFormat,
     ...(opts.logStream ? { destination: opts.logStream } : {}),
   });
   const metrics = createMetrics();

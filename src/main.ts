@@ -36,13 +36,24 @@ export async function runMain(argv: readonly string[], io: CliIO): Promise<ExitC
       return err.exitCode;
     }
     // An uncaught error is a bug: one line for the person, the whole story in the log.
-    const log = createLogger({ level: 'error', destination: io.stderr });
+    const format = flagValue(argv, '--log-format');
+    const log = createLogger({ level: 'error', destination: io.stderr, ...(format === 'json' || format === 'pretty' ? { format } : {}) });
     log.error({ err }, 'internal error');
     log.flush();
     io.stderr.write(`doppel: internal error: ${describeError(err)}${debug ? '' : ' (run with --log-level debug for the stack)'}\n`);
     if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
     return ExitCode.internal;
   }
+}
+
+/** The value of a global flag read before (or without) commander: `--flag v` or `--flag=v`. */
+function flagValue(argv: readonly string[], flag: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === flag) return argv[i + 1];
+    if (a.startsWith(`${flag}=`)) return a.slice(flag.length + 1);
+  }
+  return undefined;
 }
 
 function isEntry(): boolean {

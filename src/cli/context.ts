@@ -13,6 +13,7 @@ export interface GlobalFlags {
   config?: string;
   admin?: string;
   logLevel?: LevelWithSilent;
+  logFormat?: 'pretty' | 'json';
 }
 
 export interface CliIO {
@@ -42,10 +43,16 @@ export function createCommandContext(io: CliIO, globals: GlobalFlags): CommandCo
  */
 export function loadCommandConfig(ctx: CommandContext, overrides?: (raw: Record<string, unknown>) => void): Readonly<DoppelConfig> {
   return loadConfig(ctx.globals.config, ctx.io.env, (raw) => {
-    if (ctx.globals.logLevel !== undefined) setIn(raw, ['log', 'level'], ctx.globals.logLevel);
-    if (ctx.globals.admin !== undefined) setIn(raw, ['admin', 'listen'], ctx.globals.admin);
+    applyGlobalFlags(raw, ctx.globals);
     overrides?.(raw);
   });
+}
+
+/** Writes the global flags that have a config key (--log-level, --log-format, --admin) into a raw config tree. */
+export function applyGlobalFlags(raw: Record<string, unknown>, globals: GlobalFlags): void {
+  if (globals.logLevel !== undefined) setIn(raw, ['log', 'level'], globals.logLevel);
+  if (globals.logFormat !== undefined) setIn(raw, ['log', 'format'], globals.logFormat);
+  if (globals.admin !== undefined) setIn(raw, ['admin', 'listen'], globals.admin);
 }
 
 /** Sets a value deep in a raw config tree, creating maps on the way. */

@@ -19,6 +19,7 @@ import { registerRulesCommand } from './rules.js';
 export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMAT_FLAGS = ['pretty', 'json'] as const;
 
 export function buildProgram(io: CliIO, setExit: (code: ExitCode) => void): Command {
   const program = new Command('doppel');
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIO, setExit: (code: ExitCode) => void): Comm
     .option('--config <file>', 'YAML configuration file (flags override it)')
     .option('--admin <addr>', 'admin API address host:port (long-running commands default to 127.0.0.1:4190)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: pretty (for a person) or json (for machines); default pretty on a terminal, json otherwise').choices(LOG_FORMAT_FLAGS))
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -52,6 +54,7 @@ Docs: README.md; contract: DESIGN.md.`,
       ...(globals.config === undefined ? {} : { config: globals.config }),
       ...(globals.admin === undefined ? {} : { admin: globals.admin }),
       ...(globals.logLevel === undefined ? {} : { logLevel: globals.logLevel }),
+      ...(globals.logFormat === undefined ? {} : { logFormat: globals.logFormat }),
     });
     // A broken --config fails every command the same way, before any work starts.
     if (ctx.globals.config !== undefined) loadCommandConfig(ctx);

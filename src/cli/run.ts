@@ -11,7 +11,7 @@ import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../r
 import { createMockFactories } from '../run/mock-backends.js';
 import { runOrchestration } from '../run/orchestrate.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { setIn, type CommandContext } from './context.js';
+import { applyGlobalFlags, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface RunFlags {
@@ -20,10 +20,7 @@ export interface RunFlags {
 
 export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
   const file = args[0] as string;
-  const config = loadConfig(file, ctx.io.env, (raw) => {
-    if (ctx.globals.logLevel !== undefined) setIn(raw, ['log', 'level'], ctx.globals.logLevel);
-    if (ctx.globals.admin !== undefined) setIn(raw, ['admin', 'listen'], ctx.globals.admin);
-  });
+  const config = loadConfig(file, ctx.io.env, (raw) => applyGlobalFlags(raw, ctx.globals));
   const plan = planRun(config, file, ctx.io.cwd, ctx.io.env);
   const say = (line: string) => ctx.io.stdout.write(`${line}\n`);
 

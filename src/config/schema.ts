@@ -265,6 +265,10 @@ export const LogSchema = Strict(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', expected: 'one of fatal, error, warn, info, debug, trace, silent' },
     ),
+    format: Type.Union(
+      ['auto', 'pretty', 'json'].map((f) => Type.Literal(f)),
+      { default: 'auto', expected: 'one of auto, pretty, json' },
+    ),
   },
   { default: {} },
 );

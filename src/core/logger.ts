@@ -1,4 +1,5 @@
 import pino, { type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
+import { prettyFactory, isColorSupported } from 'pino-pretty';
 
 export type { Logger };
 
@@ -20,20 +21,39 @@ export const LOG_REDACT_PATHS = [
   '*.headers["x-api-key"]',
 ];
 
+/** `auto`: human-readable lines on a terminal, JSON lines otherwise (files, pipes, log shippers). */
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** A log destination; `isTTY` (a Node stream's) lets `auto` tell a terminal from a pipe. */
+export type LogDestination = DestinationStream & { isTTY?: boolean };
+
 export interface LoggerOptions {
   level: LevelWithSilent;
   /** where lines go; stderr by default so stdout stays for command output */
-  destination?: DestinationStream;
+  destination?: LogDestination;
+  /** `auto` when absent */
+  format?: LogFormat;
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
-  return pino(
-    {
-      name: 'doppel',
-      level: opts.level,
-      redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
-      base: { pid: process.pid },
-    },
-    opts.destination ?? pino.destination({ fd: 2, sync: false }),
-  );
+  const isTty = opts.destination === undefined ? process.stderr.isTTY === true : opts.destination.isTTY === true;
+  const isPretty = opts.format === 'pretty' || ((opts.format ?? 'auto') === 'auto' && isTty);
+  const options = {
+    name: 'doppel',
+    level: opts.level,
+    redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+  };
+  if (!isPretty) return pino(options, opts.destination ?? pino.destination({ fd: 2, sync: false }));
+  // A person reads these between the command's own output lines: formatted in the
+  // writing call (not in a transport thread), so they keep their order with that output.
+  const destination = opts.destination ?? pino.destination({ fd: 2, sync: true });
+  return pino(options, prettyDestination(destination, isTty && isColorSupported));
+}
+
+/** One short line per record: local time, level, message, then the fields. */
+function prettyDestination(destination: DestinationStream, colorize: boolean): DestinationStream {
+  const format = prettyFactory({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  return { write: (line: string) => destination.write(format(line)) };
 }
