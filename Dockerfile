@@ -3,7 +3,7 @@
 # doppel as a container. Three stages:
 #   build   - full install, `npm run build` (tsc to dist/)
 #   demo    - the orders example (runs from sources with tsx; used by docker-compose.yml)
-#   runtime - production dependencies only and dist/; the default target
+#   runtime - production dependencies only, dist/ and bin/; the default target
 #
 #   docker build -t doppel .
 #   docker build --target demo -t doppel-demo .
@@ -33,7 +33,8 @@ ENTRYPOINT ["node", "--import", "tsx"]
 CMD ["examples/orders/server-v1.ts"]
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# bin/doppel.js runs the build (dist/); the image holds no sources, and the switch says so.
+ENV NODE_ENV=production DOPPEL_ENTRY=dist
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -53,6 +54,7 @@ EXPOSE 4190 8000 8081 6432
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:4190/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node itself is PID 1 and receives SIGTERM (no shell in between), so
-# doppel flushes the store and writes its report on `docker stop`.
-ENTRYPOINT ["node", "dist/main.js"]
+# doppel flushes the store and writes its report on `docker stop`. The same bin
+# as `npx doppel` and a global install: one entry however doppel is started.
+ENTRYPOINT ["node", "bin/doppel.js"]
 CMD ["--help"]

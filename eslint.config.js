@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bin/', 'examples/**/*.js', '.bench-out/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/*.js', '.bench-out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -34,11 +34,13 @@ interface AutocannonResult {
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The compiled build (what production runs) and the TypeScript sources through tsx (what `npx doppel` runs before a build). */
-const ENTRIES = {
-  build: [join(ROOT, 'dist', 'main.js')],
-  source: ['--import', 'tsx', join(ROOT, 'src', 'main.ts')],
-} as const;
+/**
+ * The compiled build (what an installed package and the image run) and the TypeScript
+ * sources through tsx (what a checkout runs), both started like a user starts doppel:
+ * through bin/doppel.js, its DOPPEL_ENTRY switch choosing which.
+ */
+const DOPPEL_BIN = join(ROOT, 'bin', 'doppel.js');
+const ENTRIES = { build: 'dist', source: 'src' } as const;
 type Entry = keyof typeof ENTRIES;
 const hasBuild = () => existsSync(join(ROOT, 'dist', 'main.js'));
 
@@ -112,8 +114,8 @@ async function startPeers(): Promise<{ ports: Ports; children: ChildProcess[] }>
 async function startDoppel(entry: Entry, primary: number, candidate: number, extra: string[] = []): Promise<{ url: string; admin: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [...ENTRIES[entry], 'shadow', '--listen', '127.0.0.1:0', '--primary', `http://127.0.0.1:${primary}`, '--candidate', `http://127.0.0.1:${candidate}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+    [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', `http://127.0.0.1:${primary}`, '--candidate', `http://127.0.0.1:${candidate}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env: { ...process.env, DOPPEL_ENTRY: ENTRIES[entry] } },
   );
   const m = await firstLine(child, /listening on (\S+) .*admin (http:\/\/\S+)/, 'doppel shadow');
   return { url: `http://${m[1] as string}`, admin: m[2] as string, child };
@@ -447,7 +449,7 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       const metrics = await (await fetch(`${flood.admin}/metrics`)).text();
       const dropped = /doppel_shadow_dropped_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? '0';
       const after = await rssKb(pid);
-      floodRows.push([e === 'build' ? 'build (node dist/main.js)' : 'source (tsx)', fmt(fl.rps, 0), fmt(before / 1024, 0), fmt(maxRss / 1024, 0), fmt(after / 1024, 0), dropped, String(fl.errors)]);
+      floodRows.push([e === 'build' ? 'build (DOPPEL_ENTRY=dist)' : 'source (tsx)', fmt(fl.rps, 0), fmt(before / 1024, 0), fmt(maxRss / 1024, 0), fmt(after / 1024, 0), dropped, String(fl.errors)]);
       await stop(flood.child);
     }
     out.push(`\nFlood: ${floodSeconds} s unthrottled over 100 connections, candidate holds every copy (never answers).${hasBuild() ? '' : ' No build: run `npm run build` to measure the compiled build too.'}\n`);

@@ -3,7 +3,7 @@
  * Exit codes (DESIGN.md): 0 ok, 1 gate failed, 2 usage/config/input, 3 aborted, 4 internal.
  */
 import { CommanderError } from 'commander';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { buildProgram } from './cli/program.js';
 import type { CliIO } from './cli/context.js';
@@ -56,17 +56,12 @@ function flagValue(argv: readonly string[], flag: string): string | undefined {
   return undefined;
 }
 
-function isEntry(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href || /[\\/]bin[\\/]doppel(\.js)?$/.test(entry);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+/**
+ * Runs the CLI as this process: signal handlers, the process's streams, the exit
+ * code. bin/doppel.js calls it however doppel was started (npx, a .bin symlink,
+ * a global install, the Docker image); importing this module starts nothing.
+ */
+export function main(argv: readonly string[] = process.argv.slice(2)): void {
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -83,7 +78,7 @@ if (isEntry()) {
     process.exit(ExitCode.internal);
   });
   const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, cwd: process.cwd() };
-  runMain(process.argv.slice(2), io).then(
+  runMain(argv, io).then(
     (code) => {
       process.exitCode = code;
       // Servers closed, streams flushed: let the loop drain, but never hang on a stray handle.
@@ -95,3 +90,21 @@ if (isEntry()) {
     },
   );
 }
+
+/**
+ * True when node was started on this very file (`node dist/main.js`,
+ * `tsx src/main.ts`): node resolves the main module's symlinks, so the real
+ * paths of argv[1] and of this module are equal exactly then. Not a guess
+ * about launchers: every other start goes through bin/doppel.js, which calls main().
+ */
+function isStartedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isStartedDirectly()) main();

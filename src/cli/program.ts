@@ -2,6 +2,7 @@
  * The command set of DESIGN.md on commander. Each command lives in its own
  * file and registers itself; this file wires globals, help and exit codes.
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { ExitCode } from '../core/errors.js';
 import { createCommandContext, loadCommandConfig, type CliIO, type CommandAction, type GlobalFlags } from './context.js';
@@ -21,11 +22,17 @@ export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Prom
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMAT_FLAGS = ['pretty', 'json'] as const;
 
+/** The package's own version: package.json sits two levels up from src/cli/ and from dist/cli/ alike. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
 export function buildProgram(io: CliIO, setExit: (code: ExitCode) => void): Command {
   const program = new Command('doppel');
   program
     .description('Capture, mock and replay traffic of HTTP services and their HTTP and Postgres dependencies; judge a candidate build against a baseline.')
-    .version('0.1.0', '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .option('--config <file>', 'YAML configuration file (flags override it)')
     .option('--admin <addr>', 'admin API address host:port (long-running commands default to 127.0.0.1:4190)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))

@@ -4,6 +4,14 @@ import { fileURLToPath } from 'node:url';
 export const DOPPEL_BIN = fileURLToPath(new URL('../../bin/doppel.js', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * The environment of every doppel child: the sources of this tree, never a
+ * dist/ build that may be stale (bin/doppel.js honours DOPPEL_ENTRY).
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, DOPPEL_ENTRY: 'src', ...extra };
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -15,7 +23,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [DOPPEL_BIN, ...args], {
       cwd: opts.cwd ?? process.cwd(),
-      env: { ...process.env, ...opts.env },
+      env: cliEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -40,7 +48,7 @@ export interface Running {
 }
 
 export function startCli(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [DOPPEL_BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [DOPPEL_BIN, ...args], { cwd: ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   let rest = '';

@@ -289,10 +289,15 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).not.toMatch(/^USER\s+(root|0)(:|$)/);
   });
 
-  it('starts node dist/main.js through an exec-form ENTRYPOINT so SIGTERM reaches node', () => {
+  it('starts node bin/doppel.js on the build through an exec-form ENTRYPOINT so SIGTERM reaches node', () => {
     const entry = instr(runtime, 'ENTRYPOINT').at(-1)!;
     const args = JSON.parse(entry.replace(/^ENTRYPOINT\s+/i, '')) as string[];
-    expect(args.slice(0, 2)).toEqual(['node', 'dist/main.js']);
+    expect(args.slice(0, 2)).toEqual(['node', 'bin/doppel.js']);
+    // The bin that package.json publishes, switched to the build the stage copies.
+    expect((JSON.parse(read('package.json')) as Json).bin.doppel).toBe('bin/doppel.js');
+    expect(instr(runtime, 'ENV').some((l) => /\bDOPPEL_ENTRY=dist\b/.test(l))).toBe(true);
+    expect(runtime.lines).toContain('COPY bin ./bin');
+    expect(runtime.lines.some((l) => /^COPY .*\bsrc\b/.test(l))).toBe(false);
   });
 
   it('checks health with node on the admin port 4190 and exposes it', () => {

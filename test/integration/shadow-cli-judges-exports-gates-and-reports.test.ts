@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
 import type { Percentiles } from '../../src/gates/types.js';
-import { DOPPEL_BIN } from '../helpers/cli.js';
+import { DOPPEL_BIN, cliEnv } from '../helpers/cli.js';
 import { primaryHandler, requestRaw, startPeer } from '../helpers/shadow-peers.js';
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined): Promise<T> {
@@ -47,7 +47,7 @@ describe('doppel shadow (CLI)', () => {
     const child: ChildProcessWithoutNullStreams = spawn(
       process.execPath,
       [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--gates', gatesFile, '--report', report, '--run-id', 'cli-run', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
-      { stdio: 'pipe' },
+      { stdio: 'pipe', env: cliEnv() },
     );
     let stdout = '';
     let stderr = '';
@@ -126,7 +126,7 @@ describe('doppel shadow (CLI)', () => {
   });
 
   it('exits 2 with a clear message when --candidate is missing', async () => {
-    const child = spawn(process.execPath, [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--admin', '127.0.0.1:0'], { stdio: 'pipe' });
+    const child = spawn(process.execPath, [DOPPEL_BIN, 'shadow', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--admin', '127.0.0.1:0'], { stdio: 'pipe', env: cliEnv() });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
