@@ -49,11 +49,16 @@ export function createLogger(opts: LoggerOptions): Logger {
   // A person reads these between the command's own output lines: formatted in the
   // writing call (not in a transport thread), so they keep their order with that output.
   const destination = opts.destination ?? pino.destination({ fd: 2, sync: true });
-  return pino(options, prettyDestination(destination, isTty && isColorSupported));
+  return pino(options, prettyDestination(destination, isTty));
 }
 
-/** One short line per record: local time, level, message, then the fields. */
-function prettyDestination(destination: DestinationStream, colorize: boolean): DestinationStream {
-  const format = prettyFactory({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
-  return { write: (line: string) => destination.write(format(line)) };
+/**
+ * One short line per record: local time, level, message, then the fields. On a
+ * terminal it first erases the line the cursor is on (ECMA-48 CR + EL), where a
+ * progress bar may be drawn; the bar redraws below on its next tick.
+ */
+function prettyDestination(destination: DestinationStream, isTty: boolean): DestinationStream {
+  const format = prettyFactory({ colorize: isTty && isColorSupported, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  const prefix = isTty ? '\r\x1b[K' : '';
+  return { write: (line: string) => destination.write(prefix + format(line)) };
 }

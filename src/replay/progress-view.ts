@@ -33,11 +33,23 @@ function payload(run: LiveRun): Record<string, string | number> {
   return { passed: c.passed, failed: c.failed, errors: c.errors, rps: run.rate.toFixed(1), etaText: formatEta(run) };
 }
 
+/**
+ * The bar's stream, minus the cursor save (ESC 7) cli-progress writes at start
+ * and the restore (ESC 8) at stop: log lines printed above the bar meanwhile
+ * would be overwritten by whatever follows the restore. Without them the bar
+ * simply ends on its own line.
+ */
+function withoutCursorRestore(stream: Writable & { isTTY?: boolean }): Writable {
+  const write = (chunk: unknown, ...rest: unknown[]): boolean =>
+    chunk === '\x1b7' || chunk === '\x1b8' ? true : (stream.write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  return Object.create(stream, { write: { value: write } }) as Writable;
+}
+
 export function startProgressView(run: LiveRun, opts: ProgressViewOptions): ProgressView {
   if (opts.stream.isTTY === true) {
     const bar = new cliProgress.SingleBar(
       {
-        stream: opts.stream,
+        stream: withoutCursorRestore(opts.stream),
         format: 'replay |{bar}| {value}/{total} sent | {passed} pass {failed} fail {errors} err | {rps} rps | ETA {etaText}',
         hideCursor: true,
         clearOnComplete: false,
