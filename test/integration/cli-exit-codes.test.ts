@@ -11,7 +11,7 @@ describe('doppel command line', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
-    for (const f of ['--config', '--admin', '--log-level', '--help']) expect(r.stdout).toContain(f);
+    for (const f of ['--config', '--admin', '--log-level', '--log-format', '--help']) expect(r.stdout).toContain(f);
   });
 
   it.each(COMMANDS)('%s --help lists its flags and the global ones, exit 0', async (command) => {
@@ -26,6 +26,12 @@ describe('doppel command line', () => {
     const r = await runCli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('a log format other than pretty or json is a usage error naming the choices, exit 2', async () => {
+    const r = await runCli(['--log-format', 'xml', 'rules', '--gates', 'never-read.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("option '--log-format <format>' argument 'xml' is invalid. Allowed choices are pretty, json.");
   });
 
   it('an unknown flag is a usage error, exit 2', async () => {

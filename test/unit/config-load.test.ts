@@ -15,6 +15,12 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 }
 
 describe('config loading', () => {
+  it('log.format is auto by default and takes only auto, pretty or json', () => {
+    expect(parseConfig('', 'doppel.yaml', {}).log.format).toBe('auto');
+    expect(parseConfig('log:\n  format: json\n', 'doppel.yaml', {}).log.format).toBe('json');
+    expect(problems('log:\n  format: xml\n')).toEqual(['doppel.yaml:2 log.format: expected one of auto, pretty, json, got "xml"']);
+  });
+
   it('reports five deliberate mistakes at once, each with file, line, key path and expectation', () => {
     const text = [
       'replay:',
