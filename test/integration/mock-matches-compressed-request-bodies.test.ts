@@ -93,6 +93,7 @@ describe('doppel mock matches compressed request bodies', () => {
       {
         service: 'payments',
         listen: '127.0.0.1:0',
+        listenFlag: 'mocks[payments].listen',
         traffic: [traffic.dir],
         target: undefined,
         stubs: [],
