@@ -39,7 +39,10 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * `interruptWhen` matches the output so far, Ctrl-C is typed.
  */
 function inTerminal(args: string[], interruptWhen?: RegExp): Promise<{ code: number | null; raw: string; lines: string[] }> {
-  const command = [process.execPath, DOPPEL_BIN, ...args].map(quote).join(' ');
+  // `script` runs the command through $SHELL -c. `exec` makes doppel the
+  // terminal's foreground process itself: a non-interactive dash would
+  // otherwise die of the typed Ctrl-C (exit 130) while doppel stops cleanly.
+  const command = `exec ${[process.execPath, DOPPEL_BIN, ...args].map(quote).join(' ')}`;
   // -q quiet, -f flush as written, -e exit with the child's code; no typescript file.
   const child = spawn(SCRIPT as string, ['-qfec', command, '/dev/null'], { cwd: ROOT, env: cliEnv({ TERM: 'xterm' }), stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
