@@ -19,6 +19,7 @@ import { createSessionKeyer, parseSessionKey } from '../src/core/sessions.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
 import { createHttpMock } from '../src/mock/http-mock.js';
+import { createLogger } from '../src/core/logger.js';
 import { benchExchanges, BENCH_BODY } from './http-bench-data.js';
 
 const role = process.argv[2] ?? '';
@@ -135,6 +136,31 @@ async function main(): Promise<void> {
           unmatchedKeep: 100,
         },
         log: silent,
+        metrics: createMetrics(),
+      });
+      mock.server.keepAliveTimeout = 60_000;
+      ready(mock.url);
+      return;
+    }
+    case 'mock-miss': {
+      // ARG is N:LEVEL; at info the miss log goes to /dev/null as JSON, so formatting and writing are paid
+      const [count, level] = arg.split(':');
+      const log = level === 'info' ? createLogger({ level: 'info', format: 'json', destination: pino.destination({ dest: '/dev/null', sync: false }) }) : silent;
+      const mock = await createHttpMock({
+        service: 'bench',
+        listen: '127.0.0.1:0',
+        exchanges: benchExchanges(Number(count || '1001')),
+        options: {
+          latency: 'none',
+          matchHeaders: [],
+          ignore: [],
+          valueClasses: true,
+          maxBodyBytes: 16 * 1024 * 1024,
+          redactedQueryParams: [],
+          redactedJsonPaths: [],
+          unmatchedKeep: 1000,
+        },
+        log,
         metrics: createMetrics(),
       });
       mock.server.keepAliveTimeout = 60_000;

@@ -5,122 +5,32 @@
  *    http proxy vs direct, at saturation and at a fixed rate;
  * 2. HTTP mock vs WireMock standalone (npm `wiremock`, Java) vs a bare Node
  *    server answering the same bytes, 1,000 recorded stubs;
- * 3. mock lookup time at 100k recorded exchanges vs 1k, and RSS with 100k loaded.
+ * 3. mock lookup time at 100k recorded exchanges vs 1k, and RSS with 100k loaded;
+ * 4. mock miss storms: a miss's cost beside a hit's, 1,001 recordings loaded.
  *
  * Ratios are medians of interleaved rounds. `tsx bench/http.bench.ts` runs it
- * alone; BENCH_QUICK=1 for a smoke run.
+ * alone; BENCH_QUICK=1 for a smoke run; HTTP_BENCH_ONLY=scale|miss for one part.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createRequire } from 'node:module';
 import { request } from 'undici';
 import { HttpMockIndex } from '../src/mock/http-mock-index.js';
 import { buildKeyOptions, parseRequest } from '../src/mock/http-request-key.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
 import { benchExchanges, benchPath } from './http-bench-data.js';
-
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  errors: number;
-  non2xx: number;
-  timeouts: number;
-  duration: number;
-}
-// autocannon ships no type declarations
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
+import { benchDir as here, fmt, freePort, load, median, repoRoot as root, spawnServer, type Child, type LoadResult } from './http-bench-load.js';
+import { missBench } from './http-miss-bench.js';
 
 export interface HttpBenchOptions {
   quick?: boolean;
   /** log progress lines to stderr */
   progress?: (line: string) => void;
-}
-
-interface Child {
-  url: string;
-  child: ChildProcess;
-  cpuMicros(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-interface LoadResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  total: number;
-  errors: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-async function spawnServer(role: string, arg = '', nodeArgs: string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(here, 'http-bench-server.ts'), role, arg], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl !== -1) resolve((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
-    });
-    child.once('exit', (code) => reject(new Error(`${role} exited ${code}`)));
-  });
-  return {
-    url,
-    child,
-    cpuMicros: () =>
-      new Promise((resolve) => {
-        const on = (m: { cpu?: { user: number; system: number } }) => {
-          if (!m.cpu) return;
-          child.off('message', on);
-          resolve(m.cpu.user + m.cpu.system);
-        };
-        child.on('message', on);
-        child.send('cpu');
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-async function load(url: string, o: { connections: number; duration: number; rate?: number; paths?: string[] }): Promise<LoadResult> {
-  const opts: Record<string, unknown> = { url, connections: o.connections, duration: o.duration, pipelining: 1 };
-  if (o.rate !== undefined) opts.overallRate = o.rate;
-  if (o.paths !== undefined) opts.requests = o.paths.map((p) => ({ method: 'GET', path: p }));
-  const r = await autocannon(opts);
-  return { rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, errors: r.errors + r.non2xx + r.timeouts };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function fmt(n: number, d = 0): string {
-  return n.toFixed(d);
 }
 
 async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
@@ -166,7 +76,7 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Prom
   let md = `### Record proxy (small JSON responses; saturation: 32 connections; fixed rate: ${rate} req/s; ${rounds} interleaved round(s) of ${dur}s)\n\n`;
   md += '| proxy | req/s at saturation | ratio vs @fastify/http-proxy | p99 ms at fixed rate | p99 ratio | CPU µs/request | errors |\n|---|---|---|---|---|---|---|\n';
   for (const n of names) {
-    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors, 0)} |\n`;
+    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
   }
   md += '\nTargets: doppel record throughput >= 0.85x @fastify/http-proxy (aim 1.0x), p99 <= 1.2x. CPU is the proxy process only (upstream apart).\n';
   return md;
@@ -252,7 +162,7 @@ async function mockBench(o: { quick: boolean; log: (s: string) => void }): Promi
   md += '| server | req/s | p99 ms | doppel ratio vs this | errors |\n|---|---|---|---|---|\n';
   for (const name of Object.keys(res)) {
     const r = res[name] ?? [];
-    md += `| ${name} | ${fmt(median(r.map((x) => x.rps)))} | ${fmt(median(r.map((x) => x.p99)), 1)} | ${name === 'doppel mock' ? '—' : fmt(ratioTo('doppel mock', name), 2) + 'x'} | ${r.reduce((s, x) => s + x.errors, 0)} |\n`;
+    md += `| ${name} | ${fmt(median(r.map((x) => x.rps)))} | ${fmt(median(r.map((x) => x.p99)), 1)} | ${name === 'doppel mock' ? '—' : fmt(ratioTo('doppel mock', name), 2) + 'x'} | ${r.reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
   }
   if (!wm) md += '\nWireMock was not measured (jar missing or Java did not start).\n';
   md += '\nTargets: >= 1.5x WireMock, >= 0.7x the bare Node server.\n';
@@ -340,6 +250,11 @@ async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Prom
   return md;
 }
 
+/** Only the miss-storm measures: HTTP_BENCH_ONLY=miss. */
+export async function runHttpMissBench(opts: HttpBenchOptions = {}): Promise<string> {
+  return missBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
+}
+
 /** Only the in-process lookup and memory measures (no load generator): HTTP_BENCH_ONLY=scale. */
 export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<string> {
   return scaleBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
@@ -353,12 +268,14 @@ export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string>
     await proxyBench({ quick, log }),
     await mockBench({ quick, log }),
     await scaleBench({ quick, log }),
+    await missBench({ quick, log }),
   ];
   return parts.join('\n');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  (process.env.HTTP_BENCH_ONLY === 'scale' ? runHttpScaleBench() : runHttpBench()).then(
+  const only = process.env.HTTP_BENCH_ONLY;
+  (only === 'scale' ? runHttpScaleBench() : only === 'miss' ? runHttpMissBench() : runHttpBench()).then(
     (md) => process.stdout.write(md + '\n'),
     (err: unknown) => {
       process.stderr.write(`${String(err)}\n`);
