@@ -21,7 +21,12 @@ export interface RunsProvider {
 export interface UnmatchedCall {
   service: string;
   protocol: 'http' | 'pg';
+  /** when it was last seen */
   at: string;
+  /** when it was first seen, where calls are counted per key */
+  firstAt?: string;
+  /** calls with this key, where calls are counted per key (exact) */
+  count?: number;
   /** method + url for HTTP, SQL for Postgres */
   request: Record<string, unknown>;
   /** the nearest recorded request and what differed */
@@ -30,6 +35,8 @@ export interface UnmatchedCall {
 
 export interface UnmatchedProvider {
   unmatched(): UnmatchedCall[];
+  /** calls no longer listed because more distinct keys came than are kept */
+  overflow?(): number;
 }
 
 export interface MockControl {

@@ -49,7 +49,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
       const mock = await startHttpMockFromSpec(spec, { config, log: daemon.log, metrics: daemon.metrics, redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers });
       mocks.push(mock);
       daemon.providers.mocks.push({ reset: () => mock.reset() });
-      daemon.providers.unmatched.push({ unmatched: () => mock.unmatched() });
+      daemon.providers.unmatched.push({ unmatched: () => mock.unmatched(), overflow: () => mock.unmatchedOverflow() });
     }
     for (const spec of pgSpecs) {
       const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers, listenFlag: spec.listenFlag });

@@ -4,13 +4,14 @@
  * shape key (value classes applied). Repeated identical requests walk the
  * sequence: per trace when the live call carries a traceparent whose trace was
  * recorded, else in global recorded order; past the end the last response repeats.
- * A miss is explained by the nearest recorded request and what differed.
+ * A miss is explained by the nearest recorded request and what differed
+ * (http-miss-explainer.ts, bounded work per miss).
  */
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
-import { isRedactedValue } from '../core/redact.js';
 import { stripResponseHop } from '../capture/hop-by-hop.js';
 import { traceIdOf, traceparentOf } from '../capture/trace-links.js';
-import { canonicalJson, exactKey, parseRequest, queryKey, shapeKey, shapePath, type KeyOptions, type ParsedRequest } from './http-request-key.js';
+import { exactKey, parseRequest, shapeKey, type KeyOptions, type ParsedRequest } from './http-request-key.js';
+import { HttpMissExplainer, missKeyOf, type MissExplainerOptions, type MissExplainerStats, type MissExplanation, type RecordedRequest } from './http-miss-explainer.js';
 
 /**
  * Bodies of all recorded responses live in a few large slabs; a response keeps
@@ -111,22 +112,8 @@ interface Group {
   reqHeaders: readonly string[];
 }
 
-function sampleOf(g: Group): Sample & { isDecoded: true } {
-  return { method: g.method, url: g.url, body: g.reqBody, headers: g.reqHeaders, isDecoded: true };
-}
+export type { Difference, MissExplanation } from './http-miss-explainer.js';
 
-export interface Difference {
-  part: 'method' | 'path' | 'query' | 'body' | 'headers';
-  expected: unknown;
-  actual: unknown;
-}
-
-export interface MissExplanation {
-  nearest: { id: string; method: string; url: string } | undefined;
-  differences: Difference[];
-}
-
-const MAX_EXPLAIN_GROUPS = 2_000;
 const NO_HEADERS: readonly string[] = [];
 
 // Header names and common values repeat across thousands of exchanges: share one string each.
@@ -149,8 +136,9 @@ export class HttpMockIndex {
   readonly #opts: KeyOptions;
   readonly #exact = new Map<string, Group>();
   readonly #shape = new Map<string, Group>();
-  /** method + shape path -> groups, for explanations; built at the first miss, so a mock that never misses never pays for it */
-  #byPath: Map<string, Group | Group[]> | undefined;
+  /** built at the first miss, so a mock that never misses never pays for it */
+  #explainer: HttpMissExplainer | undefined;
+  readonly #explainOptions: MissExplainerOptions;
   readonly #arena = new BodyArena();
   readonly #groups: Group[] = [];
   readonly #intern = new Interner();
@@ -159,8 +147,9 @@ export class HttpMockIndex {
   #generation = 0;
   #size = 0;
 
-  constructor(opts: KeyOptions) {
+  constructor(opts: KeyOptions, explainOptions: MissExplainerOptions = {}) {
     this.#opts = opts;
+    this.#explainOptions = explainOptions;
   }
 
   get size(): number {
@@ -219,15 +208,15 @@ export class HttpMockIndex {
     };
     const exact = exactKey(parsed, this.#opts);
     const shape = shapeKey(parsed, this.#opts);
-    this.#addTo(this.#exact, exact, entry, sample, parsed.path, true);
+    this.#addTo(this.#exact, exact, entry, sample, true);
     // A request with no classed value has shape == exact: any live request of that shape
     // also has that exact key, so the shape map would only duplicate the group.
-    if (shape !== exact) this.#addTo(this.#shape, shape, entry, sample, parsed.path, false);
+    if (shape !== exact) this.#addTo(this.#shape, shape, entry, sample, false);
     this.#size++;
     return true;
   }
 
-  #addTo(map: Map<string, Group>, key: string, entry: Entry, sample: Sample, path: string, isExact: boolean): void {
+  #addTo(map: Map<string, Group>, key: string, entry: Entry, sample: Sample, isExact: boolean): void {
     let g = map.get(key);
     if (g === undefined) {
       g = {
@@ -244,7 +233,7 @@ export class HttpMockIndex {
       map.set(key, g);
       if (isExact) {
         this.#groups.push(g);
-        if (this.#byPath !== undefined) this.#indexPath(this.#byPath, g, path);
+        this.#explainer?.add(recordedOf(g));
       }
     } else g.entries.push(entry);
     if (entry.trace !== undefined) {
@@ -253,14 +242,6 @@ export class HttpMockIndex {
       if (t) t.push(entry);
       else g.byTrace.set(entry.trace, [entry]);
     }
-  }
-
-  #indexPath(byPath: Map<string, Group | Group[]>, g: Group, path: string): void {
-    const p = `${g.method} ${shapePath(path, this.#opts)}`;
-    const list = byPath.get(p);
-    if (list === undefined) byPath.set(p, g);
-    else if (Array.isArray(list)) list.push(g);
-    else byPath.set(p, [list, g]);
   }
 
   /** Sequence state back to the start (a run starts). */
@@ -292,116 +273,30 @@ export class HttpMockIndex {
     return list[Math.min(i, list.length - 1)];
   }
 
-  /** The nearest recorded request and which parts differ. Slow path: misses only. */
-  explain(req: ParsedRequest): MissExplanation {
-    const opts = this.#opts;
-    let byPath = this.#byPath;
-    if (byPath === undefined) {
-      byPath = new Map();
-      for (const g of this.#groups) this.#indexPath(byPath, g, pathOf(g.url));
-      this.#byPath = byPath;
+  /** The key a miss is counted and explained under. */
+  missKey(req: ParsedRequest): string {
+    return missKeyOf(req, this.#opts);
+  }
+
+  /** The nearest recorded request and which parts differ. Slow path: misses only, bounded per miss. */
+  explain(req: ParsedRequest, key?: string): MissExplanation {
+    let explainer = this.#explainer;
+    if (explainer === undefined) {
+      explainer = new HttpMissExplainer(this.#opts, this.#explainOptions);
+      for (const g of this.#groups) explainer.add(recordedOf(g));
+      this.#explainer = explainer;
     }
-    const found = byPath.get(`${req.method} ${shapePath(req.path, opts)}`);
-    let pool = found === undefined ? undefined : Array.isArray(found) ? found : [found];
-    if (pool === undefined) {
-      const sp = shapePath(req.path, opts);
-      pool = this.#groups.filter((g) => shapePath(pathOf(g.url), opts) === sp);
-      if (pool.length === 0) pool = this.#groups.filter((g) => g.method === req.method);
-      if (pool.length === 0) pool = this.#groups;
-    }
-    let best: { g: Group; diffs: Difference[]; score: number } | undefined;
-    const n = Math.min(pool.length, MAX_EXPLAIN_GROUPS);
-    for (let i = 0; i < n; i++) {
-      const g = pool[i] as Group;
-      const diffs = differences(parseRequest(sampleOf(g)), req, opts);
-      const score = diffs.reduce((s, d) => s + WEIGHT[d.part], 0);
-      if (best === undefined || score < best.score) best = { g, diffs, score };
-      if (score === 0) break;
-    }
-    if (best === undefined) return { nearest: undefined, differences: [] };
-    const first = best.g.entries[0] as Entry;
-    return { nearest: { id: first.id, method: best.g.method, url: best.g.url }, differences: best.diffs };
+    return explainer.explain(req, key);
+  }
+
+  /** Work the miss explanations have done; zeros until the first miss. */
+  explainStats(): MissExplainerStats {
+    return this.#explainer?.stats() ?? { explained: 0, cached: 0, compared: 0 };
   }
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
 
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-const WEIGHT: Record<Difference['part'], number> = { method: 8, path: 16, query: 2, body: 3, headers: 1 };
-
-function differences(rec: ParsedRequest, live: ParsedRequest, opts: KeyOptions): Difference[] {
-  const out: Difference[] = [];
-  if (rec.method !== live.method) out.push({ part: 'method', expected: rec.method, actual: live.method });
-  if (shapePath(rec.path, opts) !== shapePath(live.path, opts)) out.push({ part: 'path', expected: rec.path, actual: live.path });
-  if (queryKey(rec.query, opts, true) !== queryKey(live.query, opts, true)) {
-    out.push({ part: 'query', expected: queryDiff(rec.query, live.query), actual: queryDiff(live.query, rec.query) });
-  }
-  const bodyDiff = diffBodies(rec, live, opts);
-  if (bodyDiff !== undefined) out.push(bodyDiff);
-  for (const h of opts.matchHeaders) {
-    const a = headerValues(rec.headers, h);
-    const b = headerValues(live.headers, h);
-    if (a.join(',') !== b.join(',')) out.push({ part: 'headers', expected: { [h]: a }, actual: { [h]: b } });
-  }
-  return out;
-}
-
-/** Parameters of `a` not in `b` (as a multiset). */
-function queryDiff(a: ReadonlyArray<[string, string]>, b: ReadonlyArray<[string, string]>): string[] {
-  const rest = b.map(([k, v]) => `${k}=${v}`);
-  const out: string[] = [];
-  for (const [k, v] of a) {
-    const s = `${k}=${v}`;
-    const i = rest.indexOf(s);
-    if (i === -1) out.push(s);
-    else rest.splice(i, 1);
-  }
-  return out;
-}
-
-function headerValues(raw: readonly string[], lower: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) out.push(raw[i + 1] as string);
-  return out;
-}
-
-function diffBodies(rec: ParsedRequest, live: ParsedRequest, opts: KeyOptions): Difference | undefined {
-  if (rec.isJson && live.isJson) {
-    if (canonicalJson(rec.json, opts, true) === canonicalJson(live.json, opts, true)) return undefined;
-    const paths: string[] = [];
-    jsonPathsDiffering(rec.json, live.json, '$', paths, opts);
-    return { part: 'body', expected: 'JSON as recorded', actual: { differingPaths: paths.slice(0, 10) } };
-  }
-  if (rec.content.equals(live.content)) return undefined;
-  return {
-    part: 'body',
-    expected: { bytes: rec.content.length, json: rec.isJson },
-    actual: { bytes: live.content.length, json: live.isJson, ...(live.undecoded === undefined ? {} : { notDecoded: live.undecoded.message }) },
-  };
-}
-
-function jsonPathsDiffering(a: unknown, b: unknown, path: string, out: string[], opts: KeyOptions): void {
-  if (out.length >= 10) return;
-  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
-  if (isObj(a) && isObj(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of [...keys].sort()) {
-      const p = /^[A-Za-z_$][\w$-]*$/.test(k) ? `${path}.${k}` : `${path}['${k}']`;
-      if (!(k in a) || !(k in b)) out.push(p);
-      else jsonPathsDiffering(a[k], b[k], p, out, opts);
-    }
-    return;
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    if (a.length !== b.length) out.push(`${path} (length ${a.length} vs ${b.length})`);
-    for (let i = 0; i < Math.min(a.length, b.length); i++) jsonPathsDiffering(a[i], b[i], `${path}[${i}]`, out, opts);
-    return;
-  }
-  // a recorded placeholder stands for any secret: matching treats redacted positions as wildcards
-  if (isRedactedValue(a) || isRedactedValue(b)) return;
-  if (canonicalJson(a, opts, true) !== canonicalJson(b, opts, true)) out.push(path);
+function recordedOf(g: Group): RecordedRequest {
+  return { id: (g.entries[0] as Entry).id, method: g.method, url: g.url, body: g.reqBody, headers: g.reqHeaders };
 }

@@ -3,7 +3,9 @@
  * directly: any content type, bodies up to a configured cap (413 beyond), no
  * framework defaults in the way. One Map lookup per request; misses answer
  * 404 `x-doppel-unmatched: 1` with the nearest recorded request, or pass
- * through to the real dependency and become new candidates.
+ * through to the real dependency and become new candidates. A miss storm is
+ * bounded: the nearest-recording search and its cache, the miss log and the
+ * unmatched list all have limits, and every miss is still counted exactly.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +24,10 @@ import type { UnmatchedCall } from '../admin/types.js';
 import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toPairs } from '../capture/hop-by-hop.js';
 import { traceparentOf } from '../capture/trace-links.js';
 import { buildKeyOptions, parseRequest, type ParsedRequest } from './http-request-key.js';
-import { HttpMockIndex, type MissExplanation, type MockResponse } from './http-mock-index.js';
+import { HttpMockIndex, type MockResponse } from './http-mock-index.js';
+import type { MissExplainerOptions, MissExplainerStats, MissExplanation } from './http-miss-explainer.js';
+import { createMissLog, type MissLogOptions, type MissLogStats } from './miss-log.js';
+import { createUnmatchedCalls } from './unmatched-calls.js';
 import { RECORDING_PRIORITY, sortStubs, stubMatches, type StubDefinition } from './http-stubs.js';
 
 export interface HttpMockOptions {
@@ -41,8 +46,12 @@ export interface HttpMockOptions {
   redactedJsonPaths: readonly string[];
   /** real dependency: misses pass through to it */
   target?: string | undefined;
-  /** recent unmatched calls kept for GET /api/unmatched */
+  /** distinct unmatched calls (by miss key) kept for GET /api/unmatched */
   unmatchedKeep: number;
+  /** bounds of the nearest-recording search (defaults: 32 recordings per miss, 1,024 explanations cached) */
+  explain?: MissExplainerOptions;
+  /** bounds of the miss log (defaults: MISS_LOG_DEFAULTS) */
+  missLog?: Omit<MissLogOptions, 'log' | 'clock'>;
   /** upstream timeout for passthrough, ms */
   upstreamTimeoutMs?: number;
 }
@@ -74,6 +83,12 @@ export interface HttpMockCounts {
   passthrough: number;
 }
 
+/** What misses have cost: the explainer's work and the miss log's lines. */
+export interface HttpMockMissStats {
+  explainer: MissExplainerStats;
+  log: MissLogStats;
+}
+
 export interface HttpMock {
   readonly url: string;
   readonly address: string;
@@ -84,6 +99,9 @@ export interface HttpMock {
   /** sequence state back to the start */
   reset(): void;
   unmatched(): UnmatchedCall[];
+  /** unmatched calls no longer listed because more distinct keys came than `unmatchedKeep` */
+  unmatchedOverflow(): number;
+  missStats(): HttpMockMissStats;
   close(): Promise<void>;
 }
 
@@ -103,6 +121,7 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
       redactedJsonPaths: o.redactedJsonPaths,
       ...(o.maxDecodedBytes === undefined ? {} : { maxDecodedBytes: o.maxDecodedBytes }),
     }),
+    o.explain,
   );
   const maxDecoded = index.keyOptions.maxDecodedBytes;
   for await (const ex of opts.exchanges) {
@@ -112,7 +131,8 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
   const before = stubs.filter((s) => s.priority < RECORDING_PRIORITY);
   const after = stubs.filter((s) => s.priority >= RECORDING_PRIORITY);
   const counts: HttpMockCounts = { matched: 0, unmatched: 0, passthrough: 0 };
-  const unmatchedRing: UnmatchedCall[] = [];
+  const unmatchedCalls = createUnmatchedCalls(o.unmatchedKeep);
+  const missLog = createMissLog({ ...o.missLog, log, clock });
   const matchedCounter = metrics.mockRequests.labels(service, 'http', 'matched');
   const unmatchedCounter = metrics.mockRequests.labels(service, 'http', 'unmatched');
   const passCounter = metrics.mockRequests.labels(service, 'http', 'passthrough');
@@ -249,11 +269,13 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
   function miss(req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, url: string): void {
     counts.unmatched++;
     unmatchedCounter.inc();
-    const why: MissExplanation = index.explain(parsed);
-    const call: UnmatchedCall = {
+    const key = index.missKey(parsed);
+    const why: MissExplanation = index.explain(parsed, key);
+    const at = clock.now();
+    unmatchedCalls.record(key, at, () => ({
       service,
       protocol: 'http',
-      at: new Date(clock.now()).toISOString(),
+      at: new Date(at).toISOString(),
       request: {
         method: parsed.method,
         url,
@@ -261,10 +283,8 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
         ...encodeBody(parsed.body.length > 4096 ? parsed.body.subarray(0, 4096) : parsed.body),
       },
       nearest: why.nearest === undefined ? undefined : { ...why.nearest, differences: why.differences },
-    };
-    unmatchedRing.push(call);
-    if (unmatchedRing.length > o.unmatchedKeep) unmatchedRing.shift();
-    log.info({ method: parsed.method, url, nearest: why.nearest?.id, differ: why.differences.map((d) => d.part) }, 'mock miss');
+    }));
+    missLog.miss(key, () => ({ method: parsed.method, url, nearest: why.nearest?.id, differ: why.differences.map((d) => d.part) }));
     const body = JSON.stringify({
       error: 'unmatched',
       message:
@@ -406,8 +426,11 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
     reset() {
       index.reset();
     },
-    unmatched: () => unmatchedRing.slice(),
+    unmatched: () => unmatchedCalls.list(),
+    unmatchedOverflow: () => unmatchedCalls.overflow(),
+    missStats: () => ({ explainer: index.explainStats(), log: missLog.stats() }),
     async close() {
+      missLog.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const t = setTimeout(() => server.closeAllConnections(), 2_000);

@@ -23,6 +23,7 @@ export function createMockFactories(config: Readonly<DoppelConfig>, opts: { reda
         counts: () => m.counts(),
         reset: () => m.reset(),
         unmatched: () => m.unmatched(),
+        overflow: () => m.unmatchedOverflow(),
         close: () => m.close(),
       };
     },

@@ -58,7 +58,7 @@ describe('admin API', () => {
     ready = true;
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     expect(await (await fetch(`${server.url}/api/runs`)).json()).toEqual({ runs: [] });
-    expect(await (await fetch(`${server.url}/api/unmatched`)).json()).toEqual({ unmatched: [] });
+    expect(await (await fetch(`${server.url}/api/unmatched`)).json()).toEqual({ unmatched: [], overflow: 0 });
     expect((await fetch(`${server.url}/api/runs/nope`)).status).toBe(404);
   });
 
