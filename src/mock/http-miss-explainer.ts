@@ -58,13 +58,13 @@ export interface MissExplainerOptions {
 
 export const DEFAULT_EXPLAIN_CANDIDATES = 32;
 export const DEFAULT_EXPLAIN_CACHE = 1024;
-// Parsed recorded samples kept for comparisons: a JSON body is parsed once, not on every miss that meets it.
-const PARSED_KEPT = 1024;
 const LONG_KEY = 256;
 
 interface Candidate {
   rec: RecordedRequest;
   path: string;
+  /** computed the first time a miss meets this recording */
+  sig?: Signature;
 }
 
 /**
@@ -88,7 +88,6 @@ export class HttpMissExplainer {
   readonly #byMethod = new Map<string, Candidate[]>();
   readonly #any: Candidate[] = [];
   readonly #cache: LRUCache<string, MissExplanation>;
-  readonly #parsed = new LRUCache<Candidate, ParsedRequest>({ max: PARSED_KEPT });
   readonly #stats: MissExplainerStats = { explained: 0, cached: 0, compared: 0 };
 
   constructor(opts: KeyOptions, o: MissExplainerOptions = {}) {
@@ -135,21 +134,22 @@ export class HttpMissExplainer {
 
   #search(req: ParsedRequest): MissExplanation {
     const opts = this.#opts;
-    let best: { c: Candidate; diffs: Difference[]; score: number } | undefined;
+    const live = signatureOf(req, opts);
+    let best: Candidate | undefined;
+    let bestScore = Infinity;
+    // Candidates are ranked by comparing precomputed signatures; the full differences
+    // (query lists, JSON paths) are worked out for the nearest one only.
     const consider = (c: Candidate): boolean => {
       this.#stats.compared++;
-      let rec = this.#parsed.get(c);
-      if (rec === undefined) {
-        rec = parseRequest({ ...c.rec, isDecoded: true });
-        this.#parsed.set(c, rec);
+      c.sig ??= signatureOf(parseRequest({ ...c.rec, isDecoded: true }), opts);
+      const score = scoreOf(c.sig, live);
+      if (score < bestScore) {
+        best = c;
+        bestScore = score;
       }
-      const diffs = differences(rec, req, opts);
-      const score = diffs.reduce((s, d) => s + WEIGHT[d.part], 0);
-      if (best === undefined || score < best.score) best = { c, diffs, score };
       return score === 0;
     };
-    const template = shapePath(req.path, opts);
-    const route = this.#byRoute.get(`${req.method} ${template}`);
+    const route = this.#byRoute.get(`${req.method} ${live.template}`);
     if (route !== undefined) {
       // the same path first: it differs in the fewest parts a person would look at
       let n = 0;
@@ -165,14 +165,50 @@ export class HttpMissExplainer {
         isExact = consider(c);
       }
     } else {
-      const pool = this.#byTemplate.get(template) ?? this.#byMethod.get(req.method) ?? this.#any;
+      const pool = this.#byTemplate.get(live.template) ?? this.#byMethod.get(req.method) ?? this.#any;
       for (const c of pool) if (consider(c)) break;
     }
-    const found = best as { c: Candidate; diffs: Difference[] } | undefined;
-    if (found === undefined) return { nearest: undefined, differences: [] };
-    const r = found.c.rec;
-    return { nearest: { id: r.id, method: r.method, url: r.url }, differences: found.diffs };
+    if (best === undefined) return { nearest: undefined, differences: [] };
+    const r = best.rec;
+    const diffs = differences(parseRequest({ ...r, isDecoded: true }), req, opts);
+    return { nearest: { id: r.id, method: r.method, url: r.url }, differences: diffs };
   }
+}
+
+/** What ranking compares, each part one string (a long JSON body hashed). */
+interface Signature {
+  method: string;
+  template: string;
+  query: string;
+  body: string;
+  /** per matched header, its values joined */
+  headers: string[];
+}
+
+function signatureOf(req: ParsedRequest, opts: KeyOptions): Signature {
+  let body = '';
+  if (req.isJson) {
+    const j = canonicalJson(req.json, opts, true);
+    body = j.length > LONG_KEY ? 'j#' + createHash('sha1').update(j).digest('base64') : 'j:' + j;
+  } else if (req.content.length > 0) body = 'b#' + createHash('sha1').update(req.content).digest('base64');
+  return {
+    method: req.method,
+    template: shapePath(req.path, opts),
+    query: queryKey(req.query, opts, true),
+    body,
+    headers: opts.matchHeaders.map((h) => headerValues(req.headers, h).join(',')),
+  };
+}
+
+/** The weight of the differences `differences` would list, from signatures alone. */
+function scoreOf(a: Signature, b: Signature): number {
+  let score = 0;
+  if (a.method !== b.method) score += WEIGHT.method;
+  if (a.template !== b.template) score += WEIGHT.path;
+  if (a.query !== b.query) score += WEIGHT.query;
+  if (a.body !== b.body) score += WEIGHT.body;
+  for (let i = 0; i < a.headers.length; i++) if (a.headers[i] !== b.headers[i]) score += WEIGHT.headers;
+  return score;
 }
 
 function pathOf(url: string): string {
