@@ -99,7 +99,7 @@ export const MockSchema = Strict({
   latency: Type.Union([Type.Literal('none'), Type.Literal('recorded')], { default: 'none', expected: '"none" or "recorded"' }),
   match_headers: Type.Array(Type.String(), { default: [], expected: 'header names whose values must match, e.g. ["x-tenant"]' }),
   max_body_bytes: Size('16mb'),
-  unmatched_keep: Type.Integer({ minimum: 1, default: 1000, expected: 'how many recent unmatched calls GET /api/unmatched keeps' }),
+  unmatched_keep: Type.Integer({ minimum: 1, default: 1000, expected: 'how many unmatched calls GET /api/unmatched keeps (HTTP: distinct requests, each with its count)' }),
   record_out: Type.Optional(Type.String({ expected: 'traffic directory for passthrough exchanges (default: the first traffic directory)' })),
   auth: Type.Union([Type.Literal('trust'), Type.Literal('md5'), Type.Literal('scram-sha-256')], {
     default: 'trust',
