@@ -5,8 +5,9 @@
  * endpoint at full rate), so the work per miss is bounded twice:
  *
  * - recorded requests are bucketed by method + path template (value classes
- *   applied), then path template alone, then method, and a miss compares
- *   itself with at most `candidates` recordings of the first bucket it finds.
+ *   applied) and by method; a miss compares itself with at most `candidates`
+ *   recordings: of its route (the very path first), else of its path template
+ *   under other methods, else of its method, else any.
  *   Buckets come in order of the score a difference costs (a path difference
  *   outweighs method + query + body + headers together), so the first
  *   non-empty bucket holds the nearest recording there is;
@@ -81,10 +82,12 @@ export function missKeyOf(req: ParsedRequest, opts: KeyOptions): string {
 export class HttpMissExplainer {
   readonly #opts: KeyOptions;
   readonly #cap: number;
-  // each bucket holds its first `#cap` recordings only: no miss looks further
-  readonly #byPath = new Map<string, Candidate[]>();
+  // Each bucket holds its first `#cap` recordings only: no miss looks further. A route
+  // is method + path template; recordings of a full route go by exact path too, so
+  // the cap never hides a recording of the very path missed. One map entry per route,
+  // not per recording: tens of thousands of recordings cost few entries.
   readonly #byRoute = new Map<string, Candidate[]>();
-  readonly #byTemplate = new Map<string, Candidate[]>();
+  readonly #overflowByPath = new Map<string, Candidate[]>();
   readonly #byMethod = new Map<string, Candidate[]>();
   readonly #any: Candidate[] = [];
   readonly #cache: LRUCache<string, MissExplanation>;
@@ -101,9 +104,9 @@ export class HttpMissExplainer {
     const path = pathOf(rec.url);
     const template = shapePath(path, this.#opts);
     const c: Candidate = { rec, path };
-    this.#push(this.#byPath, `${rec.method} ${path}`, c);
-    this.#push(this.#byRoute, `${rec.method} ${template}`, c);
-    this.#push(this.#byTemplate, template, c);
+    const route = this.#byRoute.get(`${rec.method} ${template}`);
+    if (route !== undefined && route.length >= this.#cap) this.#push(this.#overflowByPath, `${rec.method} ${path}`, c);
+    else this.#push(this.#byRoute, `${rec.method} ${template}`, c);
     this.#push(this.#byMethod, rec.method, c);
     if (this.#any.length < this.#cap) this.#any.push(c);
     if (this.#cache.size > 0) this.#cache.clear();
@@ -151,22 +154,29 @@ export class HttpMissExplainer {
     };
     const route = this.#byRoute.get(`${req.method} ${live.template}`);
     if (route !== undefined) {
-      // the same path first: it differs in the fewest parts a person would look at
+      // recordings of the very path first: they differ in the fewest parts a person would look at
       let n = 0;
       let isExact = false;
-      for (const c of this.#byPath.get(`${req.method} ${req.path}`) ?? []) {
+      for (const c of this.#overflowByPath.get(`${req.method} ${req.path}`) ?? []) {
         n++;
         if ((isExact = consider(c))) break;
       }
       for (const c of route) {
         if (isExact || n >= this.#cap) break;
-        if (c.path === req.path) continue;
         n++;
         isExact = consider(c);
       }
     } else {
-      const pool = this.#byTemplate.get(live.template) ?? this.#byMethod.get(req.method) ?? this.#any;
-      for (const c of pool) if (consider(c)) break;
+      // the same template under other methods (there are few), else the same method, else any
+      let n = 0;
+      for (const m of this.#byMethod.keys()) {
+        for (const c of this.#byRoute.get(`${m} ${live.template}`) ?? []) {
+          if (n >= this.#cap) break;
+          n++;
+          consider(c);
+        }
+      }
+      if (n === 0) for (const c of this.#byMethod.get(req.method) ?? this.#any) if (consider(c)) break;
     }
     if (best === undefined) return { nearest: undefined, differences: [] };
     const r = best.rec;
