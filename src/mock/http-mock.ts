@@ -275,7 +275,8 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
     unmatchedCalls.record(key, at, () => ({
       service,
       protocol: 'http',
-      at: new Date(at).toISOString(),
+      // the list writes first and last seen when it is read
+      at: '',
       request: {
         method: parsed.method,
         url,
@@ -295,7 +296,7 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
       nearest: why.nearest ?? null,
       differences: why.differences,
     });
-    res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-doppel-unmatched': '1' });
+    res.writeHead(404, ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-doppel-unmatched', '1']);
     res.end(body);
   }
 
