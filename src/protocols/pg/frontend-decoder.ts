@@ -247,9 +247,14 @@ export class FrontendDecoder {
       this.#buf = EMPTY;
       this.#off = 0;
     }
-    this.#reader.reset(buf, start, end);
+    const r = this.#reader;
+    r.reset(buf, start, end);
     try {
-      return this.#decodeBody(code);
+      const msg = this.#decodeBody(code);
+      // postgres.c reads every message through pq_getmsgend: bytes left over
+      // after the last field are "invalid message format" (08P01), not ignored.
+      if (r.pos !== r.end && msg.type !== 'functionCall') throw new MalformedMessage(`${r.end - r.pos} bytes after the last field`);
+      return msg;
     } catch (err) {
       if (err instanceof MalformedMessage) {
         return { type: 'decodeError', kind: 'malformed', code, message: `invalid message format: ${err.message}` };
