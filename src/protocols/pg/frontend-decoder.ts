@@ -81,7 +81,16 @@ class BodyReader {
   }
 
   #need(n: number): void {
-    if (this.pos + n > this.end) throw new MalformedMessage('message is shorter than its fields');
+    // pqformat.c pq_getmsgbytes: a negative length is "insufficient data left in message" too.
+    if (n < 0 || this.pos + n > this.end) throw new MalformedMessage('message is shorter than its fields');
+  }
+
+  /** A count of the fields that follow: pqformat.c reads it unsigned, so 0xFFFF is 65535 fields, never -1. */
+  count16(): number {
+    this.#need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
   }
 
   int16(): number {
