@@ -215,16 +215,23 @@ export class FrontendDecoder {
     const parameters: Record<string, string> = {};
     const r = this.#reader;
     r.reset(buf, start, end);
+    const layoutError: FrontendDecodeError = {
+      type: 'decodeError',
+      kind: 'malformed',
+      message: 'invalid startup packet layout: expected terminator as last byte',
+    };
     try {
-      // A sequence of name/value pairs ended by an empty name.
-      while (r.pos < r.end) {
+      // A sequence of name/value pairs ended by an empty name, which must be
+      // the packet's last byte (postmaster.c ProcessStartupPacket).
+      for (;;) {
         const name = r.cstring();
         if (name === '') break;
         parameters[name] = r.cstring();
       }
     } catch {
-      return { type: 'decodeError', kind: 'malformed', message: 'invalid startup packet layout: expected terminator as last byte' };
+      return layoutError;
     }
+    if (r.pos !== r.end) return layoutError;
     this.#isStartupPhase = false;
     return { type: 'startup', major, minor, parameters, raw: Buffer.from(buf.subarray(off, end)) };
   }
@@ -280,25 +287,25 @@ export class FrontendDecoder {
       case FrontendCode.Parse: {
         const name = r.cstring();
         const sql = r.cstring();
-        const n = r.int16();
-        const paramTypes = new Array<number>(Math.max(n, 0));
+        const n = r.count16();
+        const paramTypes = new Array<number>(n);
         for (let i = 0; i < n; i++) paramTypes[i] = r.uint32();
         return { type: 'parse', name, sql, paramTypes };
       }
       case FrontendCode.Bind: {
         const portal = r.cstring();
         const statement = r.cstring();
-        const nf = r.int16();
-        const paramFormats = new Array<number>(Math.max(nf, 0));
+        const nf = r.count16();
+        const paramFormats = new Array<number>(nf);
         for (let i = 0; i < nf; i++) paramFormats[i] = r.int16();
-        const np = r.int16();
-        const params = new Array<Buffer | null>(Math.max(np, 0));
+        const np = r.count16();
+        const params = new Array<Buffer | null>(np);
         for (let i = 0; i < np; i++) {
           const l = r.int32();
           params[i] = l === -1 ? null : r.bytes(l);
         }
-        const nr = r.int16();
-        const resultFormats = new Array<number>(Math.max(nr, 0));
+        const nr = r.count16();
+        const resultFormats = new Array<number>(nr);
         for (let i = 0; i < nr; i++) resultFormats[i] = r.int16();
         return { type: 'bind', portal, statement, paramFormats, params, resultFormats };
       }
