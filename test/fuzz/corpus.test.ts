@@ -1,0 +1,31 @@
+/**
+ * Every input a fuzz run once failed on, replayed through its target on
+ * every run: test/corpus/<target>/<name>.<ext>.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { FuzzTarget } from './fuzz-run.js';
+import { pgFrontendTarget } from './targets/pg-frontend-codec.js';
+
+const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget];
+const CORPUS = join(import.meta.dirname, '..', 'corpus');
+
+const folders = readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+
+describe('fuzz corpus', () => {
+  it('has a target for every corpus folder', () => {
+    const known = new Set(TARGETS.map((t) => t.name));
+    expect(folders.filter((f) => !known.has(f))).toEqual([]);
+  });
+
+  for (const target of TARGETS) {
+    const dir = join(CORPUS, target.name);
+    const files = folders.includes(target.name) ? readdirSync(dir).filter((f) => f.endsWith(`.${target.ext}`)) : [];
+    for (const file of files) {
+      it(`${target.name}/${file}`, async () => {
+        await target.check(readFileSync(join(dir, file)));
+      });
+    }
+  }
+});
