@@ -6,9 +6,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FuzzTarget } from './fuzz-run.js';
+import { pgBackendTarget } from './targets/pg-backend-codec.js';
 import { pgFrontendTarget } from './targets/pg-frontend-codec.js';
 
-const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget];
+const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget];
 const CORPUS = join(import.meta.dirname, '..', 'corpus');
 
 const folders = readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
