@@ -77,24 +77,26 @@ const errorFieldsArb: fc.Arbitrary<PgErrorFields> = fc
 /** One message: how the writer writes it and the event the decoder should read back. */
 type Step = { write: (w: BackendWriter) => void; event: BackendEvent };
 
+const step = (write: (w: BackendWriter) => void, event: BackendEvent): Step => ({ write, event });
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.array(fc.option(bytes, { nil: null }), { maxLength: 6 }).map((cells) => ({ write: (w) => void w.dataRow(cells), event: { type: 'dataRow', cells } })),
-  fc.array(fieldArb, { maxLength: 4 }).map((fields) => ({ write: (w) => void w.rowDescription(fields, (i) => fields[i]!.format), event: { type: 'rowDescription', fields } })),
-  fc.array(oid, { maxLength: 4 }).map((types) => ({ write: (w) => void w.parameterDescription(types), event: { type: 'parameterDescription', types } })),
-  text.map((tag) => ({ write: (w) => void w.commandComplete(tag), event: { type: 'commandComplete', tag } })),
-  fc.constantFrom<TxStatus>('I', 'T', 'E').map((status) => ({ write: (w) => void w.readyForQuery(status), event: { type: 'readyForQuery', status } })),
-  errorFieldsArb.map((fields) => ({ write: (w) => void w.errorResponse(fields), event: { type: 'error', fields } })),
-  errorFieldsArb.map((fields) => ({ write: (w) => void w.noticeResponse(fields), event: { type: 'notice', fields } })),
-  fc.tuple(text, text).map(([name, value]) => ({ write: (w) => void w.parameterStatus(name, value), event: { type: 'parameterStatus', name, value } })),
-  fc.tuple(int32, int32).map(([processId, secretKey]) => ({ write: (w) => void w.backendKeyData(processId, secretKey), event: { type: 'backendKeyData', processId, secretKey } })),
-  fc.constant<Step>({ write: (w) => void w.authenticationOk(), event: { type: 'authentication', code: 0, mechanisms: [] } }),
-  fc.constantFrom<Step>(
-    { write: (w) => void w.parseComplete(), event: { type: 'parseComplete' } },
-    { write: (w) => void w.bindComplete(), event: { type: 'bindComplete' } },
-    { write: (w) => void w.closeComplete(), event: { type: 'closeComplete' } },
-    { write: (w) => void w.noData(), event: { type: 'noData' } },
-    { write: (w) => void w.portalSuspended(), event: { type: 'portalSuspended' } },
-    { write: (w) => void w.emptyQueryResponse(), event: { type: 'emptyQuery' } },
+  fc.array(fc.option(bytes, { nil: null }), { maxLength: 6 }).map((cells) => step((w) => w.dataRow(cells), { type: 'dataRow', cells })),
+  fc.array(fieldArb, { maxLength: 4 }).map((fields) => step((w) => w.rowDescription(fields, (i) => fields[i]!.format), { type: 'rowDescription', fields })),
+  fc.array(oid, { maxLength: 4 }).map((types) => step((w) => w.parameterDescription(types), { type: 'parameterDescription', types })),
+  text.map((tag) => step((w) => w.commandComplete(tag), { type: 'commandComplete', tag })),
+  fc.constantFrom<TxStatus>('I', 'T', 'E').map((status) => step((w) => w.readyForQuery(status), { type: 'readyForQuery', status })),
+  errorFieldsArb.map((fields) => step((w) => w.errorResponse(fields), { type: 'error', fields })),
+  errorFieldsArb.map((fields) => step((w) => w.noticeResponse(fields), { type: 'notice', fields })),
+  fc.tuple(text, text).map(([name, value]) => step((w) => w.parameterStatus(name, value), { type: 'parameterStatus', name, value })),
+  fc.tuple(int32, int32).map(([processId, secretKey]) => step((w) => w.backendKeyData(processId, secretKey), { type: 'backendKeyData', processId, secretKey })),
+  fc.constantFrom(
+    step((w) => w.authenticationOk(), { type: 'authentication', code: 0, mechanisms: [] }),
+    step((w) => w.parseComplete(), { type: 'parseComplete' }),
+    step((w) => w.bindComplete(), { type: 'bindComplete' }),
+    step((w) => w.closeComplete(), { type: 'closeComplete' }),
+    step((w) => w.noData(), { type: 'noData' }),
+    step((w) => w.portalSuspended(), { type: 'portalSuspended' }),
+    step((w) => w.emptyQueryResponse(), { type: 'emptyQuery' }),
   ),
 );
 
