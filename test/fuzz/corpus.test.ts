@@ -6,10 +6,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FuzzTarget } from './fuzz-run.js';
+import { gateExpressionTarget } from './targets/gate-expression.js';
+import { pathFormatTarget, pathGrammarTarget } from './targets/path-grammar.js';
 import { pgBackendTarget } from './targets/pg-backend-codec.js';
 import { pgFrontendTarget } from './targets/pg-frontend-codec.js';
 
-const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget];
+const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget, pathGrammarTarget, pathFormatTarget, gateExpressionTarget];
 const CORPUS = join(import.meta.dirname, '..', 'corpus');
 
 const folders = readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
