@@ -11,10 +11,11 @@ import { harTarget } from './targets/har-import.js';
 import { http1Target } from './targets/http1-message.js';
 import { pathFormatTarget, pathGrammarTarget } from './targets/path-grammar.js';
 import { storeGzipTarget, storeNdjsonTarget } from './targets/store-reader.js';
+import { wireMockExportTarget, wireMockTarget } from './targets/wiremock-import.js';
 import { pgBackendTarget } from './targets/pg-backend-codec.js';
 import { pgFrontendTarget } from './targets/pg-frontend-codec.js';
 
-const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget, pathGrammarTarget, pathFormatTarget, gateExpressionTarget, http1Target, harTarget, storeNdjsonTarget, storeGzipTarget];
+const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget, pathGrammarTarget, pathFormatTarget, gateExpressionTarget, http1Target, harTarget, storeNdjsonTarget, storeGzipTarget, wireMockTarget, wireMockExportTarget];
 const CORPUS = join(import.meta.dirname, '..', 'corpus');
 
 const folders = readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
