@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FuzzTarget } from './fuzz-run.js';
 import { gateExpressionTarget } from './targets/gate-expression.js';
+import { gorTarget } from './targets/gor-import.js';
 import { harTarget } from './targets/har-import.js';
 import { http1Target } from './targets/http1-message.js';
 import { pathFormatTarget, pathGrammarTarget } from './targets/path-grammar.js';
@@ -15,7 +16,7 @@ import { wireMockExportTarget, wireMockTarget } from './targets/wiremock-import.
 import { pgBackendTarget } from './targets/pg-backend-codec.js';
 import { pgFrontendTarget } from './targets/pg-frontend-codec.js';
 
-const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget, pathGrammarTarget, pathFormatTarget, gateExpressionTarget, http1Target, harTarget, storeNdjsonTarget, storeGzipTarget, wireMockTarget, wireMockExportTarget];
+const TARGETS: readonly FuzzTarget[] = [pgFrontendTarget, pgBackendTarget, pathGrammarTarget, pathFormatTarget, gateExpressionTarget, http1Target, harTarget, storeNdjsonTarget, storeGzipTarget, wireMockTarget, wireMockExportTarget, gorTarget];
 const CORPUS = join(import.meta.dirname, '..', 'corpus');
 
 const folders = readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
