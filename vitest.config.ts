@@ -4,6 +4,15 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
+      {
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts'],
+          environment: 'node',
+          // `npm run fuzz` runs each property many times longer than `npm test` does.
+          testTimeout: process.env.FUZZ_RUNS === undefined ? 60_000 : 0,
+        },
+      },
       { test: { name: 'contract', include: ['test/contract/**/*.test.ts'], environment: 'node', testTimeout: 30_000 } },
       {
         test: {

@@ -71,14 +71,42 @@ export function compilePath(source: string): CompiledPath {
   return { kind: 'json', source, steps };
 }
 
+/**
+ * A quoted key inside []: `\\` and the quote itself are escaped with a
+ * backslash (as formatPath writes them), so a key may hold quotes and `]`.
+ */
+function parseQuotedKey(s: string, quoteAt: number, source: string): { step: Step; next: number } {
+  const quote = s[quoteAt] as string;
+  let name = '';
+  let i = quoteAt + 1;
+  for (;;) {
+    if (i >= s.length) throw pathError(source, `a closing ${quote} and "]"`);
+    const ch = s[i] as string;
+    if (ch === quote) break;
+    if (ch === '\\' && (s[i + 1] === quote || s[i + 1] === '\\')) {
+      name += s[i + 1];
+      i += 2;
+      continue;
+    }
+    name += ch;
+    i++;
+  }
+  let end = i + 1;
+  while (s[end] === ' ') end++;
+  if (s[end] !== ']') throw pathError(source, `"]" after the quoted key at position ${i + 1}`);
+  return { step: { kind: 'key', name }, next: end + 1 };
+}
+
 function parseBracket(s: string, start: number, source: string): { step: Step; next: number } {
+  let first = start + 1;
+  while (s[first] === ' ') first++;
+  if (s[first] === "'" || s[first] === '"') return parseQuotedKey(s, first, source);
   const end = s.indexOf(']', start);
   if (end === -1) throw pathError(source, 'a closing "]"');
   const inner = s.slice(start + 1, end).trim();
   let step: Step;
   if (inner === '*') step = { kind: 'any' };
   else if (/^\d+$/.test(inner)) step = { kind: 'index', index: Number(inner) };
-  else if (/^'.*'$|^".*"$/.test(inner)) step = { kind: 'key', name: inner.slice(1, -1) };
   else throw pathError(source, `an index, * or a quoted key inside [], got [${inner}]`);
   return { step, next: end + 1 };
 }
@@ -148,7 +176,7 @@ export function formatPath(path: readonly PathSegment[]): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += `.${seg}`;
-    else out += `['${seg.replace(/'/g, "\\'")}']`;
+    else out += `['${seg.replace(/[\\']/g, (c) => `\\${c}`)}']`;
   }
   return out;
 }

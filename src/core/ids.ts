@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
+import { DoppelError } from './errors.js';
 
 /**
  * ulid's default generator draws each of a new millisecond's 16 random
@@ -22,10 +23,24 @@ function bufferedPrng(): () => number {
 // Monotonic so ids minted in the same millisecond still sort in creation order.
 const nextUlid = monotonicFactory(bufferedPrng());
 
-export function newExchangeId(now: number = Date.now()): string {
+/** A ULID's time field holds 48 bits of Unix milliseconds: 1970-01-01 up to the year 10889. */
+export const MAX_ID_TIME_MS = 2 ** 48 - 1;
+
+/** True when an id can carry this time (whole milliseconds in the ULID range). */
+export function isIdTime(ms: number): boolean {
+  return Number.isInteger(ms) && ms >= 0 && ms <= MAX_ID_TIME_MS;
+}
+
+function checkedUlid(now: number): string {
+  // ulid throws its own untyped error; a time from imported data must fail as bad input.
+  if (!isIdTime(now)) throw new DoppelError('DOPPEL_INPUT_INVALID', `time ${now} is outside what an exchange id can carry (1970-01-01 to year 10889, whole milliseconds)`);
   return nextUlid(now);
 }
 
+export function newExchangeId(now: number = Date.now()): string {
+  return checkedUlid(now);
+}
+
 export function newRunId(now: number = Date.now()): string {
-  return `run-${nextUlid(now).toLowerCase()}`;
+  return `run-${checkedUlid(now).toLowerCase()}`;
 }

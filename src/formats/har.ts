@@ -14,7 +14,7 @@
 import { isUtf8 } from 'node:buffer';
 import { contentEncodingOf, decodeContent, DEFAULT_DECODE_LIMIT, readableBody } from '../core/content-coding.js';
 import { decodeBody, encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
-import { newExchangeId } from '../core/ids.js';
+import { isIdTime, newExchangeId } from '../core/ids.js';
 import type { SkippedRecord } from './import-report.js';
 
 type Json = Record<string, unknown>;
@@ -102,6 +102,7 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   }
   const started = typeof entry.startedDateTime === 'string' ? Date.parse(entry.startedDateTime) : NaN;
   if (Number.isNaN(started)) bad('startedDateTime: expected an ISO 8601 date');
+  if (!isIdTime(started)) bad(`startedDateTime: ${String(entry.startedDateTime)} is before 1970 or after the year 10889`);
   const headers = headerPairs(req.headers, 'request.headers');
   // HTTP/1.1 requires Host (RFC 9112 §3.2); browsers on HTTP/2 record :authority instead.
   if (!headers.some(([k]) => k.toLowerCase() === 'host')) headers.unshift(['Host', url.host]);

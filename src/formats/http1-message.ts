@@ -32,6 +32,19 @@ export interface ParsedResponse {
   body: Buffer;
 }
 
+/**
+ * Optional whitespace around a field value is SP and HTAB only (RFC 9112
+ * §5.1); String.prototype.trim would also eat VT, FF and the latin1 NBSP,
+ * which belong to the value.
+ */
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value[start] === ' ' || value[start] === '\t')) start++;
+  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end--;
+  return value.slice(start, end);
+}
+
 function splitHead(buf: Buffer): { startLine: string; headers: HeaderPairs; rest: Buffer } {
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) fail('the header section does not end with an empty line (CRLF CRLF)');
@@ -45,7 +58,8 @@ function splitHead(buf: Buffer): { startLine: string; headers: HeaderPairs; rest
     const name = colon === -1 ? '' : line.slice(0, colon);
     if (!TOKEN.test(name)) fail(`header line ${i}: ${JSON.stringify(line.slice(0, 60))} is not "name: value"`);
     if (line.includes('\n') || line.includes('\r')) fail(`header line ${i}: stray CR or LF`);
-    headers.push([name, line.slice(colon + 1).trim()]);
+    if (line.includes('\0')) fail(`header line ${i}: NUL in a field value (RFC 9110 §5.5)`);
+    headers.push([name, trimOws(line.slice(colon + 1))]);
   }
   return { startLine, headers, rest: buf.subarray(end + 4) };
 }
@@ -97,7 +111,7 @@ function decodeChunked(buf: Buffer): { body: Buffer; trailers: HeaderPairs } {
         else {
           const colon = line.indexOf(':');
           if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) fail(`chunked body: bad trailer line ${JSON.stringify(line.slice(0, 60))}`);
-          trailers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+          trailers.push([line.slice(0, colon), trimOws(line.slice(colon + 1))]);
         }
         break;
       }

@@ -72,12 +72,17 @@ const DROPPED_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding',
 export function exchangeToWireMockMapping(ex: HttpExchange): Json | undefined {
   const { request, response } = ex.http;
   if (response === null) return undefined;
-  const u = new URL(request.url.startsWith('/') ? request.url : `/${request.url}`, 'http://x');
+  const target = request.url.startsWith('/') ? request.url : `/${request.url}`;
+  // Appended, not resolved against a base: a target such as //a is a path here, not a host.
+  const u = new URL(`http://x${target}`);
   const names = [...u.searchParams.keys()];
   const req: Json = { method: request.method };
-  if (new Set(names).size !== names.length) {
-    // WireMock's queryParameters is a map: repeated names keep the exact url instead.
-    req.url = u.pathname + u.search;
+  // WireMock's queryParameters is a map of decoded values: repeated names, a
+  // name without "=", or an encoding the import would write differently
+  // (%20 vs +) cannot come back byte for byte, so those keep the exact url.
+  const isSplittable = new Set(names).size === names.length && u.pathname + u.search === target && u.searchParams.toString() === u.search.slice(1);
+  if (!isSplittable) {
+    req.url = target;
   } else {
     req.urlPath = u.pathname;
     if (names.length > 0) req.queryParameters = Object.fromEntries([...u.searchParams].map(([k, v]) => [k, { equalTo: v }]));
@@ -86,6 +91,8 @@ export function exchangeToWireMockMapping(ex: HttpExchange): Json | undefined {
     const json = request.bodyEncoding === 'utf8' ? looksJson(request.headers, request.body) : undefined;
     if (json !== undefined) req.bodyPatterns = [{ equalToJson: json }];
     else if (request.bodyEncoding === 'utf8') req.bodyPatterns = [{ equalTo: request.body }];
+    // WireMock's binaryEqualTo takes base64, so a binary body is kept as well.
+    else req.bodyPatterns = [{ binaryEqualTo: request.body }];
   }
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of response.headers) {

@@ -43,6 +43,8 @@ export function parseGateExpression(source: string): GateExpression | { error: s
   }
   const isPercent = m[3] === '%';
   const raw = Number(m[2]);
+  // Hundreds of digits parse to Infinity, a threshold every value meets or none does.
+  if (!Number.isFinite(raw)) return { error: `expected a number a gate can compare with, got ${JSON.stringify(m[2])} (too large)` };
   return { source, op: m[1] as GateOperator, threshold: isPercent ? raw / 100 : raw, isPercent };
 }
 

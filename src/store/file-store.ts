@@ -8,7 +8,7 @@
 import { createReadStream, constants as fsConstants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, writeFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip, gzip, constants as zlibConstants } from 'node:zlib';
+import { createGunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const gzipAsync = promisify(gzip);
@@ -244,9 +244,13 @@ async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<{ line:
 }
 
 async function* readSegment(file: string, gzip: boolean, opts: ReadOptions): AsyncGenerator<Exchange> {
+  // A crash right after a segment was created leaves it empty: nothing was lost.
+  if (gzip && (await stat(file)).size === 0) return;
   const raw = createReadStream(file);
-  // Z_SYNC_FLUSH at the end accepts a stream cut off by a crash instead of failing it.
-  const stream = gzip ? raw.pipe(createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH })) : raw;
+  // Gunzip finishes with Z_FINISH, so a last member cut off anywhere, even in
+  // its CRC and size trailer (RFC 1952 §2.2), fails after its readable lines
+  // were delivered, and the catch below counts the cut-off tail.
+  const stream = gzip ? raw.pipe(createGunzip()) : raw;
   stream.setEncoding('utf8');
   let lineNo = 0;
   const report = (r: CorruptRecord) => opts.onCorrupt?.(r);

@@ -9,8 +9,9 @@
  */
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError, Field, NoticeMessage } from 'pg-protocol/dist/messages.js';
+import { DoppelError } from '../../core/errors.js';
 import type { PgErrorFields, PgField, TxStatus } from '../../core/exchange.js';
-import { AuthCode, BackendCode } from './constants.js';
+import { AuthCode, BackendCode, ERROR_FIELD_NAMES } from './constants.js';
 
 export type BackendEvent =
   | { type: 'dataRow'; cells: Array<Buffer | null> }
@@ -36,6 +37,35 @@ export type BackendEvent =
   | { type: 'other'; code: number };
 
 const EMPTY = Buffer.alloc(0);
+
+/** A server message that cannot be read: the server (or what stands in for it) broke the protocol. */
+function malformed(message: string, cause?: unknown): DoppelError {
+  return new DoppelError('DOPPEL_UPSTREAM_UNAVAILABLE', `malformed server message: ${message}`, cause === undefined ? {} : { cause });
+}
+
+const FIELD_NAME_OF = new Map(ERROR_FIELD_NAMES.map(([letter, name]) => [letter.charCodeAt(0), name]));
+
+/**
+ * ErrorResponse / NoticeResponse body: (type byte, string) pairs ended by a
+ * zero byte. Read here, not by pg-protocol, whose reader loops forever on a
+ * body that ends without that zero byte.
+ */
+function readErrorFields(buf: Buffer, start: number, end: number): PgErrorFields {
+  const out: PgErrorFields = { code: '', message: '' };
+  let p = start;
+  for (;;) {
+    if (p >= end) throw malformed('error fields are not terminated');
+    const letter = buf[p] as number;
+    if (letter === 0) break;
+    const nul = buf.indexOf(0, p + 1);
+    if (nul === -1 || nul >= end) throw malformed('error field is not terminated');
+    const name = FIELD_NAME_OF.get(letter);
+    // Unknown field types are ignored, as the protocol asks of clients.
+    if (name !== undefined && name !== 'severityNonLocalized') out[name] = buf.toString('utf8', p + 1, nul);
+    p = nul + 1;
+  }
+  return out;
+}
 
 function errorFields(m: DatabaseError | NoticeMessage): PgErrorFields {
   const out: PgErrorFields = { code: m.code ?? '', message: m.message ?? '' };
@@ -96,18 +126,31 @@ export class BackendDecoder {
     }
   }
 
-  /** The next whole message, or undefined when more bytes are needed. Throws on a bad frame. */
+  /**
+   * The next whole message, or undefined when more bytes are needed. Throws
+   * a DoppelError (DOPPEL_UPSTREAM_UNAVAILABLE) on a frame it cannot read.
+   */
   next(): BackendEvent | undefined {
     const buf = this.#buf;
     const off = this.#off;
     if (buf.length - off < 5) return undefined;
     const code = buf[off] as number;
     const len = buf.readInt32BE(off + 1);
-    if (len < 4) throw new Error(`invalid backend message length ${len}`);
-    if (len > this.#maxMessageBytes) throw new Error(`backend message of ${len} bytes is over the limit of ${this.#maxMessageBytes}`);
+    if (len < 4) throw malformed(`invalid length ${len}`);
+    if (len > this.#maxMessageBytes) throw malformed(`${len} bytes is over the limit of ${this.#maxMessageBytes}`);
     if (buf.length - off < len + 1) return undefined;
     const end = off + 1 + len;
     this.#off = end;
+    try {
+      return this.#read(buf, off, code, len, end);
+    } catch (err) {
+      if (err instanceof DoppelError) throw err;
+      // pg-protocol reads past a short frame with Buffer methods, which throw RangeError.
+      throw malformed(`message ${code} does not fit its length ${len}`, err);
+    }
+  }
+
+  #read(buf: Buffer, off: number, code: number, len: number, end: number): BackendEvent {
     // The messages of every statement are read here without pg-protocol: its
     // Parser buffers, allocates a message object per frame and converts every
     // DataRow cell to a string, which dominated the record relay's CPU.
@@ -127,12 +170,16 @@ export class BackendDecoder {
       case BackendCode.EmptyQueryResponse:
         return EMPTY_QUERY;
       case BackendCode.ReadyForQuery:
-        if (len !== 5) throw new Error(`invalid ReadyForQuery length ${len}`);
+        if (len !== 5) throw malformed(`invalid ReadyForQuery length ${len}`);
         return readyEvent(buf[off + 5] as number);
       case BackendCode.CommandComplete:
         return { type: 'commandComplete', tag: readCString(buf, off + 5, end) };
       case BackendCode.RowDescription:
         return { type: 'rowDescription', fields: readRowDescription(buf, off + 5, end) };
+      case BackendCode.ErrorResponse:
+        return { type: 'error', fields: readErrorFields(buf, off + 5, end) };
+      case BackendCode.NoticeResponse:
+        return { type: 'notice', fields: readErrorFields(buf, off + 5, end) };
       default:
         break;
     }
@@ -144,7 +191,7 @@ export class BackendDecoder {
       this.#last = m;
     });
     const m = this.#last as BackendMessage | undefined;
-    if (m === undefined) throw new Error(`backend message ${code} was not parsed`);
+    if (m === undefined) throw malformed(`message ${code} was not parsed`);
     return convert(m, code);
   }
 }
@@ -168,24 +215,25 @@ function readyEvent(status: number): BackendEvent {
     case 0x45:
       return READY_E;
     default:
-      throw new Error(`invalid ReadyForQuery status ${status}`);
+      throw malformed(`invalid ReadyForQuery status ${status}`);
   }
 }
 
 function readCString(buf: Buffer, start: number, end: number): string {
   const nul = buf.indexOf(0, start);
-  if (nul === -1 || nul >= end) throw new Error('backend string is not terminated');
+  if (nul === -1 || nul >= end) throw malformed('string is not terminated');
   return buf.toString('utf8', start, nul);
 }
 
 /** RowDescription: int16 count, then per field name, table OID, column, type OID, size, modifier, format. */
 function readRowDescription(buf: Buffer, start: number, end: number): PgField[] {
-  const n = buf.readInt16BE(start);
+  if (start + 2 > end) throw malformed('RowDescription without a field count');
+  const n = buf.readUInt16BE(start);
   const fields = new Array<PgField>(n);
   let p = start + 2;
   for (let i = 0; i < n; i++) {
     const nul = buf.indexOf(0, p);
-    if (nul === -1 || nul + 19 > end) throw new Error('RowDescription field runs past its message');
+    if (nul === -1 || nul + 19 > end) throw malformed('RowDescription field runs past its message');
     const name = buf.toString('utf8', p, nul);
     p = nul + 1;
     fields[i] = {
@@ -208,16 +256,19 @@ function readRowDescription(buf: Buffer, start: number, end: number): PgField[] 
  * cell to its recorded value at once).
  */
 function readDataRow(buf: Buffer, start: number, end: number): Array<Buffer | null> {
-  const n = buf.readInt16BE(start);
+  if (start + 2 > end) throw malformed('DataRow without a column count');
+  const n = buf.readUInt16BE(start);
   const cells = new Array<Buffer | null>(n);
   let p = start + 2;
   for (let i = 0; i < n; i++) {
+    // Bounds are the frame's, not the buffer's: the next message may follow in it.
+    if (p + 4 > end) throw malformed('DataRow cell runs past its message');
     const l = buf.readInt32BE(p);
     p += 4;
     if (l === -1) {
       cells[i] = null;
     } else {
-      if (p + l > end) throw new Error('DataRow cell runs past its message');
+      if (l < 0 || p + l > end) throw malformed('DataRow cell runs past its message');
       cells[i] = buf.subarray(p, p + l);
       p += l;
     }

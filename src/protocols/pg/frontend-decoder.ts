@@ -81,7 +81,16 @@ class BodyReader {
   }
 
   #need(n: number): void {
-    if (this.pos + n > this.end) throw new MalformedMessage('message is shorter than its fields');
+    // pqformat.c pq_getmsgbytes: a negative length is "insufficient data left in message" too.
+    if (n < 0 || this.pos + n > this.end) throw new MalformedMessage('message is shorter than its fields');
+  }
+
+  /** A count of the fields that follow: pqformat.c reads it unsigned, so 0xFFFF is 65535 fields, never -1. */
+  count16(): number {
+    this.#need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
   }
 
   int16(): number {
@@ -206,16 +215,23 @@ export class FrontendDecoder {
     const parameters: Record<string, string> = {};
     const r = this.#reader;
     r.reset(buf, start, end);
+    const layoutError: FrontendDecodeError = {
+      type: 'decodeError',
+      kind: 'malformed',
+      message: 'invalid startup packet layout: expected terminator as last byte',
+    };
     try {
-      // A sequence of name/value pairs ended by an empty name.
-      while (r.pos < r.end) {
+      // A sequence of name/value pairs ended by an empty name, which must be
+      // the packet's last byte (postmaster.c ProcessStartupPacket).
+      for (;;) {
         const name = r.cstring();
         if (name === '') break;
         parameters[name] = r.cstring();
       }
     } catch {
-      return { type: 'decodeError', kind: 'malformed', message: 'invalid startup packet layout: expected terminator as last byte' };
+      return layoutError;
     }
+    if (r.pos !== r.end) return layoutError;
     this.#isStartupPhase = false;
     return { type: 'startup', major, minor, parameters, raw: Buffer.from(buf.subarray(off, end)) };
   }
@@ -247,9 +263,14 @@ export class FrontendDecoder {
       this.#buf = EMPTY;
       this.#off = 0;
     }
-    this.#reader.reset(buf, start, end);
+    const r = this.#reader;
+    r.reset(buf, start, end);
     try {
-      return this.#decodeBody(code);
+      const msg = this.#decodeBody(code);
+      // postgres.c reads every message through pq_getmsgend: bytes left over
+      // after the last field are "invalid message format" (08P01), not ignored.
+      if (r.pos !== r.end && msg.type !== 'functionCall') throw new MalformedMessage(`${r.end - r.pos} bytes after the last field`);
+      return msg;
     } catch (err) {
       if (err instanceof MalformedMessage) {
         return { type: 'decodeError', kind: 'malformed', code, message: `invalid message format: ${err.message}` };
@@ -266,25 +287,25 @@ export class FrontendDecoder {
       case FrontendCode.Parse: {
         const name = r.cstring();
         const sql = r.cstring();
-        const n = r.int16();
-        const paramTypes = new Array<number>(Math.max(n, 0));
+        const n = r.count16();
+        const paramTypes = new Array<number>(n);
         for (let i = 0; i < n; i++) paramTypes[i] = r.uint32();
         return { type: 'parse', name, sql, paramTypes };
       }
       case FrontendCode.Bind: {
         const portal = r.cstring();
         const statement = r.cstring();
-        const nf = r.int16();
-        const paramFormats = new Array<number>(Math.max(nf, 0));
+        const nf = r.count16();
+        const paramFormats = new Array<number>(nf);
         for (let i = 0; i < nf; i++) paramFormats[i] = r.int16();
-        const np = r.int16();
-        const params = new Array<Buffer | null>(Math.max(np, 0));
+        const np = r.count16();
+        const params = new Array<Buffer | null>(np);
         for (let i = 0; i < np; i++) {
           const l = r.int32();
           params[i] = l === -1 ? null : r.bytes(l);
         }
-        const nr = r.int16();
-        const resultFormats = new Array<number>(Math.max(nr, 0));
+        const nr = r.count16();
+        const resultFormats = new Array<number>(nr);
         for (let i = 0; i < nr; i++) resultFormats[i] = r.int16();
         return { type: 'bind', portal, statement, paramFormats, params, resultFormats };
       }

@@ -32,8 +32,104 @@ export async function loadSqlParser(): Promise<void> {
   isLoaded = true;
 }
 
-function unquote(text: string, tokenName: string): string {
-  if (tokenName === 'SCONST' && text.startsWith("'") && text.endsWith("'")) return text.slice(1, -1).replaceAll("''", "'");
+/**
+ * libpg-query's token table names no BCONST/XCONST/USCONST: bit strings
+ * (B'101', X'1F') and Unicode strings (U&'d\0061t') come back as UNKNOWN
+ * tokens that are not keywords, recognised here by their prefix.
+ */
+const PREFIXED_LITERAL = /^(?:[bBxX]'|[uU]&')/;
+
+/**
+ * The quoted parts of a string token: 'a' then 'b' on a later line is one
+ * constant, 'ab' (PostgreSQL docs 4.1.2.1, "String Constants").
+ */
+function quotedParts(body: string, hasBackslashEscapes = false): string[] {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < body.length) {
+    if (body[i] !== "'") {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    let part = '';
+    while (j < body.length) {
+      if (hasBackslashEscapes && body[j] === '\\' && j + 1 < body.length) {
+        // kept for unescapeC, so \' does not end the part
+        part += body.slice(j, j + 2);
+        j += 2;
+      } else if (body[j] === "'" && body[j + 1] === "'") {
+        part += "'";
+        j += 2;
+      } else if (body[j] === "'") {
+        break;
+      } else {
+        part += body[j];
+        j++;
+      }
+    }
+    parts.push(part);
+    i = j + 1;
+  }
+  return parts;
+}
+
+/** Backslash escapes of E'...' (PostgreSQL docs 4.1.2.2). */
+function unescapeC(s: string): string {
+  return s.replace(/\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|([\s\S]))/g, (_m, oct?: string, hex?: string, u4?: string, u8?: string, ch?: string) => {
+    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8) & 0xff);
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    const cp = u4 ?? u8;
+    if (cp !== undefined) {
+      const n = parseInt(cp, 16);
+      return n <= 0x10ffff ? String.fromCodePoint(n) : '';
+    }
+    switch (ch) {
+      case 'b':
+        return '\b';
+      case 'f':
+        return '\f';
+      case 'n':
+        return '\n';
+      case 'r':
+        return '\r';
+      case 't':
+        return '\t';
+      case undefined:
+        return '';
+      default:
+        return ch;
+    }
+  });
+}
+
+/** \XXXX and \+XXXXXX escapes of U&'...' (PostgreSQL docs 4.1.2.3), with the default escape character. */
+function unescapeUnicode(s: string): string {
+  return s.replace(/\\(?:\+([0-9A-Fa-f]{6})|([0-9A-Fa-f]{4})|(\\))/g, (_m, u6?: string, u4?: string, bs?: string) => {
+    if (bs !== undefined) return '\\';
+    const n = parseInt((u6 ?? u4) as string, 16);
+    return n <= 0x10ffff ? String.fromCodePoint(n) : '';
+  });
+}
+
+/**
+ * A literal's value, so that one value written two ways ('it''s', E'it\'s',
+ * $$it's$$) is one literal. Bit strings keep their text with the prefix in
+ * upper case: B'1' and '1' are values of different types.
+ */
+function literalValue(text: string, tokenName: string): string {
+  if (tokenName === 'SCONST') {
+    if (text.startsWith('$')) {
+      const tagEnd = text.indexOf('$', 1);
+      return text.slice(tagEnd + 1, text.length - (tagEnd + 1));
+    }
+    if (/^[eE]'/.test(text)) return unescapeC(quotedParts(text.slice(1), true).join(''));
+    if (/^[nN]'/.test(text)) return quotedParts(text.slice(1)).join('');
+    if (text.startsWith("'")) return quotedParts(text).join('');
+    return text;
+  }
+  if (/^[uU]&'/.test(text)) return unescapeUnicode(quotedParts(text.slice(2)).join(''));
+  if (/^[bBxX]'/.test(text)) return `${(text[0] as string).toUpperCase()}${text.slice(1)}`;
   return text;
 }
 
@@ -66,8 +162,8 @@ export function analyzeSqlUncached(sql: string): SqlShape {
       continue;
     }
     let piece: string;
-    if (CONST_TOKENS.has(name) || (name === 'UNKNOWN' && t.keywordKind === 0 && /^[uU]&'/.test(t.text))) {
-      literals.push(unquote(t.text, name));
+    if (CONST_TOKENS.has(name) || (name === 'UNKNOWN' && t.keywordKind === 0 && PREFIXED_LITERAL.test(t.text))) {
+      literals.push(literalValue(t.text, name));
       piece = '?';
     } else if (t.keywordKind > 0) {
       piece = t.text.toLowerCase();
