@@ -11,6 +11,7 @@ import { CompareSchema, CutoffsSchema } from '../../src/config/schema.js';
 import { Value } from '@sinclair/typebox/value';
 import type { ShadowDropReason, TeeExchange } from '../../src/shadow/types.js';
 import { startHeldPeer, startPeer, type HeldPeer, type Peer } from '../helpers/shadow-peers.js';
+import { until } from '../helpers/until.js';
 
 const compareCfg = Value.Default(CompareSchema, {}) as never;
 const cutoffs = Value.Default(CutoffsSchema, {}) as never;
@@ -29,15 +30,6 @@ function exchange(i: number): TeeExchange {
     response: { status: 200, headers: ['Content-Type', 'application/json'], trailers: undefined, body: [body], truncated: false },
     error: undefined,
   };
-}
-
-/** Resolves once `isDone()` holds, checked each event-loop turn; the deadline only turns a hang into a failure. */
-async function until(isDone: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const giveUpAt = Date.now() + deadlineMs;
-  while (!isDone()) {
-    if (Date.now() > giveUpAt) throw new Error(`not done within ${deadlineMs} ms`);
-    await new Promise((r) => setImmediate(r));
-  }
 }
 
 /** The judge, drop counter and logger a tee under test reports to; drops are counted in the registry too. */
@@ -183,7 +175,7 @@ describe('shadow tee under a flood with a held candidate', () => {
         const t = makeTee(slow.url, { maxInFlight: 1, maxQueueWaitMs: 50 });
         for (let i = 0; i < 3; i++) {
           t.tee.offer(exchange(i));
-          await until(() => {
+          await until(`warm-up copy ${i} answered and judged`, () => {
             const st = t.tee.stats();
             return st.answered === i + 1 && st.inFlight === 0 && st.judging === 0;
           });
