@@ -287,6 +287,7 @@ describe('orders demo service', () => {
       [v1Traffic, '4'],
       [v2Traffic, '7'],
     ] as const) {
+      expect(traffic.length).toBeGreaterThan(0);
       for (const e of traffic) {
         const id = (e.body as { requestId?: unknown }).requestId;
         expect(classifyValue(id), `${e.method} ${e.path}`).toBe('uuid');
