@@ -85,7 +85,8 @@ async function main(): Promise<void> {
         log: silent,
       });
       process.on('message', (m: string) => {
-        if (m === 'recorded') process.send?.({ recorded: recorder.status() });
+        // Flushed first, so the counts cover every exchange the proxy has answered so far.
+        if (m === 'recorded') void recorder.flush().then(() => process.send?.({ recorded: recorder.status() }));
       });
       ready(proxy.url);
       return;

@@ -26,14 +26,29 @@ import { createFileStoreWriter } from '../src/store/file-store.js';
 import { benchExchanges, benchPath } from './http-bench-data.js';
 import { benchDir as here, fmt, freePort, load, median, repoRoot as root, spawnServer, type Child, type LoadResult } from './http-bench-load.js';
 import { missBench } from './http-miss-bench.js';
+import { noFigures, type BenchFigures } from './results.js';
 
 export interface HttpBenchOptions {
   quick?: boolean;
+  figures?: BenchFigures;
   /** log progress lines to stderr */
   progress?: (line: string) => void;
 }
 
-async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+/** The record proxy's own counts, after a flush: a run that kept up by dropping exchanges has no fair figure. */
+function recorderCounts(c: Child): Promise<{ recorded: number; dropped: number }> {
+  return new Promise((resolve) => {
+    const on = (m: { recorded?: { recorded: number; dropped: number } }) => {
+      if (!m.recorded) return;
+      c.child.off('message', on);
+      resolve(m.recorded);
+    };
+    c.child.on('message', on);
+    c.child.send('recorded');
+  });
+}
+
+async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures: BenchFigures }): Promise<string> {
   const rounds = o.quick ? 1 : 3;
   const dur = o.quick ? 1 : 2;
   const rate = Number(process.env.BENCH_RATE ?? 500);
@@ -50,9 +65,12 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Prom
   const sat: Record<string, LoadResult[]> = {};
   const fixed: Record<string, LoadResult[]> = {};
   const cpu: Record<string, number[]> = {};
+  /** responses the load generator got through each proxy, warm-up included */
+  const answered: Record<string, number> = {};
+  let counts: { recorded: number; dropped: number };
   try {
     // warm every path (JIT, connection pools)
-    for (const n of names) await load(urlOf(n), { connections: 32, duration: 1 });
+    for (const n of names) answered[n] = (await load(urlOf(n), { connections: 32, duration: 1 })).total;
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? names : [...names].reverse();
       for (const n of order) {
@@ -63,9 +81,11 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Prom
         (sat[n] ??= []).push(s);
         if (c) (cpu[n] ??= []).push((after - before) / Math.max(1, s.total));
         (fixed[n] ??= []).push(await load(urlOf(n), { connections: 16, duration: o.quick ? 1 : 2, rate }));
+        answered[n] = (answered[n] ?? 0) + s.total + (fixed[n]?.at(-1)?.total ?? 0);
         o.log(`proxy round ${r + 1} ${n}: ${fmt(s.rps)} req/s, p99@${rate}/s ${fixed[n]?.at(-1)?.p99 ?? 0} ms`);
       }
     }
+    counts = await recorderCounts(variants['doppel record'] as Child);
   } finally {
     for (const c of Object.values(variants)) await c?.stop();
     await upstream.stop();
@@ -78,6 +98,16 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void }): Prom
   for (const n of names) {
     md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
   }
+  const recordAnswered = answered['doppel record'] ?? 0;
+  o.figures.set('record_rps_vs_fastify_proxy', ratio('doppel record', (x) => x.rps, sat));
+  o.figures.set('record_p99_vs_fastify_proxy', ratio('doppel record', (x) => Math.max(x.p99, 0.5), fixed));
+  o.figures.set('record_rps', median((sat['doppel record'] ?? []).map((x) => x.rps)));
+  o.figures.set('record_answered', recordAnswered);
+  o.figures.set('record_recorded', counts.recorded);
+  o.figures.set('record_dropped', counts.dropped);
+  if (counts.dropped > 0) o.figures.flag(`doppel record dropped ${counts.dropped} exchange(s): its throughput was bought by not recording`);
+  if (counts.recorded < recordAnswered) o.figures.flag(`doppel record wrote ${counts.recorded} exchange(s) for ${recordAnswered} answered request(s)`);
+  md += `\ndoppel record wrote ${counts.recorded} exchange(s) and dropped ${counts.dropped} for ${recordAnswered} answered request(s)${counts.dropped > 0 ? ' (DROPS: its figures are not a fair comparison)' : ''}.\n`;
   md += '\nTargets: doppel record throughput >= 0.85x @fastify/http-proxy (aim 1.0x), p99 <= 1.2x. CPU is the proxy process only (upstream apart).\n';
   return md;
 }
@@ -129,7 +159,7 @@ async function startWireMock(paths: string[], log: (s: string) => void): Promise
   };
 }
 
-async function mockBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+async function mockBench(o: { quick: boolean; log: (s: string) => void; figures: BenchFigures }): Promise<string> {
   const rounds = o.quick ? 1 : 3;
   const dur = o.quick ? 1 : 2;
   const n = 1000;
@@ -158,6 +188,8 @@ async function mockBench(o: { quick: boolean; log: (s: string) => void }): Promi
   }
   const ratioTo = (name: string, base: string) =>
     res[base] ? median((res[name] ?? []).map((x, i) => x.rps / Math.max(1e-9, ((res[base] ?? [])[i] as LoadResult).rps))) : NaN;
+  o.figures.set('mock_rps_vs_bare_node', ratioTo('doppel mock', 'bare node http'));
+  if (wm) o.figures.set('mock_rps_vs_wiremock', ratioTo('doppel mock', 'WireMock'));
   let md = `### HTTP mock (1,000 recorded GET stubs, 32 connections, ${rounds} interleaved round(s) of ${dur}s)\n\n`;
   md += '| server | req/s | p99 ms | doppel ratio vs this | errors |\n|---|---|---|---|---|\n';
   for (const name of Object.keys(res)) {
@@ -207,7 +239,8 @@ function lookupNs(subject: LookupSubject, iterations: number): number {
   return ns;
 }
 
-async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Promise<string> {
+async function scaleBench(o: { quick: boolean; log: (s: string) => void; figures?: BenchFigures }): Promise<string> {
+  const figures = o.figures ?? noFigures;
   const big = o.quick ? 20_000 : 100_000;
   const iterations = o.quick ? 100_000 : 300_000;
   const small: number[] = [];
@@ -219,6 +252,7 @@ async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Prom
     large.push(lookupNs(sBig, iterations));
   }
   const ratio = median(large.map((l, i) => l / (small[i] as number)));
+  figures.set('lookup_large_vs_1k', ratio);
   o.log(`lookup 1k ${fmt(median(small))} ns, ${big} ${fmt(median(large))} ns`);
 
   const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-rss-'));
@@ -240,6 +274,7 @@ async function scaleBench(o: { quick: boolean; log: (s: string) => void }): Prom
     });
     const m = JSON.parse(out.trim().split('\n').pop() as string) as { before: number; after: number; loaded: number };
     const mb = (x: number) => fmt(x / 1048576, 1);
+    figures.set('mock_rss_loaded_vs_ndjson', (m.after - m.before) / ndjson);
     rssLine = `| RSS with ${m.loaded} exchanges loaded | ${mb(m.after)} MiB whole process (${mb(m.before)} MiB before loading), ${mb(m.after - m.before)} MiB for the loaded exchanges | NDJSON ${mb(ndjson)} MiB | ${fmt((m.after - m.before) / ndjson, 2)}x (loaded) / ${fmt(m.after / ndjson, 2)}x (whole process) | <= 2x |\n`;
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -263,11 +298,12 @@ export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<st
 export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string> {
   const quick = opts.quick ?? process.env.BENCH_QUICK === '1';
   const log = opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const figures = opts.figures ?? noFigures;
   const parts = [
     ...(quick ? ['(BENCH_QUICK smoke run: one short round, 20k exchanges for scaling)\n'] : []),
-    await proxyBench({ quick, log }),
-    await mockBench({ quick, log }),
-    await scaleBench({ quick, log }),
+    await proxyBench({ quick, log, figures }),
+    await mockBench({ quick, log, figures }),
+    await scaleBench({ quick, log, figures }),
     await missBench({ quick, log }),
   ];
   return parts.join('\n');

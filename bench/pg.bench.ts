@@ -1,7 +1,8 @@
 /**
  * Postgres bench: `pgbench -S` (select-only, 8 clients; simple and extended
  * protocol) directly against Postgres, through a plain Node TCP relay that
- * only pipes bytes, through doppel's record relay (recording on), and
+ * only pipes bytes (net sockets piped both ways; no doppel code), through
+ * doppel's record relay (recording on), and
  * against doppel's mock replaying a recording of the same workload (same
  * --random-seed and -t, so the same statements come back). Figures are
  * medians of interleaved repeats. Also the mock's RSS while serving 100k
@@ -11,6 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +23,7 @@ import type { PgExchange } from '../src/core/exchange.js';
 import { createPgMock } from '../src/mock/pg-mock.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
+import { noFigures, type BenchFigures } from './results.js';
 import { fmt, median, table } from './stats.js';
 
 const run = promisify(execFile);
@@ -30,6 +33,7 @@ const PORT = 5432;
 
 export interface PgBenchOptions {
   quick: boolean;
+  figures?: BenchFigures;
 }
 
 interface Sample {
@@ -60,6 +64,39 @@ async function pgbench(port: number, mode: string, perClient: number, logDir: st
     await rm(join(logDir, f));
   }
   return { tps, p50Ms: median(lat), cpuUsPerTx: (cpu.user + cpu.system) / (perClient * 8) };
+}
+
+/**
+ * The baseline relay: every connection piped to Postgres and back, bytes
+ * untouched. What doppel's record relay costs is measured against this.
+ */
+async function startPlainRelay(): Promise<{ port: number; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(PORT, HOST);
+    for (const s of [client, upstream]) {
+      s.setNoDelay(true);
+      open.add(s);
+      s.on('close', () => open.delete(s));
+    }
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; servedPerSec: number }> {
@@ -110,6 +147,7 @@ async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; served
 }
 
 export async function runPgBench(opts: PgBenchOptions): Promise<string> {
+  const figures = opts.figures ?? noFigures;
   const perClient = opts.quick ? 150 : 1500;
   const repeats = opts.quick ? 1 : 3;
   const log = pino({ level: 'silent' });
@@ -130,11 +168,11 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       await recorder.close();
       await writer.close();
       const mock = await createPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
-      const plain = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer, log, metrics: createMetrics(), isRecording: false });
+      const plain = await startPlainRelay();
       const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
       for (let r = 0; r < repeats; r++) {
         s.direct!.push(await pgbench(PORT, mode, perClient, root));
-        s.plain!.push(await pgbench(plain.address.port, mode, perClient, root));
+        s.plain!.push(await pgbench(plain.port, mode, perClient, root));
         const dir = join(root, `rec-${mode}-${r}`);
         const w = await createFileStoreWriter({ dir });
         const rec = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
@@ -150,6 +188,12 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       const tps = (k: string) => median(s[k]!.map((x) => x.tps));
       const p50 = (k: string) => median(s[k]!.map((x) => x.p50Ms));
       const cpu = (k: string) => (k === 'direct' ? '-' : fmt(median(s[k]!.map((x) => x.cpuUsPerTx)), 1));
+      figures.set(`${mode}_plain_relay_tps_vs_direct`, tps('plain') / tps('direct'));
+      figures.set(`${mode}_record_tps_vs_plain_relay`, tps('record') / tps('plain'));
+      figures.set(`${mode}_record_cpu_us_vs_plain_relay`, median(s.record!.map((x) => x.cpuUsPerTx)) / median(s.plain!.map((x) => x.cpuUsPerTx)));
+      figures.set(`${mode}_mock_tps_vs_direct`, tps('mock') / tps('direct'));
+      figures.set(`${mode}_mock_misses`, misses);
+      if (misses > 0) figures.flag(`-M ${mode}: the mock missed ${misses} statement(s) of the recorded workload`);
       rows.push([`-M ${mode}`, 'Postgres direct', fmt(tps('direct'), 0), fmt(p50('direct'), 3), cpu('direct'), '1.00 (baseline)']);
       rows.push([`-M ${mode}`, 'plain Node TCP relay', fmt(tps('plain'), 0), fmt(p50('plain'), 3), cpu('plain'), fmt(tps('plain') / tps('direct'))]);
       rows.push([`-M ${mode}`, 'doppel record relay', fmt(tps('record'), 0), fmt(p50('record'), 3), cpu('record'), `${fmt(tps('record') / tps('plain'))} vs plain relay`]);
@@ -161,6 +205,7 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
     await rm(root, { recursive: true, force: true });
   }
   const mem = await mockRssFor100k();
+  figures.set('mock_100k_rss_mb', mem.rssMb);
   return [
     `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 from pgbench's per-transaction log. CPU: this process (relay or mock) per transaction, which does not depend on what else runs on the machine.`,
     '',

@@ -31,9 +31,11 @@ import { systemClock } from '../src/core/clock.js';
 import { parseConfig } from '../src/config/load.js';
 import type { ExchangeReader } from '../src/store/types.js';
 import type { HttpExchange } from '../src/core/exchange.js';
+import { noFigures, type BenchFigures } from './results.js';
 
 export interface ReplayBenchOptions {
   quick?: boolean;
+  figures?: BenchFigures;
   log?: (line: string) => void;
 }
 
@@ -206,6 +208,7 @@ const median = (xs: number[]) => {
 
 export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<string> {
   const quick = opts.quick ?? process.env.BENCH_QUICK === '1';
+  const figures = opts.figures ?? noFigures;
   const say = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const repeats = quick ? 1 : 3;
   const fixedRate = 2000;
@@ -252,6 +255,10 @@ export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<str
       canRate.push(c2.rate);
       rateRatio.push(e2.achievedRate / c2.rate);
     }
+    figures.set('cpu_per_request_vs_autocannon', median(cpuRatio));
+    figures.set('cpu_per_request_vs_paced_undici', median(floorRatio));
+    figures.set('max_rate_vs_autocannon', median(rateRatio));
+    figures.set('max_rate_per_s', median(engRate));
     rows.push(`| CPU per request at ${fixedRate} rps (µs) | ${median(engCpu).toFixed(1)} | ${median(canCpu).toFixed(1)} | ${median(cpuRatio).toFixed(2)}x | <= 1.3x | ${median(cpuRatio) <= 1.3 ? 'ok' : 'MISSED'} |`);
     rows.push(`| CPU per request at ${fixedRate} rps vs bare undici evenly paced, nothing judged (µs) | ${median(engCpu).toFixed(1)} | ${median(floorCpu).toFixed(1)} (paced floor) | ${median(floorRatio).toFixed(2)}x | - | info |`);
     rows.push(`| max rate (req/s) | ${median(engRate).toFixed(0)} | ${median(canRate).toFixed(0)} | ${median(rateRatio).toFixed(2)}x | >= 0.8x | ${median(rateRatio) >= 0.8 ? 'ok' : 'MISSED'} |`);
@@ -260,6 +267,7 @@ export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<str
       say(`replay bench: timing fidelity at time scale ${scale}`);
       // recorded 1 ms apart at scale 1 and 10 ms apart at scale 10: 1,000 rps either way
       const f = await engineRun(url, 1000 * fidelityS, { timeScale: scale, spacingMs: scale, concurrency: 16 });
+      figures.set(`send_error_p99_ms_scale_${scale}`, f.lagP99Ms);
       rows.push(`| send-time error p99 at 1,000 rps, time scale ${scale} (ms) | ${f.lagP99Ms.toFixed(2)} | - | - | <= 2 ms | ${f.lagP99Ms <= 2 ? 'ok' : 'MISSED'} |`);
     }
 
@@ -267,6 +275,7 @@ export async function runReplayBench(opts: ReplayBenchOptions = {}): Promise<str
     const small = await engineRun(url, memSmall, { concurrency: 16, sampleHeap: true });
     const large = await engineRun(url, memLarge, { concurrency: 16, sampleHeap: true });
     const growth = large.peakHeapAfterGc / small.peakHeapAfterGc - 1;
+    figures.set('heap_growth_ratio', growth + 1);
     rows.push(
       `| heap after GC, ${memSmall.toLocaleString('en')} -> ${memLarge.toLocaleString('en')} requests (MB) | ${(small.peakHeapAfterGc / 1e6).toFixed(1)} -> ${(large.peakHeapAfterGc / 1e6).toFixed(1)} | - | ${(growth * 100).toFixed(1)}% | < 5% | ${growth < 0.05 ? 'ok' : 'MISSED'} |`,
     );

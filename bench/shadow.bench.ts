@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { fmt, median, percentile, table } from './stats.js';
 import { pacedLoad, pacedPool } from './paced-load.js';
+import { noFigures, type BenchFigures } from './results.js';
 import type { Pool } from 'undici';
 
 interface AutocannonResult {
@@ -272,7 +273,8 @@ async function interleavedRuns(targets: readonly DoppelTarget[], o: { reps: numb
 /** Paced load each path gets before the measured runs. */
 const WARMUP_SECONDS = 3;
 
-export async function runShadowBench(opts: { quick: boolean }): Promise<string> {
+export async function runShadowBench(opts: { quick: boolean; figures?: BenchFigures }): Promise<string> {
+  const figures = opts.figures ?? noFigures;
   const seconds = opts.quick ? 1 : 5;
   const reps = opts.quick ? 1 : 8;
   const rate = 1000;
@@ -290,9 +292,9 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
     const p = peers.ports;
     const deadPort = await freePort();
     const scenarios = [
-      { name: 'fast candidate', port: p.fast },
-      { name: 'slow candidate (200 ms)', port: p.slow },
-      { name: 'dead candidate (refused)', port: deadPort },
+      { name: 'fast candidate', key: 'fast', port: p.fast },
+      { name: 'slow candidate (200 ms)', key: 'slow', port: p.slow },
+      { name: 'dead candidate (refused)', key: 'dead', port: deadPort },
     ];
     const rows: string[][] = [];
     const summary: string[][] = [];
@@ -367,6 +369,11 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       // Ratios are taken per repeat (the two doppels ran back to back) and the median of those is reported.
       const pairRatio = (a: string, b: string, key: 'rps' | 'p99') => median(all(a).map((x, k) => x[key] / Math.max(1e-3, all(b)[k]?.[key] ?? Number.NaN)));
       const ratioNginx = nginx ? fmt(pairRatio('doppel shadow', 'nginx mirror', 'rps')) : 'n/a';
+      if (nginx) figures.set(`${sc.key}_rps_vs_nginx_mirror`, pairRatio('doppel shadow', 'nginx mirror', 'rps'));
+      figures.set(`${sc.key}_p99_vs_off`, pairRatio('doppel shadow', 'doppel off', 'p99'));
+      figures.set(`${sc.key}_p99_vs_off_pooled`, pooledP99('doppel shadow') / pooledP99('doppel off'));
+      figures.set(`${sc.key}_aa_p99_ratio`, pairRatio('doppel off (A/A)', 'doppel off', 'p99'));
+      figures.set(`${sc.key}_errors`, med('doppel shadow', 'errors'));
       summary.push([
         sc.name,
         ratioNginx,
@@ -449,6 +456,8 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
       const metrics = await (await fetch(`${flood.admin}/metrics`)).text();
       const dropped = /doppel_shadow_dropped_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? '0';
       const after = await rssKb(pid);
+      figures.set(`flood_max_rss_mb_${e}`, maxRss / 1024);
+      figures.set(`flood_errors_${e}`, fl.errors);
       floodRows.push([e === 'build' ? 'build (DOPPEL_ENTRY=dist)' : 'source (tsx)', fmt(fl.rps, 0), fmt(before / 1024, 0), fmt(maxRss / 1024, 0), fmt(after / 1024, 0), dropped, String(fl.errors)]);
       await stop(flood.child);
     }
@@ -468,7 +477,8 @@ export async function runShadowBench(opts: { quick: boolean }): Promise<string> 
  * repeat (median) and pooled, and for each half of the run to show how far they move.
  * `npm run bench` with BENCH_ONLY=shadow-settle runs it alone.
  */
-export async function runShadowSettle(opts: { quick: boolean }): Promise<string> {
+export async function runShadowSettle(opts: { quick: boolean; figures?: BenchFigures }): Promise<string> {
+  const figures = opts.figures ?? noFigures;
   const reps = opts.quick ? 2 : 24;
   const seconds = opts.quick ? 1 : 5;
   const rate = 1000;
@@ -498,6 +508,10 @@ export async function runShadowSettle(opts: { quick: boolean }): Promise<string>
     };
     const pooledRatio = (a: string, b: string) => percentile(runsOf(a).latencies, 99) / percentile(runsOf(b).latencies, 99);
     const half = Math.floor(reps / 2);
+    figures.set('slow_p99_vs_off', perRepeat(shadow, off, 0, reps));
+    figures.set('slow_p99_vs_off_pooled', pooledRatio(shadow, off));
+    figures.set('slow_p99_vs_aa_twin', perRepeat(shadow, offAA, 0, reps));
+    figures.set('aa_p99_ratio', perRepeat(offAA, off, 0, reps));
     const rows = [
       [`${shadow} / ${off}`, fmt(perRepeat(shadow, off, 0, reps)), fmt(pooledRatio(shadow, off)), fmt(perRepeat(shadow, off, 0, half)), fmt(perRepeat(shadow, off, half, reps))],
       [`${shadow} / ${offAA}`, fmt(perRepeat(shadow, offAA, 0, reps)), fmt(pooledRatio(shadow, offAA)), fmt(perRepeat(shadow, offAA, 0, half)), fmt(perRepeat(shadow, offAA, half, reps))],

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
 import type { HttpExchange } from '../src/core/exchange.js';
 import { newExchangeId } from '../src/core/ids.js';
+import { noFigures, type BenchFigures } from './results.js';
 import { fmt, median, table } from './stats.js';
 
 function sample(i: number): HttpExchange {
@@ -38,7 +39,8 @@ async function timeIt(fn: () => Promise<number>): Promise<{ ms: number; bytes: n
   return { ms: performance.now() - t0, bytes };
 }
 
-export async function runStoreBench(opts: { quick: boolean }): Promise<string> {
+export async function runStoreBench(opts: { quick: boolean; figures?: BenchFigures }): Promise<string> {
+  const figures = opts.figures ?? noFigures;
   const n = opts.quick ? 20_000 : 200_000;
   const repeats = opts.quick ? 2 : 5;
   const root = await mkdtemp(join(tmpdir(), 'doppel-bench-store-'));
@@ -93,6 +95,8 @@ export async function runStoreBench(opts: { quick: boolean }): Promise<string> {
   const row = (label: string, key: string, baseKey: string) => {
     const ms = median(results[key]!);
     const base = median(results[baseKey]!);
+    figures.set(`${key}_per_s`, (n / ms) * 1000);
+    figures.set(`${key}_vs_${baseKey}`, base / ms);
     return [label, fmt((n / ms) * 1000), fmt(mb / (ms / 1000)), fmt(base / ms)];
   };
   return [

@@ -73,9 +73,8 @@ describe('admin API', () => {
     }
   });
 
-  it('passes promtool check metrics on a real scrape', async () => {
-    const promtool = requireTool('promtool');
-    if (!promtool) return expect.soft(promtool, 'promtool not installed; skipped outside CI').toBeUndefined();
+  it('passes promtool check metrics on a real scrape', async (ctx) => {
+    const promtool = requireTool(ctx, 'promtool', 'prometheus');
     const { server, metrics } = await start('127.0.0.1:0');
     metrics.compare.inc({ run_id: 'r1', mode: 'replay', endpoint: 'GET /orders/:id', result: 'match' });
     metrics.responseDuration.observe({ run_id: 'r1', side: 'candidate', endpoint: 'GET /orders/:id' }, 0.012);
@@ -84,7 +83,7 @@ describe('admin API', () => {
     const dir = await mkdtemp(join(tmpdir(), 'doppel-metrics-'));
     const file = join(dir, 'scrape.txt');
     await writeFile(file, text);
-    const { stdout, stderr } = await execFileAsync('sh', ['-c', `promtool check metrics < "${file}"`]);
+    const { stdout, stderr } = await execFileAsync('sh', ['-c', `"${promtool}" check metrics < "${file}"`]);
     expect(stdout + stderr).toBe('');
   });
 

@@ -24,7 +24,7 @@ function run(file: string, args: string[], entry?: string, cwd = tmpdir()): Prom
   delete env.DOPPEL_ENTRY;
   if (entry !== undefined) env.DOPPEL_ENTRY = entry;
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, env, timeout: 45_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr });
     });

@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exchange, PgExchange, PgQueryRequest, PgQueryResponse } from '../../src/core/exchange.js';
 import { adminSql, removeDir, tempDir, uniqueName } from '../fixtures/pg/harness.js';
 import { mockThroughCli, readTraffic, recordThroughCli, runProgram, writeTraffic } from '../fixtures/pg/driver-harness.js';
-import { findTool, isCI, missingToolMessage } from './debian-tool.js';
+import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const PROGRAM = fileURLToPath(new URL('../fixtures/pg/JdbcWorkload.java', import.meta.url));
 /** Where Debian's libpostgresql-jdbc-java puts the driver. */
 const JDBC_JAR = '/usr/share/java/postgresql.jar';
-const java = findTool('java');
-const missing = java === undefined ? ['java', 'default-jre-headless'] : !existsSync(JDBC_JAR) ? [JDBC_JAR, 'libpostgresql-jdbc-java'] : undefined;
+const java = findExecutable('java');
+const missing = java === undefined ? missingToolMessage('java', 'default-jre-headless') : !existsSync(JDBC_JAR) ? missingToolMessage(JDBC_JAR, 'libpostgresql-jdbc-java') : undefined;
 
 const table = uniqueName('doppel_jdbc');
 
@@ -58,10 +58,7 @@ describe('pgjdbc against the pg mock', () => {
   });
 
   it('prints what it printed against the real server, errors in transactions included', async (ctx) => {
-    if (missing !== undefined) {
-      if (isCI) throw new Error(missingToolMessage(missing[0] as string, missing[1] as string));
-      ctx.skip(missingToolMessage(missing[0] as string, missing[1] as string));
-    }
+    if (missing !== undefined) skipOrFail(ctx, missing);
     // The workload really did what this test is about, against the real server.
     expect(recorded).toContain('first in transaction: division by zero: ERROR 22012');
     expect(recorded).toContain('first in transaction: unique violation: ERROR 23505');
@@ -87,10 +84,7 @@ describe('pgjdbc against the pg mock', () => {
   }, 180_000);
 
   it('replays a recording whose pipelined BEGINs carry their batch final status, as older recorders stored them', async (ctx) => {
-    if (missing !== undefined) {
-      if (isCI) throw new Error(missingToolMessage(missing[0] as string, missing[1] as string));
-      ctx.skip(missingToolMessage(missing[0] as string, missing[1] as string));
-    }
+    if (missing !== undefined) skipOrFail(ctx, missing);
     const exchanges = await readTraffic(traffic);
     const byKey = new Map(exchanges.filter((e): e is PgExchange => e.protocol === 'pg').map((e) => [`${e.pg.connection}/${e.pg.seq}`, e]));
     let rewritten = 0;

@@ -92,8 +92,8 @@ afterAll(async () => {
 });
 
 describe('doppel mock --pg-dep with a target', () => {
-  it('serves recordings, passes misses through, records them and serves them the next time', async () => {
-    if (!requireTool('psql')) return;
+  it('serves recordings, passes misses through, records them and serves them the next time', async (ctx) => {
+    requireTool(ctx, 'psql', 'postgresql-client');
     const mock = startCli(['mock', '--traffic', traffic, '--pg-dep', 'db=127.0.0.1:0,127.0.0.1:5432', '--admin', '127.0.0.1:0']);
     running.push(mock);
     const port = portOf(await mock.waitFor('pg mock listening'));

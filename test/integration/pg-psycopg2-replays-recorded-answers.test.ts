@@ -12,13 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminSql, removeDir, tempDir, uniqueName } from '../fixtures/pg/harness.js';
 import { mockThroughCli, recordThroughCli, runProgram } from '../fixtures/pg/driver-harness.js';
-import { findTool, isCI, missingToolMessage } from './debian-tool.js';
+import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const PROGRAM = fileURLToPath(new URL('../fixtures/pg/psycopg2_workload.py', import.meta.url));
 
 /** A python3 that imports psycopg2: Debian's python3-psycopg2 installs it for /usr/bin/python3. */
 function pythonWithPsycopg2(): string | undefined {
-  for (const p of new Set([findTool('python3', ['/usr/bin/python3']), findTool('python3')])) {
+  for (const p of new Set([findExecutable('python3', ['/usr/bin/python3']), findExecutable('python3')])) {
     if (p === undefined) continue;
     try {
       execFileSync(p, ['-c', 'import psycopg2'], { stdio: 'ignore' });
@@ -78,10 +78,7 @@ describe('psycopg2 against the pg mock', () => {
   });
 
   it('prints what it printed against the real server, and a value it never sent is a miss naming the literal', async (ctx) => {
-    if (python === undefined) {
-      if (isCI) throw new Error(missingToolMessage('psycopg2 for /usr/bin/python3', 'python3-psycopg2'));
-      ctx.skip(missingToolMessage('psycopg2 for /usr/bin/python3', 'python3-psycopg2'));
-    }
+    if (python === undefined) skipOrFail(ctx, missingToolMessage('psycopg2 for /usr/bin/python3', 'python3-psycopg2'));
     expect(recorded).toContain("first in transaction: division by zero: ERROR 22012 'ERROR:  division by zero'");
     expect(recorded).toContain('later in transaction: unique violation: ERROR 23505');
     expect(recorded).toContain('in the failed transaction: ERROR 25P02');

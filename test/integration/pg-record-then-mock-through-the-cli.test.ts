@@ -36,8 +36,8 @@ function portOf(line: Record<string, unknown>): number {
 }
 
 describe('doppel record --pg-dep, then doppel mock --pg-dep', () => {
-  it('serves psql the recorded answers once the table is gone from the server', async () => {
-    if (!requireTool('psql')) return;
+  it('serves psql the recorded answers once the table is gone from the server', async (ctx) => {
+    requireTool(ctx, 'psql', 'postgresql-client');
     const setup = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
     await setup.connect();
     await setup.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id int)`);

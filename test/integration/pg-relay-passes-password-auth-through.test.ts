@@ -9,6 +9,7 @@ import { createPgRecorder } from '../../src/capture/pg-recorder.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../fixtures/pg/harness.js';
+import { until } from '../helpers/until.js';
 
 /** Postgres binaries: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
 async function pgBinDir(): Promise<string> {
@@ -190,8 +191,18 @@ describe('record relay with password authentication', () => {
         () => 'finished',
         (e: postgres.PostgresError) => e.code,
       );
-      // postgres.js sends CancelRequest on a new connection with the key it got at startup.
-      await new Promise((r) => setTimeout(r, 300));
+      // postgres.js sends CancelRequest on a new connection with the key it got at startup. Sent
+      // once the server shows the statement running, so what it cancels is that statement.
+      const watcher = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: PASSWORD, database: 'postgres' });
+      await watcher.connect();
+      try {
+        await until('pg_sleep(30) running on the server', async () => {
+          const r = await watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'");
+          return (r.rows[0] as { n: number }).n === 1;
+        });
+      } finally {
+        await watcher.end();
+      }
       q.cancel();
       expect(await done).toBe('57014');
     } finally {

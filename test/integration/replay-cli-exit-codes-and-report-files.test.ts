@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..', '..');
 
 function doppel(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(root, 'bin', 'doppel.js'), ...args], { cwd: root, env: { ...process.env, CI: '' }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(root, 'bin', 'doppel.js'), ...args], { cwd: root, env: { ...process.env, CI: '' }, timeout: 45_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
       resolve({ code, stdout, stderr });
     });

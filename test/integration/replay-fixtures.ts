@@ -27,6 +27,8 @@ export interface ServiceOptions {
   firstId?: number;
   /** GET /broken answers text claiming to be JSON; with true, different text */
   brokenJsonVariant?: boolean;
+  /** called as each request arrives, before it is answered */
+  onRequest?: (seen: SeenRequest) => void;
 }
 
 export interface SeenRequest {
@@ -67,7 +69,9 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       const url = req.url ?? '/';
       const path = url.split('?')[0] ?? '/';
       const session = req.headers['x-session-id'];
-      seen.push({ method: req.method ?? 'GET', url, session: typeof session === 'string' ? session : undefined, at: performance.now(), headers: req.headers, body });
+      const arrived: SeenRequest = { method: req.method ?? 'GET', url, session: typeof session === 'string' ? session : undefined, at: performance.now(), headers: req.headers, body };
+      seen.push(arrived);
+      opts.onRequest?.(arrived);
       let m: RegExpExecArray | null;
       if (req.method === 'POST' && path === '/orders') {
         const input = JSON.parse(body || '{}') as { item?: string; qty?: number };

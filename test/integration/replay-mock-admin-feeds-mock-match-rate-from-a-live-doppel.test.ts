@@ -87,7 +87,8 @@ describe('replay --mock-admin reads mock counts from a live doppel admin server'
   const replay = (report: string) =>
     runCli(['replay', '--traffic', traffic, '--target', candidateUrl, '--mock-admin', adminUrl, '--gates', gates, '--report', report, '--time-scale', '1000', '--log-level', 'warn'], {
       env: { CI: '' },
-      timeoutMs: 60_000,
+      // under the integration tests' 60 s, so a hung replay fails with its output
+      timeoutMs: 45_000,
     });
 
   it('fails mock_match_rate when 3 of the 10 calls made during the run found no answer, and resets the mock first', async () => {

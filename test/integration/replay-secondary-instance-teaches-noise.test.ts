@@ -36,7 +36,8 @@ describe('replay --secondary learns noise from a second baseline instance', () =
   const replay = (target: string, extra: string[], report: string) =>
     runCli(['--config', config, 'replay', '--traffic', traffic, '--target', target, '--report', report, '--time-scale', '1000', '--concurrency', '1', '--log-level', 'warn', ...extra], {
       env: { CI: '' },
-      timeoutMs: 60_000,
+      // under the integration tests' 60 s, so a hung replay fails with its output
+      timeoutMs: 45_000,
     });
 
   it('sends the learning samples to the secondary, learns $.n as noise there and passes', async () => {

@@ -7,9 +7,9 @@ import { chromium, type Browser } from 'playwright-core';
 import { writeReport } from '../../src/report/write-report.js';
 import { sampleRun } from '../unit/report-fixtures.js';
 import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
-import { findTool, isCI, missingToolMessage } from './debian-tool.js';
+import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
-const chromiumPath = findTool('chromium', ['/usr/bin/chromium']);
+const chromiumPath = findExecutable('chromium', ['/usr/bin/chromium']);
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -34,11 +34,7 @@ afterAll(async () => {
 
 describe('report.html in a browser', () => {
   it('renders the verdict and failing gate, makes no network requests and logs no errors', async (ctx) => {
-    if (!browser) {
-      if (isCI) throw new Error(missingToolMessage('chromium', 'chromium'));
-      ctx.skip(missingToolMessage('chromium', 'chromium'));
-      return;
-    }
+    if (!browser) skipOrFail(ctx, missingToolMessage('chromium', 'chromium'));
     await writeReport(dir, sampleRun());
     const url = pathToFileURL(join(dir, 'report.html')).href;
     const page = await browser.newPage();
@@ -80,11 +76,7 @@ describe('report.html in a browser', () => {
   });
 
   it('draws baseline and candidate latency distributions for the run and each endpoint, with labeled axes, offline', async (ctx) => {
-    if (!browser) {
-      if (isCI) throw new Error(missingToolMessage('chromium', 'chromium'));
-      ctx.skip(missingToolMessage('chromium', 'chromium'));
-      return;
-    }
+    if (!browser) skipOrFail(ctx, missingToolMessage('chromium', 'chromium'));
     const sub = join(dir, 'latency');
     const run = sampleRun();
     await writeReport(sub, run);
@@ -145,11 +137,7 @@ describe('report.html in a browser', () => {
   });
 
   it('shows why an aborted run stopped', async (ctx) => {
-    if (!browser) {
-      if (isCI) throw new Error(missingToolMessage('chromium', 'chromium'));
-      ctx.skip(missingToolMessage('chromium', 'chromium'));
-      return;
-    }
+    if (!browser) skipOrFail(ctx, missingToolMessage('chromium', 'chromium'));
     const sub = join(dir, 'aborted');
     await writeReport(sub, sampleRun({ verdict: 'aborted', abortReason: 'cutoff max_5xx_rate: 5xx on 40.0% of 50 requests (limit 20.0%)' }));
     const page = await browser.newPage();

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { runMain } from '../../src/main.js';
 import type { CliIO } from '../../src/cli/context.js';
-import { findTool, isCI, missingToolMessage } from './debian-tool.js';
+import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const run = promisify(execFile);
-const promtool = findTool('promtool');
+const promtool = findExecutable('promtool');
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
@@ -70,11 +70,7 @@ describe('doppel rules', () => {
   });
 
   it('prints rules that promtool accepts and that fire over each threshold and stay quiet under it', async (ctx) => {
-    if (!promtool) {
-      if (isCI) throw new Error(missingToolMessage('promtool', 'prometheus'));
-      ctx.skip(missingToolMessage('promtool', 'prometheus'));
-      return;
-    }
+    if (!promtool) skipOrFail(ctx, missingToolMessage('promtool', 'prometheus'));
     const gatesFile = join(dir, 'gates.yaml');
     await writeFile(gatesFile, GATES);
     const r = await cli(['rules', '--gates', gatesFile, '--window', '5m', '--for', '1m']);

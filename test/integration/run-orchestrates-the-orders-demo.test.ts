@@ -67,6 +67,7 @@ async function diffPaths(report: string): Promise<string[]> {
 describe('doppel run on the orders demo', () => {
   it('catches exactly the planted regression (exit 1) and absorbs the harmless change', async () => {
     const { file, report } = await demoConfig();
+    // Under the test's 150 s: a hung run is killed and fails with its output, not as a test timeout.
     const r = await runCli(['run', file], { timeoutMs: 120_000 });
     expect(r.stdout).toContain('▶ backends');
     expect(r.stdout).toContain('▶ baseline');
@@ -84,7 +85,7 @@ describe('doppel run on the orders demo', () => {
     expect(base.counts.bodyMatch).toBe(base.counts.requests);
     const phases = JSON.parse(await readFile(join(report, 'phases.json'), 'utf8'));
     expect(phases.phases.map((p: { phase: string; status: string }) => `${p.phase}:${p.status}`)).toEqual(['backends:ok', 'baseline:ok', 'sut:ok', 'replay:ok', 'gates:ok']);
-  });
+  }, 150_000);
 
   it('passes (exit 0) when the candidate is the baseline build', async () => {
     const { file } = await demoConfig((cfg) => {
@@ -93,7 +94,7 @@ describe('doppel run on the orders demo', () => {
     const r = await runCli(['run', file], { timeoutMs: 120_000 });
     expect(r.stdout).toContain('verdict: PASS (exit 0)');
     expect(r.code).toBe(0);
-  });
+  }, 150_000);
 
   it('replays a fresh recording made through doppel record against real Postgres', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'doppel-run-rec-'));
@@ -117,7 +118,7 @@ describe('doppel run on the orders demo', () => {
     const r = await runCli(['run', file], { timeoutMs: 120_000 });
     expect(r.code).toBe(1);
     expect(await diffPaths(report)).toEqual(['GET /orders/:id $.order.total']);
-  });
+  }, 150_000);
 });
 
 describe('doppel run bad input', () => {
@@ -150,7 +151,7 @@ describe('doppel run bad input', () => {
     const phases = JSON.parse(await readFile(join(report, 'phases.json'), 'utf8'));
     expect(phases.phases.at(-1)).toMatchObject({ phase: 'sut', status: 'failed', detail: expect.stringContaining('fatal: config missing') });
     expect(await readFile(join(report, 'sut.stderr.log'), 'utf8')).toContain('fatal: config missing');
-  });
+  }, 150_000);
 
   it('--dry-run validates and prints the plan without starting anything', async () => {
     const { file } = await demoConfig();

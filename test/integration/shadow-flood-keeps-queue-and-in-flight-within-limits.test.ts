@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCandidateClient } from '../../src/shadow/candidate-client.js';
 import { createShadowTee } from '../../src/shadow/shadow-tee.js';
 import { createShadowJudge } from '../../src/shadow/shadow-judge.js';
@@ -11,6 +11,7 @@ import { CompareSchema, CutoffsSchema } from '../../src/config/schema.js';
 import { Value } from '@sinclair/typebox/value';
 import type { ShadowDropReason, TeeExchange } from '../../src/shadow/types.js';
 import { startHeldPeer, startPeer, type HeldPeer, type Peer } from '../helpers/shadow-peers.js';
+import { until } from '../helpers/until.js';
 
 const compareCfg = Value.Default(CompareSchema, {}) as never;
 const cutoffs = Value.Default(CutoffsSchema, {}) as never;
@@ -114,13 +115,16 @@ describe('shadow tee under a flood with a held candidate', () => {
       slow = undefined;
     });
 
-    /** A candidate answering each copy after `delayMs()` ms. */
-    const startSlowPeer = async (delayMs: () => number) =>
+    /**
+     * A candidate that answers at once while the tee's clock moves by `advanceMs()`: the tee reads its
+     * latencies and queue ages from performance.now(), faked by the tests below, so what it admits
+     * and what goes stale is arithmetic, not a race with the machine's load.
+     */
+    const startAdvancingPeer = async (advanceMs: () => number) =>
       startPeer((req, _b, res) => {
-        setTimeout(() => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ i: Number(req.url?.split('/')[2]) }));
-        }, delayMs());
+        vi.advanceTimersByTime(advanceMs());
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ i: Number(req.url?.split('/')[2]) }));
       });
 
     const makeTee = (url: string, o: { maxInFlight: number; maxQueueWaitMs: number }) => {
@@ -130,53 +134,66 @@ describe('shadow tee under a flood with a held candidate', () => {
       return { tee, drops, client };
     };
 
-    /** Two copies answered first, so the tee knows the candidate's latency; then a burst. */
+    /** Copies answered one at a time until the tee knows the candidate's latency, with nothing left in flight. */
+    const warmUp = async (t: ReturnType<typeof makeTee>, n: number) => {
+      for (let i = 0; i < n; i++) {
+        t.tee.offer(exchange(i));
+        await until(`warm-up copy ${i} answered and judged`, () => {
+          const st = t.tee.stats();
+          return st.answered === i + 1 && st.inFlight === 0 && st.judging === 0;
+        });
+      }
+    };
+
+    /** Two copies answered first, so the tee knows the candidate's latency; then a burst of 200. */
     const burstAfterWarmup = async (url: string, maxQueueWaitMs: number) => {
       const t = makeTee(url, { maxInFlight: 2, maxQueueWaitMs });
-      t.tee.offer(exchange(0));
-      t.tee.offer(exchange(1));
-      while (t.tee.stats().answered < 2) await new Promise((r) => setTimeout(r, 5));
+      await warmUp(t, 2);
       for (let i = 2; i < 202; i++) t.tee.offer(exchange(i));
       return t;
     };
 
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['performance'] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
     it('refuses copies that would wait longer than queue_wait for a slot, however many queue_items allow', async () => {
-      // 100 ms per copy over 2 slots: one slot frees every 50 ms or more, so at most 4 copies fit into
-      // 200 ms of waiting, plus one per slot still free when the burst arrives (those are sent on the next turn).
-      slow = await startSlowPeer(() => 100);
+      // 90 ms per copy over 2 slots: a copy waits 45 ms per copy ahead of it that the free slots do not
+      // take, so 4 fit into 200 ms of waiting (5 would need 225 ms), plus one per slot still free.
+      slow = await startAdvancingPeer(() => 90);
       const bounded = await burstAfterWarmup(slow.url, 200);
       const s = bounded.tee.stats();
-      expect(s.maxQueued).toBeLessThanOrEqual(4 + 2);
-      expect(s.maxQueued).toBeGreaterThan(0);
-      expect(bounded.drops.get('queue_full')).toBeGreaterThanOrEqual(200 - (4 + 2));
+      expect(s.maxQueued).toBe(4 + 2);
+      expect(bounded.drops.get('queue_full')).toBe(200 - (4 + 2));
       await bounded.tee.drain(5_000);
       await bounded.client.close();
 
       // The same burst without a time bound fills the queue: the bound above is what held it.
       const unbounded = await burstAfterWarmup(slow.url, 600_000);
-      expect(unbounded.tee.stats().maxQueued).toBeGreaterThan(100);
+      expect(unbounded.tee.stats().maxQueued).toBe(200);
       await unbounded.tee.drain(0);
       await unbounded.client.close();
     });
 
     it('drops queued copies that have gone stale since the candidate slowed down, instead of sending them late', async () => {
-      // Fast at first (the tee admits a deep queue), then 400 ms per copy with one slot.
-      let answered = 0;
-      slow = await startSlowPeer(() => (answered++ < 3 ? 0 : 400));
+      // 3 ms per copy for the first three (the tee learns a fast candidate and admits a deep queue), then 400 ms.
+      slow = await startAdvancingPeer(() => ((slow?.seen.length ?? 0) <= 3 ? 3 : 400));
       const t = makeTee(slow.url, { maxInFlight: 1, maxQueueWaitMs: 50 });
-      for (let i = 0; i < 3; i++) {
-        t.tee.offer(exchange(i));
-        while (t.tee.stats().answered < i + 1) await new Promise((r) => setTimeout(r, 5));
-      }
+      await warmUp(t, 3);
       let admitted = 0;
       for (let i = 3; i < 43; i++) if (t.tee.offer(exchange(i))) admitted++;
-      expect(admitted).toBeGreaterThan(10);
+      // A copy waits one 3 ms gap per copy ahead of it (one slot): 16 of them fit into 50 ms, plus the one the free slot takes.
+      expect(admitted).toBe(17);
       const refusedAtOffer = t.drops.get('queue_full') ?? 0;
+      expect(refusedAtOffer).toBe(40 - admitted);
       await t.tee.drain(5_000);
       // One copy went out and held the slot for 400 ms; by then every other one had waited past
-      // 2 x 50 ms (+ slack) and was dropped, where sending them would have taken 40 x 400 ms.
+      // 2 x 50 ms (+ slack) and was dropped, where sending them would have taken 16 x 400 ms.
       const sent = slow.seen.length - 3;
-      expect(sent).toBeLessThanOrEqual(2);
+      expect(sent).toBe(1);
       expect((t.drops.get('queue_full') ?? 0) - refusedAtOffer).toBe(admitted - sent);
       expect(t.drops.get('shutdown') ?? 0).toBe(0);
       await t.client.close();

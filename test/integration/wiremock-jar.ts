@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ROOT } from '../helpers/cli.js';
-import { findTool } from './debian-tool.js';
+import { findExecutable } from '../helpers/services.js';
 
 /** The standalone jar the npm `wiremock` package (a devDependency) ships, if installed. */
 export function wireMockJar(): string | undefined {
@@ -16,7 +16,7 @@ export function wireMockJar(): string | undefined {
   }
 }
 
-export const javaPath = findTool('java', ['/usr/bin/java']);
+export const javaPath = findExecutable('java', ['/usr/bin/java']);
 
 export interface RunningWireMock {
   url: string;
