@@ -30,10 +30,9 @@ function take(c: ConnContext, sql: string, params: string[]): PgEntry | undefine
   return e;
 }
 
+/** The caller sends the one 25P02 the server sends (postgres.c refuses Parse, Bind and a simple Query alike). */
 function isBlockedByFailedTx(c: ConnContext, shape: SqlShape): boolean {
-  if (c.tx !== 'E' || !isRefusedInFailedTx(shape)) return false;
-  c.w.errorResponse(inFailedTxError());
-  return true;
+  return c.tx === 'E' && isRefusedInFailedTx(shape);
 }
 
 /**
@@ -70,7 +69,10 @@ export function simpleQuery(c: ConnContext, sql: string): void {
     c.w.emptyQueryResponse();
     return;
   }
-  if (isBlockedByFailedTx(c, shape)) return;
+  if (isBlockedByFailedTx(c, shape)) {
+    c.w.errorResponse(inFailedTxError());
+    return;
+  }
   if (shape.commands.includes('copy')) {
     tally.count('unmatched');
     sendError(c, copyUnsupported());
