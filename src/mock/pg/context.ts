@@ -17,7 +17,7 @@ import type { PgRecordSession, RecordedPg } from '../../protocols/pg/record-sess
 import type { SqlShape } from '../../protocols/pg/sql-normalizer.js';
 import type { CodecContext } from '../../protocols/pg/type-codec.js';
 import type { ScramServer } from './auth.js';
-import type { LiveFeed } from './live-window.js';
+import type { LiveWindow } from './live-window.js';
 import type { ParseCache } from './parse-cache.js';
 import type { Affinity, PgEntry, PgIndex } from './statement-index.js';
 import type { Tally } from './tally.js';
@@ -28,7 +28,7 @@ export interface MockContext {
   log: Logger;
   index: PgIndex;
   tally: Tally;
-  live: LiveFeed;
+  live: LiveWindow;
   parsed: ParseCache;
   auth: 'trust' | 'md5' | 'scram-sha-256';
   /** when set, only this user name is accepted */

@@ -8,7 +8,7 @@ import type { PgExchange } from '../../core/exchange.js';
 import type { PgEntry, PgIndex } from './statement-index.js';
 import type { PgLiveWindow } from './types.js';
 
-export interface LiveFeed {
+export interface LiveWindow {
   /** serves one more exchange from now on, forgetting what falls out of the window */
   add(ex: PgExchange): void;
   /** reports a candidate statement that carries a trace to the window's listener */
@@ -16,7 +16,7 @@ export interface LiveFeed {
   stop(): void;
 }
 
-export function createLiveFeed(index: PgIndex, live: PgLiveWindow | undefined): LiveFeed {
+export function createLiveWindow(index: PgIndex, live: PgLiveWindow | undefined): LiveWindow {
   const now = live?.now ?? Date.now;
   // Fed exchanges in arrival order, from `head` on; the consumed prefix is cut off in batches.
   const fed: Array<{ entry: PgEntry; at: number }> = [];

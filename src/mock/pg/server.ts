@@ -12,12 +12,13 @@ import type { Exchange, PgExchange } from '../../core/exchange.js';
 import { DoppelError } from '../../core/errors.js';
 import { newExchangeId } from '../../core/ids.js';
 import { listenOn } from '../../core/listen.js';
+import type { Logger } from '../../core/logger.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/pg/constants.js';
 import { createSqlAnalyzer, loadSqlParser } from '../../protocols/pg/sql-normalizer.js';
 import { checkPgMockConfig, parsePgParamRules } from './config.js';
 import { disposeConnection, openConnection } from './connection.js';
 import type { MockContext } from './context.js';
-import { createLiveFeed } from './live-window.js';
+import { createLiveWindow } from './live-window.js';
 import { createParseCache } from './parse-cache.js';
 import { createPassthroughStore } from './passthrough-store.js';
 import { parameterStatusOf } from './startup.js';
@@ -42,7 +43,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
   const parameterStatus = parameterStatusOf(index.startup);
   const target = opts.target;
   const passthrough = createPassthroughStore({ service: opts.service, index, recordTo: opts.recordTo, metrics: opts.metrics, log });
-  const live = createLiveFeed(index, opts.live);
+  const live = createLiveWindow(index, opts.live);
   const mock: MockContext = {
     log,
     index,
@@ -97,7 +98,7 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
 }
 
 /** Streams the recordings of this service into the index (of every service when none is this one's). */
-async function loadRecordings(opts: PgMockOptions, index: PgIndex, log: PgMockOptions['log']): Promise<void> {
+async function loadRecordings(opts: PgMockOptions, index: PgIndex, log: Logger): Promise<void> {
   const sources: Array<Iterable<Exchange> | AsyncIterable<Exchange>> = [];
   if (opts.exchanges) sources.push(opts.exchanges);
   if (opts.reader) sources.push(opts.reader.read({ onCorrupt: () => opts.metrics.storeCorruptLines.inc() }));
