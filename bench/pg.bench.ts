@@ -20,7 +20,7 @@ import pino from 'pino';
 import pg from 'pg';
 import { createPgRecorder } from '../src/capture/pg-recorder.js';
 import type { PgExchange } from '../src/core/exchange.js';
-import { createPgMock } from '../src/mock/pg-mock.js';
+import { createPgMock } from '../src/mock/pg/server.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
 import { noFigures, type BenchFigures } from './results.js';

@@ -10,7 +10,7 @@ import { MockSchema, type DoppelConfig, type MockConfig } from '../config/schema
 import { createDaemon } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
-import { startPgMockFromConfig } from '../mock/start-pg-mock.js';
+import { startPgMockFromConfig } from '../mock/pg/start.js';
 import { waitForAbort } from './record.js';
 
 export interface MockFlags {

@@ -10,7 +10,7 @@ import { DoppelError } from '../core/errors.js';
 import { isGateName, parseGateExpression } from '../gates/expression.js';
 import { validateCompareConfig } from '../compare/comparator.js';
 import { checkPath } from '../compare/json-path.js';
-import { checkPgMockConfig } from '../mock/pg-mock-config.js';
+import { checkPgMockConfig } from '../mock/pg/config.js';
 import { ConfigSchema, GatesFileSchema, type DoppelConfig, type GatesFile } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -5,7 +5,7 @@
 import type { DoppelConfig } from '../config/schema.js';
 import { formatHostPort } from '../core/address.js';
 import { startHttpMockFromSpec, httpMockSpecFromConfig } from '../mock/start-http-mock.js';
-import { startPgMockFromConfig } from '../mock/start-pg-mock.js';
+import { startPgMockFromConfig } from '../mock/pg/start.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { MockFactories } from './backends.js';
 

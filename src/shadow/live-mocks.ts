@@ -23,7 +23,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { templatePath } from '../metrics/route-template.js';
 import type { LiveMockPort, LiveMockSession } from './shadow-tee.js';
 import type { OutboundCall, TeeExchange } from './types.js';
-import type { PgTracedStatement } from '../mock/pg-mock.js';
+import type { PgTracedStatement } from '../mock/pg/types.js';
 
 /** A finished outbound exchange of the primary, as a dependency proxy hands it to its sink. */
 export interface PrimaryCall extends TeeExchange {

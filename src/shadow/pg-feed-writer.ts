@@ -4,7 +4,7 @@
  * instead of a file. Nothing is stored; the mock bounds what it keeps.
  */
 import type { Exchange } from '../core/exchange.js';
-import type { PgMock } from '../mock/pg-mock.js';
+import type { PgMock } from '../mock/pg/types.js';
 import type { ExchangeWriter } from '../store/types.js';
 
 const done = Promise.resolve();

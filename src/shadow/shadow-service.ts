@@ -31,7 +31,8 @@ import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
 import type { ShadowDropReason } from './types.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { createPgRecorder } from '../capture/pg-recorder.js';
-import { createPgMock, type PgMock } from '../mock/pg-mock.js';
+import { createPgMock } from '../mock/pg/server.js';
+import type { PgMock } from '../mock/pg/types.js';
 import { createPgFeedWriter } from './pg-feed-writer.js';
 
 export interface ShadowServiceOptions {

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
-import type { PgMock } from '../../src/mock/pg-mock.js';
+import type { PgMock } from '../../src/mock/pg/types.js';
 
 function startupPacket(params: Record<string, string>): Buffer {
   const body = Buffer.concat([

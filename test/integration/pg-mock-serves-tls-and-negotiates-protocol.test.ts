@@ -2,9 +2,9 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import postgres from 'postgres';
-import { loadPgMockTls } from '../../src/mock/pg-tls.js';
+import { loadPgMockTls } from '../../src/mock/pg/tls.js';
 import { execFileAsync, mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
-import type { PgMock } from '../../src/mock/pg-mock.js';
+import type { PgMock } from '../../src/mock/pg/types.js';
 
 describe('pg mock for strict clients', () => {
   let dir = '';

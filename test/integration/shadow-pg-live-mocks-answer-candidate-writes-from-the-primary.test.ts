@@ -12,7 +12,7 @@ import { startShadowService, type ShadowService } from '../../src/shadow/shadow-
 import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createPgMock } from '../../src/mock/pg-mock.js';
+import { createPgMock } from '../../src/mock/pg/server.js';
 import { createPgRecorder } from '../../src/capture/pg-recorder.js';
 import { createPgFeedWriter } from '../../src/shadow/pg-feed-writer.js';
 import type { Exchange, PgExchange } from '../../src/core/exchange.js';

@@ -2,8 +2,8 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DoppelError } from '../../src/core/errors.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { checkPgMockConfig } from '../../src/mock/pg-mock-config.js';
-import { createPgMock } from '../../src/mock/pg-mock.js';
+import { checkPgMockConfig } from '../../src/mock/pg/config.js';
+import { createPgMock } from '../../src/mock/pg/server.js';
 
 describe('pg mock configuration checks', () => {
   it('accepts trust without a password, and md5 or scram with one', () => {
@@ -51,7 +51,7 @@ describe('pg mock configuration checks', () => {
 
 describe('pg parameter ignore rules', () => {
   it('reads $N, param:N and pg:$N as 0-based positions and picks pg: rules out of compare.ignore', async () => {
-    const { parsePgParamRules, pgRulesOf } = await import('../../src/mock/pg-mock-config.js');
+    const { parsePgParamRules, pgRulesOf } = await import('../../src/mock/pg/config.js');
     expect(parsePgParamRules(['$1', 'param:3', 'pg:$2', 'PG:param:2'])).toEqual({ positions: new Set([0, 2, 1]), problems: [] });
     expect(parsePgParamRules(['$0', 'pg:$x'], 'compare.ignore').problems).toHaveLength(2);
     expect(pgRulesOf(['$.createdAt', 'header:date', 'pg:$2', ' pg:param:4'])).toEqual(['pg:$2', ' pg:param:4']);

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PgQueryRequest, PgQueryResponse, TxStatus } from '../../src/core/exchange.js';
-import { isRefusedInFailedTx, txStatusAfterServed } from '../../src/mock/pg-tx.js';
-import type { PgEntry } from '../../src/mock/pg-index.js';
+import { isRefusedInFailedTx, txStatusAfterServed } from '../../src/mock/pg/tx.js';
+import type { PgEntry } from '../../src/mock/pg/statement-index.js';
 import type { BackendEvent } from '../../src/protocols/pg/backend-decoder.js';
 import type { FrontendMessage } from '../../src/protocols/pg/frontend-decoder.js';
 import { PgRecordSession, type RecordedPg } from '../../src/protocols/pg/record-session.js';

@@ -7,12 +7,12 @@
  * a batch of messages ending in Query or Sync, answered up to ReadyForQuery.
  */
 import { connect, type Socket } from 'node:net';
-import type { HostPort } from '../core/address.js';
-import type { TxStatus } from '../core/exchange.js';
-import { BackendDecoder, type BackendEvent } from '../protocols/pg/backend-decoder.js';
-import { AuthCode } from '../protocols/pg/constants.js';
-import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, terminateMessage } from '../protocols/pg/frontend-encoder.js';
-import { createScramClient, md5Response, type ScramClient } from './pg-auth.js';
+import type { HostPort } from '../../core/address.js';
+import type { TxStatus } from '../../core/exchange.js';
+import { BackendDecoder, type BackendEvent } from '../../protocols/pg/backend-decoder.js';
+import { AuthCode } from '../../protocols/pg/constants.js';
+import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, terminateMessage } from '../../protocols/pg/frontend-encoder.js';
+import { createScramClient, md5Response, type ScramClient } from './auth.js';
 
 export interface PgUpstreamOptions {
   target: HostPort;

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { generate } from 'selfsigned';
-import { DoppelError } from '../core/errors.js';
-import type { PgMockTls } from './pg-mock.js';
+import { DoppelError } from '../../core/errors.js';
+import type { PgMockTls } from './types.js';
 
 export interface PgTlsConfig {
   cert?: string | undefined;

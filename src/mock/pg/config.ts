@@ -3,7 +3,7 @@
  * express (one key depending on another). Each problem names its key path,
  * so the CLI can list them all and exit 2.
  */
-import type { MockConfig } from '../config/schema.js';
+import type { MockConfig } from '../../config/schema.js';
 
 /** The parts of a pg mock entry these checks read; a full MockConfig fits. */
 export type PgMockConfigLike = Pick<MockConfig, 'auth' | 'password' | 'target' | 'tls'> & { protocol?: string };

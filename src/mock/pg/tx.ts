@@ -7,10 +7,10 @@
  * derived per-statement statuses gave a pipelined BEGIN the status its batch
  * ended in (E when the next statement failed), and they replay correctly too.
  */
-import type { TxStatus } from '../core/exchange.js';
-import type { SqlShape } from '../protocols/pg/sql-normalizer.js';
-import { isAllowedInFailedTx, txEffectOf, txStatusAfter, TX_KEYWORDS, type TxEffect } from '../protocols/pg/tx-status.js';
-import type { PgEntry } from './pg-index.js';
+import type { TxStatus } from '../../core/exchange.js';
+import type { SqlShape } from '../../protocols/pg/sql-normalizer.js';
+import { isAllowedInFailedTx, txEffectOf, txStatusAfter, TX_KEYWORDS, type TxEffect } from '../../protocols/pg/tx-status.js';
+import type { PgEntry } from './statement-index.js';
 
 /** The effect of a statement's first command; the common case is one set lookup. */
 function effectOfShape(shape: SqlShape): TxEffect {

@@ -2,18 +2,19 @@
  * One Postgres mock from a `mocks:` entry (or a --pg-dep flag turned into
  * one), shared by `doppel mock` and `doppel run` so both serve the same way.
  */
-import type { MockConfig } from '../config/schema.js';
-import { parseSizeBytes } from '../config/duration.js';
-import { parseHostPort } from '../core/address.js';
-import { DoppelError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import { createCorruptReporter } from '../store/corrupt-reporter.js';
-import { openStoreReader, openStoreWriter } from '../store/open-store.js';
-import type { ExchangeWriter } from '../store/types.js';
-import { createPgMock, type PgMock } from './pg-mock.js';
-import { loadPgMockTls } from './pg-tls.js';
-import { checkPgMockConfig, pgRulesOf } from './pg-mock-config.js';
+import type { MockConfig } from '../../config/schema.js';
+import { parseSizeBytes } from '../../config/duration.js';
+import { parseHostPort } from '../../core/address.js';
+import { DoppelError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { createCorruptReporter } from '../../store/corrupt-reporter.js';
+import { openStoreReader, openStoreWriter } from '../../store/open-store.js';
+import type { ExchangeWriter } from '../../store/types.js';
+import { createPgMock } from './server.js';
+import type { PgMock } from './types.js';
+import { loadPgMockTls } from './tls.js';
+import { checkPgMockConfig, pgRulesOf } from './config.js';
 
 export interface StartPgMockDeps {
   /** traffic directories, already resolved */

@@ -8,11 +8,11 @@
  * recorded connection a client connection last matched is preferred, so a
  * statement and the ones that depend on its result come from one recording.
  */
-import { classifyValue } from '../compare/value-classes.js';
-import type { PgExchange, PgField, PgQueryRequest, PgQueryResponse, PgStartupResponse, PgValue } from '../core/exchange.js';
-import type { SqlAnalyzer, SqlShape } from '../protocols/pg/sql-normalizer.js';
-import { binaryToText } from '../protocols/pg/type-codec.js';
-import { traceIdOfSql } from '../protocols/pg/sqlcommenter.js';
+import { classifyValue } from '../../compare/value-classes.js';
+import type { PgExchange, PgField, PgQueryRequest, PgQueryResponse, PgStartupResponse, PgValue } from '../../core/exchange.js';
+import type { SqlAnalyzer, SqlShape } from '../../protocols/pg/sql-normalizer.js';
+import { binaryToText } from '../../protocols/pg/type-codec.js';
+import { traceIdOfSql } from '../../protocols/pg/sqlcommenter.js';
 
 export interface PgEntry {
   id: string;
