@@ -8,7 +8,7 @@ import type { GateResult, JudgedRequest, MockCounts } from '../gates/types.js';
 import type { CompareConfig, CutoffsConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LearnedNoise } from '../compare/noise.js';
-import type { LiveRun } from './live-run.js';
+import type { ReplayRun } from './replay-run.js';
 
 /** The judge's side of the metric contract for one run. */
 export interface RunMetricsPort {
@@ -48,7 +48,7 @@ export interface BaselineLookup {
 
 /** What a finished (or live) run hands to the report writer. */
 export interface ReplayReportInput {
-  run: LiveRun;
+  run: ReplayRun;
   verdict: 'passed' | 'failed' | 'aborted';
   gates: GateResult[];
   mockCounts: MockCounts | undefined;

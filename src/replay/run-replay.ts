@@ -24,7 +24,7 @@ import { isRedisStoreUrl, openStoreReader } from '../store/open-store.js';
 import type { ExchangeReader } from '../store/types.js';
 import { createHttpSender, type HttpSender, type SendOutcome } from './http-sender.js';
 import type { BaselineLookup, GateEvaluatorPort, JudgePorts, NoiseLearnerPort, ReportSinkPort } from './judge-ports.js';
-import { LiveRun, type DiffSample, type RunCounts } from './live-run.js';
+import { ReplayRun, type DiffSample, type ReplayCounts } from './replay-run.js';
 import { createMockAdminClient } from './mock-admin-client.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
@@ -71,7 +71,7 @@ export interface ReplayDeps {
   clock: Clock;
   judge: JudgePorts;
   /** called once the run exists (admin API, progress view) */
-  observe?: (run: LiveRun) => void;
+  observe?: (run: ReplayRun) => void;
 }
 
 export interface ReplayResult {
@@ -80,7 +80,7 @@ export interface ReplayResult {
   exitCode: ExitCode;
   abortReason: string | undefined;
   gates: GateResult[];
-  counts: RunCounts;
+  counts: ReplayCounts;
   reportDir: string | undefined;
   /** requests per second actually sent */
   achievedRate: number;
@@ -266,7 +266,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const mockSource =
     options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
 
-  const live = new LiveRun(runId, target, new Date(clock.now()).toISOString(), () => clock.monotonic());
+  const live = new ReplayRun(runId, target, new Date(clock.now()).toISOString(), () => clock.monotonic());
   const inbound = options.reader === undefined ? await countInbound(dirs) : undefined;
   live.expectedTotal = limit === undefined ? inbound : inbound === undefined ? limit : Math.min(limit, inbound);
   live.reportDir = cfg.report;
@@ -568,7 +568,7 @@ async function dryRun(
     write(`${ex.session || ex.id}\t${out.method} ${target.replace(/\/$/, '')}${out.path}${body}`);
     n++;
   }
-  const counts: RunCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged: n, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
+  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged: n, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
   return {
     runId,
     verdict: 'passed',

@@ -5,7 +5,7 @@ import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { LiveRun } from '../../src/replay/live-run.js';
+import type { ReplayRun } from '../../src/replay/replay-run.js';
 import { recordTraffic, standardPlan, startService, tempDir, type Service } from './replay-fixtures.js';
 
 const log = pino({ level: 'silent' });
@@ -54,7 +54,7 @@ describe('replay judges a candidate against recorded responses', () => {
 
   it('catches exactly the changed field and the changed status', async () => {
     const candidate = await startService({ changeTotal: true, breakUsers: true, slowMs: 30 });
-    let live: LiveRun | undefined;
+    let live: ReplayRun | undefined;
     try {
       const res = await runReplay(optionsFor(traffic.path, candidate.url), {
         log,

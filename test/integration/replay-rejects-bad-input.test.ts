@@ -8,7 +8,7 @@ import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { LiveRun } from '../../src/replay/live-run.js';
+import type { ReplayRun } from '../../src/replay/replay-run.js';
 import { captureIO, recordTraffic, startService, tempDir, type Service } from './replay-fixtures.js';
 
 describe('replay answers bad input with a clear error and exit code', () => {
@@ -75,7 +75,7 @@ describe('replay answers bad input with a clear error and exit code', () => {
 
   it('compares a body that claims JSON but is not as bytes, flags it, and goes on', async () => {
     const candidate = await startService({ brokenJsonVariant: true });
-    let live: LiveRun | undefined;
+    let live: ReplayRun | undefined;
     try {
       const cfg = parseConfig('', 't.yaml', {});
       const res = await runReplay(

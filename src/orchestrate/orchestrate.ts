@@ -14,7 +14,7 @@ import type { MockCounts } from '../gates/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { runReplay, type MockCountsSource, type ReplayResult } from '../replay/run-replay.js';
 import type { JudgePorts } from '../replay/judge-ports.js';
-import type { LiveRun } from '../replay/live-run.js';
+import type { ReplayRun } from '../replay/replay-run.js';
 import type { MockFactories, RunningMock } from './backends.js';
 import type { ProcessPlan, RunPlan } from './run-plan.js';
 import { startSut, type SutProcess } from './sut-process.js';
@@ -30,7 +30,7 @@ export interface RunDeps {
   say: (line: string) => void;
   signal: AbortSignal;
   vars: Readonly<Record<string, string | undefined>>;
-  observe?: (run: LiveRun) => void;
+  observe?: (run: ReplayRun) => void;
 }
 
 type PhaseName = 'backends' | 'baseline' | 'sut' | 'replay' | 'gates';

@@ -8,7 +8,7 @@ import type { GateResult } from '../gates/types.js';
 
 export type RunStatus = 'running' | 'passed' | 'failed' | 'aborted';
 
-export interface RunCounts {
+export interface ReplayCounts {
   /** requests sent to the target (warmup included) */
   sent: number;
   /** judged requests whose response matched */
@@ -50,11 +50,11 @@ export interface DiffSample {
 
 const DIFF_RING = 20;
 
-export class LiveRun {
+export class ReplayRun {
   readonly id: string;
   readonly target: string;
   readonly startedAt: string;
-  readonly counts: RunCounts = {
+  readonly counts: ReplayCounts = {
     sent: 0,
     passed: 0,
     failed: 0,
