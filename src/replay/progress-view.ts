@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
+import { runStatusOf } from '../admin/types.js';
 import type { GateResult } from '../gates/types.js';
 import type { ReplayRun } from './replay-run.js';
 import type { ReplayResult } from './run-replay.js';
@@ -98,7 +99,8 @@ function formatValue(g: GateResult): string {
 /** The block printed to stdout at the end: verdict, counts, gate table, report path. */
 export function formatVerdict(result: ReplayResult): string {
   const lines: string[] = [];
-  const head = result.verdict.toUpperCase();
+  // Printed in the past tense, as the admin API spells a finished run.
+  const head = runStatusOf(result.verdict).toUpperCase();
   lines.push(`doppel replay ${result.runId}: ${head}${result.abortReason === undefined ? '' : ` (${result.abortReason})`}`);
   const c = result.counts;
   lines.push(

@@ -22,7 +22,8 @@ import { appendTo, removeFrom } from '../core/multimap.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { templatePath } from '../metrics/route-template.js';
 import type { LiveMockPort, LiveMockSession } from './shadow-tee.js';
-import type { OutboundCall, TeeExchange } from './types.js';
+import type { OutboundCall } from '../judge/types.js';
+import type { TeeExchange } from './types.js';
 import type { PgTracedStatement } from '../mock/pg-mock.js';
 
 /** A finished outbound exchange of the primary, as a dependency proxy hands it to its sink. */

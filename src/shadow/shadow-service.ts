@@ -18,12 +18,12 @@ import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
 import { createGateEvaluator, createWindowedGateEvaluator, checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
 import { createRunMetrics } from '../gates/run-metrics.js';
 import { createCandidateClient } from './candidate-client.js';
-import { createJudgePool, type JudgePool } from './judge-pool.js';
-import { createShadowJudge } from './shadow-judge.js';
+import { createJudgePool, type JudgePool } from '../judge/judge-pool.js';
+import { createJudge } from '../judge/judge.js';
+import { createRunReportWriter } from '../judge/run-report.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import { createShadowRun, type ShadowRun } from './shadow-run.js';
-import { createShadowReport } from './shadow-report.js';
 import { randomBytes } from 'node:crypto';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
@@ -154,16 +154,15 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     shadowRun.drop(reason);
   };
   // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
-  const report = cfg.report === undefined ? undefined : createShadowReport(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
-  const judge = createShadowJudge({
+  const report = cfg.report === undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
+  const judge = createJudge({
     comparator,
     pool,
     inlineMaxBytes: bytes(cfg.judge_inline_bytes, 'judge_inline_bytes'),
     noise,
-    windowed,
-    total,
+    evaluators: [windowed, total],
     metrics: runMetrics,
-    drop,
+    onSaturated: () => drop('judge_saturated'),
     maxSamples: cfg.diff_samples,
     report,
     log,

@@ -7,11 +7,11 @@
  */
 import { BoundedQueue } from '../core/bounded-queue.js';
 import type { Logger } from '../core/logger.js';
-import type { ResponseSample } from '../compare/types.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import { endpointLabel } from '../metrics/route-template.js';
-import type { ShadowJudge } from './shadow-judge.js';
-import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse, type OutboundCall, type ShadowDropReason, type TeeExchange } from './types.js';
+import type { Judge } from '../judge/judge.js';
+import type { OutboundCall } from '../judge/types.js';
+import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse, type ShadowDropReason, type TeeExchange } from './types.js';
 
 /** What the tee asks of the live mocks for one copy. */
 export interface LiveMockSession {
@@ -31,7 +31,7 @@ export interface ShadowTeeOptions {
   secondary?: CandidateClient | undefined;
   /** true when the secondary should get this endpoint's copy (noise learning wants samples) */
   wantsSecondary?: ((endpoint: string) => boolean) | undefined;
-  judge: ShadowJudge;
+  judge: Judge;
   liveMocks?: LiveMockPort | undefined;
   queueItems: number;
   /**
@@ -265,8 +265,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         const reason = failure?.reason ?? 'candidate_error';
         opts.drop(reason);
         if (reason !== 'body_too_large') {
-          const baseline: ResponseSample = { status, headers: pairs(rawHeaders), body: baselineBody, durationMs };
-          opts.judge.unanswered({ id, at, method, url, endpoint, baseline, error: `${reason}: ${failure?.message ?? 'no answer'}` });
+          opts.judge.unanswered({ id, at, method, url, endpoint, baselineStatus: status, baselineMs: durationMs, error: `${reason}: ${failure?.message ?? 'no answer'}` });
         }
         release();
         return;
@@ -284,6 +283,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
             url,
             endpoint,
             baseline: { status, headers: pairs(rawHeaders), body: baselineBody, durationMs },
+            baselineMs: durationMs,
             candidate: { status: c.status, headers: c.headers, body: c.body, durationMs: c.durationMs },
             secondary: s === undefined ? undefined : { status: s.status, headers: s.headers, body: s.body, durationMs: s.durationMs },
             outbound,

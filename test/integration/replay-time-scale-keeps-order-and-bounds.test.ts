@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { runReplay } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -40,7 +39,7 @@ describe('recorded gaps are divided by the time scale and capped by max_delay', 
           cutoffs: cfg.cutoffs,
           vars: {},
         },
-        { log, metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts },
+        { log, metrics: createMetrics(), clock: systemClock },
       );
       expect(res.counts.passed).toBe(5);
       const seen = candidate.seen;
