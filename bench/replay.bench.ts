@@ -25,7 +25,6 @@ import pino from 'pino';
 import { Pool, type Dispatcher } from 'undici';
 import autocannon from 'autocannon';
 import { runReplay } from '../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../src/replay/judge-adapter.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { systemClock } from '../src/core/clock.js';
 import { parseConfig } from '../src/config/load.js';
@@ -137,7 +136,7 @@ async function engineRun(url: string, count: number, opts: { rate?: number; time
       vars: {},
       reader: syntheticTraffic(count, opts.spacingMs ?? 1),
     },
-    { log: pino({ level: 'silent' }), metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts },
+    { log: pino({ level: 'silent' }), metrics: createMetrics(), clock: systemClock },
   );
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);

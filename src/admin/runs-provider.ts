@@ -2,16 +2,16 @@
  * GET /api/runs and /api/runs/:id for replay runs of this process: the live
  * run's counts, gate values and latest diff samples, then its final state.
  */
-import type { LiveRun } from '../replay/live-run.js';
+import type { ReplayRun } from '../replay/replay-run.js';
 import type { RunsProvider, RunSummaryView } from './types.js';
 
 export interface ReplayRunsProvider extends RunsProvider {
-  add(run: LiveRun): void;
+  add(run: ReplayRun): void;
 }
 
 /** Keeps the last `keep` runs (one-shot commands have one; `doppel run` a baseline and a candidate). */
 export function createReplayRunsProvider(keep = 10): ReplayRunsProvider {
-  const runs: LiveRun[] = [];
+  const runs: ReplayRun[] = [];
   return {
     add(run) {
       runs.push(run);

@@ -3,10 +3,22 @@
  * registers the narrow provider it has; routes answer empty sets otherwise.
  */
 
+import type { Verdict } from '../gates/types.js';
+
+/** A run's state as the admin API spells it: a finished run's verdict in the past tense. */
+export type RunStatus = 'running' | 'passed' | 'failed' | 'aborted';
+
+const STATUS_OF_VERDICT = { pass: 'passed', fail: 'failed', aborted: 'aborted' } as const satisfies Record<Verdict, RunStatus>;
+
+/** The admin API's spelling of a finished run's verdict. */
+export function runStatusOf(verdict: Verdict): RunStatus {
+  return STATUS_OF_VERDICT[verdict];
+}
+
 export interface RunSummaryView {
   id: string;
   mode: 'replay' | 'shadow' | 'run';
-  status: 'running' | 'passed' | 'failed' | 'aborted';
+  status: RunStatus;
   startedAt: string;
   [key: string]: unknown;
 }

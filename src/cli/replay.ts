@@ -4,7 +4,6 @@ import { systemClock } from '../core/clock.js';
 import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
 import { runReplay } from '../replay/run-replay.js';
-import { defaultJudgePorts } from '../replay/judge-adapter.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
 import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -87,7 +86,6 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
         log: daemon.log,
         metrics: daemon.metrics,
         clock: systemClock,
-        judge: defaultJudgePorts,
         observe: (run) => {
           runs.add(run);
           progress = startProgressView(run, { stream: ctx.io.stderr });

@@ -5,11 +5,10 @@ import { systemClock } from '../core/clock.js';
 import { ExitCode } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
-import { defaultJudgePorts } from '../replay/judge-adapter.js';
 import { startProgressView, type ProgressView } from '../replay/progress-view.js';
-import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../run/run-plan.js';
-import { createMockFactories } from '../run/mock-backends.js';
-import { runOrchestration } from '../run/orchestrate.js';
+import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../orchestrate/run-plan.js';
+import { createMockFactories } from '../orchestrate/mock-backends.js';
+import { runOrchestration } from '../orchestrate/orchestrate.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { applyGlobalFlags, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
@@ -50,7 +49,6 @@ export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[
       clock: systemClock,
       providers: daemon.providers,
       factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers }),
-      judge: defaultJudgePorts,
       say: (line) => {
         progress?.stop();
         progress = undefined;

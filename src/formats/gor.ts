@@ -10,7 +10,7 @@
 import { createReadStream } from 'node:fs';
 import { encodeBody, type HttpExchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
-import { HttpMessageError, parseHttpRequest, parseHttpResponse, type ParsedRequest } from './http1-message.js';
+import { HttpMessageError, parseHttpRequest, parseHttpResponse, type ParsedHttp1Request } from './http1-message.js';
 import type { FormatReport } from './import-report.js';
 import { note } from './import-report.js';
 
@@ -85,7 +85,7 @@ export async function* readGorPayloads(file: string, maxBytes = GOR_MAX_PAYLOAD_
 interface Pending {
   index: number;
   ts: number;
-  req: ParsedRequest;
+  req: ParsedHttp1Request;
 }
 
 function nsToMs(ns: string): number {

@@ -17,7 +17,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) HTTP\/1\.[01]$/;
 const STATUS_LINE = /^HTTP\/1\.[01] ([1-9]\d\d)(?: [^\r\n]*)?$/;
 
-export interface ParsedRequest {
+export interface ParsedHttp1Request {
   method: string;
   /** origin-form target; an absolute-form target is reduced to path + query */
   url: string;
@@ -149,7 +149,7 @@ function frameBody(headers: HeaderPairs, rest: Buffer, untilEnd: boolean): { bod
   return { body: rest, trailers: [] };
 }
 
-export function parseHttpRequest(buf: Buffer): ParsedRequest {
+export function parseHttpRequest(buf: Buffer): ParsedHttp1Request {
   const { startLine, headers, rest } = splitHead(buf);
   const m = REQUEST_LINE.exec(startLine);
   if (!m) fail(`bad request line ${JSON.stringify(startLine.slice(0, 80))}`);

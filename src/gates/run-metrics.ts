@@ -8,11 +8,10 @@ import type { Counter, Histogram } from 'prom-client';
 import type { Metrics } from '../metrics/metrics.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import { undecodedReasonOf, type FieldCounts } from '../compare/types.js';
-import type { GateResult } from './types.js';
+import type { GateResult, RunMode } from './types.js';
 
 export type CompareResult = 'match' | 'mismatch' | 'noise';
-export type ReplayResult = 'pass' | 'fail' | 'error';
-export type RunMode = 'replay' | 'shadow';
+export type ReplayRequestResult = 'pass' | 'fail' | 'error';
 
 export interface RunMetrics {
   /**
@@ -23,7 +22,7 @@ export interface RunMetrics {
   /** doppel_response_duration_seconds{side}; either duration may be unknown */
   recordDurations(endpoint: string, candidateMs: number | undefined, baselineMs: number | undefined): void;
   /** doppel_replay_requests_total{result} */
-  recordReplayResult(endpoint: string, result: ReplayResult): void;
+  recordReplayResult(endpoint: string, result: ReplayRequestResult): void;
   exportGates(results: readonly GateResult[]): void;
 }
 
@@ -31,7 +30,7 @@ interface EndpointChildren {
   compare: Record<CompareResult, Counter.Internal>;
   candidate: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
   baseline: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
-  replay: Record<ReplayResult, Counter.Internal>;
+  replay: Record<ReplayRequestResult, Counter.Internal>;
 }
 
 export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode): RunMetrics {
@@ -51,7 +50,7 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
     let c = children.get(endpoint);
     if (c === undefined) {
       const cmp = (result: CompareResult) => metrics.compare.labels({ run_id: runId, mode, endpoint, result });
-      const rep = (result: ReplayResult) => metrics.replayRequests.labels({ run_id: runId, endpoint, result });
+      const rep = (result: ReplayRequestResult) => metrics.replayRequests.labels({ run_id: runId, endpoint, result });
       c = {
         compare: { match: cmp('match'), mismatch: cmp('mismatch'), noise: cmp('noise') },
         candidate: metrics.responseDuration.labels({ run_id: runId, side: 'candidate', endpoint }),

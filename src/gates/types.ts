@@ -34,7 +34,11 @@ export interface MockCounts {
   passthrough: number;
 }
 
+/** The one spelling of a verdict, as summary.json and junit.xml carry it. */
 export type Verdict = 'pass' | 'fail' | 'aborted';
+
+/** What produced a run's judgments. */
+export type RunMode = 'replay' | 'shadow';
 
 /** Totals of a run (or of a window), as reports and the admin API show them. */
 export interface RunCounts {

@@ -4,8 +4,9 @@
  */
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
+import { runStatusOf } from '../admin/types.js';
 import type { GateResult } from '../gates/types.js';
-import type { LiveRun } from './live-run.js';
+import type { ReplayRun } from './replay-run.js';
 import type { ReplayResult } from './run-replay.js';
 
 export interface ProgressView {
@@ -18,7 +19,7 @@ export interface ProgressViewOptions {
   intervalMs?: number;
 }
 
-function formatEta(run: LiveRun): string {
+function formatEta(run: ReplayRun): string {
   const total = run.expectedTotal;
   const rate = run.rate;
   if (total === undefined || rate <= 0) return '-';
@@ -28,7 +29,7 @@ function formatEta(run: LiveRun): string {
   return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-function payload(run: LiveRun): Record<string, string | number> {
+function payload(run: ReplayRun): Record<string, string | number> {
   const c = run.counts;
   return { passed: c.passed, failed: c.failed, errors: c.errors, rps: run.rate.toFixed(1), etaText: formatEta(run) };
 }
@@ -45,7 +46,7 @@ function withoutCursorRestore(stream: Writable & { isTTY?: boolean }): Writable 
   return Object.create(stream, { write: { value: write } }) as Writable;
 }
 
-export function startProgressView(run: LiveRun, opts: ProgressViewOptions): ProgressView {
+export function startProgressView(run: ReplayRun, opts: ProgressViewOptions): ProgressView {
   if (opts.stream.isTTY === true) {
     const bar = new cliProgress.SingleBar(
       {
@@ -98,7 +99,8 @@ function formatValue(g: GateResult): string {
 /** The block printed to stdout at the end: verdict, counts, gate table, report path. */
 export function formatVerdict(result: ReplayResult): string {
   const lines: string[] = [];
-  const head = result.verdict.toUpperCase();
+  // Printed in the past tense, as the admin API spells a finished run.
+  const head = runStatusOf(result.verdict).toUpperCase();
   lines.push(`doppel replay ${result.runId}: ${head}${result.abortReason === undefined ? '' : ` (${result.abortReason})`}`);
   const c = result.counts;
   lines.push(

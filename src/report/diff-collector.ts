@@ -5,7 +5,7 @@
  */
 import { generalizePath } from '../compare/json-path.js';
 import type { CompareOutcome } from '../compare/types.js';
-import type { DiffSample, TopDiff } from './types.js';
+import type { SideBySideSample, TopDiff } from './types.js';
 
 export interface DiffCollectorOptions {
   /** distinct (endpoint, path) pairs counted; later new pairs are not tracked */
@@ -29,7 +29,7 @@ export interface DiffCollector {
   wantsSample(endpoint: string): boolean;
   add(subject: DiffSubject, bodies?: { baseline?: Buffer | string; candidate?: Buffer | string }): void;
   topDiffs(limit?: number): TopDiff[];
-  samples(): DiffSample[];
+  samples(): SideBySideSample[];
 }
 
 export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollector {
@@ -38,7 +38,7 @@ export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollec
   const maxPerEndpoint = opts.maxSamplesPerEndpoint ?? 3;
   const maxBodyChars = opts.maxBodyChars ?? 16 * 1024;
   const paths = new Map<string, TopDiff>();
-  const samples: DiffSample[] = [];
+  const samples: SideBySideSample[] = [];
   const perEndpoint = new Map<string, number>();
 
   const wantsSample = (endpoint: string) => samples.length < maxSamples && (perEndpoint.get(endpoint) ?? 0) < maxPerEndpoint;
@@ -68,7 +68,7 @@ export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollec
       }
       if (!wantsSample(subject.endpoint)) return;
       perEndpoint.set(subject.endpoint, (perEndpoint.get(subject.endpoint) ?? 0) + 1);
-      const sample: DiffSample = {
+      const sample: SideBySideSample = {
         exchangeId: subject.exchangeId,
         endpoint: subject.endpoint,
         baselineStatus: subject.baselineStatus,

@@ -6,7 +6,7 @@
 import { formatPath, type PathSegment } from '../compare/json-path.js';
 import type { FieldDiff } from '../compare/types.js';
 import type { Percentiles } from '../gates/types.js';
-import type { DiffSample, RunReport } from './types.js';
+import type { SideBySideSample, RunReport } from './types.js';
 import { escapeHtml } from './escape-html.js';
 import { LATENCY_CHART_STYLE, renderEndpointLatencyCharts, renderRunLatencyChart } from './latency-chart.js';
 
@@ -111,7 +111,7 @@ function renderBody(body: string | undefined, diffs: readonly FieldDiff[], side:
   return `<pre>${renderJson(parsed, hot, side === 'candidate' ? ' extra' : '')}</pre>`;
 }
 
-function renderSample(s: DiffSample): string {
+function renderSample(s: SideBySideSample): string {
   const rows = s.diffs
     .map((d) => `<tr><td><code>${e(d.path)}</code></td><td>${e(d.kind)}</td><td>${show(d.expected)}</td><td>${show(d.actual)}</td></tr>`)
     .join('');

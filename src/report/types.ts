@@ -5,11 +5,9 @@
  */
 import type { LearnedNoise } from '../compare/noise.js';
 import type { FieldDiff } from '../compare/types.js';
-import type { EndpointStats, GateResult, LatencySummary, RunCounts, Verdict } from '../gates/types.js';
+import type { EndpointStats, GateResult, LatencySummary, RunCounts, RunMode, Verdict } from '../gates/types.js';
 
 export const REPORT_FORMAT_VERSION = 1;
-
-export type RunMode = 'replay' | 'shadow';
 
 /** One line of diffs.ndjson: one mismatching (or unanswered) exchange. */
 export interface DiffRecord {
@@ -49,7 +47,7 @@ export interface TopDiff {
 }
 
 /** A mismatching exchange kept whole for the side-by-side view. */
-export interface DiffSample {
+export interface SideBySideSample {
   exchangeId: string;
   endpoint: string;
   baselineStatus: number;
@@ -77,7 +75,7 @@ export interface RunReport {
   endpoints: EndpointStats[];
   noise: LearnedNoise[];
   topDiffs: TopDiff[];
-  samples: DiffSample[];
+  samples: SideBySideSample[];
   /** diff lines not written because the writer's buffer was full */
   diffsDropped?: number;
 }

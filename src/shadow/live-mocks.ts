@@ -21,8 +21,9 @@ import type { Logger } from '../core/logger.js';
 import { appendTo, removeFrom } from '../core/multimap.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { templatePath } from '../metrics/route-template.js';
-import type { LiveMockPort, LiveMockSession } from './shadow-tee.js';
-import type { OutboundCall, TeeExchange } from './types.js';
+import type { LiveMockPort, LiveMockSession } from './copy-sender.js';
+import type { OutboundCall } from '../judge/types.js';
+import type { TeeExchange } from './types.js';
 import type { PgTracedStatement } from '../mock/pg/types.js';
 
 /** A finished outbound exchange of the primary, as a dependency proxy hands it to its sink. */

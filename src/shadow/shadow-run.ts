@@ -2,15 +2,31 @@
  * The live shadow run as the admin API and reports see it: live gate values
  * over the window, totals since start, drops by reason, bounded diff samples
  * (newest first) and the candidate's outbound differences. Its report is
- * written through the shared report modules (shadow-report.ts).
+ * written by the judge's run report writer, with shadow's own figures beside.
  */
 import type { GateEvaluator, WindowedGateEvaluator } from '../gates/gate-evaluator.js';
 import type { NoiseLearner } from '../compare/noise.js';
-import type { RunsProvider, RunSummaryView } from '../admin/types.js';
-import type { ShadowJudge } from './shadow-judge.js';
-import type { ShadowReport } from './shadow-report.js';
+import { runStatusOf, type RunsProvider, type RunSummaryView } from '../admin/types.js';
+import type { Judge } from '../judge/judge.js';
+import type { RunReportWriter } from '../judge/run-report.js';
+import type { DiffSample, OutboundSummary } from '../judge/types.js';
 import type { TeeStats } from './shadow-tee.js';
 import { DROP_REASONS, type ShadowDropReason } from './types.js';
+
+/** What only shadow knows, kept in summary.json beside the common report. */
+export interface ShadowReportExtra {
+  primary: string;
+  candidate: string;
+  secondary?: string;
+  dropped: Record<ShadowDropReason, number>;
+  tee: TeeStats;
+  outbound: OutboundSummary[];
+}
+
+/** A diff sample as GET /api/runs/:id shows a shadow run's (the comparison's flags are not part of it). */
+function sampleView({ flags: _flags, ...rest }: DiffSample): Omit<DiffSample, 'flags'> {
+  return rest;
+}
 
 export interface ShadowRunOptions {
   id: string;
@@ -21,11 +37,11 @@ export interface ShadowRunOptions {
   windowMs: number;
   windowed: WindowedGateEvaluator;
   total: GateEvaluator;
-  judge: ShadowJudge;
+  judge: Judge;
   noise: NoiseLearner | undefined;
   tee: () => TeeStats;
   /** the report directory's writers; none without --report */
-  report: ShadowReport | undefined;
+  report: RunReportWriter | undefined;
 }
 
 export interface ShadowRun extends RunsProvider {
@@ -49,8 +65,7 @@ export function createShadowRun(opts: ShadowRunOptions): ShadowRun {
 
   const status = (): RunSummaryView['status'] => {
     if (finishedAt === undefined) return 'running';
-    const v = opts.total.verdict();
-    return v === 'pass' ? 'passed' : v === 'fail' ? 'failed' : 'aborted';
+    return runStatusOf(opts.total.verdict());
   };
 
   const summary = (): RunSummaryView => ({
@@ -86,28 +101,34 @@ export function createShadowRun(opts: ShadowRunOptions): ShadowRun {
     tee: opts.tee(),
     outbound: opts.judge.outbound(),
     noise: opts.noise?.learned() ?? [],
-    diffs: opts.judge.samples(),
+    diffs: opts.judge.samples().map(sampleView),
   });
 
   async function report(isFinal = false): Promise<string> {
     const out = opts.report;
     if (out === undefined) throw new Error('no report directory configured (--report DIR)');
+    const shadow: ShadowReportExtra = {
+      primary: opts.primary,
+      candidate: opts.candidate,
+      ...(opts.secondary === undefined ? {} : { secondary: opts.secondary }),
+      dropped: { ...dropCounts },
+      tee: opts.tee(),
+      outbound: opts.judge.outbound(),
+    };
     await out.write(
       {
         runId: opts.id,
-        startedAt: opts.startedAt,
-        finishedAt: finishedAt ?? Date.now(),
-        total: opts.total,
+        mode: 'shadow',
+        startedAt: new Date(opts.startedAt).toISOString(),
+        finishedAt: new Date(finishedAt ?? Date.now()).toISOString(),
+        verdict: opts.total.verdict(),
+        abortReason: opts.total.cutoff(),
+        baseline: `live primary ${opts.primary}`,
+        target: opts.candidate,
+        evaluator: opts.total,
         noise: opts.noise?.learned() ?? [],
-        extra: {
-          primary: opts.primary,
-          candidate: opts.candidate,
-          ...(opts.secondary === undefined ? {} : { secondary: opts.secondary }),
-          dropped: { ...dropCounts },
-          tee: opts.tee(),
-          outbound: opts.judge.outbound(),
-        },
       },
+      { shadow },
       isFinal,
     );
     return out.dir;

@@ -5,35 +5,24 @@
  * dependency ports answering from them, the judge and its worker pool, the
  * windowed gates exported continuously, and a graceful stop.
  */
-import { availableParallelism } from 'node:os';
 import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
-import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import { formatHostPort, parseHostPort } from '../core/address.js';
 import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { newRunId } from '../core/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { createComparator } from '../compare/comparator.js';
-import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
-import { createGateEvaluator, createWindowedGateEvaluator, checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
-import { createRunMetrics } from '../gates/run-metrics.js';
+import { checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
+import type { ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
 import { createCandidateClient } from './candidate-client.js';
-import { createJudgePool, type JudgePool } from './judge-pool.js';
-import { createShadowJudge } from './shadow-judge.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import { createShadowRun, type ShadowRun } from './shadow-run.js';
-import { createShadowReport } from './shadow-report.js';
-import { randomBytes } from 'node:crypto';
-import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
-import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
-import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
-import type { ShadowDropReason } from './types.js';
-import { formatHostPort, parseHostPort } from '../core/address.js';
-import { createPgRecorder } from '../capture/pg-recorder.js';
+import { createDropCounter, createShadowJudging } from './shadow-judging.js';
+import { ShadowListeners } from './shadow-listeners.js';
 import { createPgMock } from '../mock/pg/server.js';
 import type { PgMock } from '../mock/pg/types.js';
-import { createPgFeedWriter } from './pg-feed-writer.js';
 
 export interface ShadowServiceOptions {
   shadow: Readonly<ShadowConfig>;
@@ -134,41 +123,22 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const methods = effectiveMethods(cfg);
   const methodSet = new Set(methods);
 
-  const comparator = createComparator(opts.compare);
-  const noise: NoiseLearner | undefined =
-    cfg.secondary === undefined ? undefined : createNoiseLearner({ samplesPerEndpoint: opts.compare.learn_noise > 0 ? opts.compare.learn_noise : 50, confidence: opts.compare.noise_confidence });
-  const windowed = createWindowedGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true, windowMs, now });
-  const total = createGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true });
-  const runMetrics = createRunMetrics(opts.metrics, runId, 'shadow');
-  const pool: JudgePool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log });
-  const dropped = opts.metrics.shadowDropped;
   // `shadowRun` is created below; no copy can be dropped before the proxy starts, after it.
-  // One labelled child per reason, looked up once: a drop is counted on most requests when a candidate lags.
-  const droppedBy = new Map<ShadowDropReason, { inc(): void }>();
-  const drop = (reason: ShadowDropReason) => {
-    let child = droppedBy.get(reason);
-    if (child === undefined) {
-      child = dropped.labels({ reason });
-      droppedBy.set(reason, child);
-    }
-    child.inc();
-    shadowRun.drop(reason);
-  };
-  // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
-  const report = cfg.report === undefined ? undefined : createShadowReport(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
-  const judge = createShadowJudge({
-    comparator,
-    pool,
+  const drop = createDropCounter(opts.metrics.shadowDropped, (reason) => shadowRun.drop(reason));
+  const judging = createShadowJudging({
+    shadow: cfg,
+    compare: opts.compare,
+    gates: opts.gates,
+    cutoffs: opts.cutoffs,
+    runId,
+    windowMs,
     inlineMaxBytes: bytes(cfg.judge_inline_bytes, 'judge_inline_bytes'),
-    noise,
-    windowed,
-    total,
-    metrics: runMetrics,
+    now,
+    metrics: opts.metrics,
     drop,
-    maxSamples: cfg.diff_samples,
-    report,
     log,
   });
+  const { noise, judge, pool } = judging;
   const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
   const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
@@ -194,102 +164,32 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     candidate: cfg.candidate as string,
     secondary: cfg.secondary,
     windowMs,
-    windowed,
-    total,
+    windowed: judging.windowed,
+    total: judging.total,
     judge,
     noise,
     tee: () => tee.stats(),
-    report,
+    report: judging.report,
   });
 
-  const exportGates = () => runMetrics.exportGates(windowed.results());
+  const exportGates = () => judging.runMetrics.exportGates(judging.windowed.results());
   exportGates();
   const exporter = setInterval(exportGates, 1000);
   exporter.unref();
 
-  const started: Array<{ close(graceMs?: number): Promise<void> }> = [];
-  const deps = new Map<string, string>();
-  const candidateDeps = new Map<string, string>();
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
-  // The inbound proxy registers each trace; dependency proxies link the primary's calls to it.
-  const traceLinks = createTraceLinks();
-  const common = { maxBodyBytes: maxBody, timeouts: opts.timeouts, traceLinks, log: opts.log, metrics: opts.metrics };
-  let inbound: HttpCaptureProxy;
+  const listeners = new ShadowListeners({ shadow: cfg, maxBodyBytes: maxBody, timeouts: opts.timeouts, log: opts.log, metrics: opts.metrics });
+  let inbound: Awaited<ReturnType<ShadowListeners['startInbound']>>;
   try {
-    for (const d of cfg.http_deps) {
-      const lm = liveMocks as LiveMocks;
-      const p = await startHttpCaptureProxy({
-        ...common,
-        listen: d.listen,
-        listenFlag: `--http-dep ${d.name}=LISTEN,TARGET_URL (shadow.http_deps)`,
-        target: d.target as string,
-        service: d.name,
-        direction: 'outbound',
-        sink: { isPaused: false, offer: (ex) => lm.primarySink.offer(ex), skip: () => undefined },
-        rewriteHost: true,
-      });
-      started.push(p);
-      deps.set(d.name, p.address);
-    }
-    // Postgres live mocks: the candidate's port answers from what the primary's relay decodes, fed as it is recorded.
-    const pgMocks = new Map<string, PgMock>();
-    const mockWindowMs = ms(cfg.mock_window, 'mock_window');
-    for (const d of cfg.candidate_pg_deps) {
-      const mock = await createPgMock({
-        service: d.name,
-        listen: parseHostPort(d.listen, `--candidate-pg-dep ${d.name} listen`),
-        listenFlag: `--candidate-pg-dep ${d.name}=LISTEN (shadow.candidate_pg_deps)`,
-        log,
-        metrics: opts.metrics,
-        live: {
-          windowMs: mockWindowMs,
-          maxExchanges: PG_LIVE_MAX_EXCHANGES,
-          now,
-          onUnusedDropped: () => dropped.inc({ reason: 'mock_window' }),
-          onTracedStatement: (st) => liveMocks?.notePgStatement(d.name, st),
-        },
-      });
-      started.push(mock);
-      pgMocks.set(d.name, mock);
-      candidateDeps.set(d.name, formatHostPort({ host: mock.address.address, port: mock.address.port }));
-    }
-    for (const d of cfg.pg_deps) {
-      const relay = await createPgRecorder({
-        service: d.name,
-        listen: parseHostPort(d.listen, `--pg-dep ${d.name} listen`),
-        listenFlag: `--pg-dep ${d.name}=LISTEN,HOST:PORT (shadow.pg_deps)`,
-        target: parseHostPort(d.target as string, `--pg-dep ${d.name} target`),
-        writer: createPgFeedWriter(pgMocks.get(d.name)),
-        log,
-        metrics: opts.metrics,
-      });
-      started.push(relay);
-      deps.set(d.name, formatHostPort({ host: relay.address.address, port: relay.address.port }));
-    }
-    for (const d of cfg.candidate_http_deps) {
-      const s = await (liveMocks as LiveMocks).listen(d.name, d.listen);
-      started.push(s);
-      candidateDeps.set(d.name, s.address);
-    }
-    inbound = await startHttpCaptureProxy({
-      ...common,
-      listen: cfg.listen as string,
-      listenFlag: '--listen ADDR (shadow.listen)',
-      target: cfg.primary as string,
-      service: 'primary',
-      direction: 'inbound',
-      sink: tee,
-      decide,
-      rewriteHost: false,
-      // W3C Trace Context: a fresh trace id and parent id, sampled flag set (https://www.w3.org/TR/trace-context/#traceparent-header).
-      addRequestHeaders: cfg.inject_traceparent
-        ? (raw) => (traceparentOf(raw) === undefined ? ['traceparent', `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`] : undefined)
-        : undefined,
-    });
+    await listeners.startPrimaryHttpDeps(liveMocks);
+    const pgMocks = await startCandidatePgMocks(cfg, listeners, { log, metrics: opts.metrics, now, liveMocks });
+    await listeners.startPgRelays(pgMocks);
+    await listeners.startCandidateHttpDeps(liveMocks);
+    inbound = await listeners.startInbound(tee, decide);
   } catch (err) {
     clearInterval(exporter);
-    await Promise.all(started.map((s) => s.close(0).catch(() => undefined)));
+    await listeners.closeAll(0);
     await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
     throw err;
   }
@@ -301,7 +201,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     await inbound.close(drainMs);
     // 2. drain queued and in-flight copies to the deadline; the candidate's live mocks stay up meanwhile
     await tee.drain(drainMs);
-    await Promise.all(started.map((s) => s.close(1000).catch(() => undefined)));
+    await listeners.closeAll(1000);
     await liveMocks?.close();
     await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
     // 3. final gate values for the last scrape, and the report
@@ -324,12 +224,41 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     run: shadowRun,
     tee,
     liveMocks,
-    deps,
-    candidateDeps,
+    deps: listeners.deps,
+    candidateDeps: listeners.candidateDeps,
     methods,
     close() {
       closing ??= close();
       return closing;
     },
   };
+}
+
+/** Postgres live mocks: the candidate's port answers from what the primary's relay decodes, fed as it is recorded. */
+async function startCandidatePgMocks(
+  cfg: Readonly<ShadowConfig>,
+  listeners: ShadowListeners,
+  o: { log: Logger; metrics: Metrics; now: () => number; liveMocks: LiveMocks | undefined },
+): Promise<Map<string, PgMock>> {
+  const pgMocks = new Map<string, PgMock>();
+  const mockWindowMs = ms(cfg.mock_window, 'mock_window');
+  for (const d of cfg.candidate_pg_deps) {
+    const mock = await createPgMock({
+      service: d.name,
+      listen: parseHostPort(d.listen, `--candidate-pg-dep ${d.name} listen`),
+      listenFlag: `--candidate-pg-dep ${d.name}=LISTEN (shadow.candidate_pg_deps)`,
+      log: o.log,
+      metrics: o.metrics,
+      live: {
+        windowMs: mockWindowMs,
+        maxExchanges: PG_LIVE_MAX_EXCHANGES,
+        now: o.now,
+        onUnusedDropped: () => o.metrics.shadowDropped.inc({ reason: 'mock_window' }),
+        onTracedStatement: (st) => o.liveMocks?.notePgStatement(d.name, st),
+      },
+    });
+    pgMocks.set(d.name, mock);
+    listeners.addCandidateDep(d.name, mock, formatHostPort({ host: mock.address.address, port: mock.address.port }));
+  }
+  return pgMocks;
 }

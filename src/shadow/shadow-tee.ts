@@ -7,31 +7,18 @@
  */
 import { BoundedQueue } from '../core/bounded-queue.js';
 import type { Logger } from '../core/logger.js';
-import type { ResponseSample } from '../compare/types.js';
-import type { HeaderPairs } from '../core/exchange.js';
-import { endpointLabel } from '../metrics/route-template.js';
-import type { ShadowJudge } from './shadow-judge.js';
-import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse, type OutboundCall, type ShadowDropReason, type TeeExchange } from './types.js';
-
-/** What the tee asks of the live mocks for one copy. */
-export interface LiveMockSession {
-  /** headers to send the candidate (a traceparent may be added so its calls can be correlated) */
-  readonly headers: readonly string[];
-  /** the primary's and the candidate's downstream calls, once the candidate answered */
-  finish(): { primary: OutboundCall[]; candidate: OutboundCall[] };
-}
-
-export interface LiveMockPort {
-  /** opens the correlation of one copy: the primary's calls for it become the candidate's mocks */
-  begin(ex: TeeExchange): LiveMockSession;
-}
+import type { Judge } from '../judge/judge.js';
+import { CopyPacer } from './copy-pacer.js';
+import { CopySender, type LiveMockPort } from './copy-sender.js';
+import { JudgeLane } from './judge-lane.js';
+import type { CandidateClient, ShadowDropReason, TeeExchange } from './types.js';
 
 export interface ShadowTeeOptions {
   candidate: CandidateClient;
   secondary?: CandidateClient | undefined;
   /** true when the secondary should get this endpoint's copy (noise learning wants samples) */
   wantsSecondary?: ((endpoint: string) => boolean) | undefined;
-  judge: ShadowJudge;
+  judge: Judge;
   liveMocks?: LiveMockPort | undefined;
   queueItems: number;
   /**
@@ -71,18 +58,6 @@ export interface ShadowTee {
   drain(deadlineMs: number): Promise<void>;
 }
 
-function concat(chunks: readonly Buffer[]): Buffer {
-  if (chunks.length === 0) return Buffer.alloc(0);
-  if (chunks.length === 1) return chunks[0] as Buffer;
-  return Buffer.concat(chunks);
-}
-
-function pairs(flat: readonly string[]): HeaderPairs {
-  const out: HeaderPairs = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
-  return out;
-}
-
 interface Queued {
   readonly ex: TeeExchange;
   readonly at: number;
@@ -92,17 +67,8 @@ const SKIP_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled_out']);
 
 /** Copies sent per event-loop turn. */
 const SENDS_PER_TURN = 16;
-/**
- * Below this spacing between copies (ms) sending is not paced: a fast
- * candidate frees its slots one by one anyway.
- */
-const MIN_PACED_GAP_MS = 0.25;
-/** Weight of the newest candidate call in the latency average that sets the pace. */
-const LATENCY_EWMA_WEIGHT = 0.1;
 /** Waiting beyond twice shadow.queue_wait plus this (ms) makes a queued copy stale: the slack covers the turn or two before the pump runs. */
 const STALE_SLACK_MS = 20;
-/** Time spent judging inline per event-loop turn before yielding to I/O. */
-const JUDGE_SLICE_MS = 1;
 
 export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   const queue = new BoundedQueue<Queued>(opts.queueItems);
@@ -112,32 +78,12 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   let judging = 0;
   let isClosing = false;
   let isScheduled = false;
-  const st = { maxQueued: 0, maxInFlight: 0, offered: 0, sent: 0, answered: 0 };
+  const st = { maxQueued: 0, maxInFlight: 0, offered: 0 };
   let idleWaiters: Array<() => void> = [];
-  /**
-   * Copies are spread evenly at the rate the candidate can take them (in-flight
-   * limit / its latency) instead of refilling every freed slot at once. Without
-   * this a slow candidate settles into waves: all slots are sent together, all
-   * answers come back together a latency later, and each wave's parsing, judging
-   * and resending lands on the primary's requests of that millisecond.
-   */
-  let latencyEwmaMs = 0;
-  let nextSendAt = 0;
+  const pacer = new CopyPacer(opts.maxInFlight);
   let paceTimer: NodeJS.Timeout | undefined;
-  const notePace = (ms: number) => {
-    latencyEwmaMs = latencyEwmaMs === 0 ? ms : latencyEwmaMs + LATENCY_EWMA_WEIGHT * (ms - latencyEwmaMs);
-  };
 
-  /**
-   * Copies leave the queue at about maxInFlight per candidate latency (the pace
-   * below), so a new copy waits for the copies ahead of it that free slots do not
-   * take at once, one gap each. Before the first answer nothing is known and only
-   * the item bound applies.
-   */
-  const isQueueFullInTime = () => {
-    const ahead = queue.length - (opts.maxInFlight - inFlight);
-    return ahead >= 0 && ((ahead + 1) * latencyEwmaMs) / opts.maxInFlight > opts.maxQueueWaitMs;
-  };
+  const isQueueFullInTime = () => pacer.wouldWaitLonger(queue.length - (opts.maxInFlight - inFlight), opts.maxQueueWaitMs);
 
   const checkIdle = () => {
     if (queue.length === 0 && inFlight === 0 && judging === 0 && idleWaiters.length > 0) {
@@ -153,6 +99,30 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     // Sending starts on a later turn: the primary's response finishes its tick untouched.
     setImmediate(pump);
   };
+
+  const sender = new CopySender({
+    candidate: opts.candidate,
+    secondary: opts.secondary,
+    wantsSecondary: opts.wantsSecondary,
+    judge: opts.judge,
+    liveMocks: opts.liveMocks,
+    drop: opts.drop,
+    pacer,
+    lane: new JudgeLane(),
+    release: () => {
+      inFlight--;
+      if (queue.length > 0) schedule();
+      checkIdle();
+    },
+    judging: (settled) => {
+      judging++;
+      void settled.finally(() => {
+        judging--;
+        checkIdle();
+      });
+    },
+    log,
+  });
 
   function pump(): void {
     isScheduled = false;
@@ -175,145 +145,23 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
         schedule();
         break;
       }
-      const gap = latencyEwmaMs / opts.maxInFlight;
-      if (gap >= MIN_PACED_GAP_MS) {
-        const now = performance.now();
-        if (now < nextSendAt) {
-          if (paceTimer === undefined) {
-            paceTimer = setTimeout(() => {
-              paceTimer = undefined;
-              pump();
-            }, nextSendAt - now);
-          }
-          break;
+      const delay = pacer.delayBeforeSend(performance.now());
+      if (delay > 0) {
+        if (paceTimer === undefined) {
+          paceTimer = setTimeout(() => {
+            paceTimer = undefined;
+            pump();
+          }, delay);
         }
-        // A late timer may catch up by a couple of copies, never by a burst.
-        nextSendAt = Math.max(nextSendAt, now - 2 * gap) + gap;
+        break;
       }
       sent++;
       const ex = (queue.poll() as Queued).ex;
       inFlight++;
       if (inFlight > st.maxInFlight) st.maxInFlight = inFlight;
-      run(ex);
+      sender.send(ex);
     }
     checkIdle();
-  }
-
-  /**
-   * Answers are judged on later turns, a bounded slice of time per turn, not in the
-   * I/O callback that delivered them: a slow candidate answers in waves (every slot
-   * freed at once), and judging a whole wave at once would stall the primary's traffic.
-   * A pair waiting here keeps its in-flight slot, so the lane is bounded by maxInFlight.
-   */
-  const lane: Array<() => void> = [];
-  let isLaneScheduled = false;
-  const runLane = () => {
-    isLaneScheduled = false;
-    const until = performance.now() + JUDGE_SLICE_MS;
-    let n = 0;
-    while (lane.length > 0) {
-      (lane.shift() as () => void)();
-      if (++n % 4 === 0 && performance.now() >= until) break;
-    }
-    if (lane.length > 0) {
-      isLaneScheduled = true;
-      setImmediate(runLane);
-    }
-  };
-  const inLane = (fn: () => void): void => {
-    lane.push(fn);
-    if (!isLaneScheduled) {
-      isLaneScheduled = true;
-      setImmediate(runLane);
-    }
-  };
-
-  /** A copy is done (answered and handed to the judge, or failed): its in-flight slot goes back. */
-  const release = () => {
-    inFlight--;
-    if (queue.length > 0) schedule();
-    checkIdle();
-  };
-
-  /**
-   * Sends one copy and judges the answer. Only what the judge needs is kept
-   * across the wait (a copy is in flight for the candidate's whole latency, so
-   * whatever it holds survives garbage collections, and copying survivors is
-   * what makes those pauses long for the primary): not the exchange, its
-   * request or header pairs, and no promise or async frame per copy.
-   */
-  function run(ex: TeeExchange): void {
-    const response = ex.response as NonNullable<TeeExchange['response']>;
-    const { id, startedAt: at, method, url, durationMs } = ex;
-    const status = response.status;
-    const rawHeaders = response.headers;
-    const baselineBody = concat(response.body);
-    const endpoint = endpointLabel(method, url);
-    const session = opts.liveMocks?.begin(ex);
-    const wantsSecondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true);
-    st.sent++;
-    const sentAt = performance.now();
-    let waiting = wantsSecondary ? 2 : 1;
-    let candidate: CandidateResponse | undefined;
-    let failure: CandidateCallError | undefined;
-    let secondary: CandidateResponse | undefined;
-
-    const answered = () => {
-      notePace(performance.now() - sentAt);
-      if (candidate === undefined) {
-        session?.finish();
-        const reason = failure?.reason ?? 'candidate_error';
-        opts.drop(reason);
-        if (reason !== 'body_too_large') {
-          const baseline: ResponseSample = { status, headers: pairs(rawHeaders), body: baselineBody, durationMs };
-          opts.judge.unanswered({ id, at, method, url, endpoint, baseline, error: `${reason}: ${failure?.message ?? 'no answer'}` });
-        }
-        release();
-        return;
-      }
-      st.answered++;
-      const outbound = session?.finish();
-      const c = candidate;
-      const s = secondary;
-      inLane(() => {
-        try {
-          const p = opts.judge.judge({
-            id,
-            at,
-            method,
-            url,
-            endpoint,
-            baseline: { status, headers: pairs(rawHeaders), body: baselineBody, durationMs },
-            candidate: { status: c.status, headers: c.headers, body: c.body, durationMs: c.durationMs },
-            secondary: s === undefined ? undefined : { status: s.status, headers: s.headers, body: s.body, durationMs: s.durationMs },
-            outbound,
-          });
-          // Large pairs wait for the worker pool, whose queue is their bound; the in-flight slot goes back now.
-          judging++;
-          void p.finally(() => {
-            judging--;
-            checkIdle();
-          });
-        } finally {
-          release();
-        }
-      });
-    };
-
-    const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concat(ex.requestBody) };
-    opts.candidate.call(req, (err, res) => {
-      candidate = res;
-      failure = err;
-      if (--waiting === 0) answered();
-    });
-    if (wantsSecondary) {
-      (opts.secondary as CandidateClient).call(req, (err, res) => {
-        // The secondary only feeds noise learning: its failure is logged, never a drop.
-        if (err !== undefined) log.debug({ err, id }, 'secondary failed');
-        secondary = res;
-        if (--waiting === 0) answered();
-      });
-    }
   }
 
   return {
@@ -364,7 +212,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
       opts.drop(SKIP_REASONS.has(reason) ? (reason as ShadowDropReason) : 'filtered');
     },
     stats() {
-      return { queued: queue.length, inFlight, judging, ...st };
+      return { queued: queue.length, inFlight, judging, ...st, sent: sender.sent, answered: sender.answered };
     },
     async drain(deadlineMs) {
       isClosing = true;

@@ -71,23 +71,3 @@ export interface CandidateClient {
   isAvailable?(): boolean;
   close(): Promise<void>;
 }
-
-/** One downstream call as the live mocks saw it, for the outbound diff. */
-export interface OutboundCall {
-  service: string;
-  /** "GET /rates/:id" for HTTP */
-  key: string;
-  method: string;
-  url: string;
-  status: number | undefined;
-  /** true when the candidate's call was answered from the primary's recording */
-  isMatched?: boolean;
-}
-
-export interface OutboundDiff {
-  service: string;
-  key: string;
-  /** primary's calls minus the candidate's: positive = the candidate issued fewer */
-  primary: number;
-  candidate: number;
-}

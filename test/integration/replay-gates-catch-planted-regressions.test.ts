@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { runReplay, type ReplayOptions } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { LiveRun } from '../../src/replay/live-run.js';
+import type { ReplayRun } from '../../src/replay/replay-run.js';
 import { recordTraffic, standardPlan, startService, tempDir, type Service } from './replay-fixtures.js';
 
 const log = pino({ level: 'silent' });
@@ -38,9 +37,9 @@ describe('replay judges a candidate against recorded responses', () => {
     const candidate = await startService();
     try {
       const metrics = createMetrics();
-      const res = await runReplay(optionsFor(traffic.path, candidate.url), { log, metrics, clock: systemClock, judge: defaultJudgePorts });
+      const res = await runReplay(optionsFor(traffic.path, candidate.url), { log, metrics, clock: systemClock });
       expect(res.counts).toMatchObject({ sent: 60, passed: 60, failed: 0, errors: 0 });
-      expect(res.verdict).toBe('passed');
+      expect(res.verdict).toBe('pass');
       expect(res.exitCode).toBe(0);
       // the outbound exchange in the traffic is not replayed
       expect(candidate.seen).toHaveLength(60);
@@ -54,16 +53,15 @@ describe('replay judges a candidate against recorded responses', () => {
 
   it('catches exactly the changed field and the changed status', async () => {
     const candidate = await startService({ changeTotal: true, breakUsers: true, slowMs: 30 });
-    let live: LiveRun | undefined;
+    let live: ReplayRun | undefined;
     try {
       const res = await runReplay(optionsFor(traffic.path, candidate.url), {
         log,
         metrics: createMetrics(),
         clock: systemClock,
-        judge: defaultJudgePorts,
         observe: (r) => (live = r),
       });
-      expect(res.verdict).toBe('failed');
+      expect(res.verdict).toBe('fail');
       expect(res.exitCode).toBe(1);
       const byGate = Object.fromEntries(res.gates.map((g) => [g.gate, g.isPassing]));
       expect(byGate).toEqual({ status_pass_rate: false, body_match_rate: false, error_rate: true });

@@ -16,7 +16,6 @@ import { decodeBody } from '../../src/core/exchange.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { runReplay, type ReplayOptions } from '../../src/replay/run-replay.js';
 import type { DiffRecord, RunReport } from '../../src/report/types.js';
 import { createTestRecorder, metricValue, readExchanges, tempDir, TIMEOUTS } from './http-test-helpers.js';
@@ -98,11 +97,11 @@ describe('replay judges compressed bodies as what they mean', () => {
     const metrics = createMetrics();
     const reportDir = join(reports.dir, 'with-rule');
     const before = memorySnapshot();
-    const res = await runReplay(optionsFor(traffic.dir, candidate.url, reportDir, ['$.requestId']), { log, metrics, clock: systemClock, judge: defaultJudgePorts });
+    const res = await runReplay(optionsFor(traffic.dir, candidate.url, reportDir, ['$.requestId']), { log, metrics, clock: systemClock });
     const after = memorySnapshot();
     expect(candidate.seen).toHaveLength(plan.length);
     expect(res.counts).toMatchObject({ sent: plan.length, errors: 0, failed: 2, passed: plan.length - 2 });
-    expect(res.verdict).toBe('failed');
+    expect(res.verdict).toBe('fail');
 
     const diffs = await lines<DiffRecord>(join(reportDir, 'diffs.ndjson'));
     const byEndpoint = new Map(diffs.map((d) => [d.endpoint, d]));
@@ -134,7 +133,6 @@ describe('replay judges compressed bodies as what they mean', () => {
       log,
       metrics: createMetrics(),
       clock: systemClock,
-      judge: defaultJudgePorts,
     });
     expect(res.counts.failed).toBe(2 + 5);
     const diffs = await lines<DiffRecord>(join(reports.dir, 'no-rule', 'diffs.ndjson'));

@@ -3,7 +3,6 @@ import { createServer } from 'node:http';
 import pino from 'pino';
 import { request } from 'undici';
 import { runReplay, type ReplayOptions } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -44,12 +43,12 @@ describe('noise learning, open-model rate, stop signal and the live run view', (
     const candidate = await startService();
     try {
       const noLearning = await runReplay(options(dir.path, candidate.url, 'quality_gates: { body_match_rate: ">= 0.99" }'), {
-        log, metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts,
+        log, metrics: createMetrics(), clock: systemClock,
       });
       expect(noLearning.exitCode).toBe(1);
       const before = candidate.seen.length;
       const learned = await runReplay(options(dir.path, candidate.url, 'compare: { learn_noise: 5 }\nquality_gates: { body_match_rate: ">= 0.99" }'), {
-        log, metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts,
+        log, metrics: createMetrics(), clock: systemClock,
       });
       expect(learned.counts.noiseSamples).toBe(5);
       // five requests went twice
@@ -63,7 +62,7 @@ describe('noise learning, open-model rate, stop signal and the live run view', (
   it('sends at an open-model rate and reports the achieved rate', async () => {
     const candidate = await startService();
     try {
-      const res = await runReplay(options(dir.path, candidate.url, '', { rate: 200 }), { log, metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts });
+      const res = await runReplay(options(dir.path, candidate.url, '', { rate: 200 }), { log, metrics: createMetrics(), clock: systemClock });
       expect(res.counts.sent).toBe(30);
       expect(res.targetRate).toBe(200);
       expect(res.rateShortfall).toBeGreaterThanOrEqual(0);
@@ -92,7 +91,7 @@ describe('noise learning, open-model rate, stop signal and the live run view', (
     const ac = new AbortController();
     try {
       const done = runReplay({ ...options(dir.path, url, '', { concurrency: 2, run_id: 'run-live' }), signal: ac.signal }, {
-        log, metrics: daemon.metrics, clock: systemClock, judge: defaultJudgePorts, observe: (r) => runs.add(r),
+        log, metrics: daemon.metrics, clock: systemClock, observe: (r) => runs.add(r),
       });
       while (arrived < 2) await new Promise((r) => setTimeout(r, 10));
       const list = (await (await request(`${admin.url}/api/runs`)).body.json()) as { runs: Array<{ id: string; status: string }> };

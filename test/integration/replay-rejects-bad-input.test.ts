@@ -4,11 +4,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { runMain } from '../../src/main.js';
 import { runReplay } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { LiveRun } from '../../src/replay/live-run.js';
+import type { ReplayRun } from '../../src/replay/replay-run.js';
 import { captureIO, recordTraffic, startService, tempDir, type Service } from './replay-fixtures.js';
 
 describe('replay answers bad input with a clear error and exit code', () => {
@@ -75,12 +74,12 @@ describe('replay answers bad input with a clear error and exit code', () => {
 
   it('compares a body that claims JSON but is not as bytes, flags it, and goes on', async () => {
     const candidate = await startService({ brokenJsonVariant: true });
-    let live: LiveRun | undefined;
+    let live: ReplayRun | undefined;
     try {
       const cfg = parseConfig('', 't.yaml', {});
       const res = await runReplay(
         { replay: { ...cfg.replay, traffic: [traffic], target: candidate.url, time_scale: 1000 }, compare: cfg.compare, gates: {}, cutoffs: cfg.cutoffs, vars: {} },
-        { log: pino({ level: 'silent' }), metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts, observe: (r) => (live = r) },
+        { log: pino({ level: 'silent' }), metrics: createMetrics(), clock: systemClock, observe: (r) => (live = r) },
       );
       expect(res.counts).toMatchObject({ sent: 2, passed: 1, failed: 1 });
       const d = live!.recentDiffs[0]!;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { runReplay } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -50,7 +49,7 @@ describe('sessions replay in order and carry captured values', () => {
         cutoffs: cfg.cutoffs,
         vars: {},
       },
-      { log, metrics: createMetrics(), clock: systemClock, judge: defaultJudgePorts },
+      { log, metrics: createMetrics(), clock: systemClock },
     );
   };
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { runReplay } from '../../src/replay/run-replay.js';
-import { defaultJudgePorts } from '../../src/replay/judge-adapter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { Clock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -51,7 +50,7 @@ describe('recorded gaps are divided by the time scale and capped by max_delay', 
           cutoffs: cfg.cutoffs,
           vars: {},
         },
-        { log, metrics: createMetrics(), clock, judge: defaultJudgePorts },
+        { log, metrics: createMetrics(), clock },
       );
       expect(res.counts.passed).toBe(5);
       expect(candidate.seen.map((r) => r.url)).toEqual(['/users/1', '/users/2', '/users/3', '/users/4', '/users/5']);

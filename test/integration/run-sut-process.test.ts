@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSut, type SutProcess } from '../../src/run/sut-process.js';
+import { startSut, type SutProcess } from '../../src/orchestrate/sut-process.js';
 import { createLogger } from '../../src/core/logger.js';
 
 const SERVER = fileURLToPath(new URL('../fixtures/sut-server.mjs', import.meta.url));

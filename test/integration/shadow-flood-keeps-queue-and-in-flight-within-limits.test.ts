@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCandidateClient } from '../../src/shadow/candidate-client.js';
 import { createShadowTee } from '../../src/shadow/shadow-tee.js';
-import { createShadowJudge } from '../../src/shadow/shadow-judge.js';
+import { createJudge } from '../../src/judge/judge.js';
 import { createComparator } from '../../src/compare/comparator.js';
 import { createGateEvaluator, createWindowedGateEvaluator } from '../../src/gates/gate-evaluator.js';
 import { createRunMetrics } from '../../src/gates/run-metrics.js';
@@ -41,15 +41,14 @@ function judgeParts() {
     drops.set(r, (drops.get(r) ?? 0) + 1);
     metrics.shadowDropped.inc({ reason: r });
   };
-  const judge = createShadowJudge({
+  const judge = createJudge({
     comparator: createComparator(compareCfg),
     pool: undefined,
     inlineMaxBytes: 1 << 20,
     noise: undefined,
-    windowed: createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }),
-    total: createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true }),
+    evaluators: [createWindowedGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true, windowMs: 60_000 }), createGateEvaluator({ gates: {}, cutoffs, hasLatencyBaseline: true })],
     metrics: createRunMetrics(metrics, 'run-t', 'shadow'),
-    drop,
+    onSaturated: () => drop('judge_saturated'),
     maxSamples: 10,
     log,
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
-import { createJudgePool } from '../../src/shadow/judge-pool.js';
+import { createJudgePool } from '../../src/judge/judge-pool.js';
 import { CompareSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/core/logger.js';
 

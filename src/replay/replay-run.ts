@@ -1,14 +1,14 @@
 /**
  * The live state of one replay run: counters, per-endpoint figures, the
- * latest gate values and a bounded ring of recent diffs. The admin API and
+ * latest gate values and the judge's recent diff samples. The admin API and
  * the progress view read it; only the engine writes it.
  */
+import { runStatusOf, type RunStatus } from '../admin/types.js';
 import type { FieldDiff } from '../compare/types.js';
-import type { GateResult } from '../gates/types.js';
+import type { GateResult, Verdict } from '../gates/types.js';
+import type { DiffSample } from '../judge/types.js';
 
-export type RunStatus = 'running' | 'passed' | 'failed' | 'aborted';
-
-export interface RunCounts {
+export interface ReplayCounts {
   /** requests sent to the target (warmup included) */
   sent: number;
   /** judged requests whose response matched */
@@ -36,7 +36,8 @@ export interface EndpointCounts {
   errors: number;
 }
 
-export interface DiffSample {
+/** A diff sample as GET /api/runs/:id shows a replay run's, oldest first. */
+export interface ReplayDiffView {
   exchangeId: string;
   endpoint: string;
   method: string;
@@ -46,15 +47,30 @@ export interface DiffSample {
   diffs: FieldDiff[];
   flags: string[];
   at: string;
+  /** why the target did not answer */
+  error?: string;
 }
 
-const DIFF_RING = 20;
+function diffView(s: DiffSample): ReplayDiffView {
+  return {
+    exchangeId: s.id,
+    endpoint: s.endpoint,
+    method: s.method,
+    url: s.url,
+    expectedStatus: s.baselineStatus,
+    actualStatus: s.candidateStatus,
+    diffs: s.diffs,
+    flags: s.flags,
+    at: s.at,
+    ...(s.error === undefined ? {} : { error: s.error }),
+  };
+}
 
-export class LiveRun {
+export class ReplayRun {
   readonly id: string;
   readonly target: string;
   readonly startedAt: string;
-  readonly counts: RunCounts = {
+  readonly counts: ReplayCounts = {
     sent: 0,
     passed: 0,
     failed: 0,
@@ -68,12 +84,13 @@ export class LiveRun {
   readonly endpoints = new Map<string, EndpointCounts>();
   /** expected number of requests when known (limit), for ETA */
   expectedTotal: number | undefined;
-  status: RunStatus = 'running';
+  /** undefined while running */
+  verdict: Verdict | undefined;
   abortReason: string | undefined;
   gates: GateResult[] = [];
   reportDir: string | undefined;
   finishedAt: string | undefined;
-  readonly #diffs: DiffSample[] = [];
+  #samples: () => readonly DiffSample[] = () => [];
   readonly #startedMono: number;
   readonly #mono: () => number;
 
@@ -94,13 +111,17 @@ export class LiveRun {
     return e;
   }
 
-  addDiff(d: DiffSample): void {
-    if (this.#diffs.length >= DIFF_RING) this.#diffs.shift();
-    this.#diffs.push(d);
+  /** where the recent diff samples come from (the judge's ring, newest first) */
+  showSamples(samples: () => readonly DiffSample[]): void {
+    this.#samples = samples;
   }
 
-  get recentDiffs(): readonly DiffSample[] {
-    return this.#diffs;
+  get status(): RunStatus {
+    return this.verdict === undefined ? 'running' : runStatusOf(this.verdict);
+  }
+
+  get recentDiffs(): ReplayDiffView[] {
+    return this.#samples().map(diffView).reverse();
   }
 
   get elapsedMs(): number {
@@ -132,7 +153,7 @@ export class LiveRun {
       ...this.summary(),
       gates: this.gates,
       endpoints: Object.fromEntries(this.endpoints),
-      diffSamples: this.#diffs,
+      diffSamples: this.recentDiffs,
       ...(this.reportDir === undefined ? {} : { report: this.reportDir }),
     };
   }

@@ -10,11 +10,10 @@ import type { Clock } from '../core/clock.js';
 import { DoppelError, describeError, isDoppelError, type ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AdminProviders } from '../admin/types.js';
-import type { MockCounts } from '../gates/types.js';
+import type { MockCounts, Verdict } from '../gates/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { runReplay, type MockCountsSource, type ReplayResult } from '../replay/run-replay.js';
-import type { JudgePorts } from '../replay/judge-ports.js';
-import type { LiveRun } from '../replay/live-run.js';
+import type { ReplayRun } from '../replay/replay-run.js';
 import type { MockFactories, RunningMock } from './backends.js';
 import type { ProcessPlan, RunPlan } from './run-plan.js';
 import { startSut, type SutProcess } from './sut-process.js';
@@ -25,12 +24,11 @@ export interface RunDeps {
   clock: Clock;
   providers: AdminProviders;
   factories: MockFactories;
-  judge: JudgePorts;
   /** progress lines for a person */
   say: (line: string) => void;
   signal: AbortSignal;
   vars: Readonly<Record<string, string | undefined>>;
-  observe?: (run: LiveRun) => void;
+  observe?: (run: ReplayRun) => void;
 }
 
 type PhaseName = 'backends' | 'baseline' | 'sut' | 'replay' | 'gates';
@@ -44,7 +42,7 @@ interface PhaseRecord {
 
 export interface RunOutcome {
   exitCode: ExitCode;
-  verdict: 'passed' | 'failed' | 'aborted' | 'error';
+  verdict: Verdict | 'error';
   reportDir: string;
   replay: ReplayResult | undefined;
   phases: PhaseRecord[];
@@ -142,7 +140,7 @@ export async function runOrchestration(plan: RunPlan, cfg: Readonly<DoppelConfig
           signal: stop.signal,
           ...(mocks.length > 0 ? { mockCounts: inProcessMockCounts(mocks) } : {}),
         },
-        { log, metrics: deps.metrics, clock: deps.clock, judge: deps.judge, ...(deps.observe ? { observe: deps.observe } : {}) },
+        { log, metrics: deps.metrics, clock: deps.clock, ...(deps.observe ? { observe: deps.observe } : {}) },
       );
     } finally {
       deps.signal.removeEventListener('abort', onOuter);

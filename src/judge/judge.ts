@@ -1,0 +1,199 @@
+/**
+ * The one judge of replay and shadow: each pair is compared as soon as both
+ * answers are complete, learned noise is taken out, and the result feeds the
+ * gate evaluators, the run metrics, the report streams and a bounded ring of
+ * diff samples. Callers differ only in where the pairs come from.
+ *
+ * Small pairs are compared inline (cheaper than a thread hop); with a worker
+ * pool, pairs whose bodies together exceed `inlineMaxBytes` (a compressed body
+ * weighs what it likely inflates to: it is decoded where it is compared) go to
+ * the pool, and are dropped and counted when it is saturated.
+ */
+import type { JudgedResult, NoiseLearner } from '../compare/noise.js';
+import type { Comparator, CompareOutcome, ResponseSample } from '../compare/types.js';
+import { contentEncodingOf } from '../core/content-coding.js';
+import type { Logger } from '../core/logger.js';
+import type { RunMetrics } from '../gates/run-metrics.js';
+import type { JudgedRequest } from '../gates/types.js';
+import type { JudgePool } from './judge-pool.js';
+import { createOutboundTally, diffOutbound } from './outbound.js';
+import type { RunReportWriter } from './run-report.js';
+import type { DiffSample, JudgePair, OutboundSummary, UnansweredPair } from './types.js';
+
+export interface JudgeOptions {
+  comparator: Comparator;
+  /** worker threads for large pairs; none compares every pair inline */
+  pool?: JudgePool | undefined;
+  /** pairs whose two bodies together weigh more go to the pool */
+  inlineMaxBytes?: number;
+  noise: NoiseLearner | undefined;
+  /** every judged request is recorded in each (shadow: a windowed and a cumulative one) */
+  evaluators: ReadonlyArray<{ record(j: JudgedRequest): void }>;
+  metrics: Pick<RunMetrics, 'recordComparison' | 'recordDurations'>;
+  /** the report directory's streams; none without --report */
+  report?: RunReportWriter | undefined;
+  /** diff samples kept for the live view, newest replacing oldest */
+  maxSamples: number;
+  /** a pair the pool could not take, or whose comparison failed, is not judged */
+  onSaturated: () => void;
+  log: Logger;
+}
+
+/** How a pair was judged. */
+export interface Judgment {
+  result: JudgedResult;
+  /** with learned noise taken out */
+  outcome: CompareOutcome;
+}
+
+export interface Judge {
+  /** resolves to the judgment, or undefined when the pair was dropped (counted); never rejects */
+  judge(pair: JudgePair): Promise<Judgment | undefined>;
+  /** a request the candidate did not answer: counted against error_rate */
+  unanswered(p: UnansweredPair): void;
+  /** pairs judged so far */
+  readonly judged: number;
+  /** newest first */
+  samples(): DiffSample[];
+  outbound(): OutboundSummary[];
+}
+
+/**
+ * What a body costs to judge, in bytes: a compressed body is decoded before it is walked, and
+ * JSON usually compresses 5 to 20 times, so it weighs as what it likely inflates to. Decoding
+ * itself is bounded by compare.max_body_bytes wherever it runs.
+ */
+const ENCODED_WEIGHT = 16;
+
+function judgeWeight(s: ResponseSample): number {
+  if (s.body.length === 0) return 0;
+  return contentEncodingOf(s.headers) === undefined ? s.body.length : s.body.length * ENCODED_WEIGHT;
+}
+
+export function createJudge(opts: JudgeOptions): Judge {
+  const ring: Array<DiffSample | undefined> = new Array<DiffSample | undefined>(Math.max(1, opts.maxSamples));
+  let ringNext = 0;
+  let judged = 0;
+  const tally = createOutboundTally();
+  const inlineMaxBytes = opts.inlineMaxBytes ?? Number.POSITIVE_INFINITY;
+
+  const keep = (s: DiffSample) => {
+    ring[ringNext % ring.length] = s;
+    ringNext++;
+  };
+
+  const record = (j: JudgedRequest) => {
+    for (const ev of opts.evaluators) ev.record(j);
+  };
+
+  const compare = (a: ResponseSample, b: ResponseSample, endpoint: string): Promise<CompareOutcome> | CompareOutcome | undefined => {
+    if (opts.pool !== undefined && judgeWeight(a) + judgeWeight(b) > inlineMaxBytes) return opts.pool.compare(a, b, endpoint);
+    return opts.comparator.compare(a, b, endpoint);
+  };
+
+  async function judge(pair: JudgePair): Promise<Judgment | undefined> {
+    try {
+      const pending = compare(pair.baseline, pair.candidate, pair.endpoint);
+      if (pending === undefined) {
+        opts.onSaturated();
+        return undefined;
+      }
+      let selfPending: Promise<CompareOutcome> | CompareOutcome | undefined;
+      if (pair.secondary !== undefined && opts.noise?.wantsSample(pair.endpoint) === true) selfPending = compare(pair.baseline, pair.secondary, pair.endpoint);
+      const [raw, self] = selfPending === undefined ? [await pending, undefined] : await Promise.all([pending, selfPending]);
+      if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
+      const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
+      const outboundDiffs = pair.outbound === undefined ? [] : diffOutbound(pair.outbound.primary, pair.outbound.candidate);
+      const j: JudgedRequest = {
+        exchangeId: pair.id,
+        endpoint: pair.endpoint,
+        isAnswered: true,
+        candidateStatus: pair.candidate.status,
+        baselineStatus: pair.baseline.status,
+        outcome,
+        candidateMs: pair.candidate.durationMs,
+        baselineMs: pair.baselineMs,
+        ...(pair.isKnownMismatch === undefined ? {} : { isKnownMismatch: pair.isKnownMismatch }),
+        isNoise: result === 'noise',
+      };
+      record(j);
+      opts.metrics.recordComparison(pair.endpoint, result, outcome.fields, outcome.flags);
+      opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baselineMs);
+      judged++;
+      opts.report?.record(j, result === 'mismatch', { baseline: pair.baseline, candidate: pair.candidate });
+      if (outboundDiffs.length > 0) tally.add(pair.endpoint, outboundDiffs);
+      if (result === 'mismatch' || outboundDiffs.length > 0) {
+        const s: DiffSample = {
+          id: pair.id,
+          at: new Date(pair.at).toISOString(),
+          endpoint: pair.endpoint,
+          method: pair.method,
+          url: pair.url,
+          result: result === 'mismatch' ? 'mismatch' : 'outbound',
+          baselineStatus: pair.baseline.status,
+          candidateStatus: pair.candidate.status,
+          baselineMs: pair.baselineMs,
+          candidateMs: pair.candidate.durationMs,
+          diffs: outcome.diffs,
+          flags: outcome.flags,
+        };
+        if (outcome.omittedDiffs !== undefined) s.omittedDiffs = outcome.omittedDiffs;
+        if (outboundDiffs.length > 0) s.outbound = outboundDiffs;
+        keep(s);
+      }
+      return { result, outcome };
+    } catch (err) {
+      // A pool closed at shutdown or a worker that died: this pair is not judged.
+      opts.log.debug({ err, id: pair.id }, 'comparison failed');
+      opts.onSaturated();
+      return undefined;
+    }
+  }
+
+  return {
+    judge,
+    unanswered(p) {
+      const j: JudgedRequest = {
+        exchangeId: p.id,
+        endpoint: p.endpoint,
+        isAnswered: false,
+        candidateStatus: undefined,
+        baselineStatus: p.baselineStatus,
+        outcome: undefined,
+        candidateMs: undefined,
+        baselineMs: p.baselineMs,
+        ...(p.isKnownMismatch === undefined ? {} : { isKnownMismatch: p.isKnownMismatch }),
+      };
+      record(j);
+      opts.metrics.recordDurations(p.endpoint, undefined, p.baselineMs);
+      opts.report?.record(j, false, undefined, p.error);
+      keep({
+        id: p.id,
+        at: new Date(p.at).toISOString(),
+        endpoint: p.endpoint,
+        method: p.method,
+        url: p.url,
+        result: 'error',
+        baselineStatus: p.baselineStatus,
+        candidateStatus: undefined,
+        baselineMs: p.baselineMs,
+        candidateMs: undefined,
+        diffs: [],
+        flags: [],
+        error: p.error,
+      });
+    },
+    get judged() {
+      return judged;
+    },
+    samples() {
+      const out: DiffSample[] = [];
+      for (let i = ringNext - 1; i >= 0 && i >= ringNext - ring.length; i--) {
+        const s = ring[i % ring.length];
+        if (s !== undefined) out.push(s);
+      }
+      return out;
+    },
+    outbound: () => tally.summaries(),
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * Plays one recorded request: sends it to the target, carries captured
+ * values into the session, takes noise samples, and hands the pair of the
+ * recorded (or baseline-run) answer and the candidate's to the judge. It
+ * also watches reachability: a target that answers nothing aborts the run.
+ */
+import type { NoiseLearner } from '../compare/noise.js';
+import type { Comparator, ResponseSample } from '../compare/types.js';
+import type { Clock } from '../core/clock.js';
+import { readableBody } from '../core/content-coding.js';
+import { decodeBody, type HttpExchange } from '../core/exchange.js';
+import type { Logger } from '../core/logger.js';
+import type { GateEvaluator } from '../gates/gate-evaluator.js';
+import type { RunMetrics } from '../gates/run-metrics.js';
+import type { Judge } from '../judge/judge.js';
+import { endpointLabel } from '../metrics/route-template.js';
+import type { BaselineReport } from '../report/baseline-report.js';
+import type { HttpSender, SendOutcome } from './http-sender.js';
+import type { ReplayRun } from './replay-run.js';
+import { pathOf } from './replay-source.js';
+import type { ReplayStop } from './replay-stop.js';
+import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
+import { applyCaptures, parseJsonLoose, parseResponseJson, substituteJson, substituteUrl, type CompiledCapture, type SessionVars } from './runtime-vars.js';
+import type { ScheduledRequest, SessionContext } from './session-scheduler.js';
+
+export interface ReplayPlayerOptions {
+  run: ReplayRun;
+  target: string;
+  sender: HttpSender;
+  /** a second baseline instance: noise samples pair the recorded answer with its answer */
+  secondary: HttpSender | undefined;
+  buildOpts: RequestBuildOptions;
+  captures: readonly CompiledCapture[];
+  maxBodyBytes: number;
+  /** requests sent first and not judged */
+  warmup: number;
+  /** consecutive failures with nothing answered after which the target counts as unreachable */
+  unreachableAfter: number;
+  judge: Judge;
+  comparator: Comparator;
+  noise: NoiseLearner | undefined;
+  /** self-comparison samples wanted per endpoint */
+  noiseSamples: number;
+  evaluator: GateEvaluator;
+  metrics: RunMetrics;
+  baseline: BaselineReport | undefined;
+  stop: ReplayStop;
+  clock: Clock;
+  log: Logger;
+}
+
+/** The recorded response with captured recorded values replaced by the candidate's. */
+function substituteRecorded(sample: ResponseSample, vars: SessionVars, maxDecodedBytes: number): ResponseSample {
+  let body = sample.body;
+  let isDecoded = sample.isDecoded === true;
+  const readable = isDecoded ? body : readableBody(body, sample.headers, maxDecodedBytes).body;
+  const doc = parseJsonLoose(readable);
+  if (doc !== undefined) {
+    const r = substituteJson(doc, vars);
+    if (r.changed) {
+      // compared as decoded from here on: re-encoding only to have the comparator decode again would be waste
+      body = Buffer.from(JSON.stringify(r.value));
+      isDecoded = true;
+    }
+  }
+  const headers = sample.headers.map(([k, v]): [string, string] => {
+    const name = k.toLowerCase();
+    return name === 'location' || name === 'content-location' ? [k, substituteUrl(v, vars)] : [k, v];
+  });
+  return { ...sample, headers, body, ...(isDecoded ? { isDecoded } : {}) };
+}
+
+function recordedSample(ex: HttpExchange): ResponseSample | undefined {
+  const r = ex.http.response;
+  if (r === null) return undefined;
+  return { status: r.status, headers: r.headers, body: decodeBody(r.body, r.bodyEncoding), durationMs: ex.durationMs };
+}
+
+export class ReplayPlayer {
+  readonly #o: ReplayPlayerOptions;
+  #warmupLeft: number;
+  #answered = 0;
+  #consecutiveErrors = 0;
+  #lastError: string | undefined;
+  /** Samples started per endpoint: sessions run in parallel, so the learner's own count lags behind. */
+  readonly #noiseStarted = new Map<string, number>();
+  /** set when a judgment changed the gate values since they were last exported */
+  isGatesDirty = false;
+
+  constructor(opts: ReplayPlayerOptions) {
+    this.#o = opts;
+    this.#warmupLeft = opts.warmup;
+  }
+
+  get answered(): number {
+    return this.#answered;
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  async play(req: ScheduledRequest, session: SessionContext): Promise<void> {
+    const o = this.#o;
+    const ex = req.exchange;
+    const method = ex.http.request.method.toUpperCase();
+    const url = pathOf(ex.http.request.url);
+    const endpoint = endpointLabel(method, url);
+    const isWarmup = this.#warmupLeft > 0;
+    if (isWarmup) this.#warmupLeft--;
+    const out = buildRequest(ex, session.vars, o.buildOpts);
+    const res = await o.sender.send(out);
+    const ep = o.run.endpoint(endpoint);
+    const counts = o.run.counts;
+    if (!res.ok) {
+      if (res.isCancelled) {
+        counts.cancelled++;
+        return;
+      }
+      counts.sent++;
+      ep.sent++;
+      counts.errors++;
+      ep.errors++;
+      this.#failed(ex, method, url, endpoint, `${res.error.code}: ${res.error.message}`, isWarmup);
+      o.log.debug({ exchangeId: ex.id, endpoint, err: res.error }, 'request failed');
+      return;
+    }
+    counts.sent++;
+    ep.sent++;
+    this.#answered++;
+    this.#consecutiveErrors = 0;
+    const cand = res.sample;
+
+    if (o.captures.length > 0) {
+      const rec = ex.http.response;
+      applyCaptures(
+        o.captures,
+        method,
+        url,
+        rec === null ? undefined : { headers: rec.headers, json: parseResponseJson(decodeBody(rec.body, rec.bodyEncoding), rec.headers, o.maxBodyBytes) },
+        { headers: cand.headers, json: parseResponseJson(cand.body, cand.headers, o.maxBodyBytes) },
+        session.vars,
+      );
+    }
+    if (o.noise !== undefined) await this.#learnNoise(o.noise, ex, out, endpoint, res);
+
+    if (isWarmup) {
+      counts.warmup++;
+      return;
+    }
+    const baselineMs = o.baseline?.get(ex.id)?.durationMs;
+    const recorded = recordedSample(ex);
+    if (recorded === undefined) {
+      o.metrics.recordDurations(endpoint, cand.durationMs, baselineMs);
+      counts.unjudged++;
+      return;
+    }
+    // The baseline's own ids, as the candidate assigned them: a create-then-read flow compares equal.
+    const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars, o.maxBodyBytes) : recorded;
+    const isKnownMismatch = o.baseline === undefined ? undefined : o.baseline.hasMismatch(ex.id);
+    const judgment = await o.judge.judge({ id: ex.id, at: o.clock.now(), method, url, endpoint, baseline: base, candidate: cand, baselineMs, isKnownMismatch });
+    if (judgment === undefined) return;
+    this.isGatesDirty = true;
+    if (judgment.outcome.isMatch) {
+      counts.passed++;
+      ep.passed++;
+      o.metrics.recordReplayResult(endpoint, 'pass');
+    } else {
+      counts.failed++;
+      ep.failed++;
+      o.metrics.recordReplayResult(endpoint, 'fail');
+      if (isKnownMismatch === false) counts.newMismatches++;
+    }
+    this.#checkCutoff();
+  }
+
+  /** A request the target did not answer: judged as an error (after warmup), and a step towards unreachable. */
+  #failed(ex: HttpExchange, method: string, url: string, endpoint: string, error: string, isWarmup: boolean): void {
+    const o = this.#o;
+    this.#consecutiveErrors++;
+    this.#lastError = error;
+    o.metrics.recordReplayResult(endpoint, 'error');
+    if (!isWarmup) {
+      o.judge.unanswered({
+        id: ex.id,
+        at: o.clock.now(),
+        method,
+        url,
+        endpoint,
+        baselineStatus: ex.http.response?.status ?? 0,
+        baselineMs: o.baseline?.get(ex.id)?.durationMs,
+        error,
+      });
+      this.isGatesDirty = true;
+      this.#checkCutoff();
+    }
+    const n = this.#consecutiveErrors;
+    if (this.#answered === 0 && n >= o.unreachableAfter) {
+      o.stop.abort(`target unreachable: ${n} requests to ${o.target} failed, none answered (${error})`);
+    } else if (n >= o.unreachableAfter * 5) {
+      o.stop.abort(`target unreachable: ${n} consecutive requests to ${o.target} failed (${error})`);
+    }
+  }
+
+  #checkCutoff(): void {
+    const reason = this.#o.evaluator.cutoff();
+    if (reason !== undefined) this.#o.stop.abort(`cutoff: ${reason}`);
+  }
+
+  async #learnNoise(learner: NoiseLearner, ex: HttpExchange, out: OutgoingRequest, endpoint: string, first: SendOutcome & { ok: true }): Promise<void> {
+    const o = this.#o;
+    const started = this.#noiseStarted.get(endpoint) ?? 0;
+    if (started >= o.noiseSamples || !learner.wantsSample(endpoint)) return;
+    this.#noiseStarted.set(endpoint, started + 1);
+    // With a secondary (a second baseline instance) the pair is recorded vs secondary, as Diffy pairs
+    // primary and secondary; without, the target answers the same request a second time.
+    const again = await (o.secondary ?? o.sender).send(out);
+    if (!again.ok) {
+      this.#noiseStarted.set(endpoint, (this.#noiseStarted.get(endpoint) ?? 1) - 1);
+      return;
+    }
+    o.run.counts.noiseSamples++;
+    const base = o.secondary === undefined ? first.sample : recordedSample(ex);
+    if (base !== undefined) learner.observe(endpoint, o.comparator.compare(base, again.sample, endpoint));
+  }
+}

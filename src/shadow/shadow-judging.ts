@@ -1,0 +1,90 @@
+/**
+ * Shadow's side of the judge: the comparator, the noise learner fed by the
+ * secondary, a windowed gate evaluator (live values) and a cumulative one
+ * (the report), the worker pool for large pairs, the report directory's
+ * writer and the judge over them; and the drop counter every shadow step
+ * counts into.
+ */
+import { availableParallelism } from 'node:os';
+import type { Counter } from 'prom-client';
+import { createComparator } from '../compare/comparator.js';
+import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
+import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
+import { parseSizeBytes } from '../config/duration.js';
+import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import type { Logger } from '../core/logger.js';
+import { createGateEvaluator, createWindowedGateEvaluator, type GateEvaluator, type WindowedGateEvaluator } from '../gates/gate-evaluator.js';
+import { createRunMetrics, type RunMetrics } from '../gates/run-metrics.js';
+import { createJudgePool, type JudgePool } from '../judge/judge-pool.js';
+import { createJudge, type Judge } from '../judge/judge.js';
+import { createRunReportWriter, type RunReportWriter } from '../judge/run-report.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ShadowDropReason } from './types.js';
+
+export interface ShadowJudgingOptions {
+  shadow: Readonly<ShadowConfig>;
+  compare: Readonly<CompareConfig>;
+  gates: Readonly<Record<string, string>>;
+  cutoffs: Readonly<CutoffsConfig>;
+  runId: string;
+  windowMs: number;
+  /** shadow.judge_inline_bytes, resolved */
+  inlineMaxBytes: number;
+  now: () => number;
+  metrics: Metrics;
+  drop: (reason: ShadowDropReason) => void;
+  log: Logger;
+}
+
+export interface ShadowJudging {
+  readonly noise: NoiseLearner | undefined;
+  readonly windowed: WindowedGateEvaluator;
+  readonly total: GateEvaluator;
+  readonly runMetrics: RunMetrics;
+  readonly pool: JudgePool;
+  readonly report: RunReportWriter | undefined;
+  readonly judge: Judge;
+}
+
+export function createShadowJudging(opts: ShadowJudgingOptions): ShadowJudging {
+  const cfg = opts.shadow;
+  const comparator = createComparator(opts.compare);
+  const noise: NoiseLearner | undefined =
+    cfg.secondary === undefined ? undefined : createNoiseLearner({ samplesPerEndpoint: opts.compare.learn_noise > 0 ? opts.compare.learn_noise : 50, confidence: opts.compare.noise_confidence });
+  const windowed = createWindowedGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true, windowMs: opts.windowMs, now: opts.now });
+  const total = createGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true });
+  const runMetrics = createRunMetrics(opts.metrics, opts.runId, 'shadow');
+  const pool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log: opts.log });
+  // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
+  const report = cfg.report === undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
+  const judge = createJudge({
+    comparator,
+    pool,
+    inlineMaxBytes: opts.inlineMaxBytes,
+    noise,
+    evaluators: [windowed, total],
+    metrics: runMetrics,
+    onSaturated: () => opts.drop('judge_saturated'),
+    maxSamples: cfg.diff_samples,
+    report,
+    log: opts.log,
+  });
+  return { noise, windowed, total, runMetrics, pool, report, judge };
+}
+
+/**
+ * doppel_shadow_dropped_total{reason} and the run's own counts. One labelled child per
+ * reason, looked up once: a drop is counted on most requests when a candidate lags.
+ */
+export function createDropCounter(metric: Counter<'reason'>, also: (reason: ShadowDropReason) => void): (reason: ShadowDropReason) => void {
+  const byReason = new Map<ShadowDropReason, { inc(): void }>();
+  return (reason) => {
+    let child = byReason.get(reason);
+    if (child === undefined) {
+      child = metric.labels({ reason });
+      byReason.set(reason, child);
+    }
+    child.inc();
+    also(reason);
+  };
+}
