@@ -12,6 +12,7 @@ import { readableBody } from '../core/content-coding.js';
 import { decodeBody, isHttpExchange, type HttpExchange } from '../core/exchange.js';
 import { newRunId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
+import { loadTargetTls, type TargetTls } from '../core/tls.js';
 import type { CompareConfig, CutoffsConfig, ReplayConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import type { ResponseSample } from '../compare/types.js';
@@ -48,6 +49,8 @@ export interface ReplayOptions {
    */
   sessionKey?: string;
   replay: Readonly<ReplayConfig>;
+  /** replay.target_tls read by the caller (paths resolved against its working directory); read here when absent */
+  targetTls?: TargetTls | undefined;
   compare: Readonly<CompareConfig>;
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
@@ -301,11 +304,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ? { mode: 'rate', rps: cfg.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency;
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+  const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
+  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
-    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
     senders.push(secondary);
   }
 

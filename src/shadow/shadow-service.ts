@@ -30,6 +30,7 @@ import { createRecordFilter, type RecordDecision } from '../capture/record-filte
 import { createTraceLinks, traceparentOf } from '../capture/trace-links.js';
 import type { ShadowDropReason } from './types.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
+import type { ServerTls, TargetTls } from '../core/tls.js';
 import { createPgRecorder } from '../capture/pg-recorder.js';
 import { createPgMock, type PgMock } from '../mock/pg-mock.js';
 import { createPgFeedWriter } from './pg-feed-writer.js';
@@ -44,7 +45,17 @@ export interface ShadowServiceOptions {
   metrics: Metrics;
   /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
   timeouts: ProxyTimeouts;
+  /** certificates read at the edge: the listener's, and those of the targets (shadow.*_tls, http_deps[].target_tls) */
+  tls?: ShadowTls | undefined;
   now?: () => number;
+}
+
+export interface ShadowTls {
+  listener?: ServerTls | undefined;
+  primary?: TargetTls | undefined;
+  candidate?: TargetTls | undefined;
+  /** by dependency name */
+  deps?: ReadonlyMap<string, TargetTls> | undefined;
 }
 
 export interface ShadowService {
@@ -168,8 +179,10 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     report,
     log,
   });
-  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
-  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
+  const tls = opts.tls ?? {};
+  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.candidate });
+  // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
+  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.primary });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
     ? createLiveMocks({ log, metrics: opts.metrics, windowMs: ms(cfg.mock_window, 'mock_window'), maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
@@ -223,6 +236,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
         listen: d.listen,
         listenFlag: `--http-dep ${d.name}=LISTEN,TARGET_URL (shadow.http_deps)`,
         target: d.target as string,
+        targetTls: tls.deps?.get(d.name),
         service: d.name,
         direction: 'outbound',
         sink: { isPaused: false, offer: (ex) => lm.primarySink.offer(ex), skip: () => undefined },
@@ -276,6 +290,8 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
       listen: cfg.listen as string,
       listenFlag: '--listen ADDR (shadow.listen)',
       target: cfg.primary as string,
+      tls: tls.listener,
+      targetTls: tls.primary,
       service: 'primary',
       direction: 'inbound',
       sink: tee,
