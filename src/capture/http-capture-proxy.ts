@@ -205,7 +205,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-    tunnelUpgrade(req, socket, head, target, hostOverride, log);
+    tunnelUpgrade(req, socket, head, target, hostOverride, log, opts.targetTls);
   });
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -12,6 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import { loadServerTls, loadTargetTls, type ServerTls } from '../../src/core/tls.js';
@@ -27,6 +29,11 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
 
 async function startHttps(pem: Pem): Promise<{ server: Server; url: string }> {
   const server = createHttpsServer({ cert: pem.cert, key: pem.key }, answer);
+  // An echo protocol behind Upgrade (RFC 9110 §7.8), to see the tunnel verify the upstream too.
+  server.on('upgrade', (_req, socket: Duplex) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    socket.pipe(socket);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
@@ -155,6 +162,27 @@ describe('record proxy over TLS with an https upstream', () => {
     const ok = await get(`${lax.url}/self`, caPem);
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ url: '/self', upstream: 'https' });
+  });
+
+  it('an Upgrade request is tunnelled over TLS on both sides, the upstream verified with the same CA', async () => {
+    const proxy = proxies[0] as HttpCaptureProxy;
+    const text = await new Promise<string>((resolve, reject) => {
+      const sock = tlsConnect({ host: '127.0.0.1', port: Number(new URL(proxy.url).port), ca: caPem }, () => {
+        sock.write('GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      });
+      let got = '';
+      sock.on('data', (c: Buffer) => {
+        got += c.toString();
+        if (got.includes('\r\n\r\n') && !got.includes('ping')) sock.write('ping');
+        if (got.endsWith('ping')) {
+          sock.end();
+          resolve(got);
+        }
+      });
+      sock.on('error', reject);
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 101 /);
+    expect(text.endsWith('\r\n\r\nping')).toBe(true);
   });
 
   it('plain HTTP sent to the TLS port is closed with no HTTP answer, and TLS clients carry on', async () => {
