@@ -154,14 +154,26 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   );
   const connections = new Set<Socket>();
 
-  server.on(connectionEvent(opts.tls), (socket: TaggedSocket) => {
+  // Every TCP socket is tracked, TLS ones still in their handshake too, so close() can cut them all.
+  const track = (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  };
+  const onConnection = (socket: TaggedSocket) => {
     socket[kConnId] = `c-${newExchangeId()}-${++connSeq}`;
     // set on every socket up front: writing it per request then changes no object's shape
     socket[kBodyExchange] = undefined;
     socket[kTlsTags] = opts.tls === undefined ? undefined : tlsTagsOf(socket);
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
-  });
+  };
+  if (opts.tls === undefined) {
+    server.on('connection', (socket: TaggedSocket) => {
+      track(socket);
+      onConnection(socket);
+    });
+  } else {
+    server.on('connection', track);
+    server.on(connectionEvent(opts.tls), onConnection);
+  }
 
   const badRequests = opts.metrics?.httpBadRequests;
   function refuse(socket: TaggedSocket, r: Refusal, code: string): void {

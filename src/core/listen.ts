@@ -53,7 +53,8 @@ export function listenOn(server: Server, at: HostPort, flag: string = UNNAMED): 
 /** An HTTP/1.1 server, over TLS when `tls` is given; its certificate follows the ServerTls's reloads. */
 export function createHttpListener(options: ServerOptions, tls: ServerTls | undefined, log?: Logger): HttpServer {
   if (tls === undefined) return createPlainServer(options);
-  const server = createTlsServer({ ...options, ...tls.serverOptions() });
+  // A client that connects and never finishes its handshake is bounded like one that never sends its head.
+  const server = createTlsServer({ handshakeTimeout: options.headersTimeout ?? 30_000, ...options, ...tls.serverOptions() });
   tls.attach(server);
   // Plain HTTP or a failed handshake: that socket is closed (Node's default); say why at debug.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {

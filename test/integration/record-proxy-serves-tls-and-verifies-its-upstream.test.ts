@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
@@ -193,5 +193,17 @@ describe('record proxy over TLS with an https upstream', () => {
     expect(plain.text).not.toMatch(/^HTTP\/1\.1 /);
     const after = await get(`${proxy.url}/after-plain`, caPem);
     expect(after.status).toBe(200);
+  });
+
+  it('close() cuts a client stuck before its handshake at the grace deadline', async () => {
+    const proxy = await proxyTo(upstream.url, { ca: ca.cert });
+    proxies.pop();
+    const silent = netConnect(Number(new URL(proxy.url).port), '127.0.0.1');
+    await new Promise<void>((r) => silent.once('connect', () => r()));
+    const closedByServer = new Promise<void>((r) => silent.once('close', () => r()));
+    const t0 = Date.now();
+    await proxy.close(300);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await closedByServer;
   });
 });
