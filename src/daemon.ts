@@ -12,6 +12,7 @@ import { createLogger, type LogFormat, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from './core/tls.js';
 
 export interface Daemon {
   readonly config: Readonly<DoppelConfig>;
@@ -21,6 +22,10 @@ export interface Daemon {
   /** set once startAdmin resolved */
   readonly admin: AdminServer | undefined;
   startAdmin(listen?: string): Promise<AdminServer>;
+  /** a listener's certificate, checked now and re-read on every reload (SIGHUP); `label` is its config key */
+  serverTls(cfg: ListenerTlsConfig | undefined, label: string): Promise<ServerTls | undefined>;
+  /** a target's CA and client certificate, checked now; paths resolve against the working directory */
+  targetTls(cfg: TargetTlsConfig | undefined, label: string): TargetTls | undefined;
   /** closes the admin server and flushes logs; components close themselves first */
   close(): Promise<void>;
 }
@@ -30,6 +35,10 @@ export interface DaemonOptions {
   runtime: RuntimeEnv;
   /** log destination; stderr when absent. Its isTTY picks the format when log.format is auto. */
   logStream?: Writable & { isTTY?: boolean };
+  /** fires `reload` (SIGHUP): certificates are re-read */
+  reload?: EventTarget | undefined;
+  /** relative certificate paths resolve against it */
+  cwd?: string | undefined;
 }
 
 export function createDaemon(opts: DaemonOptions): Daemon {
@@ -45,6 +54,17 @@ export function createDaemon(opts: DaemonOptions): Daemon {
   collectDefaultMetrics({ register: metrics.registry, gcDurationBuckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.1, 1] });
   const providers = createAdminProviders();
   let admin: AdminServer | undefined;
+  const certificates: ServerTls[] = [];
+  const onReload = () => {
+    // Each failure is logged by its ServerTls and leaves its current certificate in place.
+    for (const c of certificates) c.reload().catch(() => undefined);
+  };
+  opts.reload?.addEventListener('reload', onReload);
+  const serverTls = async (cfg: ListenerTlsConfig | undefined, label: string) => {
+    const tls = await loadServerTls(cfg, { label, log, cwd: opts.cwd });
+    if (tls !== undefined) certificates.push(tls);
+    return tls;
+  };
   return {
     config: opts.config,
     log,
@@ -54,10 +74,14 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       return admin;
     },
     async startAdmin(listen = opts.config.admin.listen) {
-      admin = await startAdminServer({ listen, token: opts.runtime.adminToken, metrics, log, providers });
+      const tls = await serverTls(opts.config.admin.tls, 'admin.tls');
+      admin = await startAdminServer({ listen, token: opts.runtime.adminToken, metrics, log, providers, tls });
       return admin;
     },
+    serverTls,
+    targetTls: (cfg, label) => loadTargetTls(cfg, label, opts.cwd),
     async close() {
+      opts.reload?.removeEventListener('reload', onReload);
       if (admin) await admin.close();
       admin = undefined;
       log.flush();

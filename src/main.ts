@@ -73,11 +73,14 @@ export function main(argv: readonly string[] = process.argv.slice(2)): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP re-reads certificates (docs/tls.md) instead of ending the process.
+  const reload = new EventTarget();
+  process.on('SIGHUP', () => reload.dispatchEvent(new Event('reload')));
   process.on('uncaughtException', (err) => {
     process.stderr.write(`doppel: internal error: ${describeError(err)}\n`);
     process.exit(ExitCode.internal);
   });
-  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, cwd: process.cwd() };
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, reload, cwd: process.cwd() };
   runMain(argv, io).then(
     (code) => {
       process.exitCode = code;

@@ -8,7 +8,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from '../core/logger.js';
 import { DoppelError } from '../core/errors.js';
 import { isLoopbackHost, parseHostPort, formatHostPort } from '../core/address.js';
-import { listenFailure } from '../core/listen.js';
+import { createHttpListener, listenFailure } from '../core/listen.js';
+import type { ServerTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminProviders } from './types.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -22,6 +23,8 @@ export interface AdminServerOptions {
   metrics: Metrics;
   log: Logger;
   providers: AdminProviders;
+  /** serve the API over TLS with this certificate (admin.tls) */
+  tls?: ServerTls | undefined;
 }
 
 export interface AdminServer {
@@ -48,6 +51,8 @@ export function buildAdminApp(opts: Omit<AdminServerOptions, 'listen'> & { requi
     loggerInstance: logger,
     // Per-request lines would drown the logs of a sidecar scraped every few seconds.
     logController: new LogController({ disableRequestLogging: true }),
+    // The one listener factory, so admin gets the same TLS setup and certificate reloads as every other port.
+    serverFactory: (handler) => createHttpListener({}, opts.tls, opts.log.child({ component: 'admin' })).on('request', handler),
   });
   if (opts.requireToken) {
     const token = opts.token as string;
@@ -88,11 +93,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : hp.port;
   const address = formatHostPort({ host: hp.host, port });
-  opts.log.info({ address }, 'admin api listening');
+  opts.log.info({ address, tls: opts.tls !== undefined }, 'admin api listening');
   return {
     app,
     address,
-    url: `http://${address}`,
+    url: `${opts.tls === undefined ? 'http' : 'https'}://${address}`,
     close: () => app.close(),
   };
 }

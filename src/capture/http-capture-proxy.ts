@@ -15,7 +15,7 @@
  * upstream request is cancelled (chunked bodies are held back first, see
  * chunked-hold.ts) and nothing is recorded.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import type { Direction } from '../core/exchange.js';
@@ -23,7 +23,8 @@ import type { Logger } from '../core/logger.js';
 import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
-import { listenOn } from '../core/listen.js';
+import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../core/listen.js';
+import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
@@ -51,6 +52,10 @@ export interface HttpCaptureProxyOptions {
   listenFlag?: string | undefined;
   /** base URL of the upstream (service or real dependency) */
   target: string;
+  /** serve clients over TLS with this certificate */
+  tls?: ServerTls | undefined;
+  /** CA, client certificate and verification for an https:// target */
+  targetTls?: TargetTls | undefined;
   service: string;
   direction: Direction;
   /** where finished exchanges go; none = proxy only */
@@ -84,7 +89,14 @@ export interface HttpCaptureProxy {
 const kConnId = Symbol('doppel.connectionId');
 /** The latest exchange on a connection whose request has a body, or 'refused' once a request was answered as malformed. */
 const kBodyExchange = Symbol('doppel.bodyExchange');
-type TaggedSocket = Socket & { [kConnId]?: string; [kBodyExchange]?: ProxyHandler | 'refused' | undefined; _httpMessage?: ServerResponse | null };
+/** tls.version and tls.alpn of the connection, read once after its handshake */
+const kTlsTags = Symbol('doppel.tlsTags');
+type TaggedSocket = Socket & {
+  [kConnId]?: string;
+  [kBodyExchange]?: ProxyHandler | 'refused' | undefined;
+  [kTlsTags]?: Record<string, string> | undefined;
+  _httpMessage?: ServerResponse | null;
+};
 
 function errorCode(err: unknown): string {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
@@ -120,7 +132,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   const pool = new Pool(origin, {
     headersTimeout: upstreamMs,
     bodyTimeout: upstreamMs,
-    connect: { timeout: Math.min(upstreamMs, 10_000) },
+    connect: { timeout: Math.min(upstreamMs, 10_000), ...opts.targetTls },
     keepAliveTimeout: 4_000,
     pipelining: 1,
   });
@@ -129,22 +141,39 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   const isInbound = opts.direction === 'inbound';
   let connSeq = 0;
 
-  const server = createServer({
-    // Node 20 rejects HTTP/1.1 requests without Host by default; keep it explicit (RFC 9112 §3.2).
-    requireHostHeader: true,
-    headersTimeout: opts.timeouts.headersMs,
-    requestTimeout: opts.timeouts.requestMs,
-    keepAliveTimeout: opts.timeouts.keepAliveMs,
-  });
+  const server = createHttpListener(
+    {
+      // Node 20 rejects HTTP/1.1 requests without Host by default; keep it explicit (RFC 9112 §3.2).
+      requireHostHeader: true,
+      headersTimeout: opts.timeouts.headersMs,
+      requestTimeout: opts.timeouts.requestMs,
+      keepAliveTimeout: opts.timeouts.keepAliveMs,
+    },
+    opts.tls,
+    log,
+  );
   const connections = new Set<Socket>();
 
-  server.on('connection', (socket: TaggedSocket) => {
+  // Every TCP socket is tracked, TLS ones still in their handshake too, so close() can cut them all.
+  const track = (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  };
+  const onConnection = (socket: TaggedSocket) => {
     socket[kConnId] = `c-${newExchangeId()}-${++connSeq}`;
     // set on every socket up front: writing it per request then changes no object's shape
     socket[kBodyExchange] = undefined;
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
-  });
+    socket[kTlsTags] = opts.tls === undefined ? undefined : tlsTagsOf(socket);
+  };
+  if (opts.tls === undefined) {
+    server.on('connection', (socket: TaggedSocket) => {
+      track(socket);
+      onConnection(socket);
+    });
+  } else {
+    server.on('connection', track);
+    server.on(connectionEvent(opts.tls), onConnection);
+  }
 
   const badRequests = opts.metrics?.httpBadRequests;
   function refuse(socket: TaggedSocket, r: Refusal, code: string): void {
@@ -188,7 +217,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-    tunnelUpgrade(req, socket, head, target, hostOverride, log);
+    tunnelUpgrade(req, socket, head, target, hostOverride, log, opts.targetTls);
   });
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -250,6 +279,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     }
     const id = newExchangeId(startedAt);
     const connectionId = (req.socket as TaggedSocket)[kConnId] ?? 'c-unknown';
+    const tlsTags = (req.socket as TaggedSocket)[kTlsTags];
     let parent: InboundLink | undefined;
     if (opts.traceLinks !== undefined) {
       const traceId = traceIdOf(traceparentOf(raw));
@@ -287,6 +317,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
               },
         error: h.error,
       };
+      if (tlsTags !== undefined) rawEx.tags = { ...tlsTags };
       sink.offer(rawEx);
     });
     res.once('close', () => handler.onClientClose());
@@ -300,11 +331,11 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   const hp = parseHostPort(opts.listen, 'listen address');
   const bound = await listenOn(server, hp, opts.listenFlag);
   const address = formatHostPort({ host: hp.host, port: bound.port });
-  log.info({ address, target: origin + basePath }, opts.direction === 'inbound' ? 'record proxy listening' : 'dependency proxy listening');
+  log.info({ address, target: origin + basePath, tls: opts.tls !== undefined }, opts.direction === 'inbound' ? 'record proxy listening' : 'dependency proxy listening');
 
   return {
     address,
-    url: `http://${address}`,
+    url: `${opts.tls === undefined ? 'http' : 'https'}://${address}`,
     server,
     async close(graceMs = 5_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,17 +3,27 @@
  * byte tunnel: the request head is re-sent to the upstream as received and the
  * two sockets are piped. Tunnels are not recorded.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/logger.js';
+import type { TargetTls } from '../core/tls.js';
 
-export function tunnelUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, target: URL, hostOverride: string | undefined, log: Logger): void {
+export function tunnelUpgrade(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  target: URL,
+  hostOverride: string | undefined,
+  log: Logger,
+  targetTls?: TargetTls,
+): void {
   const isTls = target.protocol === 'https:';
   const port = Number(target.port) || (isTls ? 443 : 80);
   const upstream: Socket = isTls
-    ? tlsConnect({ host: target.hostname, port, servername: target.hostname })
+    ? // SNI carries host names only (RFC 6066 §3); an IP target is verified against its IP SANs.
+      tlsConnect({ ...targetTls, host: target.hostname, port, ...(isIP(target.hostname) === 0 ? { servername: target.hostname } : {}) })
     : netConnect({ host: target.hostname, port });
   let headText = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`;
   const raw = req.rawHeaders;

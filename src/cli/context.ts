@@ -22,6 +22,8 @@ export interface CliIO {
   env: Readonly<Record<string, string | undefined>>;
   /** fired once on SIGINT/SIGTERM: commands stop cleanly (flush, write report) */
   signal: AbortSignal;
+  /** dispatches `reload` on SIGHUP: listeners re-read their certificates */
+  reload?: EventTarget;
   cwd: string;
 }
 

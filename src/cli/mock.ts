@@ -19,6 +19,8 @@ export interface MockFlags {
   pgDep?: string[];
   stubs?: string[];
   latency?: 'recorded' | 'none';
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function registerMockCommand(program: Command, bind: Bind): Command {
@@ -30,6 +32,8 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT]; with a target, unmatched statements pass through and are recorded (repeatable)', collect)
     .option('--stubs <file>', 'WireMock-style stub mappings layered over recordings (repeatable)', collect)
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
+    .option('--tls-cert <file>', 'serve the --http-dep mocks over TLS with this PEM certificate')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .action(bind<MockFlags>(runMock));
 }
 
@@ -41,12 +45,21 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
   if (httpSpecs.length === 0 && pgSpecs.length === 0) {
     throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL] or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
   }
-  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const writers = new Map<string, ExchangeWriter>();
   const mocks: Array<{ close(): Promise<void> }> = [];
   try {
     for (const spec of httpSpecs) {
-      const mock = await startHttpMockFromSpec(spec, { config, log: daemon.log, metrics: daemon.metrics, redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers });
+      const mock = await startHttpMockFromSpec(spec, {
+        config,
+        log: daemon.log,
+        metrics: daemon.metrics,
+        redactKey: ctx.runtime.redactKey,
+        cwd: ctx.io.cwd,
+        writers,
+        serverTls: (c, label) => daemon.serverTls(c, label),
+        targetTls: (c, label) => daemon.targetTls(c, label),
+      });
       mocks.push(mock);
       daemon.providers.mocks.push({ reset: () => mock.reset() });
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched(), overflow: () => mock.unmatchedOverflow() });
@@ -73,6 +86,9 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Co
   const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
   const specs: HttpMockSpec[] = config.mocks.filter((m) => m.protocol === 'http').map((m) => httpMockSpecFromConfig(m, abs, flags.latency));
   const traffic = (flags.traffic ?? []).map(abs);
+  if ((flags.tlsCert !== undefined || flags.tlsKey !== undefined) && (flags.httpDep ?? []).length === 0) {
+    throw usageError('--tls-cert/--tls-key serve the --http-dep mocks over TLS: give at least one --http-dep NAME=LISTEN (config mocks take mocks[].tls)');
+  }
   for (const v of flags.httpDep ?? []) {
     const dep = parseDepSpec('--http-dep', v, false);
     if (traffic.length === 0 && (flags.stubs ?? []).length === 0) throw usageError(`--http-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --stubs FILE`);
@@ -89,6 +105,7 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: Co
       maxBodyBytes: 16 * 1024 * 1024,
       unmatchedKeep: 1000,
       recordOut: undefined,
+      ...(flags.tlsCert === undefined && flags.tlsKey === undefined ? {} : { tls: { cert: flags.tlsCert, key: flags.tlsKey } }),
     });
   }
   return specs;

@@ -17,6 +17,7 @@ import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import type { ServerTls, TargetTls } from '../core/tls.js';
 
 export interface RecordFlags {
   out?: string;
@@ -27,6 +28,8 @@ export interface RecordFlags {
   pgDep?: string[];
   sample?: string;
   gzip?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function registerRecordCommand(program: Command, bind: Bind): Command {
@@ -40,6 +43,8 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--http-dep <spec>', 'HTTP dependency NAME=LISTEN,TARGET_URL (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres dependency NAME=LISTEN,TARGET_HOST:PORT (repeatable)', collect)
     .option('--sample <rate>', 'share of exchanges recorded, 0..1')
+    .option('--tls-cert <file>', 'serve the inbound proxy over TLS with this PEM certificate (record.tls.cert)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
     .action(bind<RecordFlags>(runRecord));
 }
@@ -69,6 +74,8 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     if (flags.service !== undefined) setIn(raw, ['record', 'service'], flags.service);
     if (flags.gzip === true) setIn(raw, ['record', 'gzip'], true);
     if (flags.sample !== undefined) setIn(raw, ['record', 'sample'], numeric(flags.sample));
+    if (flags.tlsCert !== undefined) setIn(raw, ['record', 'tls', 'cert'], flags.tlsCert);
+    if (flags.tlsKey !== undefined) setIn(raw, ['record', 'tls', 'key'], flags.tlsKey);
     if (flags.httpDep !== undefined) {
       const record = (raw.record ?? {}) as Record<string, unknown>;
       const existing = Array.isArray(record.http_deps) ? (record.http_deps as unknown[]) : [];
@@ -89,7 +96,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
   }
   const outDir = isRedisStoreUrl(rec.out) ? rec.out : resolvePath(ctx.io.cwd, rec.out);
-  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const log = daemon.log;
   const started: Closable[] = [];
   let recorder: Recorder | undefined;
@@ -135,10 +142,13 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       maxBodyBytes: size(rec.max_body_bytes, 1024 * 1024),
       decide: createRecordFilter({ sample: rec.sample, include: rec.include, exclude: rec.exclude, excludeHealth: rec.exclude_health }),
     };
+    // Certificates are checked before any port opens: a bad file is exit 2 with nothing half started.
+    const inboundTls = await daemon.serverTls(rec.tls, 'record.tls');
+    const upstreamTls = daemon.targetTls(rec.upstream_tls, 'record.upstream_tls');
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
     started.push(...(await startPgDeps(shared, writer, rec.pg_deps)));
-    if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream));
+    if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
     if (config.admin.enabled) await daemon.startAdmin();
     log.info({ out: outDir }, 'recording; stop with Ctrl-C');
     await waitForAbort(ctx.io.signal);
@@ -151,12 +161,14 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   return ExitCode.ok;
 }
 
-async function startInbound(shared: RecordShared, upstream: string): Promise<HttpCaptureProxy> {
+async function startInbound(shared: RecordShared, upstream: string, tls: ServerTls | undefined, targetTls: TargetTls | undefined): Promise<HttpCaptureProxy> {
   const rec = shared.config.record;
   return startHttpCaptureProxy({
     listen: rec.listen,
     listenFlag: '--listen ADDR (record.listen)',
     target: upstream,
+    tls,
+    targetTls,
     service: rec.service,
     direction: 'inbound',
     sink: shared.recorder,
@@ -180,6 +192,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         listen: dep.listen,
         listenFlag: `--http-dep ${dep.name}=LISTEN,TARGET_URL (record.http_deps)`,
         target: dep.target,
+        targetTls: shared.daemon.targetTls(dep.target_tls, `record.http_deps[${dep.name}].target_tls`),
         service: dep.name,
         direction: 'outbound',
         sink: shared.recorder,

@@ -62,7 +62,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
   }
 
-  const daemon = createDaemon({ config, runtime: ctx.runtime });
+  const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
   let progress: ProgressView | undefined;
@@ -73,6 +73,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     const result = await runReplay(
       {
         replay: config.replay,
+        targetTls: daemon.targetTls(config.replay.target_tls, 'replay.target_tls'),
         sessionKey: config.sessions.key,
         compare: config.compare,
         gates,

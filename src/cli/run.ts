@@ -35,7 +35,7 @@ export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[
     return ExitCode.ok;
   }
 
-  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
   const writers = new Map<string, ExchangeWriter>();

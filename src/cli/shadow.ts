@@ -8,6 +8,7 @@ import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from 
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
 import { waitForAbort } from './record.js';
+import type { TargetTls } from '../core/tls.js';
 
 export interface ShadowFlags {
   listen?: string;
@@ -23,6 +24,8 @@ export interface ShadowFlags {
   candidateHttpDep?: string[];
   candidatePgDep?: string[];
   injectTraceparent?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
@@ -42,6 +45,8 @@ export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promis
     set('secondary', flags.secondary);
     set('report', flags.report);
     set('sample', flags.sample === undefined ? undefined : numeric(flags.sample));
+    if (flags.tlsCert !== undefined) setIn(raw, ['shadow', 'tls', 'cert'], flags.tlsCert);
+    if (flags.tlsKey !== undefined) setIn(raw, ['shadow', 'tls', 'key'], flags.tlsKey);
     if (flags.injectTraceparent === true) set('inject_traceparent', true);
     append('http_deps', '--http-dep', flags.httpDep, true);
     append('pg_deps', '--pg-dep', flags.pgDep, true);
@@ -59,10 +64,22 @@ export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promis
     if (file.quality_gates !== undefined) gates = file.quality_gates;
     if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
   }
-  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr });
+  const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const t = config.record.timeouts;
   try {
+    const deps = new Map<string, TargetTls>();
+    for (const d of cfg.http_deps) {
+      const t = daemon.targetTls(d.target_tls, `shadow.http_deps[${d.name}].target_tls`);
+      if (t !== undefined) deps.set(d.name, t);
+    }
+    const tls = {
+      listener: await daemon.serverTls(cfg.tls, 'shadow.tls'),
+      primary: daemon.targetTls(cfg.primary_tls, 'shadow.primary_tls'),
+      candidate: daemon.targetTls(cfg.candidate_tls, 'shadow.candidate_tls'),
+      deps,
+    };
     const service = await startShadowService({
+      tls,
       shadow: cfg,
       compare: config.compare,
       gates,
@@ -122,5 +139,7 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
     .option('--candidate-http-dep <spec>', "candidate's HTTP dependency port NAME=LISTEN, served from the primary's calls (repeatable)", collect)
     .option('--candidate-pg-dep <spec>', "candidate's Postgres dependency port NAME=LISTEN (repeatable)", collect)
     .addOption(new Option('--inject-traceparent', 'add a W3C traceparent to requests that have none'))
+    .option('--tls-cert <file>', 'serve the listener over TLS with this PEM certificate (shadow.tls.cert)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (shadow.tls.key)')
     .action(bind<ShadowFlags>(async (flags, ctx) => runShadow(flags, ctx)));
 }

@@ -30,6 +30,32 @@ const StringMap = () => Type.Record(Type.String(), Type.String(), { expected: 'a
 const Strict = <T extends Record<string, TSchema>>(props: T, opts: Record<string, unknown> = {}) =>
   Type.Object(props, { additionalProperties: false, ...opts });
 
+/** `tls:` of a listener (docs/tls.md). */
+const ListenerTls = () =>
+  Type.Optional(
+    Strict(
+      {
+        cert: Type.Optional(Type.String({ expected: 'a PEM certificate file (chain after the leaf)' })),
+        key: Type.Optional(Type.String({ expected: 'the PEM private key file of cert' })),
+        generate: Type.Boolean({ default: false, expected: 'true to serve a self-signed certificate made at start (its fingerprint is logged)' }),
+      },
+      { expected: 'a map { cert, key } or { generate: true }' },
+    ),
+  );
+/** `*_tls:` of an outbound target (docs/tls.md). */
+const TargetTls = () =>
+  Type.Optional(
+    Strict(
+      {
+        ca: Type.Optional(Type.String({ expected: 'a PEM file of the CA certificates that signed the target' })),
+        cert: Type.Optional(Type.String({ expected: 'a PEM client certificate file' })),
+        key: Type.Optional(Type.String({ expected: 'the PEM private key file of the client certificate' })),
+        insecure: Type.Boolean({ default: false, expected: 'true to accept any certificate (self-signed, wrong name)' }),
+      },
+      { expected: 'a map { ca, cert, key, insecure }' },
+    ),
+  );
+
 const Filters = {
   include: Type.Optional(Type.Array(Type.String(), { expected: 'a list like ["GET /orders/*"]' })),
   exclude: Type.Optional(Type.Array(Type.String(), { expected: 'a list like ["GET /healthz"]' })),
@@ -39,6 +65,7 @@ export const HttpDepSchema = Strict({
   name: Type.String({ minLength: 1 }),
   listen: Addr(),
   target: Type.Optional(Url()),
+  target_tls: TargetTls(),
 });
 
 export const PgDepSchema = Strict({
@@ -51,6 +78,7 @@ export const AdminSchema = Strict(
   {
     listen: Addr('127.0.0.1:4190'),
     enabled: Type.Boolean({ default: true }),
+    tls: ListenerTls(),
   },
   { default: {} },
 );
@@ -59,7 +87,9 @@ export const RecordSchema = Strict(
   {
     out: Type.Optional(Type.String()),
     listen: Addr('127.0.0.1:0'),
+    tls: ListenerTls(),
     upstream: Type.Optional(Url()),
+    upstream_tls: TargetTls(),
     service: Type.String({ minLength: 1, default: 'app', expected: 'the name of the service behind the inbound proxy (who answers)' }),
     rewrite_host: Type.Boolean({
       default: false,
@@ -107,7 +137,8 @@ export const MockSchema = Strict({
   }),
   user: Type.Optional(Type.String()),
   password: Type.Optional(Type.String()),
-  tls: Type.Optional(Strict({ cert: Type.Optional(Type.String()), key: Type.Optional(Type.String()), generate: Type.Boolean({ default: false }) })),
+  tls: ListenerTls(),
+  target_tls: TargetTls(),
   max_message_bytes: Size('16mb'),
 });
 
@@ -120,6 +151,7 @@ export const CaptureSchema = Strict({
 export const ReplaySchema = Strict(
   {
     target: Type.Optional(Url()),
+    target_tls: TargetTls(),
     traffic: Type.Optional(Paths()),
     concurrency: Type.Integer({ minimum: 1, default: 10 }),
     time_scale: Type.Number({ exclusiveMinimum: 0, default: 1 }),
@@ -220,8 +252,11 @@ export const CutoffsSchema = Strict(
 export const ShadowSchema = Strict(
   {
     listen: Type.Optional(Addr()),
+    tls: ListenerTls(),
     primary: Type.Optional(Url()),
+    primary_tls: TargetTls(),
     candidate: Type.Optional(Url()),
+    candidate_tls: TargetTls(),
     secondary: Type.Optional(Url()),
     sample: Rate(1),
     ...Filters,

@@ -2,11 +2,18 @@
  * Binding a listener: one mechanism for every port doppel opens (admin API,
  * record proxy, shadow listener, HTTP mocks, Postgres mocks and relays), so a
  * taken or impossible address is always exit 2 with the address and the flag
- * that moves it, never an internal error.
+ * that moves it, never an internal error. HTTP listeners are made here too,
+ * plain or TLS, so every one of them gets the same certificate handling and
+ * the same ALPN list (where h2 will join http/1.1).
  */
-import type { AddressInfo, Server } from 'node:net';
+import { createServer as createPlainServer, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from './address.js';
 import { DoppelError, describeError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { ServerTls } from './tls.js';
 
 /** Said when a listener's caller does not name its flag. */
 const UNNAMED = 'its listen address';
@@ -41,4 +48,34 @@ export function listenOn(server: Server, at: HostPort, flag: string = UNNAMED): 
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/** An HTTP/1.1 server, over TLS when `tls` is given; its certificate follows the ServerTls's reloads. */
+export function createHttpListener(options: ServerOptions, tls: ServerTls | undefined, log?: Logger): HttpServer {
+  if (tls === undefined) return createPlainServer(options);
+  // A client that connects and never finishes its handshake is bounded like one that never sends its head.
+  const server = createTlsServer({ handshakeTimeout: options.headersTimeout ?? 30_000, ...options, ...tls.serverOptions() });
+  tls.attach(server);
+  // Plain HTTP or a failed handshake: that socket is closed (Node's default); say why at debug.
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    log?.debug({ code: err.code, reason: err.message, remote: socket.remoteAddress }, 'tls handshake failed');
+    socket.destroy();
+  });
+  return server;
+}
+
+/** The socket event that carries the connection requests arrive on: the TLS socket once the handshake is done. */
+export function connectionEvent(tls: ServerTls | undefined): 'connection' | 'secureConnection' {
+  return tls === undefined ? 'connection' : 'secureConnection';
+}
+
+/** Exchange tags of a TLS connection: the negotiated version and ALPN protocol; undefined for plain TCP. */
+export function tlsTagsOf(socket: Socket): Record<string, string> | undefined {
+  const s = socket as Partial<TLSSocket>;
+  if (s.encrypted !== true || typeof s.getProtocol !== 'function') return undefined;
+  const tags: Record<string, string> = {};
+  const version = s.getProtocol();
+  if (version !== null && version !== undefined) tags['tls.version'] = version;
+  if (typeof s.alpnProtocol === 'string') tags['tls.alpn'] = s.alpnProtocol;
+  return tags;
 }

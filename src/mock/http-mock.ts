@@ -7,7 +7,7 @@
  * bounded: the nearest-recording search and its cache, the miss log and the
  * unmatched list all have limits, and every miss is still counted exactly.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
 import type { Logger } from '../core/logger.js';
@@ -17,7 +17,8 @@ import { newExchangeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { contentEncodingOfRaw } from '../core/content-coding.js';
-import { listenOn } from '../core/listen.js';
+import { createHttpListener, listenOn } from '../core/listen.js';
+import type { ServerTls, TargetTls } from '../core/tls.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { UnmatchedCall } from '../admin/types.js';
@@ -66,6 +67,10 @@ export interface CreateHttpMockOptions {
   listen: string;
   /** the flag or config key that moves this listener, named if its address cannot be bound */
   listenFlag?: string | undefined;
+  /** serve over TLS with this certificate */
+  tls?: ServerTls | undefined;
+  /** CA and client certificate of an https:// target */
+  targetTls?: TargetTls | undefined;
   /** recordings: any async or sync iterable of exchanges; only this service's HTTP exchanges are used */
   exchanges: AsyncIterable<Exchange> | Iterable<Exchange>;
   stubs?: readonly StubDefinition[];
@@ -141,10 +146,15 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
   const pool =
     target === undefined
       ? undefined
-      : new Pool(target.origin, { headersTimeout: o.upstreamTimeoutMs ?? 30_000, bodyTimeout: o.upstreamTimeoutMs ?? 30_000, pipelining: 1 });
+      : new Pool(target.origin, {
+          headersTimeout: o.upstreamTimeoutMs ?? 30_000,
+          bodyTimeout: o.upstreamTimeoutMs ?? 30_000,
+          pipelining: 1,
+          ...(opts.targetTls === undefined ? {} : { connect: { ...opts.targetTls } }),
+        });
   const basePath = target === undefined ? '' : target.pathname.replace(/\/+$/, '');
 
-  const server = createServer({ requireHostHeader: false, keepAliveTimeout: 5_000, headersTimeout: 30_000, requestTimeout: 300_000 });
+  const server = createHttpListener({ requireHostHeader: false, keepAliveTimeout: 5_000, headersTimeout: 30_000, requestTimeout: 300_000 }, opts.tls, log);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -414,10 +424,10 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
   const hp = parseHostPort(opts.listen, 'listen address');
   const bound = await listenOn(server, hp, opts.listenFlag ?? `mocks[${opts.service}].listen`);
   const address = formatHostPort({ host: hp.host, port: bound.port });
-  log.info({ address, recorded: index.size, stubs: stubs.length, target: o.target }, 'http mock listening');
+  log.info({ address, recorded: index.size, stubs: stubs.length, target: o.target, tls: opts.tls !== undefined }, 'http mock listening');
 
   return {
-    url: `http://${address}`,
+    url: `${opts.tls === undefined ? 'http' : 'https'}://${address}`,
     address,
     server,
     get loaded() {

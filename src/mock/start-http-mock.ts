@@ -7,6 +7,7 @@ import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { createRedactor, resolveRedactKey } from '../core/redact.js';
 import type { Logger } from '../core/logger.js';
+import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
 import { isRedisStoreUrl, openStoreReader, openStoreWriter } from '../store/open-store.js';
@@ -28,6 +29,9 @@ export interface HttpMockSpec {
   maxBodyBytes: number;
   unmatchedKeep: number;
   recordOut: string | undefined;
+  /** the listener's `tls` and the target's `target_tls` */
+  tls?: ListenerTlsConfig | undefined;
+  targetTls?: TargetTlsConfig | undefined;
 }
 
 /** The spec a `mocks:` entry stands for; `abs` resolves its paths. */
@@ -44,6 +48,8 @@ export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string)
     maxBodyBytes: parseSizeBytes(m.max_body_bytes) ?? 16 * 1024 * 1024,
     unmatchedKeep: m.unmatched_keep,
     recordOut: m.record_out === undefined ? undefined : abs(m.record_out),
+    tls: m.tls,
+    targetTls: m.target_tls,
   };
 }
 
@@ -55,10 +61,15 @@ export interface StartHttpMockDeps {
   cwd: string;
   /** writers opened for passthrough recording, shared per directory; the caller closes them */
   writers: Map<string, ExchangeWriter>;
+  /** certificate loaders that follow reloads (the daemon's); plain loaders when absent */
+  serverTls?: (cfg: ListenerTlsConfig | undefined, label: string) => Promise<ServerTls | undefined>;
+  targetTls?: (cfg: TargetTlsConfig | undefined, label: string) => TargetTls | undefined;
 }
 
 export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpMockDeps): Promise<HttpMock> {
   const { config, log, metrics } = deps;
+  const tls = await (deps.serverTls ?? ((c, label) => loadServerTls(c, { label, log, cwd: deps.cwd })))(spec.tls, `mocks[${spec.service}].tls`);
+  const targetTls = (deps.targetTls ?? ((c, label) => loadTargetTls(c, label, deps.cwd)))(spec.targetTls, `mocks[${spec.service}].target_tls`);
   const corrupt = createCorruptReporter(metrics, log);
   const exchanges = openStoreReader(spec.traffic).read({ onCorrupt: corrupt.onCorrupt });
   let recordTo;
@@ -91,6 +102,8 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
     service: spec.service,
     listen: spec.listen,
     listenFlag: spec.listenFlag,
+    tls,
+    targetTls,
     exchanges,
     stubs,
     options: {

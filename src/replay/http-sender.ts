@@ -13,6 +13,7 @@
  */
 import { Pool } from 'undici';
 import type { HeaderPairs } from '../core/exchange.js';
+import type { TargetTls } from '../core/tls.js';
 import type { ResponseSample } from '../compare/types.js';
 import type { OutgoingRequest } from './request-builder.js';
 
@@ -32,6 +33,8 @@ export interface HttpSenderOptions {
   target: string;
   connections: number;
   insecure: boolean;
+  /** CA and client certificate of an https:// target (replay.target_tls) */
+  tls?: TargetTls | undefined;
   timeoutMs: number;
   maxBodyBytes: number;
   now: () => number;
@@ -139,7 +142,7 @@ export function createHttpSender(opts: HttpSenderOptions): HttpSender {
     pipelining: 1,
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
-    connect: { rejectUnauthorized: !opts.insecure, timeout: Math.min(opts.timeoutMs, 10_000) },
+    connect: { ...opts.tls, rejectUnauthorized: !opts.insecure && opts.tls?.rejectUnauthorized !== false, timeout: Math.min(opts.timeoutMs, 10_000) },
   });
   const state: SenderState = { maxBodyBytes: opts.maxBodyBytes, now: opts.now, inFlight: new Set(), isStopped: false };
   const onStop = () => {

@@ -13,6 +13,7 @@ import { DoppelError, ExitCode, usageError } from '../core/errors.js';
 import type { HttpExchange } from '../core/exchange.js';
 import { newRunId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
+import { loadTargetTls, type TargetTls } from '../core/tls.js';
 import type { CompareConfig, CutoffsConfig, ReplayConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { LATENCY_GATES } from '../gates/expression.js';
@@ -52,6 +53,8 @@ export interface ReplayOptions {
    */
   sessionKey?: string;
   replay: Readonly<ReplayConfig>;
+  /** replay.target_tls read by the caller (paths resolved against its working directory); read here when absent */
+  targetTls?: TargetTls | undefined;
   compare: Readonly<CompareConfig>;
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
@@ -182,11 +185,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency;
   const senders: HttpSender[] = [];
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+  const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
+  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
-    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
     senders.push(secondary);
   }
   const player = new ReplayPlayer({

@@ -7,6 +7,7 @@
  */
 import { Pool, errors as undiciErrors } from 'undici';
 import type { HeaderPairs } from '../core/exchange.js';
+import type { TargetTls } from '../core/tls.js';
 import { CandidateCallError, type CandidateClient, type CandidateDone, type CandidateRequest, type CandidateResponse } from './types.js';
 
 export interface CandidateClientOptions {
@@ -17,6 +18,8 @@ export interface CandidateClientOptions {
   maxBodyBytes: number;
   /** sockets kept to the candidate (the tee's in-flight bound) */
   connections: number;
+  /** CA and client certificate of an https:// candidate */
+  tls?: TargetTls | undefined;
 }
 
 /**
@@ -169,7 +172,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     // two more timer objects per copy that live as long as the copy is in flight.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: { timeout: Math.min(opts.timeoutMs, 10_000) },
+    connect: { timeout: Math.min(opts.timeoutMs, 10_000), ...opts.tls },
     keepAliveTimeout: 4_000,
   });
   const maxBody = opts.maxBodyBytes;

@@ -18,9 +18,18 @@ import { createTraceLinks, traceparentOf, type TraceLinks } from '../capture/tra
 import type { Metrics } from '../metrics/metrics.js';
 import type { LiveMocks } from './live-mocks.js';
 import { createPgFeedWriter } from './pg-feed-writer.js';
+import type { ServerTls, TargetTls } from '../core/tls.js';
 
 interface Closeable {
   close(graceMs?: number): Promise<void>;
+}
+
+export interface ShadowTls {
+  listener?: ServerTls | undefined;
+  primary?: TargetTls | undefined;
+  candidate?: TargetTls | undefined;
+  /** by dependency name */
+  deps?: ReadonlyMap<string, TargetTls> | undefined;
 }
 
 export interface ShadowListenersOptions {
@@ -30,6 +39,8 @@ export interface ShadowListenersOptions {
   timeouts: ProxyTimeouts;
   log: Logger;
   metrics: Metrics;
+  /** certificates read at the edge: the inbound listener's and its targets' */
+  tls?: ShadowTls | undefined;
 }
 
 export class ShadowListeners {
@@ -65,6 +76,7 @@ export class ShadowListeners {
         listen: d.listen,
         listenFlag: `--http-dep ${d.name}=LISTEN,TARGET_URL (shadow.http_deps)`,
         target: d.target as string,
+        targetTls: this.#o.tls?.deps?.get(d.name),
         service: d.name,
         direction: 'outbound',
         sink: { isPaused: false, offer: (ex) => lm.primarySink.offer(ex), skip: () => undefined },
@@ -108,6 +120,8 @@ export class ShadowListeners {
       listen: cfg.listen as string,
       listenFlag: '--listen ADDR (shadow.listen)',
       target: cfg.primary as string,
+      tls: this.#o.tls?.listener,
+      targetTls: this.#o.tls?.primary,
       service: 'primary',
       direction: 'inbound',
       sink,

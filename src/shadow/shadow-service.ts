@@ -23,6 +23,7 @@ import { createDropCounter, createShadowJudging } from './shadow-judging.js';
 import { ShadowListeners } from './shadow-listeners.js';
 import { createPgMock } from '../mock/pg/server.js';
 import type { PgMock } from '../mock/pg/types.js';
+import type { ShadowTls } from './shadow-listeners.js';
 
 export interface ShadowServiceOptions {
   shadow: Readonly<ShadowConfig>;
@@ -34,8 +35,12 @@ export interface ShadowServiceOptions {
   metrics: Metrics;
   /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
   timeouts: ProxyTimeouts;
+  /** certificates read at the edge: the listener's, and those of the targets (shadow.*_tls, http_deps[].target_tls) */
+  tls?: ShadowTls | undefined;
   now?: () => number;
 }
+
+export type { ShadowTls } from './shadow-listeners.js';
 
 export interface ShadowService {
   readonly address: string;
@@ -138,9 +143,11 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     drop,
     log,
   });
+  const tls = opts.tls ?? {};
   const { noise, judge, pool } = judging;
-  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
-  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight });
+  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.candidate });
+  // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
+  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.primary });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
     ? createLiveMocks({ log, metrics: opts.metrics, windowMs: ms(cfg.mock_window, 'mock_window'), maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
@@ -179,7 +186,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
 
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
-  const listeners = new ShadowListeners({ shadow: cfg, maxBodyBytes: maxBody, timeouts: opts.timeouts, log: opts.log, metrics: opts.metrics });
+  const listeners = new ShadowListeners({ shadow: cfg, maxBodyBytes: maxBody, timeouts: opts.timeouts, log: opts.log, metrics: opts.metrics, tls });
   let inbound: Awaited<ReturnType<ShadowListeners['startInbound']>>;
   try {
     await listeners.startPrimaryHttpDeps(liveMocks);

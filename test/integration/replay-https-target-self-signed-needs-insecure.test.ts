@@ -1,12 +1,13 @@
 /**
  * An https:// target with a self-signed certificate (made at test time):
  * without --insecure every request fails certificate verification, the
- * errors are counted and the run aborts (exit 3); with --insecure it passes.
+ * errors are counted and the run aborts (exit 3); with --insecure it passes,
+ * and so it does with the certificate trusted through replay.target_tls.ca.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { runCli } from '../helpers/cli.js';
@@ -34,6 +35,7 @@ describe('replay against an https target with a self-signed certificate', () => 
   let https: Server;
   let httpsUrl: string;
   let handshakes = 0;
+  let certFile: string;
   beforeAll(async () => {
     dir = await tempDir('doppel-replay-https-');
     traffic = join(dir.path, 'traffic');
@@ -50,6 +52,8 @@ describe('replay against an https target with a self-signed certificate', () => 
       algorithm: 'sha256',
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
     });
+    certFile = join(dir.path, 'target.pem');
+    writeFileSync(certFile, pems.cert);
     https = createHttpsServer({ cert: pems.cert, key: pems.private }, answer);
     https.on('secureConnection', () => handshakes++);
     httpsUrl = await listen(https, 'https');
@@ -90,5 +94,25 @@ describe('replay against an https target with a self-signed certificate', () => 
     expect(handshakes).toBeGreaterThan(before);
     const summary = JSON.parse(readFileSync(join(report, 'summary.json'), 'utf8'));
     expect(summary.verdict).toBe('pass');
+  });
+
+  it('with the certificate as replay.target_tls.ca verifies it and passes without --insecure', async () => {
+    const report = join(dir.path, 'r-ca');
+    const config = join(dir.path, 'ca.yaml');
+    writeFileSync(config, `replay:\n  target_tls: { ca: ${certFile} }\n`);
+    const before = handshakes;
+    const r = await replay(['--config', config], report);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sent 12  passed 12  failed 0  errors 0');
+    expect(handshakes).toBeGreaterThan(before);
+  });
+
+  it('a CA file that cannot be read is exit 2 naming it', async () => {
+    const config = join(dir.path, 'missing-ca.yaml');
+    const missing = join(dir.path, 'no-such-ca.pem');
+    writeFileSync(config, `replay:\n  target_tls: { ca: ${missing} }\n`);
+    const r = await replay(['--config', config], join(dir.path, 'r-missing'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`replay.target_tls: cannot read CA file ${missing}`);
   });
 });
