@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HttpExchange } from '../../src/core/exchange.js';
-import { createRedisStoreReader } from '../../src/store/redis-store.js';
+import { createRedisStoreReader, createRedisStoreWriter } from '../../src/store/redis-store.js';
+import { httpExchange } from '../helpers/exchanges.js';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { requireTool } from '../helpers/services.js';
 import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
@@ -120,6 +121,39 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     expect(await metric(admin, 'doppel_record_dropped_total{reason="spool_full"}')).toBe(12);
     expect(await metric(admin, 'doppel_exchanges_recorded_total{service="app",direction="inbound",protocol="http"}')).toBe(0);
     expect(await rec.stop()).toBe(0);
+  });
+
+  it('a batch Redis applied after its command timed out is not applied again when the spool drains it', async () => {
+    const work = await tempDir('doppel-spooldup-');
+    cleanups.push(work.cleanup);
+    const redis = redisProcess(bin as string, await sparePort(), work.dir);
+    await redis.start();
+    cleanups.push(() => redis.kill());
+    const store = `${redis.url}?prefix=${prefix}:dup`;
+    const events: string[] = [];
+    const w = await createRedisStoreWriter({
+      url: store,
+      commandTimeoutMs: 200,
+      drainIntervalMs: 50,
+      spool: { dir: join(work.dir, 'spool'), maxBytes: 1024 * 1024 },
+      onSpool: (e) => events.push(e.kind),
+    });
+    const raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    await raw.connect();
+    cleanups.push(() => raw.quit());
+    // Redis holds the batch past the writer's timeout, then applies it: the writer cannot know it landed.
+    await raw.call('CLIENT', 'PAUSE', '1000', 'WRITE');
+    await Promise.all(Array.from({ length: 10 }, (_, i) => w.append(httpExchange({ url: `/held/${i}` }))));
+    expect(events).toContain('spooling');
+    const deadline = Date.now() + 10_000;
+    while (!events.includes('drained') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(events).toContain('drained');
+    await w.append(httpExchange({ url: '/after' }));
+    await w.close();
+    const urls: string[] = [];
+    for await (const ex of createRedisStoreReader([store]).read()) urls.push((ex as HttpExchange).http.request.url);
+    expect(urls).toEqual([...range('held', 10), '/after']);
+    expect(await raw.hget(`{${prefix}:dup}:manifest`, 'count:exchanges')).toBe('11');
   });
 
   it('exits 2 naming the URL (never its password) when Redis is unreachable at start', async () => {
