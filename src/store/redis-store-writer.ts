@@ -270,7 +270,7 @@ export async function createRedisStoreWriter(options: RedisStoreWriterOptions): 
     await client.hsetnx(loc.manifestKey, 'created', now);
     const manifest = await client.hgetall(loc.manifestKey);
     checkManifestVersion(loc, manifest);
-    const spool = await Spool.open(options.spool ?? { maxBytes: 128 * 1024 * 1024 });
+    const spool = await Spool.open(options.spool ?? { maxBytes: 128 * 1024 * 1024 }, loc.display);
     return new RedisStoreWriter(loc, client, spool, options, Number(manifest.bytes ?? 0));
   } catch (err) {
     client.disconnect();

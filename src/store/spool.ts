@@ -5,11 +5,13 @@
  *
  * A file is a JSON header line (the batch's writer, sequence number and
  * manifest deltas) followed by the exchange lines. Files sort by name in the
- * order they must be drained: writer tag, then zero-padded sequence number.
- * Files another writer left in the directory (a stop while the store was
- * away) are taken over and drained first; their headers keep that writer's
- * identity, so the store still applies each batch once.
+ * order they must be drained: store tag, writer tag, then zero-padded
+ * sequence number. Files another writer of the same store left in the
+ * directory (a stop while the store was away) are taken over and drained
+ * first; their headers keep that writer's identity, so the store still
+ * applies each batch once. Files of other stores are left alone.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,22 +44,27 @@ interface Entry {
 
 export class Spool {
   readonly #opts: SpoolOptions;
+  readonly #storeTag: string;
   #dir: string | undefined;
   #isTemporary = false;
   #entries: Entry[] = [];
   #bytes = 0;
 
-  private constructor(opts: SpoolOptions) {
+  private constructor(opts: SpoolOptions, storeTag: string) {
     this.#opts = opts;
+    this.#storeTag = storeTag;
     this.#dir = opts.dir;
   }
 
-  /** Opens the spool; batches a configured directory already holds are queued for draining. */
-  static async open(opts: SpoolOptions): Promise<Spool> {
-    const spool = new Spool(opts);
+  /**
+   * Opens the spool of one store (`store` names it, e.g. its URL without credentials);
+   * batches for that store a configured directory already holds are queued for draining.
+   */
+  static async open(opts: SpoolOptions, store: string): Promise<Spool> {
+    const spool = new Spool(opts, createHash('sha256').update(store).digest('hex').slice(0, 12));
     if (opts.dir === undefined) return spool;
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    const names = (await readdir(opts.dir)).filter((n) => n.endsWith(SUFFIX)).sort();
+    const names = (await readdir(opts.dir)).filter((n) => n.startsWith(`${spool.#storeTag}-`) && n.endsWith(SUFFIX)).sort();
     for (const name of names) {
       const size = (await stat(join(opts.dir, name)).catch(() => undefined))?.size;
       if (size === undefined) continue;
@@ -90,7 +97,7 @@ export class Spool {
     const size = Buffer.byteLength(text);
     if (this.#bytes + size > this.#opts.maxBytes) return false;
     const dir = await this.#ensureDir();
-    const name = `${safeTag(batch.header.writer)}-${String(batch.header.seq).padStart(15, '0')}${SUFFIX}`;
+    const name = `${this.#storeTag}-${safeTag(batch.header.writer)}-${String(batch.header.seq).padStart(15, '0')}${SUFFIX}`;
     this.#bytes += size;
     try {
       await writeFile(join(dir, name), text, { mode: 0o600, flag: 'wx' });

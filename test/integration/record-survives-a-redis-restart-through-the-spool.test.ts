@@ -156,6 +156,35 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     expect(await raw.hget(`{${prefix}:dup}:manifest`, 'count:exchanges')).toBe('11');
   });
 
+  it('a stop while Redis is away names the spool left behind; the next writer on that spool drains it, once', async () => {
+    const work = await tempDir('doppel-spoolleft-');
+    cleanups.push(work.cleanup);
+    const redis = redisProcess(bin as string, await sparePort(), work.dir);
+    await redis.start();
+    cleanups.push(() => redis.kill());
+    const store = `${redis.url}?prefix=${prefix}:left`;
+    const spool = { dir: join(work.dir, 'spool'), maxBytes: 1024 * 1024 };
+    const first = await createRedisStoreWriter({ url: store, spool, closeDrainMs: 300, drainIntervalMs: 50 });
+    await first.append(httpExchange({ url: '/first/0' }));
+    await first.flush();
+    await redis.kill();
+    await Promise.all(Array.from({ length: 5 }, (_, i) => first.append(httpExchange({ url: `/first/${i + 1}` }))));
+    const err = await first.close().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DOPPEL_STORE_IO' });
+    expect((err as Error).message).toContain(spool.dir);
+    // Another store's spool files in the same directory are not this store's to drain.
+    await writeFile(join(spool.dir, 'ffffffffffff-other-000000000000001.batch'), '{"writer":"other","seq":1,"bytes":1,"counts":{},"services":[]}\n{}\n');
+
+    await redis.start();
+    const second = await createRedisStoreWriter({ url: store, spool, drainIntervalMs: 50 });
+    await second.append(httpExchange({ url: '/second/0' }));
+    await second.close();
+    const urls: string[] = [];
+    for await (const ex of createRedisStoreReader([store]).read()) urls.push((ex as HttpExchange).http.request.url);
+    expect(urls).toEqual([...range('first', 6), '/second/0']);
+    expect(await readdir(spool.dir)).toEqual(['ffffffffffff-other-000000000000001.batch']);
+  });
+
   it('exits 2 naming the URL (never its password) when Redis is unreachable at start', async () => {
     const port = await sparePort();
     const r = await runCli(['record', '--out', `redis://u:s3cret@127.0.0.1:${port}/0?prefix=${prefix}:none`, '--upstream', 'http://127.0.0.1:9', '--admin', '127.0.0.1:0'], {
