@@ -194,4 +194,13 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     expect(r.stderr).toContain(`redis://127.0.0.1:${port}/0?prefix=${prefix}:none: cannot connect to Redis`);
     expect(r.stderr).not.toContain('s3cret');
   });
+
+  it('refuses a recorder id that cannot name a writer, exit 2 naming the key', async () => {
+    const r = await runCli(['record', '--out', `redis://127.0.0.1:1/0?prefix=${prefix}:bad`, '--upstream', 'http://127.0.0.1:9', '--recorder-id', 'two words'], {
+      env: { DOPPEL_REDACT_KEY: 'test-key' },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('record.recorder_id');
+    expect(r.stderr).toContain('"two words"');
+  });
 });
