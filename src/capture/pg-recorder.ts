@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { newExchangeId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ExchangeWriter } from '../store/types.js';
+import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
 import { listenOn } from '../core/listen.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
@@ -41,6 +41,8 @@ export interface PgRecorderOptions {
   maxMessageBytes?: number;
   /** false relays without decoding or recording: the baseline of the bench */
   isRecording?: boolean;
+  /** prefixes connection ids (the sessions of pg exchanges), so recorders sharing a store never merge theirs */
+  recorderId?: string | undefined;
 }
 
 export interface PgRecorder {
@@ -84,7 +86,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   let idleWaiters: Array<() => void> = [];
   let isDrainScheduled = false;
   let connCounter = 0;
-  const runTag = newExchangeId().slice(-6).toLowerCase();
+  const runTag = `${opts.recorderId === undefined ? '' : `${opts.recorderId}/`}c-${newExchangeId().slice(-6).toLowerCase()}`;
 
   const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
   // Bound once: labelled inc() hashes its label object on every call.
@@ -101,7 +103,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     settled();
   }
   function onAppendFailed(err: unknown): void {
-    dropped('store_error');
+    dropped(storeDropReason(err));
     log.warn({ err }, 'recording a pg exchange failed');
     settled();
   }
@@ -222,7 +224,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
 
   function onConnection(client: Socket): void {
     client.setNoDelay(true);
-    const id = `c-${runTag}-${++connCounter}`;
+    const id = `${runTag}-${++connCounter}`;
     const conn: Conn = {
       id,
       client,

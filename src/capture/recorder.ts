@@ -13,7 +13,7 @@ import type { Logger } from '../core/logger.js';
 import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { SessionKeyer } from '../core/sessions.js';
-import type { ExchangeWriter } from '../store/types.js';
+import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toPairs } from './hop-by-hop.js';
 import type { InboundLink } from './trace-links.js';
@@ -46,7 +46,7 @@ export interface RawHttpExchange {
   tags?: Record<string, string>;
 }
 
-export type DropReason = 'queue_full' | 'quota' | 'sampled_out' | 'filtered' | 'paused' | 'store_error';
+export type DropReason = 'queue_full' | 'quota' | 'sampled_out' | 'filtered' | 'paused' | 'store_error' | 'spool_full';
 
 /** What the proxy path needs: a non-blocking offer and the paused switch. */
 export interface CaptureSink {
@@ -198,7 +198,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         if (ex.http.request.truncated || ex.http.response?.truncated === true) metrics.exchangesTruncated.inc({ service: ex.service });
       },
       (err: unknown) => {
-        drop('store_error');
+        drop(storeDropReason(err));
         if (!storeErrorLogged) {
           storeErrorLogged = true;
           log.error({ err }, 'traffic store write failed: recording drops, proxying goes on');

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
@@ -11,6 +13,8 @@ import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.
 import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
+import type { SpoolEvent } from '../store/redis-store.js';
+import type { Logger } from '../core/logger.js';
 import { createPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
@@ -30,6 +34,7 @@ export interface RecordFlags {
   gzip?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  recorderId?: string;
 }
 
 export function registerRecordCommand(program: Command, bind: Bind): Command {
@@ -46,6 +51,7 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--tls-cert <file>', 'serve the inbound proxy over TLS with this PEM certificate (record.tls.cert)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
+    .option('--recorder-id <id>', 'names this recorder among those writing one store; prefixes its connection sessions (default host-pid-random)')
     .action(bind<RecordFlags>(runRecord));
 }
 
@@ -73,6 +79,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     if (flags.upstream !== undefined) setIn(raw, ['record', 'upstream'], flags.upstream);
     if (flags.service !== undefined) setIn(raw, ['record', 'service'], flags.service);
     if (flags.gzip === true) setIn(raw, ['record', 'gzip'], true);
+    if (flags.recorderId !== undefined) setIn(raw, ['record', 'recorder_id'], flags.recorderId);
     if (flags.sample !== undefined) setIn(raw, ['record', 'sample'], numeric(flags.sample));
     if (flags.tlsCert !== undefined) setIn(raw, ['record', 'tls', 'cert'], flags.tlsCert);
     if (flags.tlsKey !== undefined) setIn(raw, ['record', 'tls', 'key'], flags.tlsKey);
@@ -113,13 +120,24 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       jsonPaths: config.redact.json_paths,
       onRedact: (kind) => daemon.metrics.redactions.inc({ kind }),
     });
-    const writer = await openStoreWriter(outDir, { gzip: rec.gzip, segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024) });
+    const recorderId = rec.recorder_id ?? defaultRecorderId(process.pid);
+    const storeLog = log.child({ component: 'store' });
+    const writer = await openStoreWriter(outDir, {
+      gzip: rec.gzip,
+      segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024),
+      recorderId,
+      spool: {
+        dir: config.store.spool.dir === undefined ? undefined : resolvePath(ctx.io.cwd, config.store.spool.dir),
+        maxBytes: size(config.store.spool.max_bytes, 128 * 1024 * 1024),
+      },
+      onSpool: (e) => logSpool(storeLog, e),
+    });
     recorder = createRecorder({
       writer,
       log: log.child({ component: 'recorder' }),
       metrics: daemon.metrics,
       redactor,
-      sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers),
+      sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
       queueItems: rec.queue_items,
       queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
       quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
@@ -147,7 +165,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     const upstreamTls = daemon.targetTls(rec.upstream_tls, 'record.upstream_tls');
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
-    started.push(...(await startPgDeps(shared, writer, rec.pg_deps)));
+    started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
     if (config.admin.enabled) await daemon.startAdmin();
     log.info({ out: outDir }, 'recording; stop with Ctrl-C');
@@ -210,7 +228,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
 }
 
 /** One Postgres relay per --pg-dep: every byte passes through, statements are recorded off the relay path. */
-async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[]): Promise<Closable[]> {
+async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[], recorderId: string): Promise<Closable[]> {
   const rec = shared.config.record;
   const out: Closable[] = [];
   for (const dep of deps) {
@@ -224,10 +242,35 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       metrics: shared.daemon.metrics,
       queueItems: rec.queue_items,
       queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
+      recorderId,
     });
     out.push(relay);
   }
   return out;
+}
+
+/** Host name and pid name the process in logs; the random part keeps a restarted pid apart. */
+function defaultRecorderId(pid: number): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'host';
+  return `${host}-${pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function logSpool(log: Logger, e: SpoolEvent): void {
+  switch (e.kind) {
+    case 'spooling':
+      log.warn({ err: e.err, spool: e.dir }, 'redis store unreachable: recording into the local spool until it returns');
+      return;
+    case 'drained':
+      log.info({ batches: e.batches }, 'redis store back: spool drained');
+      return;
+    case 'dropped':
+      log.warn({ exchanges: e.exchanges, reason: e.reason }, 'redis store unreachable and the spool cannot hold more: exchanges dropped');
+      return;
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
 }
 
 export function waitForAbort(signal: AbortSignal): Promise<void> {

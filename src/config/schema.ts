@@ -106,12 +106,31 @@ export const RecordSchema = Strict(
     quota_bytes: Type.Optional(Size()),
     segment_bytes: Size('64mb'),
     gzip: Type.Boolean({ default: false }),
+    recorder_id: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9._:-]{1,64}$',
+        expected: 'up to 64 letters, digits and . _ : - naming this recorder among those writing one store (default: host-pid-random)',
+      }),
+    ),
     timeouts: Strict(
       {
         headers: Duration('30s'),
         request: Duration('5m'),
         keep_alive: Duration('5s'),
         upstream: Duration('30s'),
+      },
+      { default: {} },
+    ),
+  },
+  { default: {} },
+);
+
+export const StoreSchema = Strict(
+  {
+    spool: Strict(
+      {
+        dir: Type.Optional(Type.String({ minLength: 1, expected: 'a directory for batches a Redis store could not take (default: a private temporary directory)' })),
+        max_bytes: Size('128mb'),
       },
       { default: {} },
     ),
@@ -322,6 +341,7 @@ export const ConfigSchema = Strict({
   cutoffs: CutoffsSchema,
   shadow: ShadowSchema,
   redact: RedactSchema,
+  store: StoreSchema,
 });
 
 export type DoppelConfig = Static<typeof ConfigSchema>;

@@ -26,6 +26,8 @@ const specs = {
   DOPPEL_STORE_VERSION: { status: 400, sqlState: '22023', exit: ExitCode.usage },
   DOPPEL_STORE_NOT_FOUND: { status: 404, sqlState: '58P01', exit: ExitCode.usage },
   DOPPEL_STORE_IO: { status: 500, sqlState: '58030', exit: ExitCode.internal },
+  // A store that cannot be reached at start is a setting to fix (wrong URL, Redis down), not a crash.
+  DOPPEL_STORE_UNREACHABLE: { status: 503, sqlState: '08001', exit: ExitCode.usage },
   DOPPEL_REPORT_IO: { status: 500, sqlState: '58030', exit: ExitCode.usage },
   DOPPEL_ADMIN_TOKEN_REQUIRED: { status: 401, sqlState: '28000', exit: ExitCode.usage },
   DOPPEL_NOT_IMPLEMENTED: { status: 501, sqlState: '0A000', exit: ExitCode.usage },

@@ -44,13 +44,22 @@ const SECRET_HEADERS: ReadonlySet<string> = new Set(DEFAULT_REDACTED_HEADERS);
 /**
  * Builds the session function. `placeholder` hides secret values; falls back
  * to one session per exchange when the request carries no key.
+ * `recorderId` scopes connection sessions: connection ids are local to one
+ * process, so two recorders writing one store must not merge theirs. Header,
+ * cookie and claim sessions stay global: one user through two replicas is one
+ * session.
  */
-export function createSessionKeyer(spec: SessionKeySpec, placeholder: (value: string) => string, extraSecretHeaders: readonly string[] = []): SessionKeyer {
+export function createSessionKeyer(
+  spec: SessionKeySpec,
+  placeholder: (value: string) => string,
+  extraSecretHeaders: readonly string[] = [],
+  recorderId?: string,
+): SessionKeyer {
   switch (spec.kind) {
     case 'exchange':
       return (i) => i.exchangeId;
     case 'connection':
-      return (i) => i.connectionId;
+      return recorderId === undefined ? (i) => i.connectionId : (i) => `${recorderId}/${i.connectionId}`;
     case 'header': {
       const isSecret = SECRET_HEADERS.has(spec.name) || extraSecretHeaders.some((h) => h.toLowerCase() === spec.name);
       return (i) => {

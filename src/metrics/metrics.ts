@@ -41,7 +41,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     }),
     recordDropped: new Counter({
       name: 'doppel_record_dropped_total',
-      help: 'Exchanges not recorded, by reason (queue_full, quota, sampled_out, filtered, paused, store_error).',
+      help: 'Exchanges not recorded, by reason (queue_full, quota, sampled_out, filtered, paused, store_error, spool_full).',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -15,6 +15,8 @@ export interface AppendBatcherOptions<T> {
   /** bytes the store already held when opened (quotas count them) */
   existingBytes: number;
   send(batch: T[], bytes: number): Promise<void>;
+  /** false for a send error that loses only its own batch (default: every error stops the store) */
+  isFatal?: (err: unknown) => boolean;
 }
 
 export class AppendBatcher<T> {
@@ -83,6 +85,10 @@ export class AppendBatcher<T> {
       })
       .catch((err: unknown) => {
         this.#writingBytes -= bytes;
+        if (this.#opts.isFatal?.(err) === false) {
+          for (const w of waiters) w.reject(err);
+          return;
+        }
         this.#failure ??= new DoppelError('DOPPEL_STORE_IO', `${this.#opts.name}: write failed: ${(err as Error).message}`, { cause: err });
         for (const w of waiters) w.reject(this.#failure);
       });

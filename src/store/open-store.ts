@@ -4,7 +4,8 @@
  * accepted wherever a directory is).
  */
 import { createFileStoreReader, createFileStoreWriter } from './file-store.js';
-import { createRedisStoreReader, createRedisStoreWriter, isRedisStoreUrl } from './redis-store.js';
+import { createRedisStoreReader, createRedisStoreWriter, isRedisStoreUrl, type SpoolEvent } from './redis-store.js';
+import type { SpoolOptions } from './spool.js';
 import type { ExchangeReader, ExchangeWriter, ReadOptions } from './types.js';
 
 export { isRedisStoreUrl };
@@ -14,10 +15,23 @@ export interface OpenStoreWriterOptions {
   gzip?: boolean;
   /** file store only: rotate segments at this size */
   segmentBytes?: number;
+  /** Redis store only: names this recorder among the writers of one store */
+  recorderId?: string;
+  /** Redis store only: where batches go while Redis cannot take them */
+  spool?: SpoolOptions;
+  /** Redis store only: told when the writer starts spooling, drains, or drops */
+  onSpool?: (event: SpoolEvent) => void;
 }
 
 export function openStoreWriter(location: string, opts: OpenStoreWriterOptions = {}): Promise<ExchangeWriter> {
-  if (isRedisStoreUrl(location)) return createRedisStoreWriter({ url: location });
+  if (isRedisStoreUrl(location)) {
+    return createRedisStoreWriter({
+      url: location,
+      ...(opts.recorderId === undefined ? {} : { recorderId: opts.recorderId }),
+      ...(opts.spool === undefined ? {} : { spool: opts.spool }),
+      ...(opts.onSpool === undefined ? {} : { onSpool: opts.onSpool }),
+    });
+  }
   return createFileStoreWriter({ dir: location, ...(opts.gzip === undefined ? {} : { gzip: opts.gzip }), ...(opts.segmentBytes === undefined ? {} : { segmentBytes: opts.segmentBytes }) });
 }
 

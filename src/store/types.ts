@@ -1,3 +1,4 @@
+import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 
 /**
@@ -41,4 +42,12 @@ export interface StoreManifest {
   updated: string;
   services: string[];
   counts: { exchanges: number; inbound: number; outbound: number; http: number; pg: number; segments: number };
+}
+
+/**
+ * Why a failed append is counted as a drop (doppel_record_dropped_total{reason}):
+ * a batch the store's spool could not hold is `spool_full`, anything else `store_error`.
+ */
+export function storeDropReason(err: unknown): 'spool_full' | 'store_error' {
+  return err instanceof DoppelError && err.code === 'DOPPEL_OVERLOADED' ? 'spool_full' : 'store_error';
 }

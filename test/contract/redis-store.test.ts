@@ -133,10 +133,10 @@ describe.skipIf(!up)('redis backend', () => {
       await expect(read()).rejects.toThrow(`prefix=${run}:${n}`);
     });
 
-    it('fails with a store error naming the URL, without its password, when Redis is unreachable', async () => {
+    it('fails with DOPPEL_STORE_UNREACHABLE (exit 2) naming the URL, without its password, when Redis is unreachable', async () => {
       const u = 'redis://user:s3cret@127.0.0.1:1/0?prefix=nowhere';
       const err = await createRedisStoreWriter({ url: u }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'DOPPEL_STORE_IO' });
+      expect(err).toMatchObject({ code: 'DOPPEL_STORE_UNREACHABLE', exitCode: 2 });
       expect((err as Error).message).toContain('redis://127.0.0.1:1/0?prefix=nowhere');
       expect((err as Error).message).not.toContain('s3cret');
     });

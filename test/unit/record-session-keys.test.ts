@@ -26,6 +26,21 @@ describe('session keys', () => {
   it('uses the connection', () => {
     expect(createSessionKeyer(parseSessionKey('connection'), ph)({ ...base, rawHeaders: [] })).toBe('c-1');
   });
+  it('scopes connection sessions by recorder, so two recorders sharing a store never merge theirs', () => {
+    const a = createSessionKeyer(parseSessionKey('connection'), ph, [], 'rec-a');
+    const b = createSessionKeyer(parseSessionKey('connection'), ph, [], 'rec-b');
+    expect(a({ ...base, rawHeaders: [] })).toBe('rec-a/c-1');
+    expect(b({ ...base, rawHeaders: [] })).toBe('rec-b/c-1');
+  });
+  it('keeps header, cookie and claim sessions global across recorders', () => {
+    const raw = ['x-session-id', 's-42', 'Cookie', 'sid=xyz', 'Authorization', `Bearer ${jwt({ sub: 'user-7' })}`];
+    for (const spec of ['header:x-session-id', 'cookie:sid', 'jwt:sub']) {
+      const a = createSessionKeyer(parseSessionKey(spec), ph, [], 'rec-a')({ ...base, rawHeaders: raw });
+      const b = createSessionKeyer(parseSessionKey(spec), ph, [], 'rec-b')({ ...base, connectionId: 'c-9', rawHeaders: raw });
+      expect(a).toBe(b);
+      expect(a).not.toContain('rec-');
+    }
+  });
   it('rejects an unknown kind', () => {
     expect(() => parseSessionKey('query:x')).toThrow(/sessions.key/);
   });
