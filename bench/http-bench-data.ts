@@ -1,5 +1,6 @@
 /** Recorded exchanges and bodies shared by the HTTP benches. */
 import { EXCHANGE_FORMAT_VERSION, type HttpExchange } from '../src/core/exchange.js';
+import type { HttpMockOptions } from '../src/mock/http-mock.js';
 
 export const BENCH_BODY = Buffer.from(
   JSON.stringify({ id: 'ord_1', status: 'paid', total: 42.5, currency: 'EUR', items: [{ sku: 'A-1', qty: 2 }, { sku: 'B-7', qty: 1 }], note: 'x'.repeat(120) }),
@@ -43,4 +44,18 @@ export function* benchExchanges(n: number): Generator<HttpExchange> {
       tags: {},
     };
   }
+}
+
+/** The HTTP mock as every bench runs it: exact matching, no simulated latency, no redaction. */
+export function benchMockOptions(unmatchedKeep: number): HttpMockOptions {
+  return {
+    latency: 'none',
+    matchHeaders: [],
+    ignore: [],
+    valueClasses: true,
+    maxBodyBytes: 16 * 1024 * 1024,
+    redactedQueryParams: [],
+    redactedJsonPaths: [],
+    unmatchedKeep,
+  };
 }

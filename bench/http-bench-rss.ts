@@ -7,6 +7,7 @@ import pino from 'pino';
 import { createFileStoreReader } from '../src/store/file-store.js';
 import { createHttpMock } from '../src/mock/http-mock.js';
 import { createMetrics } from '../src/metrics/metrics.js';
+import { benchMockOptions } from './http-bench-data.js';
 
 const dir = process.argv[2] ?? '';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
@@ -16,16 +17,7 @@ const mock = await createHttpMock({
   service: 'bench',
   listen: '127.0.0.1:0',
   exchanges: createFileStoreReader([dir]).read(),
-  options: {
-    latency: 'none',
-    matchHeaders: [],
-    ignore: [],
-    valueClasses: true,
-    maxBodyBytes: 16 * 1024 * 1024,
-    redactedQueryParams: [],
-    redactedJsonPaths: [],
-    unmatchedKeep: 100,
-  },
+  options: benchMockOptions(100),
   log: pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() })),
   metrics: createMetrics(),
 });

@@ -20,7 +20,7 @@ import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
 import { createHttpMock } from '../src/mock/http-mock.js';
 import { createLogger } from '../src/core/logger.js';
-import { benchExchanges, BENCH_BODY } from './http-bench-data.js';
+import { benchExchanges, benchMockOptions, BENCH_BODY } from './http-bench-data.js';
 
 const role = process.argv[2] ?? '';
 const arg = process.argv[3] ?? '';
@@ -126,16 +126,7 @@ async function main(): Promise<void> {
         service: 'bench',
         listen: '127.0.0.1:0',
         exchanges: benchExchanges(n),
-        options: {
-          latency: 'none',
-          matchHeaders: [],
-          ignore: [],
-          valueClasses: true,
-          maxBodyBytes: 16 * 1024 * 1024,
-          redactedQueryParams: [],
-          redactedJsonPaths: [],
-          unmatchedKeep: 100,
-        },
+        options: benchMockOptions(100),
         log: silent,
         metrics: createMetrics(),
       });
@@ -151,16 +142,7 @@ async function main(): Promise<void> {
         service: 'bench',
         listen: '127.0.0.1:0',
         exchanges: benchExchanges(Number(count || '1001')),
-        options: {
-          latency: 'none',
-          matchHeaders: [],
-          ignore: [],
-          valueClasses: true,
-          maxBodyBytes: 16 * 1024 * 1024,
-          redactedQueryParams: [],
-          redactedJsonPaths: [],
-          unmatchedKeep: 1000,
-        },
+        options: benchMockOptions(1000),
         log,
         metrics: createMetrics(),
       });
