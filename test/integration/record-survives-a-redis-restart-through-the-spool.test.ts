@@ -9,6 +9,7 @@ import { createRedisStoreReader, createRedisStoreWriter } from '../../src/store/
 import { httpExchange } from '../helpers/exchanges.js';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { findExecutable, missingTool } from '../helpers/services.js';
+import { until } from '../helpers/until.js';
 import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
 import { redisProcess, sparePort } from './redis-server-process.js';
 
@@ -48,12 +49,26 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('Redis restarted mid-record loses nothing within the spool bound: spooled batches drain in order, once each', async () => {
-    const work = await tempDir('doppel-spool-');
+  /** A redis-server of this test's own, so killing it touches no other test's store. */
+  async function privateRedis(dirPrefix: string): Promise<{ work: { dir: string }; redis: ReturnType<typeof redisProcess> }> {
+    const work = await tempDir(dirPrefix);
     cleanups.push(work.cleanup);
     const redis = redisProcess(bin as string, await sparePort(), work.dir);
     await redis.start();
     cleanups.push(() => redis.kill());
+    return { work, redis };
+  }
+
+  async function rawClient(url: string): Promise<Redis> {
+    const raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    await raw.connect();
+    // quit() of a client whose server was killed rejects; the server is gone either way.
+    cleanups.push(() => raw.quit().catch(() => undefined));
+    return raw;
+  }
+
+  it('Redis restarted mid-record loses nothing within the spool bound: spooled batches drain in order, once each', async () => {
+    const { work, redis } = await privateRedis('doppel-spool-');
     const upstream = await echo();
     cleanups.push(() => upstream.close());
     const spoolDir = join(work.dir, 'spool');
@@ -68,13 +83,15 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     const proxy = `http://${(await rec.waitFor('record proxy listening')).address as string}`;
     const admin = (await rec.waitFor('admin api listening')).address as string;
 
+    const early = await rawClient(redis.url);
     await send(proxy, range('before', 20));
-    await new Promise((r) => setTimeout(r, 300));
+    // Redis goes away only once the first 20 are in it, so the spool holds exactly the later ones.
+    await until('the first 20 exchanges in Redis', async () => Number(await early.hget(`{${prefix}}:manifest`, 'count:exchanges')) >= 20);
     await redis.kill();
     await send(proxy, range('during', 30));
     await rec.waitFor('redis store unreachable: recording into the local spool until it returns');
-    // Give the last batches their flush interval, then look: they wait on disk, not in memory.
-    await new Promise((r) => setTimeout(r, 300));
+    // The last batches wait on disk, not in memory.
+    await until('a spooled batch file', async () => (await readdir(spoolDir)).some((n) => n.endsWith('.batch')));
     expect((await readdir(spoolDir)).filter((n) => n.endsWith('.batch')).length).toBeGreaterThan(0);
 
     await redis.start();
@@ -89,19 +106,13 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     for await (const ex of createRedisStoreReader([store]).read()) urls.push((ex as HttpExchange).http.request.url);
     // One writer: the stream keeps the order the exchanges were recorded in, the spooled ones included.
     expect(urls).toEqual([...range('before', 20), ...range('during', 30), ...range('after', 20)]);
-    const raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    await raw.connect();
-    cleanups.push(() => raw.quit());
+    const raw = await rawClient(redis.url);
     expect(await raw.hget(`{${prefix}}:manifest`, 'count:exchanges')).toBe('70');
     expect(await raw.hget(`{${prefix}}:manifest`, 'count:inbound')).toBe('70');
   });
 
   it('what the spool cannot hold is dropped and counted (doppel_record_dropped_total{reason="spool_full"}); proxying goes on', async () => {
-    const work = await tempDir('doppel-spoolfull-');
-    cleanups.push(work.cleanup);
-    const redis = redisProcess(bin as string, await sparePort(), work.dir);
-    await redis.start();
-    cleanups.push(() => redis.kill());
+    const { work, redis } = await privateRedis('doppel-spoolfull-');
     const upstream = await echo();
     cleanups.push(() => upstream.close());
     const config = join(work.dir, 'doppel.yaml');
@@ -116,19 +127,14 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     await redis.kill();
     await send(proxy, range('lost', 12));
     await rec.waitFor('redis store unreachable and the spool cannot hold more: exchanges dropped');
-    const deadline = Date.now() + 10_000;
-    while ((await metric(admin, 'doppel_record_dropped_total{reason="spool_full"}')) < 12 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until('12 spool_full drops', async () => (await metric(admin, 'doppel_record_dropped_total{reason="spool_full"}')) >= 12);
     expect(await metric(admin, 'doppel_record_dropped_total{reason="spool_full"}')).toBe(12);
     expect(await metric(admin, 'doppel_exchanges_recorded_total{service="app",direction="inbound",protocol="http"}')).toBe(0);
     expect(await rec.stop()).toBe(0);
   });
 
   it('a batch Redis applied after its command timed out is not applied again when the spool drains it', async () => {
-    const work = await tempDir('doppel-spooldup-');
-    cleanups.push(work.cleanup);
-    const redis = redisProcess(bin as string, await sparePort(), work.dir);
-    await redis.start();
-    cleanups.push(() => redis.kill());
+    const { work, redis } = await privateRedis('doppel-spooldup-');
     const store = `${redis.url}?prefix=${prefix}:dup`;
     const events: string[] = [];
     const w = await createRedisStoreWriter({
@@ -138,15 +144,12 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
       spool: { dir: join(work.dir, 'spool'), maxBytes: 1024 * 1024 },
       onSpool: (e) => events.push(e.kind),
     });
-    const raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    await raw.connect();
-    cleanups.push(() => raw.quit());
+    const raw = await rawClient(redis.url);
     // Redis holds the batch past the writer's timeout, then applies it: the writer cannot know it landed.
     await raw.call('CLIENT', 'PAUSE', '1000', 'WRITE');
     await Promise.all(Array.from({ length: 10 }, (_, i) => w.append(httpExchange({ url: `/held/${i}` }))));
     expect(events).toContain('spooling');
-    const deadline = Date.now() + 10_000;
-    while (!events.includes('drained') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until('the spool drained', () => events.includes('drained'));
     expect(events).toContain('drained');
     await w.append(httpExchange({ url: '/after' }));
     await w.close();
@@ -157,11 +160,7 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
   });
 
   it('a stop while Redis is away names the spool left behind; the next writer on that spool drains it, once', async () => {
-    const work = await tempDir('doppel-spoolleft-');
-    cleanups.push(work.cleanup);
-    const redis = redisProcess(bin as string, await sparePort(), work.dir);
-    await redis.start();
-    cleanups.push(() => redis.kill());
+    const { work, redis } = await privateRedis('doppel-spoolleft-');
     const store = `${redis.url}?prefix=${prefix}:left`;
     const spool = { dir: join(work.dir, 'spool'), maxBytes: 1024 * 1024 };
     const first = await createRedisStoreWriter({ url: store, spool, closeDrainMs: 300, drainIntervalMs: 50 });
