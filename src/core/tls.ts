@@ -59,7 +59,7 @@ export interface TargetTls {
   rejectUnauthorized: boolean;
 }
 
-interface Pair {
+export interface Pair {
   cert: string | Buffer;
   key: string | Buffer;
 }
@@ -95,8 +95,9 @@ function readPemSync(file: string, what: string, label: string): Buffer {
   }
 }
 
-async function generatePair(): Promise<Pair> {
-  const pems = await generate([{ name: 'commonName', value: 'doppel-local' }], {
+/** A self-signed pair for local use (localhost, 127.0.0.1, ::1): every listener that offers `generate: true` makes it here. */
+export async function generatePair(commonName = 'doppel-local'): Promise<Pair> {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
     keySize: 2048,
     algorithm: 'sha256',
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] }],

@@ -4,8 +4,8 @@
  * require does not verify the certificate).
  */
 import { readFile } from 'node:fs/promises';
-import { generate } from 'selfsigned';
 import { DoppelError } from '../../core/errors.js';
+import { generatePair } from '../../core/tls.js';
 import type { PgMockTls } from './types.js';
 
 export interface PgTlsConfig {
@@ -28,10 +28,5 @@ export async function loadPgMockTls(cfg: PgTlsConfig | undefined): Promise<PgMoc
     }
   }
   if (!cfg.generate) return undefined;
-  const pems = await generate([{ name: 'commonName', value: 'doppel-mock' }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
-  });
-  return { cert: pems.cert, key: pems.private };
+  return generatePair('doppel-mock');
 }
