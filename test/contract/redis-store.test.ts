@@ -1,28 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DoppelError } from '../../src/core/errors.js';
 import { createRedisStoreReader, createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
 import { httpExchange } from '../helpers/exchanges.js';
-import { isCI } from '../helpers/services.js';
+import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
 import { describeStoreContract, type StoreBackend } from './store-contract.js';
 
-const REDIS = process.env.DOPPEL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const REDIS = TEST_REDIS_URL;
 const run = `doppel:test:${process.pid}:${randomUUID().slice(0, 8)}`;
-const raw = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-raw.on('error', () => undefined);
-
-async function redisUp(): Promise<boolean> {
-  try {
-    await raw.connect();
-    await raw.ping();
-    return true;
-  } catch (err) {
-    if (isCI) throw new Error(`Redis at ${REDIS} is required under CI=true: ${(err as Error).message}`, { cause: err });
-    return false;
-  }
-}
-const up = await redisUp();
+const connected = await connectTestRedis();
+const up = connected !== undefined;
+const raw = connected as Redis;
 
 let n = 0;
 const location = (): string => `${REDIS}?prefix=${run}:${++n}`;

@@ -1,26 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HttpExchange } from '../../src/core/exchange.js';
 import { createRedisStoreReader } from '../../src/store/redis-store.js';
 import { startCli, type Running } from '../helpers/cli.js';
-import { isCI } from '../helpers/services.js';
+import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
 import { startUpstream, tempDir } from './http-test-helpers.js';
 
-const REDIS = process.env.DOPPEL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const REDIS = TEST_REDIS_URL;
 const prefix = `doppel:test:threerec:${process.pid}:${randomUUID().slice(0, 8)}`;
-const raw = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-raw.on('error', () => undefined);
-let up = true;
-try {
-  await raw.connect();
-} catch (err) {
-  if (isCI) throw new Error(`Redis at ${REDIS} is required under CI=true: ${(err as Error).message}`, { cause: err });
-  up = false;
-}
+const connected = await connectTestRedis();
+const up = connected !== undefined;
+const raw = connected as Redis;
 
 const USERS = 3;
 const PER_USER = 24;

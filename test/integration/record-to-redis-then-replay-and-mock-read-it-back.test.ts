@@ -1,24 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
-import { isCI } from '../helpers/services.js';
+import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
 import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
 
-const REDIS = process.env.DOPPEL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const REDIS = TEST_REDIS_URL;
 const prefix = `doppel:test:cli:${process.pid}:${randomUUID().slice(0, 8)}`;
-const raw = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-raw.on('error', () => undefined);
-let up = true;
-try {
-  await raw.connect();
-} catch (err) {
-  if (isCI) throw new Error(`Redis at ${REDIS} is required under CI=true: ${(err as Error).message}`, { cause: err });
-  up = false;
-}
+const connected = await connectTestRedis();
+const up = connected !== undefined;
+const raw = connected as Redis;
 
 describe.skipIf(!up)('record to a redis:// store, then read it back', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
