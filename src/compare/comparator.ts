@@ -17,7 +17,7 @@ import { parseSizeBytes } from '../config/duration.js';
 import { contentEncodingOf, decodeContent, type ContentDecoding, type UndecodedContent } from '../core/content-coding.js';
 import { DoppelError } from '../core/errors.js';
 import type { HeaderPairs } from '../core/exchange.js';
-import { compilePath, formatPath, type PathSegment } from './json-path.js';
+import { compilePath, formatPath, type PathSegment } from '../core/json-path.js';
 import { createRuleSet, type RuleSet } from './rule-set.js';
 import { classifyValue } from './value-classes.js';
 import { DECODE_FLAG_SUFFIX, type CompareOutcome, type Comparator, type DiffKind, type FieldDiff, type ResponseSample } from './types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePath, checkPath, formatPath, pathMatches, selectValues } from '../../src/compare/json-path.js';
+import { compilePath, checkPath, formatPath, pathMatches, selectValues } from '../../src/core/json-path.js';
 
 describe('the path grammar', () => {
   const m = (pattern: string, path: Array<string | number>) => pathMatches(compilePath(pattern), path);

@@ -6,7 +6,7 @@
  *
  * A pattern is compiled once; matching a concrete path allocates nothing.
  */
-import { DoppelError } from '../core/errors.js';
+import { DoppelError } from './errors.js';
 
 export type PathSegment = string | number;
 
