@@ -11,8 +11,7 @@ import { describeReport, emptyReport, note, type FormatReport } from '../formats
 import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
 import { createK6ScriptBuilder } from '../formats/k6-script.js';
 import { createTextSink } from '../formats/text-sink.js';
-import { collectList, loadCommandConfig, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { collectList, loadCommandConfig, type CommandContext, type Bind } from './context.js';
 
 export interface ExportFlags {
   traffic?: string[];

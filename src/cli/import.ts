@@ -11,8 +11,7 @@ import { wireMockInput } from '../formats/wiremock-mappings.js';
 import { importWireMock, readTrafficStubs, writeTrafficStubs } from '../formats/wiremock-import.js';
 import { gorToExchanges } from '../formats/gor.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
-import type { CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import type { CommandContext, Bind } from './context.js';
 
 export interface ImportFlags {
   out?: string;

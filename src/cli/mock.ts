@@ -2,16 +2,14 @@ import { resolve as resolvePath } from 'node:path';
 import { isRedisStoreUrl } from '../store/open-store.js';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, collectList, loadCommandConfig, type CommandContext } from './context.js';
+import { collect, collectList, loadCommandConfig, waitForAbort, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
 import { Value } from '@sinclair/typebox/value';
 import { MockSchema, type DoppelConfig, type MockConfig } from '../config/schema.js';
 import { createDaemon } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
-import { waitForAbort } from './record.js';
 
 export interface MockFlags {
   traffic?: string[];

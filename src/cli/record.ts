@@ -3,9 +3,8 @@ import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, numeric, setIn, waitForAbort, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
 import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { createDaemon, type Daemon } from '../daemon.js';
@@ -271,11 +270,6 @@ function logSpool(log: Logger, e: SpoolEvent): void {
       return never;
     }
   }
-}
-
-export function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 function duration(v: string | number, fallback: number): number {

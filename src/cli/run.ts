@@ -10,8 +10,7 @@ import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../o
 import { createMockFactories } from '../orchestrate/mock-backends.js';
 import { runOrchestration } from '../orchestrate/orchestrate.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { applyGlobalFlags, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { applyGlobalFlags, type CommandContext, type Bind } from './context.js';
 
 export interface RunFlags {
   dryRun?: boolean;

@@ -4,10 +4,8 @@ import { parseDurationMs } from '../config/duration.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
-import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, waitForAbort, numeric, setIn, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
-import { waitForAbort } from './record.js';
 import type { TargetTls } from '../core/tls.js';
 
 export interface ShadowFlags {

@@ -8,8 +8,7 @@ import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
 import { describeReport, emptyReport, note } from '../formats/import-report.js';
 import { createTransformer, parseTransformRules, type TransformRules } from '../formats/transform-rules.js';
-import { loadCommandConfig, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { loadCommandConfig, type CommandContext, type Bind } from './context.js';
 
 export interface TransformFlags {
   in?: string;
