@@ -18,7 +18,7 @@ import { createPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
-import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
+import { createTraceLinks, type TraceLinks } from '../protocols/http/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 

@@ -14,7 +14,7 @@ import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from
 import { createPgRecorder } from '../capture/pg-recorder.js';
 import type { CaptureSink } from '../capture/recorder.js';
 import type { RecordDecision } from '../capture/record-filter.js';
-import { createTraceLinks, traceparentOf, type TraceLinks } from '../capture/trace-links.js';
+import { createTraceLinks, traceparentOf, type TraceLinks } from '../protocols/http/trace-links.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LiveMocks } from './live-mocks.js';
 import { createPgFeedWriter } from './pg-feed-writer.js';
