@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
 import { isRedisStoreUrl, openStoreReader, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { findTrafficStubFiles, loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
+import { findTrafficStubFiles, loadWireMockStubFiles } from './wiremock-stubs.js';
 import { createHttpMock, type HttpMock } from './http-mock.js';
 
 /** One HTTP mock to start, from a flag or a `mocks:` entry of the config. */

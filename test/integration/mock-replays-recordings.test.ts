@@ -8,7 +8,7 @@ import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/
 import { createHttpMock, type HttpMock, type HttpMockOptions } from '../../src/mock/http-mock.js';
 import { createFileStoreReader } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { parseWireMockStubs } from '../../src/formats/wiremock-stubs.js';
+import { parseWireMockStubs } from '../../src/mock/wiremock-stubs.js';
 import { createTestRecorder, metricValue, rawExchange, silentLogger, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
 
 const binary = randomBytes(3000);

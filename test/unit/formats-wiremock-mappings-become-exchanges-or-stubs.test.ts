@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { concreteRequest } from '../../src/formats/wiremock-import.js';
 import { orderScenario, type ScenarioMember } from '../../src/formats/wiremock-scenarios.js';
-import { parseWireMockStubs, readWireMockMapping } from '../../src/formats/wiremock-stubs.js';
+import { parseWireMockStubs, readWireMockMapping } from '../../src/mock/wiremock-stubs.js';
 import { parseRequest } from '../../src/mock/http-request-key.js';
 import { stubMatches, type StubDefinition } from '../../src/mock/http-stubs.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseWireMockStubs } from '../../src/formats/wiremock-stubs.js';
+import { parseWireMockStubs } from '../../src/mock/wiremock-stubs.js';
 import { buildKeyOptions, exactKey, parseRequest, shapeKey } from '../../src/mock/http-request-key.js';
 import { stubMatches } from '../../src/mock/http-stubs.js';
 

@@ -14,7 +14,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DoppelError } from '../core/errors.js';
 import { compilePath, type CompiledPath } from '../core/json-path.js';
-import { FAULTS, type BodyMatcher, type Fault, type StringMatcher, type StubDefinition, type ValueMatcher } from '../mock/http-stubs.js';
+import { FAULTS, type BodyMatcher, type Fault, type StringMatcher, type StubDefinition, type ValueMatcher } from './http-stubs.js';
 
 type Json = Record<string, unknown>;
 
