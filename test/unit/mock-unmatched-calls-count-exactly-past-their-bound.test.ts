@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createUnmatchedCalls } from '../../src/mock/unmatched-calls.js';
-import type { UnmatchedCall } from '../../src/admin/types.js';
+import type { UnmatchedCall } from '../../src/mock/unmatched-calls.js';
 
 const call = (url: string) => (): UnmatchedCall => ({ service: 's', protocol: 'http', at: '', request: { method: 'GET', url } });
 
