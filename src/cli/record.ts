@@ -14,7 +14,7 @@ import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { SpoolEvent } from '../store/redis-store.js';
 import type { Logger } from '../core/logger.js';
-import { createPgRecorder } from '../capture/pg-recorder.js';
+import { startPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
@@ -231,7 +231,7 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
   const rec = shared.config.record;
   const out: Closable[] = [];
   for (const dep of deps) {
-    const relay = await createPgRecorder({
+    const relay = await startPgRecorder({
       service: dep.name,
       listen: parseHostPort(dep.listen, `--pg-dep ${dep.name} listen`),
       listenFlag: `--pg-dep ${dep.name}=LISTEN,HOST:PORT (record.pg_deps)`,

@@ -61,7 +61,7 @@ export interface HttpMockRecordTo {
   redactor: Redactor;
 }
 
-export interface CreateHttpMockOptions {
+export interface StartHttpMockOptions {
   service: string;
   listen: string;
   /** the flag or config key that moves this listener, named if its address cannot be bound */
@@ -111,7 +111,7 @@ export interface HttpMock {
 
 const EMPTY = Buffer.alloc(0);
 
-export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpMock> {
+export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMock> {
   const { service, metrics } = opts;
   const o = opts.options;
   const clock = opts.clock ?? systemClock;

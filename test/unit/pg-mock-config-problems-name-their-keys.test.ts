@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DoppelError } from '../../src/core/errors.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { checkPgMockConfig } from '../../src/mock/pg/config.js';
-import { createPgMock } from '../../src/mock/pg/server.js';
+import { startPgMock } from '../../src/mock/pg/server.js';
 
 describe('pg mock configuration checks', () => {
   it('accepts trust without a password, and md5 or scram with one', () => {
@@ -33,8 +33,8 @@ describe('pg mock configuration checks', () => {
     expect(checkPgMockConfig({ protocol: 'http', auth: 'md5' }, 'mocks[0]')).toEqual([]);
   });
 
-  it('createPgMock refuses md5 without a password with DOPPEL_CONFIG_INVALID (exit 2)', async () => {
-    const err: unknown = await createPgMock({
+  it('startPgMock refuses md5 without a password with DOPPEL_CONFIG_INVALID (exit 2)', async () => {
+    const err: unknown = await startPgMock({
       service: 'db',
       listen: { host: '127.0.0.1', port: 0 },
       exchanges: [],
