@@ -32,11 +32,11 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
     .option('--tls-cert <file>', 'serve the --http-dep mocks over TLS with this PEM certificate')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-    .action(bind<MockFlags>(runMock));
+    .action(bind<MockFlags>(mockAction));
 }
 
 
-export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
   const config = loadCommandConfig(ctx);
   const httpSpecs = httpMockSpecs(flags, config, ctx);
   const pgSpecs = pgMockSpecs(flags, config, ctx);

@@ -51,7 +51,7 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
     .option('--recorder-id <id>', 'names this recorder among those writing one store; prefixes its connection sessions (default host-pid-random)')
-    .action(bind<RecordFlags>(runRecord));
+    .action(bind<RecordFlags>(recordAction));
 }
 
 /** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
@@ -71,7 +71,7 @@ export interface Closable {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function recordAction(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
   const config = loadCommandConfig(ctx, (raw) => {
     if (flags.out !== undefined) setIn(raw, ['record', 'out'], flags.out);
     if (flags.listen !== undefined) setIn(raw, ['record', 'listen'], flags.listen);
