@@ -6,7 +6,7 @@ import { loadWireMockStubFiles } from '../../src/mock/wiremock-stubs.js';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 import { runCli } from '../helpers/cli.js';
-import { scratchDir } from './formats-helpers.js';
+import { scratchDir } from '../helpers/formats.js';
 
 describe('doppel export wiremock', () => {
   const cleanups: Array<() => Promise<void>> = [];

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { startHttpMock, type HttpMock } from '../../src/mock/http-mock.js';
 import { DEFAULT_EXPLAIN_CANDIDATES } from '../../src/mock/http-miss-explainer.js';
-import { metricValue, silentLogger } from './http-test-helpers.js';
+import { metricValue, silentLogger } from '../helpers/http.js';
 
 const SERVICE = 'miss-storm';
 const RECORDINGS = 1001;

@@ -9,7 +9,7 @@ import { startHttpMock, type HttpMock, type HttpMockOptions } from '../../src/mo
 import { createFileStoreReader } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { parseWireMockStubs } from '../../src/mock/wiremock-stubs.js';
-import { createTestRecorder, metricValue, rawExchange, silentLogger, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
+import { createTestRecorder, metricValue, rawExchange, silentLogger, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 const binary = randomBytes(3000);
 const gz = gzipSync(Buffer.from(JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ i })) })));

@@ -4,7 +4,7 @@ import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import type { PgExchange } from '../../src/core/exchange.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
-import { PG, removeDir, sinkLogger, tempDir } from '../fixtures/pg/harness.js';
+import { PG, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
 
 describe('pg recording by several recorders', () => {
   const dirs: string[] = [];

@@ -8,7 +8,7 @@ import postgres from 'postgres';
 import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../fixtures/pg/harness.js';
+import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
 import { until } from '../helpers/until.js';
 
 /** Postgres binaries: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { executeCommandLine } from '../../src/main.js';
-import { captureIO, recordTraffic, startService, tempDir, type PlannedRequest, type Service } from './replay-fixtures.js';
+import { captureIO, recordTraffic, startService, tempDir, type PlannedRequest, type Service } from '../helpers/replay-fixtures.js';
 
 function plan(): PlannedRequest[] {
   const p: PlannedRequest[] = [];

@@ -8,7 +8,7 @@ import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ReplayRun } from '../../src/replay/replay-run.js';
-import { captureIO, recordTraffic, startService, tempDir, type Service } from './replay-fixtures.js';
+import { captureIO, recordTraffic, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
 
 describe('replay answers bad input with a clear error and exit code', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;

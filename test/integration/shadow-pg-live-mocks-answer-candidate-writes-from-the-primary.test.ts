@@ -18,7 +18,7 @@ import { createPgFeedWriter } from '../../src/shadow/pg-feed-writer.js';
 import type { Exchange, PgExchange } from '../../src/core/exchange.js';
 import type { ExchangeWriter } from '../../src/store/types.js';
 import { requestRaw, startPeer, type Peer } from '../helpers/shadow-peers.js';
-import { PG, adminSql, uniqueName } from '../fixtures/pg/harness.js';
+import { PG, adminSql, uniqueName } from '../helpers/pg-harness.js';
 
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
 

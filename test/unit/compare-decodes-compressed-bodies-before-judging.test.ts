@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import zlib from 'node:zlib';
 import { createComparator } from '../../src/compare/comparator.js';
 import { undecodedReasonOf, type ResponseSample } from '../../src/compare/types.js';
-import { compareConfig } from './compare-fixtures.js';
+import { compareConfig } from '../helpers/compare-fixtures.js';
 import { gzipBomb } from '../helpers/compression-bombs.js';
 
 const order = { id: 42, total: 19.99, requestId: 'r-1', items: [{ sku: 'a', qty: 1 }] };

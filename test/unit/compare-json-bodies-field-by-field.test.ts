@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createComparator } from '../../src/compare/comparator.js';
-import { compareConfig, jsonResponse, textResponse } from './compare-fixtures.js';
+import { compareConfig, jsonResponse, textResponse } from '../helpers/compare-fixtures.js';
 
 const order = {
   id: 42,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createComparator, validateCompareConfig } from '../../src/compare/comparator.js';
 import { DoppelError } from '../../src/core/errors.js';
-import { compareConfig } from './compare-fixtures.js';
+import { compareConfig } from '../helpers/compare-fixtures.js';
 
 describe('compare rule validation', () => {
   it('names the key of every invalid path', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createComparator } from '../../src/compare/comparator.js';
-import { compareConfig, jsonResponse } from './compare-fixtures.js';
+import { compareConfig, jsonResponse } from '../helpers/compare-fixtures.js';
 
 const jwt = (sub: string) =>
   `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.c2lnbmF0dXJlLXNpZ25hdHVyZQ`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGateEvaluator } from '../../src/gates/gate-evaluator.js';
-import { judged } from './gates-fixtures.js';
+import { judged } from '../helpers/gates-fixtures.js';
 
 describe('cutoffs', () => {
   it('max_5xx_rate fires only once min_requests results are in, with a reason sentence', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkGatesNeedBaseline, createGateEvaluator } from '../../src/gates/gate-evaluator.js';
 import { DoppelError } from '../../src/core/errors.js';
-import { judged, outcome } from './gates-fixtures.js';
+import { judged, outcome } from '../helpers/gates-fixtures.js';
 
 const cutoffs = { min_requests: 50 };
 

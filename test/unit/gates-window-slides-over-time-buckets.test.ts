@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createWindowedGateEvaluator } from '../../src/gates/gate-evaluator.js';
-import { judged, outcome } from './gates-fixtures.js';
+import { judged, outcome } from '../helpers/gates-fixtures.js';
 
 describe('windowed gate evaluator', () => {
   it('forgets requests older than the window', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { renderJunit, escapeXml } from '../../src/report/junit.js';
 import { renderHtml } from '../../src/report/html.js';
-import { sampleRun } from './report-fixtures.js';
+import { sampleRun } from '../helpers/report-fixtures.js';
 import type { EndpointStats } from '../../src/gates/types.js';
 
 function parseJunit(xml: string) {

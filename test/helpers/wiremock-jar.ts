@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { ROOT } from '../helpers/cli.js';
-import { findExecutable } from '../helpers/services.js';
+import { ROOT } from './cli.js';
+import { findExecutable } from './services.js';
 
 /** The standalone jar the npm `wiremock` package (a devDependency) ships, if installed. */
 export function wireMockJar(): string | undefined {
