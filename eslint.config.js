@@ -1,6 +1,59 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Imports run one way: a module of src/ imports only from the tiers below its
+ * own, never from its tier or above (README.md, "Source layout"). A folder
+ * imports itself freely. test/unit/src-has-no-import-cycles.test.ts proves the
+ * file graph has no cycle.
+ */
+const LAYERS = [
+  ['core'],
+  ['config', 'metrics', 'protocols'],
+  ['store', 'compare'],
+  ['gates'],
+  ['report'],
+  ['judge'],
+  ['capture', 'mock'],
+  ['replay', 'shadow'],
+  ['formats', 'admin'],
+  ['orchestrate', 'daemon.ts'],
+  ['cli'],
+  ['main.ts'],
+];
+
+/**
+ * Until config/load.ts stops validating through compare/, gates/ and mock/,
+ * those three edges are allowed from that one file.
+ */
+const PENDING = { 'src/config/load.ts': ['compare', 'gates', 'mock'] };
+
+/** The first path segment after the `./` or `../` chain of a relative import names a src/ module. */
+function importOf(module) {
+  const name = module.endsWith('.ts') ? `${module.slice(0, -3).replace('.', '\\.')}\\.js$` : `${module}/`;
+  return `^\\.\\.?/(?:\\.\\./)*${name}`;
+}
+
+function layerRule(module, above, allowed = []) {
+  const patterns = above
+    .filter((m) => m !== module && !allowed.includes(m))
+    .map((m) => ({ regex: importOf(m), message: `${module} may not import ${m}: imports run one way (layer order in eslint.config.js and README.md).` }));
+  return { 'no-restricted-imports': ['error', { patterns }] };
+}
+
+const layerConfigs = LAYERS.flatMap((tier, i) => {
+  const above = LAYERS.slice(i).flat();
+  return tier.map((module) => ({
+    files: [module.endsWith('.ts') ? `src/${module}` : `src/${module}/**/*.ts`],
+    rules: layerRule(module, above),
+  }));
+});
+const pendingConfigs = Object.entries(PENDING).map(([file, allowed]) => {
+  const module = file.split('/')[1];
+  const above = LAYERS.slice(LAYERS.findIndex((t) => t.includes(module))).flat();
+  return { files: [file], rules: layerRule(module, above, allowed) };
+});
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/*.js', '.bench-out/'] },
   js.configs.recommended,
@@ -19,6 +72,8 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  ...layerConfigs,
+  ...pendingConfigs,
   {
     files: ['src/cli/**', 'src/main.ts', 'bench/**', 'examples/**', 'test/**'],
     rules: { 'no-console': 'off' },

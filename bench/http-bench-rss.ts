@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createFileStoreReader } from '../src/store/file-store.js';
-import { createHttpMock } from '../src/mock/http-mock.js';
+import { startHttpMock } from '../src/mock/http-mock.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { benchMockOptions } from './http-bench-data.js';
 
@@ -13,7 +13,7 @@ const dir = process.argv[2] ?? '';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 gc();
 const before = process.memoryUsage().rss;
-const mock = await createHttpMock({
+const mock = await startHttpMock({
   service: 'bench',
   listen: '127.0.0.1:0',
   exchanges: createFileStoreReader([dir]).read(),

@@ -18,7 +18,7 @@ import { createRedactor } from '../src/core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../src/core/sessions.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
-import { createHttpMock } from '../src/mock/http-mock.js';
+import { startHttpMock } from '../src/mock/http-mock.js';
 import { createLogger } from '../src/core/logger.js';
 import { benchExchanges, benchMockOptions, BENCH_BODY } from './http-bench-data.js';
 
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     }
     case 'mock-doppel': {
       const n = Number(arg || '1000');
-      const mock = await createHttpMock({
+      const mock = await startHttpMock({
         service: 'bench',
         listen: '127.0.0.1:0',
         exchanges: benchExchanges(n),
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       // ARG is N:LEVEL; at info the miss log goes to /dev/null as JSON, so formatting and writing are paid
       const [count, level] = arg.split(':');
       const log = level === 'info' ? createLogger({ level: 'info', format: 'json', destination: pino.destination({ dest: '/dev/null', sync: false }) }) : silent;
-      const mock = await createHttpMock({
+      const mock = await startHttpMock({
         service: 'bench',
         listen: '127.0.0.1:0',
         exchanges: benchExchanges(Number(count || '1001')),

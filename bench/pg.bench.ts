@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import pg from 'pg';
-import { createPgRecorder } from '../src/capture/pg-recorder.js';
+import { startPgRecorder } from '../src/capture/pg-recorder.js';
 import type { PgExchange } from '../src/core/exchange.js';
-import { createPgMock } from '../src/mock/pg/server.js';
+import { startPgMock } from '../src/mock/pg/server.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
 import { noFigures, type BenchFigures } from './results.js';
@@ -130,7 +130,7 @@ async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; served
   global.gc?.();
   const before = process.memoryUsage().rss;
   const t0 = performance.now();
-  const mock = await createPgMock({ service: 'db', listen: { host: HOST, port: 0 }, exchanges, log: pino({ level: 'silent' }), metrics: createMetrics() });
+  const mock = await startPgMock({ service: 'db', listen: { host: HOST, port: 0 }, exchanges, log: pino({ level: 'silent' }), metrics: createMetrics() });
   const loadMs = performance.now() - t0;
   exchanges.length = 0;
   const c = new pg.Client({ host: HOST, port: mock.address.port, user: 'postgres', database: 'x' });
@@ -163,11 +163,11 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       // Recording of this workload for the mock.
       const recDir = join(root, `rec-${mode}`);
       const writer = await createFileStoreWriter({ dir: recDir });
-      const recorder = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer, log, metrics: createMetrics() });
+      const recorder = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer, log, metrics: createMetrics() });
       await pgbench(recorder.address.port, mode, perClient, root);
       await recorder.close();
       await writer.close();
-      const mock = await createPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
+      const mock = await startPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
       const plain = await startPlainRelay();
       const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
       for (let r = 0; r < repeats; r++) {
@@ -175,7 +175,7 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
         s.plain!.push(await pgbench(plain.port, mode, perClient, root));
         const dir = join(root, `rec-${mode}-${r}`);
         const w = await createFileStoreWriter({ dir });
-        const rec = await createPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
+        const rec = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
         s.record!.push(await pgbench(rec.address.port, mode, perClient, root));
         await rec.close();
         await w.close();

@@ -10,7 +10,7 @@ import type { CliIO } from './cli/context.js';
 import { ExitCode, isDoppelError, describeError } from './core/errors.js';
 import { createLogger } from './core/logger.js';
 
-export async function runMain(argv: readonly string[], io: CliIO): Promise<ExitCode> {
+export async function executeCommandLine(argv: readonly string[], io: CliIO): Promise<ExitCode> {
   let exit: ExitCode = ExitCode.ok;
   const program = buildProgram(io, (code) => {
     exit = code;
@@ -81,7 +81,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): void {
     process.exit(ExitCode.internal);
   });
   const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, reload, cwd: process.cwd() };
-  runMain(argv, io).then(
+  executeCommandLine(argv, io).then(
     (code) => {
       process.exitCode = code;
       // Servers closed, streams flushed: let the loop drain, but never hang on a stray handle.

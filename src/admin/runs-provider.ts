@@ -3,7 +3,7 @@
  * run's counts, gate values and latest diff samples, then its final state.
  */
 import type { ReplayRun } from '../replay/replay-run.js';
-import type { RunsProvider, RunSummaryView } from './types.js';
+import type { RunsProvider, RunSummaryView } from '../judge/run-view.js';
 
 export interface ReplayRunsProvider extends RunsProvider {
   add(run: ReplayRun): void;

@@ -3,47 +3,8 @@
  * registers the narrow provider it has; routes answer empty sets otherwise.
  */
 
-import type { Verdict } from '../gates/types.js';
-
-/** A run's state as the admin API spells it: a finished run's verdict in the past tense. */
-export type RunStatus = 'running' | 'passed' | 'failed' | 'aborted';
-
-const STATUS_OF_VERDICT = { pass: 'passed', fail: 'failed', aborted: 'aborted' } as const satisfies Record<Verdict, RunStatus>;
-
-/** The admin API's spelling of a finished run's verdict. */
-export function runStatusOf(verdict: Verdict): RunStatus {
-  return STATUS_OF_VERDICT[verdict];
-}
-
-export interface RunSummaryView {
-  id: string;
-  mode: 'replay' | 'shadow' | 'run';
-  status: RunStatus;
-  startedAt: string;
-  [key: string]: unknown;
-}
-
-export interface RunsProvider {
-  list(): RunSummaryView[];
-  get(id: string): Record<string, unknown> | undefined;
-  /** writes a report for the run on demand; resolves to the directory */
-  writeReport?(id: string): Promise<string>;
-}
-
-export interface UnmatchedCall {
-  service: string;
-  protocol: 'http' | 'pg';
-  /** when it was last seen */
-  at: string;
-  /** when it was first seen, where calls are counted per key */
-  firstAt?: string;
-  /** calls with this key, where calls are counted per key (exact) */
-  count?: number;
-  /** method + url for HTTP, SQL for Postgres */
-  request: Record<string, unknown>;
-  /** the nearest recorded request and what differed */
-  nearest?: Record<string, unknown> | undefined;
-}
+import type { UnmatchedCall } from '../mock/unmatched-calls.js';
+import type { RunsProvider } from '../judge/run-view.js';
 
 export interface UnmatchedProvider {
   unmatched(): UnmatchedCall[];

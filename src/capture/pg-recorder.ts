@@ -72,7 +72,7 @@ interface Tap {
 /** Items handled per turn of the event loop, so relaying is never starved by decoding. */
 const DRAIN_BATCH = 512;
 
-export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
+export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
   const log = opts.log.child({ component: 'pg-recorder', service: opts.service });
   const clock = opts.clock ?? systemClock;
   const wallBase = clock.now() - clock.monotonic();

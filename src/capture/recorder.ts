@@ -15,8 +15,8 @@ import { redactBody, type Redactor } from '../core/redact.js';
 import type { SessionKeyer } from '../core/sessions.js';
 import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { toPairs } from './hop-by-hop.js';
-import type { InboundLink } from './trace-links.js';
+import { toPairs } from '../protocols/http/hop-by-hop.js';
+import type { InboundLink } from '../protocols/http/trace-links.js';
 
 /** A finished HTTP exchange as the proxy saw it: raw lists and body chunks, nothing encoded yet. */
 export interface RawHttpExchange {

@@ -35,6 +35,15 @@ export interface CommandContext {
 
 export type CommandAction<O> = (opts: O, ctx: CommandContext, args: string[]) => Promise<ExitCode>;
 
+/** Binds a command action to commander: resolves globals, records the exit code. */
+export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
+
+/** Long-running commands serve until SIGINT/SIGTERM fires the context's signal. */
+export function waitForAbort(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
 export function createCommandContext(io: CliIO, globals: GlobalFlags): CommandContext {
   return { io, runtime: readRuntimeEnv(io.env), globals };
 }

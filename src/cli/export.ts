@@ -11,8 +11,7 @@ import { describeReport, emptyReport, note, type FormatReport } from '../formats
 import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
 import { createK6ScriptBuilder } from '../formats/k6-script.js';
 import { createTextSink } from '../formats/text-sink.js';
-import { collectList, loadCommandConfig, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { collectList, loadCommandConfig, type CommandContext, type Bind } from './context.js';
 
 export interface ExportFlags {
   traffic?: string[];
@@ -28,7 +27,7 @@ export function registerExportCommand(program: Command, bind: Bind): Command {
     .addArgument(new Argument('<format>', 'output format').choices(['har', 'wiremock', 'k6']))
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...]', collectList)
     .option('--out <path>', 'output file (har, k6) or directory (wiremock: DIR/mappings/*.json)')
-    .action(bind<ExportFlags>((flags, ctx, args) => runExport(args[0] as ExportFormat, flags, ctx)));
+    .action(bind<ExportFlags>((flags, ctx, args) => exportAction(args[0] as ExportFormat, flags, ctx)));
 }
 
 /** Every exchange of the traffic directories, corrupt lines reported as skipped. */
@@ -36,7 +35,7 @@ function readTraffic(dirs: readonly string[], report: FormatReport): AsyncIterab
   return createFileStoreReader(dirs).read({ onCorrupt: (c) => report.skipped.push({ where: `${c.source}:${c.line}`, reason: c.reason }) });
 }
 
-export async function runExport(format: ExportFormat, flags: ExportFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function exportAction(format: ExportFormat, flags: ExportFlags, ctx: CommandContext): Promise<ExitCode> {
   const traffic = (flags.traffic ?? []).map((d) => resolvePath(ctx.io.cwd, d));
   if (traffic.length === 0) throw usageError(`export ${format} needs --traffic DIR[,DIR...]`);
   if (flags.out === undefined) throw usageError(`export ${format} needs --out PATH`);

@@ -11,8 +11,7 @@ import { wireMockInput } from '../formats/wiremock-mappings.js';
 import { importWireMock, readTrafficStubs, writeTrafficStubs } from '../formats/wiremock-import.js';
 import { gorToExchanges } from '../formats/gor.js';
 import { describeReport, emptyReport, parseJsonFile, type FormatReport } from '../formats/import-report.js';
-import type { CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import type { CommandContext, Bind } from './context.js';
 
 export interface ImportFlags {
   out?: string;
@@ -32,7 +31,7 @@ export function registerImportCommand(program: Command, bind: Bind): Command {
     .argument('<file>', 'input file (wiremock: a mappings file, or a WireMock root directory holding mappings/ and __files/)')
     .option('--out <dir>', 'traffic directory to write')
     .option('--service <name>', `who answered these requests (wiremock: default ${WIREMOCK_SERVICE})`)
-    .action(bind<ImportFlags>((flags, ctx, args) => runImport(args[0] as ImportFormat, args[1] as string, flags, ctx)));
+    .action(bind<ImportFlags>((flags, ctx, args) => importAction(args[0] as ImportFormat, args[1] as string, flags, ctx)));
 }
 
 async function readInput(file: string): Promise<Buffer> {
@@ -51,7 +50,7 @@ async function checkReadable(file: string): Promise<void> {
   }
 }
 
-export async function runImport(format: ImportFormat, input: string, flags: ImportFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function importAction(format: ImportFormat, input: string, flags: ImportFlags, ctx: CommandContext): Promise<ExitCode> {
   if (flags.out === undefined) throw usageError(`import ${format} needs --out DIR`);
   const file = resolvePath(ctx.io.cwd, input);
   const out = resolvePath(ctx.io.cwd, flags.out);
@@ -66,7 +65,7 @@ export async function runImport(format: ImportFormat, input: string, flags: Impo
       break;
     }
     case 'wiremock':
-      return runWireMockImport(file, input, out, flags.service ?? WIREMOCK_SERVICE, ctx);
+      return importWireMockMappings(file, input, out, flags.service ?? WIREMOCK_SERVICE, ctx);
     case 'gor':
       await checkReadable(file);
       exchanges = gorToExchanges(file, flags.service, report);
@@ -106,7 +105,7 @@ async function writeAll(
  * (loaded by the mock of SERVICE); an input of which nothing could be
  * imported is an input error, and nothing is written.
  */
-async function runWireMockImport(file: string, input: string, out: string, service: string, ctx: CommandContext): Promise<ExitCode> {
+async function importWireMockMappings(file: string, input: string, out: string, service: string, ctx: CommandContext): Promise<ExitCode> {
   const report = emptyReport();
   const stubs: Array<Record<string, unknown>> = [];
   const source = await wireMockInput(file);

@@ -2,16 +2,14 @@ import { resolve as resolvePath } from 'node:path';
 import { isRedisStoreUrl } from '../store/open-store.js';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, collectList, loadCommandConfig, type CommandContext } from './context.js';
+import { collect, collectList, loadCommandConfig, waitForAbort, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
 import { Value } from '@sinclair/typebox/value';
 import { MockSchema, type DoppelConfig, type MockConfig } from '../config/schema.js';
 import { createDaemon } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
-import { waitForAbort } from './record.js';
 
 export interface MockFlags {
   traffic?: string[];
@@ -34,11 +32,11 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
     .option('--tls-cert <file>', 'serve the --http-dep mocks over TLS with this PEM certificate')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-    .action(bind<MockFlags>(runMock));
+    .action(bind<MockFlags>(mockAction));
 }
 
 
-export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
   const config = loadCommandConfig(ctx);
   const httpSpecs = httpMockSpecs(flags, config, ctx);
   const pgSpecs = pgMockSpecs(flags, config, ctx);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { ExitCode } from '../core/errors.js';
-import { createCommandContext, loadCommandConfig, type CliIO, type CommandAction, type GlobalFlags } from './context.js';
+import { createCommandContext, loadCommandConfig, type Bind, type CliIO, type GlobalFlags } from './context.js';
 import { registerRecordCommand } from './record.js';
 import { registerMockCommand } from './mock.js';
 import { registerReplayCommand } from './replay.js';
@@ -15,9 +15,6 @@ import { registerTransformCommand } from './transform.js';
 import { registerImportCommand } from './import.js';
 import { registerExportCommand } from './export.js';
 import { registerRulesCommand } from './rules.js';
-
-/** Binds a command action to commander: resolves globals, records the exit code. */
-export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMAT_FLAGS = ['pretty', 'json'] as const;

@@ -3,9 +3,8 @@ import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, numeric, setIn, waitForAbort, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
 import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
 import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { createDaemon, type Daemon } from '../daemon.js';
@@ -15,11 +14,11 @@ import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { SpoolEvent } from '../store/redis-store.js';
 import type { Logger } from '../core/logger.js';
-import { createPgRecorder } from '../capture/pg-recorder.js';
+import { startPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
-import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
+import { createTraceLinks, type TraceLinks } from '../protocols/http/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 
@@ -52,7 +51,7 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
     .option('--recorder-id <id>', 'names this recorder among those writing one store; prefixes its connection sessions (default host-pid-random)')
-    .action(bind<RecordFlags>(runRecord));
+    .action(bind<RecordFlags>(recordAction));
 }
 
 /** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
@@ -72,7 +71,7 @@ export interface Closable {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function recordAction(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
   const config = loadCommandConfig(ctx, (raw) => {
     if (flags.out !== undefined) setIn(raw, ['record', 'out'], flags.out);
     if (flags.listen !== undefined) setIn(raw, ['record', 'listen'], flags.listen);
@@ -232,7 +231,7 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
   const rec = shared.config.record;
   const out: Closable[] = [];
   for (const dep of deps) {
-    const relay = await createPgRecorder({
+    const relay = await startPgRecorder({
       service: dep.name,
       listen: parseHostPort(dep.listen, `--pg-dep ${dep.name} listen`),
       listenFlag: `--pg-dep ${dep.name}=LISTEN,HOST:PORT (record.pg_deps)`,
@@ -271,11 +270,6 @@ function logSpool(log: Logger, e: SpoolEvent): void {
       return never;
     }
   }
-}
-
-export function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 function duration(v: string | number, fallback: number): number {

@@ -5,8 +5,7 @@ import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
 import { runReplay } from '../replay/run-replay.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
-import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext, type Bind } from './context.js';
 import type { ExitCode } from '../core/errors.js';
 
 export interface ReplayFlags {

@@ -3,8 +3,7 @@ import { ExitCode, usageError } from '../core/errors.js';
 import { loadGatesFile } from '../config/load.js';
 import { renderPrometheusRules } from '../gates/prometheus-rules.js';
 import { parseDurationMs } from '../config/duration.js';
-import { loadCommandConfig } from './context.js';
-import type { Bind } from './program.js';
+import { loadCommandConfig, type Bind } from './context.js';
 
 export interface RulesFlags {
   gates?: string;

@@ -10,14 +10,13 @@ import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../o
 import { createMockFactories } from '../orchestrate/mock-backends.js';
 import { runOrchestration } from '../orchestrate/orchestrate.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { applyGlobalFlags, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { applyGlobalFlags, type CommandContext, type Bind } from './context.js';
 
 export interface RunFlags {
   dryRun?: boolean;
 }
 
-export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
+export async function runAction(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
   const file = args[0] as string;
   const config = loadConfig(file, ctx.io.env, (raw) => applyGlobalFlags(raw, ctx.globals));
   const plan = planRun(config, file, ctx.io.cwd, ctx.io.env);
@@ -81,5 +80,5 @@ export function registerRunCommand(program: Command, bind: Bind): Command {
     .description('Phased orchestration: mocks -> SUT readiness -> (baseline) -> replay -> gates')
     .argument('<config>', 'YAML configuration (DESIGN.md sections); relative paths in it are relative to the file')
     .addOption(new Option('--dry-run', 'validate config and traffic, print the plan'))
-    .action(bind<RunFlags>(runRun));
+    .action(bind<RunFlags>(runAction));
 }

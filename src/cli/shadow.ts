@@ -4,10 +4,8 @@ import { parseDurationMs } from '../config/duration.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
-import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
+import { collect, loadCommandConfig, waitForAbort, numeric, setIn, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { Bind } from './program.js';
-import { waitForAbort } from './record.js';
 import type { TargetTls } from '../core/tls.js';
 
 export interface ShadowFlags {
@@ -28,7 +26,7 @@ export interface ShadowFlags {
   tlsKey?: string;
 }
 
-export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
   const config = loadCommandConfig(ctx, (raw) => {
     const set = (key: string, value: unknown) => {
       if (value !== undefined) setIn(raw, ['shadow', key], value);
@@ -141,5 +139,5 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
     .addOption(new Option('--inject-traceparent', 'add a W3C traceparent to requests that have none'))
     .option('--tls-cert <file>', 'serve the listener over TLS with this PEM certificate (shadow.tls.cert)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (shadow.tls.key)')
-    .action(bind<ShadowFlags>(async (flags, ctx) => runShadow(flags, ctx)));
+    .action(bind<ShadowFlags>(async (flags, ctx) => shadowAction(flags, ctx)));
 }

@@ -8,8 +8,7 @@ import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
 import { describeReport, emptyReport, note } from '../formats/import-report.js';
 import { createTransformer, parseTransformRules, type TransformRules } from '../formats/transform-rules.js';
-import { loadCommandConfig, type CommandContext } from './context.js';
-import type { Bind } from './program.js';
+import { loadCommandConfig, type CommandContext, type Bind } from './context.js';
 
 export interface TransformFlags {
   in?: string;
@@ -24,12 +23,12 @@ export function registerTransformCommand(program: Command, bind: Bind): Command 
     .option('--in <dir>', 'traffic directory to read')
     .option('--out <dir>', 'traffic directory to write')
     .option('--rules <file>', 'transform rules YAML')
-    .action(bind<TransformFlags>(runTransform));
+    .action(bind<TransformFlags>(transformAction));
 }
 
 const NO_RULES: TransformRules = { drop: [], setHeaders: { request: [], response: [] }, removeHeaders: { request: [], response: [] }, redactJsonPaths: [] };
 
-export async function runTransform(flags: TransformFlags, ctx: CommandContext): Promise<ExitCode> {
+export async function transformAction(flags: TransformFlags, ctx: CommandContext): Promise<ExitCode> {
   if (flags.in === undefined || flags.out === undefined) throw usageError('transform needs --in DIR and --out DIR');
   const input = resolvePath(ctx.io.cwd, flags.in);
   const out = resolvePath(ctx.io.cwd, flags.out);

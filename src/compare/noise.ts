@@ -9,7 +9,7 @@
  * above that of the self rate at the configured confidence (Wilson 1927;
  * Agresti & Coull 1998 for why Wilson over the normal approximation at small n).
  */
-import { generalizePath } from './json-path.js';
+import { generalizePath } from '../core/json-path.js';
 import type { CompareOutcome, FieldDiff } from './types.js';
 
 export interface NoiseLearnerOptions {

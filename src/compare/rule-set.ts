@@ -3,7 +3,7 @@
  * step requires. Looking up the rules for a node costs one map lookup; only
  * the rules that can end at the node's segment are matched against the path.
  */
-import { compilePath, lastSegment, pathMatches, type CompiledPath, type PathSegment } from './json-path.js';
+import { compilePath, lastSegment, pathMatches, type CompiledPath, type PathSegment } from '../core/json-path.js';
 
 export interface RuleSet<T> {
   readonly size: number;

@@ -9,7 +9,7 @@ import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNo
 import { DoppelError } from '../core/errors.js';
 import { isGateName, parseGateExpression } from '../gates/expression.js';
 import { validateCompareConfig } from '../compare/comparator.js';
-import { checkPath } from '../compare/json-path.js';
+import { checkPath } from '../core/json-path.js';
 import { checkPgMockConfig } from '../mock/pg/config.js';
 import { ConfigSchema, GatesFileSchema, type DoppelConfig, type GatesFile } from './schema.js';
 

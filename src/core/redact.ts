@@ -11,7 +11,7 @@ import { dirname, isAbsolute, relative, resolve, basename, join } from 'node:pat
 import { decodeContent, encodeContent, type UndecodedContent } from './content-coding.js';
 import { DoppelError } from './errors.js';
 import type { HeaderPairs } from './exchange.js';
-import { compilePath, selectValues, type CompiledPath, type PathSegment } from '../compare/json-path.js';
+import { compilePath, selectValues, type CompiledPath, type PathSegment } from './json-path.js';
 
 export const REDACTED_PREFIX = 'redacted:hmac:';
 

@@ -14,7 +14,7 @@ import { DoppelError } from '../core/errors.js';
 import { contentEncodingOf, DEFAULT_DECODE_LIMIT, type UndecodedContent } from '../core/content-coding.js';
 import { decodeBody, encodeBody, type BodyEncoding, type Exchange, type HeaderPairs } from '../core/exchange.js';
 import { createRedactor, redactBody } from '../core/redact.js';
-import { checkPath } from '../compare/json-path.js';
+import { checkPath } from '../core/json-path.js';
 import { createRequestFilter, type RequestFilter } from '../replay/request-filter.js';
 
 type Json = Record<string, unknown>;

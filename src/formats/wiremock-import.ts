@@ -21,7 +21,7 @@ import { encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchang
 import { newExchangeId } from '../core/ids.js';
 import type { StringMatcher, StubDefinition, ValueMatcher } from '../mock/http-stubs.js';
 import { jsonErrorOffset, lineOf, type SkippedRecord } from './import-report.js';
-import { readWireMockMapping, trafficStubsFile } from './wiremock-stubs.js';
+import { readWireMockMapping, trafficStubsFile } from '../mock/wiremock-stubs.js';
 import type { WireMockInput } from './wiremock-mappings.js';
 import { orderScenario, type ScenarioMember } from './wiremock-scenarios.js';
 

@@ -8,8 +8,8 @@
  * (http-miss-explainer.ts, bounded work per miss).
  */
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
-import { stripResponseHop } from '../capture/hop-by-hop.js';
-import { traceIdOf, traceparentOf } from '../capture/trace-links.js';
+import { stripResponseHop } from '../protocols/http/hop-by-hop.js';
+import { traceIdOf, traceparentOf } from '../protocols/http/trace-links.js';
 import { exactKey, parseRequest, shapeKey, type KeyOptions, type ParsedRequest } from './http-request-key.js';
 import { HttpMissExplainer, missKeyOf, type MissExplainerOptions, type MissExplainerStats, type MissExplanation, type RecordedRequest } from './http-miss-explainer.js';
 

@@ -21,14 +21,13 @@ import { createHttpListener, listenOn } from '../core/listen.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
-import type { UnmatchedCall } from '../admin/types.js';
-import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toPairs } from '../capture/hop-by-hop.js';
-import { traceparentOf } from '../capture/trace-links.js';
+import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toPairs } from '../protocols/http/hop-by-hop.js';
+import { traceparentOf } from '../protocols/http/trace-links.js';
 import { buildKeyOptions, parseRequest, type ParsedRequest } from './http-request-key.js';
 import { HttpMockIndex, type MockResponse } from './http-mock-index.js';
 import type { MissExplainerOptions, MissExplainerStats, MissExplanation } from './http-miss-explainer.js';
 import { createMissLog, type MissLogOptions, type MissLogStats } from './miss-log.js';
-import { createUnmatchedCalls } from './unmatched-calls.js';
+import { createUnmatchedCalls, type UnmatchedCall } from './unmatched-calls.js';
 import { RECORDING_PRIORITY, sortStubs, stubMatches, type StubDefinition } from './http-stubs.js';
 
 export interface HttpMockOptions {
@@ -62,7 +61,7 @@ export interface HttpMockRecordTo {
   redactor: Redactor;
 }
 
-export interface CreateHttpMockOptions {
+export interface StartHttpMockOptions {
   service: string;
   listen: string;
   /** the flag or config key that moves this listener, named if its address cannot be bound */
@@ -112,7 +111,7 @@ export interface HttpMock {
 
 const EMPTY = Buffer.alloc(0);
 
-export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpMock> {
+export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMock> {
   const { service, metrics } = opts;
   const o = opts.options;
   const clock = opts.clock ?? systemClock;

@@ -16,7 +16,7 @@
  * matches its recording whatever the compressor's level or timestamp.
  */
 import { createHash } from 'node:crypto';
-import { compilePath, pathMatches, type CompiledPath, type PathSegment } from '../compare/json-path.js';
+import { compilePath, pathMatches, type CompiledPath, type PathSegment } from '../core/json-path.js';
 import { classifyValue } from '../compare/value-classes.js';
 import { contentEncodingOfRaw, decodeContent, DEFAULT_DECODE_LIMIT, type UndecodedContent } from '../core/content-coding.js';
 import { isRedactedValue, safeDecode } from '../core/redact.js';

@@ -4,7 +4,7 @@
  * into matchers. Recordings sit at priority 5, WireMock's default: a stub with
  * a smaller number overrides them, a stub with 5 or more fills what they lack.
  */
-import { selectValues, type CompiledPath } from '../compare/json-path.js';
+import { selectValues, type CompiledPath } from '../core/json-path.js';
 import type { ParsedRequest } from './http-request-key.js';
 import { canonicalJson, buildKeyOptions } from './http-request-key.js';
 

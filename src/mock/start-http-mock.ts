@@ -12,8 +12,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { createCorruptReporter } from '../store/corrupt-reporter.js';
 import { isRedisStoreUrl, openStoreReader, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { findTrafficStubFiles, loadWireMockStubFiles } from '../formats/wiremock-stubs.js';
-import { createHttpMock, type HttpMock } from './http-mock.js';
+import { findTrafficStubFiles, loadWireMockStubFiles } from './wiremock-stubs.js';
+import { startHttpMock, type HttpMock } from './http-mock.js';
 
 /** One HTTP mock to start, from a flag or a `mocks:` entry of the config. */
 export interface HttpMockSpec {
@@ -98,7 +98,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
   const stubs = await loadWireMockStubFiles([...spec.stubs, ...imported]);
   // Only the names of redacted query params and JSON paths are needed to match placeholders; the key is not.
   const redactor = createRedactor({ key: Buffer.alloc(1), queryParams: config.redact.query_params, jsonPaths: config.redact.json_paths });
-  return createHttpMock({
+  return startHttpMock({
     service: spec.service,
     listen: spec.listen,
     listenFlag: spec.listenFlag,

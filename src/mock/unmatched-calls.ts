@@ -5,7 +5,22 @@
  * that, the key missed least recently gives way and its calls are added to
  * `overflow`, so the listed counts plus `overflow` always equal every miss.
  */
-import type { UnmatchedCall } from '../admin/types.js';
+
+/** One miss key as GET /api/unmatched lists it. */
+export interface UnmatchedCall {
+  service: string;
+  protocol: 'http' | 'pg';
+  /** when it was last seen */
+  at: string;
+  /** when it was first seen, where calls are counted per key */
+  firstAt?: string;
+  /** calls with this key, where calls are counted per key (exact) */
+  count?: number;
+  /** method + url for HTTP, SQL for Postgres */
+  request: Record<string, unknown>;
+  /** the nearest recorded request and what differed */
+  nearest?: Record<string, unknown> | undefined;
+}
 
 interface Entry {
   call: UnmatchedCall;

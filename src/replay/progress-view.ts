@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
-import { runStatusOf } from '../admin/types.js';
+import { runStatusOf } from '../judge/run-view.js';
 import type { GateResult } from '../gates/types.js';
 import type { ReplayRun } from './replay-run.js';
 import type { ReplayResult } from './run-replay.js';

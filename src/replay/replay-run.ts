@@ -3,7 +3,7 @@
  * latest gate values and the judge's recent diff samples. The admin API and
  * the progress view read it; only the engine writes it.
  */
-import { runStatusOf, type RunStatus } from '../admin/types.js';
+import { runStatusOf, type RunStatus } from '../judge/run-view.js';
 import type { FieldDiff } from '../compare/types.js';
 import type { GateResult, Verdict } from '../gates/types.js';
 import type { DiffSample } from '../judge/types.js';

@@ -36,7 +36,7 @@ import { ReplayStop } from './replay-stop.js';
 import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
-import { runSessionScheduler, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
 
 export interface MockCountsSource {
   start(): Promise<void>;
@@ -230,7 +230,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     if (mockSource !== undefined) await mockSource.start();
     runLog.info({ target, timing, workers }, 'replay started');
     const sessionOf = replaySessionKeyer(options.sessionKey);
-    stats = await runSessionScheduler({
+    stats = await scheduleSessions({
       source: source.exchanges,
       ...(sessionOf === undefined ? {} : { sessionOf }),
       workers,

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DoppelError } from '../core/errors.js';
-import { compilePath, selectValues, type CompiledPath } from '../compare/json-path.js';
+import { compilePath, selectValues, type CompiledPath } from '../core/json-path.js';
 import { parseDurationMs } from '../config/duration.js';
 import { readableBody } from '../core/content-coding.js';
 import type { HeaderPairs } from '../core/exchange.js';

@@ -115,7 +115,7 @@ const SPIN_MS = 0;
 /** longest the reader runs before it lets timers and I/O in */
 const READER_SLICE_MS = 0.5;
 
-export async function runSessionScheduler(opts: SchedulerOptions): Promise<SchedulerStats> {
+export async function scheduleSessions(opts: SchedulerOptions): Promise<SchedulerStats> {
   const { clock, signal } = opts;
   const sessions = new Map<string, SessionEntry>();
   const memory = new LRUCache<string, { vars: SessionVars; lastSentAt: number | undefined; lastRecordedAt: number | undefined }>({

@@ -3,7 +3,7 @@
  * differing paths per endpoint (top diffs) and a few whole exchanges per
  * endpoint for the side-by-side view. diffs.ndjson holds everything else.
  */
-import { generalizePath } from '../compare/json-path.js';
+import { generalizePath } from '../core/json-path.js';
 import type { CompareOutcome } from '../compare/types.js';
 import type { SideBySideSample, TopDiff } from './types.js';
 

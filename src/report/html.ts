@@ -3,7 +3,7 @@
  * no fetches (a Content-Security-Policy of default-src 'none' makes sure);
  * every piece of run data goes through escapeHtml.
  */
-import { formatPath, type PathSegment } from '../compare/json-path.js';
+import { formatPath, type PathSegment } from '../core/json-path.js';
 import type { FieldDiff } from '../compare/types.js';
 import type { Percentiles } from '../gates/types.js';
 import type { SideBySideSample, RunReport } from './types.js';

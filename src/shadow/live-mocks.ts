@@ -57,7 +57,7 @@ export interface LiveMocks extends LiveMockPort {
   /** sink for the primary's dependency proxies */
   readonly primarySink: { readonly isPaused: boolean; offer(call: PrimaryCall): boolean; skip(reason: string): void };
   /** opens a candidate dependency port serving the primary's calls to `name` */
-  listen(name: string, listen: string): Promise<LiveMockServer>;
+  startMock(name: string, listen: string): Promise<LiveMockServer>;
   /**
    * A Postgres statement carrying a sqlcommenter traceparent: the primary's (fed
    * to the candidate's live mock) or the candidate's (answered by it). Counted
@@ -255,7 +255,7 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
     res.end(req.method === 'HEAD' ? undefined : resBody);
   };
 
-  async function listen(name: string, addr: string): Promise<LiveMockServer> {
+  async function startMock(name: string, addr: string): Promise<LiveMockServer> {
     const hp = parseHostPort(addr, `--candidate-http-dep ${name}`);
     const sockets = new Set<Socket>();
     const server = createServer((req, res) => {
@@ -311,7 +311,7 @@ export function createLiveMocks(opts: LiveMocksOptions): LiveMocks {
   return {
     primarySink,
     begin,
-    listen,
+    startMock,
     notePgStatement,
     stats: () => ({ kept: kept.length, matched, unmatched, openSessions: sessionsByTrace.size + untracedSessions.length }),
     async close() {

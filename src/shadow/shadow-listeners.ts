@@ -11,10 +11,10 @@ import type { ShadowConfig } from '../config/schema.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
-import { createPgRecorder } from '../capture/pg-recorder.js';
+import { startPgRecorder } from '../capture/pg-recorder.js';
 import type { CaptureSink } from '../capture/recorder.js';
 import type { RecordDecision } from '../capture/record-filter.js';
-import { createTraceLinks, traceparentOf, type TraceLinks } from '../capture/trace-links.js';
+import { createTraceLinks, traceparentOf, type TraceLinks } from '../protocols/http/trace-links.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LiveMocks } from './live-mocks.js';
 import { createPgFeedWriter } from './pg-feed-writer.js';
@@ -91,7 +91,7 @@ export class ShadowListeners {
   async startPgRelays(pgMocks: ReadonlyMap<string, Parameters<typeof createPgFeedWriter>[0]>): Promise<void> {
     const o = this.#o;
     for (const d of o.shadow.pg_deps) {
-      const relay = await createPgRecorder({
+      const relay = await startPgRecorder({
         service: d.name,
         listen: parseHostPort(d.listen, `--pg-dep ${d.name} listen`),
         listenFlag: `--pg-dep ${d.name}=LISTEN,HOST:PORT (shadow.pg_deps)`,
@@ -107,7 +107,7 @@ export class ShadowListeners {
 
   async startCandidateHttpDeps(liveMocks: LiveMocks | undefined): Promise<void> {
     for (const d of this.#o.shadow.candidate_http_deps) {
-      const s = await (liveMocks as LiveMocks).listen(d.name, d.listen);
+      const s = await (liveMocks as LiveMocks).startMock(d.name, d.listen);
       this.addCandidateDep(d.name, s, s.address);
     }
   }

@@ -6,7 +6,7 @@
  */
 import type { GateEvaluator, WindowedGateEvaluator } from '../gates/gate-evaluator.js';
 import type { NoiseLearner } from '../compare/noise.js';
-import { runStatusOf, type RunsProvider, type RunSummaryView } from '../admin/types.js';
+import { runStatusOf, type RunsProvider, type RunSummaryView } from '../judge/run-view.js';
 import type { Judge } from '../judge/judge.js';
 import type { RunReportWriter } from '../judge/run-report.js';
 import type { DiffSample, OutboundSummary } from '../judge/types.js';

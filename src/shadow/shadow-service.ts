@@ -21,7 +21,7 @@ import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import { createShadowRun, type ShadowRun } from './shadow-run.js';
 import { createDropCounter, createShadowJudging } from './shadow-judging.js';
 import { ShadowListeners } from './shadow-listeners.js';
-import { createPgMock } from '../mock/pg/server.js';
+import { startPgMock } from '../mock/pg/server.js';
 import type { PgMock } from '../mock/pg/types.js';
 import type { ShadowTls } from './shadow-listeners.js';
 
@@ -250,7 +250,7 @@ async function startCandidatePgMocks(
   const pgMocks = new Map<string, PgMock>();
   const mockWindowMs = ms(cfg.mock_window, 'mock_window');
   for (const d of cfg.candidate_pg_deps) {
-    const mock = await createPgMock({
+    const mock = await startPgMock({
       service: d.name,
       listen: parseHostPort(d.listen, `--candidate-pg-dep ${d.name} listen`),
       listenFlag: `--candidate-pg-dep ${d.name}=LISTEN (shadow.candidate_pg_deps)`,

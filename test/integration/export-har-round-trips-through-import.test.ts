@@ -5,7 +5,7 @@ import type { HttpExchange } from '../../src/core/exchange.js';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 import { runCli } from '../helpers/cli.js';
-import { readAll, scratchDir } from './formats-helpers.js';
+import { readAll, scratchDir } from '../helpers/formats.js';
 
 const binary = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x41, 0xc3, 0x28]);
 

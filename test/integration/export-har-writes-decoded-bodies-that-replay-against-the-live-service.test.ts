@@ -19,7 +19,7 @@ import { createMetrics } from '../../src/metrics/metrics.js';
 import { runReplay } from '../../src/replay/run-replay.js';
 import { runCli } from '../helpers/cli.js';
 import { startZlibServer, type CompressingServer } from '../helpers/compressing-servers.js';
-import { createTestRecorder, readExchanges, tempDir, TIMEOUTS } from './http-test-helpers.js';
+import { createTestRecorder, readExchanges, tempDir, TIMEOUTS } from '../helpers/http.js';
 
 interface HarEntry {
   request: { method: string; url: string; headers: Array<{ name: string; value: string }>; postData?: { text: string; encoding?: string }; bodySize: number };

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 import { runCli } from '../helpers/cli.js';
-import { scratchDir } from './formats-helpers.js';
+import { scratchDir } from '../helpers/formats.js';
 
 interface Call {
   method: string;

@@ -2,11 +2,11 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HttpExchange } from '../../src/core/exchange.js';
-import { loadWireMockStubFiles } from '../../src/formats/wiremock-stubs.js';
+import { loadWireMockStubFiles } from '../../src/mock/wiremock-stubs.js';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 import { runCli } from '../helpers/cli.js';
-import { scratchDir } from './formats-helpers.js';
+import { scratchDir } from '../helpers/formats.js';
 
 describe('doppel export wiremock', () => {
   const cleanups: Array<() => Promise<void>> = [];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBody, type HttpExchange } from '../../src/core/exchange.js';
 import { runCli } from '../helpers/cli.js';
-import { readAll, scratchDir } from './formats-helpers.js';
+import { readAll, scratchDir } from '../helpers/formats.js';
 
 const SEP = Buffer.from('\n🐵🙈🙉\n');
 const T0 = 1764162000123456789n; // 2025-11-26T13:00:00.123Z in ns

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBody, type HttpExchange } from '../../src/core/exchange.js';
 import { runCli } from '../helpers/cli.js';
-import { readAll, scratchDir } from './formats-helpers.js';
+import { readAll, scratchDir } from '../helpers/formats.js';
 
 const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe]);
 

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HttpExchange } from '../../src/core/exchange.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { readAll, scratchDir } from './formats-helpers.js';
+import { readAll, scratchDir } from '../helpers/formats.js';
 
 const BIN = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]);
 

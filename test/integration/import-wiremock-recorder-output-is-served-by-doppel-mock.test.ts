@@ -5,8 +5,8 @@ import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { skipOrFail } from '../helpers/services.js';
-import { scratchDir } from './formats-helpers.js';
-import { javaPath, startWireMock, wireMockJar, type RunningWireMock } from './wiremock-jar.js';
+import { scratchDir } from '../helpers/formats.js';
+import { javaPath, startWireMock, wireMockJar, type RunningWireMock } from '../helpers/wiremock-jar.js';
 
 /** A PNG header and bytes that are not UTF-8: the body must come back byte for byte. */
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.from([0, 0xff, 0xfe, 0x80, 1, 2, 3])]);

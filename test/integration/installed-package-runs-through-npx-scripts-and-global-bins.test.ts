@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
-import { recordTraffic, standardPlan, startService, type Service } from './replay-fixtures.js';
+import { recordTraffic, standardPlan, startService, type Service } from '../helpers/replay-fixtures.js';
 
 interface Ran {
   code: number | null;

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOPPEL_BIN, ROOT, cliEnv, runCli, startCli } from '../helpers/cli.js';
 import { findExecutable, missingTool } from '../helpers/services.js';
-import { recordTraffic, startService, type Service } from './replay-fixtures.js';
+import { recordTraffic, startService, type Service } from '../helpers/replay-fixtures.js';
 
 /** Why this file cannot run here (it fails under CI instead), or undefined. */
 const NO_SCRIPT = missingTool('script', 'util-linux');

@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
-import { tempDir } from './http-test-helpers.js';
-import { makeCa, makeLeaf, writePem, type Pem, type PemFiles } from './tls-fixtures.js';
+import { tempDir } from '../helpers/http.js';
+import { makeCa, makeLeaf, writePem, type Pem, type PemFiles } from '../helpers/tls-fixtures.js';
 
 function get(url: string, ca: string): Promise<{ status: number; body: string; fingerprint: string }> {
   return new Promise((resolve, reject) => {

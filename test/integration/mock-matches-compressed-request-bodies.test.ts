@@ -17,7 +17,7 @@ import { REDACTED_PREFIX } from '../../src/core/redact.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { HttpMock } from '../../src/mock/http-mock.js';
 import { startHttpMockFromSpec } from '../../src/mock/start-http-mock.js';
-import { createTestRecorder, metricValue, readExchanges, silentLogger, tempDir, TIMEOUTS } from './http-test-helpers.js';
+import { createTestRecorder, metricValue, readExchanges, silentLogger, tempDir, TIMEOUTS } from '../helpers/http.js';
 import { startZlibServer, type CompressingServer } from '../helpers/compressing-servers.js';
 import { BOMB_INFLATED_BYTES, gzipBomb, memorySnapshot } from '../helpers/compression-bombs.js';
 

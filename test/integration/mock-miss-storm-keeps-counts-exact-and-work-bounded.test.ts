@@ -5,9 +5,9 @@ import { createAdminProviders } from '../../src/admin/types.js';
 import { EXCHANGE_FORMAT_VERSION, type HttpExchange } from '../../src/core/exchange.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
-import { createHttpMock, type HttpMock } from '../../src/mock/http-mock.js';
+import { startHttpMock, type HttpMock } from '../../src/mock/http-mock.js';
 import { DEFAULT_EXPLAIN_CANDIDATES } from '../../src/mock/http-miss-explainer.js';
-import { metricValue, silentLogger } from './http-test-helpers.js';
+import { metricValue, silentLogger } from '../helpers/http.js';
 
 const SERVICE = 'miss-storm';
 const RECORDINGS = 1001;
@@ -69,7 +69,7 @@ describe('a mock miss storm', () => {
     metrics = createMetrics();
     const sink = silentLogger();
     logLines = sink.lines;
-    mock = await createHttpMock({
+    mock = await startHttpMock({
       service: SERVICE,
       listen: '127.0.0.1:0',
       exchanges: recordings(),

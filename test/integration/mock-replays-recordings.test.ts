@@ -5,11 +5,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createHttpMock, type HttpMock, type HttpMockOptions } from '../../src/mock/http-mock.js';
+import { startHttpMock, type HttpMock, type HttpMockOptions } from '../../src/mock/http-mock.js';
 import { createFileStoreReader } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { parseWireMockStubs } from '../../src/formats/wiremock-stubs.js';
-import { createTestRecorder, metricValue, rawExchange, silentLogger, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
+import { parseWireMockStubs } from '../../src/mock/wiremock-stubs.js';
+import { createTestRecorder, metricValue, rawExchange, silentLogger, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 const binary = randomBytes(3000);
 const gz = gzipSync(Buffer.from(JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ i })) })));
@@ -105,7 +105,7 @@ describe('mock replays recordings', () => {
   });
 
   async function startMock(extra: Partial<HttpMockOptions> = {}, stubs = '[]', metrics = createMetrics()) {
-    const mock = await createHttpMock({
+    const mock = await startHttpMock({
       service: 'payments',
       listen: '127.0.0.1:0',
       exchanges: createFileStoreReader([dir]).read(),
@@ -216,7 +216,7 @@ describe('mock replays recordings', () => {
       const { createFileStoreWriter } = await import('../../src/store/file-store.js');
       const { createRedactor } = await import('../../src/core/redact.js');
       const writer = await createFileStoreWriter({ dir: out.dir, flushIntervalMs: 5 });
-      const mock = await createHttpMock({
+      const mock = await startHttpMock({
         service: 'payments',
         listen: '127.0.0.1:0',
         exchanges: createFileStoreReader([dir]).read(),
@@ -251,7 +251,7 @@ describe('mock replays recordings', () => {
       await copyFile(join(dir, 'manifest.json'), join(t.dir, 'manifest.json'));
       await appendFile(join(t.dir, seg), '{"v":1,"id":"broken",\nnot json at all\n');
       const corrupt: string[] = [];
-      const mock = await createHttpMock({
+      const mock = await startHttpMock({
         service: 'payments',
         listen: '127.0.0.1:0',
         exchanges: createFileStoreReader([t.dir]).read({ onCorrupt: (r) => corrupt.push(`${r.source}:${r.line}`) }),

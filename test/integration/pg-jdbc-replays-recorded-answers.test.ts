@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exchange, PgExchange, PgQueryRequest, PgQueryResponse } from '../../src/core/exchange.js';
-import { adminSql, removeDir, tempDir, uniqueName } from '../fixtures/pg/harness.js';
-import { mockThroughCli, readTraffic, recordThroughCli, runProgram, writeTraffic } from '../fixtures/pg/driver-harness.js';
+import { adminSql, removeDir, tempDir, uniqueName } from '../helpers/pg-harness.js';
+import { mockThroughCli, readTraffic, recordThroughCli, runProgram, writeTraffic } from '../helpers/pg-driver-harness.js';
 import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const PROGRAM = fileURLToPath(new URL('../fixtures/pg/JdbcWorkload.java', import.meta.url));

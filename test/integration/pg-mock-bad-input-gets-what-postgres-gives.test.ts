@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
+import { mockOf, record, removeDir, PG } from '../helpers/pg-harness.js';
 import type { PgMock } from '../../src/mock/pg/types.js';
 
 function startupPacket(params: Record<string, string>): Buffer {

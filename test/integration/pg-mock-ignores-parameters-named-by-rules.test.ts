@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
+import { mockOf, record, removeDir, PG } from '../helpers/pg-harness.js';
 
 const SQL = 'SELECT $1::int * 2 AS doubled, $2::text AS request_id';
 

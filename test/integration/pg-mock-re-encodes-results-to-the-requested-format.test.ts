@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { comparable, mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
+import { comparable, mockOf, record, removeDir, PG } from '../helpers/pg-harness.js';
 
 const SQL = `SELECT $1::int4 AS i, 9007199254740993::int8 AS big, 2::int2 AS small, true AS b, 0.25::float8 AS f8, 1.5::float4 AS f4,
   123.450::numeric AS n, 'héllo'::text AS t, 'v'::varchar AS v, '\\x00ff'::bytea AS raw, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { BackendDecoder, type BackendEvent } from '../../src/protocols/pg/backend-decoder.js';
 import { bindMessage, describeMessage, executeMessage, parseMessage, queryMessage, startupMessage, syncMessage, terminateMessage } from '../../src/protocols/pg/frontend-encoder.js';
 import type { PgMock } from '../../src/mock/pg/types.js';
-import { mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
+import { mockOf, record, removeDir, PG } from '../helpers/pg-harness.js';
 
 /** A wire-level client: each batch is answered up to its ReadyForQuery, summarised one message per string. */
 class RawSession {

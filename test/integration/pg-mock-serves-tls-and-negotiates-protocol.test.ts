@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import postgres from 'postgres';
 import { loadPgMockTls } from '../../src/mock/pg/tls.js';
-import { execFileAsync, mockOf, record, removeDir, PG } from '../fixtures/pg/harness.js';
+import { execFileAsync, mockOf, record, removeDir, PG } from '../helpers/pg-harness.js';
 import type { PgMock } from '../../src/mock/pg/types.js';
 
 describe('pg mock for strict clients', () => {

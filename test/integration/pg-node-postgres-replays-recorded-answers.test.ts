@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { adminSql, comparable, mockOf, record, removeDir, uniqueName, PG } from '../fixtures/pg/harness.js';
+import { adminSql, comparable, mockOf, record, removeDir, uniqueName, PG } from '../helpers/pg-harness.js';
 
 const table = uniqueName('doppel_np');
 

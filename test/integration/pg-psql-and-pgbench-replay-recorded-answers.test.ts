@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSql, execFileAsync, mockOf, record, removeDir, tempDir, uniqueName, PG } from '../fixtures/pg/harness.js';
+import { adminSql, execFileAsync, mockOf, record, removeDir, tempDir, uniqueName, PG } from '../helpers/pg-harness.js';
 
 const table = uniqueName('doppel_psql');
 const benchDb = uniqueName('doppel_pgbench');

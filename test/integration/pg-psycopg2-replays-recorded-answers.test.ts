@@ -10,8 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSql, removeDir, tempDir, uniqueName } from '../fixtures/pg/harness.js';
-import { mockThroughCli, recordThroughCli, runProgram } from '../fixtures/pg/driver-harness.js';
+import { adminSql, removeDir, tempDir, uniqueName } from '../helpers/pg-harness.js';
+import { mockThroughCli, recordThroughCli, runProgram } from '../helpers/pg-driver-harness.js';
 import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const PROGRAM = fileURLToPath(new URL('../fixtures/pg/psycopg2_workload.py', import.meta.url));

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPgRecorder } from '../../src/capture/pg-recorder.js';
+import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import type { PgExchange } from '../../src/core/exchange.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
-import { PG, removeDir, sinkLogger, tempDir } from '../fixtures/pg/harness.js';
+import { PG, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
 
 describe('pg recording by several recorders', () => {
   const dirs: string[] = [];
@@ -18,7 +18,7 @@ describe('pg recording by several recorders', () => {
     const writer = await createFileStoreWriter({ dir });
     const sessions: string[] = [];
     for (const recorderId of ['rec-a', 'rec-b']) {
-      const rec = await createPgRecorder({
+      const rec = await startPgRecorder({
         service: 'db',
         listen: { host: '127.0.0.1', port: 0 },
         target: { host: PG.host, port: PG.port },

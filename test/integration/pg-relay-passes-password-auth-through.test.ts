@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import postgres from 'postgres';
-import { createPgRecorder } from '../../src/capture/pg-recorder.js';
+import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../fixtures/pg/harness.js';
+import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
 import { until } from '../helpers/until.js';
 
 /** Postgres binaries: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
@@ -94,7 +94,7 @@ describe('record relay with password authentication', () => {
   ])('%s authenticates through the relay and the method is recorded, never the password', async (user, method) => {
     const dir = await tempDir('pg-auth');
     const writer = await createFileStoreWriter({ dir });
-    const rec = await createPgRecorder({
+    const rec = await startPgRecorder({
       service: 'db',
       listen: { host: '127.0.0.1', port: 0 },
       target: { host: '127.0.0.1', port },
@@ -176,7 +176,7 @@ describe('record relay with password authentication', () => {
   it('cancels a running query through the relay (BackendKeyData passes unchanged, CancelRequest is forwarded)', async () => {
     const dir = await tempDir('pg-cancel');
     const writer = await createFileStoreWriter({ dir });
-    const rec = await createPgRecorder({
+    const rec = await startPgRecorder({
       service: 'db',
       listen: { host: '127.0.0.1', port: 0 },
       target: { host: '127.0.0.1', port },

@@ -16,7 +16,7 @@ import { startShadowService, type ShadowService } from '../../src/shadow/shadow-
 import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createTestRecorder, metricValue, rawExchange, readExchanges, tempDir, TIMEOUTS, type RecorderSetup } from './http-test-helpers.js';
+import { createTestRecorder, metricValue, rawExchange, readExchanges, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
 import { primaryHandler, startPeer, type Peer } from '../helpers/shadow-peers.js';
 
 /** An origin that tells apart what it was told of (a request head), what it got whole, and every raw byte. */

@@ -10,7 +10,7 @@ import { createSessionKeyer, parseSessionKey } from '../../src/core/sessions.js'
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { ExchangeWriter } from '../../src/store/types.js';
 import type { Exchange } from '../../src/core/exchange.js';
-import { createTestRecorder, metricValue, readExchanges, silentLogger, startUpstream, tempDir, TIMEOUTS, type Upstream } from './http-test-helpers.js';
+import { createTestRecorder, metricValue, readExchanges, silentLogger, startUpstream, tempDir, TIMEOUTS, type Upstream } from '../helpers/http.js';
 
 describe('recording never holds up proxying', () => {
   const closers: Array<() => Promise<void>> = [];

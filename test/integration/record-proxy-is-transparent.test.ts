@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
+import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 interface Seen {
   rawHeaders: string[];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
+import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 describe('record proxy and bad input', () => {
   let upstream: Upstream;

@@ -17,8 +17,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import { loadServerTls, loadTargetTls, type ServerTls } from '../../src/core/tls.js';
-import { createTestRecorder, rawExchange, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from './http-test-helpers.js';
-import { makeCa, makeLeaf, writePem, type Pem, type PemFiles } from './tls-fixtures.js';
+import { createTestRecorder, rawExchange, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { makeCa, makeLeaf, writePem, type Pem, type PemFiles } from '../helpers/tls-fixtures.js';
 
 const run = promisify(execFile);
 

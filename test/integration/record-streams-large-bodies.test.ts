@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from './http-test-helpers.js';
+import { createTestRecorder, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 const SIZE = 50 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x5a);

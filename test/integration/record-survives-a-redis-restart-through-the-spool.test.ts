@@ -10,8 +10,8 @@ import { httpExchange } from '../helpers/exchanges.js';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { findExecutable, missingTool } from '../helpers/services.js';
 import { until } from '../helpers/until.js';
-import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
-import { redisProcess, sparePort } from './redis-server-process.js';
+import { startUpstream, tempDir, type Upstream } from '../helpers/http.js';
+import { redisProcess, sparePort } from '../helpers/redis-server-process.js';
 
 const bin = missingTool('redis-server', 'redis-server') === undefined ? findExecutable('redis-server') : undefined;
 const prefix = `doppel:test:spool:${process.pid}:${randomUUID().slice(0, 8)}`;

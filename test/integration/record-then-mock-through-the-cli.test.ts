@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startCli } from '../helpers/cli.js';
-import { readExchanges, startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
+import { readExchanges, startUpstream, tempDir, type Upstream } from '../helpers/http.js';
 
 
 

@@ -8,7 +8,7 @@ import type { HttpExchange } from '../../src/core/exchange.js';
 import { createRedisStoreReader } from '../../src/store/redis-store.js';
 import { startCli, type Running } from '../helpers/cli.js';
 import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
-import { startUpstream, tempDir } from './http-test-helpers.js';
+import { startUpstream, tempDir } from '../helpers/http.js';
 
 const REDIS = TEST_REDIS_URL;
 const prefix = `doppel:test:threerec:${process.pid}:${randomUUID().slice(0, 8)}`;

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
-import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
+import { startUpstream, tempDir, type Upstream } from '../helpers/http.js';
 
 const REDIS = TEST_REDIS_URL;
 const prefix = `doppel:test:cli:${process.pid}:${randomUUID().slice(0, 8)}`;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { runMain } from '../../src/main.js';
-import { captureIO, recordTraffic, startService, tempDir, type PlannedRequest, type Service } from './replay-fixtures.js';
+import { executeCommandLine } from '../../src/main.js';
+import { captureIO, recordTraffic, startService, tempDir, type PlannedRequest, type Service } from '../helpers/replay-fixtures.js';
 
 function plan(): PlannedRequest[] {
   const p: PlannedRequest[] = [];
@@ -37,7 +37,7 @@ describe('--baseline pairs a run with an earlier run of the baseline build', () 
     try {
       const io = captureIO();
       // the baseline build mismatches /random against the recording already: known, not new
-      const code = await runMain(['replay', '--log-level', 'silent', '--traffic', traffic, '--target', base.url, '--report', baselineReport, '--time-scale', '1000'], io.io);
+      const code = await executeCommandLine(['replay', '--log-level', 'silent', '--traffic', traffic, '--target', base.url, '--report', baselineReport, '--time-scale', '1000'], io.io);
       expect(io.stderr()).toBe('');
       expect(code).toBe(0);
     } finally {
@@ -48,7 +48,7 @@ describe('--baseline pairs a run with an earlier run of the baseline build', () 
     const candidate = await startService({ changeTotal: true, slowMs: 400 });
     try {
       const io = captureIO();
-      const code = await runMain(
+      const code = await executeCommandLine(
         ['replay', '--log-level', 'silent', '--traffic', traffic, '--target', candidate.url, '--baseline', baselineReport, '--gates', gatesFile, '--time-scale', '1000'],
         io.io,
       );
@@ -67,7 +67,7 @@ describe('--baseline pairs a run with an earlier run of the baseline build', () 
     const gatesFile = join(dir.path, 'latency-only.yaml');
     writeFileSync(gatesFile, 'quality_gates:\n  latency_p95_delta: "<= +10%"\n');
     const io = captureIO();
-    const code = await runMain(['replay', '--log-level', 'silent', '--traffic', traffic, '--target', 'http://127.0.0.1:9', '--gates', gatesFile], io.io);
+    const code = await executeCommandLine(['replay', '--log-level', 'silent', '--traffic', traffic, '--target', 'http://127.0.0.1:9', '--gates', gatesFile], io.io);
     expect(code).toBe(2);
     expect(io.stderr()).toContain('quality_gates.latency_p95_delta');
   });

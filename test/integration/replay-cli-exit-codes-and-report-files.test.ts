@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { recordTraffic, standardPlan, startService, tempDir, type Service } from './replay-fixtures.js';
+import { recordTraffic, standardPlan, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
 
 const root = join(import.meta.dirname, '..', '..');
 

@@ -5,7 +5,7 @@ import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ReplayRun } from '../../src/replay/replay-run.js';
-import { recordTraffic, standardPlan, startService, tempDir, type Service } from './replay-fixtures.js';
+import { recordTraffic, standardPlan, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
 
 const log = pino({ level: 'silent' });
 

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { runCli } from '../helpers/cli.js';
-import { recordTraffic, tempDir, type PlannedRequest } from './replay-fixtures.js';
+import { recordTraffic, tempDir, type PlannedRequest } from '../helpers/replay-fixtures.js';
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
   const id = Number(/^\/orders\/(\d+)$/.exec(req.url ?? '')?.[1]);

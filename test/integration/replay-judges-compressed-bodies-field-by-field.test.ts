@@ -18,7 +18,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { runReplay, type ReplayOptions } from '../../src/replay/run-replay.js';
 import type { DiffRecord, RunReport } from '../../src/report/types.js';
-import { createTestRecorder, metricValue, readExchanges, tempDir, TIMEOUTS } from './http-test-helpers.js';
+import { createTestRecorder, metricValue, readExchanges, tempDir, TIMEOUTS } from '../helpers/http.js';
 import { CODED_PLAN as plan, serviceRoute, startFastifyCompressServer, startZlibServer, type CompressingServer } from '../helpers/compressing-servers.js';
 import { BOMB_INFLATED_BYTES, memorySnapshot } from '../helpers/compression-bombs.js';
 

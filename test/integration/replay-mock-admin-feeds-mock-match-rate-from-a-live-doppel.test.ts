@@ -14,7 +14,7 @@ import { createDaemon, type Daemon } from '../../src/daemon.js';
 import { parseConfig } from '../../src/config/load.js';
 import { readRuntimeEnv } from '../../src/config/env.js';
 import { runCli } from '../helpers/cli.js';
-import { recordTraffic, tempDir, type PlannedRequest, type Service } from './replay-fixtures.js';
+import { recordTraffic, tempDir, type PlannedRequest, type Service } from '../helpers/replay-fixtures.js';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

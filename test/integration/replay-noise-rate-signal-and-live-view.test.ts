@@ -9,7 +9,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createDaemon } from '../../src/daemon.js';
 import { createReplayRunsProvider } from '../../src/admin/runs-provider.js';
 import { readRuntimeEnv } from '../../src/config/env.js';
-import { recordTraffic, startService, tempDir, type PlannedRequest, type Service } from './replay-fixtures.js';
+import { recordTraffic, startService, tempDir, type PlannedRequest, type Service } from '../helpers/replay-fixtures.js';
 
 const log = pino({ level: 'silent' });
 

@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
-import { runMain } from '../../src/main.js';
+import { executeCommandLine } from '../../src/main.js';
 import { runReplay } from '../../src/replay/run-replay.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ReplayRun } from '../../src/replay/replay-run.js';
-import { captureIO, recordTraffic, startService, tempDir, type Service } from './replay-fixtures.js';
+import { captureIO, recordTraffic, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
 
 describe('replay answers bad input with a clear error and exit code', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -30,7 +30,7 @@ describe('replay answers bad input with a clear error and exit code', () => {
 
   const replay = async (args: string[]) => {
     const io = captureIO();
-    const code = await runMain(['replay', '--log-level', 'silent', ...args], io.io);
+    const code = await executeCommandLine(['replay', '--log-level', 'silent', ...args], io.io);
     return { code, stderr: io.stderr(), stdout: io.stdout() };
   };
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { recordTraffic, startService, tempDir, type PlannedRequest } from './replay-fixtures.js';
+import { recordTraffic, startService, tempDir, type PlannedRequest } from '../helpers/replay-fixtures.js';
 
 describe('replay --secondary learns noise from a second baseline instance', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;

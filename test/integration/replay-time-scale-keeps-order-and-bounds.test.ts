@@ -4,7 +4,7 @@ import { runReplay } from '../../src/replay/run-replay.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { Clock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import { recordTraffic, startService, tempDir, type Service } from './replay-fixtures.js';
+import { recordTraffic, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
 
 const log = pino({ level: 'silent' });
 

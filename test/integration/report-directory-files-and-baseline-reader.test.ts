@@ -6,7 +6,7 @@ import { createDiffWriter, createResultsWriter } from '../../src/report/ndjson-w
 import { readBaselineReport } from '../../src/report/baseline-report.js';
 import { writeReport } from '../../src/report/write-report.js';
 import { DoppelError } from '../../src/core/errors.js';
-import { sampleRun } from '../unit/report-fixtures.js';
+import { sampleRun } from '../helpers/report-fixtures.js';
 import type { DiffRecord } from '../../src/report/types.js';
 
 let dir: string;

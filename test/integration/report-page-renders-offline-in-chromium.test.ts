@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { writeReport } from '../../src/report/write-report.js';
-import { sampleRun } from '../unit/report-fixtures.js';
+import { sampleRun } from '../helpers/report-fixtures.js';
 import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
 import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 

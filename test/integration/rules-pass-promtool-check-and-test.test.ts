@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { runMain } from '../../src/main.js';
+import { executeCommandLine } from '../../src/main.js';
 import type { CliIO } from '../../src/cli/context.js';
 import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
@@ -21,7 +21,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
   const io: CliIO = { stdout, stderr, env: {}, signal: new AbortController().signal, cwd: process.cwd() };
-  const code = await runMain(argv, io);
+  const code = await executeCommandLine(argv, io);
   return { code, stdout: out, stderr: err };
 }
 

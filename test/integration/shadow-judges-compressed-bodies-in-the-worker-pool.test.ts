@@ -18,7 +18,7 @@ import { createLogger } from '../../src/core/logger.js';
 import type { DiffRecord } from '../../src/report/types.js';
 import { CODED_PLAN, serviceRoute, startFastifyCompressServer, startZlibServer } from '../helpers/compressing-servers.js';
 import { BOMB_INFLATED_BYTES, memorySnapshot } from '../helpers/compression-bombs.js';
-import { metricValue } from './http-test-helpers.js';
+import { metricValue } from '../helpers/http.js';
 
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
 

@@ -12,13 +12,13 @@ import { startShadowService, type ShadowService } from '../../src/shadow/shadow-
 import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createPgMock } from '../../src/mock/pg/server.js';
-import { createPgRecorder } from '../../src/capture/pg-recorder.js';
+import { startPgMock } from '../../src/mock/pg/server.js';
+import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import { createPgFeedWriter } from '../../src/shadow/pg-feed-writer.js';
 import type { Exchange, PgExchange } from '../../src/core/exchange.js';
 import type { ExchangeWriter } from '../../src/store/types.js';
 import { requestRaw, startPeer, type Peer } from '../helpers/shadow-peers.js';
-import { PG, adminSql, uniqueName } from '../fixtures/pg/harness.js';
+import { PG, adminSql, uniqueName } from '../helpers/pg-harness.js';
 
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
 
@@ -101,7 +101,7 @@ async function recordThroughRelay(run: (client: pg.Client) => Promise<void>): Pr
     bytesWritten: 0,
   };
   const log = createLogger({ level: 'silent' });
-  const relay = await createPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics: createMetrics() });
+  const relay = await startPgRecorder({ service: 'db', listen: { host: '127.0.0.1', port: 0 }, target: { host: PG.host, port: PG.port }, writer: collect, log, metrics: createMetrics() });
   try {
     const c = new pg.Client({ ...PG, port: relay.address.port });
     await c.connect();
@@ -207,7 +207,7 @@ describe('shadow with Postgres live mocks', () => {
 
     let clock = 1_000_000;
     let unusedDropped = 0;
-    const mock = await createPgMock({
+    const mock = await startPgMock({
       service: 'db',
       listen: { host: '127.0.0.1', port: 0 },
       log,
@@ -276,7 +276,7 @@ describe('shadow with Postgres live mocks', () => {
     const log = createLogger({ level: 'silent' });
 
     const seen: Array<{ side: string; traceId: string; isMatched: boolean }> = [];
-    const mock = await createPgMock({
+    const mock = await startPgMock({
       service: 'db',
       listen: { host: '127.0.0.1', port: 0 },
       log,

@@ -11,8 +11,8 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { runCli, startCli, type Running } from '../helpers/cli.js';
-import { startUpstream, tempDir, type Upstream } from './http-test-helpers.js';
-import { makeCa, makeLeaf, peerCertificate, writePem, type PemFiles } from './tls-fixtures.js';
+import { startUpstream, tempDir, type Upstream } from '../helpers/http.js';
+import { makeCa, makeLeaf, peerCertificate, writePem, type PemFiles } from '../helpers/tls-fixtures.js';
 
 interface Answer {
   status: number;

@@ -6,7 +6,7 @@ import { createRedactor } from '../../src/core/redact.js';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 import { runCli } from '../helpers/cli.js';
-import { readAll, scratchDir } from './formats-helpers.js';
+import { readAll, scratchDir } from '../helpers/formats.js';
 
 const RULES = `
 drop: ["GET /healthz", "* /admin/**"]

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runMain } from '../../src/main.js';
+import { executeCommandLine } from '../../src/main.js';
 import type { CliIO } from '../../src/cli/context.js';
 
 function io(stdoutWrite: (s: string) => void): { io: CliIO; stderr: string[] } {
@@ -23,7 +23,7 @@ describe('process entry', () => {
     const t = io(() => {
       throw new Error('stdout is gone');
     });
-    const code = await runMain(['--help'], t.io);
+    const code = await executeCommandLine(['--help'], t.io);
     expect(code).toBe(4);
     const lines = t.stderr.join('').split('\n').filter(Boolean);
     // One line for the person; the whole story, stack included, in the log entry.
@@ -36,7 +36,7 @@ describe('process entry', () => {
   it('exits 2 with usage when no command is given', async () => {
     const printed: string[] = [];
     const t = io((s) => printed.push(s));
-    expect(await runMain([], t.io)).toBe(2);
+    expect(await executeCommandLine([], t.io)).toBe(2);
     expect(printed.join('')).toContain('Usage: doppel');
   });
 });

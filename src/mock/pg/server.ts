@@ -26,7 +26,7 @@ import { PgIndex } from './statement-index.js';
 import { createTally } from './tally.js';
 import type { PgMock, PgMockOptions } from './types.js';
 
-export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
+export async function startPgMock(opts: PgMockOptions): Promise<PgMock> {
   const log = opts.log.child({ component: 'pg-mock', service: opts.service });
   const rules = parsePgParamRules(opts.ignoreParams ?? []);
   const problems = [

@@ -11,7 +11,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import { createCorruptReporter } from '../../store/corrupt-reporter.js';
 import { openStoreReader, openStoreWriter } from '../../store/open-store.js';
 import type { ExchangeWriter } from '../../store/types.js';
-import { createPgMock } from './server.js';
+import { startPgMock } from './server.js';
 import type { PgMock } from './types.js';
 import { loadPgMockTls } from './tls.js';
 import { checkPgMockConfig, pgRulesOf } from './config.js';
@@ -53,7 +53,7 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
       else deps.writers.set(recordDir, recordTo);
     }
   }
-  const pg = await createPgMock({
+  const pg = await startPgMock({
     service: mock.service,
     listen: parseHostPort(mock.listen, `mocks[${mock.service}].listen`),
     listenFlag: deps.listenFlag ?? `mocks[${mock.service}].listen`,

@@ -1,5 +1,5 @@
 /**
- * The Postgres mock's public shapes: what createPgMock takes and returns, and
+ * The Postgres mock's public shapes: what startPgMock takes and returns, and
  * what it reports (unmatched calls, traced statements) to the admin API and
  * the shadow.
  */

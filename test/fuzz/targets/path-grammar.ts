@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import fc from 'fast-check';
 import { isDoppelError } from '../../../src/core/errors.js';
-import { compilePath, formatPath, lastSegment, pathMatches, type PathSegment } from '../../../src/compare/json-path.js';
+import { compilePath, formatPath, lastSegment, pathMatches, type PathSegment } from '../../../src/core/json-path.js';
 import type { FuzzTarget } from '../fuzz-run.js';
 
 /** Any text either compiles or is refused with DOPPEL_INPUT_INVALID naming the path; nothing else is thrown. */
