@@ -1,20 +1,8 @@
 /** The exchange record of a recorded Postgres request. */
 import type { PgExchange } from '../../core/exchange.js';
 import { newExchangeId } from '../../core/ids.js';
+import { isoTime } from '../../core/iso-time.js';
 import type { RecordedPg } from './record-types.js';
-
-// A busy connection finishes several statements per millisecond; formatting
-// the same millisecond again showed in the record relay's CPU profile.
-let isoMs = Number.NaN;
-let isoText = '';
-
-function isoOf(ms: number): string {
-  if (ms !== isoMs) {
-    isoMs = ms;
-    isoText = new Date(ms).toISOString();
-  }
-  return isoText;
-}
 
 /** The exchange record of one recorded Postgres request, as `doppel record` and mock passthrough store it. */
 export function toPgExchange(rec: RecordedPg, service: string, tags: Record<string, string> = rec.tags): PgExchange {
@@ -27,7 +15,7 @@ export function toPgExchange(rec: RecordedPg, service: string, tags: Record<stri
     direction: 'outbound',
     service,
     protocol: 'pg',
-    startedAt: isoOf(ms),
+    startedAt: isoTime(ms),
     durationMs: Math.round(rec.durationMs * 1000) / 1000,
     tags,
     pg: rec.payload,
