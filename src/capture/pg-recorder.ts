@@ -86,7 +86,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   const now = () => wallBase + clock.monotonic();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const isRecording = opts.isRecording ?? true;
-  const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 64 * 1024 * 1024);
+  const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 32 * 1024 * 1024);
   const maxInFlight = opts.queueItems ?? 10_000;
   const conns = new Set<Conn>();
   let inFlight = 0;
