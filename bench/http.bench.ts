@@ -9,7 +9,7 @@
  * 4. mock miss storms: a miss's cost beside a hit's, 1,001 recordings loaded.
  *
  * Ratios are medians of interleaved rounds. `tsx bench/http.bench.ts` runs it
- * alone; BENCH_QUICK=1 for a smoke run; HTTP_BENCH_ONLY=scale|miss for one part.
+ * alone; BENCH_QUICK=1 for a smoke run; HTTP_BENCH_ONLY=proxy|scale|miss for one part.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -331,6 +331,15 @@ export async function runHttpMissBench(opts: HttpBenchOptions = {}): Promise<str
   return missBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
 }
 
+/** Only the record proxy against its baselines: HTTP_BENCH_ONLY=proxy. */
+export async function runHttpProxyBench(opts: HttpBenchOptions = {}): Promise<string> {
+  return proxyBench({
+    quick: opts.quick ?? process.env.BENCH_QUICK === '1',
+    log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)),
+    figures: opts.figures ?? noFigures,
+  });
+}
+
 /** Only the in-process lookup and memory measures (no load generator): HTTP_BENCH_ONLY=scale. */
 export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<string> {
   return scaleBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
@@ -352,7 +361,7 @@ export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string>
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const only = process.env.HTTP_BENCH_ONLY;
-  (only === 'scale' ? runHttpScaleBench() : only === 'miss' ? runHttpMissBench() : runHttpBench()).then(
+  (only === 'scale' ? runHttpScaleBench() : only === 'miss' ? runHttpMissBench() : only === 'proxy' ? runHttpProxyBench() : runHttpBench()).then(
     (md) => process.stdout.write(md + '\n'),
     (err: unknown) => {
       process.stderr.write(`${String(err)}\n`);
