@@ -154,16 +154,27 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     }
   };
 
-  // A queue a quarter full is drained at once, so bursts of large bodies are written rather than dropped.
+  let drainTimer: NodeJS.Timeout | undefined;
+  // A queue a quarter full is drained at once, so bursts of large bodies are written rather than dropped;
+  // so are a backlog, flush() and close(), also when the batching delay is already running.
   const scheduleDrain = (isBacklog = false) => {
-    if (drainScheduled) return;
+    const isUrgent = isBacklog || queue.length * 4 > queue.maxItems || queue.bytes * 4 > queue.maxBytes;
+    if (drainScheduled) {
+      if (isUrgent && drainTimer !== undefined) {
+        clearTimeout(drainTimer);
+        drainTimer = undefined;
+        setImmediate(drain);
+      }
+      return;
+    }
     drainScheduled = true;
-    if (isBacklog || queue.length * 4 > queue.maxItems || queue.bytes * 4 > queue.maxBytes) setImmediate(drain);
-    else setTimeout(drain, DRAIN_DELAY_MS);
+    if (isUrgent) setImmediate(drain);
+    else drainTimer = setTimeout(drain, DRAIN_DELAY_MS);
   };
 
   function drain(): void {
     drainScheduled = false;
+    drainTimer = undefined;
     // Only hand the writer a bounded amount at a time: the queue is the memory bound.
     // And only a slice per turn of the event loop: encoding shares the thread with proxying,
     // so a backlog must not hold client responses back.
