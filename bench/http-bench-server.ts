@@ -2,7 +2,8 @@
  * One server of the HTTP benches, in its own process so its CPU is measured
  * apart from the load generator: `tsx bench/http-bench-server.ts ROLE [ARG]`.
  * Prints one JSON line {"url": ...} when listening; answers "cpu" messages
- * over IPC with process.cpuUsage() and "rss" with process.memoryUsage().
+ * over IPC with process.cpuUsage(), "rss" with process.memoryUsage().rss and
+ * "mem" with all of process.memoryUsage() (heap apart from buffers).
  */
 import { createServer, request as httpRequest, Agent } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -34,6 +35,7 @@ function ready(url: string): void {
 process.on('message', (m: string) => {
   if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() });
   if (m === 'rss') process.send?.({ rss: process.memoryUsage().rss });
+  if (m === 'mem') process.send?.({ mem: process.memoryUsage() });
 });
 process.on('SIGTERM', () => {
   void Promise.all(cleanups.map((c) => c())).finally(() => process.exit(0));

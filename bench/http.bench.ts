@@ -9,7 +9,7 @@
  * 4. mock miss storms: a miss's cost beside a hit's, 1,001 recordings loaded.
  *
  * Ratios are medians of interleaved rounds. `tsx bench/http.bench.ts` runs it
- * alone; BENCH_QUICK=1 for a smoke run; HTTP_BENCH_ONLY=scale|miss for one part.
+ * alone; BENCH_QUICK=1 for a smoke run; HTTP_BENCH_ONLY=proxy|scale|miss for one part.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -48,8 +48,30 @@ function recorderCounts(c: Child): Promise<{ recorded: number; dropped: number }
   });
 }
 
+interface Mem {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** A server's process.memoryUsage(), over IPC. */
+function memOf(c: Child): Promise<Mem> {
+  return new Promise((resolve) => {
+    const on = (m: { mem?: Mem }) => {
+      if (!m.mem) return;
+      c.child.off('message', on);
+      resolve(m.mem);
+    };
+    c.child.on('message', on);
+    c.child.send('mem');
+  });
+}
+
 async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures: BenchFigures }): Promise<string> {
-  const rounds = o.quick ? 1 : 3;
+  // Five interleaved rounds at least: the targets are medians of paired rounds.
+  const rounds = o.quick ? 1 : 5;
   const dur = o.quick ? 1 : 2;
   const rate = Number(process.env.BENCH_RATE ?? 500);
   const upstream = await spawnServer('upstream');
@@ -65,6 +87,8 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
   const sat: Record<string, LoadResult[]> = {};
   const fixed: Record<string, LoadResult[]> = {};
   const cpu: Record<string, number[]> = {};
+  /** memory right after each saturation round: steady state under load */
+  const mem: Record<string, Mem[]> = {};
   /** responses the load generator got through each proxy, warm-up included */
   const answered: Record<string, number> = {};
   let counts: { recorded: number; dropped: number };
@@ -80,6 +104,7 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
         const after = c ? await c.cpuMicros() : 0;
         (sat[n] ??= []).push(s);
         if (c) (cpu[n] ??= []).push((after - before) / Math.max(1, s.total));
+        if (c) (mem[n] ??= []).push(await memOf(c));
         (fixed[n] ??= []).push(await load(urlOf(n), { connections: 16, duration: o.quick ? 1 : 2, rate }));
         answered[n] = (answered[n] ?? 0) + s.total + (fixed[n]?.at(-1)?.total ?? 0);
         o.log(`proxy round ${r + 1} ${n}: ${fmt(s.rps)} req/s, p99@${rate}/s ${fixed[n]?.at(-1)?.p99 ?? 0} ms`);
@@ -91,16 +116,31 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
     await upstream.stop();
   }
   const base = '@fastify/http-proxy';
-  const ratio = (n: string, f: (x: LoadResult) => number, set: Record<string, LoadResult[]>) =>
-    median((set[n] ?? []).map((x, i) => f(x) / Math.max(1e-9, f((set[base] ?? [])[i] as LoadResult))));
+  const ratioTo = (b: string, n: string, f: (x: LoadResult) => number, set: Record<string, LoadResult[]>) =>
+    median((set[n] ?? []).map((x, i) => f(x) / Math.max(1e-9, f((set[b] ?? [])[i] as LoadResult))));
+  const ratio = (n: string, f: (x: LoadResult) => number, set: Record<string, LoadResult[]>) => ratioTo(base, n, f, set);
+  const memMb = (n: string, f: (m: Mem) => number) => median((mem[n] ?? []).map(f)) / 1048576;
   let md = `### Record proxy (small JSON responses; saturation: 32 connections; fixed rate: ${rate} req/s; ${rounds} interleaved round(s) of ${dur}s)\n\n`;
-  md += '| proxy | req/s at saturation | ratio vs @fastify/http-proxy | p99 ms at fixed rate | p99 ratio | CPU µs/request | errors |\n|---|---|---|---|---|---|---|\n';
+  md += '| proxy | req/s at saturation | ratio vs @fastify/http-proxy | p99 ms at fixed rate | p99 ratio | CPU µs/request | RSS MB (heap used / external) under load | errors |\n|---|---|---|---|---|---|---|---|\n';
   for (const n of names) {
-    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
+    const memCell = mem[n] ? `${fmt(memMb(n, (m) => m.rss))} (${fmt(memMb(n, (m) => m.heapUsed))} / ${fmt(memMb(n, (m) => m.external))})` : '—';
+    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 1)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.5), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${memCell} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
   }
   const recordAnswered = answered['doppel record'] ?? 0;
   o.figures.set('record_rps_vs_fastify_proxy', ratio('doppel record', (x) => x.rps, sat));
   o.figures.set('record_p99_vs_fastify_proxy', ratio('doppel record', (x) => Math.max(x.p99, 0.5), fixed));
+  // The targets: recording on, at least the plain Node proxy's throughput, p99 within 1.1x of it.
+  const plainNode = 'node http proxy';
+  o.figures.set('record_rps_vs_node_proxy', ratioTo(plainNode, 'doppel record', (x) => x.rps, sat));
+  o.figures.set('record_p99_vs_node_proxy', ratioTo(plainNode, 'doppel record', (x) => Math.max(x.p99, 0.5), fixed));
+  o.figures.set(
+    'record_cpu_us_vs_node_proxy',
+    median((cpu['doppel record'] ?? []).map((x, i) => x / Math.max(1e-9, (cpu[plainNode] ?? [])[i] ?? NaN))),
+  );
+  o.figures.set('record_rss_vs_fastify_proxy', memMb('doppel record', (m) => m.rss) / memMb(base, (m) => m.rss));
+  o.figures.set('record_rss_mb', memMb('doppel record', (m) => m.rss));
+  o.figures.set('record_heap_used_mb', memMb('doppel record', (m) => m.heapUsed));
+  o.figures.set('record_external_mb', memMb('doppel record', (m) => m.external));
   o.figures.set('record_rps', median((sat['doppel record'] ?? []).map((x) => x.rps)));
   o.figures.set('record_answered', recordAnswered);
   o.figures.set('record_recorded', counts.recorded);
@@ -108,7 +148,8 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
   if (counts.dropped > 0) o.figures.flag(`doppel record dropped ${counts.dropped} exchange(s): its throughput was bought by not recording`);
   if (counts.recorded < recordAnswered) o.figures.flag(`doppel record wrote ${counts.recorded} exchange(s) for ${recordAnswered} answered request(s)`);
   md += `\ndoppel record wrote ${counts.recorded} exchange(s) and dropped ${counts.dropped} for ${recordAnswered} answered request(s)${counts.dropped > 0 ? ' (DROPS: its figures are not a fair comparison)' : ''}.\n`;
-  md += '\nTargets: doppel record throughput >= 0.85x @fastify/http-proxy (aim 1.0x), p99 <= 1.2x. CPU is the proxy process only (upstream apart).\n';
+  md += `\nAgainst the plain Node http proxy (same forwarding, no recording): throughput ${fmt(ratioTo(plainNode, 'doppel record', (x) => x.rps, sat), 2)}x, p99 ${fmt(ratioTo(plainNode, 'doppel record', (x) => Math.max(x.p99, 0.5), fixed), 2)}x (medians of each round's ratio).\n`;
+  md += '\nTargets, recording on: throughput >= 1.0x the plain Node http proxy, p99 <= 1.1x; RSS under load <= 1.2x @fastify/http-proxy. CPU and memory are the proxy process only (upstream apart).\n';
   return md;
 }
 
@@ -290,6 +331,15 @@ export async function runHttpMissBench(opts: HttpBenchOptions = {}): Promise<str
   return missBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
 }
 
+/** Only the record proxy against its baselines: HTTP_BENCH_ONLY=proxy. */
+export async function runHttpProxyBench(opts: HttpBenchOptions = {}): Promise<string> {
+  return proxyBench({
+    quick: opts.quick ?? process.env.BENCH_QUICK === '1',
+    log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)),
+    figures: opts.figures ?? noFigures,
+  });
+}
+
 /** Only the in-process lookup and memory measures (no load generator): HTTP_BENCH_ONLY=scale. */
 export async function runHttpScaleBench(opts: HttpBenchOptions = {}): Promise<string> {
   return scaleBench({ quick: opts.quick ?? process.env.BENCH_QUICK === '1', log: opts.progress ?? ((s: string) => process.stderr.write(`${s}\n`)) });
@@ -311,7 +361,7 @@ export async function runHttpBench(opts: HttpBenchOptions = {}): Promise<string>
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const only = process.env.HTTP_BENCH_ONLY;
-  (only === 'scale' ? runHttpScaleBench() : only === 'miss' ? runHttpMissBench() : runHttpBench()).then(
+  (only === 'scale' ? runHttpScaleBench() : only === 'miss' ? runHttpMissBench() : only === 'proxy' ? runHttpProxyBench() : runHttpBench()).then(
     (md) => process.stdout.write(md + '\n'),
     (err: unknown) => {
       process.stderr.write(`${String(err)}\n`);

@@ -24,7 +24,7 @@ import { startPgMock } from '../src/mock/pg/server.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
 import { noFigures, type BenchFigures } from './results.js';
-import { fmt, median, table } from './stats.js';
+import { fmt, median, percentile, table } from './stats.js';
 
 const run = promisify(execFile);
 const DB = 'doppel_pgbench_bench';
@@ -39,6 +39,7 @@ export interface PgBenchOptions {
 interface Sample {
   tps: number;
   p50Ms: number;
+  p99Ms: number;
   /** CPU of this process (relay or mock; pgbench and Postgres are other processes) per transaction */
   cpuUsPerTx: number;
 }
@@ -63,7 +64,7 @@ async function pgbench(port: number, mode: string, perClient: number, logDir: st
     }
     await rm(join(logDir, f));
   }
-  return { tps, p50Ms: median(lat), cpuUsPerTx: (cpu.user + cpu.system) / (perClient * 8) };
+  return { tps, p50Ms: median(lat), p99Ms: percentile(lat, 99), cpuUsPerTx: (cpu.user + cpu.system) / (perClient * 8) };
 }
 
 /**
@@ -149,7 +150,8 @@ async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; served
 export async function runPgBench(opts: PgBenchOptions): Promise<string> {
   const figures = opts.figures ?? noFigures;
   const perClient = opts.quick ? 150 : 1500;
-  const repeats = opts.quick ? 1 : 3;
+  // Five interleaved rounds at least: the targets are medians of paired rounds.
+  const repeats = opts.quick ? 1 : 5;
   const log = pino({ level: 'silent' });
   const root = await mkdtemp(join(tmpdir(), 'doppel-pgbench-'));
   const admin = new pg.Client({ host: HOST, port: PORT, user: 'postgres', database: 'postgres' });
@@ -171,33 +173,54 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       const plain = await startPlainRelay();
       const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
       for (let r = 0; r < repeats; r++) {
-        s.direct!.push(await pgbench(PORT, mode, perClient, root));
-        s.plain!.push(await pgbench(plain.port, mode, perClient, root));
-        const dir = join(root, `rec-${mode}-${r}`);
-        const w = await createFileStoreWriter({ dir });
-        const rec = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
-        s.record!.push(await pgbench(rec.address.port, mode, perClient, root));
-        await rec.close();
-        await w.close();
-        mock.reset();
-        s.mock!.push(await pgbench(mock.address.port, mode, perClient, root));
+        // Alternating order, so drift in the machine's load falls on every target alike.
+        const order = r % 2 === 0 ? ['direct', 'plain', 'record', 'mock'] : ['mock', 'record', 'plain', 'direct'];
+        for (const k of order) {
+          if (k === 'direct') s.direct!.push(await pgbench(PORT, mode, perClient, root));
+          if (k === 'plain') s.plain!.push(await pgbench(plain.port, mode, perClient, root));
+          if (k === 'record') {
+            const dir = join(root, `rec-${mode}-${r}`);
+            const w = await createFileStoreWriter({ dir });
+            const rec = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
+            s.record!.push(await pgbench(rec.address.port, mode, perClient, root));
+            await rec.close();
+            await w.close();
+          }
+          if (k === 'mock') {
+            mock.reset();
+            s.mock!.push(await pgbench(mock.address.port, mode, perClient, root));
+          }
+        }
       }
       const misses = mock.stats().unmatched;
       await mock.close();
       await plain.close();
       const tps = (k: string) => median(s[k]!.map((x) => x.tps));
       const p50 = (k: string) => median(s[k]!.map((x) => x.p50Ms));
+      const p99 = (k: string) => median(s[k]!.map((x) => x.p99Ms));
       const cpu = (k: string) => (k === 'direct' ? '-' : fmt(median(s[k]!.map((x) => x.cpuUsPerTx)), 1));
       figures.set(`${mode}_plain_relay_tps_vs_direct`, tps('plain') / tps('direct'));
-      figures.set(`${mode}_record_tps_vs_plain_relay`, tps('record') / tps('plain'));
-      figures.set(`${mode}_record_cpu_us_vs_plain_relay`, median(s.record!.map((x) => x.cpuUsPerTx)) / median(s.plain!.map((x) => x.cpuUsPerTx)));
+      // Record vs plain relay: the median of each round's ratio (the two ran back to back).
+      const paired = (f: (x: Sample) => number) => median(s.record!.map((x, i) => f(x) / f(s.plain![i] as Sample)));
+      figures.set(`${mode}_record_tps_vs_plain_relay`, paired((x) => x.tps));
+      figures.set(`${mode}_record_cpu_us_vs_plain_relay`, paired((x) => x.cpuUsPerTx));
+      figures.set(`${mode}_record_p99_vs_plain_relay`, paired((x) => x.p99Ms));
+      figures.set(`${mode}_plain_relay_cpu_us_per_tx`, median(s.plain!.map((x) => x.cpuUsPerTx)));
+      figures.set(`${mode}_record_cpu_us_per_tx`, median(s.record!.map((x) => x.cpuUsPerTx)));
       figures.set(`${mode}_mock_tps_vs_direct`, tps('mock') / tps('direct'));
       figures.set(`${mode}_mock_misses`, misses);
       if (misses > 0) figures.flag(`-M ${mode}: the mock missed ${misses} statement(s) of the recorded workload`);
-      rows.push([`-M ${mode}`, 'Postgres direct', fmt(tps('direct'), 0), fmt(p50('direct'), 3), cpu('direct'), '1.00 (baseline)']);
-      rows.push([`-M ${mode}`, 'plain Node TCP relay', fmt(tps('plain'), 0), fmt(p50('plain'), 3), cpu('plain'), fmt(tps('plain') / tps('direct'))]);
-      rows.push([`-M ${mode}`, 'doppel record relay', fmt(tps('record'), 0), fmt(p50('record'), 3), cpu('record'), `${fmt(tps('record') / tps('plain'))} vs plain relay`]);
-      rows.push([`-M ${mode}`, `doppel mock (${misses} misses)`, fmt(tps('mock'), 0), fmt(p50('mock'), 3), cpu('mock'), `${fmt(tps('mock') / tps('direct'))} vs direct`]);
+      const row = (k: string, name: string, ratio: string) => [`-M ${mode}`, name, fmt(tps(k), 0), fmt(p50(k), 3), fmt(p99(k), 3), cpu(k), ratio];
+      rows.push(row('direct', 'Postgres direct', '1.00 (baseline)'));
+      rows.push(row('plain', 'plain Node TCP relay', fmt(tps('plain') / tps('direct'))));
+      rows.push(
+        row(
+          'record',
+          'doppel record relay',
+          `TPS ${fmt(paired((x) => x.tps))}, CPU ${fmt(paired((x) => x.cpuUsPerTx))}, p99 ${fmt(paired((x) => x.p99Ms))} vs plain relay`,
+        ),
+      );
+      rows.push(row('mock', `doppel mock (${misses} misses)`, `${fmt(tps('mock') / tps('direct'))} vs direct`));
     }
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
@@ -207,9 +230,9 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
   const mem = await mockRssFor100k();
   figures.set('mock_100k_rss_mb', mem.rssMb);
   return [
-    `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 from pgbench's per-transaction log. CPU: this process (relay or mock) per transaction, which does not depend on what else runs on the machine.`,
+    `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 and p99 from pgbench's per-transaction log. Record-relay ratios are medians of each round's ratio to the plain relay run next to it. Targets (recording on): TPS >= 0.95x, CPU per transaction <= 1.15x, p99 <= 1.2x the plain relay. CPU: this process (relay or mock) per transaction, which does not depend on what else runs on the machine.`,
     '',
-    table(['protocol', 'target', 'TPS', 'p50 ms', 'doppel CPU us/tx', 'ratio'], rows),
+    table(['protocol', 'target', 'TPS', 'p50 ms', 'p99 ms', 'doppel CPU us/tx', 'ratio'], rows),
     '',
     table(
       ['mock with 100k recorded statements', 'value'],

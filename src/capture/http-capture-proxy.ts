@@ -26,12 +26,13 @@ import { formatHostPort, parseHostPort } from '../core/address.js';
 import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../core/listen.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from '../protocols/http/hop-by-hop.js';
+import { forwardRequestHeaders } from '../protocols/http/hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 import { BodyTap } from './body-tap.js';
+import { kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
 
@@ -84,41 +85,6 @@ export interface HttpCaptureProxy {
   readonly server: Server;
   /** stops accepting, lets in-flight exchanges finish for up to graceMs, then closes */
   close(graceMs?: number): Promise<void>;
-}
-
-const kConnId = Symbol('doppel.connectionId');
-/** The latest exchange on a connection whose request has a body, or 'refused' once a request was answered as malformed. */
-const kBodyExchange = Symbol('doppel.bodyExchange');
-/** tls.version and tls.alpn of the connection, read once after its handshake */
-const kTlsTags = Symbol('doppel.tlsTags');
-type TaggedSocket = Socket & {
-  [kConnId]?: string;
-  [kBodyExchange]?: ProxyHandler | 'refused' | undefined;
-  [kTlsTags]?: Record<string, string> | undefined;
-  _httpMessage?: ServerResponse | null;
-};
-
-function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } };
-  if (typeof e.code === 'string') return e.code;
-  if (typeof e.cause?.code === 'string') return e.cause.code;
-  return 'UNKNOWN';
-}
-
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
-
-function sendError(res: ServerResponse, status: number, error: string, message: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error, message });
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-doppel-error': error,
-  });
-  res.end(body);
 }
 
 export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Promise<HttpCaptureProxy> {
@@ -368,141 +334,4 @@ function stripForRecord(raw: readonly string[]): string[] {
     out.push(raw[i] as string, raw[i + 1] as string);
   }
   return out;
-}
-
-/**
- * One proxied exchange, as an undici dispatch handler (the raw-list callbacks:
- * onHeaders gets the raw header Buffers, onComplete the raw trailers).
- * Not declared as Dispatcher.DispatchHandler: undici 7's typings give
- * onBodySent (size, total) while its HTTP/1 client calls it with the chunk
- * (lib/dispatcher/client-h1.js, AsyncWriter.write), which is what the tap needs.
- */
-class ProxyHandler {
-  status: number | undefined;
-  resHeaders: string[] | undefined;
-  trailers: string[] | undefined;
-  error: { code: string; message: string } | undefined;
-  #abort: ((err?: Error) => void) | undefined;
-  #cancelHold: (() => void) | undefined;
-  #done = false;
-  #resumeUpstream: (() => void) | undefined;
-  readonly #onDrain = () => this.#resumeUpstream?.();
-
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly reqTap: BodyTap | undefined;
-  readonly resTap: BodyTap | undefined;
-  readonly finish: (h: ProxyHandler) => void;
-
-  constructor(req: IncomingMessage, res: ServerResponse, reqTap: BodyTap | undefined, resTap: BodyTap | undefined, finish: (h: ProxyHandler) => void) {
-    this.req = req;
-    this.res = res;
-    this.reqTap = reqTap;
-    this.resTap = resTap;
-    this.finish = finish;
-    // Date comes from the upstream's headers; Node must not add a second one.
-    res.sendDate = false;
-  }
-
-  holdBody(cancel: () => void): void {
-    this.#cancelHold = cancel;
-  }
-
-  /** The request was refused as malformed: nothing more goes upstream, nothing is recorded. */
-  refuse(): void {
-    this.#cancelHold?.();
-    if (this.#done) return;
-    this.#done = true;
-    this.res.off('drain', this.#onDrain);
-    // Cuts the upstream connection before the request completes (or, still queued, at onConnect).
-    this.#abort?.(new Error('request refused as malformed'));
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.#done) abort(new Error('client went away'));
-  }
-
-  onBodySent(chunk: Buffer | string): void {
-    this.reqTap?.add(chunk, false);
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // 1xx interim responses (e.g. 103 Early Hints) are not relayed; the final response follows.
-    if (statusCode < 200) return true;
-    this.status = statusCode;
-    const headers = forwardResponseHeaders(rawHeaders);
-    this.resHeaders = headers;
-    this.#resumeUpstream = resume;
-    if (this.#done) return false;
-    try {
-      this.res.writeHead(statusCode, statusText, headers);
-    } catch (err) {
-      // A header the upstream sent that Node refuses to relay: the exchange fails as 502.
-      this.#abort?.(err as Error);
-      return false;
-    }
-    this.res.on('drain', this.#onDrain);
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.resTap?.add(chunk, true);
-    if (this.#done) return false;
-    return this.res.write(chunk);
-  }
-
-  onComplete(trailers: string[] | Buffer[] | null): void {
-    if (trailers && trailers.length > 0) {
-      const flat = bufferPairs(trailers);
-      this.trailers = flat;
-      const tuples: Array<[string, string]> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) tuples.push([flat[i] as string, flat[i + 1] as string]);
-      if (!this.#done) this.res.addTrailers(tuples);
-    }
-    if (!this.#done) this.res.end();
-    this.#complete();
-  }
-
-  onError(err: Error): void {
-    const code = errorCode(err);
-    this.error = { code, message: err.message };
-    if (!this.#done && !this.res.headersSent) {
-      if (TIMEOUT_CODES.has(code)) sendError(this.res, 504, 'upstream_timeout', `upstream did not answer in time (${code})`);
-      else sendError(this.res, 502, 'upstream_unavailable', `upstream failed: ${err.message} (${code})`);
-      if (!this.req.readableEnded && !this.req.destroyed) {
-        // The upstream never took the body: read the rest so the record of the failure shows what was sent.
-        const tap = this.reqTap;
-        if (tap) this.req.on('data', (c: Buffer) => tap.add(c, false));
-        const done = () => this.#complete();
-        this.req.once('end', done);
-        this.req.once('close', done);
-        this.req.resume();
-        return;
-      }
-    } else if (!this.#done) {
-      // Headers already went out: the only honest signal left is to cut the connection.
-      this.res.destroy(err);
-    }
-    this.#complete();
-  }
-
-  /** The response closed (finished or cut): the connection no longer points here, so nothing outlives it. */
-  onClientClose(): void {
-    this.#cancelHold?.();
-    const socket = this.req.socket as TaggedSocket | null;
-    if (socket !== null && socket[kBodyExchange] === this) socket[kBodyExchange] = undefined;
-    if (this.res.writableFinished || this.#done) return;
-    this.#done = true;
-    this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };
-    this.#abort?.(new Error('client closed the connection'));
-    this.finish(this);
-  }
-
-  #complete(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.res.off('drain', this.#onDrain);
-    this.finish(this);
-  }
 }

@@ -69,8 +69,15 @@ interface Tap {
   at: number;
 }
 
-/** Items handled per turn of the event loop, so relaying is never starved by decoding. */
-const DRAIN_BATCH = 512;
+/**
+ * Chunks wait this long and are then decoded together. Decoding each turn's
+ * few chunks as they came showed in CPU profiles as the relay's cost: cold
+ * decoder code and data between socket writes, one more event-loop pass per
+ * turn. In batches the decoder runs hot; the bytes were relayed already.
+ */
+const DRAIN_DELAY_MS = 5;
+/** Items decoded per slice; between slices the relay gets its turn, so a backlog never stalls relaying. */
+const DRAIN_SLICE = 256;
 
 export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecorder> {
   const log = opts.log.child({ component: 'pg-recorder', service: opts.service });
@@ -79,12 +86,13 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
   const now = () => wallBase + clock.monotonic();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const isRecording = opts.isRecording ?? true;
-  const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 64 * 1024 * 1024);
+  const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 32 * 1024 * 1024);
   const maxInFlight = opts.queueItems ?? 10_000;
   const conns = new Set<Conn>();
   let inFlight = 0;
   let idleWaiters: Array<() => void> = [];
   let isDrainScheduled = false;
+  let drainTimer: NodeJS.Timeout | undefined;
   let connCounter = 0;
   const runTag = `${opts.recorderId === undefined ? '' : `${opts.recorderId}/`}c-${newExchangeId().slice(-6).toLowerCase()}`;
 
@@ -148,19 +156,31 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
   }
 
   function drain(): void {
-    isDrainScheduled = false;
-    for (let i = 0; i < DRAIN_BATCH; i++) {
+    drainTimer = undefined;
+    for (let i = 0; i < DRAIN_SLICE; i++) {
       const t = queue.poll();
-      if (t === undefined) return;
+      if (t === undefined) {
+        isDrainScheduled = false;
+        return;
+      }
       decode(t);
     }
-    scheduleDrain();
+    // A backlog: the next slice after the relay's next turn.
+    setImmediate(drain);
   }
 
   function scheduleDrain(): void {
-    if (isDrainScheduled || queue.length === 0) return;
+    if (isDrainScheduled) {
+      // A burst (COPY, large results) filling the queue is decoded now rather than dropped.
+      if (drainTimer !== undefined && (queue.length * 4 > queue.maxItems || queue.bytes * 4 > queue.maxBytes)) {
+        clearTimeout(drainTimer);
+        drainTimer = undefined;
+        setImmediate(drain);
+      }
+      return;
+    }
     isDrainScheduled = true;
-    setImmediate(drain);
+    drainTimer = setTimeout(drain, DRAIN_DELAY_MS);
   }
 
   function tap(conn: Conn, isFrontend: boolean, chunk: Buffer): void {

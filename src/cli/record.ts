@@ -138,7 +138,7 @@ export async function recordAction(flags: RecordFlags, ctx: CommandContext): Pro
       redactor,
       sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
       queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
+      queueBytes: size(rec.queue_bytes, 32 * 1024 * 1024),
       quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
       maxDecodedBytes: size(config.compare.max_body_bytes, 1024 * 1024),
     });
@@ -240,7 +240,7 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       log: shared.daemon.log,
       metrics: shared.daemon.metrics,
       queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
+      queueBytes: size(rec.queue_bytes, 32 * 1024 * 1024),
       recorderId,
     });
     out.push(relay);

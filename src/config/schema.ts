@@ -102,7 +102,7 @@ export const RecordSchema = Strict(
     exclude_health: Type.Boolean({ default: true, expected: 'true to skip /healthz, /readyz, /livez and /health probes' }),
     max_body_bytes: Size('1mb'),
     queue_items: Type.Integer({ minimum: 1, default: 10_000 }),
-    queue_bytes: Size('64mb'),
+    queue_bytes: Size('32mb'),
     quota_bytes: Type.Optional(Size()),
     segment_bytes: Size('64mb'),
     gzip: Type.Boolean({ default: false }),

@@ -5,66 +5,15 @@
  * server discards messages until Sync), so a FIFO of expected response
  * units pairs each backend message with the frontend message it answers.
  */
-import type {
-  PgErrorFields,
-  PgExchange,
-  PgField,
-  PgPayload,
-  PgQueryRequest,
-  PgQueryResponse,
-  PgResult,
-  PgStartupRequest,
-  PgStartupResponse,
-  PgValue,
-  TxStatus,
-} from '../../core/exchange.js';
-import { newExchangeId } from '../../core/ids.js';
+import type { PgErrorFields, PgQueryRequest, PgQueryResponse, PgResult, PgStartupRequest, PgStartupResponse, TxStatus } from '../../core/exchange.js';
 import { AuthCode } from './constants.js';
 import type { BackendEvent } from './backend-decoder.js';
 import type { FrontendMessage } from './frontend-decoder.js';
+import { formatAt, toPgValue, type PendingQuery, type Portal, type RecordedPg, type Statement, type Unit } from './record-types.js';
 import { txEffectOf, txStatusAfter } from './tx-status.js';
 
-export interface RecordedPg {
-  payload: PgPayload;
-  /** wall-clock ms of the first message of the exchange */
-  startedAt: number;
-  durationMs: number;
-  tags: Record<string, string>;
-}
-
-interface PendingQuery {
-  request: PgQueryRequest;
-  results: PgResult[];
-  current: PgResult | undefined;
-  error: PgErrorFields | null;
-  notices: PgErrorFields[];
-  startedAt: number;
-  /** where an extended-protocol error happened: parse, bind, describe, execute */
-  errorPhase?: string;
-  fields?: PgField[];
-}
-
-interface Statement {
-  sql: string;
-  declaredTypes: number[];
-  describedTypes?: number[];
-  fields?: PgField[];
-}
-
-interface Portal {
-  ex: PendingQuery;
-  statement: Statement;
-}
-
-type Unit =
-  | { k: 'query'; ex: PendingQuery }
-  | { k: 'parse'; name: string; statement: Statement; at: number }
-  | { k: 'bind'; portal: Portal }
-  | { k: 'describe'; target: 'S' | 'P'; statement: Statement | undefined; portal: Portal | undefined }
-  | { k: 'execute'; portal: Portal | undefined }
-  | { k: 'close' }
-  | { k: 'sync' }
-  | { k: 'functionCall' };
+export type { RecordedPg } from './record-types.js';
+export { toPgExchange } from './pg-exchange.js';
 
 type Step = 'startup' | 'auth' | 'ready' | 'closed';
 
@@ -77,17 +26,6 @@ const AUTH_NAMES: Record<number, string> = {
   [AuthCode.CleartextPassword]: 'cleartext',
   [AuthCode.MD5Password]: 'md5',
 };
-
-function toPgValue(buf: Buffer | null, format: number): PgValue {
-  if (buf === null) return null;
-  return format === 0 ? buf.toString('utf8') : { b64: buf.toString('base64') };
-}
-
-function formatAt(formats: readonly number[], i: number): number {
-  if (formats.length === 0) return 0;
-  if (formats.length === 1) return formats[0] ?? 0;
-  return formats[i] ?? 0;
-}
 
 export class PgRecordSession {
   readonly #connection: string;
@@ -503,21 +441,4 @@ export class PgRecordSession {
     if (this.#step === 'auth' && this.#startup) this.#emitStartup(this.#startup.startedAt);
     this.#step = 'closed';
   }
-}
-
-/** The exchange record of one recorded Postgres request, as `doppel record` and mock passthrough store it. */
-export function toPgExchange(rec: RecordedPg, service: string, tags: Record<string, string> = rec.tags): PgExchange {
-  return {
-    v: 1,
-    id: newExchangeId(Math.floor(rec.startedAt)),
-    session: rec.payload.connection,
-    parent: null,
-    direction: 'outbound',
-    service,
-    protocol: 'pg',
-    startedAt: new Date(rec.startedAt).toISOString(),
-    durationMs: Math.round(rec.durationMs * 1000) / 1000,
-    tags,
-    pg: rec.payload,
-  };
 }
