@@ -9,7 +9,7 @@ import type { PgErrorFields, PgQueryRequest, PgQueryResponse, PgResult, PgStartu
 import { AuthCode } from './constants.js';
 import type { BackendEvent } from './backend-decoder.js';
 import type { FrontendMessage } from './frontend-decoder.js';
-import { formatAt, toPgValue, type PendingQuery, type Portal, type RecordedPg, type Statement, type Unit } from './record-types.js';
+import { formatAt, toPgValue, type PendingQuery, type RecordedPortal, type RecordedPg, type RecordedStatement, type Unit } from './record-types.js';
 import { txEffectOf, txStatusAfter } from './tx-status.js';
 
 export type { RecordedPg } from './record-types.js';
@@ -35,8 +35,8 @@ export class PgRecordSession {
   readonly #units: Unit[] = [];
   #unitHead = 0;
   #isSkippingToSync = false;
-  readonly #statements = new Map<string, Statement>();
-  readonly #portals = new Map<string, Portal>();
+  readonly #statements = new Map<string, RecordedStatement>();
+  readonly #portals = new Map<string, RecordedPortal>();
   #completed: PendingQuery[] = [];
   /** status of the last ReadyForQuery: where the next batch starts */
   #txStatus: TxStatus = 'I';
@@ -101,7 +101,7 @@ export class PgRecordSession {
   #onExtended(msg: Extract<FrontendMessage, { type: 'parse' | 'bind' | 'describe' | 'execute' | 'close' }>, at: number): void {
     switch (msg.type) {
       case 'parse': {
-        const statement: Statement = { sql: msg.sql, declaredTypes: msg.paramTypes };
+        const statement: RecordedStatement = { sql: msg.sql, declaredTypes: msg.paramTypes };
         this.#statements.set(msg.name, statement);
         this.#push({ k: 'parse', name: msg.name, statement, at });
         return;
@@ -116,7 +116,7 @@ export class PgRecordSession {
           resultFormats: msg.resultFormats,
         };
         if (msg.statement !== '') request.statement = msg.statement;
-        const portal: Portal = {
+        const portal: RecordedPortal = {
           statement,
           ex: { request, results: [], current: undefined, error: null, notices: [], startedAt: at },
         };
@@ -247,7 +247,7 @@ export class PgRecordSession {
     switch (ev.type) {
       case 'dataRow': {
         if (u?.k === 'query') u.ex.current?.rows.push(ev.cells.map((c, i) => toPgValue(c, u.ex.current?.fields[i]?.format ?? 0)));
-        else if (u?.k === 'execute' && u.portal) this.#executeResult(u.portal).rows.push(ev.cells.map((c, i) => toPgValue(c, this.#fieldFormat(u.portal as Portal, i))));
+        else if (u?.k === 'execute' && u.portal) this.#executeResult(u.portal).rows.push(ev.cells.map((c, i) => toPgValue(c, this.#fieldFormat(u.portal as RecordedPortal, i))));
         return;
       }
       case 'rowDescription':
@@ -324,12 +324,12 @@ export class PgRecordSession {
     }
   }
 
-  #fieldFormat(portal: Portal, i: number): number {
+  #fieldFormat(portal: RecordedPortal, i: number): number {
     return formatAt(portal.ex.request.resultFormats ?? [], i);
   }
 
   /** The result an Execute adds rows to; consecutive Executes of one portal extend it. */
-  #executeResult(portal: Portal): PgResult {
+  #executeResult(portal: RecordedPortal): PgResult {
     const ex = portal.ex;
     let r = ex.results[0];
     if (r === undefined) {

@@ -25,24 +25,24 @@ export interface PendingQuery {
   fields?: PgField[];
 }
 
-export interface Statement {
+export interface RecordedStatement {
   sql: string;
   declaredTypes: number[];
   describedTypes?: number[];
   fields?: PgField[];
 }
 
-export interface Portal {
+export interface RecordedPortal {
   ex: PendingQuery;
-  statement: Statement;
+  statement: RecordedStatement;
 }
 
 export type Unit =
   | { k: 'query'; ex: PendingQuery }
-  | { k: 'parse'; name: string; statement: Statement; at: number }
-  | { k: 'bind'; portal: Portal }
-  | { k: 'describe'; target: 'S' | 'P'; statement: Statement | undefined; portal: Portal | undefined }
-  | { k: 'execute'; portal: Portal | undefined }
+  | { k: 'parse'; name: string; statement: RecordedStatement; at: number }
+  | { k: 'bind'; portal: RecordedPortal }
+  | { k: 'describe'; target: 'S' | 'P'; statement: RecordedStatement | undefined; portal: RecordedPortal | undefined }
+  | { k: 'execute'; portal: RecordedPortal | undefined }
   | { k: 'close' }
   | { k: 'sync' }
   | { k: 'functionCall' };
