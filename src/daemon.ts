@@ -6,16 +6,17 @@
 import { collectDefaultMetrics } from 'prom-client';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import type { DoppelConfig } from './config/schema.js';
+import type { ResolvedConfig, ResolvedTimeouts } from './config/resolve.js';
 import type { RuntimeEnv } from './config/env.js';
 import { createLogger, type LogFormat, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import type { ProxyTimeouts } from './capture/http-capture-proxy.js';
 import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from './core/tls.js';
 
 export interface Daemon {
-  readonly config: Readonly<DoppelConfig>;
+  readonly config: Readonly<ResolvedConfig>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly providers: AdminProviders;
@@ -31,7 +32,7 @@ export interface Daemon {
 }
 
 export interface DaemonOptions {
-  config: Readonly<DoppelConfig>;
+  config: Readonly<ResolvedConfig>;
   runtime: RuntimeEnv;
   /** log destination; stderr when absent. Its isTTY picks the format when log.format is auto. */
   logStream?: Writable & { isTTY?: boolean };
@@ -87,4 +88,9 @@ export function createDaemon(opts: DaemonOptions): Daemon {
       log.flush();
     },
   };
+}
+
+/** `record.timeouts` as the capture proxy takes them; record and shadow front their service with the same proxy. */
+export function proxyTimeoutsOf(t: Readonly<ResolvedTimeouts>): ProxyTimeouts {
+  return { headersMs: t.headers_ms, requestMs: t.request_ms, keepAliveMs: t.keep_alive_ms, upstreamMs: t.upstream_ms };
 }

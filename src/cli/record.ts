@@ -3,12 +3,13 @@ import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
+import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
+import { collect, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
-import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
-import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
-import { createDaemon, type Daemon } from '../daemon.js';
+import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../config/resolve.js';
+import { createDaemon, proxyTimeoutsOf, type Daemon } from '../daemon.js';
 import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
@@ -52,12 +53,12 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
     .option('--recorder-id <id>', 'names this recorder among those writing one store; prefixes its connection sessions (default host-pid-random)')
-    .action(bind<RecordFlags>(runRecord));
+    .action(bind<RecordFlags>(runRecord, { overrides: recordOverrides }));
 }
 
 /** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
 export interface RecordShared {
-  config: Readonly<DoppelConfig>;
+  config: Readonly<ResolvedConfig>;
   daemon: Daemon;
   recorder: Recorder;
   redactor: Redactor;
@@ -72,8 +73,9 @@ export interface Closable {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = loadCommandConfig(ctx, (raw) => {
+/** The record flags that have a config key, written over record.* before validation. */
+export function recordOverrides(flags: RecordFlags): ConfigOverrides {
+  return (raw) => {
     if (flags.out !== undefined) setIn(raw, ['record', 'out'], flags.out);
     if (flags.listen !== undefined) setIn(raw, ['record', 'listen'], flags.listen);
     if (flags.upstream !== undefined) setIn(raw, ['record', 'upstream'], flags.upstream);
@@ -93,7 +95,11 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       const existing = Array.isArray(record.pg_deps) ? (record.pg_deps as unknown[]) : [];
       setIn(raw, ['record', 'pg_deps'], [...existing, ...flags.pgDep.map((v) => parseDepSpec('--pg-dep', v, true))]);
     }
-  });
+  };
+}
+
+export async function runRecord(_flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = ctx.config;
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
   if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
@@ -124,11 +130,11 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     const storeLog = log.child({ component: 'store' });
     const writer = await openStoreWriter(outDir, {
       gzip: rec.gzip,
-      segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024),
+      segmentBytes: rec.segment_bytes,
       recorderId,
       spool: {
         dir: config.store.spool.dir === undefined ? undefined : resolvePath(ctx.io.cwd, config.store.spool.dir),
-        maxBytes: size(config.store.spool.max_bytes, 128 * 1024 * 1024),
+        maxBytes: config.store.spool.max_bytes,
       },
       onSpool: (e) => logSpool(storeLog, e),
     });
@@ -139,9 +145,9 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       redactor,
       sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
       queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
-      quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
-      maxDecodedBytes: size(config.compare.max_body_bytes, 1024 * 1024),
+      queueBytes: rec.queue_bytes,
+      quotaBytes: rec.quota_bytes,
+      maxDecodedBytes: config.compare.max_body_bytes,
     });
     const rc = recorder;
     daemon.providers.recorders.push({ pause: () => rc.pause(), resume: () => rc.resume(), status: () => ({ out: outDir, ...rc.status() }) });
@@ -151,13 +157,8 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       recorder,
       redactor,
       traceLinks: createTraceLinks(),
-      timeouts: {
-        headersMs: duration(rec.timeouts.headers, 30_000),
-        requestMs: duration(rec.timeouts.request, 300_000),
-        keepAliveMs: duration(rec.timeouts.keep_alive, 5_000),
-        upstreamMs: duration(rec.timeouts.upstream, 30_000),
-      },
-      maxBodyBytes: size(rec.max_body_bytes, 1024 * 1024),
+      timeouts: proxyTimeoutsOf(rec.timeouts),
+      maxBodyBytes: rec.max_body_bytes,
       decide: createRecordFilter({ sample: rec.sample, include: rec.include, exclude: rec.exclude, excludeHealth: rec.exclude_health }),
     };
     // Certificates are checked before any port opens: a bad file is exit 2 with nothing half started.
@@ -241,7 +242,7 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       log: shared.daemon.log,
       metrics: shared.daemon.metrics,
       queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
+      queueBytes: rec.queue_bytes,
       recorderId,
     });
     out.push(relay);
@@ -276,12 +277,4 @@ function logSpool(log: Logger, e: SpoolEvent): void {
 export function waitForAbort(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-function duration(v: string | number, fallback: number): number {
-  return parseDurationMs(v) ?? fallback;
-}
-
-function size(v: string | number, fallback: number): number {
-  return parseSizeBytes(v) ?? fallback;
 }

@@ -1,6 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { ExitCode } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
@@ -10,7 +9,7 @@ import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../o
 import { createMockFactories } from '../orchestrate/mock-backends.js';
 import { runOrchestration } from '../orchestrate/orchestrate.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { applyGlobalFlags, type CommandContext } from './context.js';
+import type { CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
 export interface RunFlags {
@@ -19,7 +18,7 @@ export interface RunFlags {
 
 export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
   const file = args[0] as string;
-  const config = loadConfig(file, ctx.io.env, (raw) => applyGlobalFlags(raw, ctx.globals));
+  const config = ctx.config;
   const plan = planRun(config, file, ctx.io.cwd, ctx.io.env);
   const say = (line: string) => ctx.io.stdout.write(`${line}\n`);
 
@@ -81,5 +80,5 @@ export function registerRunCommand(program: Command, bind: Bind): Command {
     .description('Phased orchestration: mocks -> SUT readiness -> (baseline) -> replay -> gates')
     .argument('<config>', 'YAML configuration (DESIGN.md sections); relative paths in it are relative to the file')
     .addOption(new Option('--dry-run', 'validate config and traffic, print the plan'))
-    .action(bind<RunFlags>(runRun));
+    .action(bind<RunFlags>(runRun, { file: (args) => args[0] }));
 }

@@ -12,10 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import type { CompareConfig } from '../config/schema.js';
-import { parseSizeBytes } from '../config/duration.js';
+import { parseTolerance, type Tolerance } from '../config/check-compare.js';
+import type { ResolvedCompare } from '../config/resolve.js';
 import { contentEncodingOf, decodeContent, type ContentDecoding, type UndecodedContent } from '../core/content-coding.js';
-import { DoppelError } from '../core/errors.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import { compilePath, formatPath, type PathSegment } from './json-path.js';
 import { createRuleSet, type RuleSet } from './rule-set.js';
@@ -64,12 +63,6 @@ export interface ComparatorOptions {
   maxPreviewChars?: number;
 }
 
-interface Tolerance {
-  abs: number;
-  /** relative tolerance as a fraction: "1%" -> 0.01 */
-  rel: number;
-}
-
 interface CompiledRules {
   ignore: RuleSet<true>;
   tolerances: RuleSet<Tolerance>;
@@ -84,42 +77,8 @@ interface CompiledRules {
   maxPreviewChars: number;
 }
 
-/** Every problem of a compare section, each naming its key: `compare.ignore[2]: invalid path ...`. */
-export function validateCompareConfig(cfg: CompareConfig, prefix = 'compare'): string[] {
-  const problems: string[] = [];
-  const check = (key: string, source: string, jsonOnly: boolean) => {
-    try {
-      const p = compilePath(source);
-      if (jsonOnly && p.kind !== 'json') problems.push(`${key}: ${JSON.stringify(source)} is a ${p.kind} rule; only ignore accepts header:NAME and pg:$N here, expected a JSON path like $.total`);
-    } catch (err) {
-      problems.push(`${key}: ${(err as Error).message}`);
-    }
-  };
-  cfg.ignore.forEach((s, i) => check(`${prefix}.ignore[${i}]`, s, false));
-  cfg.unordered.forEach((s, i) => check(`${prefix}.unordered[${i}]`, s, true));
-  cfg.presence.forEach((s, i) => check(`${prefix}.presence[${i}]`, s, true));
-  for (const [path, tol] of Object.entries(cfg.tolerances)) {
-    const key = `${prefix}.tolerances[${JSON.stringify(path)}]`;
-    check(key, path, true);
-    if (parseTolerance(tol) === undefined) problems.push(`${key}: expected an absolute tolerance like 0.01 or a relative one like "1%", got ${JSON.stringify(tol)}`);
-  }
-  if (parseSizeBytes(cfg.max_body_bytes) === undefined) problems.push(`${prefix}.max_body_bytes: expected a size like "1mb", got ${JSON.stringify(cfg.max_body_bytes)}`);
-  return problems;
-}
-
-function parseTolerance(value: number | string): Tolerance | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? { abs: value, rel: 0 } : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
-  if (m) return { abs: 0, rel: Number(m[1]) / 100 };
-  const n = Number(value);
-  return value.trim() !== '' && Number.isFinite(n) && n >= 0 ? { abs: n, rel: 0 } : undefined;
-}
-
-export function createComparator(cfg: CompareConfig, opts: ComparatorOptions = {}): Comparator {
-  const problems = validateCompareConfig(cfg);
-  if (problems.length > 0) {
-    throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in compare rules`, { details: problems });
-  }
+/** `cfg` comes checked from config/ (every path compiles, every tolerance parses). */
+export function createComparator(cfg: ResolvedCompare, opts: ComparatorOptions = {}): Comparator {
   const ignoredHeaders = new Set<string>();
   const ignoreJson: Array<{ path: string; payload: true }> = [];
   for (const source of cfg.ignore) {
@@ -136,7 +95,7 @@ export function createComparator(cfg: CompareConfig, opts: ComparatorOptions = {
     headers: wantsAll ? undefined : [...new Set(cfg.headers.map((h) => h.trim().toLowerCase()))],
     ignoredHeaders,
     valueClasses: cfg.value_classes,
-    maxBodyBytes: parseSizeBytes(cfg.max_body_bytes) ?? 1024 * 1024,
+    maxBodyBytes: cfg.max_body_bytes,
     maxDiffs: opts.maxDiffs ?? 50,
     maxPreviewChars: opts.maxPreviewChars ?? 512,
   };
