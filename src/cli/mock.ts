@@ -8,10 +8,8 @@ import type { Bind } from './program.js';
 import type { ConfigOverrides } from '../config/overrides.js';
 import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createDaemon } from '../daemon.js';
-import type { ExchangeWriter } from '../store/types.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
-import { waitForAbort } from './record.js';
 
 export interface MockFlags {
   traffic?: string[];
@@ -45,7 +43,6 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
     throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL] or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
   }
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
-  const writers = new Map<string, ExchangeWriter>();
   const mocks: Array<{ close(): Promise<void> }> = [];
   try {
     for (const spec of httpSpecs) {
@@ -55,7 +52,7 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
         metrics: daemon.metrics,
         redactKey: ctx.runtime.redactKey,
         cwd: ctx.io.cwd,
-        writers,
+        writers: daemon.writers,
         serverTls: (c, label) => daemon.serverTls(c, label),
         targetTls: (c, label) => daemon.targetTls(c, label),
       });
@@ -64,18 +61,16 @@ export async function runMock(flags: MockFlags, ctx: CommandContext): Promise<Ex
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched(), overflow: () => mock.unmatchedOverflow() });
     }
     for (const spec of pgSpecs) {
-      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers, listenFlag: spec.listenFlag });
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers: daemon.writers, listenFlag: spec.listenFlag });
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
     }
-    if (config.admin.enabled) await daemon.startAdmin();
-    daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C');
-    await waitForAbort(ctx.io.signal);
+    await daemon.serve(ctx.io.signal, () => daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C'));
     daemon.log.info('stopping mocks');
   } finally {
+    // Mocks first; the daemon then closes the passthrough writers they shared.
     for (const m of mocks) await m.close();
-    for (const w of writers.values()) await w.close();
     await daemon.close();
   }
   return ExitCode.ok;

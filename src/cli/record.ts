@@ -1,6 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
@@ -9,16 +6,12 @@ import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
 import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
 import type { ResolvedConfig } from '../config/resolve.js';
-import { createDaemon, proxyTimeoutsOf, type Daemon } from '../daemon.js';
-import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.js';
-import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
-import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
+import { createDaemon, proxyTimeoutsOf, type Closable, type Daemon } from '../daemon.js';
+import type { Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
-import type { SpoolEvent } from '../store/redis-store.js';
-import type { Logger } from '../core/logger.js';
 import { createPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
-import { createRecorder, type Recorder } from '../capture/recorder.js';
+import type { Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
@@ -68,11 +61,6 @@ export interface RecordShared {
   decide: ReturnType<typeof createRecordFilter>;
 }
 
-/** Something started by `record` that must stop cleanly. */
-export interface Closable {
-  close(graceMs?: number): Promise<void>;
-}
-
 /** The record flags that have a config key, written over record.* before validation. */
 export function recordOverrides(flags: RecordFlags): ConfigOverrides {
   return (raw) => {
@@ -108,49 +96,11 @@ export async function runRecord(_flags: RecordFlags, ctx: CommandContext): Promi
   for (const dep of rec.pg_deps) {
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
   }
-  const outDir = isRedisStoreUrl(rec.out) ? rec.out : resolvePath(ctx.io.cwd, rec.out);
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const log = daemon.log;
   const started: Closable[] = [];
-  let recorder: Recorder | undefined;
   try {
-    const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [outDir], cwd: ctx.io.cwd });
-    if (key.source === 'generated' && config.redact.enabled) {
-      log.warn('no DOPPEL_REDACT_KEY or redact.key_file: using a random key, so redaction placeholders will not be stable across runs');
-    }
-    const redactor = createRedactor({
-      key: key.key,
-      enabled: config.redact.enabled,
-      headers: config.redact.headers,
-      queryParams: config.redact.query_params,
-      jsonPaths: config.redact.json_paths,
-      onRedact: (kind) => daemon.metrics.redactions.inc({ kind }),
-    });
-    const recorderId = rec.recorder_id ?? defaultRecorderId(process.pid);
-    const storeLog = log.child({ component: 'store' });
-    const writer = await openStoreWriter(outDir, {
-      gzip: rec.gzip,
-      segmentBytes: rec.segment_bytes,
-      recorderId,
-      spool: {
-        dir: config.store.spool.dir === undefined ? undefined : resolvePath(ctx.io.cwd, config.store.spool.dir),
-        maxBytes: config.store.spool.max_bytes,
-      },
-      onSpool: (e) => logSpool(storeLog, e),
-    });
-    recorder = createRecorder({
-      writer,
-      log: log.child({ component: 'recorder' }),
-      metrics: daemon.metrics,
-      redactor,
-      sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
-      queueItems: rec.queue_items,
-      queueBytes: rec.queue_bytes,
-      quotaBytes: rec.quota_bytes,
-      maxDecodedBytes: config.compare.max_body_bytes,
-    });
-    const rc = recorder;
-    daemon.providers.recorders.push({ pause: () => rc.pause(), resume: () => rc.resume(), status: () => ({ out: outDir, ...rc.status() }) });
+    const { out, writer, recorder, redactor, recorderId } = await daemon.openRecording();
     const shared: RecordShared = {
       config,
       daemon,
@@ -168,13 +118,11 @@ export async function runRecord(_flags: RecordFlags, ctx: CommandContext): Promi
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
     started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
-    if (config.admin.enabled) await daemon.startAdmin();
-    log.info({ out: outDir }, 'recording; stop with Ctrl-C');
-    await waitForAbort(ctx.io.signal);
+    await daemon.serve(ctx.io.signal, () => log.info({ out }, 'recording; stop with Ctrl-C'));
     log.info('stopping: closing listeners and flushing the traffic store');
   } finally {
+    // Listeners first, so nothing arrives at a recorder that is draining.
     for (const s of started.reverse()) await s.close();
-    if (recorder) await recorder.close();
     await daemon.close();
   }
   return ExitCode.ok;
@@ -248,33 +196,4 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
     out.push(relay);
   }
   return out;
-}
-
-/** Host name and pid name the process in logs; the random part keeps a restarted pid apart. */
-function defaultRecorderId(pid: number): string {
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'host';
-  return `${host}-${pid}-${randomBytes(3).toString('hex')}`;
-}
-
-function logSpool(log: Logger, e: SpoolEvent): void {
-  switch (e.kind) {
-    case 'spooling':
-      log.warn({ err: e.err, spool: e.dir }, 'redis store unreachable: recording into the local spool until it returns');
-      return;
-    case 'drained':
-      log.info({ batches: e.batches }, 'redis store back: spool drained');
-      return;
-    case 'dropped':
-      log.warn({ exchanges: e.exchanges, reason: e.reason }, 'redis store unreachable and the spool cannot hold more: exchanges dropped');
-      return;
-    default: {
-      const never: never = e;
-      return never;
-    }
-  }
-}
-
-export function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -8,7 +8,6 @@ import { startProgressView, type ProgressView } from '../replay/progress-view.js
 import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../orchestrate/run-plan.js';
 import { createMockFactories } from '../orchestrate/mock-backends.js';
 import { runOrchestration } from '../orchestrate/orchestrate.js';
-import type { ExchangeWriter } from '../store/types.js';
 import type { CommandContext } from './context.js';
 import type { Bind } from './program.js';
 
@@ -37,7 +36,6 @@ export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
-  const writers = new Map<string, ExchangeWriter>();
   let progress: ProgressView | undefined;
   try {
     if (ctx.globals.admin !== undefined) await daemon.startAdmin();
@@ -47,7 +45,7 @@ export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[
       metrics: daemon.metrics,
       clock: systemClock,
       providers: daemon.providers,
-      factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers }),
+      factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers: daemon.writers }),
       say: (line) => {
         progress?.stop();
         progress = undefined;
@@ -69,7 +67,6 @@ export async function runRun(flags: RunFlags, ctx: CommandContext, args: string[
     return outcome.exitCode;
   } finally {
     progress?.stop();
-    for (const w of writers.values()) await w.close();
     await daemon.close();
   }
 }

@@ -7,7 +7,6 @@ import { startShadowService } from '../shadow/shadow-service.js';
 import { collect, type CommandContext } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { Bind } from './program.js';
-import { waitForAbort } from './record.js';
 import type { TargetTls } from '../core/tls.js';
 
 export interface ShadowFlags {
@@ -97,15 +96,15 @@ export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promis
     try {
       daemon.providers.runs.push(service.run);
       daemon.providers.readiness.push(() => !isStopped);
-      // Long-running: the admin API is on by default (DESIGN.md).
-      const admin = config.admin.enabled ? await daemon.startAdmin() : undefined;
-      const deps = [...service.deps].map(([n, a]) => ` ${n}=${a}`).join('');
-      const cdeps = [...service.candidateDeps].map(([n, a]) => ` ${n}=${a}`).join('');
-      ctx.io.stdout.write(
-        `doppel shadow: listening on ${service.address} -> primary ${cfg.primary}, copies to ${cfg.candidate}; run ${service.run.id}` +
-          `${admin ? `; admin ${admin.url}` : ''}${deps ? `; primary deps${deps}` : ''}${cdeps ? `; candidate deps${cdeps}` : ''}\n`,
-      );
-      await waitForAbort(ctx.io.signal);
+      await daemon.serve(ctx.io.signal, () => {
+        const admin = daemon.admin;
+        const deps = [...service.deps].map(([n, a]) => ` ${n}=${a}`).join('');
+        const cdeps = [...service.candidateDeps].map(([n, a]) => ` ${n}=${a}`).join('');
+        ctx.io.stdout.write(
+          `doppel shadow: listening on ${service.address} -> primary ${cfg.primary}, copies to ${cfg.candidate}; run ${service.run.id}` +
+            `${admin ? `; admin ${admin.url}` : ''}${deps ? `; primary deps${deps}` : ''}${cdeps ? `; candidate deps${cdeps}` : ''}\n`,
+        );
+      });
       daemon.log.info('stopping: finishing primary requests, draining shadow copies');
     } finally {
       isStopped = true;
