@@ -179,8 +179,8 @@ export function resolveConfig(c: DoppelConfig): ResolvedConfig {
 }
 
 /*
- * One section at a time, for a caller that builds a section itself (a flag
- * turned into a mock entry, a test) from the schema's defaults.
+ * One section at a time, for a caller that builds a section itself from the
+ * schema's defaults (a test, a benchmark) and hands it to a component.
  */
 export function resolveCompare(c: CompareConfig): ResolvedCompare {
   const r = new Resolver();
@@ -190,16 +190,6 @@ export function resolveCompare(c: CompareConfig): ResolvedCompare {
 export function resolveShadow(c: ShadowConfig): ResolvedShadow {
   const r = new Resolver();
   return r.done(shadow(r, c), 'shadow configuration');
-}
-
-export function resolveReplay(c: ReplayConfig): ResolvedReplay {
-  const r = new Resolver();
-  return r.done(replay(r, c), 'replay configuration');
-}
-
-export function resolveMock(c: MockConfig, key = `mocks[${c.service}]`): ResolvedMock {
-  const r = new Resolver();
-  return r.done(mock(r, c, key), 'mock configuration');
 }
 
 /** Freezes every object and array reachable from `value`. */
