@@ -22,12 +22,6 @@ const LAYERS = [
   ['main.ts'],
 ];
 
-/**
- * Until config/load.ts stops validating through compare/, gates/ and mock/,
- * those three edges are allowed from that one file.
- */
-const PENDING = { 'src/config/load.ts': ['compare', 'gates', 'mock'] };
-
 /** The first path segment after the `./` or `../` chain of a relative import names a src/ module. */
 function importOf(module) {
   const name = module.endsWith('.ts') ? `${module.slice(0, -3).replace('.', '\\.')}\\.js$` : `${module}/`;
@@ -48,12 +42,6 @@ const layerConfigs = LAYERS.flatMap((tier, i) => {
     rules: layerRule(module, above),
   }));
 });
-const pendingConfigs = Object.entries(PENDING).map(([file, allowed]) => {
-  const module = file.split('/')[1];
-  const above = LAYERS.slice(LAYERS.findIndex((t) => t.includes(module))).flat();
-  return { files: [file], rules: layerRule(module, above, allowed) };
-});
-
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/*.js', '.bench-out/'] },
   js.configs.recommended,
@@ -73,7 +61,6 @@ export default tseslint.config(
     },
   },
   ...layerConfigs,
-  ...pendingConfigs,
   {
     files: ['src/cli/**', 'src/main.ts', 'bench/**', 'examples/**', 'test/**'],
     rules: { 'no-console': 'off' },

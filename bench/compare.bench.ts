@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { createComparator } from '../src/compare/comparator.js';
 import { CompareSchema, type CompareConfig } from '../src/config/schema.js';
+import { resolveCompare } from '../src/config/resolve.js';
 import type { ResponseSample } from '../src/compare/types.js';
 import { noFigures, type BenchFigures } from './results.js';
 
@@ -90,7 +91,7 @@ export async function runCompareBench(opts: CompareBenchOptions = {}): Promise<s
   const figures = opts.figures ?? noFigures;
   const sliceMs = opts.sliceMs ?? (quick ? 250 : 1000);
   const repeats = opts.repeats ?? (quick ? 3 : 5);
-  const cfg = Value.Default(CompareSchema, { ignore: IGNORE }) as CompareConfig;
+  const cfg = resolveCompare(Value.Default(CompareSchema, { ignore: IGNORE }) as CompareConfig);
   const comparator = createComparator(cfg);
   const rows: string[] = [];
   rows.push('### compare: comparator throughput (5 ignore rules, value classes on)');

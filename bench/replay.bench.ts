@@ -127,7 +127,7 @@ async function engineRun(url: string, count: number, opts: { rate?: number; time
         traffic: ['synthetic'],
         concurrency: opts.concurrency ?? 16,
         time_scale: opts.timeScale ?? 1e9,
-        max_delay: '5s',
+        max_delay_ms: 5000,
         ...(opts.rate === undefined ? {} : { rate: opts.rate, max_in_flight: 64 }),
       },
       compare: cfg.compare,

@@ -1,21 +1,49 @@
 /**
- * Composition root: builds the logger, the metrics registry, the admin
- * providers and (when wanted) the admin server from a frozen config. Commands
- * get their components from here, never from module singletons.
+ * Composition root of the long-running commands: builds the logger, the
+ * metrics registry, the admin providers, the recording store and the admin
+ * server from the one resolved, frozen config, and owns their lifecycle.
+ * Commands get their components from here, never from module singletons.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import type { DoppelConfig } from './config/schema.js';
+import type { ResolvedConfig, ResolvedTimeouts } from './config/resolve.js';
 import type { RuntimeEnv } from './config/env.js';
+import { usageError } from './core/errors.js';
 import { createLogger, type LogFormat, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import type { ProxyTimeouts } from './capture/http-capture-proxy.js';
+import { createRecorder, type Recorder } from './capture/recorder.js';
+import { createRedactor, resolveRedactKey, type Redactor } from './core/redact.js';
+import { createSessionKeyer, parseSessionKey } from './core/sessions.js';
+import { isRedisStoreUrl, openStoreWriter } from './store/open-store.js';
+import type { SpoolEvent } from './store/redis-store.js';
+import type { ExchangeWriter } from './store/types.js';
 import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from './core/tls.js';
 
+/** Something a long-running command started that must stop cleanly. */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/** The store `record.out` names, with the redactor and the recorder in front of it. */
+export interface Recording {
+  /** `record.out`: a directory resolved against the working directory, or a redis:// URL */
+  readonly out: string;
+  readonly recorderId: string;
+  /** the store itself, for recorders that write whole exchanges (Postgres relays) */
+  readonly writer: ExchangeWriter;
+  readonly recorder: Recorder;
+  readonly redactor: Redactor;
+}
+
 export interface Daemon {
-  readonly config: Readonly<DoppelConfig>;
+  readonly config: Readonly<ResolvedConfig>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly providers: AdminProviders;
@@ -26,12 +54,18 @@ export interface Daemon {
   serverTls(cfg: ListenerTlsConfig | undefined, label: string): Promise<ServerTls | undefined>;
   /** a target's CA and client certificate, checked now; paths resolve against the working directory */
   targetTls(cfg: TargetTlsConfig | undefined, label: string): TargetTls | undefined;
-  /** closes the admin server and flushes logs; components close themselves first */
+  /** writers of passthrough exchanges, one per directory, shared by the mocks; close() closes them */
+  readonly writers: Map<string, ExchangeWriter>;
+  /** opens the store of `record.out` behind a recorder (redaction, queue, quota) and lists it on GET /api/record; close() drains it */
+  openRecording(): Promise<Recording>;
+  /** starts the admin API when `admin.enabled`, calls `ready`, then resolves when the command is told to stop */
+  serve(signal: AbortSignal, ready?: () => void): Promise<void>;
+  /** drains the recorder, closes the passthrough writers and the admin server, flushes logs; listeners close first */
   close(): Promise<void>;
 }
 
 export interface DaemonOptions {
-  config: Readonly<DoppelConfig>;
+  config: Readonly<ResolvedConfig>;
   runtime: RuntimeEnv;
   /** log destination; stderr when absent. Its isTTY picks the format when log.format is auto. */
   logStream?: Writable & { isTTY?: boolean };
@@ -65,6 +99,13 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     if (tls !== undefined) certificates.push(tls);
     return tls;
   };
+  const writers = new Map<string, ExchangeWriter>();
+  let recording: Recording | undefined;
+  const startAdmin = async (listen = opts.config.admin.listen) => {
+    const tls = await serverTls(opts.config.admin.tls, 'admin.tls');
+    admin = await startAdminServer({ listen, token: opts.runtime.adminToken, metrics, log, providers, tls });
+    return admin;
+  };
   return {
     config: opts.config,
     log,
@@ -73,18 +114,110 @@ export function createDaemon(opts: DaemonOptions): Daemon {
     get admin() {
       return admin;
     },
-    async startAdmin(listen = opts.config.admin.listen) {
-      const tls = await serverTls(opts.config.admin.tls, 'admin.tls');
-      admin = await startAdminServer({ listen, token: opts.runtime.adminToken, metrics, log, providers, tls });
-      return admin;
-    },
+    startAdmin,
     serverTls,
     targetTls: (cfg, label) => loadTargetTls(cfg, label, opts.cwd),
+    writers,
+    async openRecording() {
+      recording = await openRecording(opts, log, metrics);
+      const { out, recorder } = recording;
+      providers.recorders.push({ pause: () => recorder.pause(), resume: () => recorder.resume(), status: () => ({ out, ...recorder.status() }) });
+      return recording;
+    },
+    async serve(signal, ready) {
+      // Long-running: the admin API is on by default (DESIGN.md).
+      if (opts.config.admin.enabled) await startAdmin();
+      ready?.();
+      await waitForAbort(signal);
+    },
     async close() {
       opts.reload?.removeEventListener('reload', onReload);
+      if (recording) await recording.recorder.close();
+      recording = undefined;
+      for (const w of writers.values()) await w.close();
+      writers.clear();
       if (admin) await admin.close();
       admin = undefined;
       log.flush();
     },
   };
+}
+
+/** Resolves once the command is told to stop (SIGINT/SIGTERM). */
+export function waitForAbort(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+async function openRecording(opts: DaemonOptions, log: Logger, metrics: Metrics): Promise<Recording> {
+  const { config } = opts;
+  const rec = config.record;
+  const cwd = opts.cwd ?? '.';
+  if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
+  const out = isRedisStoreUrl(rec.out) ? rec.out : resolvePath(cwd, rec.out);
+  const key = await resolveRedactKey({ envKey: opts.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [out], cwd });
+  if (key.source === 'generated' && config.redact.enabled) {
+    log.warn('no DOPPEL_REDACT_KEY or redact.key_file: using a random key, so redaction placeholders will not be stable across runs');
+  }
+  const redactor = createRedactor({
+    key: key.key,
+    enabled: config.redact.enabled,
+    headers: config.redact.headers,
+    queryParams: config.redact.query_params,
+    jsonPaths: config.redact.json_paths,
+    onRedact: (kind) => metrics.redactions.inc({ kind }),
+  });
+  const recorderId = rec.recorder_id ?? defaultRecorderId(process.pid);
+  const storeLog = log.child({ component: 'store' });
+  const writer = await openStoreWriter(out, {
+    gzip: rec.gzip,
+    segmentBytes: rec.segment_bytes,
+    recorderId,
+    spool: {
+      dir: config.store.spool.dir === undefined ? undefined : resolvePath(cwd, config.store.spool.dir),
+      maxBytes: config.store.spool.max_bytes,
+    },
+    onSpool: (e) => logSpool(storeLog, e),
+  });
+  const recorder = createRecorder({
+    writer,
+    log: log.child({ component: 'recorder' }),
+    metrics,
+    redactor,
+    sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
+    queueItems: rec.queue_items,
+    queueBytes: rec.queue_bytes,
+    quotaBytes: rec.quota_bytes,
+    maxDecodedBytes: config.compare.max_body_bytes,
+  });
+  return { out, recorderId, writer, recorder, redactor };
+}
+
+/** Host name and pid name the process in logs; the random part keeps a restarted pid apart. */
+function defaultRecorderId(pid: number): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'host';
+  return `${host}-${pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function logSpool(log: Logger, e: SpoolEvent): void {
+  switch (e.kind) {
+    case 'spooling':
+      log.warn({ err: e.err, spool: e.dir }, 'redis store unreachable: recording into the local spool until it returns');
+      return;
+    case 'drained':
+      log.info({ batches: e.batches }, 'redis store back: spool drained');
+      return;
+    case 'dropped':
+      log.warn({ exchanges: e.exchanges, reason: e.reason }, 'redis store unreachable and the spool cannot hold more: exchanges dropped');
+      return;
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+/** `record.timeouts` as the capture proxy takes them; record and shadow front their service with the same proxy. */
+export function proxyTimeoutsOf(t: Readonly<ResolvedTimeouts>): ProxyTimeouts {
+  return { headersMs: t.headers_ms, requestMs: t.request_ms, keepAliveMs: t.keep_alive_ms, upstreamMs: t.upstream_ms };
 }

@@ -1,11 +1,12 @@
 /**
  * What every command gets from main: its output streams, the environment,
- * an abort signal fired by SIGINT/SIGTERM, and the global flags.
+ * an abort signal fired by SIGINT/SIGTERM, the global flags, and the one
+ * resolved, frozen config (file + flag overrides) it runs with.
  */
 import type { Writable } from 'node:stream';
 import type { LevelWithSilent } from 'pino';
-import { loadConfig } from '../config/load.js';
-import type { DoppelConfig } from '../config/schema.js';
+import type { ConfigOverrides } from '../config/overrides.js';
+import type { ResolvedConfig } from '../config/resolve.js';
 import { readRuntimeEnv, type RuntimeEnv } from '../config/env.js';
 import type { ExitCode } from '../core/errors.js';
 
@@ -31,51 +32,29 @@ export interface CommandContext {
   io: CliIO;
   runtime: RuntimeEnv;
   globals: GlobalFlags;
+  /** --config (or the command's config argument) with global and command flags applied, validated, resolved and frozen */
+  config: Readonly<ResolvedConfig>;
 }
 
 export type CommandAction<O> = (opts: O, ctx: CommandContext, args: string[]) => Promise<ExitCode>;
 
-/** Binds a command action to commander: resolves globals, records the exit code. */
-export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
-
-/** Long-running commands serve until SIGINT/SIGTERM fires the context's signal. */
-export function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-export function createCommandContext(io: CliIO, globals: GlobalFlags): CommandContext {
-  return { io, runtime: readRuntimeEnv(io.env), globals };
+/** Where a command's config comes from besides --config: flags that override keys, or a positional file. */
+export interface CommandConfigSource<O> {
+  /** writes the command's flags into the raw config tree; may throw a usage error for a malformed flag */
+  overrides?: (flags: O) => ConfigOverrides;
+  /** the config file named by a positional argument (`doppel run FILE`) instead of --config */
+  file?: (args: readonly string[]) => string | undefined;
 }
 
 /**
- * Loads --config (if given) with flag overrides applied on top, then
- * validates and freezes. `overrides` writes flag values into the raw tree.
+ * Binds a command action to commander: resolves globals, loads the one config
+ * (file, then global and command flags, validated, resolved, frozen) before
+ * the action runs, records the exit code.
  */
-export function loadCommandConfig(ctx: CommandContext, overrides?: (raw: Record<string, unknown>) => void): Readonly<DoppelConfig> {
-  return loadConfig(ctx.globals.config, ctx.io.env, (raw) => {
-    applyGlobalFlags(raw, ctx.globals);
-    overrides?.(raw);
-  });
-}
+export type Bind = <O>(action: CommandAction<O>, source?: CommandConfigSource<O>) => (...args: unknown[]) => Promise<void>;
 
-/** Writes the global flags that have a config key (--log-level, --log-format, --admin) into a raw config tree. */
-export function applyGlobalFlags(raw: Record<string, unknown>, globals: GlobalFlags): void {
-  if (globals.logLevel !== undefined) setIn(raw, ['log', 'level'], globals.logLevel);
-  if (globals.logFormat !== undefined) setIn(raw, ['log', 'format'], globals.logFormat);
-  if (globals.admin !== undefined) setIn(raw, ['admin', 'listen'], globals.admin);
-}
-
-/** Sets a value deep in a raw config tree, creating maps on the way. */
-export function setIn(raw: Record<string, unknown>, path: readonly string[], value: unknown): void {
-  let node = raw;
-  for (let i = 0; i < path.length - 1; i++) {
-    const key = path[i] as string;
-    const next = node[key];
-    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
-    node = node[key] as Record<string, unknown>;
-  }
-  node[path[path.length - 1] as string] = value;
+export function createCommandContext(io: CliIO, globals: GlobalFlags, config: Readonly<ResolvedConfig>): CommandContext {
+  return { io, runtime: readRuntimeEnv(io.env), globals, config };
 }
 
 /** Commander collector for repeatable flags. */
@@ -86,10 +65,4 @@ export function collect(value: string, previous: string[] | undefined): string[]
 /** Commander parser for comma-separated lists that may also repeat. */
 export function collectList(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
-}
-
-/** A numeric flag goes into the config as a number when it is one, else as given, so validation names the bad value. */
-export function numeric(v: string): number | string {
-  const n = Number(v);
-  return v.trim() !== '' && Number.isFinite(n) ? n : v;
 }

@@ -3,15 +3,13 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
 import { isHttpExchange, type Exchange } from '../core/exchange.js';
-import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
-import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { exchangeToHarEntry } from '../formats/har.js';
 import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
 import { exchangeToWireMockMapping } from '../formats/wiremock-mappings.js';
 import { createK6ScriptBuilder } from '../formats/k6-script.js';
 import { createTextSink } from '../formats/text-sink.js';
-import { collectList, loadCommandConfig, type CommandContext, type Bind } from './context.js';
+import { collectList, type CommandContext, type Bind } from './context.js';
 
 export interface ExportFlags {
   traffic?: string[];
@@ -43,8 +41,7 @@ export async function exportAction(format: ExportFormat, flags: ExportFlags, ctx
   const report = emptyReport();
   switch (format) {
     case 'har': {
-      const config = loadCommandConfig(ctx);
-      await exportHar(readTraffic(traffic, report), out, report, parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT);
+      await exportHar(readTraffic(traffic, report), out, report, ctx.config.compare.max_body_bytes);
       break;
     }
     case 'wiremock':

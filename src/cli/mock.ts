@@ -2,12 +2,11 @@ import { resolve as resolvePath } from 'node:path';
 import { isRedisStoreUrl } from '../store/open-store.js';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, collectList, loadCommandConfig, waitForAbort, type CommandContext, type Bind } from './context.js';
+import { collect, collectList, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import { Value } from '@sinclair/typebox/value';
-import { MockSchema, type DoppelConfig, type MockConfig } from '../config/schema.js';
+import type { ConfigOverrides } from '../config/overrides.js';
+import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createDaemon } from '../daemon.js';
-import type { ExchangeWriter } from '../store/types.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
 
@@ -32,19 +31,17 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
     .option('--tls-cert <file>', 'serve the --http-dep mocks over TLS with this PEM certificate')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-    .action(bind<MockFlags>(mockAction));
+    .action(bind<MockFlags>(mockAction, { overrides: mockOverrides }));
 }
 
-
 export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = loadCommandConfig(ctx);
+  const config = ctx.config;
   const httpSpecs = httpMockSpecs(flags, config, ctx);
   const pgSpecs = pgMockSpecs(flags, config, ctx);
   if (httpSpecs.length === 0 && pgSpecs.length === 0) {
     throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL] or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
   }
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
-  const writers = new Map<string, ExchangeWriter>();
   const mocks: Array<{ close(): Promise<void> }> = [];
   try {
     for (const spec of httpSpecs) {
@@ -54,7 +51,7 @@ export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise
         metrics: daemon.metrics,
         redactKey: ctx.runtime.redactKey,
         cwd: ctx.io.cwd,
-        writers,
+        writers: daemon.writers,
         serverTls: (c, label) => daemon.serverTls(c, label),
         targetTls: (c, label) => daemon.targetTls(c, label),
       });
@@ -63,74 +60,87 @@ export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise
       daemon.providers.unmatched.push({ unmatched: () => mock.unmatched(), overflow: () => mock.unmatchedOverflow() });
     }
     for (const spec of pgSpecs) {
-      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers, listenFlag: spec.listenFlag });
+      const pg = await startPgMockFromConfig(spec.mock, { traffic: spec.traffic, ignore: config.compare.ignore, log: daemon.log, metrics: daemon.metrics, writers: daemon.writers, listenFlag: spec.listenFlag });
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
     }
-    if (config.admin.enabled) await daemon.startAdmin();
-    daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C');
-    await waitForAbort(ctx.io.signal);
+    await daemon.serve(ctx.io.signal, () => daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C'));
     daemon.log.info('stopping mocks');
   } finally {
+    // Mocks first; the daemon then closes the passthrough writers they shared.
     for (const m of mocks) await m.close();
-    for (const w of writers.values()) await w.close();
     await daemon.close();
   }
   return ExitCode.ok;
 }
 
-function httpMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): HttpMockSpec[] {
-  const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
-  const specs: HttpMockSpec[] = config.mocks.filter((m) => m.protocol === 'http').map((m) => httpMockSpecFromConfig(m, abs, flags.latency));
-  const traffic = (flags.traffic ?? []).map(abs);
+/**
+ * --http-dep / --pg-dep become `mocks:` entries after those of the file, so
+ * they are validated (Postgres entries too) and resolved with them; --latency
+ * applies to every HTTP mock. A flag that cannot make an entry is a usage error.
+ */
+export function mockOverrides(flags: MockFlags): ConfigOverrides {
+  const traffic = flags.traffic ?? [];
+  const stubs = flags.stubs ?? [];
   if ((flags.tlsCert !== undefined || flags.tlsKey !== undefined) && (flags.httpDep ?? []).length === 0) {
     throw usageError('--tls-cert/--tls-key serve the --http-dep mocks over TLS: give at least one --http-dep NAME=LISTEN (config mocks take mocks[].tls)');
   }
-  for (const v of flags.httpDep ?? []) {
+  const tls =
+    flags.tlsCert === undefined && flags.tlsKey === undefined
+      ? {}
+      : { tls: { ...(flags.tlsCert === undefined ? {} : { cert: flags.tlsCert }), ...(flags.tlsKey === undefined ? {} : { key: flags.tlsKey }) } };
+  const http = (flags.httpDep ?? []).map((v) => {
     const dep = parseDepSpec('--http-dep', v, false);
-    if (traffic.length === 0 && (flags.stubs ?? []).length === 0) throw usageError(`--http-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --stubs FILE`);
+    if (traffic.length === 0 && stubs.length === 0) throw usageError(`--http-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --stubs FILE`);
     if (dep.target !== undefined && !/^https?:\/\//i.test(dep.target)) throw usageError(`--http-dep ${dep.name}: target ${dep.target} must be an http:// or https:// URL`);
-    specs.push({
-      service: dep.name,
-      listen: dep.listen,
-      listenFlag: `--http-dep ${dep.name}=LISTEN[,TARGET_URL]`,
-      traffic,
-      target: dep.target,
-      stubs: (flags.stubs ?? []).map(abs),
-      latency: flags.latency ?? 'none',
-      matchHeaders: [],
-      maxBodyBytes: 16 * 1024 * 1024,
-      unmatchedKeep: 1000,
-      recordOut: undefined,
-      ...(flags.tlsCert === undefined && flags.tlsKey === undefined ? {} : { tls: { cert: flags.tlsCert, key: flags.tlsKey } }),
-    });
-  }
-  return specs;
+    return { service: dep.name, protocol: 'http', listen: dep.listen, traffic, stubs, ...(dep.target === undefined ? {} : { target: dep.target }), ...tls };
+  });
+  const pg = (flags.pgDep ?? []).map((v) => {
+    const dep = parseDepSpec('--pg-dep', v, false);
+    if (traffic.length === 0) throw usageError(`--pg-dep ${dep.name}: mock needs --traffic DIR[,DIR...]`);
+    return { service: dep.name, protocol: 'pg', listen: dep.listen, traffic, ...(dep.target === undefined ? {} : { target: dep.target }) };
+  });
+  return (raw) => {
+    if (flags.latency === undefined && http.length === 0 && pg.length === 0) return;
+    const existing: unknown[] = Array.isArray(raw.mocks) ? (raw.mocks as unknown[]) : [];
+    const withLatency = (m: Record<string, unknown>) => (flags.latency === undefined || m.protocol !== 'http' ? m : { ...m, latency: flags.latency });
+    const isEntry = (m: unknown): m is Record<string, unknown> => m !== null && typeof m === 'object' && !Array.isArray(m);
+    raw.mocks = [...existing.map((m) => (isEntry(m) ? withLatency(m) : m)), ...http.map(withLatency), ...pg];
+  };
+}
+
+/** What sets a mock's listen address: its config key, or the flag it came from (flag entries follow the file's). */
+function listenFlagsOf(flags: MockFlags, mocks: readonly ResolvedMock[]): string[] {
+  const fromFlags = (flags.httpDep ?? []).length + (flags.pgDep ?? []).length;
+  return mocks.map((m, i) => {
+    if (i < mocks.length - fromFlags) return `mocks[${m.service}].listen`;
+    return m.protocol === 'http' ? `--http-dep ${m.service}=LISTEN[,TARGET_URL]` : `--pg-dep ${m.service}=LISTEN[,HOST:PORT]`;
+  });
+}
+
+function httpMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: CommandContext): HttpMockSpec[] {
+  const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
+  const listenFlags = listenFlagsOf(flags, config.mocks);
+  return config.mocks.flatMap((m, i) => (m.protocol === 'http' ? [{ ...httpMockSpecFromConfig(m, abs), listenFlag: listenFlags[i] as string }] : []));
 }
 
 /** One Postgres mock to start; listenFlag names what sets its address. */
 interface PgMockSpec {
-  mock: MockConfig;
+  mock: ResolvedMock;
   traffic: string[];
   listenFlag: string;
 }
 
-/** Postgres mocks from `mocks:` entries and --pg-dep flags. */
-function pgMockSpecs(flags: MockFlags, config: Readonly<DoppelConfig>, ctx: CommandContext): PgMockSpec[] {
+/** Postgres mocks from `mocks:` entries, those of --pg-dep flags included. */
+function pgMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: CommandContext): PgMockSpec[] {
   const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
+  const listenFlags = listenFlagsOf(flags, config.mocks);
   const out: PgMockSpec[] = [];
-  for (const m of config.mocks) {
-    if (m.protocol !== 'pg') continue;
+  config.mocks.forEach((m, i) => {
+    if (m.protocol !== 'pg') return;
     const mock = m.record_out === undefined ? m : { ...m, record_out: abs(m.record_out) };
-    out.push({ mock, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs), listenFlag: `mocks[${m.service}].listen` });
-  }
-  const traffic = (flags.traffic ?? []).map(abs);
-  for (const v of flags.pgDep ?? []) {
-    const dep = parseDepSpec('--pg-dep', v, false);
-    if (traffic.length === 0) throw usageError(`--pg-dep ${dep.name}: mock needs --traffic DIR[,DIR...]`);
-    const mock = Value.Default(MockSchema, { service: dep.name, protocol: 'pg', listen: dep.listen, traffic, ...(dep.target === undefined ? {} : { target: dep.target }) }) as MockConfig;
-    out.push({ mock, traffic, listenFlag: `--pg-dep ${dep.name}=LISTEN[,HOST:PORT]` });
-  }
+    out.push({ mock, traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs), listenFlag: listenFlags[i] as string });
+  });
   return out;
 }

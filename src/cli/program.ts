@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { ExitCode } from '../core/errors.js';
-import { createCommandContext, loadCommandConfig, type Bind, type CliIO, type GlobalFlags } from './context.js';
+import { loadConfig } from '../config/load.js';
+import { applyGlobalFlags } from '../config/overrides.js';
+import { createCommandContext, type Bind, type CliIO, type GlobalFlags } from './context.js';
 import { registerRecordCommand } from './record.js';
 import { registerMockCommand } from './mock.js';
 import { registerReplayCommand } from './replay.js';
@@ -49,20 +51,24 @@ Exit codes: 0 success / all gates pass, 1 a quality gate failed, 2 usage, config
 Docs: README.md; contract: DESIGN.md.`,
     );
 
-  const bind: Bind = (action) => async (...args: unknown[]) => {
+  const bind: Bind = (action, source) => async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const opts = cmd.opts();
-    const globals = cmd.optsWithGlobals<GlobalFlags>();
+    const all = cmd.optsWithGlobals<GlobalFlags>();
     const positional = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
-    const ctx = createCommandContext(io, {
-      ...(globals.config === undefined ? {} : { config: globals.config }),
-      ...(globals.admin === undefined ? {} : { admin: globals.admin }),
-      ...(globals.logLevel === undefined ? {} : { logLevel: globals.logLevel }),
-      ...(globals.logFormat === undefined ? {} : { logFormat: globals.logFormat }),
+    const globals: GlobalFlags = {
+      ...(all.config === undefined ? {} : { config: all.config }),
+      ...(all.admin === undefined ? {} : { admin: all.admin }),
+      ...(all.logLevel === undefined ? {} : { logLevel: all.logLevel }),
+      ...(all.logFormat === undefined ? {} : { logFormat: all.logFormat }),
+    };
+    // Loaded once, before any work starts: a broken config or flag fails every command the same way.
+    const overrides = source?.overrides?.(opts as never);
+    const config = loadConfig(source?.file?.(positional) ?? globals.config, io.env, (raw) => {
+      applyGlobalFlags(raw, globals);
+      overrides?.(raw);
     });
-    // A broken --config fails every command the same way, before any work starts.
-    if (ctx.globals.config !== undefined) loadCommandConfig(ctx);
-    setExit(await action(opts as never, ctx, positional));
+    setExit(await action(opts as never, createCommandContext(io, globals, config), positional));
   };
 
   for (const register of [

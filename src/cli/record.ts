@@ -1,22 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { collect, loadCommandConfig, numeric, setIn, waitForAbort, type CommandContext, type Bind } from './context.js';
+import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
+import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
-import type { DoppelConfig, HttpDepConfig, PgDepConfig } from '../config/schema.js';
-import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
-import { createDaemon, type Daemon } from '../daemon.js';
-import { createRedactor, resolveRedactKey, type Redactor } from '../core/redact.js';
-import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
-import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
+import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../config/resolve.js';
+import { createDaemon, proxyTimeoutsOf, type Closable, type Daemon } from '../daemon.js';
+import type { Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
-import type { SpoolEvent } from '../store/redis-store.js';
-import type { Logger } from '../core/logger.js';
 import { startPgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
-import { createRecorder, type Recorder } from '../capture/recorder.js';
+import type { Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../protocols/http/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
@@ -51,12 +45,12 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
     .addOption(new Option('--gzip', 'write gzip segments'))
     .option('--recorder-id <id>', 'names this recorder among those writing one store; prefixes its connection sessions (default host-pid-random)')
-    .action(bind<RecordFlags>(recordAction));
+    .action(bind<RecordFlags>(recordAction, { overrides: recordOverrides }));
 }
 
 /** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
 export interface RecordShared {
-  config: Readonly<DoppelConfig>;
+  config: Readonly<ResolvedConfig>;
   daemon: Daemon;
   recorder: Recorder;
   redactor: Redactor;
@@ -66,13 +60,9 @@ export interface RecordShared {
   decide: ReturnType<typeof createRecordFilter>;
 }
 
-/** Something started by `record` that must stop cleanly. */
-export interface Closable {
-  close(graceMs?: number): Promise<void>;
-}
-
-export async function recordAction(flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = loadCommandConfig(ctx, (raw) => {
+/** The record flags that have a config key, written over record.* before validation. */
+export function recordOverrides(flags: RecordFlags): ConfigOverrides {
+  return (raw) => {
     if (flags.out !== undefined) setIn(raw, ['record', 'out'], flags.out);
     if (flags.listen !== undefined) setIn(raw, ['record', 'listen'], flags.listen);
     if (flags.upstream !== undefined) setIn(raw, ['record', 'upstream'], flags.upstream);
@@ -92,7 +82,11 @@ export async function recordAction(flags: RecordFlags, ctx: CommandContext): Pro
       const existing = Array.isArray(record.pg_deps) ? (record.pg_deps as unknown[]) : [];
       setIn(raw, ['record', 'pg_deps'], [...existing, ...flags.pgDep.map((v) => parseDepSpec('--pg-dep', v, true))]);
     }
-  });
+  };
+}
+
+export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = ctx.config;
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
   if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
@@ -101,62 +95,19 @@ export async function recordAction(flags: RecordFlags, ctx: CommandContext): Pro
   for (const dep of rec.pg_deps) {
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
   }
-  const outDir = isRedisStoreUrl(rec.out) ? rec.out : resolvePath(ctx.io.cwd, rec.out);
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const log = daemon.log;
   const started: Closable[] = [];
-  let recorder: Recorder | undefined;
   try {
-    const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [outDir], cwd: ctx.io.cwd });
-    if (key.source === 'generated' && config.redact.enabled) {
-      log.warn('no DOPPEL_REDACT_KEY or redact.key_file: using a random key, so redaction placeholders will not be stable across runs');
-    }
-    const redactor = createRedactor({
-      key: key.key,
-      enabled: config.redact.enabled,
-      headers: config.redact.headers,
-      queryParams: config.redact.query_params,
-      jsonPaths: config.redact.json_paths,
-      onRedact: (kind) => daemon.metrics.redactions.inc({ kind }),
-    });
-    const recorderId = rec.recorder_id ?? defaultRecorderId(process.pid);
-    const storeLog = log.child({ component: 'store' });
-    const writer = await openStoreWriter(outDir, {
-      gzip: rec.gzip,
-      segmentBytes: size(rec.segment_bytes, 64 * 1024 * 1024),
-      recorderId,
-      spool: {
-        dir: config.store.spool.dir === undefined ? undefined : resolvePath(ctx.io.cwd, config.store.spool.dir),
-        maxBytes: size(config.store.spool.max_bytes, 128 * 1024 * 1024),
-      },
-      onSpool: (e) => logSpool(storeLog, e),
-    });
-    recorder = createRecorder({
-      writer,
-      log: log.child({ component: 'recorder' }),
-      metrics: daemon.metrics,
-      redactor,
-      sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
-      queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 32 * 1024 * 1024),
-      quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
-      maxDecodedBytes: size(config.compare.max_body_bytes, 1024 * 1024),
-    });
-    const rc = recorder;
-    daemon.providers.recorders.push({ pause: () => rc.pause(), resume: () => rc.resume(), status: () => ({ out: outDir, ...rc.status() }) });
+    const { out, writer, recorder, redactor, recorderId } = await daemon.openRecording();
     const shared: RecordShared = {
       config,
       daemon,
       recorder,
       redactor,
       traceLinks: createTraceLinks(),
-      timeouts: {
-        headersMs: duration(rec.timeouts.headers, 30_000),
-        requestMs: duration(rec.timeouts.request, 300_000),
-        keepAliveMs: duration(rec.timeouts.keep_alive, 5_000),
-        upstreamMs: duration(rec.timeouts.upstream, 30_000),
-      },
-      maxBodyBytes: size(rec.max_body_bytes, 1024 * 1024),
+      timeouts: proxyTimeoutsOf(rec.timeouts),
+      maxBodyBytes: rec.max_body_bytes,
       decide: createRecordFilter({ sample: rec.sample, include: rec.include, exclude: rec.exclude, excludeHealth: rec.exclude_health }),
     };
     // Certificates are checked before any port opens: a bad file is exit 2 with nothing half started.
@@ -166,13 +117,11 @@ export async function recordAction(flags: RecordFlags, ctx: CommandContext): Pro
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
     started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
-    if (config.admin.enabled) await daemon.startAdmin();
-    log.info({ out: outDir }, 'recording; stop with Ctrl-C');
-    await waitForAbort(ctx.io.signal);
+    await daemon.serve(ctx.io.signal, () => log.info({ out }, 'recording; stop with Ctrl-C'));
     log.info('stopping: closing listeners and flushing the traffic store');
   } finally {
+    // Listeners first, so nothing arrives at a recorder that is draining.
     for (const s of started.reverse()) await s.close();
-    if (recorder) await recorder.close();
     await daemon.close();
   }
   return ExitCode.ok;
@@ -240,42 +189,10 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       log: shared.daemon.log,
       metrics: shared.daemon.metrics,
       queueItems: rec.queue_items,
-      queueBytes: size(rec.queue_bytes, 32 * 1024 * 1024),
+      queueBytes: rec.queue_bytes,
       recorderId,
     });
     out.push(relay);
   }
   return out;
-}
-
-/** Host name and pid name the process in logs; the random part keeps a restarted pid apart. */
-function defaultRecorderId(pid: number): string {
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'host';
-  return `${host}-${pid}-${randomBytes(3).toString('hex')}`;
-}
-
-function logSpool(log: Logger, e: SpoolEvent): void {
-  switch (e.kind) {
-    case 'spooling':
-      log.warn({ err: e.err, spool: e.dir }, 'redis store unreachable: recording into the local spool until it returns');
-      return;
-    case 'drained':
-      log.info({ batches: e.batches }, 'redis store back: spool drained');
-      return;
-    case 'dropped':
-      log.warn({ exchanges: e.exchanges, reason: e.reason }, 'redis store unreachable and the spool cannot hold more: exchanges dropped');
-      return;
-    default: {
-      const never: never = e;
-      return never;
-    }
-  }
-}
-
-function duration(v: string | number, fallback: number): number {
-  return parseDurationMs(v) ?? fallback;
-}
-
-function size(v: string | number, fallback: number): number {
-  return parseSizeBytes(v) ?? fallback;
 }

@@ -5,7 +5,8 @@ import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
 import { runReplay } from '../replay/run-replay.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
-import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext, type Bind } from './context.js';
+import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
+import { collect, collectList, type CommandContext, type Bind } from './context.js';
 import type { ExitCode } from '../core/errors.js';
 
 export interface ReplayFlags {
@@ -30,8 +31,9 @@ export interface ReplayFlags {
   secondary?: string;
 }
 
-async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = loadCommandConfig(ctx, (raw) => {
+/** The replay flags that have a config key, written over replay.* before validation. */
+function replayOverrides(flags: ReplayFlags): ConfigOverrides {
+  return (raw) => {
     const set = (key: string, value: unknown) => {
       if (value !== undefined) setIn(raw, ['replay', key], value);
     };
@@ -52,7 +54,11 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     set('insecure', flags.insecure);
     set('mock_admin', flags.mockAdmin);
     set('secondary', flags.secondary);
-  });
+  };
+}
+
+async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = ctx.config;
   let gates = config.quality_gates;
   let cutoffs = config.cutoffs;
   if (flags.gates !== undefined) {
@@ -125,5 +131,5 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--mock-admin <urls>', 'admin URLs of doppel mocks, for mock_match_rate', collectList)
     .addOption(new Option('--insecure', 'accept self-signed TLS certificates of the target'))
     .addOption(new Option('--dry-run', 'print what would be sent, send nothing'))
-    .action(bind<ReplayFlags>(replayAction));
+    .action(bind<ReplayFlags>(replayAction, { overrides: replayOverrides }));
 }

@@ -1,6 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { ExitCode } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
@@ -9,8 +8,7 @@ import { startProgressView, type ProgressView } from '../replay/progress-view.js
 import { describePlan, inspectTraffic, planRun, type TrafficSummary } from '../orchestrate/run-plan.js';
 import { createMockFactories } from '../orchestrate/mock-backends.js';
 import { runOrchestration } from '../orchestrate/orchestrate.js';
-import type { ExchangeWriter } from '../store/types.js';
-import { applyGlobalFlags, type CommandContext, type Bind } from './context.js';
+import type { CommandContext, Bind } from './context.js';
 
 export interface RunFlags {
   dryRun?: boolean;
@@ -18,7 +16,7 @@ export interface RunFlags {
 
 export async function runAction(flags: RunFlags, ctx: CommandContext, args: string[]): Promise<ExitCode> {
   const file = args[0] as string;
-  const config = loadConfig(file, ctx.io.env, (raw) => applyGlobalFlags(raw, ctx.globals));
+  const config = ctx.config;
   const plan = planRun(config, file, ctx.io.cwd, ctx.io.env);
   const say = (line: string) => ctx.io.stdout.write(`${line}\n`);
 
@@ -37,7 +35,6 @@ export async function runAction(flags: RunFlags, ctx: CommandContext, args: stri
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
-  const writers = new Map<string, ExchangeWriter>();
   let progress: ProgressView | undefined;
   try {
     if (ctx.globals.admin !== undefined) await daemon.startAdmin();
@@ -47,7 +44,7 @@ export async function runAction(flags: RunFlags, ctx: CommandContext, args: stri
       metrics: daemon.metrics,
       clock: systemClock,
       providers: daemon.providers,
-      factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers }),
+      factories: createMockFactories(config, { redactKey: ctx.runtime.redactKey, cwd: ctx.io.cwd, writers: daemon.writers }),
       say: (line) => {
         progress?.stop();
         progress = undefined;
@@ -69,7 +66,6 @@ export async function runAction(flags: RunFlags, ctx: CommandContext, args: stri
     return outcome.exitCode;
   } finally {
     progress?.stop();
-    for (const w of writers.values()) await w.close();
     await daemon.close();
   }
 }
@@ -80,5 +76,5 @@ export function registerRunCommand(program: Command, bind: Bind): Command {
     .description('Phased orchestration: mocks -> SUT readiness -> (baseline) -> replay -> gates')
     .argument('<config>', 'YAML configuration (DESIGN.md sections); relative paths in it are relative to the file')
     .addOption(new Option('--dry-run', 'validate config and traffic, print the plan'))
-    .action(bind<RunFlags>(runAction));
+    .action(bind<RunFlags>(runAction, { file: (args) => args[0] }));
 }

@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import { loadGatesFile } from '../config/load.js';
-import { parseDurationMs } from '../config/duration.js';
+import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { ExitCode, usageError } from '../core/errors.js';
-import { createDaemon } from '../daemon.js';
+import { createDaemon, proxyTimeoutsOf } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
-import { collect, loadCommandConfig, waitForAbort, numeric, setIn, type CommandContext, type Bind } from './context.js';
+import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { TargetTls } from '../core/tls.js';
 
@@ -26,8 +26,9 @@ export interface ShadowFlags {
   tlsKey?: string;
 }
 
-export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = loadCommandConfig(ctx, (raw) => {
+/** The shadow flags that have a config key, written over shadow.* before validation. */
+function shadowOverrides(flags: ShadowFlags): ConfigOverrides {
+  return (raw) => {
     const set = (key: string, value: unknown) => {
       if (value !== undefined) setIn(raw, ['shadow', key], value);
     };
@@ -50,7 +51,11 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
     append('pg_deps', '--pg-dep', flags.pgDep, true);
     append('candidate_http_deps', '--candidate-http-dep', flags.candidateHttpDep, false);
     append('candidate_pg_deps', '--candidate-pg-dep', flags.candidatePgDep, false);
-  });
+  };
+}
+
+export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Promise<ExitCode> {
+  const config = ctx.config;
   const cfg = config.shadow;
   if (cfg.listen === undefined || cfg.primary === undefined || cfg.candidate === undefined) {
     throw usageError('shadow needs --listen ADDR, --primary URL and --candidate URL (or shadow.listen/primary/candidate in the config file)');
@@ -63,7 +68,6 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
     if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
   }
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
-  const t = config.record.timeouts;
   try {
     const deps = new Map<string, TargetTls>();
     for (const d of cfg.http_deps) {
@@ -85,26 +89,21 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
       runId: flags.runId,
       log: daemon.log,
       metrics: daemon.metrics,
-      timeouts: {
-        headersMs: parseDurationMs(t.headers) ?? 30_000,
-        requestMs: parseDurationMs(t.request) ?? 300_000,
-        keepAliveMs: parseDurationMs(t.keep_alive) ?? 5_000,
-        upstreamMs: parseDurationMs(t.upstream) ?? 30_000,
-      },
+      timeouts: proxyTimeoutsOf(config.record.timeouts),
     });
     let isStopped = false;
     try {
       daemon.providers.runs.push(service.run);
       daemon.providers.readiness.push(() => !isStopped);
-      // Long-running: the admin API is on by default (DESIGN.md).
-      const admin = config.admin.enabled ? await daemon.startAdmin() : undefined;
-      const deps = [...service.deps].map(([n, a]) => ` ${n}=${a}`).join('');
-      const cdeps = [...service.candidateDeps].map(([n, a]) => ` ${n}=${a}`).join('');
-      ctx.io.stdout.write(
-        `doppel shadow: listening on ${service.address} -> primary ${cfg.primary}, copies to ${cfg.candidate}; run ${service.run.id}` +
-          `${admin ? `; admin ${admin.url}` : ''}${deps ? `; primary deps${deps}` : ''}${cdeps ? `; candidate deps${cdeps}` : ''}\n`,
-      );
-      await waitForAbort(ctx.io.signal);
+      await daemon.serve(ctx.io.signal, () => {
+        const admin = daemon.admin;
+        const deps = [...service.deps].map(([n, a]) => ` ${n}=${a}`).join('');
+        const cdeps = [...service.candidateDeps].map(([n, a]) => ` ${n}=${a}`).join('');
+        ctx.io.stdout.write(
+          `doppel shadow: listening on ${service.address} -> primary ${cfg.primary}, copies to ${cfg.candidate}; run ${service.run.id}` +
+            `${admin ? `; admin ${admin.url}` : ''}${deps ? `; primary deps${deps}` : ''}${cdeps ? `; candidate deps${cdeps}` : ''}\n`,
+        );
+      });
       daemon.log.info('stopping: finishing primary requests, draining shadow copies');
     } finally {
       isStopped = true;
@@ -139,5 +138,5 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
     .addOption(new Option('--inject-traceparent', 'add a W3C traceparent to requests that have none'))
     .option('--tls-cert <file>', 'serve the listener over TLS with this PEM certificate (shadow.tls.cert)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (shadow.tls.key)')
-    .action(bind<ShadowFlags>(async (flags, ctx) => shadowAction(flags, ctx)));
+    .action(bind<ShadowFlags>(shadowAction, { overrides: shadowOverrides }));
 }

@@ -3,12 +3,10 @@ import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { DoppelError, ExitCode, usageError } from '../core/errors.js';
 import { resolveRedactKey } from '../core/redact.js';
-import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
-import { parseSizeBytes } from '../config/duration.js';
 import { createFileStoreReader, createFileStoreWriter } from '../store/file-store.js';
 import { describeReport, emptyReport, note } from '../formats/import-report.js';
 import { createTransformer, parseTransformRules, type TransformRules } from '../formats/transform-rules.js';
-import { loadCommandConfig, type CommandContext, type Bind } from './context.js';
+import type { CommandContext, Bind } from './context.js';
 
 export interface TransformFlags {
   in?: string;
@@ -43,7 +41,7 @@ export async function transformAction(flags: TransformFlags, ctx: CommandContext
     }
     rules = parseTransformRules(text, flags.rules);
   }
-  const config = loadCommandConfig(ctx);
+  const config = ctx.config;
   // Same key as capture, so a value redacted here gets the placeholder capture would give it.
   const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [input, out], cwd: ctx.io.cwd });
   if (rules.redactJsonPaths.length > 0 && key.source === 'generated') {
@@ -51,7 +49,7 @@ export async function transformAction(flags: TransformFlags, ctx: CommandContext
   }
   const report = emptyReport();
   const transformer = createTransformer(rules, key.key, {
-    maxDecodedBytes: parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT,
+    maxDecodedBytes: config.compare.max_body_bytes,
     onUndecoded: (u) => note(report, `compressed bodies left as they were, their JSON paths not redacted (${u.reason.replace('_', ' ')})`),
   });
   const reader = createFileStoreReader([input]);

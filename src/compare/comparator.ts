@@ -7,12 +7,11 @@
  * Rules are compiled once in createComparator (compiled-rules.ts) and shared
  * by every comparison.
  */
-import type { CompareConfig } from '../config/schema.js';
-import { parseSizeBytes } from '../config/duration.js';
-import { DoppelError } from '../core/errors.js';
+import { parseTolerance, type Tolerance } from '../config/check-compare.js';
+import type { ResolvedCompare } from '../config/resolve.js';
 import { compilePath } from '../core/json-path.js';
 import { compareBodies } from './body-compare.js';
-import { parseTolerance, type CompiledRules, type Tolerance } from './compiled-rules.js';
+import type { CompiledRules } from './compiled-rules.js';
 import { compareHeaders, headerValue } from './header-compare.js';
 import { Walk } from './json-walk.js';
 import { createRuleSet } from './rule-set.js';
@@ -25,34 +24,8 @@ export interface ComparatorOptions {
   maxPreviewChars?: number;
 }
 
-/** Every problem of a compare section, each naming its key: `compare.ignore[2]: invalid path ...`. */
-export function validateCompareConfig(cfg: CompareConfig, prefix = 'compare'): string[] {
-  const problems: string[] = [];
-  const check = (key: string, source: string, jsonOnly: boolean) => {
-    try {
-      const p = compilePath(source);
-      if (jsonOnly && p.kind !== 'json') problems.push(`${key}: ${JSON.stringify(source)} is a ${p.kind} rule; only ignore accepts header:NAME and pg:$N here, expected a JSON path like $.total`);
-    } catch (err) {
-      problems.push(`${key}: ${(err as Error).message}`);
-    }
-  };
-  cfg.ignore.forEach((s, i) => check(`${prefix}.ignore[${i}]`, s, false));
-  cfg.unordered.forEach((s, i) => check(`${prefix}.unordered[${i}]`, s, true));
-  cfg.presence.forEach((s, i) => check(`${prefix}.presence[${i}]`, s, true));
-  for (const [path, tol] of Object.entries(cfg.tolerances)) {
-    const key = `${prefix}.tolerances[${JSON.stringify(path)}]`;
-    check(key, path, true);
-    if (parseTolerance(tol) === undefined) problems.push(`${key}: expected an absolute tolerance like 0.01 or a relative one like "1%", got ${JSON.stringify(tol)}`);
-  }
-  if (parseSizeBytes(cfg.max_body_bytes) === undefined) problems.push(`${prefix}.max_body_bytes: expected a size like "1mb", got ${JSON.stringify(cfg.max_body_bytes)}`);
-  return problems;
-}
-
-export function createComparator(cfg: CompareConfig, opts: ComparatorOptions = {}): Comparator {
-  const problems = validateCompareConfig(cfg);
-  if (problems.length > 0) {
-    throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in compare rules`, { details: problems });
-  }
+/** `cfg` comes checked from config/ (every path compiles, every tolerance parses). */
+export function createComparator(cfg: ResolvedCompare, opts: ComparatorOptions = {}): Comparator {
   const ignoredHeaders = new Set<string>();
   const ignoreJson: Array<{ path: string; payload: true }> = [];
   for (const source of cfg.ignore) {
@@ -69,7 +42,7 @@ export function createComparator(cfg: CompareConfig, opts: ComparatorOptions = {
     headers: wantsAll ? undefined : [...new Set(cfg.headers.map((h) => h.trim().toLowerCase()))],
     ignoredHeaders,
     valueClasses: cfg.value_classes,
-    maxBodyBytes: parseSizeBytes(cfg.max_body_bytes) ?? 1024 * 1024,
+    maxBodyBytes: cfg.max_body_bytes,
     maxDiffs: opts.maxDiffs ?? 50,
     maxPreviewChars: opts.maxPreviewChars ?? 512,
   };

@@ -3,13 +3,8 @@
  * `compare` config by createComparator (comparator.ts), then shared by the
  * header, body and JSON walks of every comparison.
  */
+import type { Tolerance } from '../config/check-compare.js';
 import type { RuleSet } from './rule-set.js';
-
-export interface Tolerance {
-  abs: number;
-  /** relative tolerance as a fraction: "1%" -> 0.01 */
-  rel: number;
-}
 
 export interface CompiledRules {
   ignore: RuleSet<true>;
@@ -23,15 +18,6 @@ export interface CompiledRules {
   maxBodyBytes: number;
   maxDiffs: number;
   maxPreviewChars: number;
-}
-
-/** `0.01` (absolute) or `"1%"` (relative); undefined when neither. */
-export function parseTolerance(value: number | string): Tolerance | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? { abs: value, rel: 0 } : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
-  if (m) return { abs: 0, rel: Number(m[1]) / 100 };
-  const n = Number(value);
-  return value.trim() !== '' && Number.isFinite(n) && n >= 0 ? { abs: n, rel: 0 } : undefined;
 }
 
 export function isWithin(a: number, b: number, tol: Tolerance): boolean {

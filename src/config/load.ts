@@ -1,16 +1,18 @@
 /**
- * Loads, expands, defaults, validates and freezes a configuration. Every
- * problem is collected and reported at once as `file:line key.path: message`.
+ * Loads, expands, defaults, validates, resolves and freezes a configuration,
+ * once per command. Every problem is collected and reported at once as
+ * `file:line key.path: message`.
  */
 import { readFileSync } from 'node:fs';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Document } from 'yaml';
 import { DoppelError } from '../core/errors.js';
-import { isGateName, parseGateExpression } from '../gates/expression.js';
-import { validateCompareConfig } from '../compare/comparator.js';
+import { isGateName, parseGateExpression } from './gate-expression.js';
 import { checkPath } from '../core/json-path.js';
-import { checkPgMockConfig } from '../mock/pg/config.js';
+import { validateCompareConfig } from './check-compare.js';
+import { checkPgMockConfig } from './check-pg-mock.js';
+import { deepFreeze, resolveConfig, type ResolvedConfig } from './resolve.js';
 import { ConfigSchema, GatesFileSchema, type DoppelConfig, type GatesFile } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -174,14 +176,6 @@ function checkPaths(cfg: DoppelConfig, doc: Document, lc: LineCounter, problems:
   }
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
 export interface ParsedYaml {
   raw: unknown;
   doc: Document;
@@ -218,9 +212,10 @@ function fail(file: string, problems: ConfigProblem[]): never {
 
 /**
  * Parses config text (YAML). Overrides (from flags) are applied on top of the
- * file before validation so that they are validated the same way.
+ * file before validation so that they are validated the same way; the result
+ * is resolved (milliseconds, bytes) and deeply frozen.
  */
-export function parseConfig(text: string, file: string, env: Env, overrides: (cfg: Record<string, unknown>) => void = () => {}): Readonly<DoppelConfig> {
+export function parseConfig(text: string, file: string, env: Env, overrides: (cfg: Record<string, unknown>) => void = () => {}): Readonly<ResolvedConfig> {
   const { raw, doc, lc } = parseYamlText(text, file);
   const problems: ConfigProblem[] = [];
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
@@ -233,10 +228,10 @@ export function parseConfig(text: string, file: string, env: Env, overrides: (cf
   // Paths are only checked once the shapes are right, so a wrong type is not reported twice.
   if (problems.length === 0) checkPaths(cfg, doc, lc, problems);
   if (problems.length > 0) fail(file, problems);
-  return deepFreeze(cfg);
+  return deepFreeze(resolveConfig(cfg));
 }
 
-export function loadConfig(file: string | undefined, env: Env, overrides?: (cfg: Record<string, unknown>) => void): Readonly<DoppelConfig> {
+export function loadConfig(file: string | undefined, env: Env, overrides?: (cfg: Record<string, unknown>) => void): Readonly<ResolvedConfig> {
   if (file === undefined) return parseConfig('{}', '(flags)', env, overrides);
   return parseConfig(readText(file), file, env, overrides);
 }

@@ -13,7 +13,8 @@
  */
 import { DoppelError } from '../core/errors.js';
 import type { CutoffsConfig } from '../config/schema.js';
-import { GATE_NAMES, LATENCY_GATES, evaluateGate, isGateName, parseGateExpression, type GateExpression, type GateName } from './expression.js';
+import { GATE_NAMES, LATENCY_GATES, isGateName, parseGateExpression, type GateExpression, type GateName } from '../config/gate-expression.js';
+import { evaluateGate } from './expression.js';
 import { createLatencySketch, type LatencySketch } from './latency-sketch.js';
 import type { EndpointStats, GateResult, JudgedRequest, LatencySummary, MockCounts, Percentiles, RunCounts, Verdict } from './types.js';
 

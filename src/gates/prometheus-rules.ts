@@ -10,7 +10,7 @@
  */
 import { stringify } from 'yaml';
 import type { GatesFile } from '../config/schema.js';
-import { isGateName, parseGateExpression, type GateExpression, type GateOperator } from './expression.js';
+import { isGateName, parseGateExpression, type GateExpression, type GateOperator } from '../config/gate-expression.js';
 
 export interface PrometheusRulesOptions {
   /** rate() window of the counter-ratio rules */

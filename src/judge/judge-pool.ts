@@ -6,7 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { spawnModuleWorker } from '../core/module-worker.js';
-import type { CompareConfig } from '../config/schema.js';
+import type { ResolvedCompare } from '../config/resolve.js';
 import type { CompareOutcome, ResponseSample } from '../compare/types.js';
 import type { Logger } from '../core/logger.js';
 
@@ -20,7 +20,7 @@ export interface JudgeTask {
 export type JudgeTaskResult = { seq: number; outcome: CompareOutcome } | { seq: number; error: string };
 
 export interface JudgePoolOptions {
-  compare: CompareConfig;
+  compare: ResolvedCompare;
   workers: number;
   /** tasks waiting for a worker, beyond the one each worker runs */
   maxQueued: number;

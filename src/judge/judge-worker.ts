@@ -6,10 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createComparator } from '../compare/comparator.js';
 import { lowerThreadPriority } from '../core/thread-priority.js';
-import type { CompareConfig } from '../config/schema.js';
+import type { ResolvedCompare } from '../config/resolve.js';
 import type { JudgeTask, JudgeTaskResult } from './judge-pool.js';
 
-const comparator = createComparator((workerData as { compare: CompareConfig }).compare);
+const comparator = createComparator((workerData as { compare: ResolvedCompare }).compare);
 lowerThreadPriority();
 
 parentPort?.on('message', (task: JudgeTask) => {

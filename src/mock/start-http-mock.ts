@@ -2,9 +2,7 @@
  * One HTTP mock from a `mocks:` entry or a --http-dep flag, shared by
  * `doppel mock` and `doppel run` so both match, order and pass through alike.
  */
-import type { DoppelConfig, MockConfig } from '../config/schema.js';
-import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
-import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createRedactor, resolveRedactKey } from '../core/redact.js';
 import type { Logger } from '../core/logger.js';
 import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from '../core/tls.js';
@@ -35,7 +33,7 @@ export interface HttpMockSpec {
 }
 
 /** The spec a `mocks:` entry stands for; `abs` resolves its paths. */
-export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string) => string, latency?: 'recorded' | 'none'): HttpMockSpec {
+export function httpMockSpecFromConfig(m: Readonly<ResolvedMock>, abs: (p: string) => string): HttpMockSpec {
   return {
     service: m.service,
     listen: m.listen,
@@ -43,9 +41,9 @@ export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string)
     traffic: (Array.isArray(m.traffic) ? m.traffic : [m.traffic]).map(abs),
     target: m.target,
     stubs: (m.stubs === undefined ? [] : Array.isArray(m.stubs) ? m.stubs : [m.stubs]).map(abs),
-    latency: latency ?? m.latency,
+    latency: m.latency,
     matchHeaders: [...m.match_headers],
-    maxBodyBytes: parseSizeBytes(m.max_body_bytes) ?? 16 * 1024 * 1024,
+    maxBodyBytes: m.max_body_bytes,
     unmatchedKeep: m.unmatched_keep,
     recordOut: m.record_out === undefined ? undefined : abs(m.record_out),
     tls: m.tls,
@@ -54,7 +52,7 @@ export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string)
 }
 
 export interface StartHttpMockDeps {
-  config: Readonly<DoppelConfig>;
+  config: Readonly<ResolvedConfig>;
   log: Logger;
   metrics: Metrics;
   redactKey: string | undefined;
@@ -112,12 +110,12 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
       ignore: config.compare.ignore,
       valueClasses: config.compare.value_classes,
       maxBodyBytes: spec.maxBodyBytes,
-      maxDecodedBytes: parseSizeBytes(config.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT,
+      maxDecodedBytes: config.compare.max_body_bytes,
       redactedQueryParams: redactor.queryParamNames,
       redactedJsonPaths: config.redact.json_paths,
       target: spec.target,
       unmatchedKeep: spec.unmatchedKeep,
-      upstreamTimeoutMs: parseDurationMs(config.record.timeouts.upstream) ?? 30_000,
+      upstreamTimeoutMs: config.record.timeouts.upstream_ms,
     },
     recordTo,
     log,

@@ -2,7 +2,7 @@
  * Mocks that `doppel run` starts in-process, behind one narrow shape so the
  * orchestration does not care whether a dependency speaks HTTP or Postgres.
  */
-import type { MockConfig } from '../config/schema.js';
+import type { ResolvedMock } from '../config/resolve.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MockCounts } from '../gates/types.js';
@@ -28,7 +28,7 @@ export interface MockStartContext {
   metrics: Metrics;
 }
 
-export type MockFactory = (mock: Readonly<MockConfig>, ctx: MockStartContext) => Promise<RunningMock>;
+export type MockFactory = (mock: Readonly<ResolvedMock>, ctx: MockStartContext) => Promise<RunningMock>;
 
 export interface MockFactories {
   http: MockFactory;

@@ -2,14 +2,14 @@
  * The in-process mocks of `doppel run`, started with the same starters as
  * `doppel mock`, behind the one RunningMock shape the orchestration uses.
  */
-import type { DoppelConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../config/resolve.js';
 import { formatHostPort } from '../core/address.js';
 import { startHttpMockFromSpec, httpMockSpecFromConfig } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { MockFactories } from './backends.js';
 
-export function createMockFactories(config: Readonly<DoppelConfig>, opts: { redactKey: string | undefined; cwd: string; writers: Map<string, ExchangeWriter> }): MockFactories {
+export function createMockFactories(config: Readonly<ResolvedConfig>, opts: { redactKey: string | undefined; cwd: string; writers: Map<string, ExchangeWriter> }): MockFactories {
   return {
     async http(mock, ctx) {
       // Paths were resolved by the plan; keep them as they are.

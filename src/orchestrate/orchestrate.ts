@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DoppelConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../config/resolve.js';
 import type { Clock } from '../core/clock.js';
 import { DoppelError, describeError, isDoppelError, type ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -73,7 +73,7 @@ function inProcessMockCounts(mocks: readonly RunningMock[]): MockCountsSource {
   };
 }
 
-export async function runOrchestration(plan: RunPlan, cfg: Readonly<DoppelConfig>, deps: RunDeps): Promise<RunOutcome> {
+export async function runOrchestration(plan: RunPlan, cfg: Readonly<ResolvedConfig>, deps: RunDeps): Promise<RunOutcome> {
   const { log, say } = deps;
   const phases: PhaseRecord[] = [];
   const mocks: RunningMock[] = [];

@@ -5,10 +5,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { DoppelConfig, MockConfig } from '../config/schema.js';
-import { parseDurationMs } from '../config/duration.js';
+import { SUT_DEFAULT_TIMEOUT_MS, type ResolvedConfig, type ResolvedMock } from '../config/resolve.js';
 import { DoppelError } from '../core/errors.js';
-import { LATENCY_GATES } from '../gates/expression.js';
+import { LATENCY_GATES } from '../config/gate-expression.js';
 import { listStoreSegments, readStoreManifest } from '../store/file-store.js';
 
 export interface ProcessPlan {
@@ -24,7 +23,7 @@ export interface ProcessPlan {
 }
 
 export interface MockPlan {
-  config: Readonly<MockConfig>;
+  config: Readonly<ResolvedMock>;
   traffic: string[];
   stubs: string[];
 }
@@ -47,7 +46,7 @@ function asList(v: string | readonly string[] | undefined): string[] {
   return typeof v === 'string' ? [v] : [...v];
 }
 
-export function planRun(cfg: Readonly<DoppelConfig>, configFile: string, cwd: string, env: Readonly<Record<string, string | undefined>>): RunPlan {
+export function planRun(cfg: Readonly<ResolvedConfig>, configFile: string, cwd: string, env: Readonly<Record<string, string | undefined>>): RunPlan {
   const configDir = dirname(resolve(cwd, configFile));
   const at = (p: string) => (isAbsolute(p) ? p : resolve(configDir, p));
   const problems: string[] = [];
@@ -87,7 +86,7 @@ export function planRun(cfg: Readonly<DoppelConfig>, configFile: string, cwd: st
           env: processEnv(cfg.sut.env),
           health: cfg.sut.health,
           readySeconds: cfg.sut.ready_seconds,
-          timeoutMs: parseDurationMs(cfg.sut.timeout) ?? 60_000,
+          timeoutMs: cfg.sut.timeout_ms,
           target,
         };
   const baselinePlan: ProcessPlan | undefined =
@@ -100,7 +99,7 @@ export function planRun(cfg: Readonly<DoppelConfig>, configFile: string, cwd: st
           env: processEnv(baseline.env ?? cfg.sut?.env),
           health: baseline.health as string,
           readySeconds: baseline.ready_seconds ?? cfg.sut?.ready_seconds ?? 1,
-          timeoutMs: parseDurationMs(cfg.sut?.timeout ?? '60s') ?? 60_000,
+          timeoutMs: cfg.sut?.timeout_ms ?? SUT_DEFAULT_TIMEOUT_MS,
           target: baseline.target ?? target,
         };
   return {

@@ -14,9 +14,9 @@ import type { HttpExchange } from '../core/exchange.js';
 import { newRunId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import { loadTargetTls, type TargetTls } from '../core/tls.js';
-import type { CompareConfig, CutoffsConfig, ReplayConfig } from '../config/schema.js';
-import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
-import { LATENCY_GATES } from '../gates/expression.js';
+import type { CutoffsConfig } from '../config/schema.js';
+import type { ResolvedCompare, ResolvedReplay } from '../config/resolve.js';
+import { LATENCY_GATES } from '../config/gate-expression.js';
 import { createGateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics } from '../gates/run-metrics.js';
 import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
@@ -52,10 +52,10 @@ export interface ReplayOptions {
    * the recorded request, so the sessions the configuration names replay in order.
    */
   sessionKey?: string;
-  replay: Readonly<ReplayConfig>;
+  replay: Readonly<ResolvedReplay>;
   /** replay.target_tls read by the caller (paths resolved against its working directory); read here when absent */
   targetTls?: TargetTls | undefined;
-  compare: Readonly<CompareConfig>;
+  compare: Readonly<ResolvedCompare>;
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
   /** environment for {{env.NAME}} */
@@ -133,10 +133,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   }
   const filter = createRequestFilter(cfg.include ?? [], cfg.exclude ?? []);
   const captures = compileCaptures(cfg.captures);
-  const maxDelayMs = parseDurationMs(cfg.max_delay) ?? 5000;
-  const timeoutMs = parseDurationMs(cfg.timeout) ?? 30_000;
-  const durationMs = cfg.duration === undefined ? undefined : parseDurationMs(cfg.duration);
-  const maxBodyBytes = parseSizeBytes(options.compare.max_body_bytes) ?? 1024 * 1024;
+  const { max_delay_ms: maxDelayMs, timeout_ms: timeoutMs, duration_ms: durationMs } = cfg;
+  const maxBodyBytes = options.compare.max_body_bytes;
   if (options.reader === undefined) await checkTrafficDirs(dirs);
   const reader = options.reader ?? openStoreReader(dirs);
   const source = await openReplaySource({ reader, filter, limit: cfg.limit, dirs, metrics, log });

@@ -9,9 +9,8 @@ import { availableParallelism } from 'node:os';
 import type { Counter } from 'prom-client';
 import { createComparator } from '../compare/comparator.js';
 import { createNoiseLearner, type NoiseLearner } from '../compare/noise.js';
-import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
-import { parseSizeBytes } from '../config/duration.js';
-import { DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
+import type { CutoffsConfig } from '../config/schema.js';
+import type { ResolvedCompare, ResolvedShadow } from '../config/resolve.js';
 import type { Logger } from '../core/logger.js';
 import { createGateEvaluator, createWindowedGateEvaluator, type GateEvaluator, type WindowedGateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics, type RunMetrics } from '../gates/run-metrics.js';
@@ -22,8 +21,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { ShadowDropReason } from './types.js';
 
 export interface ShadowJudgingOptions {
-  shadow: Readonly<ShadowConfig>;
-  compare: Readonly<CompareConfig>;
+  shadow: Readonly<ResolvedShadow>;
+  compare: Readonly<ResolvedCompare>;
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
   runId: string;
@@ -56,7 +55,7 @@ export function createShadowJudging(opts: ShadowJudgingOptions): ShadowJudging {
   const runMetrics = createRunMetrics(opts.metrics, opts.runId, 'shadow');
   const pool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log: opts.log });
   // Opened at start: diffs.ndjson and results.ndjson stream from the first copy on, and a bad directory fails the start.
-  const report = cfg.report === undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: parseSizeBytes(opts.compare.max_body_bytes) ?? DEFAULT_DECODE_LIMIT });
+  const report = cfg.report === undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: opts.compare.max_body_bytes });
   const judge = createJudge({
     comparator,
     pool,

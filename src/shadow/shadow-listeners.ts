@@ -7,7 +7,7 @@
  * a stop close them all.
  */
 import { randomBytes } from 'node:crypto';
-import type { ShadowConfig } from '../config/schema.js';
+import type { ResolvedShadow } from '../config/resolve.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
@@ -33,7 +33,7 @@ export interface ShadowTls {
 }
 
 export interface ShadowListenersOptions {
-  shadow: Readonly<ShadowConfig>;
+  shadow: Readonly<ResolvedShadow>;
   maxBodyBytes: number;
   /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
   timeouts: ProxyTimeouts;

@@ -5,8 +5,8 @@
  * dependency ports answering from them, the judge and its worker pool, the
  * windowed gates exported continuously, and a graceful stop.
  */
-import type { CompareConfig, CutoffsConfig, ShadowConfig } from '../config/schema.js';
-import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
+import type { CutoffsConfig } from '../config/schema.js';
+import type { ResolvedCompare, ResolvedShadow } from '../config/resolve.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { DoppelError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -26,8 +26,8 @@ import type { PgMock } from '../mock/pg/types.js';
 import type { ShadowTls } from './shadow-listeners.js';
 
 export interface ShadowServiceOptions {
-  shadow: Readonly<ShadowConfig>;
-  compare: Readonly<CompareConfig>;
+  shadow: Readonly<ResolvedShadow>;
+  compare: Readonly<ResolvedCompare>;
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
   runId?: string | undefined;
@@ -63,24 +63,12 @@ const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 /** The Postgres live mock's memory bound besides shadow.mock_window (the HTTP live mocks keep as many calls). */
 const PG_LIVE_MAX_EXCHANGES = 10_000;
 
-function ms(value: string | number, key: string): number {
-  const v = parseDurationMs(value);
-  if (v === undefined) throw new DoppelError('DOPPEL_CONFIG_INVALID', `shadow.${key}: expected a duration like "5s", got ${JSON.stringify(value)}`);
-  return v;
-}
-
-function bytes(value: string | number, key: string): number {
-  const v = parseSizeBytes(value);
-  if (v === undefined) throw new DoppelError('DOPPEL_CONFIG_INVALID', `shadow.${key}: expected a size like "1mb", got ${JSON.stringify(value)}`);
-  return v;
-}
-
 /**
  * Methods shadowed: safe ones by default. A write reaches the candidate only
  * with live mocks in place (candidate dependency ports), so the candidate
  * cannot change real data; with them, writes are shadowed too.
  */
-export function effectiveMethods(cfg: Readonly<ShadowConfig>): string[] {
+export function effectiveMethods(cfg: Readonly<ResolvedShadow>): string[] {
   const listed = cfg.methods.map((m) => m.toUpperCase());
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const writes = listed.filter((m) => !SAFE_METHODS.has(m));
@@ -90,7 +78,7 @@ export function effectiveMethods(cfg: Readonly<ShadowConfig>): string[] {
   return hasLiveMocks ? [...new Set([...listed, ...WRITE_METHODS])] : listed;
 }
 
-export function validateShadowConfig(cfg: Readonly<ShadowConfig>, gates: Readonly<Record<string, string>>): string[] {
+export function validateShadowConfig(cfg: Readonly<ResolvedShadow>, gates: Readonly<Record<string, string>>): string[] {
   const problems: string[] = [];
   if (cfg.listen === undefined) problems.push('shadow.listen: required (--listen ADDR)');
   if (cfg.primary === undefined) problems.push('shadow.primary: required (--primary URL)');
@@ -121,10 +109,10 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'shadow' });
   const runId = opts.runId ?? newRunId();
-  const timeoutMs = ms(cfg.timeout, 'timeout');
-  const windowMs = ms(cfg.window, 'window');
-  const drainMs = ms(cfg.drain_timeout, 'drain_timeout');
-  const maxBody = bytes(cfg.max_body_bytes, 'max_body_bytes');
+  const timeoutMs = cfg.timeout_ms;
+  const windowMs = cfg.window_ms;
+  const drainMs = cfg.drain_timeout_ms;
+  const maxBody = cfg.max_body_bytes;
   const methods = effectiveMethods(cfg);
   const methodSet = new Set(methods);
 
@@ -137,7 +125,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     cutoffs: opts.cutoffs,
     runId,
     windowMs,
-    inlineMaxBytes: bytes(cfg.judge_inline_bytes, 'judge_inline_bytes'),
+    inlineMaxBytes: cfg.judge_inline_bytes,
     now,
     metrics: opts.metrics,
     drop,
@@ -150,7 +138,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.primary });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
-    ? createLiveMocks({ log, metrics: opts.metrics, windowMs: ms(cfg.mock_window, 'mock_window'), maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
+    ? createLiveMocks({ log, metrics: opts.metrics, windowMs: cfg.mock_window_ms, maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })
     : undefined;
   const tee = createShadowTee({
     candidate,
@@ -159,7 +147,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     judge,
     liveMocks: hasLiveMocks ? liveMocks : undefined,
     queueItems: cfg.queue_items,
-    maxQueueWaitMs: ms(cfg.queue_wait, 'queue_wait'),
+    maxQueueWaitMs: cfg.queue_wait_ms,
     maxInFlight: cfg.max_in_flight,
     drop,
     log,
@@ -243,12 +231,12 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
 
 /** Postgres live mocks: the candidate's port answers from what the primary's relay decodes, fed as it is recorded. */
 async function startCandidatePgMocks(
-  cfg: Readonly<ShadowConfig>,
+  cfg: Readonly<ResolvedShadow>,
   listeners: ShadowListeners,
   o: { log: Logger; metrics: Metrics; now: () => number; liveMocks: LiveMocks | undefined },
 ): Promise<Map<string, PgMock>> {
   const pgMocks = new Map<string, PgMock>();
-  const mockWindowMs = ms(cfg.mock_window, 'mock_window');
+  const mockWindowMs = cfg.mock_window_ms;
   for (const d of cfg.candidate_pg_deps) {
     const mock = await startPgMock({
       service: d.name,

@@ -13,7 +13,8 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createTestRecorder, metricValue, rawExchange, readExchanges, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
@@ -167,7 +168,7 @@ async function startShadowListener(origin: Origin): Promise<Listener> {
   const candidate: Peer = await startPeer(primaryHandler);
   const metrics = createMetrics();
   const shadow: ShadowService = await startShadowService({
-    shadow: Value.Default(ShadowSchema, {
+    shadow: resolveShadow(Value.Default(ShadowSchema, {
       listen: '127.0.0.1:0',
       primary: origin.url,
       candidate: candidate.url,
@@ -177,8 +178,8 @@ async function startShadowListener(origin: Origin): Promise<Listener> {
       methods: ['GET', 'POST'],
       timeout: '30s',
       drain_timeout: '200ms',
-    }) as ShadowConfig,
-    compare: Value.Default(CompareSchema, {}) as never,
+    }) as ShadowConfig),
+    compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
     gates: {},
     cutoffs: Value.Default(CutoffsSchema, {}) as never,
     log: createLogger({ level: 'silent' }),

@@ -44,7 +44,7 @@ describe('recorded gaps are divided by the time scale and capped by max_delay', 
       const cfg = parseConfig('', 'test.yaml', {});
       const res = await runReplay(
         {
-          replay: { ...cfg.replay, traffic: [traffic.path], target: candidate.url, time_scale: 4, max_delay: '300ms' },
+          replay: { ...cfg.replay, traffic: [traffic.path], target: candidate.url, time_scale: 4, max_delay_ms: 300 },
           compare: cfg.compare,
           gates: {},
           cutoffs: cfg.cutoffs,

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { primaryHandler, refusedUrl, requestRaw, startHeldPeer, startPeer, startResettingPeer, type Peer } from '../helpers/shadow-peers.js';
@@ -15,10 +16,10 @@ import { until } from '../helpers/until.js';
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
 
 async function startShadow(primary: string, candidate: string, extra: Partial<ShadowConfig> = {}): Promise<ShadowService> {
-  const shadow = Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary, candidate, timeout: '30s', drain_timeout: '200ms', ...extra }) as ShadowConfig;
+  const shadow = resolveShadow(Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary, candidate, timeout: '30s', drain_timeout: '200ms', ...extra }) as ShadowConfig);
   return startShadowService({
     shadow,
-    compare: Value.Default(CompareSchema, {}) as never,
+    compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
     gates: {},
     cutoffs: Value.Default(CutoffsSchema, {}) as never,
     log: createLogger({ level: 'silent' }),

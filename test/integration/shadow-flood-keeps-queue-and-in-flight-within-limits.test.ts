@@ -7,13 +7,14 @@ import { createGateEvaluator, createWindowedGateEvaluator } from '../../src/gate
 import { createRunMetrics } from '../../src/gates/run-metrics.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
-import { CompareSchema, CutoffsSchema } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare } from '../../src/config/resolve.js';
 import { Value } from '@sinclair/typebox/value';
 import type { ShadowDropReason, TeeExchange } from '../../src/shadow/types.js';
 import { startHeldPeer, startPeer, type HeldPeer, type Peer } from '../helpers/shadow-peers.js';
 import { until } from '../helpers/until.js';
 
-const compareCfg = Value.Default(CompareSchema, {}) as never;
+const compareCfg = resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig);
 const cutoffs = Value.Default(CutoffsSchema, {}) as never;
 
 function exchange(i: number): TeeExchange {

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { createJudgePool } from '../../src/judge/judge-pool.js';
-import { CompareSchema } from '../../src/config/schema.js';
+import { CompareSchema, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare } from '../../src/config/resolve.js';
 import { createLogger } from '../../src/core/logger.js';
 
 const json = (v: unknown) => ({ status: 200, headers: [['content-type', 'application/json']] as Array<[string, string]>, body: Buffer.from(JSON.stringify(v)) });
 
 describe('judge worker pool', () => {
   it('compares in a worker thread, and refuses work beyond its bounded queue instead of queueing it', async () => {
-    const pool = createJudgePool({ compare: Value.Default(CompareSchema, {}) as never, workers: 1, maxQueued: 2, log: createLogger({ level: 'silent' }) });
+    const pool = createJudgePool({ compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig), workers: 1, maxQueued: 2, log: createLogger({ level: 'silent' }) });
     try {
       const big = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `item-${i}` }));
       const changed = big.map((x) => (x.id === 7 ? { ...x, name: 'other' } : x));

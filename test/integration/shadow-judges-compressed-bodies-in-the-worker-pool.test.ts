@@ -13,6 +13,7 @@ import { Value } from '@sinclair/typebox/value';
 import { request } from 'undici';
 import { startShadowService } from '../../src/shadow/shadow-service.js';
 import { CompareSchema, CutoffsSchema, ShadowSchema, type CompareConfig, type ShadowConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { DiffRecord } from '../../src/report/types.js';
@@ -35,7 +36,7 @@ describe('shadow judges compressed bodies', () => {
     cleanup.push(() => primary.close(), () => candidate.close(), () => rm(dir, { recursive: true, force: true }));
     const metrics = createMetrics();
     const shadow = await startShadowService({
-      shadow: Value.Default(ShadowSchema, {
+      shadow: resolveShadow(Value.Default(ShadowSchema, {
         listen: '127.0.0.1:0',
         primary: primary.url,
         candidate: candidate.url,
@@ -43,8 +44,8 @@ describe('shadow judges compressed bodies', () => {
         judge_inline_bytes: 1,
         max_body_bytes: '2mb',
         drain_timeout: '5s',
-      }) as ShadowConfig,
-      compare: Value.Default(CompareSchema, { value_classes: false, ignore: ['$.requestId'], max_body_bytes: '2mb' }) as CompareConfig,
+      }) as ShadowConfig),
+      compare: resolveCompare(Value.Default(CompareSchema, { value_classes: false, ignore: ['$.requestId'], max_body_bytes: '2mb' }) as CompareConfig),
       gates: { body_match_rate: '>= 0.99' },
       cutoffs: Value.Default(CutoffsSchema, {}) as never,
       runId: 'coding-run',

@@ -9,7 +9,8 @@ import { Value } from '@sinclair/typebox/value';
 import type { IncomingMessage } from 'node:http';
 import pg from 'pg';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { startPgMock } from '../../src/mock/pg/server.js';
@@ -118,8 +119,8 @@ async function recordThroughRelay(run: (client: pg.Client) => Promise<void>): Pr
 
 function shadowOptions(cfg: Partial<ShadowConfig>, metrics = createMetrics()) {
   return {
-    shadow: Value.Default(ShadowSchema, cfg) as ShadowConfig,
-    compare: Value.Default(CompareSchema, {}) as never,
+    shadow: resolveShadow(Value.Default(ShadowSchema, cfg) as ShadowConfig),
+    compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
     gates: { body_match_rate: '>= 0.99' },
     cutoffs: Value.Default(CutoffsSchema, {}) as never,
     log: createLogger({ level: 'silent' }),

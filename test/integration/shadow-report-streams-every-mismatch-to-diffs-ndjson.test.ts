@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { startShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { primaryHandler, requestRaw, startPeer } from '../helpers/shadow-peers.js';
@@ -55,8 +56,8 @@ describe('shadow report', () => {
     const dir = await mkdtemp(join(tmpdir(), 'doppel-shadow-report-'));
     cleanup.push(() => primary.close(), () => candidate.close(), () => rm(dir, { recursive: true, force: true }));
     const shadow = await startShadowService({
-      shadow: Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: primary.url, candidate: candidate.url, report: dir, diff_samples: 2, drain_timeout: '5s' }) as ShadowConfig,
-      compare: Value.Default(CompareSchema, {}) as never,
+      shadow: resolveShadow(Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: primary.url, candidate: candidate.url, report: dir, diff_samples: 2, drain_timeout: '5s' }) as ShadowConfig),
+      compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
       gates: { body_match_rate: '>= 0.9' },
       cutoffs: Value.Default(CutoffsSchema, {}) as never,
       runId: 'report-run',

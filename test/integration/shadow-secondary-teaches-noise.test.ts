@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { randomInt } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { requestRaw, startPeer, type Peer } from '../helpers/shadow-peers.js';
@@ -39,8 +40,8 @@ describe('shadow with a secondary', () => {
     peers.push(primary, secondary, candidate);
     const metrics: Metrics = createMetrics();
     shadow = await startShadowService({
-      shadow: Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: primary.url, candidate: candidate.url, secondary: secondary.url, drain_timeout: '5s' }) as ShadowConfig,
-      compare: Value.Default(CompareSchema, { learn_noise: 5 }) as never,
+      shadow: resolveShadow(Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: primary.url, candidate: candidate.url, secondary: secondary.url, drain_timeout: '5s' }) as ShadowConfig),
+      compare: resolveCompare(Value.Default(CompareSchema, { learn_noise: 5 }) as CompareConfig),
       gates: {},
       cutoffs: Value.Default(CutoffsSchema, {}) as never,
       runId: 'noise-run',

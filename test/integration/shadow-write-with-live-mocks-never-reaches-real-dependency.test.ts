@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { request } from 'undici';
 import { startShadowService, type ShadowService } from '../../src/shadow/shadow-service.js';
-import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig } from '../../src/config/schema.js';
+import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type CompareConfig } from '../../src/config/schema.js';
+import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
 import { requestRaw, startPeer, type Peer } from '../helpers/shadow-peers.js';
@@ -58,7 +59,7 @@ describe('shadowing writes with live mocks', () => {
     const candidate = await startOrders(() => `http://${ref.shadow?.candidateDeps.get('payments') ?? ''}`, { extraRateCall: true });
     cleanup.push(() => realPayments.close(), () => primary.close(), () => candidate.close());
     const metrics = createMetrics();
-    const cfg = Value.Default(ShadowSchema, {
+    const cfg = resolveShadow(Value.Default(ShadowSchema, {
       listen: '127.0.0.1:0',
       primary: primary.url,
       candidate: candidate.url,
@@ -66,10 +67,10 @@ describe('shadowing writes with live mocks', () => {
       drain_timeout: '10s',
       http_deps: [{ name: 'payments', listen: '127.0.0.1:0', target: realPayments.url }],
       candidate_http_deps: [{ name: 'payments', listen: '127.0.0.1:0' }],
-    }) as ShadowConfig;
+    }) as ShadowConfig);
     const s = await startShadowService({
       shadow: cfg,
-      compare: Value.Default(CompareSchema, {}) as never,
+      compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
       gates: { body_match_rate: '>= 0.99' },
       cutoffs: Value.Default(CutoffsSchema, {}) as never,
       log: createLogger({ level: 'silent' }),
@@ -102,11 +103,11 @@ describe('shadowing writes with live mocks', () => {
   });
 
   it('refuses to shadow writes without live mocks', async () => {
-    const cfg = Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: 'http://127.0.0.1:1', candidate: 'http://127.0.0.1:2', methods: ['GET', 'POST'] }) as ShadowConfig;
+    const cfg = resolveShadow(Value.Default(ShadowSchema, { listen: '127.0.0.1:0', primary: 'http://127.0.0.1:1', candidate: 'http://127.0.0.1:2', methods: ['GET', 'POST'] }) as ShadowConfig);
     await expect(
       startShadowService({
         shadow: cfg,
-        compare: Value.Default(CompareSchema, {}) as never,
+        compare: resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig),
         gates: {},
         cutoffs: Value.Default(CutoffsSchema, {}) as never,
         log: createLogger({ level: 'silent' }),

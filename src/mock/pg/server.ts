@@ -15,7 +15,7 @@ import { listenOn } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/pg/constants.js';
 import { createSqlAnalyzer, loadSqlParser } from '../../protocols/pg/sql-normalizer.js';
-import { checkPgMockConfig, parsePgParamRules } from './config.js';
+import { parsePgParamRules } from './config.js';
 import { disposeConnection, openConnection } from './connection.js';
 import type { MockContext } from './context.js';
 import { createLiveWindow } from './live-window.js';
@@ -29,12 +29,8 @@ import type { PgMock, PgMockOptions } from './types.js';
 export async function startPgMock(opts: PgMockOptions): Promise<PgMock> {
   const log = opts.log.child({ component: 'pg-mock', service: opts.service });
   const rules = parsePgParamRules(opts.ignoreParams ?? []);
-  const problems = [
-    ...checkPgMockConfig({ auth: opts.auth ?? 'trust', ...(opts.password === undefined ? {} : { password: opts.password }) }),
-    ...rules.problems,
-  ];
-  if (problems.length > 0) {
-    throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${opts.service}: invalid configuration`, { details: problems });
+  if (rules.problems.length > 0) {
+    throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${opts.service}: invalid configuration`, { details: rules.problems });
   }
   await loadSqlParser();
   const index = new PgIndex(createSqlAnalyzer(), rules.positions);

@@ -2,19 +2,17 @@
  * One Postgres mock from a `mocks:` entry (or a --pg-dep flag turned into
  * one), shared by `doppel mock` and `doppel run` so both serve the same way.
  */
-import type { MockConfig } from '../../config/schema.js';
-import { parseSizeBytes } from '../../config/duration.js';
+import type { ResolvedMock } from '../../config/resolve.js';
 import { parseHostPort } from '../../core/address.js';
-import { DoppelError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { createCorruptReporter } from '../../store/corrupt-reporter.js';
 import { openStoreReader, openStoreWriter } from '../../store/open-store.js';
 import type { ExchangeWriter } from '../../store/types.js';
 import { startPgMock } from './server.js';
-import type { PgMock } from './types.js';
+import type { PgMock, PgMockAuth } from './types.js';
 import { loadPgMockTls } from './tls.js';
-import { checkPgMockConfig, pgRulesOf } from './config.js';
+import { pgRulesOf } from './config.js';
 
 export interface StartPgMockDeps {
   /** traffic directories, already resolved */
@@ -33,13 +31,16 @@ export interface StartPgMockDeps {
   listenFlag?: string;
 }
 
-export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: StartPgMockDeps): Promise<PgMock> {
-  const problems = checkPgMockConfig(mock, `mocks[${mock.service}]`);
-  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `pg mock ${mock.service}: invalid configuration`, { details: problems });
+/** The entry's auth as the mock takes it; a password method has its password (checked at config load, config/check-pg-mock.ts). */
+function pgMockAuthOf(mock: Readonly<ResolvedMock>): PgMockAuth {
+  if (mock.auth === 'trust') return { auth: 'trust', ...(mock.password === undefined ? {} : { password: mock.password }) };
+  return { auth: mock.auth, password: mock.password ?? '' };
+}
+
+export async function startPgMockFromConfig(mock: Readonly<ResolvedMock>, deps: StartPgMockDeps): Promise<PgMock> {
   const tls = await loadPgMockTls(mock.tls);
   const reader = openStoreReader(deps.traffic);
   const corrupt = createCorruptReporter(deps.metrics, deps.log);
-  const maxMessageBytes = parseSizeBytes(mock.max_message_bytes);
   const target = mock.target === undefined ? undefined : parseHostPort(mock.target, `mocks[${mock.service}].target`);
   // Passthrough exchanges go to record_out (paths already resolved by the caller), else the first traffic directory.
   const recordDir = mock.record_out ?? deps.traffic[0];
@@ -61,11 +62,10 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
     reader: { read: (opts) => reader.read({ ...opts, onCorrupt: corrupt.onCorrupt }) },
     log: deps.log,
     metrics: deps.metrics,
-    auth: mock.auth,
+    ...pgMockAuthOf(mock),
     ignoreParams: pgRulesOf(deps.ignore),
     ...(mock.user === undefined ? {} : { user: mock.user }),
-    ...(mock.password === undefined ? {} : { password: mock.password }),
-    ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+    maxMessageBytes: mock.max_message_bytes,
     ...(tls === undefined ? {} : { tls }),
     ...(target === undefined ? {} : { target }),
     ...(recordTo === undefined ? {} : { recordTo }),

@@ -15,7 +15,13 @@ export interface PgMockTls {
   key: string | Buffer;
 }
 
-export interface PgMockOptions {
+/**
+ * How clients authenticate. A password method without a password cannot be
+ * written: config/check-pg-mock.ts refuses it at load, this type everywhere else.
+ */
+export type PgMockAuth = { auth?: 'trust'; password?: string } | { auth: 'md5' | 'scram-sha-256'; password: string };
+
+export interface PgMockBaseOptions {
   /** dependency name: recordings of this service are served, and it labels metrics */
   service: string;
   listen: { host: string; port: number };
@@ -26,10 +32,8 @@ export interface PgMockOptions {
   exchanges?: Iterable<Exchange>;
   log: Logger;
   metrics: Metrics;
-  auth?: 'trust' | 'md5' | 'scram-sha-256';
   /** when set, only this user name is accepted */
   user?: string;
-  password?: string;
   tls?: PgMockTls;
   maxMessageBytes?: number;
   /** how many unmatched statements are kept for GET /api/unmatched */
@@ -53,6 +57,8 @@ export interface PgMockOptions {
   /** bounds on exchanges fed at run time with `addExchange` (live mocks of `doppel shadow`) */
   live?: PgLiveWindow;
 }
+
+export type PgMockOptions = PgMockBaseOptions & PgMockAuth;
 
 /** A live feed keeps its newest exchanges only: memory stays bounded whatever the primary's rate. */
 export interface PgLiveWindow {

@@ -1,7 +1,8 @@
 /** Gate expressions (`>= 0.99`, `<= +10%`) from gate files and config. */
 import { expect } from 'vitest';
 import fc from 'fast-check';
-import { evaluateGate, parseGateExpression } from '../../../src/gates/expression.js';
+import { parseGateExpression } from '../../../src/config/gate-expression.js';
+import { evaluateGate } from '../../../src/gates/expression.js';
 import type { FuzzTarget } from '../fuzz-run.js';
 
 /** Any text parses to a finite threshold or to a sentence saying what was expected; nothing is thrown. */

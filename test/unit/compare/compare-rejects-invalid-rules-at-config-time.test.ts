@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createComparator, validateCompareConfig } from '../../../src/compare/comparator.js';
+import { validateCompareConfig } from '../../../src/config/check-compare.js';
+import { parseConfig } from '../../../src/config/load.js';
 import { DoppelError } from '../../../src/core/errors.js';
 import { compareConfig } from '../../helpers/compare-fixtures.js';
 
@@ -22,17 +23,17 @@ describe('compare rule validation', () => {
     ]);
   });
 
-  it('refuses to build a comparator from invalid rules, listing each problem', () => {
+  it('refuses invalid rules once, at config load, listing each problem with its line', () => {
     let caught: unknown;
     try {
-      createComparator(compareConfig({ ignore: ['nope'] }));
+      parseConfig('compare:\n  ignore:\n    - nope\n', 'doppel.yaml', {});
     } catch (err) {
       caught = err;
     }
     expect(caught).toBeInstanceOf(DoppelError);
     expect((caught as DoppelError).code).toBe('DOPPEL_CONFIG_INVALID');
     expect((caught as DoppelError).exitCode).toBe(2);
-    expect((caught as DoppelError).details[0]).toMatch(/^compare\.ignore\[0\]/);
+    expect((caught as DoppelError).details[0]).toMatch(/^doppel\.yaml:3 compare\.ignore\[0\]: invalid path "nope"/);
   });
 
   it('accepts the rules of the design example', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateGate, parseGateExpression, type GateExpression } from '../../../src/gates/expression.js';
+import { parseGateExpression, type GateExpression } from '../../../src/config/gate-expression.js';
+import { evaluateGate } from '../../../src/gates/expression.js';
 
 function parse(s: string): GateExpression {
   const r = parseGateExpression(s);

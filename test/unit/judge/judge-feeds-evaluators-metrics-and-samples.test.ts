@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { createComparator } from '../../../src/compare/comparator.js';
 import type { ResponseSample } from '../../../src/compare/types.js';
 import { CompareSchema, CutoffsSchema, type CompareConfig, type CutoffsConfig } from '../../../src/config/schema.js';
+import { resolveCompare } from '../../../src/config/resolve.js';
 import { createGateEvaluator } from '../../../src/gates/gate-evaluator.js';
 import { createRunMetrics } from '../../../src/gates/run-metrics.js';
 import { createJudge } from '../../../src/judge/judge.js';
 import type { JudgePair } from '../../../src/judge/types.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 
-const compareCfg = Value.Default(CompareSchema, {}) as CompareConfig;
+const compareCfg = resolveCompare(Value.Default(CompareSchema, {}) as CompareConfig);
 const cutoffs = Value.Default(CutoffsSchema, {}) as CutoffsConfig;
 
 function json(status: number, doc: unknown, durationMs = 5): ResponseSample {

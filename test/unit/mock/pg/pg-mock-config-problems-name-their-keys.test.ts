@@ -1,9 +1,7 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { checkPgMockConfig } from '../../../../src/config/check-pg-mock.js';
+import { parseConfig } from '../../../../src/config/load.js';
 import { DoppelError } from '../../../../src/core/errors.js';
-import { createMetrics } from '../../../../src/metrics/metrics.js';
-import { checkPgMockConfig } from '../../../../src/mock/pg/config.js';
-import { startPgMock } from '../../../../src/mock/pg/server.js';
 
 describe('pg mock configuration checks', () => {
   it('accepts trust without a password, and md5 or scram with one', () => {
@@ -33,19 +31,18 @@ describe('pg mock configuration checks', () => {
     expect(checkPgMockConfig({ protocol: 'http', auth: 'md5' }, 'mocks[0]')).toEqual([]);
   });
 
-  it('startPgMock refuses md5 without a password with DOPPEL_CONFIG_INVALID (exit 2)', async () => {
-    const err: unknown = await startPgMock({
-      service: 'db',
-      listen: { host: '127.0.0.1', port: 0 },
-      exchanges: [],
-      auth: 'md5',
-      log: pino({ level: 'silent' }),
-      metrics: createMetrics(),
-    }).catch((e: unknown) => e);
+  it('a config with md5 and no password fails at load with DOPPEL_CONFIG_INVALID (exit 2), naming file, line and key', () => {
+    const text = ['mocks:', '  - service: db', '    protocol: pg', '    listen: 127.0.0.1:0', '    traffic: ./t', '    auth: md5'].join('\n');
+    let err: unknown;
+    try {
+      parseConfig(text, 'doppel.yaml', {});
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(DoppelError);
     expect((err as DoppelError).code).toBe('DOPPEL_CONFIG_INVALID');
     expect((err as DoppelError).exitCode).toBe(2);
-    expect((err as DoppelError).details).toEqual(['password: required when auth is md5']);
+    expect((err as DoppelError).details).toEqual(['doppel.yaml:2 mocks[0].password: required when auth is md5']);
   });
 });
 
