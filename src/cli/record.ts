@@ -107,6 +107,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   const log = daemon.log;
   const started: Closable[] = [];
   let recorder: Recorder | undefined;
+  let unhookForcedStop: (() => void) | undefined;
   try {
     const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [outDir], cwd: ctx.io.cwd });
     if (key.source === 'generated' && config.redact.enabled) {
@@ -144,6 +145,14 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       maxDecodedBytes: size(config.compare.max_body_bytes, 1024 * 1024),
     });
     const rc = recorder;
+    unhookForcedStop = ctx.io.forcedStop?.add((deadline) => {
+      const r = rc.flushSync(deadline);
+      if (r === undefined) return;
+      const fields = { written: r.written, lost: r.lost, where: r.where, ...(r.reason === undefined ? {} : { reason: r.reason }) };
+      if (r.lost === 0) log.warn(fields, 'forced stop: queued exchanges and the manifest written');
+      else log.error(fields, 'forced stop: some queued exchanges were not written');
+      log.flush();
+    });
     daemon.providers.recorders.push({ pause: () => rc.pause(), resume: () => rc.resume(), status: () => ({ out: outDir, ...rc.status() }) });
     const shared: RecordShared = {
       config,
@@ -174,6 +183,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   } finally {
     for (const s of started.reverse()) await s.close();
     if (recorder) await recorder.close();
+    unhookForcedStop?.();
     await daemon.close();
   }
   return ExitCode.ok;
