@@ -2,7 +2,7 @@ import { Pool } from 'undici';
 
 /**
  * Steady load through a recording proxy: `connections` clients each send GET
- * /n/<i> one after another, numbered in send order. A request counts as
+ * <prefix>/<client>-<i> one after another, numbered in send order. A request counts as
  * acknowledged once its whole 200 response arrived: by then the proxy has
  * offered its exchange to the recorder (it does so in the tick that ends the
  * response), so every acknowledged request is one the store owes.
@@ -16,14 +16,14 @@ export interface RecordLoad {
   stop(): Promise<void>;
 }
 
-export function startRecordLoad(base: string, connections = 8): RecordLoad {
+export function startRecordLoad(base: string, connections = 8, prefix = '/n'): RecordLoad {
   const pool = new Pool(base, { connections, pipelining: 1 });
   const acked: string[] = [];
   let sent = 0;
   let isStopped = false;
   const client = async (c: number): Promise<void> => {
     for (let i = 0; !isStopped; i++) {
-      const path = `/n/${c}-${i}`;
+      const path = `${prefix}/${c}-${i}`;
       sent++;
       try {
         const r = await pool.request({ path, method: 'GET' });
