@@ -15,7 +15,7 @@ import { isRedisStoreUrl, openStoreWriter } from '../store/open-store.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { SpoolEvent } from '../store/redis-store.js';
 import type { Logger } from '../core/logger.js';
-import { createPgRecorder } from '../capture/pg-recorder.js';
+import { createPgRecorder, type PgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
@@ -108,6 +108,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   const started: Closable[] = [];
   let recorder: Recorder | undefined;
   let unhookForcedStop: (() => void) | undefined;
+  const pgRelays: PgRecorder[] = [];
   try {
     const key = await resolveRedactKey({ envKey: ctx.runtime.redactKey, keyFile: config.redact.key_file, trafficDirs: [outDir], cwd: ctx.io.cwd });
     if (key.source === 'generated' && config.redact.enabled) {
@@ -146,6 +147,8 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     });
     const rc = recorder;
     unhookForcedStop = ctx.io.forcedStop?.add((deadline) => {
+      // Statements first: they go to the same writer, which then writes everything at once.
+      for (const pg of pgRelays) pg.drainSync();
       const r = rc.flushSync(deadline);
       if (r === undefined) return;
       const fields = { written: r.written, lost: r.lost, where: r.where, ...(r.reason === undefined ? {} : { reason: r.reason }) };
@@ -174,7 +177,10 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     const upstreamTls = daemon.targetTls(rec.upstream_tls, 'record.upstream_tls');
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
-    started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
+    for (const relay of await startPgDeps(shared, writer, rec.pg_deps, recorderId)) {
+      pgRelays.push(relay);
+      started.push(relay);
+    }
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
     if (config.admin.enabled) await daemon.startAdmin();
     log.info({ out: outDir }, 'recording; stop with Ctrl-C');
@@ -238,9 +244,9 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
 }
 
 /** One Postgres relay per --pg-dep: every byte passes through, statements are recorded off the relay path. */
-async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[], recorderId: string): Promise<Closable[]> {
+async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[], recorderId: string): Promise<PgRecorder[]> {
   const rec = shared.config.record;
-  const out: Closable[] = [];
+  const out: PgRecorder[] = [];
   for (const dep of deps) {
     const relay = await createPgRecorder({
       service: dep.name,
