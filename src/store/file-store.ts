@@ -270,7 +270,11 @@ class FileStoreWriter implements ExchangeWriter {
     const w = this.#writing;
     this.#writing = undefined;
     const batches = this.#batcher.takeUnsent();
-    let fd = this.#fh?.fd;
+    // The FileHandle keeps its descriptor (closing it here would leave the handle to close a
+    // number the OS may have given to another file); only descriptors opened here are closed here.
+    const borrowed = this.#fh;
+    let fd = borrowed?.fd;
+    let isOwnFd = false;
     this.#fh = undefined;
     const total = (w === undefined ? 0 : w.lines.length - w.next) + batches.reduce((n, b) => n + b.length, 0);
     let written = 0;
@@ -291,7 +295,10 @@ class FileStoreWriter implements ExchangeWriter {
         let i = 0;
         while (i < lines.length) {
           if (Date.now() > deadline) throw new Error('out of time');
-          if (fd === undefined) fd = this.#openSegmentSync();
+          if (fd === undefined) {
+            fd = this.#openSegmentSync();
+            isOwnFd = true;
+          }
           const { text, upTo, chunkBytes } = this.#chunk(lines, i);
           const buf = this.#gzip ? gzipSync(text) : Buffer.from(text);
           writeAllSync(fd, buf, this.#pos);
@@ -302,7 +309,7 @@ class FileStoreWriter implements ExchangeWriter {
           i = upTo;
           if (this.#segmentSize >= this.#segmentBytes) {
             fsyncSync(fd);
-            closeSync(fd);
+            if (isOwnFd) closeSync(fd);
             fd = undefined;
             this.#segmentNo++;
           }
@@ -315,7 +322,7 @@ class FileStoreWriter implements ExchangeWriter {
     if (fd !== undefined) {
       try {
         fsyncSync(fd);
-        closeSync(fd);
+        if (isOwnFd) closeSync(fd);
       } catch (err) {
         reason ??= (err as Error).message;
       }
@@ -330,6 +337,8 @@ class FileStoreWriter implements ExchangeWriter {
     } catch (err) {
       reason ??= `manifest: ${(err as Error).message}`;
     }
+    // Closed after everything above is on disk; a process that exits now never gets here, and need not.
+    void borrowed?.close().catch(() => undefined);
     return { written, lost, where: this.#dir, ...(reason === undefined ? {} : { reason }) };
   }
 
