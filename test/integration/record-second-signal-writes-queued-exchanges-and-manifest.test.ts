@@ -35,9 +35,17 @@ async function echo(): Promise<Upstream> {
 /** Starts a recorder, loads it until `atLeast` requests are acknowledged, then sends SIGINT and SIGTERM back to back. */
 async function recordThenSignalTwice(args: string[], atLeast: number): Promise<{ acked: readonly string[]; code: number | null; rec: Running }> {
   const rec = startCli(['record', ...args, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { DOPPEL_REDACT_KEY: 'test-key' });
-  const proxy = `http://${(await rec.waitFor('record proxy listening')).address as string}`;
-  const load = startRecordLoad(proxy, 8);
-  await until(`${atLeast} acknowledged requests`, () => load.acked.length >= atLeast, 30_000);
+  let load: ReturnType<typeof startRecordLoad> | undefined;
+  try {
+    const proxy = `http://${(await rec.waitFor('record proxy listening')).address as string}`;
+    load = startRecordLoad(proxy, 8);
+    const l = load;
+    await until(`${atLeast} acknowledged requests`, () => l.acked.length >= atLeast, 30_000);
+  } catch (err) {
+    rec.child.kill('SIGKILL');
+    await load?.stop();
+    throw err;
+  }
   const exited = new Promise<number | null>((r) => rec.child.once('exit', (code) => r(code)));
   rec.child.kill('SIGINT');
   rec.child.kill('SIGTERM');
@@ -65,6 +73,7 @@ describe('a second signal right after the first', () => {
       const forced = rec.logs.find((l) => l.msg === 'forced stop: queued exchanges and the manifest written');
       expect(forced, JSON.stringify(rec.logs.slice(-5))).toBeDefined();
       expect(forced?.lost).toBe(0);
+      process.stdout.write(`file store${gzip ? ' (gzip)' : ''}: forced stop wrote ${String(forced?.written)} queued exchanges, lost 0; ${acked.length} acknowledged\n`);
       expect(await stat(join(out, 'manifest.json'))).toBeTruthy();
       const manifest = await readStoreManifest(out);
       const back = await readExchanges(out);
@@ -100,6 +109,7 @@ describe('a second signal right after the first', () => {
     expect(forced, JSON.stringify(rec.logs.slice(-5))).toBeDefined();
     expect(forced?.lost).toBe(0);
     expect(String(forced?.where)).toContain(spool);
+    process.stdout.write(`Redis store: forced stop spooled ${String(forced?.written)} queued exchanges, lost 0; ${acked.length} acknowledged\n`);
 
     // The next recorder with that spool directory drains it into the store before its own clean stop.
     const next = startCli(['record', '--config', config, '--out', store, '--upstream', upstream.url, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {

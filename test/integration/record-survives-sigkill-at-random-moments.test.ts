@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -34,6 +35,7 @@ const TIMEOUT_MS = KILLS * 30_000;
 const BATCH_BYTES = 256 * 1024;
 const connected = await connectTestRedis();
 const prefix = `doppel:test:sigkill:${process.pid}:${randomUUID().slice(0, 8)}`;
+const running = new Set<ChildProcess>();
 
 async function echo(): Promise<Upstream> {
   return startUpstream((req, res) => {
@@ -64,6 +66,9 @@ async function killRepeatedly(out: string, upstreamUrl: string, extra: string[])
     const rec = startCli(['record', '--out', out, '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...extra], {
       DOPPEL_REDACT_KEY: 'test-key',
     });
+    // A round that fails or times out must not leave its recorder running.
+    running.add(rec.child);
+    rec.child.once('exit', () => running.delete(rec.child));
     const proxy = `http://${(await rec.waitFor('record proxy listening')).address as string}`;
     const admin = (await rec.waitFor('admin api listening')).address as string;
     const load = startRecordLoad(proxy, 8, `/k${k}`);
@@ -116,6 +121,7 @@ function summary(name: string, rounds: KillRound[]): string {
 describe('a recorder killed with SIGKILL at random moments under load', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
+    for (const child of running) child.kill('SIGKILL');
     for (const c of cleanups.reverse()) await c();
   });
 
