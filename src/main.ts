@@ -6,7 +6,7 @@ import { CommanderError } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { buildProgram } from './cli/program.js';
-import type { CliIO } from './cli/context.js';
+import type { CliIO, ForcedStop } from './cli/context.js';
 import { ExitCode, isDoppelError, describeError } from './core/errors.js';
 import { createLogger } from './core/logger.js';
 
@@ -57,18 +57,48 @@ function flagValue(argv: readonly string[], flag: string): string | undefined {
 }
 
 /**
+ * How long a forced stop may spend writing: well inside the grace supervisors
+ * give between their signal and SIGKILL (Docker 10 s, Kubernetes 30 s, systemd 90 s).
+ */
+const FORCED_STOP_MS = 3000;
+
+function createForcedStop(): ForcedStop & { run(deadline: number): void } {
+  const hooks = new Set<(deadline: number) => void>();
+  return {
+    add(hook) {
+      hooks.add(hook);
+      return () => hooks.delete(hook);
+    },
+    run(deadline) {
+      for (const hook of hooks) {
+        try {
+          hook(deadline);
+        } catch (err) {
+          process.stderr.write(`doppel: forced stop: ${describeError(err)}\n`);
+        }
+      }
+    },
+  };
+}
+
+/**
  * Runs the CLI as this process: signal handlers, the process's streams, the exit
  * code. bin/doppel.js calls it however doppel was started (npx, a .bin symlink,
  * a global install, the Docker image); importing this module starts nothing.
  */
 export function main(argv: readonly string[] = process.argv.slice(2)): void {
   const controller = new AbortController();
+  const forcedStop = createForcedStop();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
-    // A second signal means the person wants out now, flushed or not.
-    if (signals > 1) process.exit(ExitCode.aborted);
-    process.stderr.write(`doppel: ${sig} received, stopping cleanly (again to force)\n`);
+    // A second signal means out now: what is queued is written synchronously, within a bound, then exit.
+    if (signals > 1) {
+      process.stderr.write(`doppel: ${sig} received again, stopping now: writing what is queued\n`);
+      forcedStop.run(Date.now() + FORCED_STOP_MS);
+      process.exit(ExitCode.aborted);
+    }
+    process.stderr.write(`doppel: ${sig} received, stopping cleanly (again to stop at once, writing what is queued)\n`);
     controller.abort(sig);
   };
   process.on('SIGINT', onSignal);
@@ -80,7 +110,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): void {
     process.stderr.write(`doppel: internal error: ${describeError(err)}\n`);
     process.exit(ExitCode.internal);
   });
-  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, reload, cwd: process.cwd() };
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, reload, forcedStop, cwd: process.cwd() };
   executeCommandLine(argv, io).then(
     (code) => {
       process.exitCode = code;

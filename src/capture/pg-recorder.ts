@@ -49,6 +49,11 @@ export interface PgRecorder {
   readonly address: AddressInfo;
   /** stops listening, closes every connection and records what was decoded */
   close(): Promise<void>;
+  /**
+   * The forced stop: decodes what is queued and ends every session now, so
+   * their statements reach the writer before it writes synchronously.
+   */
+  drainSync(): void;
 }
 
 interface Conn {
@@ -315,6 +320,11 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
       await new Promise((r) => setImmediate(r));
       drainAll();
       if (inFlight > 0) await new Promise<void>((r) => idleWaiters.push(r));
+    },
+    drainSync() {
+      drainAll();
+      for (const c of conns) c.session.close();
+      conns.clear();
     },
   };
 }

@@ -14,7 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { SessionKeyer } from '../core/sessions.js';
-import { storeDropReason, type ExchangeWriter } from '../store/types.js';
+import { storeDropReason, type ExchangeWriter, type LastFlush } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toPairs } from '../protocols/http/hop-by-hop.js';
 import type { InboundLink } from '../protocols/http/trace-links.js';
@@ -88,6 +88,12 @@ export interface Recorder extends CaptureSink {
   flush(): Promise<void>;
   /** drains the queue, flushes and closes the writer */
   close(): Promise<void>;
+  /**
+   * The forced stop: encodes what is queued and has the writer write it with
+   * everything it holds, synchronously, until `deadline` (epoch ms). Undefined
+   * when the writer has no synchronous path.
+   */
+  flushSync(deadline: number): LastFlush | undefined;
 }
 
 function concat(chunks: readonly Buffer[]): Buffer {
@@ -337,6 +343,25 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         });
       }
       await writer.flush();
+    },
+    flushSync(deadline) {
+      if (writer.flushSync === undefined) return undefined;
+      closed = true;
+      let left = 0;
+      for (let raw = queue.poll(); raw !== undefined; raw = queue.poll()) {
+        if (Date.now() > deadline) {
+          left++;
+          continue;
+        }
+        try {
+          // The appends never settle: the process ends once the writer returns.
+          writer.append(toExchange(raw)).catch(() => undefined);
+        } catch {
+          left++;
+        }
+      }
+      const r = writer.flushSync(deadline);
+      return left === 0 ? r : { ...r, lost: r.lost + left, reason: r.reason ?? 'out of time' };
     },
     async close() {
       if (closed) return;

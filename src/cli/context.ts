@@ -25,7 +25,18 @@ export interface CliIO {
   signal: AbortSignal;
   /** dispatches `reload` on SIGHUP: listeners re-read their certificates */
   reload?: EventTarget;
+  /** registers what a second signal runs, synchronously, before the process exits */
+  forcedStop?: ForcedStop;
   cwd: string;
+}
+
+/**
+ * A second SIGINT/SIGTERM (supervisors send one right after the other) ends
+ * the process at once: only synchronous work runs, each hook until `deadline`
+ * (epoch ms). `add` returns the function that removes the hook.
+ */
+export interface ForcedStop {
+  add(hook: (deadline: number) => void): () => void;
 }
 
 export interface CommandContext {

@@ -8,7 +8,7 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { createDaemon, proxyTimeoutsOf, type Closable, type Daemon } from '../daemon.js';
 import type { Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { startPgRecorder } from '../capture/pg-recorder.js';
+import { startPgRecorder, type PgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
 import type { Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
@@ -98,8 +98,20 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const log = daemon.log;
   const started: Closable[] = [];
+  let unhookForcedStop: (() => void) | undefined;
+  const pgRelays: PgRecorder[] = [];
   try {
     const { out, writer, recorder, redactor, recorderId } = await daemon.openRecording();
+    unhookForcedStop = ctx.io.forcedStop?.add((deadline) => {
+      // Statements first: they go to the same writer, which then writes everything at once.
+      for (const pg of pgRelays) pg.drainSync();
+      const r = recorder.flushSync(deadline);
+      if (r === undefined) return;
+      const fields = { written: r.written, lost: r.lost, where: r.where, ...(r.reason === undefined ? {} : { reason: r.reason }) };
+      if (r.lost === 0) log.warn(fields, 'forced stop: queued exchanges and the manifest written');
+      else log.error(fields, 'forced stop: some queued exchanges were not written');
+      log.flush();
+    });
     const shared: RecordShared = {
       config,
       daemon,
@@ -115,13 +127,17 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
     const upstreamTls = daemon.targetTls(rec.upstream_tls, 'record.upstream_tls');
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
-    started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
+    for (const relay of await startPgDeps(shared, writer, rec.pg_deps, recorderId)) {
+      pgRelays.push(relay);
+      started.push(relay);
+    }
     if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
     await daemon.serve(ctx.io.signal, () => log.info({ out }, 'recording; stop with Ctrl-C'));
     log.info('stopping: closing listeners and flushing the traffic store');
   } finally {
     // Listeners first, so nothing arrives at a recorder that is draining.
     for (const s of started.reverse()) await s.close();
+    unhookForcedStop?.();
     await daemon.close();
   }
   return ExitCode.ok;
@@ -176,9 +192,9 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
 }
 
 /** One Postgres relay per --pg-dep: every byte passes through, statements are recorded off the relay path. */
-async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[], recorderId: string): Promise<Closable[]> {
+async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: readonly PgDepConfig[], recorderId: string): Promise<PgRecorder[]> {
   const rec = shared.config.record;
-  const out: Closable[] = [];
+  const out: PgRecorder[] = [];
   for (const dep of deps) {
     const relay = await startPgRecorder({
       service: dep.name,

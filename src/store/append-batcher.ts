@@ -3,6 +3,8 @@
  * batched for a short interval or up to a size, and handed to the backend one
  * batch at a time, in order. `append` resolves when its batch is written;
  * after a failed write every later append rejects with that failure.
+ * `takeUnsent` hands every batch not yet given to the backend to a caller that
+ * writes them synchronously (a forced stop), and the chain then skips them.
  */
 import { DoppelError } from '../core/errors.js';
 
@@ -19,6 +21,11 @@ export interface AppendBatcherOptions<T> {
   isFatal?: (err: unknown) => boolean;
 }
 
+interface Unsent<T> {
+  items: T[];
+  isTaken: boolean;
+}
+
 export class AppendBatcher<T> {
   readonly #opts: AppendBatcherOptions<T>;
   #pending: T[] = [];
@@ -30,6 +37,8 @@ export class AppendBatcher<T> {
   #writingBytes = 0;
   #isClosed = false;
   #failure: DoppelError | undefined;
+  /** batches handed to the chain whose send has not started, oldest first */
+  #unsent: Array<Unsent<T>> = [];
 
   constructor(opts: AppendBatcherOptions<T>) {
     this.#opts = opts;
@@ -76,8 +85,12 @@ export class AppendBatcher<T> {
     this.#pendingBytes = 0;
     this.#waiters = [];
     this.#writingBytes += bytes;
+    const unsent: Unsent<T> = { items: batch, isTaken: false };
+    if (batch.length > 0) this.#unsent.push(unsent);
     this.#chain = this.#chain
       .then(async () => {
+        if (unsent.isTaken) return;
+        if (this.#unsent[0] === unsent) this.#unsent.shift();
         if (batch.length > 0) await this.#opts.send(batch, bytes);
         this.#writingBytes -= bytes;
         this.#bytesWritten += bytes;
@@ -99,6 +112,29 @@ export class AppendBatcher<T> {
   after(fn: () => Promise<void>): Promise<void> {
     this.#chain = this.#chain.then(fn);
     return this.#chain;
+  }
+
+  /**
+   * Refuses further appends and returns, oldest first, every batch whose send
+   * has not started, pending items last: the caller writes them now, by other
+   * means, and the chain will not send them. A send already started is the
+   * backend's to finish or redo. Their appends never settle: the process is ending.
+   */
+  takeUnsent(): T[][] {
+    this.#isClosed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const out: T[][] = [];
+    for (const u of this.#unsent) {
+      u.isTaken = true;
+      out.push(u.items);
+    }
+    this.#unsent = [];
+    if (this.#pending.length > 0) out.push(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#waiters = [];
+    return out;
   }
 
   /** Refuses further appends and writes what is pending. */

@@ -5,17 +5,17 @@
  * complete gzip members, one per batch, so a crash loses at most the block
  * being written, and the reader accepts a cut-off tail.
  */
-import { createReadStream, constants as fsConstants } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync, renameSync, writeFileSync, writeSync, constants as fsConstants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, writeFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip, gzip } from 'node:zlib';
+import { createGunzip, gzip, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const gzipAsync = promisify(gzip);
 import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { decodeExchangeLine, encodeExchange } from './codec.js';
-import type { CorruptRecord, ExchangeReader, ExchangeWriter, ReadOptions, StoreManifest } from './types.js';
+import type { CorruptRecord, ExchangeReader, ExchangeWriter, LastFlush, ReadOptions, StoreManifest } from './types.js';
 import { AppendBatcher } from './append-batcher.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -82,6 +82,22 @@ async function listSegments(dir: string): Promise<Array<{ n: number; name: strin
   return out.sort((a, b) => a.n - b.n);
 }
 
+/** One encoded exchange waiting to be written, with what the manifest counts of it. */
+interface Line {
+  text: string;
+  bytes: number;
+  direction: Exchange['direction'];
+  protocol: Exchange['protocol'];
+  service: string;
+}
+
+/** The batch the async path is writing: lines up to `next` are on disk; `write` was issued and may or may not be. */
+interface Writing {
+  lines: Line[];
+  next: number;
+  write: { buf: Buffer; fd: number; pos: number; upTo: number; chunkBytes: number } | undefined;
+}
+
 class FileStoreWriter implements ExchangeWriter {
   readonly #dir: string;
   readonly #gzip: boolean;
@@ -89,9 +105,15 @@ class FileStoreWriter implements ExchangeWriter {
   #manifest: StoreManifest;
   #services: Set<string>;
   #segmentNo: number;
+  /** uncompressed bytes in the current segment (what rotation counts) */
   #segmentSize = 0;
+  /** bytes on disk in the current segment: every write is positional, so a forced stop can redo one in flight */
+  #pos = 0;
   #fh: FileHandle | undefined;
-  readonly #batcher: AppendBatcher<string>;
+  #writing: Writing | undefined;
+  /** set by a forced stop: every async step still under way ends without writing */
+  #isTakenOver = false;
+  readonly #batcher: AppendBatcher<Line>;
 
   constructor(opts: Required<FileStoreWriterOptions>, manifest: StoreManifest, nextSegment: number, existingBytes: number) {
     this.#dir = opts.dir;
@@ -100,7 +122,7 @@ class FileStoreWriter implements ExchangeWriter {
     this.#manifest = manifest;
     this.#services = new Set(manifest.services);
     this.#segmentNo = nextSegment;
-    this.#batcher = new AppendBatcher<string>({
+    this.#batcher = new AppendBatcher<Line>({
       name: opts.dir,
       flushIntervalMs: opts.flushIntervalMs,
       batchBytes: opts.batchBytes,
@@ -116,70 +138,96 @@ class FileStoreWriter implements ExchangeWriter {
   append(exchange: Exchange): Promise<void> {
     const refused = this.#batcher.refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    const line = encodeExchange(exchange) + '\n';
-    this.#count(exchange);
-    return this.#batcher.add(line, Buffer.byteLength(line));
+    const text = encodeExchange(exchange) + '\n';
+    const bytes = Buffer.byteLength(text);
+    return this.#batcher.add({ text, bytes, direction: exchange.direction, protocol: exchange.protocol, service: exchange.service }, bytes);
   }
 
-  #count(ex: Exchange): void {
+  /** Counted once written, so the manifest never claims a line a crash or a forced stop kept off the disk. */
+  #count(lines: readonly Line[], from: number, to: number): void {
     const c = this.#manifest.counts;
-    c.exchanges++;
-    if (ex.direction === 'inbound') c.inbound++;
-    else c.outbound++;
-    if (ex.protocol === 'http') c.http++;
-    else c.pg++;
-    if (!this.#services.has(ex.service)) {
-      this.#services.add(ex.service);
-      this.#manifest.services = [...this.#services].sort();
+    for (let i = from; i < to; i++) {
+      const ex = lines[i] as Line;
+      c.exchanges++;
+      if (ex.direction === 'inbound') c.inbound++;
+      else c.outbound++;
+      if (ex.protocol === 'http') c.http++;
+      else c.pg++;
+      if (!this.#services.has(ex.service)) {
+        this.#services.add(ex.service);
+        this.#manifest.services = [...this.#services].sort();
+      }
     }
+  }
+
+  /** Lines from `from` that fit the current segment (at least one), as one text. */
+  #chunk(lines: readonly Line[], from: number): { text: string; upTo: number; chunkBytes: number } {
+    let text = '';
+    let chunkBytes = 0;
+    let i = from;
+    while (i < lines.length) {
+      const line = lines[i] as Line;
+      if (chunkBytes > 0 && this.#segmentSize + chunkBytes + line.bytes > this.#segmentBytes) break;
+      text += line.text;
+      chunkBytes += line.bytes;
+      i++;
+    }
+    return { text, upTo: i, chunkBytes };
   }
 
   async #openSegment(): Promise<void> {
     const file = join(this.#dir, segmentName(this.#segmentNo, this.#gzip));
     // wx: never append to a segment a crashed writer may have left torn.
-    this.#fh = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+    const fh = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+    if (this.#isTakenOver) {
+      await fh.close();
+      return;
+    }
+    this.#fh = fh;
     this.#segmentSize = 0;
+    this.#pos = 0;
     this.#manifest.counts.segments++;
   }
 
-  async #writeLines(lines: string[]): Promise<void> {
-    let i = 0;
-    while (i < lines.length) {
+  async #writeLines(lines: Line[]): Promise<void> {
+    const w: Writing = { lines, next: 0, write: undefined };
+    this.#writing = w;
+    while (w.next < lines.length) {
       if (!this.#fh) await this.#openSegment();
+      if (this.#isTakenOver) return;
+      const fh = this.#fh as FileHandle;
       // Fill the current segment up to its size, always with whole lines.
-      let chunk = '';
-      let chunkBytes = 0;
-      while (i < lines.length) {
-        const line = lines[i] as string;
-        const lb = Buffer.byteLength(line);
-        if (chunkBytes > 0 && this.#segmentSize + chunkBytes + lb > this.#segmentBytes) break;
-        chunk += line;
-        chunkBytes += lb;
-        i++;
-      }
+      const { text, upTo, chunkBytes } = this.#chunk(lines, w.next);
       // Each batch is one complete gzip member: concatenated members are a valid
       // gzip file (RFC 1952 §2.2), and a crash can only cut the last member.
-      if (this.#gzip) await (this.#fh as FileHandle).write(await gzipAsync(chunk));
-      else await (this.#fh as FileHandle).write(chunk);
+      const buf = this.#gzip ? await gzipAsync(text) : Buffer.from(text);
+      if (this.#isTakenOver) return;
+      w.write = { buf, fd: fh.fd, pos: this.#pos, upTo, chunkBytes };
+      await fh.write(buf, 0, buf.length, this.#pos);
+      if (this.#isTakenOver) return;
+      w.write = undefined;
+      this.#pos += buf.length;
       this.#segmentSize += chunkBytes;
+      this.#count(lines, w.next, upTo);
+      w.next = upTo;
       if (this.#segmentSize >= this.#segmentBytes) await this.#rotate();
     }
-  }
-
-  async #closeSegment(): Promise<void> {
-    if (!this.#fh) return;
-    await this.#fh.sync();
-    await this.#fh.close();
-    this.#fh = undefined;
+    this.#writing = undefined;
   }
 
   async #rotate(): Promise<void> {
-    await this.#closeSegment();
+    const fh = this.#fh;
+    this.#fh = undefined;
     this.#segmentNo++;
+    if (fh) {
+      await fh.sync();
+      await fh.close();
+    }
     await this.#writeManifest();
   }
 
   async #writeManifest(): Promise<void> {
+    if (this.#isTakenOver) return;
     this.#manifest.updated = new Date().toISOString();
     const file = join(this.#dir, MANIFEST_FILE);
     const tmp = `${file}.tmp`;
@@ -191,7 +239,7 @@ class FileStoreWriter implements ExchangeWriter {
     await this.#batcher.writePending();
     if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
     await this.#batcher.after(async () => {
-      if (this.#fh) await this.#fh.sync();
+      if (this.#fh && !this.#isTakenOver) await this.#fh.sync();
       await this.#writeManifest();
     });
   }
@@ -200,11 +248,121 @@ class FileStoreWriter implements ExchangeWriter {
     if (this.#batcher.isClosed) return;
     await this.#batcher.close();
     await this.#batcher.after(async () => {
-      await this.#closeSegment();
+      const fh = this.#fh;
+      this.#fh = undefined;
+      if (fh && !this.#isTakenOver) {
+        await fh.sync();
+        await fh.close();
+      }
       await this.#writeManifest();
     });
     if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
   }
+
+  /**
+   * A forced stop: the async path stops where it stands and everything it had
+   * not written goes out with synchronous positional writes. A write the async
+   * path issued but did not see finish is written again at the same offset:
+   * the same bytes in the same place, whether or not it had landed.
+   */
+  flushSync(deadline: number): LastFlush {
+    this.#isTakenOver = true;
+    const w = this.#writing;
+    this.#writing = undefined;
+    const batches = this.#batcher.takeUnsent();
+    // The FileHandle keeps its descriptor (closing it here would leave the handle to close a
+    // number the OS may have given to another file); only descriptors opened here are closed here.
+    const borrowed = this.#fh;
+    let fd = borrowed?.fd;
+    let isOwnFd = false;
+    this.#fh = undefined;
+    const total = (w === undefined ? 0 : w.lines.length - w.next) + batches.reduce((n, b) => n + b.length, 0);
+    let written = 0;
+    let lost = 0;
+    let reason: string | undefined;
+    try {
+      if (w?.write !== undefined) {
+        const { buf, pos, upTo, chunkBytes } = w.write;
+        writeAllSync(w.write.fd, buf, pos);
+        this.#pos = pos + buf.length;
+        this.#segmentSize += chunkBytes;
+        this.#count(w.lines, w.next, upTo);
+        written += upTo - w.next;
+        w.next = upTo;
+      }
+      if (w !== undefined && w.next < w.lines.length) batches.unshift(w.lines.slice(w.next));
+      for (const lines of batches) {
+        let i = 0;
+        while (i < lines.length) {
+          if (Date.now() > deadline) throw new Error('out of time');
+          if (fd === undefined) {
+            fd = this.#openSegmentSync();
+            isOwnFd = true;
+          }
+          const { text, upTo, chunkBytes } = this.#chunk(lines, i);
+          const buf = this.#gzip ? gzipSync(text) : Buffer.from(text);
+          writeAllSync(fd, buf, this.#pos);
+          this.#pos += buf.length;
+          this.#segmentSize += chunkBytes;
+          this.#count(lines, i, upTo);
+          written += upTo - i;
+          i = upTo;
+          if (this.#segmentSize >= this.#segmentBytes) {
+            fsyncSync(fd);
+            if (isOwnFd) closeSync(fd);
+            fd = undefined;
+            this.#segmentNo++;
+          }
+        }
+      }
+    } catch (err) {
+      reason = (err as Error).message;
+      lost = total - written;
+    }
+    if (fd !== undefined) {
+      try {
+        fsyncSync(fd);
+        if (isOwnFd) closeSync(fd);
+      } catch (err) {
+        reason ??= (err as Error).message;
+      }
+    }
+    try {
+      this.#manifest.updated = new Date().toISOString();
+      const file = join(this.#dir, MANIFEST_FILE);
+      // Its own temporary name: a manifest write of the async path may still be under way.
+      const tmp = `${file}.last.tmp`;
+      writeFileSync(tmp, JSON.stringify(this.#manifest, null, 2) + '\n', { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (err) {
+      reason ??= `manifest: ${(err as Error).message}`;
+    }
+    // Closed after everything above is on disk; a process that exits now never gets here, and need not.
+    void borrowed?.close().catch(() => undefined);
+    return { written, lost, where: this.#dir, ...(reason === undefined ? {} : { reason }) };
+  }
+
+  /** The next free segment: an async open racing the forced stop may have taken a number (and stays empty). */
+  #openSegmentSync(): number {
+    for (;;) {
+      const file = join(this.#dir, segmentName(this.#segmentNo, this.#gzip));
+      try {
+        const fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+        this.#segmentSize = 0;
+        this.#pos = 0;
+        this.#manifest.counts.segments++;
+        return fd;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        this.#segmentNo++;
+      }
+    }
+  }
+}
+
+function writeAllSync(fd: number, buf: Buffer, pos: number): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, pos + off);
 }
 
 /** Opens (creating owner-only when missing) a traffic directory for appending. */

@@ -19,7 +19,7 @@ import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
 import { encodeExchange } from './codec.js';
-import type { ExchangeWriter } from './types.js';
+import type { ExchangeWriter, LastFlush } from './types.js';
 import { AppendBatcher } from './append-batcher.js';
 import { Spool, type SpooledBatch, type SpoolOptions } from './spool.js';
 import { checkManifestVersion, openRedis, parseRedisStoreUrl, REDIS_MANIFEST_VERSION, type RedisStoreLocation } from './redis-connection.js';
@@ -100,6 +100,8 @@ class RedisStoreWriter implements ExchangeWriter {
   #isOffline = false;
   #drainedSinceOffline = 0;
   #isClosing = false;
+  /** the batch being sent or spooled: a forced stop spools it again (its number keeps it from counting twice) */
+  #inFlight: SpooledBatch | undefined;
 
   constructor(loc: RedisStoreLocation, client: Redis | Cluster, spool: Spool, opts: RedisStoreWriterOptions, existingBytes: number) {
     this.#loc = loc;
@@ -133,7 +135,8 @@ class RedisStoreWriter implements ExchangeWriter {
     return this.#batcher.add({ line, ex: exchange }, Buffer.byteLength(line) + 1);
   }
 
-  async #send(batch: Pending[], bytes: number): Promise<void> {
+  /** Numbers a batch: from here on it is applied once, whether sent, spooled, or both. */
+  #toBatch(batch: readonly Pending[], bytes: number): SpooledBatch {
     const counts: Record<string, number> = { exchanges: 0, inbound: 0, outbound: 0, http: 0, pg: 0 };
     const services = new Set<string>();
     for (const { ex } of batch) {
@@ -142,10 +145,23 @@ class RedisStoreWriter implements ExchangeWriter {
       counts[ex.protocol] = (counts[ex.protocol] ?? 0) + 1;
       services.add(ex.service);
     }
-    const b: SpooledBatch = {
+    return {
       header: { writer: this.#writerId, seq: ++this.#seq, bytes, counts, services: [...services] },
       lines: batch.map((p) => p.line),
     };
+  }
+
+  async #send(batch: Pending[], bytes: number): Promise<void> {
+    const b = this.#toBatch(batch, bytes);
+    this.#inFlight = b;
+    try {
+      await this.#sendNumbered(b, batch.length);
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #sendNumbered(b: SpooledBatch, exchanges: number): Promise<void> {
     if (this.#spool.isEmpty) {
       try {
         await this.#apply(b);
@@ -159,11 +175,11 @@ class RedisStoreWriter implements ExchangeWriter {
     try {
       isHeld = await this.#spool.put(b);
     } catch (cause) {
-      this.#opts.onSpool?.({ kind: 'dropped', exchanges: batch.length, reason: 'spool_error' });
+      this.#opts.onSpool?.({ kind: 'dropped', exchanges, reason: 'spool_error' });
       throw new DoppelError('DOPPEL_OVERLOADED', `${this.#loc.display}: Redis did not take a batch and the spool cannot be written (${(cause as Error).message})`, { cause });
     }
     if (!isHeld) {
-      this.#opts.onSpool?.({ kind: 'dropped', exchanges: batch.length, reason: 'spool_full' });
+      this.#opts.onSpool?.({ kind: 'dropped', exchanges, reason: 'spool_full' });
       throw new DoppelError('DOPPEL_OVERLOADED', `${this.#loc.display}: Redis did not take a batch and the spool is full (${this.#spool.bytes} bytes)`);
     }
     this.#armDrain(this.#opts.drainIntervalMs);
@@ -233,6 +249,40 @@ class RedisStoreWriter implements ExchangeWriter {
   async flush(): Promise<void> {
     await this.#batcher.writePending();
     if (this.#batcher.failure !== undefined) throw this.#batcher.failure;
+  }
+
+  /**
+   * A forced stop. ioredis has no synchronous command, so nothing can reach
+   * Redis before the process ends: the batch in flight and every queued one go
+   * to the spool with synchronous writes, in order, and the next recorder with
+   * that spool directory applies them (each exactly once, by its number).
+   */
+  flushSync(deadline: number): LastFlush {
+    this.#isClosing = true;
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    const batches: SpooledBatch[] = [];
+    if (this.#inFlight !== undefined) batches.push(this.#inFlight);
+    for (const items of this.#batcher.takeUnsent()) batches.push(this.#toBatch(items, items.reduce((n, p) => n + Buffer.byteLength(p.line) + 1, 0)));
+    let written = 0;
+    let lost = 0;
+    let reason: string | undefined;
+    for (const b of batches) {
+      const n = b.lines.length;
+      if (reason !== undefined) {
+        lost += n;
+        continue;
+      }
+      try {
+        if (Date.now() > deadline) throw new Error('out of time');
+        if (this.#spool.putSync(b) === undefined) throw new Error(`spool full (${this.#spool.bytes} bytes)`);
+        written += n;
+      } catch (err) {
+        reason = (err as Error).message;
+        lost += n;
+      }
+    }
+    this.#client.disconnect();
+    return { written, lost, where: `spool ${this.#spool.dir ?? '(none)'}`, ...(reason === undefined ? {} : { reason }) };
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -97,7 +98,7 @@ export class Spool {
     const size = Buffer.byteLength(text);
     if (this.#bytes + size > this.#opts.maxBytes) return false;
     const dir = await this.#ensureDir();
-    const name = `${this.#storeTag}-${safeTag(batch.header.writer)}-${String(batch.header.seq).padStart(15, '0')}${SUFFIX}`;
+    const name = this.#fileName(batch.header);
     this.#bytes += size;
     try {
       await writeFile(join(dir, name), text, { mode: 0o600, flag: 'wx' });
@@ -107,6 +108,29 @@ export class Spool {
     }
     this.#entries.push({ name, size });
     return true;
+  }
+
+  /**
+   * The forced stop's put: synchronous, and it overwrites a file of the same
+   * name, which can only be this very batch half written by `put` a moment ago.
+   * Returns the directory, or undefined when the spool cannot hold the batch.
+   */
+  putSync(batch: SpooledBatch): string | undefined {
+    const text = `${JSON.stringify(batch.header)}\n${batch.lines.join('\n')}\n`;
+    const size = Buffer.byteLength(text);
+    if (this.#bytes + size > this.#opts.maxBytes) return undefined;
+    if (this.#dir === undefined) {
+      this.#dir = mkdtempSync(join(tmpdir(), 'doppel-spool-'));
+    }
+    const name = this.#fileName(batch.header);
+    writeFileSync(join(this.#dir, name), text, { mode: 0o600 });
+    this.#bytes += size;
+    this.#entries.push({ name, size });
+    return this.#dir;
+  }
+
+  #fileName(h: SpoolHeader): string {
+    return `${this.#storeTag}-${safeTag(h.writer)}-${String(h.seq).padStart(15, '0')}${SUFFIX}`;
   }
 
   /** The oldest batch, or undefined when empty or another writer drained that file first. */

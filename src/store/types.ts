@@ -12,6 +12,24 @@ export interface ExchangeWriter {
   close(): Promise<void>;
   /** bytes written so far in this store location (for quotas) */
   readonly bytesWritten: number;
+  /**
+   * The forced stop (a second signal): writes what is queued and the manifest
+   * synchronously, as far as `deadline` (epoch ms) allows, and closes the writer.
+   * No promise settles afterwards; the process exits right after.
+   */
+  flushSync?(deadline: number): LastFlush;
+}
+
+/** What a forced stop wrote and what it could not. */
+export interface LastFlush {
+  /** exchanges written (or spooled) by the forced stop */
+  written: number;
+  /** exchanges it had to leave: the deadline passed, the spool was full, or a write failed */
+  lost: number;
+  /** where they went: the store, or the spool directory that holds them until a recorder drains it */
+  where: string;
+  /** why some were lost, when some were */
+  reason?: string;
 }
 
 /** A line or record that could not be decoded, reported and skipped. */

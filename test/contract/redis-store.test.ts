@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DoppelError } from '../../src/core/errors.js';
@@ -136,4 +139,33 @@ describe.skipIf(!up)('redis backend', () => {
       expect(() => parseRedisStoreUrl('redis://127.0.0.1/2?cluster=1')).toThrow(/only database 0/);
     });
   });
+});
+
+describe.skipIf(!up)('redis store forced stop', () => {
+  for (const turns of [0, 1, 4]) {
+    it(`${turns} event-loop turns into the writes: the batch in flight and the queued ones go to the spool, and the next writer applies each once`, async () => {
+      const spool = await mkdtemp(join(tmpdir(), 'doppel-forced-spool-'));
+      try {
+        const url = location();
+        const w = await createRedisStoreWriter({ url, batchItems: 20, flushIntervalMs: 1, spool: { dir: spool, maxBytes: 64 * 1024 * 1024 } });
+        const written = Array.from({ length: 200 }, (_, i) => httpExchange({ url: `/forced/${i}` }));
+        for (const ex of written) void w.append(ex).catch(() => undefined);
+        for (let t = 0; t < turns; t++) await new Promise((r) => setImmediate(r));
+        const r = w.flushSync?.(Date.now() + 5000);
+        expect(r?.lost).toBe(0);
+        expect(r?.where).toBe(`spool ${spool}`);
+        // Nothing reached Redis after the stop; the next writer with this spool drains it.
+        const next = await createRedisStoreWriter({ url, spool: { dir: spool, maxBytes: 64 * 1024 * 1024 }, drainIntervalMs: 10 });
+        await next.close();
+        expect(await readdir(spool)).toEqual([]);
+        const back: string[] = [];
+        for await (const ex of createRedisStoreReader([url]).read()) back.push((ex as { http: { request: { url: string } } }).http.request.url);
+        expect(back).toEqual(written.map((e) => e.http.request.url));
+        const manifest = await raw.hget(parseRedisStoreUrl(url).manifestKey, 'count:exchanges');
+        expect(Number(manifest)).toBe(200);
+      } finally {
+        await rm(spool, { recursive: true, force: true });
+      }
+    });
+  }
 });
