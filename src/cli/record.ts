@@ -22,6 +22,7 @@ import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
+import { createGrpcSink, startGrpcDeps, startGrpcInbound } from './record-grpc.js';
 
 export interface RecordFlags {
   out?: string;
@@ -30,6 +31,8 @@ export interface RecordFlags {
   service?: string;
   httpDep?: string[];
   pgDep?: string[];
+  grpcDep?: string[];
+  protocol?: string;
   sample?: string;
   gzip?: boolean;
   tlsCert?: string;
@@ -47,6 +50,8 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--service <name>', 'name recorded for the service behind the inbound proxy (default "app")')
     .option('--http-dep <spec>', 'HTTP dependency NAME=LISTEN,TARGET_URL (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres dependency NAME=LISTEN,TARGET_HOST:PORT (repeatable)', collect)
+    .option('--grpc-dep <spec>', 'gRPC dependency NAME=LISTEN,TARGET_URL, http:// for h2c (repeatable)', collect)
+    .addOption(new Option('--protocol <protocol>', 'what the inbound listener speaks (record.protocol)').choices(['http', 'grpc']))
     .option('--sample <rate>', 'share of exchanges recorded, 0..1')
     .option('--tls-cert <file>', 'serve the inbound proxy over TLS with this PEM certificate (record.tls.cert)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
@@ -88,6 +93,12 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       const existing = Array.isArray(record.http_deps) ? (record.http_deps as unknown[]) : [];
       setIn(raw, ['record', 'http_deps'], [...existing, ...flags.httpDep.map((v) => parseDepSpec('--http-dep', v, true))]);
     }
+    if (flags.protocol !== undefined) setIn(raw, ['record', 'protocol'], flags.protocol);
+    if (flags.grpcDep !== undefined) {
+      const record = (raw.record ?? {}) as Record<string, unknown>;
+      const existing = Array.isArray(record.grpc_deps) ? (record.grpc_deps as unknown[]) : [];
+      setIn(raw, ['record', 'grpc_deps'], [...existing, ...flags.grpcDep.map((v) => parseDepSpec('--grpc-dep', v, true))]);
+    }
     if (flags.pgDep !== undefined) {
       const record = (raw.record ?? {}) as Record<string, unknown>;
       const existing = Array.isArray(record.pg_deps) ? (record.pg_deps as unknown[]) : [];
@@ -96,8 +107,8 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
   });
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
-  if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
-    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
+  if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0 && rec.grpc_deps.length === 0) {
+    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL, --grpc-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
   }
   for (const dep of rec.pg_deps) {
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
@@ -132,12 +143,13 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
       },
       onSpool: (e) => logSpool(storeLog, e),
     });
+    const sessionKeyer = createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId);
     recorder = createRecorder({
       writer,
       log: log.child({ component: 'recorder' }),
       metrics: daemon.metrics,
       redactor,
-      sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
+      sessionKeyer,
       queueItems: rec.queue_items,
       queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
       quotaBytes: rec.quota_bytes === undefined ? undefined : size(rec.quota_bytes, 0),
@@ -166,7 +178,15 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
     // Dependencies first, so the service's outbound calls have somewhere to go once inbound traffic flows.
     started.push(...(await startHttpDeps(shared, rec.http_deps)));
     started.push(...(await startPgDeps(shared, writer, rec.pg_deps, recorderId)));
-    if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
+    const grpcSink = createGrpcSink(shared, writer, size(rec.queue_bytes, 64 * 1024 * 1024));
+    started.push(...(await startGrpcDeps(shared, grpcSink, sessionKeyer, rec.grpc_deps)));
+    if (rec.upstream !== undefined) {
+      started.push(
+        rec.protocol === 'grpc'
+          ? await startGrpcInbound(shared, grpcSink, sessionKeyer, rec.upstream, inboundTls, upstreamTls)
+          : await startInbound(shared, rec.upstream, inboundTls, upstreamTls),
+      );
+    }
     if (config.admin.enabled) await daemon.startAdmin();
     log.info({ out: outDir }, 'recording; stop with Ctrl-C');
     await waitForAbort(ctx.io.signal);
