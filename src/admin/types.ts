@@ -32,14 +32,14 @@ export interface RunsProvider {
 
 export interface UnmatchedCall {
   service: string;
-  protocol: 'http' | 'pg';
+  protocol: 'http' | 'pg' | 'grpc';
   /** when it was last seen */
   at: string;
   /** when it was first seen, where calls are counted per key */
   firstAt?: string;
   /** calls with this key, where calls are counted per key (exact) */
   count?: number;
-  /** method + url for HTTP, SQL for Postgres */
+  /** method + url for HTTP, SQL for Postgres, method path + messages for gRPC */
   request: Record<string, unknown>;
   /** the nearest recorded request and what differed */
   nearest?: Record<string, unknown> | undefined;
