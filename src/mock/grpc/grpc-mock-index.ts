@@ -70,7 +70,7 @@ export function createGrpcMockIndex(service: string, descriptors: GrpcDescriptor
     add(ex) {
       const path = grpcEndpoint(ex);
       let calls = byPath.get(path);
-      if (calls === undefined) byPath.set(path, (calls = new Map()));
+      if (calls === undefined) byPath.set(path, (calls = new Map<string, GrpcExchange[]>()));
       appendTo(calls, keyOf(ex.grpc.request.messages), ex);
       size++;
     },

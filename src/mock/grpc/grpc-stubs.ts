@@ -91,7 +91,7 @@ export function loadGrpcStubs(files: readonly string[], descriptors: GrpcDescrip
           try {
             return descriptors.fromJson(schema.responseType, j).toString('base64');
           } catch (err) {
-            throw new Error(`${where}.response message ${k}: ${(err as Error).message}`);
+            throw new Error(`${where}.response message ${k}: ${(err as Error).message}`, { cause: err });
           }
         });
         stubs.push({
