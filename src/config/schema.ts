@@ -174,6 +174,10 @@ export const CaptureSchema = Strict({
 
 export const ReplaySchema = Strict(
   {
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('grpc')], {
+      default: 'http',
+      expected: '"http" or "grpc" (replay the recorded inbound gRPC calls over HTTP/2 to the target)',
+    }),
     target: Type.Optional(Url()),
     target_tls: TargetTls(),
     traffic: Type.Optional(Paths()),
