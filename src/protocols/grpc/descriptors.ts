@@ -70,7 +70,7 @@ export function rootFromDescriptorSet(bytes: Uint8Array): protobuf.Root {
   return protobuf.Root.fromDescriptor(bytes);
 }
 
-function listProtoFiles(dir: string): string[] {
+export function listProtoFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
