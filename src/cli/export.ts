@@ -134,7 +134,7 @@ async function exportGrpc(
   const script = format === 'k6-grpc' ? createK6GrpcScriptBuilder(descriptors, schema) : undefined;
   const sink = await createTextSink(file);
   try {
-    if (script === undefined) await sink.write(grpcurlPreamble(schema));
+    if (script === undefined) await sink.write(grpcurlPreamble());
     for await (const ex of exchanges) {
       if (!isGrpcExchange(ex)) {
         note(report, `${ex.protocol} exchanges left out (${format} replays gRPC calls)`);

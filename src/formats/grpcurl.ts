@@ -20,7 +20,7 @@ export interface GrpcurlSchema {
   protos: ReadonlyArray<{ dir: string; files: readonly string[] }>;
 }
 
-export function grpcurlPreamble(schema: GrpcurlSchema): string {
+export function grpcurlPreamble(): string {
   return [
     '#!/bin/sh',
     '# Recorded gRPC calls, one grpcurl command each. GRPC_TARGET is host:port of the server to call;',
