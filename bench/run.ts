@@ -17,6 +17,7 @@ import { runCompareBench } from './compare.bench.js';
 import { runReplayBench } from './replay.bench.js';
 import { runShadowBench, runShadowSettle } from './shadow.bench.js';
 import { runHttpBench } from './http.bench.js';
+import { runGrpcBench } from './grpc.bench.js';
 import { checkFloors, collectFigures, machineFacts, parseFloors, writeBenchResult, type BenchFigures, type BenchResult, type Floors } from './results.js';
 
 interface BenchModule {
@@ -32,6 +33,7 @@ const modules: BenchModule[] = [
   { name: 'replay', run: (o) => runReplayBench({ quick: o.quick, figures: o.figures }) },
   { name: 'shadow', run: runShadowBench },
   { name: 'shadow-settle', run: runShadowSettle },
+  { name: 'grpc', run: (o) => runGrpcBench({ quick: o.quick, figures: o.figures }) },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

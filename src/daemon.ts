@@ -20,7 +20,7 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import type { ProxyTimeouts } from './capture/http-capture-proxy.js';
 import { createRecorder, type Recorder } from './capture/recorder.js';
 import { createRedactor, resolveRedactKey, type Redactor } from './core/redact.js';
-import { createSessionKeyer, parseSessionKey } from './core/sessions.js';
+import { createSessionKeyer, parseSessionKey, type SessionKeyer } from './core/sessions.js';
 import { isRedisStoreUrl, openStoreWriter } from './store/open-store.js';
 import type { SpoolEvent } from './store/redis-store.js';
 import type { ExchangeWriter } from './store/types.js';
@@ -40,6 +40,8 @@ export interface Recording {
   readonly writer: ExchangeWriter;
   readonly recorder: Recorder;
   readonly redactor: Redactor;
+  /** one session keyer for every recorder of the process (HTTP and gRPC), so one user's calls form one session */
+  readonly sessionKeyer: SessionKeyer;
 }
 
 export interface Daemon {
@@ -179,18 +181,19 @@ async function openRecording(opts: DaemonOptions, log: Logger, metrics: Metrics)
     },
     onSpool: (e) => logSpool(storeLog, e),
   });
+  const sessionKeyer = createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId);
   const recorder = createRecorder({
     writer,
     log: log.child({ component: 'recorder' }),
     metrics,
     redactor,
-    sessionKeyer: createSessionKeyer(parseSessionKey(config.sessions.key), (v) => redactor.placeholder(v), config.redact.headers, recorderId),
+    sessionKeyer,
     queueItems: rec.queue_items,
     queueBytes: rec.queue_bytes,
     quotaBytes: rec.quota_bytes,
     maxDecodedBytes: config.compare.max_body_bytes,
   });
-  return { out, recorderId, writer, recorder, redactor };
+  return { out, recorderId, writer, recorder, redactor, sessionKeyer };
 }
 
 /** Host name and pid name the process in logs; the random part keeps a restarted pid apart. */

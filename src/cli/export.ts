@@ -1,8 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { join, relative, resolve as resolvePath } from 'node:path';
 import { Argument, type Command } from 'commander';
 import { ExitCode, usageError } from '../core/errors.js';
-import { isHttpExchange, type Exchange } from '../core/exchange.js';
+import { isGrpcExchange, isHttpExchange, type Exchange } from '../core/exchange.js';
+import { configuredDescriptors } from '../protocols/grpc/configured-descriptors.js';
+import { listProtoFiles, type GrpcDescriptors } from '../protocols/grpc/descriptors.js';
+import { grpcurlCommand, grpcurlPreamble, type GrpcurlSchema } from '../formats/grpcurl.js';
+import { createK6GrpcScriptBuilder } from '../formats/k6-grpc-script.js';
 import { createFileStoreReader } from '../store/file-store.js';
 import { exchangeToHarEntry } from '../formats/har.js';
 import { describeReport, emptyReport, note, type FormatReport } from '../formats/import-report.js';
@@ -16,13 +20,13 @@ export interface ExportFlags {
   out?: string;
 }
 
-type ExportFormat = 'har' | 'wiremock' | 'k6';
+type ExportFormat = 'har' | 'wiremock' | 'k6' | 'grpcurl' | 'k6-grpc';
 
 export function registerExportCommand(program: Command, bind: Bind): Command {
   return program
     .command('export')
-    .description('Export traffic as HAR, WireMock mappings or a k6 script')
-    .addArgument(new Argument('<format>', 'output format').choices(['har', 'wiremock', 'k6']))
+    .description('Export traffic as HAR, WireMock mappings, a k6 script, grpcurl command lines or a k6 gRPC script')
+    .addArgument(new Argument('<format>', 'output format').choices(['har', 'wiremock', 'k6', 'grpcurl', 'k6-grpc']))
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...]', collectList)
     .option('--out <path>', 'output file (har, k6) or directory (wiremock: DIR/mappings/*.json)')
     .action(bind<ExportFlags>((flags, ctx, args) => exportAction(args[0] as ExportFormat, flags, ctx)));
@@ -50,6 +54,20 @@ export async function exportAction(format: ExportFormat, flags: ExportFlags, ctx
     case 'k6':
       await exportK6(readTraffic(traffic, report), out, report);
       break;
+    case 'grpcurl':
+    case 'k6-grpc': {
+      const config = ctx.config;
+      const descriptors = await configuredDescriptors(config.grpc, ctx.io.cwd);
+      const schema: GrpcurlSchema = {
+        protosets: config.grpc.descriptors.map((f) => resolvePath(ctx.io.cwd, f)),
+        protos: config.grpc.protos.map((d) => {
+          const dir = resolvePath(ctx.io.cwd, d);
+          return { dir, files: listProtoFiles(dir).map((f) => relative(dir, f)) };
+        }),
+      };
+      await exportGrpc(format, readTraffic(traffic, report), out, report, descriptors, schema);
+      break;
+    }
     default: {
       const never: never = format;
       throw usageError(`unknown export format ${String(never)}`);
@@ -97,6 +115,48 @@ async function exportWireMock(exchanges: AsyncIterable<Exchange>, dir: string, r
     const slug = `${ex.http.request.method}-${ex.http.request.url.split('?')[0] ?? ''}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
     await writeFile(join(mappings, `${String(n).padStart(6, '0')}-${slug}.json`), `${JSON.stringify(mapping, null, 2)}\n`);
     report.written++;
+  }
+}
+
+/** Inbound gRPC calls as grpcurl command lines or a k6/net/grpc script. */
+async function exportGrpc(
+  format: 'grpcurl' | 'k6-grpc',
+  exchanges: AsyncIterable<Exchange>,
+  file: string,
+  report: FormatReport,
+  descriptors: GrpcDescriptors | undefined,
+  schema: GrpcurlSchema,
+): Promise<void> {
+  const script = format === 'k6-grpc' ? createK6GrpcScriptBuilder(descriptors, schema) : undefined;
+  const sink = await createTextSink(file);
+  try {
+    if (script === undefined) await sink.write(grpcurlPreamble());
+    for await (const ex of exchanges) {
+      if (!isGrpcExchange(ex)) {
+        note(report, `${ex.protocol} exchanges left out (${format} replays gRPC calls)`);
+        continue;
+      }
+      if (ex.direction !== 'inbound') {
+        note(report, 'outbound gRPC calls left out (they drive the service under test)');
+        continue;
+      }
+      if (script !== undefined) {
+        const added = script.add(ex);
+        if (added.ok) report.written++;
+        else report.skipped.push({ where: `exchange ${ex.id}`, reason: added.reason });
+        continue;
+      }
+      const cmd = grpcurlCommand(ex, descriptors, schema);
+      if ('reason' in cmd) {
+        report.skipped.push({ where: `exchange ${ex.id}`, reason: cmd.reason });
+        continue;
+      }
+      await sink.write(cmd.line);
+      report.written++;
+    }
+    if (script !== undefined) await sink.write(script.render());
+  } finally {
+    await sink.close();
   }
 }
 

@@ -9,11 +9,14 @@ import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createDaemon } from '../daemon.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
+import { startGrpcMockFromSpec, type GrpcMockSpec } from '../mock/grpc/start.js';
 
 export interface MockFlags {
   traffic?: string[];
   httpDep?: string[];
   pgDep?: string[];
+  grpcDep?: string[];
+  grpcStubs?: string[];
   stubs?: string[];
   latency?: 'recorded' | 'none';
   tlsCert?: string;
@@ -27,6 +30,8 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--http-dep <spec>', 'HTTP mock NAME=LISTEN[,TARGET_URL]; with a target, misses pass through and are recorded (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT]; with a target, unmatched statements pass through and are recorded (repeatable)', collect)
+    .option('--grpc-dep <spec>', 'gRPC mock NAME=LISTEN (h2c; mocks[].tls for h2 over TLS), answering from recorded grpc exchanges (repeatable)', collect)
+    .option('--grpc-stubs <file>', 'gRPC stubs in JSON for the --grpc-dep mocks; need descriptors (grpc.descriptors, grpc.protos) (repeatable)', collect)
     .option('--stubs <file>', 'WireMock-style stub mappings layered over recordings (repeatable)', collect)
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
     .option('--tls-cert <file>', 'serve the --http-dep mocks over TLS with this PEM certificate')
@@ -38,8 +43,9 @@ export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise
   const config = ctx.config;
   const httpSpecs = httpMockSpecs(flags, config, ctx);
   const pgSpecs = pgMockSpecs(flags, config, ctx);
-  if (httpSpecs.length === 0 && pgSpecs.length === 0) {
-    throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL] or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
+  const grpcSpecs = grpcMockSpecs(flags, config, ctx);
+  if (httpSpecs.length === 0 && pgSpecs.length === 0 && grpcSpecs.length === 0) {
+    throw usageError('mock needs at least one --http-dep NAME=LISTEN[,TARGET_URL], --grpc-dep NAME=LISTEN or --pg-dep NAME=LISTEN (or a mocks: entry in the config file)');
   }
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const mocks: Array<{ close(): Promise<void> }> = [];
@@ -64,6 +70,18 @@ export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise
       mocks.push(pg);
       daemon.providers.mocks.push({ reset: () => pg.reset() });
       daemon.providers.unmatched.push({ unmatched: () => pg.unmatched() });
+    }
+    for (const spec of grpcSpecs) {
+      const g = await startGrpcMockFromSpec(spec, {
+        grpc: config.grpc,
+        cwd: ctx.io.cwd,
+        log: daemon.log,
+        metrics: daemon.metrics,
+        serverTls: (c, label) => daemon.serverTls(c, label),
+      });
+      mocks.push(g);
+      daemon.providers.mocks.push({ reset: () => g.reset() });
+      daemon.providers.unmatched.push({ unmatched: () => g.unmatched() });
     }
     await daemon.serve(ctx.io.signal, () => daemon.log.info({ mocks: mocks.length }, 'mocks serving; stop with Ctrl-C'));
     daemon.log.info('stopping mocks');
@@ -123,6 +141,33 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: 
   const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
   const listenFlags = listenFlagsOf(flags, config.mocks);
   return config.mocks.flatMap((m, i) => (m.protocol === 'http' ? [{ ...httpMockSpecFromConfig(m, abs), listenFlag: listenFlags[i] as string }] : []));
+}
+
+/** gRPC mocks from `mocks:` entries (protocol grpc) and --grpc-dep flags. */
+function grpcMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: CommandContext): GrpcMockSpec[] {
+  const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
+  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(abs);
+  const out: GrpcMockSpec[] = config.mocks
+    .filter((m) => m.protocol === 'grpc')
+    .map((m) => ({
+      service: m.service,
+      listen: m.listen,
+      listenFlag: `mocks[${m.service}].listen`,
+      traffic: list(m.traffic),
+      stubs: list(m.stubs),
+      tls: m.tls,
+      maxMessageBytes: m.max_body_bytes,
+      unmatchedKeep: m.unmatched_keep,
+    }));
+  const traffic = (flags.traffic ?? []).map(abs);
+  const stubs = (flags.grpcStubs ?? []).map(abs);
+  for (const v of flags.grpcDep ?? []) {
+    const dep = parseDepSpec('--grpc-dep', v, false);
+    if (dep.target !== undefined) throw usageError(`--grpc-dep ${dep.name}: the gRPC mock has no passthrough yet; give NAME=LISTEN`);
+    if (traffic.length === 0 && stubs.length === 0) throw usageError(`--grpc-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --grpc-stubs FILE`);
+    out.push({ service: dep.name, listen: dep.listen, listenFlag: `--grpc-dep ${dep.name}=LISTEN`, traffic, stubs, maxMessageBytes: 16 * 1024 * 1024, unmatchedKeep: 1000 });
+  }
+  return out;
 }
 
 /** One Postgres mock to start; listenFlag names what sets its address. */

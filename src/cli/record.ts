@@ -15,6 +15,7 @@ import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../protocols/http/trace-links.js';
 import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
+import { createGrpcSink, startGrpcDeps, startGrpcInbound } from './record-grpc.js';
 
 export interface RecordFlags {
   out?: string;
@@ -23,6 +24,8 @@ export interface RecordFlags {
   service?: string;
   httpDep?: string[];
   pgDep?: string[];
+  grpcDep?: string[];
+  protocol?: string;
   sample?: string;
   gzip?: boolean;
   tlsCert?: string;
@@ -40,6 +43,8 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--service <name>', 'name recorded for the service behind the inbound proxy (default "app")')
     .option('--http-dep <spec>', 'HTTP dependency NAME=LISTEN,TARGET_URL (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres dependency NAME=LISTEN,TARGET_HOST:PORT (repeatable)', collect)
+    .option('--grpc-dep <spec>', 'gRPC dependency NAME=LISTEN,TARGET_URL, http:// for h2c (repeatable)', collect)
+    .addOption(new Option('--protocol <protocol>', 'what the inbound listener speaks (record.protocol)').choices(['http', 'grpc']))
     .option('--sample <rate>', 'share of exchanges recorded, 0..1')
     .option('--tls-cert <file>', 'serve the inbound proxy over TLS with this PEM certificate (record.tls.cert)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (record.tls.key)')
@@ -77,6 +82,12 @@ export function recordOverrides(flags: RecordFlags): ConfigOverrides {
       const existing = Array.isArray(record.http_deps) ? (record.http_deps as unknown[]) : [];
       setIn(raw, ['record', 'http_deps'], [...existing, ...flags.httpDep.map((v) => parseDepSpec('--http-dep', v, true))]);
     }
+    if (flags.protocol !== undefined) setIn(raw, ['record', 'protocol'], flags.protocol);
+    if (flags.grpcDep !== undefined) {
+      const record = (raw.record ?? {}) as Record<string, unknown>;
+      const existing = Array.isArray(record.grpc_deps) ? (record.grpc_deps as unknown[]) : [];
+      setIn(raw, ['record', 'grpc_deps'], [...existing, ...flags.grpcDep.map((v) => parseDepSpec('--grpc-dep', v, true))]);
+    }
     if (flags.pgDep !== undefined) {
       const record = (raw.record ?? {}) as Record<string, unknown>;
       const existing = Array.isArray(record.pg_deps) ? (record.pg_deps as unknown[]) : [];
@@ -89,8 +100,8 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
   const config = ctx.config;
   const rec = config.record;
   if (rec.out === undefined) throw usageError('record needs --out DIR (or record.out in the config file)');
-  if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0) {
-    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
+  if (rec.upstream === undefined && rec.http_deps.length === 0 && rec.pg_deps.length === 0 && rec.grpc_deps.length === 0) {
+    throw usageError('record needs --upstream URL for the inbound proxy and/or at least one --http-dep NAME=LISTEN,TARGET_URL, --grpc-dep NAME=LISTEN,TARGET_URL or --pg-dep NAME=LISTEN,HOST:PORT');
   }
   for (const dep of rec.pg_deps) {
     if (dep.target === undefined) throw usageError(`--pg-dep ${dep.name}: record needs the real server's HOST:PORT (NAME=LISTEN,HOST:PORT)`);
@@ -101,7 +112,7 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
   let unhookForcedStop: (() => void) | undefined;
   const pgRelays: PgRecorder[] = [];
   try {
-    const { out, writer, recorder, redactor, recorderId } = await daemon.openRecording();
+    const { out, writer, recorder, redactor, recorderId, sessionKeyer } = await daemon.openRecording();
     unhookForcedStop = ctx.io.forcedStop?.add((deadline) => {
       // Statements first: they go to the same writer, which then writes everything at once.
       for (const pg of pgRelays) pg.drainSync();
@@ -131,7 +142,15 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
       pgRelays.push(relay);
       started.push(relay);
     }
-    if (rec.upstream !== undefined) started.push(await startInbound(shared, rec.upstream, inboundTls, upstreamTls));
+    const grpcSink = createGrpcSink(shared, writer, rec.queue_bytes);
+    started.push(...(await startGrpcDeps(shared, grpcSink, sessionKeyer, rec.grpc_deps)));
+    if (rec.upstream !== undefined) {
+      started.push(
+        rec.protocol === 'grpc'
+          ? await startGrpcInbound(shared, grpcSink, sessionKeyer, rec.upstream, inboundTls, upstreamTls)
+          : await startInbound(shared, rec.upstream, inboundTls, upstreamTls),
+      );
+    }
     await daemon.serve(ctx.io.signal, () => log.info({ out }, 'recording; stop with Ctrl-C'));
     log.info('stopping: closing listeners and flushing the traffic store');
   } finally {

@@ -3,7 +3,9 @@ import { loadGatesFile } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
-import { runReplay } from '../replay/run-replay.js';
+import { runReplay, type ReplayDeps, type ReplayOptions } from '../replay/run-replay.js';
+import { runGrpcReplay } from '../replay/grpc-replay.js';
+import { usageError } from '../core/errors.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { collect, collectList, type CommandContext, type Bind } from './context.js';
@@ -29,6 +31,7 @@ export interface ReplayFlags {
   dryRun?: boolean;
   mockAdmin?: string[];
   secondary?: string;
+  protocol?: string;
 }
 
 /** The replay flags that have a config key, written over replay.* before validation. */
@@ -54,6 +57,7 @@ function replayOverrides(flags: ReplayFlags): ConfigOverrides {
     set('insecure', flags.insecure);
     set('mock_admin', flags.mockAdmin);
     set('secondary', flags.secondary);
+    set('protocol', flags.protocol);
   };
 }
 
@@ -75,7 +79,9 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     // One-shot commands serve the admin API only when --admin is given (DESIGN.md).
     if (ctx.globals.admin !== undefined) await daemon.startAdmin();
     const isDryRun = flags.dryRun === true;
-    const result = await runReplay(
+    if (config.replay.protocol === 'grpc' && isDryRun) throw usageError('--dry-run lists HTTP requests; it does not apply to replay.protocol grpc');
+    const replay = config.replay.protocol === 'grpc' ? (o: ReplayOptions, d: ReplayDeps) => runGrpcReplay({ ...o, grpc: config.grpc, cwd: ctx.io.cwd }, d) : runReplay;
+    const result = await replay(
       {
         replay: config.replay,
         targetTls: daemon.targetTls(config.replay.target_tls, 'replay.target_tls'),
@@ -114,6 +120,7 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .description('Replay recorded inbound traffic to a candidate and judge its responses')
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--target <url>', 'candidate base URL')
+    .addOption(new Option('--protocol <protocol>', 'replay recorded inbound HTTP or gRPC calls (replay.protocol)').choices(['http', 'grpc']))
     .option('--concurrency <n>', 'sessions replayed in parallel')
     .option('--time-scale <x>', 'speed-up of recorded gaps (10 = ten times faster)')
     .option('--max-delay <seconds>', 'cap on any recorded gap')

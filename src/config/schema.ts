@@ -95,7 +95,12 @@ export const RecordSchema = Strict(
       default: false,
       expected: 'true to send the upstream\'s host as Host instead of the client\'s (dependency ports always do)',
     }),
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('grpc')], {
+      default: 'http',
+      expected: '"http" or "grpc" (the inbound listener speaks HTTP/2 and records gRPC calls)',
+    }),
     http_deps: Type.Array(HttpDepSchema, { default: [] }),
+    grpc_deps: Type.Array(HttpDepSchema, { default: [], expected: 'gRPC dependencies: { name, listen, target: http://host:port (h2c) or https://, target_tls }' }),
     pg_deps: Type.Array(PgDepSchema, { default: [] }),
     sample: Rate(1),
     ...Filters,
@@ -140,7 +145,7 @@ export const StoreSchema = Strict(
 
 export const MockSchema = Strict({
   service: Type.String({ minLength: 1 }),
-  protocol: Type.Union([Type.Literal('http'), Type.Literal('pg')], { expected: '"http" or "pg"' }),
+  protocol: Type.Union([Type.Literal('http'), Type.Literal('pg'), Type.Literal('grpc')], { expected: '"http", "pg" or "grpc"' }),
   listen: Addr(),
   traffic: Paths(),
   target: Type.Optional(Type.String({ expected: 'the real dependency: a URL for http, host:port for pg' })),
@@ -169,6 +174,10 @@ export const CaptureSchema = Strict({
 
 export const ReplaySchema = Strict(
   {
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('grpc')], {
+      default: 'http',
+      expected: '"http" or "grpc" (replay the recorded inbound gRPC calls over HTTP/2 to the target)',
+    }),
     target: Type.Optional(Url()),
     target_tls: TargetTls(),
     traffic: Type.Optional(Paths()),
@@ -327,6 +336,16 @@ export const LogSchema = Strict(
   { default: {} },
 );
 
+/** Message schemas of gRPC methods: with them messages are judged, matched and stubbed as JSON. */
+export const GrpcSchema = Strict(
+  {
+    descriptors: Type.Array(Type.String({ minLength: 1 }), { default: [], expected: 'protoset files (protoc --descriptor_set_out), e.g. ["./api.protoset"]' }),
+    protos: Type.Array(Type.String({ minLength: 1 }), { default: [], expected: 'directories of .proto files, each also an import root, e.g. ["./proto"]' }),
+    reflection: Type.Boolean({ default: false, expected: 'true to ask the target (replay --target, record upstream) for descriptors through server reflection' }),
+  },
+  { default: {} },
+);
+
 export const ConfigSchema = Strict({
   admin: AdminSchema,
   log: LogSchema,
@@ -342,6 +361,7 @@ export const ConfigSchema = Strict({
   shadow: ShadowSchema,
   redact: RedactSchema,
   store: StoreSchema,
+  grpc: GrpcSchema,
 });
 
 export type DoppelConfig = Static<typeof ConfigSchema>;
@@ -356,6 +376,7 @@ export type SutConfig = Static<typeof SutSchema>;
 export type SessionsConfig = Static<typeof SessionsSchema>;
 export type HttpDepConfig = Static<typeof HttpDepSchema>;
 export type PgDepConfig = Static<typeof PgDepSchema>;
+export type GrpcConfig = Static<typeof GrpcSchema>;
 
 /** A gates file (`--gates FILE`) holds quality_gates and/or cutoffs. */
 export const GatesFileSchema = Strict({

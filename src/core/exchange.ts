@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 export const EXCHANGE_FORMAT_VERSION = 1;
 
 export type Direction = 'inbound' | 'outbound';
-export type Protocol = 'http' | 'pg';
+export type Protocol = 'http' | 'pg' | 'grpc';
 export type BodyEncoding = 'utf8' | 'base64';
 
 /** Ordered header pairs, case as sent, duplicates kept. */
@@ -143,7 +143,57 @@ export interface PgExchange extends ExchangeBase {
   pg: PgPayload;
 }
 
-export type Exchange = HttpExchange | PgExchange;
+/** One `google.protobuf.Any` of a status's details: its type URL and base64 of its bytes. */
+export interface GrpcAnyRecord {
+  typeUrl: string;
+  value: string;
+}
+
+/** The `google.rpc.Status` carried in `grpc-status-details-bin`, decoded. */
+export interface GrpcStatusDetails {
+  code: number;
+  message: string;
+  details: GrpcAnyRecord[];
+}
+
+export interface GrpcRequestRecord {
+  /** request headers minus pseudo-headers and transport headers; `-bin` values stay base64 as sent */
+  metadata: HeaderPairs;
+  /** base64 of each length-prefixed message, decompressed, in order */
+  messages: string[];
+  truncated: boolean;
+}
+
+export interface GrpcResponseRecord {
+  metadata: HeaderPairs;
+  messages: string[];
+  /** grpc-status (0 OK ... 16 UNAUTHENTICATED) */
+  status: number;
+  /** grpc-message, percent-decoded */
+  message: string;
+  /** grpc-status-details-bin, decoded, when sent */
+  details?: GrpcStatusDetails;
+  /** trailers minus grpc-status, grpc-message and grpc-status-details-bin */
+  trailers: HeaderPairs;
+  truncated: boolean;
+}
+
+export interface GrpcPayload {
+  /** `package.Service` */
+  service: string;
+  method: string;
+  request: GrpcRequestRecord;
+  /** null when no response arrived (upstream down, reset) */
+  response: GrpcResponseRecord | null;
+  error?: { code: string; message: string };
+}
+
+export interface GrpcExchange extends ExchangeBase {
+  protocol: 'grpc';
+  grpc: GrpcPayload;
+}
+
+export type Exchange = HttpExchange | PgExchange | GrpcExchange;
 
 export function isHttpExchange(ex: Exchange): ex is HttpExchange {
   return ex.protocol === 'http';
@@ -151,6 +201,10 @@ export function isHttpExchange(ex: Exchange): ex is HttpExchange {
 
 export function isPgExchange(ex: Exchange): ex is PgExchange {
   return ex.protocol === 'pg';
+}
+
+export function isGrpcExchange(ex: Exchange): ex is GrpcExchange {
+  return ex.protocol === 'grpc';
 }
 
 /** Encode a body: text when valid UTF-8, base64 otherwise (DESIGN.md). */

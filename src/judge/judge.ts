@@ -70,6 +70,20 @@ function judgeWeight(s: ResponseSample): number {
   return contentEncodingOf(s.headers) === undefined ? s.body.length : s.body.length * ENCODED_WEIGHT;
 }
 
+/** Folds what a pair kind judged beside the comparator into the outcome. */
+function withExtras(outcome: CompareOutcome, pair: JudgePair): CompareOutcome {
+  const diffs = pair.extraDiffs ?? [];
+  const flags = pair.extraFlags ?? [];
+  if (diffs.length === 0 && flags.length === 0) return outcome;
+  return {
+    ...outcome,
+    isMatch: outcome.isMatch && diffs.length === 0,
+    fields: { ...outcome.fields, mismatch: outcome.fields.mismatch + diffs.length },
+    diffs: [...diffs, ...outcome.diffs],
+    flags: [...outcome.flags, ...flags],
+  };
+}
+
 export function createJudge(opts: JudgeOptions): Judge {
   const ring: Array<DiffSample | undefined> = new Array<DiffSample | undefined>(Math.max(1, opts.maxSamples));
   let ringNext = 0;
@@ -100,7 +114,8 @@ export function createJudge(opts: JudgeOptions): Judge {
       }
       let selfPending: Promise<CompareOutcome> | CompareOutcome | undefined;
       if (pair.secondary !== undefined && opts.noise?.wantsSample(pair.endpoint) === true) selfPending = compare(pair.baseline, pair.secondary, pair.endpoint);
-      const [raw, self] = selfPending === undefined ? [await pending, undefined] : await Promise.all([pending, selfPending]);
+      const [compared, self] = selfPending === undefined ? [await pending, undefined] : await Promise.all([pending, selfPending]);
+      const raw = withExtras(compared, pair);
       if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
       const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
       const outboundDiffs = pair.outbound === undefined ? [] : diffOutbound(pair.outbound.primary, pair.outbound.candidate);

@@ -52,6 +52,10 @@ export interface JudgePair extends PairSubject {
   secondary?: ResponseSample | undefined;
   /** downstream calls of the primary and of the candidate for this request (live mocks) */
   outbound?: { primary: OutboundCall[]; candidate: OutboundCall[] } | undefined;
+  /** differences judged beside the comparator (gRPC: grpc-message, status details) */
+  extraDiffs?: FieldDiff[] | undefined;
+  /** flags of how the pair was lifted (gRPC: messages compared as bytes, and why) */
+  extraFlags?: string[] | undefined;
 }
 
 /** A request the candidate did not answer (refused, reset, timeout). */

@@ -9,7 +9,7 @@
 /** One miss key as GET /api/unmatched lists it. */
 export interface UnmatchedCall {
   service: string;
-  protocol: 'http' | 'pg';
+  protocol: 'http' | 'pg' | 'grpc';
   /** when it was last seen */
   at: string;
   /** when it was first seen, where calls are counted per key */

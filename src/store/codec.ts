@@ -33,9 +33,29 @@ export function decodeExchangeLine(line: string, source: string, lineNo: number)
     if (rec.http === null || typeof rec.http !== 'object') return { ok: false, reason: 'http exchange without "http" payload' };
   } else if (rec.protocol === 'pg') {
     if (rec.pg === null || typeof rec.pg !== 'object') return { ok: false, reason: 'pg exchange without "pg" payload' };
+  } else if (rec.protocol === 'grpc') {
+    const reason = grpcPayloadProblem(rec.grpc);
+    if (reason !== undefined) return { ok: false, reason };
   } else {
     return { ok: false, reason: `unknown protocol ${JSON.stringify(rec.protocol)}` };
   }
   if (rec.direction !== 'inbound' && rec.direction !== 'outbound') return { ok: false, reason: 'no valid "direction"' };
   return { ok: true, exchange: value as Exchange };
+}
+
+/** Enough shape checking that a consumer can index the payload without guarding every field. */
+function grpcPayloadProblem(payload: unknown): string | undefined {
+  if (payload === null || typeof payload !== 'object') return 'grpc exchange without "grpc" payload';
+  const g = payload as Record<string, unknown>;
+  if (typeof g.service !== 'string' || typeof g.method !== 'string') return 'grpc exchange without "service" and "method"';
+  const req = g.request as Record<string, unknown> | null | undefined;
+  if (req === null || typeof req !== 'object' || !Array.isArray(req.messages) || !Array.isArray(req.metadata)) {
+    return 'grpc exchange without "request.metadata" and "request.messages"';
+  }
+  const res = g.response as Record<string, unknown> | null | undefined;
+  if (res === null) return undefined;
+  if (typeof res !== 'object' || !Array.isArray(res.messages) || !Array.isArray(res.metadata) || typeof res.status !== 'number') {
+    return 'grpc exchange "response" without "metadata", "messages" and a numeric "status"';
+  }
+  return undefined;
 }

@@ -151,8 +151,9 @@ class FileStoreWriter implements ExchangeWriter {
       c.exchanges++;
       if (ex.direction === 'inbound') c.inbound++;
       else c.outbound++;
-      if (ex.protocol === 'http') c.http++;
-      else c.pg++;
+      // grpc is optional in the manifest so stores written before it read the same.
+      if (ex.protocol === 'grpc') c.grpc = (c.grpc ?? 0) + 1;
+      else c[ex.protocol]++;
       if (!this.#services.has(ex.service)) {
         this.#services.add(ex.service);
         this.#manifest.services = [...this.#services].sort();

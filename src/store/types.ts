@@ -59,7 +59,7 @@ export interface StoreManifest {
   created: string;
   updated: string;
   services: string[];
-  counts: { exchanges: number; inbound: number; outbound: number; http: number; pg: number; segments: number };
+  counts: { exchanges: number; inbound: number; outbound: number; http: number; pg: number; grpc?: number; segments: number };
 }
 
 /**

@@ -58,7 +58,7 @@ describe('bench --check', () => {
 
   it('reads the floors kept in the repository', () => {
     const kept = parseFloors(readFileSync(new URL('../../bench/floors.json', import.meta.url), 'utf8'), 'bench/floors.json');
-    expect(Object.keys(kept)).toEqual(expect.arrayContaining(['store', 'http', 'pg', 'compare', 'replay', 'shadow', 'shadow-settle']));
+    expect(Object.keys(kept)).toEqual(expect.arrayContaining(['store', 'http', 'pg', 'compare', 'replay', 'shadow', 'shadow-settle', 'grpc']));
     expect(kept.http?.record_dropped).toEqual({ max: 0 });
   });
 });

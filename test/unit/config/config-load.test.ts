@@ -39,7 +39,7 @@ describe('config loading', () => {
     expect(got).toEqual([
       'doppel.yaml:2 replay.concurrency: expected integer, got "ten"',
       'doppel.yaml:3 replay.max_delay: expected a duration like "500ms", "5s", "2m" or a number of seconds, got "forever"',
-      'doppel.yaml:6 mocks[0].protocol: expected "http" or "pg", got "mysql"',
+      'doppel.yaml:6 mocks[0].protocol: expected "http", "pg" or "grpc", got "mysql"',
       expect.stringMatching(/^doppel\.yaml:10 quality_gates\.body_match_rate: expected an operator/),
       expect.stringMatching(/^doppel\.yaml:11 replays: unknown key \(allowed here: admin, log, record, mocks, replay/),
     ]);

@@ -1,0 +1,121 @@
+/**
+ * Real gRPC peers for the tests: a @grpc/grpc-js server of the
+ * shop.v1.Orders fixture service (unary, server streaming, a call that
+ * never answers, an error status with details) and its client.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { encodeStatusDetails } from '../../src/protocols/grpc/status.js';
+
+export const GRPC_PROTO_DIR = fileURLToPath(new URL('../fixtures/grpc', import.meta.url));
+export const ORDERS_PROTO = 'shop/v1/orders.proto';
+
+export function loadOrdersDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(ORDERS_PROTO, { includeDirs: [GRPC_PROTO_DIR], longs: String, enums: String, defaults: false });
+}
+
+interface OrdersPackage {
+  shop: { v1: { Orders: grpc.ServiceClientConstructor } };
+}
+
+export interface OrderReply {
+  order?: { id: string; total?: { currency: string; units: string }; items: string[]; createdAtMs: string };
+}
+
+export interface OrdersServer {
+  url: string;
+  /** host:port, as grpc-js clients take it */
+  target: string;
+  /** calls of Hang whose client cancelled them */
+  cancelled: number;
+  calls: number;
+  close(): Promise<void>;
+}
+
+export const REJECT_DETAILS = {
+  code: 9,
+  message: 'order is closed',
+  details: [{ typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from('closed-order').toString('base64') }],
+};
+
+/** `units` is what GetOrder answers as the order total: a planted change in a candidate sets another. */
+export async function startOrdersServer(opts: { units?: number; reflection?: boolean } = {}): Promise<OrdersServer> {
+  const def = loadOrdersDefinition();
+  const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
+  const server = new grpc.Server();
+  const state = { cancelled: 0, calls: 0 };
+  const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
+  server.addService(pkg.shop.v1.Orders.service, {
+    GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      state.calls++;
+      const md = new grpc.Metadata();
+      md.set('x-served-by', 'orders-grpc');
+      call.sendMetadata(md);
+      cb(null, { order: order(call.request.id) });
+    },
+    ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, unknown>) => {
+      state.calls++;
+      for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
+      call.end();
+    },
+    Hang: (call: grpc.ServerUnaryCall<unknown, unknown>) => {
+      state.calls++;
+      call.on('cancelled', () => state.cancelled++);
+    },
+    Reject: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      state.calls++;
+      const md = new grpc.Metadata();
+      md.set('grpc-status-details-bin', Buffer.from(encodeStatusDetails(REJECT_DETAILS), 'base64'));
+      cb({ code: grpc.status.FAILED_PRECONDITION, details: REJECT_DETAILS.message, metadata: md });
+    },
+  });
+  if (opts.reflection === true) new ReflectionService(def).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    target: `127.0.0.1:${port}`,
+    get cancelled() {
+      return state.cancelled;
+    },
+    get calls() {
+      return state.calls;
+    },
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
+  };
+}
+
+export type OrdersClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+export function ordersClient(target: string): OrdersClient {
+  const pkg = grpc.loadPackageDefinition(loadOrdersDefinition()) as unknown as OrdersPackage;
+  return new pkg.shop.v1.Orders(target, grpc.credentials.createInsecure()) as unknown as OrdersClient;
+}
+
+export function getOrder(client: OrdersClient, id: string, deadlineMs?: number, method = 'GetOrder'): Promise<{ reply: OrderReply; metadata: grpc.Metadata }> {
+  return new Promise((resolve, reject) => {
+    let metadata = new grpc.Metadata();
+    const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+    const call = (client[method] as (...a: unknown[]) => grpc.ClientUnaryCall)({ id }, new grpc.Metadata(), options, (err: grpc.ServiceError | null, reply: OrderReply) =>
+      err ? reject(err) : resolve({ reply, metadata }),
+    );
+    call.on('metadata', (md: grpc.Metadata) => {
+      metadata = md;
+    });
+  });
+}
+
+export function listOrders(client: OrdersClient, limit: number): Promise<OrderReply['order'][]> {
+  return new Promise((resolve, reject) => {
+    const out: OrderReply['order'][] = [];
+    const call = (client.ListOrders as (...a: unknown[]) => grpc.ClientReadableStream<OrderReply['order']>)({ limit });
+    call.on('data', (o: OrderReply['order']) => out.push(o));
+    call.on('error', reject);
+    call.on('end', () => resolve(out));
+  });
+}
+
+export { grpc };
