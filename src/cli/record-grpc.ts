@@ -11,7 +11,7 @@ import type { SessionKeyer } from '../core/sessions.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import { usageError } from '../core/errors.js';
 import type { ExchangeWriter } from '../store/types.js';
-import type { RecordShared } from './record.js';
+import type { RecordShared } from './record-shared.js';
 
 export function createGrpcSink(shared: RecordShared, writer: ExchangeWriter, maxPendingBytes: number): ExchangeSink {
   return createExchangeSink({

@@ -4,16 +4,14 @@ import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
-import type { ResolvedConfig } from '../config/resolve.js';
-import { createDaemon, proxyTimeoutsOf, type Closable, type Daemon } from '../daemon.js';
-import type { Redactor } from '../core/redact.js';
+import { createDaemon, proxyTimeoutsOf, type Closable } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { startPgRecorder, type PgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
-import type { Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
-import { createTraceLinks, type TraceLinks } from '../protocols/http/trace-links.js';
-import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { createTraceLinks } from '../protocols/http/trace-links.js';
+import type { RecordShared } from './record-shared.js';
+import { startHttpCaptureProxy, type HttpCaptureProxy } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import { createGrpcSink, startGrpcDeps, startGrpcInbound } from './record-grpc.js';
 
@@ -53,17 +51,6 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .action(bind<RecordFlags>(recordAction, { overrides: recordOverrides }));
 }
 
-/** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
-export interface RecordShared {
-  config: Readonly<ResolvedConfig>;
-  daemon: Daemon;
-  recorder: Recorder;
-  redactor: Redactor;
-  traceLinks: TraceLinks;
-  timeouts: ProxyTimeouts;
-  maxBodyBytes: number;
-  decide: ReturnType<typeof createRecordFilter>;
-}
 
 /** The record flags that have a config key, written over record.* before validation. */
 export function recordOverrides(flags: RecordFlags): ConfigOverrides {
