@@ -26,6 +26,7 @@ import { formatHostPort, parseHostPort } from '../core/address.js';
 import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../core/listen.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
 import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
@@ -99,12 +100,10 @@ type TaggedSocket = Socket & {
 };
 
 function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } };
-  if (typeof e.code === 'string') return e.code;
-  if (typeof e.cause?.code === 'string') return e.cause.code;
-  return 'UNKNOWN';
+  return errorCodeOf(err) ?? 'UNKNOWN';
 }
 
+const CLIENT_CLOSED = 'CLIENT_CLOSED';
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 function sendError(res: ServerResponse, status: number, error: string, message: string): void {
@@ -176,6 +175,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   }
 
   const badRequests = opts.metrics?.httpBadRequests;
+  const upstreamFailures = opts.metrics?.upstreamFailures;
   function refuse(socket: TaggedSocket, r: Refusal, code: string): void {
     socket[kBodyExchange] = 'refused';
     badRequests?.inc({ service: opts.service, reason: r.reason });
@@ -291,6 +291,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     const fwd = forwardRequestHeaders(raw, hostOverride);
     const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
+      if (h.error !== undefined && h.error.code !== CLIENT_CLOSED) upstreamFailures?.inc({ service: opts.service, reason: peerFailureReason(h.error) });
       if (!recording || sink === undefined) return;
       const rawEx: RawHttpExchange = {
         id,
@@ -494,7 +495,7 @@ class ProxyHandler {
     if (socket !== null && socket[kBodyExchange] === this) socket[kBodyExchange] = undefined;
     if (this.res.writableFinished || this.#done) return;
     this.#done = true;
-    this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };
+    this.error ??= { code: CLIENT_CLOSED, message: 'client closed the connection before the response completed' };
     this.#abort?.(new Error('client closed the connection'));
     this.finish(this);
   }

@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
 import { listenOn } from '../core/listen.js';
+import { PeerFailureError, peerFailureReason } from '../core/peer-failure.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
@@ -59,6 +60,8 @@ interface Conn {
   frontend: FrontendDecoder;
   backend: BackendDecoder;
   session: PgRecordSession;
+  /** the server closed first, or failed: counted once in doppel_upstream_failures_total */
+  serverEnd: 'open' | 'closed' | 'failed';
 }
 
 interface Tap {
@@ -89,6 +92,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
   const runTag = `${opts.recorderId === undefined ? '' : `${opts.recorderId}/`}c-${newExchangeId().slice(-6).toLowerCase()}`;
 
   const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
+  const upstreamFailed = (err: unknown) => opts.metrics.upstreamFailures.inc({ service: opts.service, reason: peerFailureReason(err) });
   // Bound once: labelled inc() hashes its label object on every call.
   const recorded = opts.metrics.exchangesRecorded.labels({ service: opts.service, direction: 'outbound', protocol: 'pg' });
 
@@ -143,7 +147,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
         for (let m = c.backend.next(); m !== undefined; m = c.backend.next()) c.session.onBackend(m, t.at);
       }
     } catch (err) {
-      stopRecording(c, 'decode_error', err);
+      stopRecording(c, peerFailureReason(err) === 'too_large' ? 'too_large' : 'decode_error', err);
     }
   }
 
@@ -190,10 +194,17 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     server.setNoDelay(true);
     server.on('error', (err) => {
       log.debug({ connection: conn.id, err }, 'pg server connection error');
+      if (conn.serverEnd === 'open' && !client.destroyed) {
+        conn.serverEnd = 'failed';
+        upstreamFailed(err);
+      }
       client.destroy();
     });
     server.on('close', () => {
-      if (!client.destroyed) client.end();
+      if (!client.destroyed) {
+        if (conn.serverEnd === 'open') conn.serverEnd = 'closed';
+        client.end();
+      }
       finish(conn);
     });
     client.on('close', () => {
@@ -214,6 +225,8 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     if (conn.isRecording) queue.offer({ conn, isFrontend: true, chunk: Buffer.alloc(0), at: now() });
     setImmediate(() => {
       drainAll();
+      // A server that closed with part of a message sent (a crash, a cut link) failed mid-answer.
+      if (conn.serverEnd === 'closed' && conn.isRecording && conn.backend.pendingBytes > 0) upstreamFailed(new PeerFailureError('reset', 'the server closed mid-message'));
       conn.session.close();
     });
   }
@@ -233,6 +246,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
       frontend: new FrontendDecoder({ maxMessageBytes }),
       backend: new BackendDecoder({ maxMessageBytes }),
       session: new PgRecordSession({ connection: id, emit: write }),
+      serverEnd: 'open',
     };
     conns.add(conn);
     let pre: Buffer = Buffer.alloc(0);

@@ -11,6 +11,7 @@ import { createSecureContext } from 'node:tls';
 import type { Exchange, PgExchange } from '../../core/exchange.js';
 import { DoppelError } from '../../core/errors.js';
 import { newExchangeId } from '../../core/ids.js';
+import { peerFailureReason } from '../../core/peer-failure.js';
 import { listenOn } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/pg/constants.js';
@@ -60,6 +61,8 @@ export async function createPgMock(opts: PgMockOptions): Promise<PgMock> {
     target,
     targetName: target === undefined ? '' : `${target.host}:${target.port}`,
     targetConnectTimeoutMs: opts.targetConnectTimeoutMs ?? 10_000,
+    targetTimeoutMs: opts.targetTimeoutMs ?? 30_000,
+    countUpstreamFailure: (err) => opts.metrics.upstreamFailures.inc({ service: opts.service, reason: peerFailureReason(err) }),
     storePassthrough: (rec) => passthrough.store(rec),
   };
 

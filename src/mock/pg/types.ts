@@ -50,6 +50,8 @@ export interface PgMockOptions {
   recordTo?: ExchangeWriter;
   /** connect and authenticate to the target within this time (default 10 s) */
   targetConnectTimeoutMs?: number;
+  /** a passthrough statement the target does not answer within this time fails with 08006 (default 30 s) */
+  targetTimeoutMs?: number;
   /** bounds on exchanges fed at run time with `addExchange` (live mocks of `doppel shadow`) */
   live?: PgLiveWindow;
 }
