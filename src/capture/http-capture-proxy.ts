@@ -47,6 +47,14 @@ export interface ProxyTimeouts {
   upstreamMs: number;
 }
 
+/** Byte and count limits of one proxy (record.max_header_bytes, record.max_connections). */
+export interface ProxyLimits {
+  /** request head from a client, response head from the upstream: larger is 431 / 502 */
+  maxHeaderBytes: number;
+  /** client connections held at once; more are closed as they arrive and counted */
+  maxConnections: number;
+}
+
 export interface HttpCaptureProxyOptions {
   listen: string;
   /** the flag or config key that moves this listener, named if its address cannot be bound */
@@ -65,6 +73,8 @@ export interface HttpCaptureProxyOptions {
   decide?: ((method: string, url: string) => RecordDecision) | undefined;
   maxBodyBytes: number;
   timeouts: ProxyTimeouts;
+  /** Node's defaults (16 KiB heads, no connection cap) when absent */
+  limits?: ProxyLimits | undefined;
   /** send the target's host as Host instead of the client's (dependency ports) */
   rewriteHost: boolean;
   /** inbound side registers traces; dependency side links its exchanges to them */
@@ -134,6 +144,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     connect: { timeout: Math.min(upstreamMs, 10_000), ...opts.targetTls },
     keepAliveTimeout: 4_000,
     pipelining: 1,
+    ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
@@ -147,10 +158,12 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       headersTimeout: opts.timeouts.headersMs,
       requestTimeout: opts.timeouts.requestMs,
       keepAliveTimeout: opts.timeouts.keepAliveMs,
+      ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
     },
     opts.tls,
     log,
   );
+  if (opts.limits !== undefined) server.maxConnections = opts.limits.maxConnections;
   const connections = new Set<Socket>();
 
   // Every TCP socket is tracked, TLS ones still in their handshake too, so close() can cut them all.
@@ -176,6 +189,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
 
   const badRequests = opts.metrics?.httpBadRequests;
   const upstreamFailures = opts.metrics?.upstreamFailures;
+  // Node closes a connection over maxConnections as it arrives ('drop'); nothing of it was read.
+  server.on('drop', () => badRequests?.inc({ service: opts.service, reason: 'too_many_connections' }));
   function refuse(socket: TaggedSocket, r: Refusal, code: string): void {
     socket[kBodyExchange] = 'refused';
     badRequests?.inc({ service: opts.service, reason: r.reason });

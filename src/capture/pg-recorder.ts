@@ -40,6 +40,10 @@ export interface PgRecorderOptions {
   queueBytes?: number;
   /** a message larger than this stops recording its connection (it is still relayed) */
   maxMessageBytes?: number;
+  /** client connections held at once; more are closed as they arrive (record.max_connections) */
+  maxConnections?: number | undefined;
+  /** a client must send its startup (or SSL/GSS request) within this; the server then bounds its login itself */
+  loginTimeoutMs?: number | undefined;
   /** false relays without decoding or recording: the baseline of the bench */
   isRecording?: boolean;
   /** prefixes connection ids (the sessions of pg exchanges), so recorders sharing a store never merge theirs */
@@ -250,6 +254,14 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     };
     conns.add(conn);
     let pre: Buffer = Buffer.alloc(0);
+    // A client that connects and sends nothing never reaches the server: only doppel would hold it.
+    const login =
+      opts.loginTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            log.debug({ connection: id, timeoutMs: opts.loginTimeoutMs }, 'pg client sent no startup in time; closed');
+            client.destroy();
+          }, opts.loginTimeoutMs);
     // SSLRequest and GSSENCRequest are answered here with 'N' (PostgreSQL docs,
     // "SSL Session Encryption"): the relay talks plain TCP to the server.
     const onNegotiate = (chunk: Buffer) => {
@@ -276,6 +288,7 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
         break;
       }
       if (pre.length >= 8) {
+        clearTimeout(login);
         client.off('data', onNegotiate);
         client.pause();
         startRelay(conn, pre);
@@ -284,11 +297,13 @@ export async function createPgRecorder(opts: PgRecorderOptions): Promise<PgRecor
     client.on('data', onNegotiate);
     client.on('error', (err) => log.debug({ connection: id, err }, 'pg client connection error'));
     client.on('close', () => {
+      clearTimeout(login);
       if (conn.server === undefined) conns.delete(conn);
     });
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
+  if (opts.maxConnections !== undefined) server.maxConnections = opts.maxConnections;
   const address = await listenOn(server, opts.listen, opts.listenFlag ?? `--pg-dep ${opts.service}=LISTEN,HOST:PORT`);
   server.on('error', (err) => log.error({ err }, 'pg recorder listener error'));
   log.info({ listen: `${address.address}:${address.port}`, target: `${opts.target.host}:${opts.target.port}` }, 'pg record relay listening');

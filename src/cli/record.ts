@@ -20,7 +20,7 @@ import { parseHostPort } from '../core/address.js';
 import { createRecorder, type Recorder } from '../capture/recorder.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import { createTraceLinks, type TraceLinks } from '../capture/trace-links.js';
-import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyLimits, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 
 export interface RecordFlags {
@@ -63,6 +63,7 @@ export interface RecordShared {
   redactor: Redactor;
   traceLinks: TraceLinks;
   timeouts: ProxyTimeouts;
+  limits: ProxyLimits;
   maxBodyBytes: number;
   decide: ReturnType<typeof createRecordFilter>;
 }
@@ -157,6 +158,7 @@ export async function runRecord(flags: RecordFlags, ctx: CommandContext): Promis
         keepAliveMs: duration(rec.timeouts.keep_alive, 5_000),
         upstreamMs: duration(rec.timeouts.upstream, 30_000),
       },
+      limits: { maxHeaderBytes: size(rec.max_header_bytes, 16 * 1024), maxConnections: rec.max_connections },
       maxBodyBytes: size(rec.max_body_bytes, 1024 * 1024),
       decide: createRecordFilter({ sample: rec.sample, include: rec.include, exclude: rec.exclude, excludeHealth: rec.exclude_health }),
     };
@@ -193,6 +195,7 @@ async function startInbound(shared: RecordShared, upstream: string, tls: ServerT
     decide: shared.decide,
     maxBodyBytes: shared.maxBodyBytes,
     timeouts: shared.timeouts,
+    limits: shared.limits,
     rewriteHost: rec.rewrite_host,
     traceLinks: shared.traceLinks,
     log: shared.daemon.log,
@@ -217,6 +220,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         decide: shared.decide,
         maxBodyBytes: shared.maxBodyBytes,
         timeouts: shared.timeouts,
+        limits: shared.limits,
         rewriteHost: true,
         traceLinks: shared.traceLinks,
         log: shared.daemon.log,
@@ -243,6 +247,9 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       queueItems: rec.queue_items,
       queueBytes: size(rec.queue_bytes, 64 * 1024 * 1024),
       recorderId,
+      maxMessageBytes: size(rec.max_message_bytes, 16 * 1024 * 1024),
+      maxConnections: rec.max_connections,
+      loginTimeoutMs: duration(rec.timeouts.login, 60_000),
     });
     out.push(relay);
   }

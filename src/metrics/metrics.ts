@@ -102,7 +102,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     }),
     httpBadRequests: new Counter({
       name: 'doppel_http_bad_requests_total',
-      help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout).',
+      help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout, too_many_connections: closed on arrival over max_connections).',
       labelNames: ['service', 'reason'] as const,
       registers,
     }),

@@ -3,7 +3,7 @@
  * one), shared by `doppel mock` and `doppel run` so both serve the same way.
  */
 import type { MockConfig } from '../../config/schema.js';
-import { parseSizeBytes } from '../../config/duration.js';
+import { parseDurationMs, parseSizeBytes } from '../../config/duration.js';
 import { parseHostPort } from '../../core/address.js';
 import { DoppelError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -66,6 +66,9 @@ export async function startPgMockFromConfig(mock: Readonly<MockConfig>, deps: St
     ...(mock.user === undefined ? {} : { user: mock.user }),
     ...(mock.password === undefined ? {} : { password: mock.password }),
     ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+    loginTimeoutMs: parseDurationMs(mock.login_timeout) ?? 60_000,
+    maxConnections: mock.max_connections,
+    targetTimeoutMs: parseDurationMs(mock.target_timeout) ?? 30_000,
     ...(tls === undefined ? {} : { tls }),
     ...(target === undefined ? {} : { target }),
     ...(recordTo === undefined ? {} : { recordTo }),
