@@ -281,7 +281,19 @@ function compareBodies(
     const jb = isSameBytes && claimsB && ja !== NOT_PARSED ? ja : claimsB && bb.length > 0 ? parseJsonBody(bb) : NOT_PARSED;
     if (claimsA && ba.length > 0 && ja === NOT_PARSED) flags.push('baseline-not-json');
     if (claimsB && bb.length > 0 && jb === NOT_PARSED) flags.push('candidate-not-json');
-    if (ja !== NOT_PARSED && jb !== NOT_PARSED) return walk.compareNode(ja, jb);
+    if (ja !== NOT_PARSED && jb !== NOT_PARSED) {
+      const mark = walk.mark();
+      try {
+        return walk.compareNode(ja, jb);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        // Nested deeper than the stack can walk (JSON.parse itself is not recursive): judged as
+        // bytes and flagged, so one hostile or broken body never stops the judging of the rest.
+        walk.rewind(mark);
+        flags.push('body-too-deep');
+        return compareBytes(walk, rules, ba, bb, 'body-bytes', false);
+      }
+    }
     const kind: DiffKind = flags.length > 0 ? 'not-json' : 'body-bytes';
     return compareBytes(walk, rules, ba, bb, kind, false);
   }
@@ -358,6 +370,18 @@ class Walk {
 
   constructor(rules: CompiledRules) {
     this.r = rules;
+  }
+
+  /** The counts and position now, to go back to when a walk is abandoned half way. */
+  mark(): readonly [number, number, number, number, number, number, number] {
+    return [this.match, this.mismatch, this.ignored, this.omitted, this.diffs.length, this.path.length, this.dry];
+  }
+
+  rewind(m: readonly [number, number, number, number, number, number, number]): void {
+    [this.match, this.mismatch, this.ignored, this.omitted] = m;
+    this.diffs.length = m[4];
+    this.path.length = m[5];
+    this.dry = m[6];
   }
 
   diffAt(path: string, kind: DiffKind, expected: unknown, actual: unknown): void {
