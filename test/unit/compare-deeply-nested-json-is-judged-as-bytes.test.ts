@@ -14,7 +14,7 @@ describe('deeply nested JSON', () => {
   const comparator = createComparator(compareConfig());
 
   it('judges a body too deep to walk as bytes, flagged', () => {
-    const out = comparator.compare(jsonResponse(nested(100_000, '1')), jsonResponse(nested(100_000, '2'), 500));
+    const out = comparator.compare(jsonResponse(nested(100_000, '1')), jsonResponse(nested(100_000, '2'), 500), 'GET /deep');
     expect(out.flags).toContain('body-too-deep');
     expect(out.isBodyMatch).toBe(false);
     expect(out.isStatusMatch).toBe(false);
@@ -24,12 +24,12 @@ describe('deeply nested JSON', () => {
 
   it('matches equal bodies too deep to walk', () => {
     const body = nested(100_000, '1');
-    const out = comparator.compare(jsonResponse(body), jsonResponse(body));
+    const out = comparator.compare(jsonResponse(body), jsonResponse(body), 'GET /deep');
     expect(out).toMatchObject({ isMatch: true, flags: ['body-too-deep'] });
   });
 
   it('still walks a nesting it can follow', () => {
-    const out = comparator.compare(jsonResponse(nested(500, '1')), jsonResponse(nested(500, '2')));
+    const out = comparator.compare(jsonResponse(nested(500, '1')), jsonResponse(nested(500, '2')), 'GET /deep');
     expect(out.flags).toEqual([]);
     expect(out.diffs[0]).toMatchObject({ kind: 'changed' });
     expect(out.diffs[0]?.path.endsWith('[0]')).toBe(true);
