@@ -46,3 +46,25 @@ export async function heldBytes(): Promise<number> {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
+
+/**
+ * The most bytes held above the level before `fn`, sampled every few ms while
+ * it runs (uncollected garbage counts too, so this bounds what was held from
+ * above), and `fn`'s value.
+ */
+export async function peakHeldDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peak: number }> {
+  const base = await heldBytes();
+  let top = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    top = Math.max(top, m.heapUsed + m.arrayBuffers);
+  };
+  const timer = setInterval(sample, 2);
+  try {
+    const value = await fn();
+    sample();
+    return { value, peak: Math.max(0, top - base) };
+  } finally {
+    clearInterval(timer);
+  }
+}
