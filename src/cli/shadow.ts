@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { loadGatesFile } from '../config/load.js';
-import { parseDurationMs } from '../config/duration.js';
+import { parseDurationMs, parseSizeBytes } from '../config/duration.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
@@ -93,6 +93,7 @@ export async function runShadow(flags: ShadowFlags, ctx: CommandContext): Promis
         keepAliveMs: parseDurationMs(t.keep_alive) ?? 5_000,
         upstreamMs: parseDurationMs(t.upstream) ?? 30_000,
       },
+      limits: { maxHeaderBytes: parseSizeBytes(config.record.max_header_bytes) ?? 16 * 1024, maxConnections: config.record.max_connections },
     });
     let isStopped = false;
     try {
