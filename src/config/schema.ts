@@ -164,7 +164,7 @@ export const MockSchema = Strict({
   target_tls: TargetTls(),
   max_message_bytes: Size('16mb'),
   login_timeout: Duration('60s'),
-  max_connections: Type.Integer({ minimum: 1, default: 1000, expected: 'a whole number of client connections held at once (pg)' }),
+  max_connections: Type.Integer({ minimum: 1, default: 1000, expected: 'a whole number of client connections held at once' }),
   target_timeout: Duration('30s'),
 });
 

@@ -55,6 +55,8 @@ export interface HttpMockOptions {
   missLog?: Omit<MissLogOptions, 'log' | 'clock'>;
   /** upstream timeout for passthrough, ms */
   upstreamTimeoutMs?: number;
+  /** client connections held at once (mocks[].max_connections); more are closed as they arrive */
+  maxConnections?: number;
 }
 
 export interface HttpMockRecordTo {
@@ -155,6 +157,7 @@ export async function createHttpMock(opts: CreateHttpMockOptions): Promise<HttpM
   const basePath = target === undefined ? '' : target.pathname.replace(/\/+$/, '');
 
   const server = createHttpListener({ requireHostHeader: false, keepAliveTimeout: 5_000, headersTimeout: 30_000, requestTimeout: 300_000 }, opts.tls, log);
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();

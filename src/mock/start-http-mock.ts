@@ -27,6 +27,8 @@ export interface HttpMockSpec {
   latency: 'recorded' | 'none';
   matchHeaders: string[];
   maxBodyBytes: number;
+  /** mocks[].max_connections; no cap when absent */
+  maxConnections?: number | undefined;
   unmatchedKeep: number;
   recordOut: string | undefined;
   /** the listener's `tls` and the target's `target_tls` */
@@ -46,6 +48,7 @@ export function httpMockSpecFromConfig(m: Readonly<MockConfig>, abs: (p: string)
     latency: latency ?? m.latency,
     matchHeaders: [...m.match_headers],
     maxBodyBytes: parseSizeBytes(m.max_body_bytes) ?? 16 * 1024 * 1024,
+    maxConnections: m.max_connections,
     unmatchedKeep: m.unmatched_keep,
     recordOut: m.record_out === undefined ? undefined : abs(m.record_out),
     tls: m.tls,
@@ -118,6 +121,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
       target: spec.target,
       unmatchedKeep: spec.unmatchedKeep,
       upstreamTimeoutMs: parseDurationMs(config.record.timeouts.upstream) ?? 30_000,
+      ...(spec.maxConnections === undefined ? {} : { maxConnections: spec.maxConnections }),
     },
     recordTo,
     log,
