@@ -22,6 +22,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
 import { peerFailureReason } from '../../src/core/peer-failure.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
+import { createHttpMock } from '../../src/mock/http-mock.js';
 import { createPgMock } from '../../src/mock/pg/server.js';
 import { runReplay } from '../../src/replay/run-replay.js';
 import { startShadowService } from '../../src/shadow/shadow-service.js';
@@ -40,7 +41,7 @@ const silent = () => createLogger({ level: 'silent' });
 /** Bytes a row may leave held after it ends (allocator noise, lazily built caches); 10 MB of garbage is well above. */
 const HELD_SLACK = 6 * 1024 * 1024;
 
-type HttpTarget = 'shadow candidate' | 'replay target' | 'record upstream' | 'record http dependency';
+type HttpTarget = 'shadow candidate' | 'replay target' | 'record upstream' | 'record http dependency' | 'mock http passthrough';
 type PgTarget = 'record pg relay' | 'mock pg passthrough';
 
 /** `none`: nothing to count (the peer's answer was a valid one, or the client went away first). */
@@ -66,7 +67,7 @@ const HTTP_ROWS: Array<[HttpTarget, HttpFault, string]> = [
   ['replay target', 'content_length_long', 'reset'],
   ['replay target', 'endless_chunked', 'timeout'],
   // record proxy, both sides: doppel_upstream_failures_total{service,reason}
-  ...(['record upstream', 'record http dependency'] as const).flatMap((t): Array<[HttpTarget, HttpFault, string]> => [
+  ...(['record upstream', 'record http dependency', 'mock http passthrough'] as const).flatMap((t): Array<[HttpTarget, HttpFault, string]> => [
     [t, 'refuse', 'refused'],
     [t, 'hang', 'timeout'],
     [t, 'reset_mid_headers', 'reset'],
@@ -203,6 +204,35 @@ async function runHttpRow(target: HttpTarget, peer: FaultyPeer, healthy: Peer): 
       expect(res.counts.errors).toBe(1);
       const failed = lines.find((l) => l.msg === 'request failed');
       return peerFailureReason(failed?.err);
+    }
+    case 'mock http passthrough': {
+      const metrics = createMetrics();
+      const mock = await createHttpMock({
+        service: 'faulty',
+        listen: '127.0.0.1:0',
+        exchanges: [],
+        options: {
+          latency: 'none',
+          matchHeaders: [],
+          ignore: [],
+          valueClasses: true,
+          maxBodyBytes: 1024 * 1024,
+          redactedQueryParams: [],
+          redactedJsonPaths: [],
+          target: peer.url,
+          unmatchedKeep: 10,
+          upstreamTimeoutMs: SHORT_MS,
+        },
+        log: silent(),
+        metrics,
+      });
+      try {
+        const outcome = await get(`${mock.url}/orders/1`);
+        if (outcome.status >= 500) expect([502, 504]).toContain(outcome.status);
+        return await upstreamReason(metrics, 'faulty');
+      } finally {
+        await mock.close();
+      }
     }
     case 'record upstream':
     case 'record http dependency': {
