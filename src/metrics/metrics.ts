@@ -114,7 +114,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     }),
     upstreamFailures: new Counter({
       name: 'doppel_upstream_failures_total',
-      help: 'Calls to a peer doppel forwards to (record upstream, HTTP dependency targets, the Postgres server of the record relay and of mock passthrough) that failed, by service and reason (refused, timeout, reset, malformed, too_large, other).',
+      help: 'Calls to a peer doppel forwards to (record upstream, HTTP dependency targets, HTTP and Postgres mock passthrough targets, the Postgres server of the record relay) that failed, by service and reason (refused, timeout, reset, malformed, too_large, other).',
       labelNames: ['service', 'reason'] as const,
       registers,
     }),
