@@ -10,14 +10,14 @@ import { resolve as resolvePath } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import type { ResolvedConfig, ResolvedTimeouts } from './config/resolve.js';
+import type { ResolvedConfig, ResolvedRecord, ResolvedTimeouts } from './config/resolve.js';
 import type { RuntimeEnv } from './config/env.js';
 import { usageError } from './core/errors.js';
 import { createLogger, type LogFormat, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import type { ProxyTimeouts } from './capture/http-capture-proxy.js';
+import type { ProxyLimits, ProxyTimeouts } from './capture/http-capture-proxy.js';
 import { createRecorder, type Recorder } from './capture/recorder.js';
 import { createRedactor, resolveRedactKey, type Redactor } from './core/redact.js';
 import { createSessionKeyer, parseSessionKey, type SessionKeyer } from './core/sessions.js';
@@ -221,6 +221,11 @@ function logSpool(log: Logger, e: SpoolEvent): void {
 }
 
 /** `record.timeouts` as the capture proxy takes them; record and shadow front their service with the same proxy. */
+/** `record.max_header_bytes` and `record.max_connections` as the capture proxy takes them (record and shadow listeners alike). */
+export function proxyLimitsOf(rec: Readonly<Pick<ResolvedRecord, 'max_header_bytes' | 'max_connections'>>): ProxyLimits {
+  return { maxHeaderBytes: rec.max_header_bytes, maxConnections: rec.max_connections };
+}
+
 export function proxyTimeoutsOf(t: Readonly<ResolvedTimeouts>): ProxyTimeouts {
   return { headersMs: t.headers_ms, requestMs: t.request_ms, keepAliveMs: t.keep_alive_ms, upstreamMs: t.upstream_ms };
 }

@@ -26,13 +26,14 @@ import { formatHostPort, parseHostPort } from '../core/address.js';
 import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../core/listen.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { peerFailureReason } from '../core/peer-failure.js';
 import { forwardRequestHeaders } from '../protocols/http/hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 import { BodyTap } from './body-tap.js';
-import { kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
+import { CLIENT_CLOSED, kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
 
@@ -45,6 +46,14 @@ export interface ProxyTimeouts {
   keepAliveMs: number;
   /** time to get the upstream's response head, and between body chunks */
   upstreamMs: number;
+}
+
+/** Byte and count limits of one proxy (record.max_header_bytes, record.max_connections). */
+export interface ProxyLimits {
+  /** request head from a client, response head from the upstream: larger is 431 / 502 */
+  maxHeaderBytes: number;
+  /** client connections held at once; more are closed as they arrive and counted */
+  maxConnections: number;
 }
 
 export interface HttpCaptureProxyOptions {
@@ -65,6 +74,8 @@ export interface HttpCaptureProxyOptions {
   decide?: ((method: string, url: string) => RecordDecision) | undefined;
   maxBodyBytes: number;
   timeouts: ProxyTimeouts;
+  /** Node's defaults (16 KiB heads, no connection cap) when absent */
+  limits?: ProxyLimits | undefined;
   /** send the target's host as Host instead of the client's (dependency ports) */
   rewriteHost: boolean;
   /** inbound side registers traces; dependency side links its exchanges to them */
@@ -101,6 +112,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     connect: { timeout: Math.min(upstreamMs, 10_000), ...opts.targetTls },
     keepAliveTimeout: 4_000,
     pipelining: 1,
+    ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
@@ -114,10 +126,12 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       headersTimeout: opts.timeouts.headersMs,
       requestTimeout: opts.timeouts.requestMs,
       keepAliveTimeout: opts.timeouts.keepAliveMs,
+      ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
     },
     opts.tls,
     log,
   );
+  if (opts.limits !== undefined) server.maxConnections = opts.limits.maxConnections;
   const connections = new Set<Socket>();
 
   // Every TCP socket is tracked, TLS ones still in their handshake too, so close() can cut them all.
@@ -142,6 +156,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   }
 
   const badRequests = opts.metrics?.httpBadRequests;
+  const upstreamFailures = opts.metrics?.upstreamFailures;
+  // Node closes a connection over maxConnections as it arrives ('drop'); nothing of it was read.
+  server.on('drop', () => badRequests?.inc({ service: opts.service, reason: 'too_many_connections' }));
   function refuse(socket: TaggedSocket, r: Refusal, code: string): void {
     socket[kBodyExchange] = 'refused';
     badRequests?.inc({ service: opts.service, reason: r.reason });
@@ -257,6 +274,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     const fwd = forwardRequestHeaders(raw, hostOverride);
     const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
+      if (h.error !== undefined && h.error.code !== CLIENT_CLOSED) upstreamFailures?.inc({ service: opts.service, reason: peerFailureReason(h.error) });
       if (!recording || sink === undefined) return;
       const rawEx: RawHttpExchange = {
         id,

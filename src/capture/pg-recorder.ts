@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import { BackendDecoder } from '../protocols/pg/backend-decoder.js';
 import { listenOn } from '../core/listen.js';
+import { PeerFailureError, peerFailureReason } from '../core/peer-failure.js';
 import { BackendWriter } from '../protocols/pg/backend-encoder.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_CODE } from '../protocols/pg/constants.js';
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
@@ -39,6 +40,10 @@ export interface PgRecorderOptions {
   queueBytes?: number;
   /** a message larger than this stops recording its connection (it is still relayed) */
   maxMessageBytes?: number;
+  /** client connections held at once; more are closed as they arrive (record.max_connections) */
+  maxConnections?: number | undefined;
+  /** a client must send its startup (or SSL/GSS request) within this; the server then bounds its login itself */
+  loginTimeoutMs?: number | undefined;
   /** false relays without decoding or recording: the baseline of the bench */
   isRecording?: boolean;
   /** prefixes connection ids (the sessions of pg exchanges), so recorders sharing a store never merge theirs */
@@ -64,6 +69,8 @@ interface Conn {
   frontend: FrontendDecoder;
   backend: BackendDecoder;
   session: PgRecordSession;
+  /** the server closed first, or failed: counted once in doppel_upstream_failures_total */
+  serverEnd: 'open' | 'closed' | 'failed';
 }
 
 interface Tap {
@@ -102,6 +109,7 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
   const runTag = `${opts.recorderId === undefined ? '' : `${opts.recorderId}/`}c-${newExchangeId().slice(-6).toLowerCase()}`;
 
   const dropped = (reason: string) => opts.metrics.recordDropped.inc({ reason });
+  const upstreamFailed = (err: unknown) => opts.metrics.upstreamFailures.inc({ service: opts.service, reason: peerFailureReason(err) });
   // Bound once: labelled inc() hashes its label object on every call.
   const recorded = opts.metrics.exchangesRecorded.labels({ service: opts.service, direction: 'outbound', protocol: 'pg' });
 
@@ -156,7 +164,7 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
         for (let m = c.backend.next(); m !== undefined; m = c.backend.next()) c.session.onBackend(m, t.at);
       }
     } catch (err) {
-      stopRecording(c, 'decode_error', err);
+      stopRecording(c, peerFailureReason(err) === 'too_large' ? 'too_large' : 'decode_error', err);
     }
   }
 
@@ -215,10 +223,17 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
     server.setNoDelay(true);
     server.on('error', (err) => {
       log.debug({ connection: conn.id, err }, 'pg server connection error');
+      if (conn.serverEnd === 'open' && !client.destroyed) {
+        conn.serverEnd = 'failed';
+        upstreamFailed(err);
+      }
       client.destroy();
     });
     server.on('close', () => {
-      if (!client.destroyed) client.end();
+      if (!client.destroyed) {
+        if (conn.serverEnd === 'open') conn.serverEnd = 'closed';
+        client.end();
+      }
       finish(conn);
     });
     client.on('close', () => {
@@ -239,6 +254,8 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
     if (conn.isRecording) queue.offer({ conn, isFrontend: true, chunk: Buffer.alloc(0), at: now() });
     setImmediate(() => {
       drainAll();
+      // A server that closed with part of a message sent (a crash, a cut link) failed mid-answer.
+      if (conn.serverEnd === 'closed' && conn.isRecording && conn.backend.pendingBytes > 0) upstreamFailed(new PeerFailureError('reset', 'the server closed mid-message'));
       conn.session.close();
     });
   }
@@ -258,9 +275,18 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
       frontend: new FrontendDecoder({ maxMessageBytes }),
       backend: new BackendDecoder({ maxMessageBytes }),
       session: new PgRecordSession({ connection: id, emit: write }),
+      serverEnd: 'open',
     };
     conns.add(conn);
     let pre: Buffer = Buffer.alloc(0);
+    // A client that connects and sends nothing never reaches the server: only doppel would hold it.
+    const login =
+      opts.loginTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            log.debug({ connection: id, timeoutMs: opts.loginTimeoutMs }, 'pg client sent no startup in time; closed');
+            client.destroy();
+          }, opts.loginTimeoutMs);
     // SSLRequest and GSSENCRequest are answered here with 'N' (PostgreSQL docs,
     // "SSL Session Encryption"): the relay talks plain TCP to the server.
     const onNegotiate = (chunk: Buffer) => {
@@ -287,6 +313,7 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
         break;
       }
       if (pre.length >= 8) {
+        clearTimeout(login);
         client.off('data', onNegotiate);
         client.pause();
         startRelay(conn, pre);
@@ -295,11 +322,13 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
     client.on('data', onNegotiate);
     client.on('error', (err) => log.debug({ connection: id, err }, 'pg client connection error'));
     client.on('close', () => {
+      clearTimeout(login);
       if (conn.server === undefined) conns.delete(conn);
     });
   }
 
   const server: Server = createServer({ noDelay: true }, onConnection);
+  if (opts.maxConnections !== undefined) server.maxConnections = opts.maxConnections;
   const address = await listenOn(server, opts.listen, opts.listenFlag ?? `--pg-dep ${opts.service}=LISTEN,HOST:PORT`);
   server.on('error', (err) => log.error({ err }, 'pg recorder listener error'));
   log.info({ listen: `${address.address}:${address.port}`, target: `${opts.target.host}:${opts.target.port}` }, 'pg record relay listening');

@@ -4,6 +4,7 @@
  * and keeps what the recorder needs, plus the per-connection tags the proxy
  * hangs on client sockets.
  */
+import { errorCodeOf } from '../core/peer-failure.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { forwardResponseHeaders, bufferPairs } from '../protocols/http/hop-by-hop.js';
@@ -22,11 +23,11 @@ export type TaggedSocket = Socket & {
 };
 
 function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } };
-  if (typeof e.code === 'string') return e.code;
-  if (typeof e.cause?.code === 'string') return e.cause.code;
-  return 'UNKNOWN';
+  return errorCodeOf(err) ?? 'UNKNOWN';
 }
+
+/** The error code of an exchange whose client left first: not an upstream failure. */
+export const CLIENT_CLOSED = 'CLIENT_CLOSED';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
@@ -168,7 +169,7 @@ export class ProxyHandler {
     if (socket !== null && socket[kBodyExchange] === this) socket[kBodyExchange] = undefined;
     if (this.res.writableFinished || this.#done) return;
     this.#done = true;
-    this.error ??= { code: 'CLIENT_CLOSED', message: 'client closed the connection before the response completed' };
+    this.error ??= { code: CLIENT_CLOSED, message: 'client closed the connection before the response completed' };
     this.#abort?.(new Error('client closed the connection'));
     this.finish(this);
   }

@@ -5,7 +5,7 @@ import type { Redactor } from '../core/redact.js';
 import type { Recorder } from '../capture/recorder.js';
 import type { createRecordFilter } from '../capture/record-filter.js';
 import type { TraceLinks } from '../protocols/http/trace-links.js';
-import type { ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import type { ProxyLimits, ProxyTimeouts } from '../capture/http-capture-proxy.js';
 
 /** What every dependency kind's recorder gets: one store, one redactor, one trace map, one daemon. */
 export interface RecordShared {
@@ -15,6 +15,7 @@ export interface RecordShared {
   redactor: Redactor;
   traceLinks: TraceLinks;
   timeouts: ProxyTimeouts;
+  limits: ProxyLimits;
   maxBodyBytes: number;
   decide: ReturnType<typeof createRecordFilter>;
 }

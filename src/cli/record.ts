@@ -4,7 +4,7 @@ import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
-import { createDaemon, proxyTimeoutsOf, type Closable } from '../daemon.js';
+import { createDaemon, proxyLimitsOf, proxyTimeoutsOf, type Closable } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { startPgRecorder, type PgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
@@ -117,6 +117,7 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
       redactor,
       traceLinks: createTraceLinks(),
       timeouts: proxyTimeoutsOf(rec.timeouts),
+      limits: proxyLimitsOf(rec),
       maxBodyBytes: rec.max_body_bytes,
       decide: createRecordFilter({ sample: rec.sample, include: rec.include, exclude: rec.exclude, excludeHealth: rec.exclude_health }),
     };
@@ -163,6 +164,7 @@ async function startInbound(shared: RecordShared, upstream: string, tls: ServerT
     decide: shared.decide,
     maxBodyBytes: shared.maxBodyBytes,
     timeouts: shared.timeouts,
+    limits: shared.limits,
     rewriteHost: rec.rewrite_host,
     traceLinks: shared.traceLinks,
     log: shared.daemon.log,
@@ -187,6 +189,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         decide: shared.decide,
         maxBodyBytes: shared.maxBodyBytes,
         timeouts: shared.timeouts,
+        limits: shared.limits,
         rewriteHost: true,
         traceLinks: shared.traceLinks,
         log: shared.daemon.log,
@@ -213,6 +216,9 @@ async function startPgDeps(shared: RecordShared, writer: ExchangeWriter, deps: r
       queueItems: rec.queue_items,
       queueBytes: rec.queue_bytes,
       recorderId,
+      maxMessageBytes: rec.max_message_bytes,
+      maxConnections: rec.max_connections,
+      loginTimeoutMs: rec.timeouts.login_ms,
     });
     out.push(relay);
   }

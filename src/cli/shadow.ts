@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { loadGatesFile } from '../config/load.js';
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { ExitCode, usageError } from '../core/errors.js';
-import { createDaemon, proxyTimeoutsOf } from '../daemon.js';
+import { createDaemon, proxyLimitsOf, proxyTimeoutsOf } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
 import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
@@ -90,6 +90,7 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
       log: daemon.log,
       metrics: daemon.metrics,
       timeouts: proxyTimeoutsOf(config.record.timeouts),
+      limits: proxyLimitsOf(config.record),
     });
     let isStopped = false;
     try {

@@ -67,7 +67,19 @@ export function compareBodies(
     const jb = isSameBytes && claimsB && ja !== NOT_PARSED ? ja : claimsB && bb.length > 0 ? parseJsonBody(bb) : NOT_PARSED;
     if (claimsA && ba.length > 0 && ja === NOT_PARSED) flags.push('baseline-not-json');
     if (claimsB && bb.length > 0 && jb === NOT_PARSED) flags.push('candidate-not-json');
-    if (ja !== NOT_PARSED && jb !== NOT_PARSED) return walk.compareNode(ja, jb);
+    if (ja !== NOT_PARSED && jb !== NOT_PARSED) {
+      const mark = walk.mark();
+      try {
+        return walk.compareNode(ja, jb);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        // Nested deeper than the stack can walk (JSON.parse itself is not recursive): judged as
+        // bytes and flagged, so one hostile or broken body never stops the judging of the rest.
+        walk.rewind(mark);
+        flags.push('body-too-deep');
+        return compareBytes(walk, rules, ba, bb, 'body-bytes', false);
+      }
+    }
     const kind: DiffKind = flags.length > 0 ? 'not-json' : 'body-bytes';
     return compareBytes(walk, rules, ba, bb, kind, false);
   }

@@ -29,6 +29,18 @@ export class Walk {
     this.r = rules;
   }
 
+  /** The counts and position now, to go back to when a walk is abandoned half way. */
+  mark(): readonly [number, number, number, number, number, number, number] {
+    return [this.match, this.mismatch, this.ignored, this.omitted, this.diffs.length, this.path.length, this.dry];
+  }
+
+  rewind(m: readonly [number, number, number, number, number, number, number]): void {
+    [this.match, this.mismatch, this.ignored, this.omitted] = m;
+    this.diffs.length = m[4];
+    this.path.length = m[5];
+    this.dry = m[6];
+  }
+
   diffAt(path: string, kind: DiffKind, expected: unknown, actual: unknown): void {
     this.mismatch++;
     if (this.diffs.length >= this.r.maxDiffs) {

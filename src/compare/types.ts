@@ -42,6 +42,7 @@ export interface CompareOutcome {
   /**
    * Set when a body was compared as bytes though it claimed more: `baseline-not-json` /
    * `candidate-not-json` (did not parse), `body-over-limit` (over compare.max_body_bytes),
+   * `body-too-deep` (JSON nested deeper than the walk can follow),
    * `baseline-` / `candidate-` `decode-over-limit` | `decode-corrupt` | `decode-unknown-coding`
    * (a Content-Encoding that could not be undone; a decompression bomb is cut at the cap).
    */

@@ -30,10 +30,17 @@ export interface ResolvedTimeouts {
   request_ms: number;
   keep_alive_ms: number;
   upstream_ms: number;
+  /** Postgres relay: the client's startup message must arrive within this */
+  login_ms: number;
 }
 
-export type ResolvedRecord = Omit<RecordConfig, 'max_body_bytes' | 'queue_bytes' | 'quota_bytes' | 'segment_bytes' | 'timeouts'> & {
+export type ResolvedRecord = Omit<
+  RecordConfig,
+  'max_body_bytes' | 'queue_bytes' | 'quota_bytes' | 'segment_bytes' | 'timeouts' | 'max_header_bytes' | 'max_message_bytes'
+> & {
   max_body_bytes: number;
+  max_header_bytes: number;
+  max_message_bytes: number;
   queue_bytes: number;
   /** no quota when undefined */
   quota_bytes: number | undefined;
@@ -45,9 +52,11 @@ export type ResolvedStore = Omit<DoppelConfig['store'], 'spool'> & {
   spool: Omit<DoppelConfig['store']['spool'], 'max_bytes'> & { max_bytes: number };
 };
 
-export type ResolvedMock = Omit<MockConfig, 'max_body_bytes' | 'max_message_bytes'> & {
+export type ResolvedMock = Omit<MockConfig, 'max_body_bytes' | 'max_message_bytes' | 'login_timeout' | 'target_timeout'> & {
   max_body_bytes: number;
   max_message_bytes: number;
+  login_timeout_ms: number;
+  target_timeout_ms: number;
 };
 
 export type ResolvedReplay = Omit<ReplayConfig, 'max_delay' | 'timeout' | 'duration'> & {
@@ -108,10 +117,12 @@ class Resolver {
 }
 
 function record(r: Resolver, c: RecordConfig): ResolvedRecord {
-  const { max_body_bytes, queue_bytes, quota_bytes, segment_bytes, timeouts, ...rest } = c;
+  const { max_body_bytes, queue_bytes, quota_bytes, segment_bytes, timeouts, max_header_bytes, max_message_bytes, ...rest } = c;
   return {
     ...rest,
     max_body_bytes: r.bytes(max_body_bytes, 'record.max_body_bytes'),
+    max_header_bytes: r.bytes(max_header_bytes, 'record.max_header_bytes'),
+    max_message_bytes: r.bytes(max_message_bytes, 'record.max_message_bytes'),
     queue_bytes: r.bytes(queue_bytes, 'record.queue_bytes'),
     quota_bytes: quota_bytes === undefined ? undefined : r.bytes(quota_bytes, 'record.quota_bytes'),
     segment_bytes: r.bytes(segment_bytes, 'record.segment_bytes'),
@@ -120,16 +131,19 @@ function record(r: Resolver, c: RecordConfig): ResolvedRecord {
       request_ms: r.ms(timeouts.request, 'record.timeouts.request'),
       keep_alive_ms: r.ms(timeouts.keep_alive, 'record.timeouts.keep_alive'),
       upstream_ms: r.ms(timeouts.upstream, 'record.timeouts.upstream'),
+      login_ms: r.ms(timeouts.login, 'record.timeouts.login'),
     },
   };
 }
 
 function mock(r: Resolver, c: MockConfig, key: string): ResolvedMock {
-  const { max_body_bytes, max_message_bytes, ...rest } = c;
+  const { max_body_bytes, max_message_bytes, login_timeout, target_timeout, ...rest } = c;
   return {
     ...rest,
     max_body_bytes: r.bytes(max_body_bytes, `${key}.max_body_bytes`),
     max_message_bytes: r.bytes(max_message_bytes, `${key}.max_message_bytes`),
+    login_timeout_ms: r.ms(login_timeout, `${key}.login_timeout`),
+    target_timeout_ms: r.ms(target_timeout, `${key}.target_timeout`),
   };
 }
 

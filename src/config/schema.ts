@@ -106,6 +106,9 @@ export const RecordSchema = Strict(
     ...Filters,
     exclude_health: Type.Boolean({ default: true, expected: 'true to skip /healthz, /readyz, /livez and /health probes' }),
     max_body_bytes: Size('1mb'),
+    max_header_bytes: Size('16kb'),
+    max_connections: Type.Integer({ minimum: 1, default: 10_000, expected: 'a whole number of client connections held at once per listener' }),
+    max_message_bytes: Size('16mb'),
     queue_items: Type.Integer({ minimum: 1, default: 10_000 }),
     queue_bytes: Size('32mb'),
     quota_bytes: Type.Optional(Size()),
@@ -123,6 +126,7 @@ export const RecordSchema = Strict(
         request: Duration('5m'),
         keep_alive: Duration('5s'),
         upstream: Duration('30s'),
+        login: Duration('60s'),
       },
       { default: {} },
     ),
@@ -164,6 +168,9 @@ export const MockSchema = Strict({
   tls: ListenerTls(),
   target_tls: TargetTls(),
   max_message_bytes: Size('16mb'),
+  login_timeout: Duration('60s'),
+  max_connections: Type.Integer({ minimum: 1, default: 1000, expected: 'a whole number of client connections held at once' }),
+  target_timeout: Duration('30s'),
 });
 
 export const CaptureSchema = Strict({

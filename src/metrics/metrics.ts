@@ -20,6 +20,7 @@ export interface Metrics {
   readonly shadowDropped: Counter<'reason'>;
   readonly httpBadRequests: Counter<'service' | 'reason'>;
   readonly bodyDecodeFailures: Counter<'stage' | 'reason'>;
+  readonly upstreamFailures: Counter<'service' | 'reason'>;
   readonly gateValue: Gauge<'run_id' | 'gate'>;
   readonly gateThreshold: Gauge<'run_id' | 'gate'>;
   readonly gatePassing: Gauge<'run_id' | 'gate'>;
@@ -101,7 +102,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     }),
     httpBadRequests: new Counter({
       name: 'doppel_http_bad_requests_total',
-      help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout).',
+      help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout, too_many_connections: closed on arrival over max_connections).',
       labelNames: ['service', 'reason'] as const,
       registers,
     }),
@@ -109,6 +110,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'doppel_body_decode_failures_total',
       help: 'Bodies whose Content-Encoding was not undone and were read as the bytes received, by stage (compare, mock, record) and reason (over_limit: cut at compare.max_body_bytes, e.g. a decompression bomb; corrupt; unknown_coding).',
       labelNames: ['stage', 'reason'] as const,
+      registers,
+    }),
+    upstreamFailures: new Counter({
+      name: 'doppel_upstream_failures_total',
+      help: 'Calls to a peer doppel forwards to (record upstream, HTTP dependency targets, HTTP and Postgres mock passthrough targets, the Postgres server of the record relay) that failed, by service and reason (refused, timeout, reset, malformed, too_large, other).',
+      labelNames: ['service', 'reason'] as const,
       registers,
     }),
     gateValue: new Gauge({

@@ -10,6 +10,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
+import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { EXCHANGE_FORMAT_VERSION, encodeBody, isHttpExchange, type Exchange, type HttpExchange } from '../core/exchange.js';
@@ -54,6 +55,8 @@ export interface HttpMockOptions {
   missLog?: Omit<MissLogOptions, 'log' | 'clock'>;
   /** upstream timeout for passthrough, ms */
   upstreamTimeoutMs?: number;
+  /** client connections held at once (mocks[].max_connections); more are closed as they arrive */
+  maxConnections?: number;
 }
 
 export interface HttpMockRecordTo {
@@ -154,6 +157,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
   const basePath = target === undefined ? '' : target.pathname.replace(/\/+$/, '');
 
   const server = createHttpListener({ requireHostHeader: false, keepAliveTimeout: 5_000, headersTimeout: 30_000, requestTimeout: 300_000 }, opts.tls, log);
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -316,11 +320,18 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     const t0 = clock.monotonic();
     const fwd = forwardRequestHeaders(req.rawHeaders, target?.host);
     const chunks: Buffer[] = [];
+    // What is kept of the answer is capped like a request body: an endless body streams to the
+    // client (with backpressure) but is neither held whole nor indexed.
+    let kept = 0;
+    let isTruncated = false;
+    let isDone = false;
+    let abort: ((err?: Error) => void) | undefined;
     let status = 0;
     let resHeaders: string[] = [];
     let resTrailers: string[] = [];
     const p = pool as Pool;
     const finish = (error: { code: string; message: string } | undefined) => {
+      isDone = true;
       const resBody = Buffer.concat(chunks);
       const ex: HttpExchange = {
         v: EXCHANGE_FORMAT_VERSION,
@@ -341,7 +352,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
                   headers: toPairs(resHeaders),
                   ...(resTrailers.length > 0 ? { trailers: toPairs(resTrailers) } : {}),
                   ...encodeBody(resBody),
-                  truncated: false,
+                  truncated: isTruncated,
                 }
               : null,
           ...(error === undefined ? {} : { error }),
@@ -350,7 +361,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
       };
       ex.session = ex.id;
       // the live index keeps the raw call so the next identical request matches it
-      if (error === undefined) index.add(ex);
+      if (error === undefined && !isTruncated) index.add(ex);
       const rt = opts.recordTo;
       if (rt !== undefined) {
         const stored: HttpExchange = {
@@ -382,21 +393,34 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
         );
       }
     };
+    // A client that goes away mid-answer ends the upstream request too.
+    let isClientGone = false;
+    res.once('close', () => {
+      if (isDone) return;
+      isClientGone = true;
+      abort?.(new Error('client closed the connection'));
+    });
     try {
       p.dispatch(
         { path: basePath + url, method: parsed.method, headers: fwd.headers, body: body.length > 0 ? body : null },
         {
-          onConnect: () => undefined,
-          onHeaders: (s: number, raw: Buffer[], _resume: () => void, text: string) => {
+          onConnect: (a: (err?: Error) => void) => {
+            abort = a;
+          },
+          onHeaders: (s: number, raw: Buffer[], resume: () => void, text: string) => {
             if (s < 200) return true;
             status = s;
             resHeaders = forwardResponseHeaders(raw);
             res.writeHead(s, text, resHeaders);
+            res.on('drain', resume);
             return true;
           },
           onData: (c: Buffer) => {
-            chunks.push(Buffer.from(c));
-            return res.write(c) || true;
+            if (kept + c.length <= o.maxBodyBytes) {
+              chunks.push(Buffer.from(c));
+              kept += c.length;
+            } else isTruncated = true;
+            return res.write(c);
           },
           onComplete: (trailers: Buffer[] | string[] | null) => {
             resTrailers = bufferPairs(trailers);
@@ -405,7 +429,8 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
             finish(undefined);
           },
           onError: (err: Error) => {
-            const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+            const code = errorCodeOf(err) ?? 'UNKNOWN';
+            if (!isClientGone) metrics.upstreamFailures.inc({ service, reason: peerFailureReason(err) });
             if (!res.headersSent) {
               const b = JSON.stringify({ error: 'upstream_unavailable', message: `passthrough to ${target?.origin ?? ''} failed: ${err.message} (${code})` });
               res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b), 'x-doppel-error': 'upstream_unavailable' });

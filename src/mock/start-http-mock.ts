@@ -25,6 +25,8 @@ export interface HttpMockSpec {
   latency: 'recorded' | 'none';
   matchHeaders: string[];
   maxBodyBytes: number;
+  /** mocks[].max_connections; no cap when absent */
+  maxConnections?: number | undefined;
   unmatchedKeep: number;
   recordOut: string | undefined;
   /** the listener's `tls` and the target's `target_tls` */
@@ -44,6 +46,7 @@ export function httpMockSpecFromConfig(m: Readonly<ResolvedMock>, abs: (p: strin
     latency: m.latency,
     matchHeaders: [...m.match_headers],
     maxBodyBytes: m.max_body_bytes,
+    maxConnections: m.max_connections,
     unmatchedKeep: m.unmatched_keep,
     recordOut: m.record_out === undefined ? undefined : abs(m.record_out),
     tls: m.tls,
@@ -116,6 +119,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
       target: spec.target,
       unmatchedKeep: spec.unmatchedKeep,
       upstreamTimeoutMs: config.record.timeouts.upstream_ms,
+      ...(spec.maxConnections === undefined ? {} : { maxConnections: spec.maxConnections }),
     },
     recordTo,
     log,

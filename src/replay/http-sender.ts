@@ -16,6 +16,7 @@ import type { HeaderPairs } from '../core/exchange.js';
 import type { TargetTls } from '../core/tls.js';
 import type { ResponseSample } from '../compare/types.js';
 import type { OutgoingRequest } from './request-builder.js';
+import { PeerFailureError } from '../core/peer-failure.js';
 
 export type SendOutcome =
   | { ok: true; sample: ResponseSample & { durationMs: number }; isTruncated: boolean }
@@ -64,7 +65,7 @@ class ResponseCollector {
   #isTruncated = false;
 
   private readonly state: SenderState;
-  private readonly start: number;
+  readonly start: number;
   private readonly resolve: (o: SendOutcome) => void;
 
   constructor(state: SenderState, start: number, resolve: (o: SendOutcome) => void) {
@@ -76,6 +77,11 @@ class ResponseCollector {
   cancel(): void {
     this.#isCancelled = true;
     this.#abort?.(new CancelledError('cancelled'));
+  }
+
+  /** The whole answer took longer than the request timeout (a dripping or endless body). */
+  expire(timeoutMs: number): void {
+    this.#abort?.(new PeerFailureError('timeout', `no whole answer within ${timeoutMs} ms`));
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -151,6 +157,20 @@ export function createHttpSender(opts: HttpSenderOptions): HttpSender {
   };
   if (opts.signal?.aborted === true) onStop();
   opts.signal?.addEventListener('abort', onStop, { once: true });
+  // undici's timeouts bound the wait for the head and between body chunks; a body that drips or
+  // never ends would hold its request for ever. One sweep (not a timer per request) ends those.
+  const sweep = setInterval(
+    () => {
+      const t = opts.now();
+      for (const c of state.inFlight) {
+        // in send order, so the first one still within its time ends the sweep
+        if (t - c.start < opts.timeoutMs) break;
+        c.expire(opts.timeoutMs);
+      }
+    },
+    Math.max(10, Math.min(1000, opts.timeoutMs / 4)),
+  );
+  sweep.unref();
   return {
     origin: url.origin,
     send(req) {
@@ -164,6 +184,7 @@ export function createHttpSender(opts: HttpSenderOptions): HttpSender {
     },
     async close() {
       opts.signal?.removeEventListener('abort', onStop);
+      clearInterval(sweep);
       await pool.destroy();
     },
   };

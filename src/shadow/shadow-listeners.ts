@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedShadow } from '../config/resolve.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
-import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import { startHttpCaptureProxy, type HttpCaptureProxy, type ProxyLimits, type ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import { startPgRecorder } from '../capture/pg-recorder.js';
 import type { CaptureSink } from '../capture/recorder.js';
 import type { RecordDecision } from '../capture/record-filter.js';
@@ -37,6 +37,7 @@ export interface ShadowListenersOptions {
   maxBodyBytes: number;
   /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
   timeouts: ProxyTimeouts;
+  limits?: ProxyLimits | undefined;
   log: Logger;
   metrics: Metrics;
   /** certificates read at the edge: the inbound listener's and its targets' */
@@ -59,7 +60,7 @@ export class ShadowListeners {
 
   get #common() {
     const o = this.#o;
-    return { maxBodyBytes: o.maxBodyBytes, timeouts: o.timeouts, traceLinks: this.#traceLinks, log: o.log, metrics: o.metrics };
+    return { maxBodyBytes: o.maxBodyBytes, timeouts: o.timeouts, limits: o.limits, traceLinks: this.#traceLinks, log: o.log, metrics: o.metrics };
   }
 
   /** a candidate dependency port started elsewhere (the Postgres live mocks) */
@@ -99,6 +100,7 @@ export class ShadowListeners {
         writer: createPgFeedWriter(pgMocks.get(d.name)),
         log: o.log,
         metrics: o.metrics,
+        maxConnections: o.limits?.maxConnections,
       });
       this.#started.push(relay);
       this.deps.set(d.name, formatHostPort({ host: relay.address.address, port: relay.address.port }));

@@ -13,7 +13,7 @@ import type { Logger } from '../core/logger.js';
 import { newRunId } from '../core/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { checkGatesNeedBaseline, validateGates } from '../gates/gate-evaluator.js';
-import type { ProxyTimeouts } from '../capture/http-capture-proxy.js';
+import type { ProxyLimits, ProxyTimeouts } from '../capture/http-capture-proxy.js';
 import { createRecordFilter, type RecordDecision } from '../capture/record-filter.js';
 import { createCandidateClient } from './candidate-client.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
@@ -35,6 +35,8 @@ export interface ShadowServiceOptions {
   metrics: Metrics;
   /** the capture proxy's timeouts (record.timeouts): the primary path is the record path */
   timeouts: ProxyTimeouts;
+  /** the capture proxy's limits (record.max_header_bytes, record.max_connections); Node's defaults when absent */
+  limits?: ProxyLimits | undefined;
   /** certificates read at the edge: the listener's, and those of the targets (shadow.*_tls, http_deps[].target_tls) */
   tls?: ShadowTls | undefined;
   now?: () => number;
@@ -174,7 +176,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
 
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
-  const listeners = new ShadowListeners({ shadow: cfg, maxBodyBytes: maxBody, timeouts: opts.timeouts, log: opts.log, metrics: opts.metrics, tls });
+  const listeners = new ShadowListeners({ shadow: cfg, maxBodyBytes: maxBody, timeouts: opts.timeouts, limits: opts.limits, log: opts.log, metrics: opts.metrics, tls });
   let inbound: Awaited<ReturnType<ShadowListeners['startInbound']>>;
   try {
     await listeners.startPrimaryHttpDeps(liveMocks);

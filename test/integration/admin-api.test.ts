@@ -27,6 +27,7 @@ const METRIC_NAMES = [
   'doppel_response_duration_seconds',
   'doppel_shadow_dropped_total',
   'doppel_http_bad_requests_total',
+  'doppel_upstream_failures_total',
   'doppel_gate_value',
   'doppel_gate_threshold',
   'doppel_gate_passing',

@@ -44,6 +44,9 @@ export interface MockContext {
   target: HostPort | undefined;
   targetName: string;
   targetConnectTimeoutMs: number;
+  targetTimeoutMs: number;
+  /** doppel_upstream_failures_total of this mock's passthrough target */
+  countUpstreamFailure(err: unknown): void;
   /** indexes and writes an exchange made by passthrough */
   storePassthrough(rec: RecordedPg): PgEntry;
 }

@@ -29,6 +29,7 @@ async function upstreamOf(c: ConnContext): Promise<PgUpstream> {
       parameters: c.startupParams,
       password: mock.password,
       connectTimeoutMs: mock.targetConnectTimeoutMs,
+      requestTimeoutMs: mock.targetTimeoutMs,
       maxMessageBytes: mock.maxMessageBytes,
     });
     if (c.isDisposed || c.step.k === 'closed') {
@@ -86,6 +87,7 @@ function passFailed(c: ConnContext, kind: 'simple' | 'extended', sql: string, er
   fields.code = SqlState.connectionFailure;
   fields.message = `doppel mock: cannot pass the statement through to ${targetName}: ${(err as Error).message}`;
   delete fields.detail;
+  c.mock.countUpstreamFailure(err);
   c.mock.log.warn({ target: targetName, err: (err as Error).message }, 'pg passthrough failed');
   // A transaction the server held is gone with its connection.
   if (wasInTx) c.tx = 'E';

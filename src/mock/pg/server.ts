@@ -11,13 +11,16 @@ import { createSecureContext } from 'node:tls';
 import type { Exchange, PgExchange } from '../../core/exchange.js';
 import { DoppelError } from '../../core/errors.js';
 import { newExchangeId } from '../../core/ids.js';
+import { peerFailureReason } from '../../core/peer-failure.js';
 import { listenOn } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/pg/constants.js';
+import { BackendWriter } from '../../protocols/pg/backend-encoder.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, SqlState } from '../../protocols/pg/constants.js';
 import { createSqlAnalyzer, loadSqlParser } from '../../protocols/pg/sql-normalizer.js';
 import { parsePgParamRules } from './config.js';
 import { disposeConnection, openConnection } from './connection.js';
-import type { MockContext } from './context.js';
+import { closeConnection, type MockContext } from './context.js';
+import { fatal } from './error-fields.js';
 import { createLiveWindow } from './live-window.js';
 import { createParseCache } from './parse-cache.js';
 import { createPassthroughStore } from './passthrough-store.js';
@@ -56,10 +59,13 @@ export async function startPgMock(opts: PgMockOptions): Promise<PgMock> {
     target,
     targetName: target === undefined ? '' : `${target.host}:${target.port}`,
     targetConnectTimeoutMs: opts.targetConnectTimeoutMs ?? 10_000,
+    targetTimeoutMs: opts.targetTimeoutMs ?? 30_000,
+    countUpstreamFailure: (err) => opts.metrics.upstreamFailures.inc({ service: opts.service, reason: peerFailureReason(err) }),
     storePassthrough: (rec) => passthrough.store(rec),
   };
 
   const runTag = newExchangeId().slice(-6).toLowerCase();
+  const loginTimeoutMs = opts.loginTimeoutMs ?? 60_000;
   let connCounter = 0;
   const sockets = new Set<Socket>();
   function onConnection(raw: Socket): void {
@@ -68,10 +74,28 @@ export async function startPgMock(opts: PgMockOptions): Promise<PgMock> {
     raw.on('close', () => sockets.delete(raw));
     raw.on('error', (err) => log.debug({ err }, 'pg mock client socket error'));
     const conn = openConnection(mock, `m-${runTag}-${++connCounter}`, raw);
-    raw.on('close', () => disposeConnection(conn));
+    // postmaster.c: "canceling authentication due to timeout" (SQLSTATE 57014) after authentication_timeout.
+    const login = setTimeout(() => {
+      if (conn.step.k === 'ready' || conn.step.k === 'closed') return;
+      conn.w.errorResponse(fatal(SqlState.queryCanceled, 'canceling authentication due to timeout'));
+      closeConnection(conn, true);
+    }, loginTimeoutMs);
+    raw.on('close', () => {
+      clearTimeout(login);
+      disposeConnection(conn);
+    });
   }
 
-  const server: Server = createServer({ noDelay: true }, onConnection);
+  const maxConnections = opts.maxConnections ?? Number.POSITIVE_INFINITY;
+  const server: Server = createServer({ noDelay: true }, (raw) => {
+    // As PostgreSQL past max_connections: FATAL 53300 "sorry, too many clients already", then close.
+    if (sockets.size >= maxConnections) {
+      raw.on('error', () => undefined);
+      raw.end(new BackendWriter().errorResponse(fatal(SqlState.tooManyConnections, 'sorry, too many clients already')).take());
+      return;
+    }
+    onConnection(raw);
+  });
   const address = await listenOn(server, opts.listen, opts.listenFlag ?? `mocks[${opts.service}].listen`);
   server.on('error', (err) => log.error({ err }, 'pg mock listener error'));
   log.info({ listen: `${address.address}:${address.port}`, recordings: index.size }, 'pg mock listening');

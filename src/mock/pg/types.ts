@@ -54,6 +54,15 @@ export interface PgMockBaseOptions {
   recordTo?: ExchangeWriter;
   /** connect and authenticate to the target within this time (default 10 s) */
   targetConnectTimeoutMs?: number;
+  /**
+   * a client not through startup and authentication within this is sent FATAL 57014 and closed,
+   * as PostgreSQL's authentication_timeout does (default 60 s)
+   */
+  loginTimeoutMs?: number;
+  /** client connections held at once; more are closed as they arrive (default: no cap) */
+  maxConnections?: number;
+  /** a passthrough statement the target does not answer within this time fails with 08006 (default 30 s) */
+  targetTimeoutMs?: number;
   /** bounds on exchanges fed at run time with `addExchange` (live mocks of `doppel shadow`) */
   live?: PgLiveWindow;
 }

@@ -11,6 +11,7 @@ import type { HostPort } from '../../core/address.js';
 import type { TxStatus } from '../../core/exchange.js';
 import { BackendDecoder, type BackendEvent } from '../../protocols/pg/backend-decoder.js';
 import { AuthCode } from '../../protocols/pg/constants.js';
+import { PeerFailureError } from '../../core/peer-failure.js';
 import { passwordMessage, saslInitialResponse, saslResponse, startupMessage, terminateMessage } from '../../protocols/pg/frontend-encoder.js';
 import { createScramClient, md5Response, type ScramClient } from './auth.js';
 
@@ -22,6 +23,8 @@ export interface PgUpstreamOptions {
   password: string | undefined;
   /** connect and authenticate within this time */
   connectTimeoutMs: number;
+  /** a request not answered up to its last ReadyForQuery within this time fails (the server hangs) */
+  requestTimeoutMs: number;
   maxMessageBytes: number;
 }
 
@@ -56,7 +59,7 @@ export class PgUpstream {
     sock.setNoDelay(true);
     const up = new PgUpstream(sock, opts);
     return new Promise<PgUpstream>((resolve, reject) => {
-      const timer = setTimeout(() => up.#fail(new Error(`no answer within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
+      const timer = setTimeout(() => up.#fail(new PeerFailureError('timeout', `no answer within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
       up.#waiter = {
         events: [],
         remaining: 1,
@@ -72,7 +75,7 @@ export class PgUpstream {
       sock.on('connect', () => sock.write(startupMessage(opts.parameters)));
       sock.on('data', (chunk: Buffer) => up.#receive(chunk));
       sock.on('error', (err) => up.#fail(err));
-      sock.on('close', () => up.#fail(new Error('the server closed the connection')));
+      sock.on('close', () => up.#fail(new PeerFailureError('reset', 'the server closed the connection')));
     });
   }
 
@@ -88,7 +91,20 @@ export class PgUpstream {
     if (this.#step.k === 'closed') return Promise.reject(new Error(this.#step.reason));
     if (this.#waiter !== undefined) return Promise.reject(new Error('a request is already in flight'));
     return new Promise<BackendEvent[]>((resolve, reject) => {
-      this.#waiter = { events: [], remaining: readyCount, resolve, reject };
+      const ms = this.#opts.requestTimeoutMs;
+      const timer = setTimeout(() => this.#fail(new PeerFailureError('timeout', `the server did not answer within ${ms} ms`)), ms);
+      this.#waiter = {
+        events: [],
+        remaining: readyCount,
+        resolve: (evs) => {
+          clearTimeout(timer);
+          resolve(evs);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
       this.#sock.write(bytes);
     });
   }

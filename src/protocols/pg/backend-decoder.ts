@@ -10,6 +10,7 @@
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError, Field, NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { DoppelError } from '../../core/errors.js';
+import { PeerFailureError } from '../../core/peer-failure.js';
 import type { PgErrorFields, PgField, TxStatus } from '../../core/exchange.js';
 import { AuthCode, BackendCode, ERROR_FIELD_NAMES } from './constants.js';
 
@@ -40,7 +41,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** A server message that cannot be read: the server (or what stands in for it) broke the protocol. */
 function malformed(message: string, cause?: unknown): DoppelError {
-  return new DoppelError('DOPPEL_UPSTREAM_UNAVAILABLE', `malformed server message: ${message}`, cause === undefined ? {} : { cause });
+  return new PeerFailureError('malformed', `malformed server message: ${message}`, cause === undefined ? {} : { cause });
 }
 
 const FIELD_NAME_OF = new Map(ERROR_FIELD_NAMES.map(([letter, name]) => [letter.charCodeAt(0), name]));
@@ -126,6 +127,11 @@ export class BackendDecoder {
     }
   }
 
+  /** bytes of a message not yet whole: a server that closes with some left closed mid-message */
+  get pendingBytes(): number {
+    return this.#buf.length - this.#off;
+  }
+
   /**
    * The next whole message, or undefined when more bytes are needed. Throws
    * a DoppelError (DOPPEL_UPSTREAM_UNAVAILABLE) on a frame it cannot read.
@@ -137,7 +143,7 @@ export class BackendDecoder {
     const code = buf[off] as number;
     const len = buf.readInt32BE(off + 1);
     if (len < 4) throw malformed(`invalid length ${len}`);
-    if (len > this.#maxMessageBytes) throw malformed(`${len} bytes is over the limit of ${this.#maxMessageBytes}`);
+    if (len > this.#maxMessageBytes) throw new PeerFailureError('too_large', `server message of ${len} bytes is over the limit of ${this.#maxMessageBytes}`);
     if (buf.length - off < len + 1) return undefined;
     const end = off + 1 + len;
     this.#off = end;

@@ -117,4 +117,6 @@ export const SqlState = {
   /** the mock's passthrough cannot reach or lost its real server */
   connectionFailure: '08006',
   tooManyConnections: '53300',
+  /** also "canceling authentication due to timeout" (postmaster.c, authentication_timeout) */
+  queryCanceled: '57014',
 } as const;
