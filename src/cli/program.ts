@@ -15,6 +15,7 @@ import { registerTransformCommand } from './transform.js';
 import { registerImportCommand } from './import.js';
 import { registerExportCommand } from './export.js';
 import { registerRulesCommand } from './rules.js';
+import { registerReportCommand } from './report.js';
 
 /** Binds a command action to commander: resolves globals, records the exit code. */
 export type Bind = <O>(action: CommandAction<O>) => (...args: unknown[]) => Promise<void>;
@@ -78,6 +79,7 @@ Docs: README.md; contract: DESIGN.md.`,
     registerImportCommand,
     registerExportCommand,
     registerRulesCommand,
+    registerReportCommand,
   ]) {
     const cmd = register(program, bind);
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

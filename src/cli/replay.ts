@@ -8,8 +8,9 @@ import { formatVerdict, startProgressView, type ProgressView } from '../replay/p
 import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandContext } from './context.js';
 import type { Bind } from './program.js';
 import type { ExitCode } from '../core/errors.js';
+import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
 
-export interface ReplayFlags {
+export interface ReplayFlags extends CoordinationFlags {
   traffic?: string[];
   target?: string;
   concurrency?: string;
@@ -62,6 +63,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
   }
 
+  const coordination = await openCoordination(flags, config.replay.run_id);
   const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
@@ -82,6 +84,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
         signal: ctx.io.signal,
         ...(ctx.runtime.adminToken === undefined ? {} : { adminToken: ctx.runtime.adminToken }),
         ...(isDryRun ? { dryRun: (line: string) => ctx.io.stdout.write(`${line}\n`) } : {}),
+        ...(coordination === undefined ? {} : { coordination }),
       },
       {
         log: daemon.log,
@@ -99,6 +102,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     return result.exitCode;
   } finally {
     progress?.stop();
+    await coordination?.coordinator.close();
     await daemon.close();
   }
 }
@@ -126,5 +130,9 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--mock-admin <urls>', 'admin URLs of doppel mocks, for mock_match_rate', collectList)
     .addOption(new Option('--insecure', 'accept self-signed TLS certificates of the target'))
     .addOption(new Option('--dry-run', 'print what would be sent, send nothing'))
+    .option('--coordinator <url>', 'join the distributed run --run-id through this Redis (redis://HOST:PORT/DB[?cluster=1])')
+    .option('--load-only', 'with --coordinator: load the traffic into the run and leave')
+    .option('--claim-timeout <seconds>', 'with --coordinator: a lost worker\'s sessions go to another after this long (default 30)')
+    .option('--worker-id <id>', 'with --coordinator: this worker\'s name (default HOST-PID)')
     .action(bind<ReplayFlags>(replayAction));
 }
