@@ -5,6 +5,7 @@
  * sessions wait before another takes them.
  */
 import { usageError } from '../core/errors.js';
+import { createIpcCoordinator } from '../replay/coordinate/ipc-coordinator.js';
 import { createRedisCoordinator } from '../replay/coordinate/redis-coordinator.js';
 import { checkRunId, coordinationTiming, type Coordinator } from '../replay/coordinate/types.js';
 import { isRedisStoreUrl } from '../store/open-store.js';
@@ -14,6 +15,8 @@ export interface CoordinationFlags {
   loadOnly?: boolean;
   claimTimeout?: string;
   workerId?: string;
+  /** set by `--workers N` on the worker processes it starts: the run is the parent's */
+  ipcWorker?: string;
 }
 
 export interface Coordination {
@@ -33,6 +36,10 @@ export function claimTimeoutMs(value: string | undefined): number {
 
 /** Opens the coordinator the flags name, or undefined for a plain one-process replay. */
 export async function openCoordination(flags: CoordinationFlags, runId: string | undefined): Promise<Coordination | undefined> {
+  if (flags.ipcWorker !== undefined && flags.coordinator === undefined) {
+    const timeout = claimTimeoutMs(flags.claimTimeout);
+    return { coordinator: createIpcCoordinator(flags.ipcWorker, timeout), pollMs: coordinationTiming(timeout).pollMs, isLoadOnly: false };
+  }
   if (flags.coordinator === undefined) {
     if (flags.loadOnly === true) throw usageError('--load-only needs --coordinator URL and --run-id ID');
     return undefined;

@@ -9,8 +9,9 @@ import { collect, collectList, loadCommandConfig, numeric, setIn, type CommandCo
 import type { Bind } from './program.js';
 import type { ExitCode } from '../core/errors.js';
 import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
+import { runLocalWorkers, type WorkersFlags } from './replay-workers.js';
 
-export interface ReplayFlags extends CoordinationFlags {
+export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
   traffic?: string[];
   target?: string;
   concurrency?: string;
@@ -33,6 +34,7 @@ export interface ReplayFlags extends CoordinationFlags {
 }
 
 async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
+  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   const config = loadCommandConfig(ctx, (raw) => {
     const set = (key: string, value: unknown) => {
       if (value !== undefined) setIn(raw, ['replay', key], value);
@@ -134,5 +136,7 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--load-only', 'with --coordinator: load the traffic into the run and leave')
     .option('--claim-timeout <seconds>', 'with --coordinator: a lost worker\'s sessions go to another after this long (default 30)')
     .option('--worker-id <id>', 'with --coordinator: this worker\'s name (default HOST-PID)')
+    .option('--workers [n]', 'run N local worker processes on one run (default: the number of cores); with --coordinator they join it')
+    .addOption(new Option('--ipc-worker <id>').hideHelp())
     .action(bind<ReplayFlags>(replayAction));
 }
