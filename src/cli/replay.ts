@@ -67,6 +67,8 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
 
   const coordination = await openCoordination(flags, config.replay.run_id);
   const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
+  // Every worker of a run exports its own figures; the label keeps them apart, and rules sum over it.
+  if (coordination !== undefined) daemon.metrics.registry.setDefaultLabels({ worker: coordination.coordinator.workerId });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
   let progress: ProgressView | undefined;
