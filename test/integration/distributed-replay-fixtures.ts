@@ -7,9 +7,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { HttpExchange } from '../../src/core/exchange.js';
 import { newExchangeId } from '../../src/core/ids.js';
 import { createFileStoreWriter } from '../../src/store/file-store.js';
+import { runCli } from '../helpers/cli.js';
 import { startUpstream, type Upstream } from './http-test-helpers.js';
 
 export const STEPS = 2;
@@ -110,4 +112,58 @@ export function comparable(summary: Record<string, unknown>): Record<string, unk
     latencyCounts: { candidate: latency.candidate.count, baseline: latency.baseline.count },
     endpoints: endpoints.map(({ latency: l, ...e }) => ({ ...e, candidateCount: (l as { candidate: { count: number } }).candidate.count })),
   };
+}
+
+export interface WorkersScenario {
+  /** the coordinator: the shared Redis or a cluster */
+  url: string;
+  runId: string;
+  dir: string;
+  traffic: string;
+  gates: string;
+  sessions: number;
+}
+
+/**
+ * One process, then 3 workers of one run over the same traffic: every session reaches the target
+ * once and in order, and the merged report (also written again by `doppel report`) equals the one
+ * process's.
+ */
+export async function expectWorkersEqualOneProcess(s: WorkersScenario): Promise<void> {
+  const target = await startSessionTarget();
+  const single = join(s.dir, `single-${s.runId}`);
+  const report = join(s.dir, `merged-${s.runId}`);
+  try {
+    const base = ['replay', '--traffic', s.traffic, '--target', target.url, '--gates', s.gates, '--concurrency', '12'];
+    const one = await runCli([...base, '--report', single], { timeoutMs: 280_000 });
+    expect(one.stderr).not.toContain('internal error');
+    expect(one.code).toBe(1);
+    target.steps.clear();
+    const results = await Promise.all(
+      [1, 2, 3].map((n) => runCli([...base, '--report', report, '--coordinator', s.url, '--run-id', s.runId, '--worker-id', `w${n}`], { timeoutMs: 280_000 })),
+    );
+    for (const r of results) expect(r.stderr).not.toContain('internal error');
+    // The worker that wrote the merged report exits with the run's verdict; the others did their share.
+    expect(results.map((r) => r.code).sort(), results.map((r) => r.stderr.slice(-400)).join('\n')).toEqual([0, 0, 1]);
+    expect(target.steps.size).toBe(s.sessions);
+    for (const [session, steps] of target.steps) expect(steps, session).toEqual([0, 1]);
+
+    const merged = await readSummary(report);
+    expect(comparable(merged)).toEqual(comparable(await readSummary(single)));
+    const d = merged.distributed as { sessions: number; resent: number; workers: Array<{ worker: string; sessions: number }> };
+    expect(d.sessions).toBe(s.sessions);
+    expect(d.resent).toBe(0);
+    expect(d.workers.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
+    for (const w of d.workers) expect(w.sessions).toBeGreaterThan(0);
+    const ids = (rows: Array<Record<string, unknown>>) => rows.map((r) => r.exchangeId as string).sort();
+    expect(ids(await readLines(join(report, 'results.ndjson')))).toEqual(ids(await readLines(join(single, 'results.ndjson'))));
+    expect(ids(await readLines(join(report, 'diffs.ndjson')))).toEqual(ids(await readLines(join(single, 'diffs.ndjson'))));
+
+    const again = await runCli(['report', '--run-id', s.runId, '--coordinator', s.url, '--out', join(s.dir, `again-${s.runId}`)]);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain(`${s.sessions} sessions from 3 workers`);
+    expect(comparable(await readSummary(join(s.dir, `again-${s.runId}`)))).toEqual(comparable(merged));
+  } finally {
+    await target.close();
+  }
 }

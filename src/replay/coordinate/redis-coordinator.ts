@@ -63,13 +63,28 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Workers of one run start together; a Cluster's first slot refresh can fail while many clients
+ * connect at once. A few tries, then the URL is reported as unreachable (exit 2).
+ */
+async function connectWithRetry(loc: ReturnType<typeof parseRedisStoreUrl>): Promise<Client> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openRedis(loc, { commandTimeoutMs: 15_000 });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await sleep(500 * attempt);
+    }
+  }
+}
+
 export function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}`;
 }
 
 export async function createRedisCoordinator(opts: RedisCoordinatorOptions): Promise<Coordinator> {
   const loc = parseRedisStoreUrl(opts.url);
-  const client: Client = await openRedis(loc, { commandTimeoutMs: 15_000 });
+  const client: Client = await connectWithRetry(loc);
   const timing: CoordinationTiming = coordinationTiming(opts.claimTimeoutMs);
   const workerId = opts.workerId ?? defaultWorkerId();
   const tag = `{doppel:run:${opts.runId}}`;
