@@ -215,16 +215,15 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const stop = new ReplayStop({ signal: options.signal, durationMs, log: runLog });
   const sessionOf = replaySessionKeyer(options.sessionKey);
   let share = 1;
-  if (shard !== undefined) {
+  if (shard !== undefined && coordination !== undefined) {
     await shard.start(source.exchanges, sessionOf ?? ((ex) => ex.session || ex.id), stop.signal);
-    // Rate and concurrency are the whole run's: each live worker takes its share.
-    const c = (coordination as { coordinator: Coordinator; isLoadOnly?: boolean });
-    if (c.isLoadOnly === true) {
-      await c.coordinator.leave();
+    if (coordination.isLoadOnly === true) {
+      await coordination.coordinator.leave();
       stop.dispose();
-      return loadedOnly(runId);
+      return emptyResult(runId, 0);
     }
-    share = await c.coordinator.liveWorkers();
+    // Rate and concurrency are the whole run's: each live worker takes its share.
+    share = await coordination.coordinator.liveWorkers();
   }
   const timing: Timing =
     cfg.rate !== undefined
@@ -384,8 +383,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   return result;
 }
 
-function loadedOnly(runId: string): ReplayResult {
-  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged: 0, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
+/** A run that sent nothing: a dry run (`unjudged` counts what it printed) or a --load-only loader. */
+function emptyResult(runId: string, unjudged: number): ReplayResult {
+  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
   return {
     runId,
     verdict: 'pass',
@@ -416,21 +416,7 @@ async function dryRun(
     write(`${ex.session || ex.id}\t${out.method} ${target.replace(/\/$/, '')}${out.path}${body}`);
     n++;
   }
-  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged: n, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
-  return {
-    runId,
-    verdict: 'pass',
-    exitCode: ExitCode.ok,
-    abortReason: undefined,
-    gates: [],
-    counts,
-    reportDir: undefined,
-    achievedRate: 0,
-    targetRate: undefined,
-    rateShortfall: undefined,
-    schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },
-    mockCounts: undefined,
-  };
+  return emptyResult(runId, n);
 }
 
 /**
