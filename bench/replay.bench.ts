@@ -50,7 +50,7 @@ server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 `;
 
-async function startTarget(): Promise<{ url: string; child: ChildProcess }> {
+export async function startTarget(): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['-e', TARGET_SOURCE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve(Number(m)));

@@ -15,6 +15,7 @@ import { runStoreBench } from './store.bench.js';
 import { runPgBench } from './pg.bench.js';
 import { runCompareBench } from './compare.bench.js';
 import { runReplayBench } from './replay.bench.js';
+import { runReplayWorkersBench } from './replay-workers.bench.js';
 import { runShadowBench, runShadowSettle } from './shadow.bench.js';
 import { runHttpBench } from './http.bench.js';
 import { runGrpcBench } from './grpc.bench.js';
@@ -31,6 +32,7 @@ const modules: BenchModule[] = [
   { name: 'pg', run: runPgBench },
   { name: 'compare', run: (o) => runCompareBench({ quick: o.quick, figures: o.figures }) },
   { name: 'replay', run: (o) => runReplayBench({ quick: o.quick, figures: o.figures }) },
+  { name: 'replay-workers', run: (o) => runReplayWorkersBench({ quick: o.quick, figures: o.figures }) },
   { name: 'shadow', run: runShadowBench },
   { name: 'shadow-settle', run: runShadowSettle },
   { name: 'grpc', run: (o) => runGrpcBench({ quick: o.quick, figures: o.figures }) },

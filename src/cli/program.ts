@@ -17,6 +17,7 @@ import { registerTransformCommand } from './transform.js';
 import { registerImportCommand } from './import.js';
 import { registerExportCommand } from './export.js';
 import { registerRulesCommand } from './rules.js';
+import { registerReportCommand } from './report.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMAT_FLAGS = ['pretty', 'json'] as const;
@@ -81,6 +82,7 @@ Docs: README.md; contract: DESIGN.md.`,
     registerImportCommand,
     registerExportCommand,
     registerRulesCommand,
+    registerReportCommand,
   ]) {
     const cmd = register(program, bind);
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

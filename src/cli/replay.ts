@@ -10,8 +10,10 @@ import { formatVerdict, startProgressView, type ProgressView } from '../replay/p
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { collect, collectList, type CommandContext, type Bind } from './context.js';
 import type { ExitCode } from '../core/errors.js';
+import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
+import { runLocalWorkers, type WorkersFlags } from './replay-workers.js';
 
-export interface ReplayFlags {
+export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
   traffic?: string[];
   target?: string;
   concurrency?: string;
@@ -62,6 +64,7 @@ function replayOverrides(flags: ReplayFlags): ConfigOverrides {
 }
 
 async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
+  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   const config = ctx.config;
   let gates = config.quality_gates;
   let cutoffs = config.cutoffs;
@@ -71,7 +74,10 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
   }
 
+  const coordination = await openCoordination(flags, config.replay.run_id);
   const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
+  // Every worker of a run exports its own figures; the label keeps them apart, and rules sum over it.
+  if (coordination !== undefined) daemon.metrics.registry.setDefaultLabels({ worker: coordination.coordinator.workerId });
   const runs = createReplayRunsProvider();
   daemon.providers.runs.push(runs);
   let progress: ProgressView | undefined;
@@ -93,6 +99,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
         signal: ctx.io.signal,
         ...(ctx.runtime.adminToken === undefined ? {} : { adminToken: ctx.runtime.adminToken }),
         ...(isDryRun ? { dryRun: (line: string) => ctx.io.stdout.write(`${line}\n`) } : {}),
+        ...(coordination === undefined ? {} : { coordination }),
       },
       {
         log: daemon.log,
@@ -110,6 +117,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     return result.exitCode;
   } finally {
     progress?.stop();
+    await coordination?.coordinator.close();
     await daemon.close();
   }
 }
@@ -138,5 +146,11 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--mock-admin <urls>', 'admin URLs of doppel mocks, for mock_match_rate', collectList)
     .addOption(new Option('--insecure', 'accept self-signed TLS certificates of the target'))
     .addOption(new Option('--dry-run', 'print what would be sent, send nothing'))
+    .option('--coordinator <url>', 'join the distributed run --run-id through this Redis (redis://HOST:PORT/DB[?cluster=1])')
+    .option('--load-only', 'with --coordinator: load the traffic into the run and leave')
+    .option('--claim-timeout <seconds>', 'with --coordinator: a lost worker\'s sessions go to another after this long (default 30)')
+    .option('--worker-id <id>', 'with --coordinator: this worker\'s name (default HOST-PID)')
+    .option('--workers [n]', 'run N local worker processes on one run (default: the number of cores); with --coordinator they join it')
+    .addOption(new Option('--ipc-worker <id>').hideHelp())
     .action(bind<ReplayFlags>(replayAction, { overrides: replayOverrides }));
 }

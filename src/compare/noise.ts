@@ -56,7 +56,19 @@ export interface NoiseLearner {
    */
   judge(endpoint: string, outcome: CompareOutcome): { result: JudgedResult; outcome: CompareOutcome };
   learned(): LearnedNoise[];
+  /** the counts behind every decision, as plain JSON for another process to absorb */
+  evidence(): NoiseEvidence;
+  /** adds another learner's evidence; decisions are taken again over the sums */
+  absorb(evidence: NoiseEvidence): void;
 }
+
+/** Per endpoint: self and candidate sample counts, and per path the disagreements and value samples. */
+export type NoiseEvidence = Array<{
+  endpoint: string;
+  selfSamples: number;
+  candidateSamples: number;
+  paths: Array<{ path: string; self: number; candidate: number; samples: Array<{ expected?: unknown; actual?: unknown }> }>;
+}>;
 
 interface PathStats {
   self: number;
@@ -231,6 +243,35 @@ export function createNoiseLearner(opts: NoiseLearnerOptions): NoiseLearner {
         }
       }
       return out.sort((a, b) => a.endpoint.localeCompare(b.endpoint) || b.selfRate - a.selfRate || a.path.localeCompare(b.path));
+    },
+
+    evidence() {
+      return [...endpoints].map(([endpoint, s]) => ({
+        endpoint,
+        selfSamples: s.selfSamples,
+        candidateSamples: s.candidateSamples,
+        paths: [...s.paths].map(([path, p]) => ({ path, self: p.self, candidate: p.candidate, samples: p.samples })),
+      }));
+    },
+
+    absorb(evidence) {
+      for (const e of evidence) {
+        const s = statsOf(e.endpoint, true);
+        if (s === undefined) continue;
+        s.selfSamples += e.selfSamples;
+        s.candidateSamples += e.candidateSamples;
+        for (const ep of e.paths) {
+          let p = s.paths.get(ep.path);
+          if (p === undefined) {
+            if (s.paths.size >= maxPaths) continue;
+            p = { self: 0, candidate: 0, samples: [] };
+            s.paths.set(ep.path, p);
+          }
+          p.self += ep.self;
+          p.candidate += ep.candidate;
+          for (const v of ep.samples) if (p.samples.length < maxSampleValues) p.samples.push(v);
+        }
+      }
     },
   };
 }

@@ -15,7 +15,7 @@ import { DoppelError } from '../core/errors.js';
 import type { CutoffsConfig } from '../config/schema.js';
 import { GATE_NAMES, LATENCY_GATES, isGateName, parseGateExpression, type GateExpression, type GateName } from '../config/gate-expression.js';
 import { evaluateGate } from './expression.js';
-import { createLatencySketch, type LatencySketch } from './latency-sketch.js';
+import { createLatencySketch, type LatencySketch, type SketchState } from './latency-sketch.js';
 import type { EndpointStats, GateResult, JudgedRequest, LatencySummary, MockCounts, Percentiles, RunCounts, Verdict } from './types.js';
 
 export interface GateEvaluatorOptions {
@@ -41,6 +41,46 @@ export interface GateEvaluator {
   counts(): RunCounts;
   latency(): LatencySummary;
   endpoints(): EndpointStats[];
+  /** counters and sketches of the whole run as plain JSON, for another process to absorb */
+  state(): EvaluatorState;
+  /** adds another evaluator's state: the sum of N workers' states reads as one run over all their requests */
+  absorb(state: EvaluatorState): void;
+}
+
+/** An accumulator's counters by name and its sketches' buckets. */
+export interface AccumulatorState {
+  c: Record<string, number>;
+  s: Record<string, SketchState>;
+}
+
+export interface EvaluatorState {
+  run: AccumulatorState;
+  endpoints: Array<[string, AccumulatorState]>;
+}
+
+const RUN_COUNTERS = ['requests', 'answered', 'errors', 'statusPass', 'bodyMatch', 'mismatches', 'noise', 'newMismatches', 'unexpected5xx', 'fieldMatch', 'fieldMismatch', 'fieldIgnored', 'mockMatched', 'mockUnmatched', 'mockPassthrough'] as const;
+const RUN_SKETCHES = ['baseline', 'candidate', 'pairedBaseline', 'pairedCandidate'] as const;
+const ENDPOINT_COUNTERS = ['requests', 'errors', 'statusPass', 'bodyMatch', 'mismatches', 'noise', 'newMismatches', 'fieldMatch', 'fieldMismatch', 'fieldIgnored'] as const;
+const ENDPOINT_SKETCHES = ['baseline', 'candidate'] as const;
+
+type Counted<K extends string> = Record<K, number>;
+type Sketched<K extends string> = Record<K, LatencySketch>;
+
+function stateOf<C extends string, S extends string>(acc: Counted<C> & Sketched<S>, counters: readonly C[], sketches: readonly S[]): AccumulatorState {
+  const c: Record<string, number> = {};
+  const s: Record<string, SketchState> = {};
+  for (const k of counters) c[k] = acc[k];
+  for (const k of sketches) s[k] = acc[k].state();
+  return { c, s };
+}
+
+function absorbInto<C extends string, S extends string>(acc: Counted<C> & Sketched<S>, state: AccumulatorState, counters: readonly C[], sketches: readonly S[]): void {
+  const counts = acc as Counted<C>;
+  for (const k of counters) counts[k] = counts[k] + (state.c[k] ?? 0);
+  for (const k of sketches) {
+    const sk = state.s[k];
+    if (sk !== undefined) acc[k].absorb(sk);
+  }
 }
 
 interface CompiledGate {
@@ -391,6 +431,22 @@ export function createGateEvaluator(opts: GateEvaluatorOptions): GateEvaluator {
     counts: () => acc.counts(),
     latency: () => acc.latency(),
     endpoints: () => [...perEndpoint.entries()].map(([name, e]) => e.stats(name)).sort((a, b) => a.endpoint.localeCompare(b.endpoint)),
+    state: () => ({
+      run: stateOf(acc, RUN_COUNTERS, RUN_SKETCHES),
+      endpoints: [...perEndpoint.entries()].map(([name, e]) => [name, stateOf(e, ENDPOINT_COUNTERS, ENDPOINT_SKETCHES)]),
+    }),
+    absorb(state) {
+      absorbInto(acc, state.run, RUN_COUNTERS, RUN_SKETCHES);
+      for (const [name, es] of state.endpoints) {
+        const key = perEndpoint.has(name) || perEndpoint.size < maxEndpoints ? name : OTHER_ENDPOINTS;
+        let ep = perEndpoint.get(key);
+        if (ep === undefined) {
+          ep = new EndpointAccumulator();
+          perEndpoint.set(key, ep);
+        }
+        absorbInto(ep, es, ENDPOINT_COUNTERS, ENDPOINT_SKETCHES);
+      }
+    },
   };
 }
 
@@ -406,7 +462,7 @@ export interface WindowedGateEvaluatorOptions extends GateEvaluatorOptions {
  * The same readings over the requests of the last windowMs; its cutoff is not
  * sticky (the window moves on), and it keeps no per-endpoint stats.
  */
-export type WindowedGateEvaluator = Omit<GateEvaluator, 'endpoints'>;
+export type WindowedGateEvaluator = Omit<GateEvaluator, 'endpoints' | 'state' | 'absorb'>;
 
 /**
  * Gates over a sliding window (shadow mode): a ring of time buckets, each an

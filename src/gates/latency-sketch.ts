@@ -3,7 +3,9 @@
  * 1% relative error (the DDSketch construction: bucket i holds values in
  * (min·γ^(i-1), min·γ^i] with γ = 1.02). Memory is fixed (~4.7 KB) however many
  * values it sees, and two sketches merge by adding counts, which is what the
- * windowed gate evaluator needs.
+ * windowed gate evaluator needs. The state is the bucket counts themselves,
+ * so a sketch rebuilt from another process's state merges exactly: N workers'
+ * sketches add up to the sketch one process would have built.
  */
 
 const GAMMA = 1.02;
@@ -23,6 +25,16 @@ export interface LatencySketch {
   quantiles(qs: readonly number[]): number[] | undefined;
   merge(other: LatencySketch): void;
   reset(): void;
+  /** the non-empty buckets, for another process to merge */
+  state(): SketchState;
+  /** adds a state's counts (another sketch's, possibly from another process) */
+  absorb(state: SketchState): void;
+}
+
+/** Non-empty buckets as [index, count] pairs: plain JSON, exact. */
+export interface SketchState {
+  n: number;
+  b: Array<[number, number]>;
 }
 
 /** relative accuracy of quantile(): (γ-1)/(γ+1) */
@@ -86,5 +98,19 @@ class LogBucketSketch implements LatencySketch {
   reset(): void {
     this.counts.fill(0);
     this.count = 0;
+  }
+
+  state(): SketchState {
+    const b: Array<[number, number]> = [];
+    for (let i = 0; i < BUCKETS; i++) if (this.counts[i] !== 0) b.push([i, this.counts[i] as number]);
+    return { n: this.count, b };
+  }
+
+  absorb(state: SketchState): void {
+    for (const [i, c] of state.b) {
+      if (!Number.isInteger(i) || i < 0 || i >= BUCKETS || !(c >= 0)) throw new TypeError(`latency sketch state: bad bucket [${i}, ${c}]`);
+      this.counts[i] = (this.counts[i] as number) + c;
+    }
+    this.count += state.n;
   }
 }

@@ -31,7 +31,7 @@ export interface JudgeOptions {
   evaluators: ReadonlyArray<{ record(j: JudgedRequest): void }>;
   metrics: Pick<RunMetrics, 'recordComparison' | 'recordDurations'>;
   /** the report directory's streams; none without --report */
-  report?: RunReportWriter | undefined;
+  report?: Pick<RunReportWriter, 'record'> | undefined;
   /** diff samples kept for the live view, newest replacing oldest */
   maxSamples: number;
   /** a pair the pool could not take, or whose comparison failed, is not judged */

@@ -37,6 +37,9 @@ import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
 import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
+import { ReplayShard } from './coordinate/shard.js';
+import type { Coordinator } from './coordinate/types.js';
 
 export interface MockCountsSource {
   start(): Promise<void>;
@@ -70,6 +73,11 @@ export interface ReplayOptions {
   adminToken?: string;
   /** prints what would be sent and sends nothing */
   dryRun?: (line: string) => void;
+  /**
+   * joins a run shared by several workers (coordinate/): sessions come from the coordinator, rate
+   * and concurrency are split across the live workers, and the last worker writes the merged report
+   */
+  coordination?: { coordinator: Coordinator; pollMs: number; isLoadOnly?: boolean };
 }
 
 export interface ReplayDeps {
@@ -88,6 +96,8 @@ export interface ReplayResult {
   gates: GateResult[];
   counts: ReplayCounts;
   reportDir: string | undefined;
+  /** coordinated runs: whether this worker wrote the merged report, and the sessions it sent again */
+  shard?: { isReporter: boolean; resent: number };
   /** requests per second actually sent */
   achievedRate: number;
   /** --rate when given */
@@ -153,14 +163,38 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const runMetrics = createRunMetrics(metrics, runId, 'replay');
   const evaluator = createGateEvaluator({ gates: options.gates, cutoffs: options.cutoffs, hasLatencyBaseline: hasBaselineRun });
   const baseline = cfg.baseline === undefined ? undefined : await readBaselineReport(cfg.baseline);
-  const report = cfg.report === undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: maxBodyBytes });
+  // A coordinated worker writes no report of its own: the last one writes the merged one.
+  const report = cfg.report === undefined || options.coordination !== undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: maxBodyBytes });
   const runLog = log.child({ runId });
+  const coordination = options.coordination;
+  const startedAt = new Date(clock.now()).toISOString();
+  const shard =
+    coordination === undefined
+      ? undefined
+      : new ReplayShard({
+          coordinator: coordination.coordinator,
+          evaluator,
+          noise,
+          run: {
+            gates: { ...options.gates },
+            cutoffs: { ...options.cutoffs },
+            hasLatencyBaseline: hasBaselineRun,
+            noiseConfidence: compare.noise_confidence,
+            target,
+            baseline: cfg.baseline === undefined ? 'recorded responses' : `baseline run ${cfg.baseline}`,
+            startedAt,
+          },
+          isCollectingLines: cfg.report !== undefined,
+          maxDecodedBytes: maxBodyBytes,
+          pollMs: coordination.pollMs,
+          log: runLog,
+        });
   const judge = createJudge({
     comparator,
     noise,
-    evaluators: [evaluator],
+    evaluators: [shard?.evaluatorSink ?? evaluator],
     metrics: runMetrics,
-    report,
+    report: shard?.reportSink ?? report,
     maxSamples: DIFF_SAMPLES,
     onSaturated: () => undefined,
     log: runLog,
@@ -168,7 +202,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const mockSource =
     options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
 
-  const run = new ReplayRun(runId, target, new Date(clock.now()).toISOString(), () => clock.monotonic());
+  const run = new ReplayRun(runId, target, startedAt, () => clock.monotonic());
   const inbound = options.reader === undefined ? await countInbound(dirs) : undefined;
   const limit = cfg.limit;
   run.expectedTotal = limit === undefined ? inbound : inbound === undefined ? limit : Math.min(limit, inbound);
@@ -177,11 +211,23 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   deps.observe?.(run);
 
   const stop = new ReplayStop({ signal: options.signal, durationMs, log: runLog });
+  const sessionOf = replaySessionKeyer(options.sessionKey);
+  let share = 1;
+  if (shard !== undefined && coordination !== undefined) {
+    await shard.start(source.exchanges, sessionOf ?? ((ex) => ex.session || ex.id), stop.signal);
+    if (coordination.isLoadOnly === true) {
+      await coordination.coordinator.leave();
+      stop.dispose();
+      return emptyResult(runId, 0);
+    }
+    // Rate and concurrency are the whole run's: each live worker takes its share.
+    share = await coordination.coordinator.liveWorkers();
+  }
   const timing: Timing =
     cfg.rate !== undefined
-      ? { mode: 'rate', rps: cfg.rate }
+      ? { mode: 'rate', rps: cfg.rate / share }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
-  const workers = timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency;
+  const workers = Math.max(1, Math.ceil((timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency) / share));
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
   const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
@@ -226,18 +272,25 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   let stats: SchedulerStats;
   try {
     if (mockSource !== undefined) await mockSource.start();
-    runLog.info({ target, timing, workers }, 'replay started');
-    const sessionOf = replaySessionKeyer(options.sessionKey);
+    runLog.info({ target, timing, workers, ...(shard === undefined ? {} : { liveWorkers: share }) }, 'replay started');
+    const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
     stats = await scheduleSessions({
-      source: source.exchanges,
-      ...(sessionOf === undefined ? {} : { sessionOf }),
+      // A worker leases a few sessions ahead of its senders, so the others get theirs.
+      source: shard?.exchanges(workers, stop.signal) ?? source.exchanges,
+      ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
       workers,
       timing,
-      window: cfg.window ?? DEFAULT_WINDOW,
+      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : Math.max(8, workers * 2),
       sessionMemory: SESSION_MEMORY,
       clock,
       signal: stop.signal,
-      play: (req, session) => player.play(req, session),
+      play:
+        shard === undefined
+          ? (req, session) => player.play(req, session)
+          : async (req, session) => {
+              await player.play(req, session);
+              if (!stop.signal.aborted) shard.played(req.exchange.id);
+            },
     });
     if (player.answered === 0 && run.counts.errors > 0) {
       stop.abort(`target unreachable: ${run.counts.errors} requests to ${target} failed, none answered (${player.lastError ?? 'error'})`);
@@ -258,9 +311,22 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
 
   player.isGatesDirty = true;
   exportGates();
-  const gates = run.gates;
-  const abortReason = stop.abortReason;
-  const verdict: Verdict = abortReason !== undefined ? 'aborted' : gates.some((g) => !g.isPassing) ? 'fail' : 'pass';
+  let gates = run.gates;
+  let abortReason = stop.abortReason;
+  let isReporter = false;
+  if (shard !== undefined && coordination !== undefined) {
+    isReporter = await shard.finish(abortReason, new Date(clock.now()).toISOString());
+    if (isReporter) {
+      // The last worker's verdict is the run's: gates over every worker's sessions.
+      const merged = cfg.report === undefined ? await mergeRunReport(coordination.coordinator, runId) : await writeMergedReport(coordination.coordinator, runId, cfg.report);
+      gates = merged.gates;
+      abortReason = merged.abortReason;
+    }
+    run.gates = gates;
+  }
+  // A worker that did not write the merged report has done its share: its own gates are not the run's.
+  const isShare = shard !== undefined && !isReporter;
+  const verdict: Verdict = abortReason !== undefined ? 'aborted' : !isShare && gates.some((g) => !g.isPassing) ? 'fail' : 'pass';
   run.verdict = verdict;
   run.abortReason = abortReason;
   run.finishedAt = new Date(clock.now()).toISOString();
@@ -274,7 +340,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const took = stats.elapsedMs;
     rateShortfall = wanted > 0 && took > wanted ? 1 - wanted / took : 0;
   }
-  if (report !== undefined) {
+  if (report !== undefined && shard === undefined) {
     await report.write(
       {
         runId,
@@ -299,7 +365,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     abortReason,
     gates,
     counts: { ...run.counts },
-    reportDir: report?.dir,
+    reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
+    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent } }),
     achievedRate,
     targetRate,
     rateShortfall,
@@ -312,6 +379,25 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     'replay finished',
   );
   return result;
+}
+
+/** A run that sent nothing: a dry run (`unjudged` counts what it printed) or a --load-only loader. */
+function emptyResult(runId: string, unjudged: number): ReplayResult {
+  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
+  return {
+    runId,
+    verdict: 'pass',
+    exitCode: ExitCode.ok,
+    abortReason: undefined,
+    gates: [],
+    counts,
+    reportDir: undefined,
+    achievedRate: 0,
+    targetRate: undefined,
+    rateShortfall: undefined,
+    schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },
+    mockCounts: undefined,
+  };
 }
 
 async function dryRun(
@@ -328,21 +414,7 @@ async function dryRun(
     write(`${ex.session || ex.id}\t${out.method} ${target.replace(/\/$/, '')}${out.path}${body}`);
     n++;
   }
-  const counts: ReplayCounts = { sent: 0, passed: 0, failed: 0, errors: 0, warmup: 0, unjudged: n, cancelled: 0, noiseSamples: 0, newMismatches: 0 };
-  return {
-    runId,
-    verdict: 'pass',
-    exitCode: ExitCode.ok,
-    abortReason: undefined,
-    gates: [],
-    counts,
-    reportDir: undefined,
-    achievedRate: 0,
-    targetRate: undefined,
-    rateShortfall: undefined,
-    schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },
-    mockCounts: undefined,
-  };
+  return emptyResult(runId, n);
 }
 
 /**

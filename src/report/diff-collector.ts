@@ -2,6 +2,14 @@
  * Keeps what a report shows about diffs within fixed bounds: counts of the
  * differing paths per endpoint (top diffs) and a few whole exchanges per
  * endpoint for the side-by-side view. diffs.ndjson holds everything else.
+ *
+ * What is kept depends on the set of mismatches, never on their order: a top
+ * diff's example and the side-by-side samples are those of the smallest
+ * exchange ids (ULIDs: the earliest recorded). So collectors of N workers
+ * that each saw part of a run merge into exactly the collector of one process
+ * that saw all of it. The samples are the greedy pick over ids in order (at
+ * most maxSamplesPerEndpoint per endpoint, maxSamples in all), kept
+ * incrementally: a sample pushed out by a smaller id can never come back.
  */
 import { generalizePath } from '../core/json-path.js';
 import type { CompareOutcome } from '../compare/types.js';
@@ -25,11 +33,19 @@ export interface DiffSubject {
 }
 
 export interface DiffCollector {
-  /** true when a sample of this endpoint would still be kept (so callers only render bodies then) */
-  wantsSample(endpoint: string): boolean;
+  /** true when a sample of this exchange would be kept (so callers only render bodies then) */
+  wantsSample(endpoint: string, exchangeId: string): boolean;
   add(subject: DiffSubject, bodies?: { baseline?: Buffer | string; candidate?: Buffer | string }): void;
   topDiffs(limit?: number): TopDiff[];
   samples(): SideBySideSample[];
+  /** everything kept, as plain JSON for another process to absorb */
+  state(): DiffCollectorState;
+  absorb(state: DiffCollectorState): void;
+}
+
+export interface DiffCollectorState {
+  paths: TopDiff[];
+  samples: SideBySideSample[];
 }
 
 export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollector {
@@ -38,10 +54,34 @@ export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollec
   const maxPerEndpoint = opts.maxSamplesPerEndpoint ?? 3;
   const maxBodyChars = opts.maxBodyChars ?? 16 * 1024;
   const paths = new Map<string, TopDiff>();
-  const samples: SideBySideSample[] = [];
-  const perEndpoint = new Map<string, number>();
+  /** ascending exchange id */
+  let samples: SideBySideSample[] = [];
 
-  const wantsSample = (endpoint: string) => samples.length < maxSamples && (perEndpoint.get(endpoint) ?? 0) < maxPerEndpoint;
+  const perEndpoint = (endpoint: string) => samples.filter((s) => s.endpoint === endpoint);
+  const wantsSample = (endpoint: string, exchangeId: string): boolean => {
+    if (samples.length >= maxSamples && exchangeId >= (samples[samples.length - 1] as SideBySideSample).exchangeId) return false;
+    const mine = perEndpoint(endpoint);
+    return mine.length < maxPerEndpoint || exchangeId < (mine[mine.length - 1] as SideBySideSample).exchangeId;
+  };
+  const keepSample = (sample: SideBySideSample) => {
+    if (!wantsSample(sample.endpoint, sample.exchangeId) || samples.some((s) => s.exchangeId === sample.exchangeId)) return;
+    samples.push(sample);
+    samples.sort((a, b) => (a.exchangeId < b.exchangeId ? -1 : a.exchangeId > b.exchangeId ? 1 : 0));
+    const mine = perEndpoint(sample.endpoint);
+    if (mine.length > maxPerEndpoint) {
+      const out = mine[mine.length - 1] as SideBySideSample;
+      samples = samples.filter((s) => s !== out);
+    }
+    if (samples.length > maxSamples) samples.pop();
+  };
+  const addPath = (top: TopDiff) => {
+    const key = `${top.endpoint}\u0000${top.path}`;
+    const have = paths.get(key);
+    if (have !== undefined) {
+      have.count += top.count;
+      if (top.example.exchangeId < have.example.exchangeId) have.example = top.example;
+    } else if (paths.size < maxPaths) paths.set(key, { ...top });
+  };
   const text = (b: Buffer | string | undefined) => {
     if (b === undefined) return undefined;
     const s = typeof b === 'string' ? b : b.toString('utf8', 0, Math.min(b.length, maxBodyChars * 4));
@@ -54,20 +94,14 @@ export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollec
       const seen = new Set<string>();
       for (const d of subject.outcome.diffs) {
         const path = generalizePath(d.path);
-        const key = `${subject.endpoint}\u0000${path}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const top = paths.get(key);
-        if (top !== undefined) top.count++;
-        else if (paths.size < maxPaths) {
-          const example: TopDiff['example'] = { exchangeId: subject.exchangeId };
-          if (d.expected !== undefined) example.expected = d.expected;
-          if (d.actual !== undefined) example.actual = d.actual;
-          paths.set(key, { endpoint: subject.endpoint, path, kind: d.kind, count: 1, example });
-        }
+        if (seen.has(path)) continue;
+        seen.add(path);
+        const example: TopDiff['example'] = { exchangeId: subject.exchangeId };
+        if (d.expected !== undefined) example.expected = d.expected;
+        if (d.actual !== undefined) example.actual = d.actual;
+        addPath({ endpoint: subject.endpoint, path, kind: d.kind, count: 1, example });
       }
-      if (!wantsSample(subject.endpoint)) return;
-      perEndpoint.set(subject.endpoint, (perEndpoint.get(subject.endpoint) ?? 0) + 1);
+      if (!wantsSample(subject.endpoint, subject.exchangeId)) return;
       const sample: SideBySideSample = {
         exchangeId: subject.exchangeId,
         endpoint: subject.endpoint,
@@ -79,11 +113,16 @@ export function createDiffCollector(opts: DiffCollectorOptions = {}): DiffCollec
       const c = text(bodies?.candidate);
       if (b !== undefined) sample.baselineBody = b;
       if (c !== undefined) sample.candidateBody = c;
-      samples.push(sample);
+      keepSample(sample);
     },
     topDiffs(limit = 50) {
       return [...paths.values()].sort((a, b) => b.count - a.count || a.endpoint.localeCompare(b.endpoint) || a.path.localeCompare(b.path)).slice(0, limit);
     },
     samples: () => samples,
+    state: () => ({ paths: [...paths.values()], samples }),
+    absorb(state) {
+      for (const top of state.paths) addPath(top);
+      for (const sample of state.samples) keepSample(sample);
+    },
   };
 }

@@ -10,6 +10,7 @@ import { DEFAULT_DECODE_LIMIT, readableBody } from '../core/content-coding.js';
 import type { JudgedRequest } from '../gates/types.js';
 import { createDiffCollector, type DiffCollector } from './diff-collector.js';
 import { createDiffWriter, createResultsWriter } from './ndjson-writer.js';
+import type { DiffRecord, ResultRecord } from './types.js';
 
 export interface JudgedStreams {
   readonly collector: DiffCollector;
@@ -43,8 +44,55 @@ function sampleBody(s: ResponseSample, maxBytes: number): Buffer | string {
   return r.body;
 }
 
-export function createJudgedStreams(dir: string, opts: JudgedStreamsOptions = {}): JudgedStreams {
+/** Where the recorder's lines go: the report directory's files, or a buffer a worker ships. */
+export interface JudgedSinks {
+  diffs: { write(record: DiffRecord): unknown };
+  results: { write(record: ResultRecord): unknown };
+}
+
+export type JudgedRecord = JudgedStreams['record'];
+
+/** The per-request step of a report, apart from where its lines go. */
+export function createJudgedRecorder(sinks: JudgedSinks, collector: DiffCollector, opts: JudgedStreamsOptions = {}): JudgedRecord {
   const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
+  const { diffs, results } = sinks;
+  return (j, isMismatch, bodies, error) => {
+    const o = j.outcome;
+    results.write({ exchangeId: j.exchangeId, endpoint: j.endpoint, status: j.candidateStatus, durationMs: j.candidateMs, isMatch: j.isAnswered && o?.isMatch === true });
+    const known = j.isKnownMismatch === undefined ? {} : { isKnownMismatch: j.isKnownMismatch };
+    if (!j.isAnswered) {
+      diffs.write({
+        exchangeId: j.exchangeId,
+        endpoint: j.endpoint,
+        result: 'error',
+        baselineStatus: j.baselineStatus,
+        candidateStatus: undefined,
+        diffs: [],
+        flags: [],
+        ...known,
+        ...(error === undefined ? {} : { error }),
+      });
+      return;
+    }
+    if (!isMismatch || o === undefined) return;
+    diffs.write({
+      exchangeId: j.exchangeId,
+      endpoint: j.endpoint,
+      result: 'mismatch',
+      baselineStatus: j.baselineStatus,
+      candidateStatus: j.candidateStatus,
+      diffs: o.diffs,
+      ...(o.omittedDiffs === undefined ? {} : { omittedDiffs: o.omittedDiffs }),
+      flags: o.flags,
+      ...known,
+    });
+    const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome: o };
+    if (bodies === undefined || !collector.wantsSample(j.endpoint, j.exchangeId)) collector.add(subject);
+    else collector.add(subject, { baseline: sampleBody(bodies.baseline, maxDecoded), candidate: sampleBody(bodies.candidate, maxDecoded) });
+  };
+}
+
+export function createJudgedStreams(dir: string, opts: JudgedStreamsOptions = {}): JudgedStreams {
   const diffs = createDiffWriter(dir);
   const results = createResultsWriter(dir);
   const collector = createDiffCollector();
@@ -53,40 +101,7 @@ export function createJudgedStreams(dir: string, opts: JudgedStreamsOptions = {}
     get diffsDropped() {
       return diffs.dropped;
     },
-    record(j, isMismatch, bodies, error) {
-      const o = j.outcome;
-      results.write({ exchangeId: j.exchangeId, endpoint: j.endpoint, status: j.candidateStatus, durationMs: j.candidateMs, isMatch: j.isAnswered && o?.isMatch === true });
-      const known = j.isKnownMismatch === undefined ? {} : { isKnownMismatch: j.isKnownMismatch };
-      if (!j.isAnswered) {
-        diffs.write({
-          exchangeId: j.exchangeId,
-          endpoint: j.endpoint,
-          result: 'error',
-          baselineStatus: j.baselineStatus,
-          candidateStatus: undefined,
-          diffs: [],
-          flags: [],
-          ...known,
-          ...(error === undefined ? {} : { error }),
-        });
-        return;
-      }
-      if (!isMismatch || o === undefined) return;
-      diffs.write({
-        exchangeId: j.exchangeId,
-        endpoint: j.endpoint,
-        result: 'mismatch',
-        baselineStatus: j.baselineStatus,
-        candidateStatus: j.candidateStatus,
-        diffs: o.diffs,
-        ...(o.omittedDiffs === undefined ? {} : { omittedDiffs: o.omittedDiffs }),
-        flags: o.flags,
-        ...known,
-      });
-      const subject = { exchangeId: j.exchangeId, endpoint: j.endpoint, baselineStatus: j.baselineStatus, candidateStatus: j.candidateStatus, outcome: o };
-      if (bodies === undefined || !collector.wantsSample(j.endpoint)) collector.add(subject);
-      else collector.add(subject, { baseline: sampleBody(bodies.baseline, maxDecoded), candidate: sampleBody(bodies.candidate, maxDecoded) });
-    },
+    record: createJudgedRecorder({ diffs, results }, collector, opts),
     flush: async () => {
       await Promise.all([diffs.flush(), results.flush()]);
     },

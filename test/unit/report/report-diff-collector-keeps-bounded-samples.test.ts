@@ -20,6 +20,35 @@ describe('diff collector', () => {
     ]);
     expect(c.samples().map((s) => s.exchangeId)).toEqual(['e0', 'e1', 'z']);
     expect(c.samples()[0]!.baselineBody).toBe('{"a":1}');
-    expect(c.wantsSample('GET /a')).toBe(false);
+    expect(c.wantsSample('GET /a', 'e9')).toBe(false);
+    expect(c.wantsSample('GET /a', 'a0')).toBe(true);
+  });
+
+  it('keeps the smallest exchange ids whatever the order, so collectors of parts merge into the collector of the whole', () => {
+    const outcome = (path: string) => ({
+      isMatch: false,
+      isStatusMatch: true,
+      isBodyMatch: false,
+      fields: { match: 1, mismatch: 1, ignored: 0 },
+      diffs: [{ path, kind: 'changed' as const, expected: 1, actual: 2 }],
+      flags: [],
+    });
+    const subjects = Array.from({ length: 60 }, (_, i) => ({
+      exchangeId: `e${String(i).padStart(3, '0')}`,
+      endpoint: `GET /r${i % 7}`,
+      baselineStatus: 200,
+      candidateStatus: 500,
+      outcome: outcome(`$.f${i % 4}`),
+    }));
+    const whole = createDiffCollector({ maxSamples: 10, maxSamplesPerEndpoint: 2 });
+    for (const s of subjects) whole.add(s, { baseline: s.exchangeId });
+    // three parts, each seen in reverse order
+    const parts = [0, 1, 2].map(() => createDiffCollector({ maxSamples: 10, maxSamplesPerEndpoint: 2 }));
+    for (let i = subjects.length - 1; i >= 0; i--) parts[i % 3]!.add(subjects[i]!, { baseline: subjects[i]!.exchangeId });
+    const merged = createDiffCollector({ maxSamples: 10, maxSamplesPerEndpoint: 2 });
+    for (const p of parts) merged.absorb(JSON.parse(JSON.stringify(p.state())));
+    expect(merged.samples()).toEqual(whole.samples());
+    expect(merged.topDiffs()).toEqual(whole.topDiffs());
+    expect(whole.samples().map((s) => s.exchangeId)).toEqual(['e000', 'e001', 'e002', 'e003', 'e004', 'e005', 'e006', 'e007', 'e008', 'e009']);
   });
 });

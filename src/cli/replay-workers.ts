@@ -1,0 +1,100 @@
+/**
+ * `doppel replay --workers N`: N worker processes running this same command
+ * line, one per core by default. With --coordinator they join the Redis run
+ * like any other worker; without, this process holds the run in memory and
+ * the workers reach it over their IPC channel. A worker process that dies has
+ * its sessions handed to the others at once. The exit code is the verdict of
+ * the worker that wrote the merged report.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism, hostname } from 'node:os';
+import { ExitCode, usageError } from '../core/errors.js';
+import { newRunId } from '../core/ids.js';
+import { isRunRequest, type RunReply } from '../replay/coordinate/ipc-coordinator.js';
+import { MemoryRun } from '../replay/coordinate/memory-run.js';
+import { claimTimeoutMs } from './replay-coordination.js';
+import type { CommandContext } from './context.js';
+
+export interface WorkersFlags {
+  workers?: string | boolean;
+  runId?: string;
+  coordinator?: string;
+  claimTimeout?: string;
+}
+
+export function workerCount(value: string | boolean): number {
+  if (value === true) return availableParallelism();
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < 1 || n > 1024) throw usageError(`--workers: expected a number of workers from 1 to 1024, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** This command line without --workers [N]: what every worker runs. */
+export function workerArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.startsWith('--workers=')) continue;
+    if (a === '--workers') {
+      if (/^\d+$/.test(argv[i + 1] ?? '')) i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext): Promise<ExitCode> {
+  const n = workerCount(flags.workers ?? true);
+  const runId = flags.runId ?? newRunId(Date.now());
+  const args = workerArgs(process.argv.slice(2));
+  if (flags.runId === undefined) args.push('--run-id', runId);
+  const run = flags.coordinator === undefined ? new MemoryRun({ claimTimeoutMs: claimTimeoutMs(flags.claimTimeout) }) : undefined;
+  const codes = new Map<string, number | null>();
+  const children: ChildProcess[] = [];
+  const exits: Array<Promise<void>> = [];
+  for (let i = 1; i <= n; i++) {
+    const worker = `w${i}`;
+    const own = run === undefined ? ['--worker-id', `${hostname()}-${process.pid}-${worker}`] : ['--ipc-worker', worker];
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, ...own], {
+      cwd: ctx.io.cwd,
+      env: { ...ctx.io.env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    child.on('message', (m: unknown) => {
+      if (!isRunRequest(m) || run === undefined) return;
+      let reply: RunReply;
+      try {
+        reply = { doppel: 'run-reply', id: m.id, result: run.call(m) };
+      } catch (err) {
+        reply = { doppel: 'run-reply', id: m.id, error: (err as Error).message };
+      }
+      if (child.connected) child.send(reply);
+    });
+    exits.push(
+      new Promise<void>((resolve) => {
+        child.once('exit', (code) => {
+          codes.set(worker, code);
+          run?.lost(worker);
+          resolve();
+        });
+      }),
+    );
+  }
+  const stop = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  };
+  ctx.io.signal.addEventListener('abort', stop, { once: true });
+  try {
+    await Promise.all(exits);
+  } finally {
+    ctx.io.signal.removeEventListener('abort', stop);
+  }
+  const reporter = run?.reporter();
+  const code = reporter === undefined ? undefined : codes.get(reporter);
+  if (code !== undefined && code !== null) return code as ExitCode;
+  // With Redis the reporter is one of the workers: the worst exit code stands for the run.
+  const known = [...codes.values()].filter((c): c is number => c !== null);
+  return (known.length === 0 ? ExitCode.internal : Math.max(...known)) as ExitCode;
+}

@@ -1,0 +1,128 @@
+/**
+ * A worker process's coordinator for `--workers N` without Redis: every call
+ * goes to the parent's MemoryRun over the IPC channel Node opens between a
+ * parent and a child it forks, and comes back with the answer.
+ */
+import { DoppelError } from '../../core/errors.js';
+import type { RunCall, RunMethod } from './memory-run.js';
+import { coordinationTiming, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
+
+/** A call's envelope on the channel; `doppel` keeps it apart from any other message. */
+export interface RunRequest extends RunCall {
+  doppel: 'run-call';
+  id: number;
+}
+
+export interface RunReply {
+  doppel: 'run-reply';
+  id: number;
+  result?: unknown;
+  error?: string;
+}
+
+export function isRunRequest(m: unknown): m is RunRequest {
+  return typeof m === 'object' && m !== null && (m as { doppel?: unknown }).doppel === 'run-call';
+}
+
+const PAGE = 1000;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): Coordinator {
+  const send = process.send?.bind(process);
+  if (send === undefined) throw new DoppelError('DOPPEL_USAGE', '--ipc-worker is for the worker processes `doppel replay --workers N` starts itself');
+  const timing = coordinationTiming(claimTimeoutMs);
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let seq = 0;
+  const onMessage = (m: unknown) => {
+    const r = m as RunReply;
+    if (r?.doppel !== 'run-reply') return;
+    const w = waiting.get(r.id);
+    waiting.delete(r.id);
+    if (r.error !== undefined) w?.reject(new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${r.error}`));
+    else w?.resolve(r.result);
+  };
+  process.on('message', onMessage);
+  const call = <T>(method: RunMethod, ...args: unknown[]): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = ++seq;
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const req: RunRequest = { doppel: 'run-call', id, worker: workerId, method, args };
+      send(req, undefined, undefined, (err) => {
+        if (err !== null) {
+          waiting.delete(id);
+          reject(new DoppelError('DOPPEL_RUN_ABORTED', `the parent doppel process is gone: ${err.message}`, { cause: err }));
+        }
+      });
+    });
+  const held = new Set<string>();
+  let beat: NodeJS.Timeout | undefined;
+  const stopBeat = () => {
+    if (beat !== undefined) clearInterval(beat);
+    beat = undefined;
+  };
+
+  return {
+    workerId,
+    display: 'local workers',
+    async join() {
+      await call('join');
+      beat = setInterval(() => void call('renew', [...held]).catch(() => undefined), timing.pollMs);
+      beat.unref();
+    },
+    claimLoad: () => call<boolean>('claimLoad'),
+    loadBatch: (items) => call<number>('loadBatch', items),
+    loadDone: () => call<void>('loadDone'),
+    async waitLoaded(signal) {
+      for (;;) {
+        if (signal.aborted) return;
+        const state = await call<'loaded' | 'waiting' | 'lost'>('loadState');
+        if (state === 'loaded') return;
+        if (state === 'lost') throw new DoppelError('DOPPEL_RUN_ABORTED', 'the worker loading the traffic was lost before it finished');
+        await sleep(timing.pollMs, signal);
+      }
+    },
+    async next(max) {
+      const r = await call<{ leases: SessionLease[]; isDone: boolean }>('next', max);
+      for (const l of r.leases) held.add(l.entry);
+      return r;
+    },
+    liveWorkers: () => call<number>('liveWorkers'),
+    async commit(partial: WorkerPartial, finished: readonly SessionLease[], lines: CommitLines) {
+      // The lines of a lease are the parent's already: only its entry and session travel back.
+      await call('commit', partial, finished.map((l) => ({ entry: l.entry, session: l.session, lines: [], isResent: l.isResent })), lines);
+      for (const l of finished) held.delete(l.entry);
+    },
+    async leave() {
+      stopBeat();
+      await call('leave');
+    },
+    async finish() {
+      stopBeat();
+      for (;;) {
+        const r = await call<number>('finish');
+        if (r !== 0) return r === 1;
+        await sleep(timing.pollMs);
+      }
+    },
+    partials: () => call<WorkerPartial[]>('partials'),
+    async *lines(kind) {
+      for (let i = 0; ; i += PAGE) {
+        const page = await call<string[]>('lines', kind, i, PAGE);
+        if (page.length > 0) yield page;
+        if (page.length < PAGE) return;
+      }
+    },
+    async close() {
+      stopBeat();
+      process.off('message', onMessage);
+      // The channel would keep this process alive after its work is done.
+      process.disconnect?.();
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * One worker's side of a coordinated run. The worker joins; the first to ask
+ * loads the traffic as sessions; then sessions are leased a few at a time and
+ * their exchanges fed to the session scheduler like any traffic stream.
+ *
+ * What the judge records for a session is held back until the whole session
+ * has been played, then applied to the worker's evaluator and report
+ * collector; finished sessions are committed (acknowledged together with the
+ * worker's whole mergeable state) every commit interval. So the state in
+ * Redis only ever covers acknowledged sessions: a lost worker's unfinished
+ * sessions are replayed by another and counted once.
+ */
+import type { NoiseLearner } from '../../compare/noise.js';
+import { isHttpExchange, type HttpExchange } from '../../core/exchange.js';
+import type { Logger } from '../../core/logger.js';
+import type { GateEvaluator } from '../../gates/gate-evaluator.js';
+import type { JudgedRequest } from '../../gates/types.js';
+import { createDiffCollector, type DiffCollector } from '../../report/diff-collector.js';
+import { createJudgedRecorder, type JudgedRecord } from '../../report/judged-streams.js';
+import { decodeExchangeLine, encodeExchange } from '../../store/codec.js';
+import type { CommitLines, Coordinator, SessionLease, WorkerPartial } from './types.js';
+
+const LOAD_BATCH = 500;
+const COMMIT_EVERY_MS = 200;
+const RESENT_IDS_KEPT = 100;
+
+export interface ShardOptions {
+  coordinator: Coordinator;
+  /** the worker's evaluator: it only ever sees requests of finished sessions */
+  evaluator: GateEvaluator;
+  noise: NoiseLearner | undefined;
+  run: WorkerPartial['run'];
+  /** ship diffs.ndjson and results.ndjson lines for the merged report */
+  isCollectingLines: boolean;
+  maxDecodedBytes: number;
+  pollMs: number;
+  log: Logger;
+}
+
+interface SessionBuffer {
+  lease: SessionLease;
+  left: number;
+  judged: JudgedRequest[];
+  recorded: Array<Parameters<JudgedRecord>>;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+export class ReplayShard {
+  readonly #o: ShardOptions;
+  readonly collector: DiffCollector = createDiffCollector();
+  readonly #record: JudgedRecord;
+  #lines: CommitLines = { diffs: [], results: [] };
+  #done: SessionLease[] = [];
+  readonly #open = new Map<string, SessionBuffer>();
+  readonly #sessionOf = new Map<string, string>();
+  #sessions = 0;
+  #resent = 0;
+  readonly #resentIds: string[] = [];
+  #commits: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: ShardOptions) {
+    this.#o = opts;
+    const sink = (list: 'diffs' | 'results') => ({ write: (r: unknown) => (opts.isCollectingLines ? this.#lines[list].push(JSON.stringify(r)) : 0) });
+    this.#record = createJudgedRecorder({ diffs: sink('diffs'), results: sink('results') }, this.collector, { maxDecodedBytes: opts.maxDecodedBytes });
+  }
+
+  /** Joins the run; the first worker loads `source`, the others wait until it has. */
+  async start(source: AsyncIterable<HttpExchange>, sessionOf: (ex: HttpExchange) => string, signal: AbortSignal): Promise<void> {
+    const c = this.#o.coordinator;
+    await c.join();
+    if (await c.claimLoad()) {
+      let batch: Array<[string, string]> = [];
+      let sessions = 0;
+      let exchanges = 0;
+      for await (const ex of source) {
+        batch.push([sessionOf(ex), encodeExchange(ex)]);
+        exchanges++;
+        if (batch.length >= LOAD_BATCH) {
+          sessions += await c.loadBatch(batch);
+          batch = [];
+        }
+      }
+      sessions += await c.loadBatch(batch);
+      await c.loadDone(sessions);
+      this.#o.log.info({ sessions, exchanges, coordinator: c.display }, 'traffic loaded into the run');
+    } else {
+      await c.waitLoaded(signal);
+      // Another worker loaded the traffic: close this one's read of it.
+      await source[Symbol.asyncIterator]().return?.();
+    }
+    this.#timer = setInterval(() => void this.#commit(), COMMIT_EVERY_MS);
+    this.#timer.unref();
+  }
+
+  /** The exchanges of the sessions leased to this worker, each session's in order and together. */
+  async *exchanges(batch: number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
+    for (;;) {
+      if (signal.aborted) return;
+      const { leases, isDone } = await this.#o.coordinator.next(batch);
+      if (leases.length === 0) {
+        if (isDone) return;
+        await sleep(this.#o.pollMs, signal);
+        continue;
+      }
+      for (const lease of leases) {
+        const buf: SessionBuffer = { lease, left: 0, judged: [], recorded: [] };
+        const exchanges: HttpExchange[] = [];
+        lease.lines.forEach((line, i) => {
+          const r = decodeExchangeLine(line, `${this.#o.coordinator.display} session ${lease.session}`, i + 1);
+          if (r.ok && isHttpExchange(r.exchange)) exchanges.push(r.exchange);
+        });
+        buf.left = exchanges.length;
+        if (lease.isResent) {
+          this.#resent++;
+          if (this.#resentIds.length < RESENT_IDS_KEPT) this.#resentIds.push(lease.session);
+        }
+        if (buf.left === 0) {
+          this.#finishSession(buf);
+          continue;
+        }
+        for (const ex of exchanges) {
+          this.#open.set(ex.id, buf);
+          this.#sessionOf.set(ex.id, lease.session);
+        }
+        yield* exchanges;
+      }
+    }
+  }
+
+  readonly sessionOf = (ex: HttpExchange): string => this.#sessionOf.get(ex.id) ?? ex.id;
+
+  /** The judge's evaluator: records wait in their session until it is played whole. */
+  readonly evaluatorSink = {
+    record: (j: JudgedRequest): void => {
+      const buf = this.#open.get(j.exchangeId);
+      if (buf === undefined) this.#o.evaluator.record(j);
+      else buf.judged.push(j);
+    },
+  };
+
+  /** The judge's report: the same hold. */
+  readonly reportSink = {
+    record: (...args: Parameters<JudgedRecord>): void => {
+      const buf = this.#open.get(args[0].exchangeId);
+      if (buf === undefined) this.#record(...args);
+      else buf.recorded.push(args);
+    },
+  };
+
+  /** One request of a leased session was played to its end (not cancelled). */
+  played(exchangeId: string): void {
+    const buf = this.#open.get(exchangeId);
+    if (buf === undefined) return;
+    this.#open.delete(exchangeId);
+    this.#sessionOf.delete(exchangeId);
+    buf.left--;
+    if (buf.left === 0) this.#finishSession(buf);
+  }
+
+  #finishSession(buf: SessionBuffer): void {
+    for (const j of buf.judged) this.#o.evaluator.record(j);
+    for (const r of buf.recorded) this.#record(...r);
+    this.#done.push(buf.lease);
+    this.#sessions++;
+  }
+
+  #partial(abortReason: string | undefined, finishedAt: string | undefined): WorkerPartial {
+    return {
+      v: 1,
+      worker: this.#o.coordinator.workerId,
+      run: this.#o.run,
+      evaluator: this.#o.evaluator.state(),
+      noise: this.#o.noise?.evidence() ?? [],
+      diffs: this.collector.state(),
+      sessions: this.#sessions,
+      resent: this.#resent,
+      resentSessions: [...this.#resentIds],
+      ...(abortReason === undefined ? {} : { abortReason }),
+      ...(finishedAt === undefined ? {} : { finishedAt }),
+    };
+  }
+
+  /** Commits finished sessions with the state that covers them; a failed commit is retried with the next. */
+  #commit(abortReason?: string, finishedAt?: string, isFinal = false): Promise<void> {
+    this.#commits = this.#commits.then(async () => {
+      if (this.#done.length === 0 && !isFinal) return;
+      const done = this.#done;
+      const lines = this.#lines;
+      this.#done = [];
+      this.#lines = { diffs: [], results: [] };
+      try {
+        await this.#o.coordinator.commit(this.#partial(abortReason, finishedAt), done, lines);
+      } catch (err) {
+        this.#done = [...done, ...this.#done];
+        this.#lines = { diffs: [...lines.diffs, ...this.#lines.diffs], results: [...lines.results, ...this.#lines.results] };
+        if (isFinal) throw err;
+        this.#o.log.warn({ err, sessions: done.length }, 'commit failed; retrying with the next');
+      }
+    });
+    return this.#commits;
+  }
+
+  get resent(): number {
+    return this.#resent;
+  }
+
+  /** Commits what is finished and leaves the run; true when this worker writes the merged report. */
+  async finish(abortReason: string | undefined, finishedAt: string): Promise<boolean> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#commit(abortReason, finishedAt, true);
+    return this.#o.coordinator.finish();
+  }
+}

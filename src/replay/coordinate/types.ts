@@ -1,0 +1,110 @@
+/**
+ * The protocol of a run shared by several replay workers: the traffic is
+ * loaded once as sessions, each session is leased whole to one worker, a
+ * worker commits its finished sessions together with its mergeable judge
+ * state, and the last worker to finish writes the merged report. Two
+ * implementations: Redis Streams (workers on any machines) and in-process
+ * (`--workers N` on one machine, the parent holding the state).
+ */
+import type { NoiseEvidence } from '../../compare/noise.js';
+import type { CutoffsConfig } from '../../config/schema.js';
+import type { EvaluatorState } from '../../gates/gate-evaluator.js';
+import type { DiffCollectorState } from '../../report/diff-collector.js';
+
+/** One session handed to one worker: its exchange lines in recorded order. */
+export interface SessionLease {
+  /** the stream entry (Redis) or slot (in-process) to acknowledge */
+  entry: string;
+  session: string;
+  lines: string[];
+  /** true when another worker held it before and was lost: its requests are sent again */
+  isResent: boolean;
+}
+
+/** What a worker has judged in the sessions it committed: every field merges by addition. */
+export interface WorkerPartial {
+  v: 1;
+  worker: string;
+  /** what the merged report needs to evaluate gates without the workers' flags */
+  run: {
+    gates: Record<string, string>;
+    cutoffs: CutoffsConfig;
+    hasLatencyBaseline: boolean;
+    /** compare.noise_confidence, to take noise decisions again over the merged evidence */
+    noiseConfidence: number;
+    target: string;
+    baseline: string;
+    startedAt: string;
+  };
+  evaluator: EvaluatorState;
+  noise: NoiseEvidence;
+  diffs: DiffCollectorState;
+  /** sessions committed */
+  sessions: number;
+  /** of those, sessions leased after a lost worker held them */
+  resent: number;
+  /** the first few re-sent session ids */
+  resentSessions: string[];
+  /** the worker stopped early (cutoff, unreachable target, signal) */
+  abortReason?: string;
+  finishedAt?: string;
+}
+
+/** Report lines a commit carries: diffs.ndjson and results.ndjson records as JSON text. */
+export interface CommitLines {
+  diffs: string[];
+  results: string[];
+}
+
+export interface Coordinator {
+  readonly workerId: string;
+  /** where the run lives, for messages (no credentials) */
+  readonly display: string;
+  /** registers this worker and starts its heartbeat */
+  join(): Promise<void>;
+  /** true for the one worker that loads the traffic (the first to ask) */
+  claimLoad(): Promise<boolean>;
+  /** appends exchange lines to their sessions, in stream order (a session may span calls); resolves to the count of new sessions */
+  loadBatch(items: ReadonlyArray<readonly [session: string, line: string]>): Promise<number>;
+  /** the traffic is loaded: sessions may be handed out */
+  loadDone(sessions: number): Promise<void>;
+  /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
+  waitLoaded(signal: AbortSignal): Promise<void>;
+  /**
+   * Up to `max` sessions for this worker: new ones first, then ones a lost worker held
+   * longer than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
+   */
+  next(max: number): Promise<{ leases: SessionLease[]; isDone: boolean }>;
+  /** workers whose heartbeat is current, this one included */
+  liveWorkers(): Promise<number>;
+  /** atomically: replaces this worker's partial, appends its report lines, acknowledges its finished sessions */
+  commit(partial: WorkerPartial, finished: readonly SessionLease[], lines: CommitLines): Promise<void>;
+  /** leaves the run without finishing it (a `--load-only` loader): no longer counted live */
+  leave(): Promise<void>;
+  /**
+   * This worker is done. Resolves true for the one worker that writes the merged report:
+   * the last to finish once every other worker has finished or was lost.
+   */
+  finish(): Promise<boolean>;
+  partials(): Promise<WorkerPartial[]>;
+  /** report lines of every commit, in pages */
+  lines(kind: keyof CommitLines): AsyncIterable<string[]>;
+  close(): Promise<void>;
+}
+
+/** Timing of the protocol; the heartbeat follows the claim timeout so a live worker's leases never look idle. */
+export interface CoordinationTiming {
+  /** a session leased this long ago by a worker that stopped renewing it is claimed by another */
+  claimTimeoutMs: number;
+  /** how often idle workers look for work and leases are renewed */
+  pollMs: number;
+}
+
+export function coordinationTiming(claimTimeoutMs: number): CoordinationTiming {
+  return { claimTimeoutMs, pollMs: Math.max(20, Math.min(500, Math.floor(claimTimeoutMs / 8))) };
+}
+
+/** Run ids become Redis key hash tags: braces would break the tag. */
+export function checkRunId(runId: string): string | undefined {
+  return /^[A-Za-z0-9._:-]{1,128}$/.test(runId) ? undefined : `--run-id: ${JSON.stringify(runId)} must be 1-128 characters of letters, digits and . _ : -`;
+}
