@@ -14,9 +14,14 @@
  * the error is in the body's framing after the head was accepted; the
  * upstream request is cancelled (chunked bodies are held back first, see
  * chunked-hold.ts) and nothing is recorded.
+ *
+ * HTTP/2 clients (ALPN h2, or h2c prior knowledge) reach the same handler
+ * through the listener's compatibility API; their requests go upstream over
+ * HTTP/2 too, one stream each (http2-translate.ts).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { Direction } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
@@ -26,7 +31,7 @@ import { formatHostPort, parseHostPort } from '../core/address.js';
 import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../core/listen.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { forwardRequestHeaders, forwardResponseHeaders, bufferPairs } from './hop-by-hop.js';
+import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from './trace-links.js';
@@ -34,6 +39,7 @@ import { tunnelUpgrade } from './upgrade-tunnel.js';
 import { BodyTap } from './body-tap.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
+import { addResponseTrailers, createHttp2Pool, flatTrailers, http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from './http2-translate.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -136,6 +142,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     keepAliveTimeout: 4_000,
     pipelining: 1,
   });
+  // Opened on the first HTTP/2 request: most upstreams never see one.
+  let h2pool: Pool | undefined;
+  const h2Pool = () => (h2pool ??= createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
@@ -225,7 +234,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    let raw: readonly string[] = req.rawHeaders;
+    const h2 = isHttp2Request(req) ? http2RequestHead(req.rawHeaders) : undefined;
+    let raw: readonly string[] = h2 === undefined ? req.rawHeaders : h2.headers;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i] as string;
@@ -288,8 +298,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         else parent = opts.traceLinks.find(traceId);
       }
     }
-    const fwd = forwardRequestHeaders(raw, hostOverride);
-    const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const fwd = forwardRequestHeaders(raw, hostOverride ?? h2?.authority);
+    const hasBody =
+      h2 !== undefined ? http2HasBody(req as never) : te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
       if (!recording || sink === undefined) return;
       const rawEx: RawHttpExchange = {
@@ -302,6 +313,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         parent,
         method,
         url,
+        ...(h2 === undefined ? {} : { version: '2' as const, authority: h2.authority }),
         requestHeaders: stripForRecord(raw),
         requestBody: h.reqTap?.chunks ?? [],
         requestTruncated: h.reqTap?.truncated ?? false,
@@ -323,8 +335,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     res.once('close', () => handler.onClientClose());
     const path = basePath + url;
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
-    if (hasBody) (req.socket as TaggedSocket)[kBodyExchange] = handler;
-    if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
+    if (hasBody && h2 === undefined) (req.socket as TaggedSocket)[kBodyExchange] = handler;
+    if (h2 !== undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
+    else if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
     else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
 
@@ -347,13 +360,15 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       await closed;
       clearTimeout(timer);
       await pool.close().catch(() => undefined);
+      await h2pool?.close().catch(() => undefined);
     },
   };
 }
 
-function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | null, handler: ProxyHandler): void {
+function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
   try {
-    pool.dispatch({ path, method, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
+    // undici takes async iterables as bodies too (lib/core/request.js); its typings list streams only.
+    pool.dispatch({ path, method, headers, body: body as Buffer | Readable | null }, handler as unknown as Dispatcher.DispatchHandler);
   } catch (err) {
     handler.onError(err as Error);
   }
@@ -436,7 +451,9 @@ class ProxyHandler {
     this.#resumeUpstream = resume;
     if (this.#done) return false;
     try {
-      this.res.writeHead(statusCode, statusText, headers);
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); Node warns when given one.
+      if (this.req.httpVersionMajor === 2) this.res.writeHead(statusCode, headers);
+      else this.res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // A header the upstream sent that Node refuses to relay: the exchange fails as 502.
       this.#abort?.(err as Error);
@@ -452,13 +469,11 @@ class ProxyHandler {
     return this.res.write(chunk);
   }
 
-  onComplete(trailers: string[] | Buffer[] | null): void {
-    if (trailers && trailers.length > 0) {
-      const flat = bufferPairs(trailers);
+  onComplete(trailers: Parameters<typeof flatTrailers>[0]): void {
+    const flat = flatTrailers(trailers);
+    if (flat.length > 0) {
       this.trailers = flat;
-      const tuples: Array<[string, string]> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) tuples.push([flat[i] as string, flat[i + 1] as string]);
-      if (!this.#done) this.res.addTrailers(tuples);
+      if (!this.#done) addResponseTrailers(this.res, flat);
     }
     if (!this.#done) this.res.end();
     this.#complete();

@@ -8,7 +8,7 @@
  * is dropped and counted (doppel_record_dropped_total{reason}); proxying goes on.
  */
 import { BoundedQueue } from '../core/bounded-queue.js';
-import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
+import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type Exchange, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
 import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { redactBody, type Redactor } from '../core/redact.js';
@@ -16,6 +16,7 @@ import type { SessionKeyer } from '../core/sessions.js';
 import { storeDropReason, type ExchangeWriter } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toPairs } from './hop-by-hop.js';
+import { converterFor, type ExchangeConverter } from './exchange-converters.js';
 import type { InboundLink } from './trace-links.js';
 
 /** A finished HTTP exchange as the proxy saw it: raw lists and body chunks, nothing encoded yet. */
@@ -30,6 +31,10 @@ export interface RawHttpExchange {
   parent: InboundLink | undefined;
   method: string;
   url: string;
+  /** "2" for an HTTP/2 request; absent for HTTP/1.x */
+  version?: '2' | undefined;
+  /** HTTP/2's :authority */
+  authority?: string | undefined;
   requestHeaders: readonly string[];
   requestBody: readonly Buffer[];
   requestTruncated: boolean;
@@ -77,6 +82,8 @@ export interface RecorderOptions {
   maxInFlightBytes?: number;
   /** decode cap of compressed bodies searched for redact.json_paths (compare.max_body_bytes; default 1mb) */
   maxDecodedBytes?: number;
+  /** exchanges of other protocols carried over HTTP (gRPC), chosen by request content type */
+  converters?: readonly ExchangeConverter[] | undefined;
 }
 
 export interface Recorder extends CaptureSink {
@@ -179,9 +186,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       drop('quota');
       return;
     }
-    let ex: HttpExchange;
+    let ex: Exchange;
     try {
-      ex = toExchange(raw);
+      const http = toExchange(raw);
+      const convert = converterFor(opts.converters, http);
+      ex = convert === undefined ? http : convert(http);
     } catch (err) {
       log.error({ err, id: raw.id }, 'cannot encode exchange');
       drop('store_error');
@@ -194,8 +203,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     writer.append(ex).then(
       () => {
         recorded++;
-        metrics.exchangesRecorded.inc({ service: ex.service, direction: ex.direction, protocol: 'http' });
-        if (ex.http.request.truncated || ex.http.response?.truncated === true) metrics.exchangesTruncated.inc({ service: ex.service });
+        metrics.exchangesRecorded.inc({ service: ex.service, direction: ex.direction, protocol: ex.protocol });
+        if (ex.protocol === 'http' && (ex.http.request.truncated || ex.http.response?.truncated === true)) metrics.exchangesTruncated.inc({ service: ex.service });
       },
       (err: unknown) => {
         drop(storeDropReason(err));
@@ -243,9 +252,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       startedAt: new Date(raw.startedAt).toISOString(),
       durationMs: Math.round(raw.durationMs * 1000) / 1000,
       http: {
+        version: raw.version ?? '1.1',
         request: {
           method: raw.method,
           url: redactor.url(raw.url),
+          ...(raw.authority === undefined ? {} : { authority: raw.authority }),
           headers: redactor.headers(toPairs(raw.requestHeaders)),
           ...encodeBody(reqBody),
           truncated: raw.requestTruncated,
