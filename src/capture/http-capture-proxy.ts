@@ -17,7 +17,7 @@
  *
  * HTTP/2 clients (ALPN h2, or h2c prior knowledge) reach the same handler
  * through the listener's compatibility API; their requests go upstream over
- * HTTP/2 too, one stream each (http2-translate.ts).
+ * HTTP/2 too, one stream each (core/http2-headers.ts, http2-translate.ts).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -39,7 +39,8 @@ import { tunnelUpgrade } from './upgrade-tunnel.js';
 import { BodyTap } from './body-tap.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
-import { addResponseTrailers, createHttp2Pool, flatTrailers, http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from './http2-translate.js';
+import { addResponseTrailers, flatTrailers, http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
+import { createHttp2Pool } from './http2-translate.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
