@@ -142,6 +142,17 @@ describe('record proxy over HTTP/2', () => {
     expect(ex.http.request.headers.find(([k]) => k === 'user-agent')?.[1]).toMatch(/^nghttp2/);
   });
 
+  it('a connection-specific field in an HTTP/2 request (RFC 9113 §8.2.2) resets that stream; nothing is recorded or forwarded', async (ctx) => {
+    const nghttp = requireTool(ctx, 'nghttp', 'nghttp2-client');
+    const before = (await recorded(3)).length;
+    const bad = await run(nghttp, ['-v', '-H', 'connection: keep-alive', `${clear.url}/malformed`]).catch((e: { stdout: string }) => e);
+    expect(bad.stdout).toMatch(/RST_STREAM[\s\S]*PROTOCOL_ERROR/);
+    const good = await run(nghttp, [`${clear.url}/after-malformed`]);
+    expect(good.stdout).toContain('"path":"/after-malformed"');
+    const all = await recorded(before + 1);
+    expect(all.map((e) => e.http.request.url)).not.toContain('/malformed');
+  });
+
   it('over TLS, curl --http2 negotiates h2 by ALPN; the proxy presents its client certificate upstream', async (ctx) => {
     const curl = requireTool(ctx, 'curl');
     const { stdout } = await run(curl, ['-sS', '-i', '--http2', '--cacert', ca.cert, '-d', 'tls body', `${secure.url.replace('127.0.0.1', 'localhost')}/secure`]);
