@@ -51,7 +51,7 @@ describe('HTTP/2 exchange fields', () => {
     expect(entry.request.httpVersion).toBe('HTTP/2');
     expect(entry.response.httpVersion).toBe('HTTP/2');
     expect(entry.request.url).toBe('http://orders.example:8443/orders/1');
-    const back = [...harToExchanges([entry], {}, () => undefined)];
+    const back = [...harToExchanges([entry], { service: undefined, file: 'x.har' }, () => undefined)];
     expect(back[0]?.http.version).toBe('2');
     expect(back[0]?.http.request.authority).toBe('orders.example:8443');
     const h1 = exchangeToHarEntry({ ...h2Exchange, http: { ...h2Exchange.http, version: '1.1' } }) as { request: { httpVersion: string } };
