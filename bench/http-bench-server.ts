@@ -6,6 +6,7 @@
  * "mem" with all of process.memoryUsage() (heap apart from buffers).
  */
 import { createServer, request as httpRequest, Agent } from 'node:http';
+import { createServer as createH2Server } from 'node:http2';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
 import { startHttpMock } from '../src/mock/http-mock.js';
 import { createLogger } from '../src/core/logger.js';
+import { loadServerTls } from '../src/core/tls.js';
 import { benchExchanges, benchMockOptions, BENCH_BODY } from './http-bench-data.js';
 
 const role = process.argv[2] ?? '';
@@ -60,7 +62,21 @@ async function main(): Promise<void> {
       ready(await listen(server));
       return;
     }
+    case 'upstream-h2': {
+      // the same answer over h2c (prior knowledge), for the HTTP/2 record proxy bench
+      const body = BENCH_BODY;
+      const server = createH2Server();
+      server.on('stream', (stream) => {
+        stream.resume();
+        stream.respond({ ':status': 200, 'content-type': 'application/json', 'content-length': body.length });
+        stream.end(body);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      ready(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+      return;
+    }
     case 'doppel':
+    case 'doppel-tls':
     case 'doppel-off': {
       const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -80,7 +96,9 @@ async function main(): Promise<void> {
         target: arg,
         service: 'bench',
         direction: 'inbound',
-        sink: role === 'doppel' ? recorder : undefined,
+        sink: role === 'doppel-off' ? undefined : recorder,
+        // doppel-tls: a generated self-signed pair; clients negotiate h2 by ALPN
+        tls: role === 'doppel-tls' ? await loadServerTls({ generate: true }, { label: 'bench.tls', log: silent }) : undefined,
         maxBodyBytes: 1024 * 1024,
         timeouts: { headersMs: 30_000, requestMs: 300_000, keepAliveMs: 60_000, upstreamMs: 30_000 },
         rewriteHost: false,

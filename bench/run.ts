@@ -19,6 +19,7 @@ import { runReplayWorkersBench } from './replay-workers.bench.js';
 import { runShadowBench, runShadowSettle } from './shadow.bench.js';
 import { runHttpBench } from './http.bench.js';
 import { runGrpcBench } from './grpc.bench.js';
+import { runHttp2Bench } from './http2.bench.js';
 import { checkFloors, collectFigures, machineFacts, parseFloors, writeBenchResult, type BenchFigures, type BenchResult, type Floors } from './results.js';
 
 interface BenchModule {
@@ -29,6 +30,7 @@ interface BenchModule {
 const modules: BenchModule[] = [
   { name: 'store', run: runStoreBench },
   { name: 'http', run: (o) => runHttpBench({ quick: o.quick, figures: o.figures }) },
+  { name: 'http2', run: (o) => runHttp2Bench({ quick: o.quick, figures: o.figures }) },
   { name: 'pg', run: runPgBench },
   { name: 'compare', run: (o) => runCompareBench({ quick: o.quick, figures: o.figures }) },
   { name: 'replay', run: (o) => runReplayBench({ quick: o.quick, figures: o.figures }) },

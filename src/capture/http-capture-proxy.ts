@@ -14,9 +14,14 @@
  * the error is in the body's framing after the head was accepted; the
  * upstream request is cancelled (chunked bodies are held back first, see
  * chunked-hold.ts) and nothing is recorded.
+ *
+ * HTTP/2 clients (ALPN h2, or h2c prior knowledge) reach the same handler
+ * through the listener's compatibility API; their requests go upstream over
+ * HTTP/2 too, one stream each (core/http2-headers.ts, http2-translate.ts).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { Direction } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
@@ -36,6 +41,8 @@ import { BodyTap } from './body-tap.js';
 import { CLIENT_CLOSED, kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
+import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
+import { createHttp2Pool } from './http2-translate.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -114,6 +121,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     pipelining: 1,
     ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
+  // Opened on the first HTTP/2 request: most upstreams never see one.
+  let h2pool: Pool | undefined;
+  const h2Pool = () => (h2pool ??= createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
@@ -208,7 +218,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    let raw: readonly string[] = req.rawHeaders;
+    const h2 = isHttp2Request(req) ? http2RequestHead(req.rawHeaders) : undefined;
+    let raw: readonly string[] = h2 === undefined ? req.rawHeaders : h2.headers;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i] as string;
@@ -271,8 +282,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         else parent = opts.traceLinks.find(traceId);
       }
     }
-    const fwd = forwardRequestHeaders(raw, hostOverride);
-    const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const fwd = forwardRequestHeaders(raw, hostOverride ?? h2?.authority);
+    const hasBody =
+      h2 !== undefined ? http2HasBody(req as never) : te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
       if (h.error !== undefined && h.error.code !== CLIENT_CLOSED) upstreamFailures?.inc({ service: opts.service, reason: peerFailureReason(h.error) });
       if (!recording || sink === undefined) return;
@@ -286,6 +298,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         parent,
         method,
         url,
+        ...(h2 === undefined ? {} : { version: '2' as const, authority: h2.authority }),
         requestHeaders: stripForRecord(raw),
         requestBody: h.reqTap?.chunks ?? [],
         requestTruncated: h.reqTap?.truncated ?? false,
@@ -307,8 +320,9 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     res.once('close', () => handler.onClientClose());
     const path = basePath + url;
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
-    if (hasBody) (req.socket as TaggedSocket)[kBodyExchange] = handler;
-    if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
+    if (hasBody && h2 === undefined) (req.socket as TaggedSocket)[kBodyExchange] = handler;
+    if (h2 !== undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
+    else if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
     else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
 
@@ -331,13 +345,15 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       await closed;
       clearTimeout(timer);
       await pool.close().catch(() => undefined);
+      await h2pool?.close().catch(() => undefined);
     },
   };
 }
 
-function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | null, handler: ProxyHandler): void {
+function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
   try {
-    pool.dispatch({ path, method, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
+    // undici takes async iterables as bodies too (lib/core/request.js); its typings list streams only.
+    pool.dispatch({ path, method, headers, body: body as Buffer | Readable | null }, handler as unknown as Dispatcher.DispatchHandler);
   } catch (err) {
     handler.onError(err as Error);
   }

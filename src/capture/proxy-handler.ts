@@ -4,10 +4,11 @@
  * and keeps what the recorder needs, plus the per-connection tags the proxy
  * hangs on client sockets.
  */
+import { addResponseTrailers, flatTrailers } from '../core/http2-headers.js';
 import { errorCodeOf } from '../core/peer-failure.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { forwardResponseHeaders, bufferPairs } from '../protocols/http/hop-by-hop.js';
+import { forwardResponseHeaders } from '../protocols/http/hop-by-hop.js';
 import type { BodyTap } from './body-tap.js';
 
 export const kConnId = Symbol('doppel.connectionId');
@@ -111,7 +112,9 @@ export class ProxyHandler {
     this.#resumeUpstream = resume;
     if (this.#done) return false;
     try {
-      this.res.writeHead(statusCode, statusText, headers);
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); Node warns when given one.
+      if (this.req.httpVersionMajor === 2) this.res.writeHead(statusCode, headers);
+      else this.res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // A header the upstream sent that Node refuses to relay: the exchange fails as 502.
       this.#abort?.(err as Error);
@@ -127,13 +130,11 @@ export class ProxyHandler {
     return this.res.write(chunk);
   }
 
-  onComplete(trailers: string[] | Buffer[] | null): void {
-    if (trailers && trailers.length > 0) {
-      const flat = bufferPairs(trailers);
+  onComplete(trailers: Parameters<typeof flatTrailers>[0]): void {
+    const flat = flatTrailers(trailers);
+    if (flat.length > 0) {
       this.trailers = flat;
-      const tuples: Array<[string, string]> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) tuples.push([flat[i] as string, flat[i + 1] as string]);
-      if (!this.#done) this.res.addTrailers(tuples);
+      if (!this.#done) addResponseTrailers(this.res, flat);
     }
     if (!this.#done) this.res.end();
     this.#complete();

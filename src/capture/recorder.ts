@@ -9,7 +9,7 @@
  */
 import { BoundedQueue } from '../core/bounded-queue.js';
 import { isoTime } from '../core/iso-time.js';
-import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
+import { encodeBody, EXCHANGE_FORMAT_VERSION, type Direction, type Exchange, type HttpExchange, type HttpResponseRecord } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
 import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { redactBody, type Redactor } from '../core/redact.js';
@@ -18,6 +18,7 @@ import { storeDropReason, type ExchangeWriter, type LastFlush } from '../store/t
 import type { Metrics } from '../metrics/metrics.js';
 import { toPairs } from '../protocols/http/hop-by-hop.js';
 import type { InboundLink } from '../protocols/http/trace-links.js';
+import { converterFor, type ExchangeConverter } from './exchange-converters.js';
 
 /** A finished HTTP exchange as the proxy saw it: raw lists and body chunks, nothing encoded yet. */
 export interface RawHttpExchange {
@@ -31,6 +32,10 @@ export interface RawHttpExchange {
   parent: InboundLink | undefined;
   method: string;
   url: string;
+  /** "2" for an HTTP/2 request; absent for HTTP/1.x */
+  version?: '2' | undefined;
+  /** HTTP/2's :authority */
+  authority?: string | undefined;
   requestHeaders: readonly string[];
   requestBody: readonly Buffer[];
   requestTruncated: boolean;
@@ -78,6 +83,8 @@ export interface RecorderOptions {
   maxInFlightBytes?: number;
   /** decode cap of compressed bodies searched for redact.json_paths (compare.max_body_bytes; default 1mb) */
   maxDecodedBytes?: number;
+  /** exchanges of other protocols carried over HTTP (gRPC), chosen by request content type */
+  converters?: readonly ExchangeConverter[] | undefined;
 }
 
 export interface Recorder extends CaptureSink {
@@ -196,11 +203,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
 
   // Bound once per service and direction: a labelled inc() hashes its label object on every call.
   const recordedCounters = new Map<string, ReturnType<Metrics['exchangesRecorded']['labels']>>();
-  function recordedCounter(service: string, direction: Direction): ReturnType<Metrics['exchangesRecorded']['labels']> {
-    const key = `${direction} ${service}`;
+  function recordedCounter(service: string, direction: Direction, protocol: Exchange['protocol']): ReturnType<Metrics['exchangesRecorded']['labels']> {
+    const key = `${protocol} ${direction} ${service}`;
     let c = recordedCounters.get(key);
     if (c === undefined) {
-      c = metrics.exchangesRecorded.labels({ service, direction, protocol: 'http' });
+      c = metrics.exchangesRecorded.labels({ service, direction, protocol });
       recordedCounters.set(key, c);
     }
     return c;
@@ -218,9 +225,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       drop('quota');
       return;
     }
-    let ex: HttpExchange;
+    let ex: Exchange;
     try {
-      ex = toExchange(raw);
+      const http = toExchange(raw);
+      const convert = converterFor(opts.converters, http);
+      ex = convert === undefined ? http : convert(http);
     } catch (err) {
       log.error({ err, id: raw.id }, 'cannot encode exchange');
       drop('store_error');
@@ -233,8 +242,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     writer.append(ex).then(
       () => {
         recorded++;
-        recordedCounter(ex.service, ex.direction).inc();
-        if (ex.http.request.truncated || ex.http.response?.truncated === true) metrics.exchangesTruncated.inc({ service: ex.service });
+        recordedCounter(ex.service, ex.direction, ex.protocol).inc();
+        if (ex.protocol === 'http' && (ex.http.request.truncated || ex.http.response?.truncated === true)) metrics.exchangesTruncated.inc({ service: ex.service });
       },
       (err: unknown) => {
         drop(storeDropReason(err));
@@ -282,9 +291,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       startedAt: isoTime(raw.startedAt),
       durationMs: Math.round(raw.durationMs * 1000) / 1000,
       http: {
+        version: raw.version ?? '1.1',
         request: {
           method: raw.method,
           url: redactor.url(raw.url),
+          ...(raw.authority === undefined ? {} : { authority: raw.authority }),
           headers: redactor.headers(toPairs(raw.requestHeaders)),
           ...encodeBody(reqBody),
           truncated: raw.requestTruncated,

@@ -14,10 +14,15 @@ export type BodyEncoding = 'utf8' | 'base64';
 /** Ordered header pairs, case as sent, duplicates kept. */
 export type HeaderPairs = Array<[string, string]>;
 
+/** The HTTP version an exchange was spoken in; absent in recordings made before HTTP/2 means "1.1". */
+export type HttpVersion = '1.1' | '2';
+
 export interface HttpRequestRecord {
   method: string;
-  /** path + query, as sent on the request line */
+  /** path + query, as sent on the request line (HTTP/2: the :path pseudo-header) */
   url: string;
+  /** HTTP/2's :authority pseudo-header (RFC 9113 §8.3.1); HTTP/1.1 carries it in Host */
+  authority?: string;
   headers: HeaderPairs;
   body: string;
   bodyEncoding: BodyEncoding;
@@ -34,6 +39,8 @@ export interface HttpResponseRecord {
 }
 
 export interface HttpPayload {
+  /** "1.1" or "2"; absent means "1.1" */
+  version?: HttpVersion;
   request: HttpRequestRecord;
   /** null when no response arrived (upstream down, reset, timeout) */
   response: HttpResponseRecord | null;
@@ -197,6 +204,11 @@ export type Exchange = HttpExchange | PgExchange | GrpcExchange;
 
 export function isHttpExchange(ex: Exchange): ex is HttpExchange {
   return ex.protocol === 'http';
+}
+
+/** The version an HTTP exchange was recorded in ("1.1" for recordings that predate the field). */
+export function httpVersionOf(ex: HttpExchange): HttpVersion {
+  return ex.http.version === '2' ? '2' : '1.1';
 }
 
 export function isPgExchange(ex: Exchange): ex is PgExchange {

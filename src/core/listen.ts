@@ -3,12 +3,13 @@
  * record proxy, shadow listener, HTTP mocks, Postgres mocks and relays), so a
  * taken or impossible address is always exit 2 with the address and the flag
  * that moves it, never an internal error. HTTP listeners are made here too,
- * plain or TLS, so every one of them gets the same certificate handling and
- * the same ALPN list (where h2 will join http/1.1).
+ * plain or TLS, so every one of them gets the same certificate handling, the
+ * same ALPN list and HTTP/2 next to HTTP/1.1 (./http2-listener.ts).
  */
 import { createServer as createPlainServer, type Server as HttpServer, type ServerOptions } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import { addHttp2, type Http2ListenerOptions } from './http2-listener.js';
 import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from './address.js';
 import { DoppelError, describeError } from './errors.js';
@@ -50,12 +51,23 @@ export function listenOn(server: Server, at: HostPort, flag: string = UNNAMED): 
   });
 }
 
-/** An HTTP/1.1 server, over TLS when `tls` is given; its certificate follows the ServerTls's reloads. */
-export function createHttpListener(options: ServerOptions, tls: ServerTls | undefined, log?: Logger): HttpServer {
-  if (tls === undefined) return createPlainServer(options);
+/**
+ * An HTTP server, over TLS when `tls` is given; its certificate follows the
+ * ServerTls's reloads. It serves HTTP/1.1 and HTTP/2 (ALPN h2 over TLS, prior
+ * knowledge in clear text) unless `h2.enabled` is false: an HTTP/2 request
+ * arrives as a 'request' event like any other, with the compatibility API's
+ * req/res (httpVersionMajor 2).
+ */
+export function createHttpListener(options: ServerOptions, tls: ServerTls | undefined, log?: Logger, h2: Http2ListenerOptions = {}): HttpServer {
+  if (tls === undefined) {
+    const plain = createPlainServer(options);
+    if (h2.enabled !== false) addHttp2(plain, false, log, h2);
+    return plain;
+  }
   // A client that connects and never finishes its handshake is bounded like one that never sends its head.
-  const server = createTlsServer({ handshakeTimeout: options.headersTimeout ?? 30_000, ...options, ...tls.serverOptions() });
+  const server = createTlsServer({ handshakeTimeout: options.headersTimeout ?? 30_000, ...options, ...tls.serverOptions(h2.enabled !== false) });
   tls.attach(server);
+  if (h2.enabled !== false) addHttp2(server, true, log, h2);
   // Plain HTTP or a failed handshake: that socket is closed (Node's default); say why at debug.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     log?.debug({ code: err.code, reason: err.message, remote: socket.remoteAddress }, 'tls handshake failed');

@@ -30,11 +30,12 @@ export interface TargetTlsConfig {
 }
 
 /**
- * ALPN protocols the listeners offer (RFC 7301). Only what is served: h2
- * joins this list when the listeners speak HTTP/2; offering it earlier would
- * let a client pick a protocol nobody answers.
+ * ALPN protocols the listeners offer (RFC 7301), in the server's order of
+ * preference: h2 first (RFC 9113 §3.2), http/1.1 for clients without it.
  */
-export const SERVED_ALPN: readonly string[] = ['http/1.1'];
+export const SERVED_ALPN: readonly string[] = ['h2', 'http/1.1'];
+/** What a listener that serves HTTP/1.1 only offers: never a protocol nobody answers. */
+export const HTTP1_ALPN: readonly string[] = ['http/1.1'];
 
 /** A listener's certificate, shared by the servers it is attached to. */
 export interface ServerTls {
@@ -43,8 +44,8 @@ export interface ServerTls {
   /** SHA-256 fingerprint of the certificate served now (colon-separated hex) */
   readonly fingerprint: string;
   readonly isGenerated: boolean;
-  /** options for https.createServer / tls.createServer */
-  serverOptions(): TlsOptions;
+  /** options for https.createServer / tls.createServer; `h2: false` for a listener that serves HTTP/1.1 only */
+  serverOptions(h2?: boolean): TlsOptions;
   /** servers whose certificate reload() swaps */
   attach(server: TlsServer): void;
   /** re-reads the files; on any problem keeps the current certificate and rejects */
@@ -146,7 +147,7 @@ export async function loadServerTls(cfg: ListenerTlsConfig | undefined, opts: Lo
       return fingerprint;
     },
     isGenerated,
-    serverOptions: () => ({ cert: pair.cert, key: pair.key, ALPNProtocols: [...SERVED_ALPN] }),
+    serverOptions: (h2 = true) => ({ cert: pair.cert, key: pair.key, ALPNProtocols: [...(h2 ? SERVED_ALPN : HTTP1_ALPN)] }),
     attach(server) {
       servers.add(server);
       server.once('close', () => servers.delete(server));

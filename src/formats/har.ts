@@ -13,7 +13,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { contentEncodingOf, decodeContent, DEFAULT_DECODE_LIMIT, readableBody } from '../core/content-coding.js';
-import { decodeBody, encodeBody, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
+import { decodeBody, encodeBody, httpVersionOf, type HeaderPairs, type HttpExchange } from '../core/exchange.js';
 import { isIdTime, newExchangeId } from '../core/ids.js';
 import type { SkippedRecord } from './import-report.js';
 
@@ -103,7 +103,9 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   const started = typeof entry.startedDateTime === 'string' ? Date.parse(entry.startedDateTime) : NaN;
   if (Number.isNaN(started)) bad('startedDateTime: expected an ISO 8601 date');
   if (!isIdTime(started)) bad(`startedDateTime: ${String(entry.startedDateTime)} is before 1970 or after the year 10889`);
-  const headers = headerPairs(req.headers, 'request.headers');
+  const isH2 = typeof req.httpVersion === 'string' && /^(http\/2|h2)/i.test(req.httpVersion);
+  // Browsers list HTTP/2 pseudo-headers among the headers; they are the method, url and authority already read.
+  const headers = headerPairs(req.headers, 'request.headers').filter(([k]) => !k.startsWith(':'));
   // HTTP/1.1 requires Host (RFC 9112 §3.2); browsers on HTTP/2 record :authority instead.
   if (!headers.some(([k]) => k.toLowerCase() === 'host')) headers.unshift(['Host', url.host]);
   const status = Number(res.status);
@@ -117,7 +119,8 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
   let response = null;
   if (status !== 0) {
     const resBody = content === undefined ? Buffer.alloc(0) : textBody(content.text, content.encoding, 'response.content');
-    response = { status, headers: alreadyDecoded(headerPairs(res.headers, 'response.headers'), resBody), ...encodeBody(resBody), truncated: false };
+    const resHeaders = headerPairs(res.headers, 'response.headers').filter(([k]) => !k.startsWith(':'));
+    response = { status, headers: alreadyDecoded(resHeaders, resBody), ...encodeBody(resBody), truncated: false };
   }
   const time = Number(entry.time);
   const service = opts.service ?? (typeof entry._service === 'string' ? entry._service : url.hostname);
@@ -134,7 +137,16 @@ function entryToExchange(entry: unknown, opts: HarImportOptions): HttpExchange {
     durationMs: Number.isFinite(time) && time >= 0 ? time : 0,
     tags: { source: 'har' },
     http: {
-      request: { method: req.method, url: url.pathname + url.search, headers: reqHeaders, body: reqBody.body, bodyEncoding: reqBody.bodyEncoding, truncated: false },
+      ...(isH2 ? { version: '2' as const } : {}),
+      request: {
+        method: req.method,
+        url: url.pathname + url.search,
+        ...(isH2 ? { authority: url.host } : {}),
+        headers: reqHeaders,
+        body: reqBody.body,
+        bodyEncoding: reqBody.bodyEncoding,
+        truncated: false,
+      },
       response,
       ...(response === null ? { error: { code: 'NO_RESPONSE', message: 'the HAR entry has no response (status 0)' } } : {}),
     },
@@ -187,19 +199,21 @@ function harText(raw: Buffer, headers: HeaderPairs, maxBytes: number): HarText {
 export function exchangeToHarEntry(ex: HttpExchange, opts: HarExportOptions = {}): Json {
   const { request, response } = ex.http;
   const maxDecoded = opts.maxDecodedBytes ?? DEFAULT_DECODE_LIMIT;
-  const host = headerValue(request.headers, 'host') ?? ex.service;
+  const host = request.authority ?? headerValue(request.headers, 'host') ?? ex.service;
   const url = new URL(request.url.startsWith('/') ? request.url : `/${request.url}`, `http://${host}`);
   const reqBytes = decodeBody(request.body, request.bodyEncoding);
   const reqText = reqBytes.length > 0 ? harText(reqBytes, request.headers, maxDecoded) : undefined;
   const resBytes = response === null ? undefined : decodeBody(response.body, response.bodyEncoding);
   const resText = response === null || resBytes === undefined ? undefined : harText(resBytes, response.headers, maxDecoded);
+  // HAR 1.2 takes the version as the client saw it; HTTP/2 is "HTTP/2" as browsers write it.
+  const httpVersion = httpVersionOf(ex) === '2' ? 'HTTP/2' : 'HTTP/1.1';
   const entry: Json = {
     startedDateTime: ex.startedAt,
     time: ex.durationMs,
     request: {
       method: request.method,
       url: url.href,
-      httpVersion: 'HTTP/1.1',
+      httpVersion,
       cookies: [],
       headers: toNameValue(request.headers),
       queryString: [...url.searchParams].map(([name, value]) => ({ name, value })),
@@ -218,11 +232,11 @@ export function exchangeToHarEntry(ex: HttpExchange, opts: HarExportOptions = {}
     },
     response:
       response === null || resText === undefined || resBytes === undefined
-        ? { status: 0, statusText: '', httpVersion: 'HTTP/1.1', cookies: [], headers: [], content: { size: 0, mimeType: '' }, redirectURL: '', headersSize: -1, bodySize: -1 }
+        ? { status: 0, statusText: '', httpVersion, cookies: [], headers: [], content: { size: 0, mimeType: '' }, redirectURL: '', headersSize: -1, bodySize: -1 }
         : {
             status: response.status,
             statusText: '',
-            httpVersion: 'HTTP/1.1',
+            httpVersion,
             cookies: [],
             headers: toNameValue(response.headers),
             content: {

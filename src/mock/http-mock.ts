@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { constants as http2Constants } from 'node:http2';
 import { Pool } from 'undici';
 import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
 import type { Logger } from '../core/logger.js';
@@ -19,10 +20,11 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { formatHostPort, parseHostPort } from '../core/address.js';
 import { contentEncodingOfRaw } from '../core/content-coding.js';
 import { createHttpListener, listenOn } from '../core/listen.js';
+import { addResponseTrailers, http1HeadersOf, http2HasBody, isHttp2Request } from '../core/http2-headers.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { ExchangeWriter } from '../store/types.js';
-import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toPairs } from '../protocols/http/hop-by-hop.js';
+import { bufferPairs, forwardRequestHeaders, forwardResponseHeaders, toFlat, toPairs } from '../protocols/http/hop-by-hop.js';
 import { traceparentOf } from '../protocols/http/trace-links.js';
 import { buildKeyOptions, parseRequest, type ParsedRequest } from './http-request-key.js';
 import { HttpMockIndex, type MockResponse } from './http-mock-index.js';
@@ -170,7 +172,8 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     res.sendDate = false;
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
-    if (te === undefined && (cl === undefined || cl === '0')) {
+    // HTTP/2 frames the body itself: a request without Content-Length may still have one.
+    if (isHttp2Request(req) ? !http2HasBody(req) : te === undefined && (cl === undefined || cl === '0')) {
       handle(req, res, EMPTY);
       return;
     }
@@ -199,14 +202,16 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
   function tooLarge(req: IncomingMessage, res: ServerResponse): void {
     const body = JSON.stringify({ error: 'body_too_large', message: `request body exceeds the mock's max_body_bytes (${o.maxBodyBytes})` });
     res.shouldKeepAlive = false;
-    res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    const close = isHttp2Request(req) ? {} : { connection: 'close' };
+    res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...close });
     res.end(body);
     req.resume();
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const url = req.url ?? '/';
-    const parsed = parseRequest({ method: req.method ?? 'GET', url, headers: req.rawHeaders, body }, maxDecoded);
+    const headers = http1HeadersOf(req);
+    const parsed = parseRequest({ method: req.method ?? 'GET', url, headers, body }, maxDecoded);
     if (parsed.undecoded !== undefined) {
       metrics.bodyDecodeFailures.inc({ stage: 'mock', reason: parsed.undecoded.reason });
       log.debug({ url, why: parsed.undecoded.message }, 'request body not decoded: matched as the bytes received');
@@ -214,7 +219,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     for (const s of before) {
       if (stubMatches(s, parsed, url)) return serveStub(s, req, res);
     }
-    const hit = index.lookup(parsed, traceparentOf(req.rawHeaders));
+    const hit = index.lookup(parsed, traceparentOf(headers));
     if (hit !== undefined) {
       counts.matched++;
       matchedCounter.inc();
@@ -238,7 +243,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     res.writeHead(r.status, r.headers);
     if (r.trailers !== undefined) {
       res.write(r.body());
-      res.addTrailers(r.trailers);
+      addResponseTrailers(res, toFlat(r.trailers));
       res.end();
     } else res.end(r.body());
   }
@@ -248,6 +253,8 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     matchedCounter.inc();
     const act = () => {
       const socket = req.socket;
+      // HTTP/2 has no socket of its own to break: every fault resets the stream (RFC 9113 §6.4).
+      if (s.response.fault !== undefined && isHttp2Request(req)) return req.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
       switch (s.response.fault) {
         case undefined: {
           const headers = [...s.response.headers, 'Content-Length', String(s.response.body.length)];
@@ -293,7 +300,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
       request: {
         method: parsed.method,
         url,
-        headers: toPairs(req.rawHeaders),
+        headers: toPairs(parsed.headers),
         ...encodeBody(parsed.body.length > 4096 ? parsed.body.subarray(0, 4096) : parsed.body),
       },
       nearest: why.nearest === undefined ? undefined : { ...why.nearest, differences: why.differences },
@@ -318,7 +325,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
     passCounter.inc();
     const startedAt = clock.now();
     const t0 = clock.monotonic();
-    const fwd = forwardRequestHeaders(req.rawHeaders, target?.host);
+    const fwd = forwardRequestHeaders(http1HeadersOf(req), target?.host);
     const chunks: Buffer[] = [];
     // What is kept of the answer is capped like a request body: an endless body streams to the
     // client (with backpressure) but is neither held whole nor indexed.
@@ -411,7 +418,8 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
             if (s < 200) return true;
             status = s;
             resHeaders = forwardResponseHeaders(raw);
-            res.writeHead(s, text, resHeaders);
+            if (isHttp2Request(req)) res.writeHead(s, resHeaders);
+            else res.writeHead(s, text, resHeaders);
             res.on('drain', resume);
             return true;
           },
@@ -424,7 +432,7 @@ export async function startHttpMock(opts: StartHttpMockOptions): Promise<HttpMoc
           },
           onComplete: (trailers: Buffer[] | string[] | null) => {
             resTrailers = bufferPairs(trailers);
-            if (resTrailers.length > 0) res.addTrailers(toPairs(resTrailers));
+            if (resTrailers.length > 0) addResponseTrailers(res, resTrailers);
             res.end();
             finish(undefined);
           },

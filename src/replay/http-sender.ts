@@ -1,6 +1,7 @@
 /**
- * Sends replayed requests to one target over HTTP/1.1 (undici Pool; HTTP/2
- * and gRPC are out of scope). Reads each response body up to a byte cap and
+ * Sends replayed requests to one target over HTTP/1.1 or, for exchanges
+ * recorded over HTTP/2 (or every one with `http2`), over HTTP/2 (undici Pool
+ * with allowH2: ALPN over TLS, h2c prior knowledge in clear text). Reads each response body up to a byte cap and
  * drops the rest so the connection stays reusable.
  *
  * Requests go through `Pool.dispatch` with a handler that collects the
@@ -12,6 +13,7 @@
  * buffers directly.
  */
 import { Pool } from 'undici';
+import { http2PoolOptions } from '../core/http2-headers.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import type { TargetTls } from '../core/tls.js';
 import type { ResponseSample } from '../compare/types.js';
@@ -39,6 +41,8 @@ export interface HttpSenderOptions {
   timeoutMs: number;
   maxBodyBytes: number;
   now: () => number;
+  /** every request over HTTP/2, not only those recorded over it */
+  http2?: boolean | undefined;
   /** cancels every request in flight and every later one */
   signal?: AbortSignal;
 }
@@ -143,13 +147,17 @@ function failure(err: Error, durationMs: number, isCancelled: boolean): SendOutc
 export function createHttpSender(opts: HttpSenderOptions): HttpSender {
   const url = new URL(opts.target);
   const prefix = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+  const connect = { ...opts.tls, rejectUnauthorized: !opts.insecure && opts.tls?.rejectUnauthorized !== false, timeout: Math.min(opts.timeoutMs, 10_000) };
   const pool = new Pool(url.origin, {
     connections: opts.connections,
     pipelining: 1,
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
-    connect: { ...opts.tls, rejectUnauthorized: !opts.insecure && opts.tls?.rejectUnauthorized !== false, timeout: Math.min(opts.timeoutMs, 10_000) },
+    connect,
   });
+  // Opened on the first HTTP/2 exchange; its streams share few connections, so no connection count.
+  let h2pool: Pool | undefined;
+  const h2 = () => (h2pool ??= new Pool(url.origin, { ...http2PoolOptions(url.origin, connect), headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }));
   const state: SenderState = { maxBodyBytes: opts.maxBodyBytes, now: opts.now, inFlight: new Set(), isStopped: false };
   const onStop = () => {
     state.isStopped = true;
@@ -179,13 +187,14 @@ export function createHttpSender(opts: HttpSenderOptions): HttpSender {
       return new Promise<SendOutcome>((resolve) => {
         const collector = new ResponseCollector(state, start, resolve);
         state.inFlight.add(collector);
-        pool.dispatch({ method: req.method, path: prefix === '' ? req.path : prefix + req.path, headers: req.headers, body: req.body ?? null }, collector);
+        (req.version === '2' || opts.http2 === true ? h2() : pool).dispatch({ method: req.method, path: prefix === '' ? req.path : prefix + req.path, headers: req.headers, body: req.body ?? null }, collector);
       });
     },
     async close() {
       opts.signal?.removeEventListener('abort', onStop);
       clearInterval(sweep);
       await pool.destroy();
+      await h2pool?.destroy();
     },
   };
 }

@@ -39,6 +39,8 @@ export interface OutgoingRequest {
   /** flat [name, value, name, value, ...] so order and duplicates survive */
   headers: string[];
   body: Buffer | undefined;
+  /** "2": the exchange was recorded over HTTP/2 and is replayed over HTTP/2 */
+  version?: '2';
 }
 
 export interface RequestBuildOptions {
@@ -131,7 +133,9 @@ export function buildRequest(ex: HttpExchange, session: SessionVars | undefined,
     }
     if (body.length === 0 && !methodTakesBody(req.method)) body = undefined;
   }
-  return { method: req.method.toUpperCase(), path, headers, body };
+  const out: OutgoingRequest = { method: req.method.toUpperCase(), path, headers, body };
+  if (ex.http.version === '2') out.version = '2';
+  return out;
 }
 
 function methodTakesBody(method: string): boolean {

@@ -6,6 +6,7 @@
  * CandidateCallError sorted by reason for the drop counter.
  */
 import { Pool, errors as undiciErrors } from 'undici';
+import { http2PoolOptions } from '../core/http2-headers.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import type { TargetTls } from '../core/tls.js';
 import { CandidateCallError, type CandidateClient, type CandidateDone, type CandidateRequest, type CandidateResponse } from './types.js';
@@ -165,6 +166,7 @@ const EMPTY = Buffer.alloc(0);
 export function createCandidateClient(opts: CandidateClientOptions): CandidateClient {
   const base = new URL(opts.url);
   const basePath = base.pathname.replace(/\/+$/, '');
+  const connect = { timeout: Math.min(opts.timeoutMs, 10_000), ...opts.tls };
   const pool = new Pool(base.origin, {
     connections: opts.connections,
     pipelining: 1,
@@ -172,9 +174,12 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
     // two more timer objects per copy that live as long as the copy is in flight.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: { timeout: Math.min(opts.timeoutMs, 10_000), ...opts.tls },
+    connect,
     keepAliveTimeout: 4_000,
   });
+  // Copies of requests that reached the primary over HTTP/2 go over HTTP/2 (h2c in clear text); opened on the first.
+  let h2pool: Pool | undefined;
+  const h2 = () => (h2pool ??= new Pool(base.origin, { ...http2PoolOptions(base.origin, connect), headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 }));
   const maxBody = opts.maxBodyBytes;
   // Connection refusals in a row open a back-off window in which copies are not tried:
   // a dead candidate then costs the tee one comparison per copy, not a connect attempt and an error.
@@ -261,7 +266,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
       sweeper.unref();
     }
     try {
-      pool.dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
+      (req.version === '2' ? h2() : pool).dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
     } catch (err) {
       c.fail(err);
     }
@@ -274,6 +279,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
       if (sweeper !== undefined) clearInterval(sweeper);
       sweeper = undefined;
       await pool.destroy().catch(() => undefined);
+      await h2pool?.destroy().catch(() => undefined);
     },
   };
 }

@@ -124,7 +124,7 @@ export class CopySender {
       });
     };
 
-    const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concatChunks(ex.requestBody) };
+    const req: CandidateRequest = { method, url, headers: session?.headers ?? ex.requestHeaders, body: ex.requestBody.length === 0 ? null : concatChunks(ex.requestBody), version: ex.version };
     o.candidate.call(req, (err, res) => {
       candidate = res;
       failure = err;

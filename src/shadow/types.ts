@@ -9,7 +9,7 @@ import type { RawHttpExchange } from '../capture/recorder.js';
 /** A finished primary exchange, as the capture proxy hands it to a sink (raw lists, body chunks): the part the tee reads. */
 export type TeeExchange = Pick<
   RawHttpExchange,
-  'id' | 'startedAt' | 'durationMs' | 'method' | 'url' | 'requestHeaders' | 'requestBody' | 'requestTruncated' | 'response' | 'error'
+  'id' | 'startedAt' | 'durationMs' | 'method' | 'url' | 'version' | 'requestHeaders' | 'requestBody' | 'requestTruncated' | 'response' | 'error'
 >;
 
 /** Why a copy was not sent or not judged: the `reason` label of doppel_shadow_dropped_total. */
@@ -33,6 +33,8 @@ export interface CandidateRequest {
   /** flat raw list; the client drops connection-level fields itself */
   headers: readonly string[];
   body: Buffer | null;
+  /** "2": the primary's request arrived over HTTP/2, and the copy goes over HTTP/2 */
+  version?: '2' | undefined;
 }
 
 export interface CandidateResponse {

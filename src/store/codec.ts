@@ -31,6 +31,8 @@ export function decodeExchangeLine(line: string, source: string, lineNo: number)
   if (typeof rec.id !== 'string' || rec.id === '') return { ok: false, reason: 'no "id"' };
   if (rec.protocol === 'http') {
     if (rec.http === null || typeof rec.http !== 'object') return { ok: false, reason: 'http exchange without "http" payload' };
+    const version = (rec.http as { version?: unknown }).version;
+    if (version !== undefined && version !== '1.1' && version !== '2') return { ok: false, reason: `http.version ${JSON.stringify(version)} is not "1.1" or "2"` };
   } else if (rec.protocol === 'pg') {
     if (rec.pg === null || typeof rec.pg !== 'object') return { ok: false, reason: 'pg exchange without "pg" payload' };
   } else if (rec.protocol === 'grpc') {

@@ -110,8 +110,8 @@ describe('record proxy over TLS with an https upstream', () => {
     const curl = await run('curl', ['-sS', '--cacert', ca.cert, '-w', '\\n%{http_version}', `${proxy.url}/orders/1?via=curl`]);
     const [body, httpVersion] = curl.stdout.split('\n');
     expect(JSON.parse(body as string)).toEqual({ url: '/orders/1?via=curl', upstream: 'https' });
-    // curl offers h2 and http/1.1; the listener serves (and so offers) only http/1.1.
-    expect(httpVersion).toBe('1.1');
+    // curl offers h2 and http/1.1 and the listener prefers h2; the HTTP/1.1-only upstream still answers.
+    expect(httpVersion).toBe('2');
     const node = await get(`${proxy.url}/orders/2?via=node`, await readFile(ca.cert), ['http/1.1']);
     const noAlpn = await get(`${proxy.url}/orders/3?via=node-no-alpn`, caPem);
     expect(noAlpn.status).toBe(200);
@@ -121,11 +121,12 @@ describe('record proxy over TLS with an https upstream', () => {
     await setup.recorder.flush();
     const recorded = await readExchanges(`${dir}/traffic`);
     const byUrl = new Map(recorded.map((e) => [e.http.request.url, e]));
-    for (const url of ['/orders/1?via=curl', '/orders/2?via=node']) {
+    for (const [url, alpn, version] of [['/orders/1?via=curl', 'h2', '2'], ['/orders/2?via=node', 'http/1.1', '1.1']] as const) {
       const ex = byUrl.get(url);
       expect(ex?.http.response?.status).toBe(200);
+      expect(ex?.http.version).toBe(version);
       expect(ex?.tags['tls.version']).toMatch(/^TLSv1\.[23]$/);
-      expect(ex?.tags['tls.alpn']).toBe('http/1.1');
+      expect(ex?.tags['tls.alpn']).toBe(alpn);
     }
     // Node's https client offers no ALPN unless asked: the version is known, no protocol was negotiated.
     const plainNode = byUrl.get('/orders/3?via=node-no-alpn');

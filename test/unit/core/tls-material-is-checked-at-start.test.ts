@@ -66,8 +66,10 @@ describe('TLS material is checked at start', () => {
     expect(tls?.isGenerated).toBe(false);
     const options = tls?.serverOptions();
     expect(tls?.fingerprint).toBe(new X509Certificate(options?.cert as Buffer).fingerprint256);
-    expect(options?.ALPNProtocols).toEqual(['http/1.1']);
-    expect(SERVED_ALPN).not.toContain('h2');
+    expect(options?.ALPNProtocols).toEqual(['h2', 'http/1.1']);
+    expect(SERVED_ALPN).toEqual(['h2', 'http/1.1']);
+    // a listener that serves HTTP/1.1 only never offers h2
+    expect(tls?.serverOptions(false).ALPNProtocols).toEqual(['http/1.1']);
   });
 
   it('generate: true makes a certificate for localhost and 127.0.0.1 whose fingerprint is reported', async () => {
