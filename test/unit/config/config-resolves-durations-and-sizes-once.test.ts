@@ -20,8 +20,8 @@ function errorOf(fn: () => unknown): DoppelError {
 describe('config resolve', () => {
   it('applies every duration and size default once, in milliseconds and bytes', () => {
     const cfg = parseConfig('', 'empty.yaml', {});
-    expect(cfg.record.timeouts).toEqual({ headers_ms: 30_000, request_ms: 300_000, keep_alive_ms: 5_000, upstream_ms: 30_000 });
-    expect(cfg.record).toMatchObject({ max_body_bytes: MB, queue_bytes: 32 * MB, segment_bytes: 64 * MB, quota_bytes: undefined });
+    expect(cfg.record.timeouts).toEqual({ headers_ms: 30_000, request_ms: 300_000, keep_alive_ms: 5_000, upstream_ms: 30_000, login_ms: 60_000 });
+    expect(cfg.record).toMatchObject({ max_body_bytes: MB, queue_bytes: 32 * MB, segment_bytes: 64 * MB, quota_bytes: undefined, max_header_bytes: 16 * 1024, max_message_bytes: 16 * MB });
     expect(cfg.store.spool.max_bytes).toBe(128 * MB);
     expect(cfg.replay).toMatchObject({ max_delay_ms: 5_000, timeout_ms: 30_000, duration_ms: undefined });
     expect(cfg.compare.max_body_bytes).toBe(MB);
@@ -58,7 +58,7 @@ describe('config resolve', () => {
     ].join('\n');
     const cfg = parseConfig(text, 'units.yaml', {});
     expect(cfg.record).toMatchObject({ max_body_bytes: 64 * 1024, queue_bytes: 2 * MB, quota_bytes: 1024 * MB, segment_bytes: 4096 });
-    expect(cfg.record.timeouts).toEqual({ headers_ms: 500, request_ms: 120_000, keep_alive_ms: 1_500, upstream_ms: 3_600_000 });
+    expect(cfg.record.timeouts).toEqual({ headers_ms: 500, request_ms: 120_000, keep_alive_ms: 1_500, upstream_ms: 3_600_000, login_ms: 60_000 });
     expect(cfg.replay).toMatchObject({ max_delay_ms: 250, duration_ms: 86_400_000 });
     expect(cfg.sut?.timeout_ms).toBe(90_000);
     expect(cfg.mocks[0]).toMatchObject({ max_message_bytes: MB, max_body_bytes: 3 * 1024 });
