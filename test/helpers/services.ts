@@ -46,6 +46,14 @@ export function requireTool(ctx: SkipContext, name: string, pkg: string = name, 
 }
 
 /**
+ * A tool no package source of CI carries (neither Debian nor npm): its test
+ * skips visibly, CI included, saying why, so the report shows what was not run.
+ */
+export function optionalTool(ctx: SkipContext, name: string, why: string): string {
+  return findExecutable(name) ?? ctx.skip(`${name} not found; ${why}`);
+}
+
+/**
  * For a whole file whose tests all need one tool: the reason it is missing, or
  * undefined. Under CI a missing tool throws at load, which fails the file.
  */
