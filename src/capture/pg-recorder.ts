@@ -26,6 +26,11 @@ import { PgRecordSession, toPgExchange, type RecordedPg } from '../protocols/pg/
 export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
   service: string;
+  /**
+   * How long relayed chunks wait to be decoded together (default 5 ms). 0 decodes on the next
+   * turn: shadow live mocks need the primary's answers before the candidate's copy asks for them.
+   */
+  drainDelayMs?: number | undefined;
   listen: HostPort;
   /** the flag or config key that moves this listener, named if its address cannot be bound */
   listenFlag?: string | undefined;
@@ -97,6 +102,7 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
   const wallBase = clock.now() - clock.monotonic();
   const now = () => wallBase + clock.monotonic();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const drainDelayMs = opts.drainDelayMs ?? DRAIN_DELAY_MS;
   const isRecording = opts.isRecording ?? true;
   const queue = new BoundedQueue<Tap>(opts.queueItems ?? 10_000, opts.queueBytes ?? 32 * 1024 * 1024);
   const maxInFlight = opts.queueItems ?? 10_000;
@@ -193,7 +199,8 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
       return;
     }
     isDrainScheduled = true;
-    drainTimer = setTimeout(drain, DRAIN_DELAY_MS);
+    if (drainDelayMs === 0) setImmediate(drain);
+    else drainTimer = setTimeout(drain, drainDelayMs);
   }
 
   function tap(conn: Conn, isFrontend: boolean, chunk: Buffer): void {

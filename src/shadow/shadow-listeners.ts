@@ -98,6 +98,8 @@ export class ShadowListeners {
         listenFlag: `--pg-dep ${d.name}=LISTEN,HOST:PORT (shadow.pg_deps)`,
         target: parseHostPort(d.target as string, `--pg-dep ${d.name} target`),
         writer: createPgFeedWriter(pgMocks.get(d.name)),
+        // The candidate's copy asks for these answers right after the primary's response.
+        drainDelayMs: 0,
         log: o.log,
         metrics: o.metrics,
         maxConnections: o.limits?.maxConnections,

@@ -26,7 +26,7 @@ describe('bench runner arguments', () => {
   it('exits 2 when BENCH_ONLY names no bench, listing the benches there are', async () => {
     const r = await runBench(['--check'], { BENCH_ONLY: 'store,htp' });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('bench: BENCH_ONLY names no bench htp (benches: store, http, pg, compare, replay, shadow, shadow-settle, grpc)');
+    expect(r.stderr).toContain('bench: BENCH_ONLY names no bench htp (benches: store, http, http2, pg, compare, replay, replay-workers, shadow, shadow-settle, grpc)');
     expect(r.stdout).toBe('');
   });
 });

@@ -78,7 +78,7 @@ describe.skipIf(NO_SCRIPT !== undefined)('log lines on a terminal and in a pipe'
     expect(out).toContainEqual(expect.stringMatching(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: mocks serving; stop with Ctrl-C \{"mocks":1\}$/));
     expect(out).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: http mock listening \{"component":"mock","service":"payments","address":"127\.0\.0\.1:\d+"/));
     // The terminal echoes the typed Ctrl-C as ^C in front of doppel's own line.
-    expect(out).toContainEqual(expect.stringMatching(/doppel: SIGINT received, stopping cleanly \(again to force\)$/));
+    expect(out).toContainEqual(expect.stringMatching(/doppel: SIGINT received, stopping cleanly \(again to stop at once, writing what is queued\)$/));
     expect(out.filter((l) => l.includes('"level":'))).toEqual([]);
   });
 
