@@ -154,7 +154,8 @@ export async function expectWorkersEqualOneProcess(s: WorkersScenario): Promise<
     expect(d.sessions).toBe(s.sessions);
     expect(d.resent).toBe(0);
     expect(d.workers.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
-    for (const w of d.workers) expect(w.sessions).toBeGreaterThan(0);
+    // How the sessions split depends on which worker asks first; that they add up to the run does not.
+    expect(d.workers.reduce((n, w) => n + w.sessions, 0)).toBe(s.sessions);
     const ids = (rows: Array<Record<string, unknown>>) => rows.map((r) => r.exchangeId as string).sort();
     expect(ids(await readLines(join(report, 'results.ndjson')))).toEqual(ids(await readLines(join(single, 'results.ndjson'))));
     expect(ids(await readLines(join(report, 'diffs.ndjson')))).toEqual(ids(await readLines(join(single, 'diffs.ndjson'))));
