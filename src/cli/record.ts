@@ -4,7 +4,7 @@ import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { HttpDepConfig, PgDepConfig } from '../config/schema.js';
-import { createDaemon, proxyLimitsOf, proxyTimeoutsOf, type Closable } from '../daemon.js';
+import { createDaemon, proxyLimitsOf, proxyTimeoutsOf, type Closable, type Recording } from '../daemon.js';
 import type { ExchangeWriter } from '../store/types.js';
 import { startPgRecorder, type PgRecorder } from '../capture/pg-recorder.js';
 import { parseHostPort } from '../core/address.js';
@@ -97,9 +97,11 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
   const log = daemon.log;
   const started: Closable[] = [];
   let unhookForcedStop: (() => void) | undefined;
+  let recording: Recording | undefined;
   const pgRelays: PgRecorder[] = [];
   try {
-    const { out, writer, recorder, redactor, recorderId, sessionKeyer } = await daemon.openRecording();
+    recording = await daemon.openRecording();
+    const { out, writer, recorder, redactor, recorderId, sessionKeyer } = recording;
     unhookForcedStop = ctx.io.forcedStop?.add((deadline) => {
       // Statements first: they go to the same writer, which then writes everything at once.
       for (const pg of pgRelays) pg.drainSync();
@@ -144,6 +146,8 @@ export async function recordAction(_flags: RecordFlags, ctx: CommandContext): Pr
   } finally {
     // Listeners first, so nothing arrives at a recorder that is draining.
     for (const s of started.reverse()) await s.close();
+    // While the recorder drains into the store, a second signal still writes what is queued synchronously.
+    await recording?.recorder.close();
     unhookForcedStop?.();
     await daemon.close();
   }
