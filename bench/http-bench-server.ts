@@ -6,7 +6,7 @@
  * "mem" with all of process.memoryUsage() (heap apart from buffers).
  */
 import { createServer, request as httpRequest, Agent } from 'node:http';
-import { createServer as createH2Server } from 'node:http2';
+import { createServer as createH2Server, createSecureServer as createH2SecureServer, type ServerHttp2Stream } from 'node:http2';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,15 +62,23 @@ async function main(): Promise<void> {
       ready(await listen(server));
       return;
     }
-    case 'upstream-h2': {
-      // the same answer over h2c (prior knowledge), for the HTTP/2 record proxy bench
+    case 'upstream-h2':
+    case 'upstream-h2-tls': {
+      // the same answer over h2c (prior knowledge), for the HTTP/2 record proxy bench;
+      // over TLS with ALPN h2 as the direct baseline of the TLS handshake figure
       const body = BENCH_BODY;
-      const server = createH2Server();
-      server.on('stream', (stream) => {
+      const tls = role === 'upstream-h2-tls' ? await loadServerTls({ generate: true }, { label: 'bench.upstream.tls', log: silent }) : undefined;
+      const server = tls === undefined ? createH2Server() : createH2SecureServer(tls.serverOptions());
+      server.on('stream', (stream: ServerHttp2Stream) => {
         stream.resume();
         stream.respond({ ':status': 200, 'content-type': 'application/json', 'content-length': body.length });
         stream.end(body);
       });
+      if (tls !== undefined) {
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        ready(`https://127.0.0.1:${(server.address() as { port: number }).port}`);
+        return;
+      }
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       ready(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
       return;

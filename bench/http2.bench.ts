@@ -7,12 +7,17 @@
  * The figure that matters is throughput per core: requests per CPU-second of
  * the doppel process (its CPU apart from the load generator's and the
  * upstream's), h2 against HTTP/1.1. Ratios are medians of interleaved rounds.
+ * nginx (one worker, `listen … http2`, HTTP/1.1 keep-alive upstream) is the
+ * outside yardstick where the binary exists. TLS handshakes per second are
+ * h2load runs of one request per connection, through doppel and straight at
+ * a Node h2 TLS server.
  * Needs h2load (Debian nghttp2-client); without it the bench says so and
  * sets no figure.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fmt, load, median, spawnServer, type Child } from './http-bench-load.js';
+import { hasNginx, startNginxH2cProxy } from './nginx-proxy.js';
 import { noFigures, type BenchFigures } from './results.js';
 
 const run = promisify(execFile);
@@ -23,9 +28,10 @@ interface H2Result {
   failed: number;
 }
 
-/** One h2load run: `clients` connections with `streams` concurrent streams each, for `seconds`. */
-async function h2load(url: string, o: { clients: number; streams: number; seconds: number }): Promise<H2Result> {
-  const { stdout } = await run('h2load', ['-D', String(o.seconds), '-c', String(o.clients), '-m', String(o.streams), '-t', '1', url], { maxBuffer: 16 * 1024 * 1024 });
+/** One h2load run: `clients` connections with `streams` concurrent streams each, for `seconds` (or `requests` in all). */
+async function h2load(url: string, o: { clients: number; streams: number; seconds: number; requests?: number }): Promise<H2Result> {
+  const length = o.requests === undefined ? ['-D', String(o.seconds)] : ['-n', String(o.requests)];
+  const { stdout } = await run('h2load', [...length, '-c', String(o.clients), '-m', String(o.streams), '-t', '1', url], { maxBuffer: 16 * 1024 * 1024 });
   const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout);
   const req = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
   if (rps === null || req === null) throw new Error(`h2load output not understood:\n${stdout}`);
@@ -54,7 +60,13 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
     'doppel record, h2c': await spawnServer('doppel', h2Upstream.url),
     'doppel record, h2 over TLS': await spawnServer('doppel-tls', h2Upstream.url),
   };
+  const nginxFound = await hasNginx();
+  if (nginxFound) proxies['nginx h2c proxy (1 worker)'] = await startNginxH2cProxy(h1Upstream.url);
+  const tlsDirect = await spawnServer('upstream-h2-tls');
   const names = ['direct h2c', ...Object.keys(proxies)];
+  const handshakes: Record<string, number[]> = {};
+  const handshakeCpu: number[] = [];
+  const handshakeShape = { clients: 100, streams: 1, seconds: 0, requests: 100 };
   const rps: Record<string, number[]> = {};
   const cpu: Record<string, number[]> = {};
   let failed = 0;
@@ -88,8 +100,19 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
         if (c !== undefined) (cpu[n] ??= []).push((after - before) / Math.max(1, res.total));
         log(`http2 round ${r + 1} ${n}: ${fmt(res.rps)} req/s${c === undefined ? '' : `, ${fmt(cpu[n]?.at(-1) ?? 0, 1)} µs CPU/request`}`);
       }
+      // a fresh connection, hence a full TLS handshake, for every request
+      const tlsProxy = proxies['doppel record, h2 over TLS'] as Child;
+      for (const [n, url] of r % 2 === 0 ? ([['direct', tlsDirect.url], ['doppel', tlsProxy.url]] as const) : ([['doppel', tlsProxy.url], ['direct', tlsDirect.url]] as const)) {
+        const before = n === 'doppel' ? await tlsProxy.cpuMicros() : 0;
+        const res = await h2load(url, handshakeShape);
+        failed += res.failed;
+        if (n === 'doppel') handshakeCpu.push((await tlsProxy.cpuMicros()) - before);
+        (handshakes[n] ??= []).push(res.rps);
+        log(`http2 round ${r + 1} TLS handshakes ${n}: ${fmt(res.rps)}/s`);
+      }
     }
   } finally {
+    await tlsDirect.stop();
     for (const c of Object.values(proxies)) await c.stop();
     await h1Upstream.stop();
     await h2Upstream.stop();
@@ -103,12 +126,21 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
   figures.set('h2c_record_rps_vs_direct', median(rps['doppel record, h2c'] ?? []) / Math.max(1e-9, median(rps['direct h2c'] ?? [])));
   figures.set('h2_failed', failed);
   if (failed > 0) figures.flag(`${failed} request(s) failed during the HTTP/2 bench`);
+  const nginxName = 'nginx h2c proxy (1 worker)';
+  if (nginxFound) {
+    figures.set('h2c_record_rps_vs_nginx', median(rps['doppel record, h2c'] ?? []) / Math.max(1e-9, median(rps[nginxName] ?? [])));
+    figures.set('h2c_record_per_core_vs_nginx', perCore('doppel record, h2c') / perCore(nginxName));
+  }
+  const handshakeRatio = median(handshakes.doppel ?? []) / Math.max(1e-9, median(handshakes.direct ?? []));
+  figures.set('tls_handshakes_vs_direct', handshakeRatio);
   let md = `### Record proxy over HTTP/2 (h2load: ${shape.clients} connections x ${shape.streams} streams; HTTP/1.1: autocannon, 32 connections; ${rounds} interleaved round(s) of ${seconds}s)\n\n`;
   md += '| path | req/s | CPU µs/request (doppel) | requests per CPU-second | vs HTTP/1.1 record per core |\n|---|---|---|---|---|\n';
   for (const n of names) {
     const hasCpu = cpu[n] !== undefined;
     md += `| ${n} | ${fmt(median(rps[n] ?? []))} | ${hasCpu ? fmt(median(cpu[n] ?? []), 1) : '—'} | ${hasCpu ? fmt(perCore(n)) : '—'} | ${hasCpu ? `${fmt(perCore(n) / perCore(h1), 2)}x` : '—'} |\n`;
   }
+  md += nginxFound ? '' : '\nnginx not found (apt-get install nginx-light): its row is left out.\n';
+  md += `\nTLS handshakes per second (h2load, ${handshakeShape.clients} connections of one request each, ${rounds} round(s)): direct Node h2 TLS server ${fmt(median(handshakes.direct ?? []))}/s, through doppel record ${fmt(median(handshakes.doppel ?? []))}/s (${fmt(handshakeRatio, 2)}x; doppel's CPU ${fmt(median(handshakeCpu) / handshakeShape.clients)} µs per connection). Through doppel each client connection costs one handshake; the upstream connection is pooled.\n`;
   md += `\nTarget: the h2 record proxy >= 0.8x the HTTP/1.1 record proxy's throughput per core. Failed requests: ${failed}.\n`;
   return md;
 }
