@@ -343,6 +343,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         recorded,
         dropped,
         bytesWritten: writer.bytesWritten,
+        ...(writer.spoolState === undefined ? {} : { spool: writer.spoolState() }),
         ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }),
       };
     },

@@ -19,7 +19,7 @@ import { DoppelError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { newExchangeId } from '../core/ids.js';
 import { encodeExchange } from './codec.js';
-import type { ExchangeWriter, LastFlush } from './types.js';
+import type { ExchangeWriter, LastFlush, SpoolState } from './types.js';
 import { AppendBatcher } from './append-batcher.js';
 import { Spool, type SpooledBatch, type SpoolOptions } from './spool.js';
 import { checkManifestVersion, openRedis, parseRedisStoreUrl, REDIS_MANIFEST_VERSION, type RedisStoreLocation } from './redis-connection.js';
@@ -125,6 +125,10 @@ class RedisStoreWriter implements ExchangeWriter {
 
   get bytesWritten(): number {
     return this.#batcher.bytesWritten;
+  }
+
+  spoolState(): SpoolState {
+    return { spooling: this.#isOffline, batches: this.#spool.batches, bytes: this.#spool.bytes, maxBytes: this.#spool.maxBytes };
   }
 
   append(exchange: Exchange): Promise<void> {

@@ -92,6 +92,10 @@ export class Spool {
     return this.#bytes;
   }
 
+  get maxBytes(): number {
+    return this.#opts.maxBytes;
+  }
+
   /** Writes one batch behind the others; false when the spool cannot hold it. */
   async put(batch: SpooledBatch): Promise<boolean> {
     const text = `${JSON.stringify(batch.header)}\n${batch.lines.join('\n')}\n`;

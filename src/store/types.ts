@@ -18,6 +18,18 @@ export interface ExchangeWriter {
    * No promise settles afterwards; the process exits right after.
    */
   flushSync?(deadline: number): LastFlush;
+  /** where a store with a local spool stands (the Redis store); absent for stores without one */
+  spoolState?(): SpoolState;
+}
+
+/** A spooling store's state, as `/api/record` shows it. */
+export interface SpoolState {
+  /** the store is unreachable and batches go to the spool */
+  spooling: boolean;
+  /** batches waiting in the spool for the store to return */
+  batches: number;
+  bytes: number;
+  maxBytes: number;
 }
 
 /** What a forced stop wrote and what it could not. */

@@ -43,6 +43,13 @@ async function metric(admin: string, line: string): Promise<number> {
   return hit === undefined ? 0 : Number(hit.slice(line.length).trim());
 }
 
+async function spoolState(admin: string): Promise<{ spooling: boolean; batches: number; bytes: number; maxBytes: number }> {
+  const body = (await (await request(`http://${admin}/api/record`)).body.json()) as { recorders: Array<{ spool?: { spooling: boolean; batches: number; bytes: number; maxBytes: number } }> };
+  const spool = body.recorders[0]?.spool;
+  if (spool === undefined) throw new Error(`/api/record shows no spool: ${JSON.stringify(body)}`);
+  return spool;
+}
+
 describe.skipIf(bin === undefined)('record into a Redis store that goes away', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
@@ -93,10 +100,17 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     // The last batches wait on disk, not in memory.
     await until('a spooled batch file', async () => (await readdir(spoolDir)).some((n) => n.endsWith('.batch')));
     expect((await readdir(spoolDir)).filter((n) => n.endsWith('.batch')).length).toBeGreaterThan(0);
+    // An operator sees the same from the admin API: spooling, what is held, and the bound.
+    const during = await spoolState(admin);
+    expect(during.spooling).toBe(true);
+    expect(during.batches).toBeGreaterThan(0);
+    expect(during.bytes).toBeGreaterThan(0);
+    expect(during.maxBytes).toBe(16 * 1024 * 1024);
 
     await redis.start();
     await rec.waitFor('redis store back: spool drained');
     expect(await readdir(spoolDir)).toEqual([]);
+    expect(await spoolState(admin)).toEqual({ spooling: false, batches: 0, bytes: 0, maxBytes: 16 * 1024 * 1024 });
     await send(proxy, range('after', 20));
     expect(await metric(admin, 'doppel_record_dropped_total{reason="spool_full"}')).toBe(0);
     expect(await metric(admin, 'doppel_record_dropped_total{reason="store_error"}')).toBe(0);
