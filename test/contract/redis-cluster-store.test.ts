@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisStoreReader, createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
+import { createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
 import { httpExchange } from '../helpers/exchanges.js';
 import { isClusterAvailable, startCluster } from '../helpers/redis-cluster.js';
-import { describeStoreContract, type StoreBackend } from './store-contract.js';
+import { describeStoreContract, redisStoreBackend } from './store-contract.js';
 
 const isAvailable = isClusterAvailable;
 const cluster = isAvailable ? await startCluster() : undefined;
@@ -20,22 +20,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const clusterBackend: StoreBackend = {
-  name: 'redis cluster',
-  location: () => Promise.resolve(location()),
-  writer: (url) => createRedisStoreWriter({ url, flushIntervalMs: 5 }),
-  reader: (urls) => createRedisStoreReader(urls),
-  async appendTornTail(url) {
-    await raw.xadd(parseRedisStoreUrl(url).streamKey, '*', 'x', '{"v":1,"id":"01TORN","session":"s","dire');
-  },
-  async corruptOneRecord(url) {
-    const key = parseRedisStoreUrl(url).streamKey;
-    const entries = await raw.xrange(key, '-', '+');
-    const p = raw.multi().del(key);
-    entries.forEach(([id, fields], i) => p.xadd(key, id, ...(i === 2 ? ['x', '{"v":1, this is not json'] : fields)));
-    await p.exec();
-  },
-};
+const clusterBackend = redisStoreBackend('redis cluster', location, raw);
 
 describe.skipIf(!isAvailable)('redis cluster backend', () => {
   describeStoreContract(clusterBackend);

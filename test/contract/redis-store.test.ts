@@ -8,7 +8,7 @@ import { DoppelError } from '../../src/core/errors.js';
 import { createRedisStoreReader, createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
 import { httpExchange } from '../helpers/exchanges.js';
 import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
-import { describeStoreContract, type StoreBackend } from './store-contract.js';
+import { describeStoreContract, redisStoreBackend } from './store-contract.js';
 
 const REDIS = TEST_REDIS_URL;
 const run = `doppel:test:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -19,24 +19,7 @@ const raw = connected as Redis;
 let n = 0;
 const location = (): string => `${REDIS}?prefix=${run}:${++n}`;
 
-const redisBackend: StoreBackend = {
-  name: 'redis',
-  location: () => Promise.resolve(location()),
-  writer: (url) => createRedisStoreWriter({ url, flushIntervalMs: 5 }),
-  reader: (urls) => createRedisStoreReader(urls),
-  async appendTornTail(url) {
-    // What a writer cut off mid-line leaves: the last entry holds part of a JSON line.
-    await raw.xadd(parseRedisStoreUrl(url).streamKey, '*', 'x', '{"v":1,"id":"01TORN","session":"s","dire');
-  },
-  async corruptOneRecord(url) {
-    // A stream entry cannot be edited: rebuild the stream under the same ids with entry 3 damaged.
-    const key = parseRedisStoreUrl(url).streamKey;
-    const entries = await raw.xrange(key, '-', '+');
-    const p = raw.multi().del(key);
-    entries.forEach(([id, fields], i) => p.xadd(key, id, ...(i === 2 ? ['x', '{"v":1, this is not json'] : fields)));
-    await p.exec();
-  },
-};
+const redisBackend = redisStoreBackend('redis', location, raw);
 
 afterAll(async () => {
   if (!up) return;

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Exchange } from '../../src/core/exchange.js';
+import type { Cluster, Redis } from 'ioredis';
+import { createRedisStoreReader, createRedisStoreWriter, parseRedisStoreUrl } from '../../src/store/redis-store.js';
 import type { CorruptRecord, ExchangeReader, ExchangeWriter } from '../../src/store/types.js';
 import { httpExchange, pgExchange } from '../helpers/exchanges.js';
 
@@ -24,6 +26,28 @@ async function readAll(reader: ExchangeReader, corrupt: CorruptRecord[] = []): P
   const out: Exchange[] = [];
   for await (const ex of reader.read({ onCorrupt: (r) => corrupt.push(r) })) out.push(ex);
   return out;
+}
+
+/** The Redis store as a contract backend, on one server or a cluster; `raw` damages streams behind its back. */
+export function redisStoreBackend(name: string, location: () => string, raw: Redis | Cluster): StoreBackend {
+  return {
+    name,
+    location: () => Promise.resolve(location()),
+    writer: (url) => createRedisStoreWriter({ url, flushIntervalMs: 5 }),
+    reader: (urls) => createRedisStoreReader(urls),
+    async appendTornTail(url) {
+      // What a writer cut off mid-line leaves: the last entry holds part of a JSON line.
+      await raw.xadd(parseRedisStoreUrl(url).streamKey, '*', 'x', '{"v":1,"id":"01TORN","session":"s","dire');
+    },
+    async corruptOneRecord(url) {
+      // A stream entry cannot be edited: rebuild the stream under the same ids with entry 3 damaged.
+      const key = parseRedisStoreUrl(url).streamKey;
+      const entries = await raw.xrange(key, '-', '+');
+      const p = raw.multi().del(key);
+      entries.forEach(([id, fields], i) => p.xadd(key, id, ...(i === 2 ? ['x', '{"v":1, this is not json'] : fields)));
+      await p.exec();
+    },
+  };
 }
 
 export function describeStoreContract(backend: StoreBackend, variants: Array<{ gzip: boolean }> = [{ gzip: false }]): void {
