@@ -15,8 +15,8 @@ import { DoppelError } from '../core/errors.js';
 import type { CutoffsConfig } from '../config/schema.js';
 import { GATE_NAMES, LATENCY_GATES, isGateName, parseGateExpression, type GateExpression, type GateName } from '../config/gate-expression.js';
 import { evaluateGate } from './expression.js';
-import { createLatencySketch, type LatencySketch, type SketchState } from './latency-sketch.js';
-import type { EndpointStats, GateResult, JudgedRequest, LatencySummary, MockCounts, Percentiles, RunCounts, Verdict } from './types.js';
+import { EndpointAccumulator, GateAccumulator, type EvaluatorState } from './gate-accumulator.js';
+import type { EndpointStats, GateResult, JudgedRequest, LatencySummary, MockCounts, RunCounts, Verdict } from './types.js';
 
 export interface GateEvaluatorOptions {
   /** quality_gates: gate name -> expression */
@@ -45,42 +45,6 @@ export interface GateEvaluator {
   state(): EvaluatorState;
   /** adds another evaluator's state: the sum of N workers' states reads as one run over all their requests */
   absorb(state: EvaluatorState): void;
-}
-
-/** An accumulator's counters by name and its sketches' buckets. */
-export interface AccumulatorState {
-  c: Record<string, number>;
-  s: Record<string, SketchState>;
-}
-
-export interface EvaluatorState {
-  run: AccumulatorState;
-  endpoints: Array<[string, AccumulatorState]>;
-}
-
-const RUN_COUNTERS = ['requests', 'answered', 'errors', 'statusPass', 'bodyMatch', 'mismatches', 'noise', 'newMismatches', 'unexpected5xx', 'fieldMatch', 'fieldMismatch', 'fieldIgnored', 'mockMatched', 'mockUnmatched', 'mockPassthrough'] as const;
-const RUN_SKETCHES = ['baseline', 'candidate', 'pairedBaseline', 'pairedCandidate'] as const;
-const ENDPOINT_COUNTERS = ['requests', 'errors', 'statusPass', 'bodyMatch', 'mismatches', 'noise', 'newMismatches', 'fieldMatch', 'fieldMismatch', 'fieldIgnored'] as const;
-const ENDPOINT_SKETCHES = ['baseline', 'candidate'] as const;
-
-type Counted<K extends string> = Record<K, number>;
-type Sketched<K extends string> = Record<K, LatencySketch>;
-
-function stateOf<C extends string, S extends string>(acc: Counted<C> & Sketched<S>, counters: readonly C[], sketches: readonly S[]): AccumulatorState {
-  const c: Record<string, number> = {};
-  const s: Record<string, SketchState> = {};
-  for (const k of counters) c[k] = acc[k];
-  for (const k of sketches) s[k] = acc[k].state();
-  return { c, s };
-}
-
-function absorbInto<C extends string, S extends string>(acc: Counted<C> & Sketched<S>, state: AccumulatorState, counters: readonly C[], sketches: readonly S[]): void {
-  const counts = acc as Counted<C>;
-  for (const k of counters) counts[k] = counts[k] + (state.c[k] ?? 0);
-  for (const k of sketches) {
-    const sk = state.s[k];
-    if (sk !== undefined) acc[k].absorb(sk);
-  }
 }
 
 interface CompiledGate {
@@ -117,148 +81,6 @@ function compileGates(gates: Readonly<Record<string, string>>): CompiledGate[] {
   const problems = validateGates(gates);
   if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in quality gates`, { details: problems });
   return Object.entries(gates).map(([name, source]) => ({ name: name as GateName, expr: parseGateExpression(source) as GateExpression }));
-}
-
-/** The comparison counters the whole run and each endpoint keep alike. */
-interface OutcomeTally {
-  fieldMatch: number;
-  fieldMismatch: number;
-  fieldIgnored: number;
-  bodyMatch: number;
-  noise: number;
-  mismatches: number;
-  newMismatches: number;
-}
-
-function tallyOutcome(t: OutcomeTally, j: JudgedRequest): void {
-  const o = j.outcome;
-  if (o === undefined || !j.isAnswered) return;
-  t.fieldMatch += o.fields.match;
-  t.fieldMismatch += o.fields.mismatch;
-  t.fieldIgnored += o.fields.ignored;
-  if (o.isBodyMatch) t.bodyMatch++;
-  if (j.isNoise === true) t.noise++;
-  if (!o.isMatch) {
-    t.mismatches++;
-    if (j.isKnownMismatch !== true) t.newMismatches++;
-  }
-}
-
-/** Counters and sketches of a run or of one time bucket; merges by addition. */
-export class GateAccumulator {
-  requests = 0;
-  answered = 0;
-  errors = 0;
-  statusPass = 0;
-  bodyMatch = 0;
-  mismatches = 0;
-  noise = 0;
-  newMismatches = 0;
-  unexpected5xx = 0;
-  fieldMatch = 0;
-  fieldMismatch = 0;
-  fieldIgnored = 0;
-  mockMatched = 0;
-  mockUnmatched = 0;
-  mockPassthrough = 0;
-  readonly baseline: LatencySketch = createLatencySketch();
-  readonly candidate: LatencySketch = createLatencySketch();
-  readonly pairedBaseline: LatencySketch = createLatencySketch();
-  readonly pairedCandidate: LatencySketch = createLatencySketch();
-
-  record(j: JudgedRequest): void {
-    this.requests++;
-    if (!j.isAnswered) this.errors++;
-    else {
-      this.answered++;
-      if (j.candidateStatus === j.baselineStatus) this.statusPass++;
-      if (j.candidateStatus !== undefined && j.candidateStatus >= 500 && j.baselineStatus < 500) this.unexpected5xx++;
-    }
-    tallyOutcome(this, j);
-    if (j.baselineMs !== undefined) this.baseline.add(j.baselineMs);
-    if (j.candidateMs !== undefined) this.candidate.add(j.candidateMs);
-    if (j.baselineMs !== undefined && j.candidateMs !== undefined) {
-      this.pairedBaseline.add(j.baselineMs);
-      this.pairedCandidate.add(j.candidateMs);
-    }
-  }
-
-  addMock(delta: MockCounts): void {
-    this.mockMatched += delta.matched;
-    this.mockUnmatched += delta.unmatched;
-    this.mockPassthrough += delta.passthrough;
-  }
-
-  merge(o: GateAccumulator): void {
-    this.requests += o.requests;
-    this.answered += o.answered;
-    this.errors += o.errors;
-    this.statusPass += o.statusPass;
-    this.bodyMatch += o.bodyMatch;
-    this.mismatches += o.mismatches;
-    this.noise += o.noise;
-    this.newMismatches += o.newMismatches;
-    this.unexpected5xx += o.unexpected5xx;
-    this.fieldMatch += o.fieldMatch;
-    this.fieldMismatch += o.fieldMismatch;
-    this.fieldIgnored += o.fieldIgnored;
-    this.mockMatched += o.mockMatched;
-    this.mockUnmatched += o.mockUnmatched;
-    this.mockPassthrough += o.mockPassthrough;
-    this.baseline.merge(o.baseline);
-    this.candidate.merge(o.candidate);
-    this.pairedBaseline.merge(o.pairedBaseline);
-    this.pairedCandidate.merge(o.pairedCandidate);
-  }
-
-  reset(): void {
-    this.requests = this.answered = this.errors = this.statusPass = this.bodyMatch = 0;
-    this.mismatches = this.noise = this.newMismatches = this.unexpected5xx = 0;
-    this.fieldMatch = this.fieldMismatch = this.fieldIgnored = 0;
-    this.mockMatched = this.mockUnmatched = this.mockPassthrough = 0;
-    this.baseline.reset();
-    this.candidate.reset();
-    this.pairedBaseline.reset();
-    this.pairedCandidate.reset();
-  }
-
-  get mockTotal(): number {
-    return this.mockMatched + this.mockUnmatched + this.mockPassthrough;
-  }
-
-  counts(): RunCounts {
-    return {
-      requests: this.requests,
-      answered: this.answered,
-      errors: this.errors,
-      statusPass: this.statusPass,
-      bodyMatch: this.bodyMatch,
-      mismatches: this.mismatches,
-      noise: this.noise,
-      newMismatches: this.newMismatches,
-      unexpected5xx: this.unexpected5xx,
-      fields: { match: this.fieldMatch, mismatch: this.fieldMismatch, ignored: this.fieldIgnored },
-      mock: { matched: this.mockMatched, unmatched: this.mockUnmatched, passthrough: this.mockPassthrough },
-    };
-  }
-
-  latency(): LatencySummary {
-    return {
-      baseline: percentiles(this.baseline),
-      candidate: percentiles(this.candidate),
-      paired: { baseline: percentiles(this.pairedBaseline), candidate: percentiles(this.pairedCandidate) },
-    };
-  }
-}
-
-/** Where the latency distribution is sampled for reports: dense in the tail, where regressions show first. */
-export const CDF_QUANTILES: readonly number[] = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1];
-
-export function percentiles(s: LatencySketch): Percentiles {
-  const out: Percentiles = { count: s.count, p50: s.quantile(0.5), p95: s.quantile(0.95), p99: s.quantile(0.99) };
-  const values = s.quantiles(CDF_QUANTILES);
-  if (values !== undefined) out.cdf = CDF_QUANTILES.map((q, i) => [q, values[i] as number]);
-  return out;
 }
 
 const LATENCY_Q: Record<string, number> = { latency_p50_delta: 0.5, latency_p95_delta: 0.95, latency_p99_delta: 0.99 };
@@ -334,45 +156,6 @@ function checkCutoffs(acc: GateAccumulator, c: Readonly<CutoffsConfig>): string 
   return undefined;
 }
 
-class EndpointAccumulator {
-  requests = 0;
-  errors = 0;
-  statusPass = 0;
-  bodyMatch = 0;
-  mismatches = 0;
-  noise = 0;
-  newMismatches = 0;
-  fieldMatch = 0;
-  fieldMismatch = 0;
-  fieldIgnored = 0;
-  readonly baseline = createLatencySketch();
-  readonly candidate = createLatencySketch();
-
-  record(j: JudgedRequest): void {
-    this.requests++;
-    if (!j.isAnswered) this.errors++;
-    else if (j.candidateStatus === j.baselineStatus) this.statusPass++;
-    tallyOutcome(this, j);
-    if (j.baselineMs !== undefined) this.baseline.add(j.baselineMs);
-    if (j.candidateMs !== undefined) this.candidate.add(j.candidateMs);
-  }
-
-  stats(endpoint: string): EndpointStats {
-    return {
-      endpoint,
-      requests: this.requests,
-      errors: this.errors,
-      statusPass: this.statusPass,
-      bodyMatch: this.bodyMatch,
-      mismatches: this.mismatches,
-      noise: this.noise,
-      newMismatches: this.newMismatches,
-      fields: { match: this.fieldMatch, mismatch: this.fieldMismatch, ignored: this.fieldIgnored },
-      latency: { baseline: percentiles(this.baseline), candidate: percentiles(this.candidate) },
-    };
-  }
-}
-
 export const OTHER_ENDPOINTS = '(other)';
 
 function verdictOf(cutoff: string | undefined, results: readonly GateResult[]): Verdict {
@@ -432,11 +215,11 @@ export function createGateEvaluator(opts: GateEvaluatorOptions): GateEvaluator {
     latency: () => acc.latency(),
     endpoints: () => [...perEndpoint.entries()].map(([name, e]) => e.stats(name)).sort((a, b) => a.endpoint.localeCompare(b.endpoint)),
     state: () => ({
-      run: stateOf(acc, RUN_COUNTERS, RUN_SKETCHES),
-      endpoints: [...perEndpoint.entries()].map(([name, e]) => [name, stateOf(e, ENDPOINT_COUNTERS, ENDPOINT_SKETCHES)]),
+      run: acc.state(),
+      endpoints: [...perEndpoint.entries()].map(([name, e]) => [name, e.state()]),
     }),
     absorb(state) {
-      absorbInto(acc, state.run, RUN_COUNTERS, RUN_SKETCHES);
+      acc.absorb(state.run);
       for (const [name, es] of state.endpoints) {
         const key = perEndpoint.has(name) || perEndpoint.size < maxEndpoints ? name : OTHER_ENDPOINTS;
         let ep = perEndpoint.get(key);
@@ -444,7 +227,7 @@ export function createGateEvaluator(opts: GateEvaluatorOptions): GateEvaluator {
           ep = new EndpointAccumulator();
           perEndpoint.set(key, ep);
         }
-        absorbInto(ep, es, ENDPOINT_COUNTERS, ENDPOINT_SKETCHES);
+        ep.absorb(es);
       }
     },
   };

@@ -1,4 +1,4 @@
-import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
+import { CDF_QUANTILES } from '../../src/gates/gate-accumulator.js';
 import type { Percentiles } from '../../src/gates/types.js';
 import type { RunReport } from '../../src/report/types.js';
 

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { writeReport } from '../../src/report/write-report.js';
 import { sampleRun } from '../helpers/report-fixtures.js';
-import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
+import { CDF_QUANTILES } from '../../src/gates/gate-accumulator.js';
 import { findExecutable, missingToolMessage, skipOrFail } from '../helpers/services.js';
 
 const chromiumPath = findExecutable('chromium', ['/usr/bin/chromium']);

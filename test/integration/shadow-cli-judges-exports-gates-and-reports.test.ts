@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CDF_QUANTILES } from '../../src/gates/gate-evaluator.js';
+import { CDF_QUANTILES } from '../../src/gates/gate-accumulator.js';
 import type { Percentiles } from '../../src/gates/types.js';
 import { DOPPEL_BIN, cliEnv } from '../helpers/cli.js';
 import { primaryHandler, requestRaw, startPeer } from '../helpers/shadow-peers.js';

@@ -8,7 +8,7 @@
  */
 import type { NoiseEvidence } from '../../compare/noise.js';
 import type { CutoffsConfig } from '../../config/schema.js';
-import type { EvaluatorState } from '../../gates/gate-evaluator.js';
+import type { EvaluatorState } from '../../gates/gate-accumulator.js';
 import type { DiffCollectorState } from '../../report/diff-collector.js';
 
 /** One session handed to one worker: its exchange lines in recorded order. */
