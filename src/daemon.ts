@@ -19,7 +19,8 @@ import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import type { ProxyLimits, ProxyTimeouts } from './capture/http-capture-proxy.js';
 import { createRecorder, type Recorder } from './capture/recorder.js';
-import { createRedactor, resolveRedactKey, type Redactor } from './core/redact.js';
+import { resolveRedactKey, type Redactor } from './core/redact.js';
+import { redactorFromConfig } from './config/redactor.js';
 import { createSessionKeyer, parseSessionKey, type SessionKeyer } from './core/sessions.js';
 import { isRedisStoreUrl, openStoreWriter } from './store/open-store.js';
 import type { SpoolEvent } from './store/redis-store.js';
@@ -161,14 +162,7 @@ async function openRecording(opts: DaemonOptions, log: Logger, metrics: Metrics)
   if (key.source === 'generated' && config.redact.enabled) {
     log.warn('no DOPPEL_REDACT_KEY or redact.key_file: using a random key, so redaction placeholders will not be stable across runs');
   }
-  const redactor = createRedactor({
-    key: key.key,
-    enabled: config.redact.enabled,
-    headers: config.redact.headers,
-    queryParams: config.redact.query_params,
-    jsonPaths: config.redact.json_paths,
-    onRedact: (kind) => metrics.redactions.inc({ kind }),
-  });
+  const redactor = redactorFromConfig(config.redact, key.key, (kind) => metrics.redactions.inc({ kind }));
   const recorderId = rec.recorder_id ?? defaultRecorderId(process.pid);
   const storeLog = log.child({ component: 'store' });
   const writer = await openStoreWriter(out, {

@@ -4,6 +4,7 @@
  */
 import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createRedactor, resolveRedactKey } from '../core/redact.js';
+import { redactorFromConfig } from '../config/redactor.js';
 import type { Logger } from '../core/logger.js';
 import { loadServerTls, loadTargetTls, type ListenerTlsConfig, type ServerTls, type TargetTls, type TargetTlsConfig } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -84,14 +85,7 @@ export async function startHttpMockFromSpec(spec: HttpMockSpec, deps: StartHttpM
     }
     recordTo = {
       writer,
-      redactor: createRedactor({
-        key: key.key,
-        enabled: config.redact.enabled,
-        headers: config.redact.headers,
-        queryParams: config.redact.query_params,
-        jsonPaths: config.redact.json_paths,
-        onRedact: (kind) => metrics.redactions.inc({ kind }),
-      }),
+      redactor: redactorFromConfig(config.redact, key.key, (kind) => metrics.redactions.inc({ kind })),
     };
   }
   // stubs `doppel import wiremock` kept beside the recordings load with them
