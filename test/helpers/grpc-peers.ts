@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { encodeStatusDetails } from '../../src/protocols/grpc/status.js';
+import { startCli } from './cli.js';
 
 export const GRPC_PROTO_DIR = fileURLToPath(new URL('../fixtures/grpc', import.meta.url));
 export const ORDERS_PROTO = 'shop/v1/orders.proto';
@@ -116,6 +117,28 @@ export function listOrders(client: OrdersClient, limit: number): Promise<OrderRe
     call.on('error', reject);
     call.on('end', () => resolve(out));
   });
+}
+
+/**
+ * Records calls of a real Orders server through `doppel record --grpc-dep`
+ * into `out` (service `orders`): `calls` runs against the record port.
+ */
+export async function recordOrdersCalls(serverUrl: string, out: string, calls: (client: OrdersClient) => Promise<unknown>): Promise<void> {
+  const rec = startCli(['record', '--out', out, '--grpc-dep', `orders=127.0.0.1:0,${serverUrl}`], { DOPPEL_REDACT_KEY: 'k' });
+  try {
+    const line = await rec.waitFor('grpc record listener listening');
+    const client = ordersClient(line.address as string);
+    try {
+      await calls(client);
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    await rec.stop();
+    throw err;
+  }
+  const code = await rec.stop();
+  if (code !== 0) throw new Error(`doppel record exited ${code}`);
 }
 
 export { grpc };
