@@ -32,6 +32,10 @@ export interface OrdersServer {
   /** calls of Hang whose client cancelled them */
   cancelled: number;
   calls: number;
+  /** calls of GetOrder and ListOrders held (with `hold`) and not yet answered */
+  held: number;
+  /** answers every held call, and every later one at once */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -41,25 +45,35 @@ export const REJECT_DETAILS = {
   details: [{ typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from('closed-order').toString('base64') }],
 };
 
-/** `units` is what GetOrder answers as the order total: a planted change in a candidate sets another. */
-export async function startOrdersServer(opts: { units?: number; reflection?: boolean } = {}): Promise<OrdersServer> {
+/**
+ * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another.
+ * `hold` keeps GetOrder and ListOrders unanswered until release(): a hung candidate.
+ */
+export async function startOrdersServer(opts: { units?: number; reflection?: boolean; hold?: boolean } = {}): Promise<OrdersServer> {
   const def = loadOrdersDefinition();
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
   const state = { cancelled: 0, calls: 0 };
+  let isHeld = opts.hold === true;
+  const held: Array<() => void> = [];
+  const answerWhenReleased = (answer: () => void) => (isHeld ? held.push(answer) : answer());
   const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.calls++;
-      const md = new grpc.Metadata();
-      md.set('x-served-by', 'orders-grpc');
-      call.sendMetadata(md);
-      cb(null, { order: order(call.request.id) });
+      answerWhenReleased(() => {
+        const md = new grpc.Metadata();
+        md.set('x-served-by', 'orders-grpc');
+        call.sendMetadata(md);
+        cb(null, { order: order(call.request.id) });
+      });
     },
     ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, unknown>) => {
       state.calls++;
-      for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
-      call.end();
+      answerWhenReleased(() => {
+        for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
+        call.end();
+      });
     },
     Hang: (call: grpc.ServerUnaryCall<unknown, unknown>) => {
       state.calls++;
@@ -84,6 +98,13 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
     },
     get calls() {
       return state.calls;
+    },
+    get held() {
+      return held.length;
+    },
+    release() {
+      isHeld = false;
+      for (const answer of held.splice(0)) answer();
     },
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
   };

@@ -1,0 +1,116 @@
+/**
+ * `doppel shadow --protocol grpc` with grpc-js primary and candidate: the
+ * client gets the primary's answers (unary and server streaming), the same
+ * calls reach the candidate, and a planted field change is reported at its
+ * JSON path in the run view, the metrics and the report; a candidate that
+ * holds every call never delays the primary's answers.
+ */
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../helpers/cli.js';
+import { getOrder, GRPC_PROTO_DIR, listOrders, ordersClient, startOrdersServer } from '../helpers/grpc-peers.js';
+import { tempDir } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
+
+interface RunView {
+  judged: number;
+  dropped: Record<string, number>;
+  diffs: Array<{ endpoint: string; result: string; diffs: Array<{ path: string; expected: unknown; actual: unknown }> }>;
+}
+
+async function runView(admin: string, runId: string): Promise<RunView> {
+  return (await (await request(`http://${admin}/api/runs/${runId}`)).body.json()) as RunView;
+}
+
+describe('doppel shadow --protocol grpc', () => {
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  async function configFile(): Promise<{ dir: string; config: string }> {
+    const work = await tempDir('doppel-grpc-shadow-');
+    cleanups.push(work.cleanup);
+    const config = join(work.dir, 'doppel.yaml');
+    await writeFile(config, `grpc:\n  protos: [${JSON.stringify(GRPC_PROTO_DIR)}]\n`);
+    return { dir: work.dir, config };
+  }
+
+  it('relays the primary, copies unary and streaming calls to the candidate, and reports the planted field at its JSON path', async () => {
+    const { dir, config } = await configFile();
+    const report = join(dir, 'report');
+    const primary = await startOrdersServer();
+    const candidate = await startOrdersServer({ units: 43 });
+    cleanups.push(() => primary.close(), () => candidate.close());
+    const shadow = startCli(['shadow', '--config', config, '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--report', report, '--admin', '127.0.0.1:0']);
+    cleanups.push(() => shadow.stop());
+    const line = await shadow.waitFor('shadow listening');
+    const admin = (await shadow.waitFor('admin api listening')).address as string;
+    const client = ordersClient(line.address as string);
+    cleanups.push(() => client.close());
+    const direct = ordersClient(primary.target);
+    cleanups.push(() => direct.close());
+
+    const unary = await getOrder(client, 'o-1');
+    expect(unary.reply).toEqual((await getOrder(direct, 'o-1')).reply);
+    expect(unary.reply.order?.total?.units).toBe('42');
+    expect(unary.metadata.get('x-served-by')).toEqual(['orders-grpc']);
+    expect(await listOrders(client, 2)).toEqual(await listOrders(direct, 2));
+
+    const runId = line.runId as string;
+    await until('both copies judged', async () => (await runView(admin, runId)).judged === 2);
+    expect(candidate.calls).toBe(2);
+    const view = await runView(admin, runId);
+    const paths = view.diffs.flatMap((d) => d.diffs.map((x) => `${d.endpoint} ${x.path} ${String(x.expected)} -> ${String(x.actual)}`)).sort();
+    expect(paths).toEqual([
+      '/shop.v1.Orders/GetOrder $.order.total.units 42 -> 43',
+      '/shop.v1.Orders/ListOrders $[0].total.units 42 -> 43',
+      '/shop.v1.Orders/ListOrders $[1].total.units 42 -> 43',
+    ]);
+
+    const metrics = await (await request(`http://${admin}/metrics`)).body.text();
+    expect(metrics).toContain(`doppel_compare_total{run_id="${runId}",mode="shadow",endpoint="/shop.v1.Orders/GetOrder",result="mismatch"} 1`);
+    expect(metrics).toContain(`doppel_compare_total{run_id="${runId}",mode="shadow",endpoint="/shop.v1.Orders/ListOrders",result="mismatch"} 1`);
+
+    expect(await shadow.stop()).toBe(0);
+    const diffs = (await readFile(join(report, 'diffs.ndjson'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { endpoint: string; diffs: Array<{ path: string }> });
+    expect(diffs.flatMap((d) => d.diffs.map((x) => `${d.endpoint} ${x.path}`)).sort()).toEqual(paths.map((p) => p.split(' ').slice(0, 2).join(' ')));
+    const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8'));
+    expect(summary.counts.requests).toBe(2);
+    expect(summary.counts.mismatches).toBe(2);
+  });
+
+  it('answers every primary call while the candidate holds all its copies', async () => {
+    const { config } = await configFile();
+    const primary = await startOrdersServer();
+    const candidate = await startOrdersServer({ hold: true });
+    cleanups.push(() => primary.close(), () => candidate.close());
+    const shadow = startCli(['shadow', '--config', config, '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--admin', '127.0.0.1:0']);
+    cleanups.push(() => shadow.stop());
+    const line = await shadow.waitFor('shadow listening');
+    const admin = (await shadow.waitFor('admin api listening')).address as string;
+    const client = ordersClient(line.address as string);
+    cleanups.push(() => client.close());
+
+    // Every answer comes while the candidate holds the copies it got: none of them waits on it.
+    const unary = await Promise.all(Array.from({ length: 10 }, (_, i) => getOrder(client, `o-${i}`)));
+    expect(unary.map((u) => u.reply.order?.id)).toEqual(Array.from({ length: 10 }, (_, i) => `o-${i}`));
+    expect(await listOrders(client, 3)).toHaveLength(3);
+    await until('the candidate holds copies', () => candidate.held > 0);
+    expect(primary.calls).toBe(11);
+    const runId = line.runId as string;
+    expect((await runView(admin, runId)).judged).toBe(0);
+
+    candidate.release();
+    await until('held copies judged', async () => (await runView(admin, runId)).judged === 11);
+    expect((await runView(admin, runId)).diffs).toEqual([]);
+  });
+
+  it('refuses HTTP-only shadow keys with protocol grpc, exit 2 naming them', async () => {
+    const r = await runCli(['shadow', '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--candidate', 'http://127.0.0.1:2', '--secondary', 'http://127.0.0.1:3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('shadow.secondary (noise learning): not available with shadow.protocol grpc');
+  });
+});
