@@ -56,6 +56,7 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
   const state = { cancelled: 0, calls: 0 };
   let isHeld = opts.hold === true;
   const held: Array<() => void> = [];
+  let closed: Promise<void> | undefined;
   const answerWhenReleased = (answer: () => void) => (isHeld ? held.push(answer) : answer());
   const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
   server.addService(pkg.shop.v1.Orders.service, {
@@ -106,7 +107,8 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
       isHeld = false;
       for (const answer of held.splice(0)) answer();
     },
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
+    // Once: a second tryShutdown of a stopped server never calls back.
+    close: () => (closed ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown())),
   };
 }
 

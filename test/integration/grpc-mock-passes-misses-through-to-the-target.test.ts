@@ -108,6 +108,8 @@ describe('doppel mock --grpc-dep NAME=LISTEN,TARGET', () => {
     expect(metrics).toMatch(/doppel_upstream_failures_total\{service="orders",reason="refused"\} 1/);
     expect(metrics).toMatch(/doppel_mock_requests_total\{service="orders",protocol="grpc",result="passthrough"\} 1/);
     expect(metrics).toMatch(/doppel_mock_requests_total\{service="orders",protocol="grpc",result="matched"\} 1/);
+    // The failed target session does not hold the stop.
+    expect(await mock.stop()).toBe(0);
   });
 
   it('refuses a target that is not an http:// or https:// URL, exit 2', async () => {

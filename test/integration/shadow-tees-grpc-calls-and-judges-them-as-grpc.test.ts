@@ -108,6 +108,41 @@ describe('doppel shadow --protocol grpc', () => {
     expect((await runView(admin, runId)).diffs).toEqual([]);
   });
 
+  it('keeps copies within max_in_flight and queue_items, counts every one it drops, and answers the primary with the candidate dead', async () => {
+    const { dir } = await configFile();
+    const config = join(dir, 'bounded.yaml');
+    await writeFile(config, `grpc:\n  protos: [${JSON.stringify(GRPC_PROTO_DIR)}]\nshadow:\n  max_in_flight: 2\n  queue_items: 2\n  queue_wait: 30s\n`);
+    const primary = await startOrdersServer();
+    const candidate = await startOrdersServer({ hold: true });
+    cleanups.push(() => primary.close(), () => candidate.close());
+    const shadow = startCli(['shadow', '--config', config, '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--admin', '127.0.0.1:0']);
+    cleanups.push(() => shadow.stop());
+    const line = await shadow.waitFor('shadow listening');
+    const admin = (await shadow.waitFor('admin api listening')).address as string;
+    const runId = line.runId as string;
+    const client = ordersClient(line.address as string);
+    cleanups.push(() => client.close());
+
+    // One after another: 2 copies go out and are held, 2 wait, the other 6 find the queue full.
+    for (let i = 0; i < 10; i++) expect((await getOrder(client, `o-${i}`)).reply.order?.id).toBe(`o-${i}`);
+    await until('two copies held', () => candidate.held === 2);
+    const held = await runView(admin, runId);
+    expect(held.dropped.queue_full).toBe(6);
+    expect(held.judged).toBe(0);
+    candidate.release();
+    await until('the queued copies judged too', async () => (await runView(admin, runId)).judged === 4);
+    expect(candidate.calls).toBe(4);
+
+    // The candidate gone: the primary still answers, and each copy counts as candidate_error.
+    await candidate.close();
+    for (let i = 0; i < 3; i++) expect((await getOrder(client, `p-${i}`)).reply.order?.id).toBe(`p-${i}`);
+    await until('the failed copies counted', async () => (await runView(admin, runId)).dropped.candidate_error === 3);
+    const view = await runView(admin, runId);
+    expect(view.judged + Object.values(view.dropped).reduce((a, b) => a + b, 0)).toBe(13);
+    // A candidate that died mid-run does not hold the stop.
+    expect(await shadow.stop()).toBe(0);
+  });
+
   it('refuses HTTP-only shadow keys with protocol grpc, exit 2 naming them', async () => {
     const r = await runCli(['shadow', '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--candidate', 'http://127.0.0.1:2', '--secondary', 'http://127.0.0.1:3']);
     expect(r.code).toBe(2);

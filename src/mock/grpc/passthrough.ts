@@ -224,7 +224,8 @@ export function createGrpcPassthrough(opts: GrpcPassthroughOptions): GrpcPassthr
     close: () =>
       new Promise<void>((resolve) => {
         const s = session;
-        if (s === undefined || s.closed) resolve();
+        // A session destroyed by a failed connect never calls a close callback.
+        if (s === undefined || s.closed || s.destroyed) resolve();
         else s.close(() => resolve());
       }),
   };

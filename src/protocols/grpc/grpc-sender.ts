@@ -92,7 +92,8 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     },
     close() {
       return new Promise<void>((resolve) => {
-        if (session === undefined || session.closed) resolve();
+        // A session destroyed by a failed connect never calls a close callback.
+        if (session === undefined || session.closed || session.destroyed) resolve();
         else session.close(() => resolve());
       });
     },
