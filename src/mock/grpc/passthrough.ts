@@ -2,12 +2,13 @@
  * gRPC mock passthrough (mocks[].target, `--grpc-dep NAME=LISTEN,TARGET`):
  * a call no stub or recording answers goes to the real dependency on one
  * HTTP/2 session. The request was read whole to be matched, so it goes out
- * as received; the answer is relayed as it comes — headers, each DATA chunk,
- * trailers, resets — so a server stream stays a stream. The finished call
+ * as received; the answer is relayed as it comes by the record path's relay
+ * (protocols/grpc/relay.ts) — headers, each DATA chunk, trailers, resets —
+ * so a server stream stays a stream. The finished call
  * becomes an outbound exchange: the live index learns it (the next identical
  * call matches) and, like the HTTP mock's passthrough, it is recorded.
  */
-import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type ServerHttp2Stream } from 'node:http2';
 import type { GrpcExchange, HeaderPairs } from '../../core/exchange.js';
 import { newExchangeId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
@@ -16,7 +17,8 @@ import type { Redactor } from '../../core/redact.js';
 import type { TargetTls } from '../../core/tls.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { grpcExchangeFrom } from '../../protocols/grpc/grpc-exchange.js';
-import { onRawHeaders, pairsToHeaders } from '../../protocols/grpc/metadata.js';
+import { pairsToHeaders } from '../../protocols/grpc/metadata.js';
+import { relayGrpcAnswer, type RelayedAnswer } from '../../protocols/grpc/relay.js';
 import { encodeGrpcMessage, GrpcStatus } from '../../protocols/grpc/status.js';
 import type { ExchangeWriter } from '../../store/types.js';
 
@@ -101,35 +103,24 @@ export function createGrpcPassthrough(opts: GrpcPassthroughOptions): GrpcPassthr
     passCounter.inc();
     const startedAt = new Date();
     const t0 = performance.now();
-    const copy = { chunks: [] as Buffer[], bytes: 0, isTruncated: false };
-    let resHeaders: HeaderPairs | undefined;
-    let trailers: HeaderPairs = [];
-    let error: { code: string; message: string } | undefined;
-    let isDone = false;
-    let isClientGone = false;
-    let isFailed = false;
-
-    const upstreamFailed = (err: Error): void => {
-      if (isFailed) return;
-      isFailed = true;
-      const cause = (err.cause as Error | undefined) ?? err;
-      error ??= { code: errorCodeOf(cause) ?? 'UPSTREAM_ERROR', message: cause.message };
-      if (!isClientGone) failures.inc({ service: opts.service, reason: peerFailureReason(cause) });
+    const answerUnavailable = (cause: Error): void =>
       failCall(stream, GrpcStatus.UNAVAILABLE, `doppel mock: passthrough to ${opts.target} failed: ${cause.message}`);
-    };
 
-    const finish = (): void => {
-      if (isDone) return;
-      isDone = true;
+    const finish = (answer: RelayedAnswer): void => {
+      const error = answer.error;
+      // A client that cancelled is no failure of the target's.
+      if (error !== undefined && error.code !== 'CANCELLED') {
+        failures.inc({ service: opts.service, reason: error.code === 'UPSTREAM_RESET' ? 'reset' : peerFailureReason({ code: error.code }) });
+      }
       const id = newExchangeId(startedAt.getTime());
       const ex = grpcExchangeFrom({
         path,
         requestHeaders: requestPairs,
         requestBody,
-        responseHeaders: resHeaders,
-        responseBody: copy.chunks,
-        responseTruncated: copy.isTruncated,
-        trailers,
+        responseHeaders: answer.headers,
+        responseBody: answer.body,
+        responseTruncated: answer.isTruncated,
+        trailers: answer.trailers,
         ...(error === undefined ? {} : { error }),
         envelope: { id, session: id, parent: null, direction: 'outbound', service: opts.service, startedAt, durationMs: performance.now() - t0, tags: { source: 'mock-passthrough' } },
       });
@@ -148,72 +139,23 @@ export function createGrpcPassthrough(opts: GrpcPassthroughOptions): GrpcPassthr
         te: 'trailers',
       });
     } catch (err) {
-      upstreamFailed(err as Error);
-      finish();
+      const cause = err as Error;
+      answerUnavailable(cause);
+      finish({ headers: undefined, trailers: [], body: [], isTruncated: false, error: { code: errorCodeOf(cause) ?? 'UPSTREAM_ERROR', message: cause.message } });
       return;
     }
     // A target that accepts and never answers would hold the call past any use: bounded to the head.
     const headTimer = setTimeout(() => {
-      upstreamFailed(Object.assign(new Error(`no response headers within ${opts.headersTimeoutMs} ms`), { code: 'DOPPEL_UPSTREAM_TIMEOUT' }));
-      up.close(constants.NGHTTP2_CANCEL);
+      up.destroy(Object.assign(new Error(`no response headers within ${opts.headersTimeoutMs} ms`), { code: 'DOPPEL_UPSTREAM_TIMEOUT' }));
     }, opts.headersTimeoutMs);
-
-    onRawHeaders(up, 'response', (pairs) => {
-      resHeaders = pairs;
-    });
-    up.on('response', (_h, flags: number) => {
-      clearTimeout(headTimer);
-      if (stream.destroyed || stream.headersSent) return;
-      const status = Number(resHeaders?.find(([k]) => k === ':status')?.[1] ?? 200);
-      const headers: OutgoingHttpHeaders = { ...pairsToHeaders(resHeaders ?? []), [constants.HTTP2_HEADER_STATUS]: status };
-      // Trailers-Only: the status came in the headers block with END_STREAM.
-      const isEnd = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      stream.respond(headers, isEnd ? { endStream: true } : { waitForTrailers: true });
-    });
-    onRawHeaders(up, 'trailers', (pairs) => {
-      trailers = pairs;
-    });
-    stream.on('wantTrailers', () => {
-      const out = pairsToHeaders(trailers);
-      // A target that ends without a status would leave the client guessing (PROTOCOL-HTTP2.md: Status is required).
-      if (out['grpc-status'] === undefined) Object.assign(out, { 'grpc-status': String(GrpcStatus.INTERNAL), 'grpc-message': encodeGrpcMessage(`doppel mock: ${opts.target} ended the call without a grpc-status`) });
-      stream.sendTrailers(out);
-    });
-    up.on('data', (chunk: Buffer) => {
-      if (copy.bytes + chunk.length <= opts.maxBodyBytes) {
-        copy.chunks.push(chunk);
-        copy.bytes += chunk.length;
-      } else copy.isTruncated = true;
-      if (!stream.destroyed && !stream.write(chunk)) {
-        up.pause();
-        stream.once('drain', () => up.resume());
-      }
-    });
-    up.on('end', () => {
-      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
-    });
-    up.on('error', (err: Error) => {
-      clearTimeout(headTimer);
-      if (!stream.headersSent) upstreamFailed(err);
-      else error ??= { code: errorCodeOf(err) ?? 'UPSTREAM_ERROR', message: err.message };
-    });
-    up.on('close', () => {
-      clearTimeout(headTimer);
-      if (up.rstCode !== constants.NGHTTP2_NO_ERROR && !isFailed && !stream.destroyed) {
-        // A reset after the answer began is a reset for the client too; before it, a status says why.
-        if (stream.headersSent) stream.close(up.rstCode);
-        else if (!isClientGone) upstreamFailed(new Error(`${opts.target} reset the stream (HTTP/2 error ${up.rstCode})`));
-        error ??= { code: 'UPSTREAM_RESET', message: `target reset the stream (HTTP/2 error ${up.rstCode})` };
-      }
-      finish();
-    });
-    stream.on('close', () => {
-      // A client that cancels (RST_STREAM CANCEL, as grpc-js does at its deadline) cancels upstream.
-      if (!up.closed) {
-        isClientGone = true;
-        error ??= { code: 'CANCELLED', message: `client reset the stream (HTTP/2 error ${stream.rstCode})` };
-        up.close(constants.NGHTTP2_CANCEL);
-      }
+    up.once('response', () => clearTimeout(headTimer));
+    up.once('close', () => clearTimeout(headTimer));
+    relayGrpcAnswer(up, stream, {
+      maxBodyBytes: opts.maxBodyBytes,
+      onFailedBeforeAnswer: answerUnavailable,
+      // PROTOCOL-HTTP2.md: Status is required; a target that ends without one would leave the client guessing.
+      missingStatus: { status: GrpcStatus.INTERNAL, message: `doppel mock: ${opts.target} ended the call without a grpc-status` },
+      onDone: finish,
     });
     for (const chunk of requestBody) up.write(chunk);
     up.end();
