@@ -10,9 +10,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { runCli, startCli } from '../helpers/cli.js';
 import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, recordOrdersCalls, startOrdersServer } from '../helpers/grpc-peers.js';
 import { freePort, readAll, tempDir } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
 import { isGrpcExchange, type GrpcExchange } from '../../src/core/exchange.js';
 
 async function scrape(admin: string): Promise<string> {
@@ -110,6 +112,41 @@ describe('doppel mock --grpc-dep NAME=LISTEN,TARGET', () => {
     expect(metrics).toMatch(/doppel_mock_requests_total\{service="orders",protocol="grpc",result="matched"\} 1/);
     // The failed target session does not hold the stop.
     expect(await mock.stop()).toBe(0);
+  });
+
+  it('gives up on a target that sends no answer within mocks[].target_timeout, as UNAVAILABLE counted as a timeout', async () => {
+    const work = await tempDir('doppel-grpc-pass-slow-');
+    cleanups.push(work.cleanup);
+    const traffic = join(work.dir, 'traffic');
+    const recorded = await startOrdersServer();
+    cleanups.push(() => recorded.close());
+    await recordOrdersCalls(recorded.url, traffic, (c) => getOrder(c, 'o-1'));
+    // Hang never answers: its headers never come.
+    const target = await startOrdersServer();
+    cleanups.push(() => target.close());
+    const config = join(work.dir, 'doppel.yaml');
+    await writeFile(
+      config,
+      stringify({ mocks: [{ service: 'orders', protocol: 'grpc', listen: '127.0.0.1:0', traffic, target: target.url, target_timeout: '1s', record_out: join(work.dir, 'passthrough') }] }),
+    );
+    const mock = startCli(['mock', '--config', config, '--admin', '127.0.0.1:0'], { DOPPEL_REDACT_KEY: 'k' });
+    cleanups.push(() => mock.stop());
+    const line = await mock.waitFor('grpc mock listening');
+    const admin = (await mock.waitFor('admin api listening')).address as string;
+    const client = ordersClient(line.address as string);
+    cleanups.push(() => client.close());
+
+    const t0 = Date.now();
+    const failed = (await getOrder(client, 'o-1', undefined, 'Hang').catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect(failed.code).toBe(grpc.status.UNAVAILABLE);
+    expect(failed.details).toContain('no response headers within 1000 ms');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await until('the target saw the call cancelled', () => target.cancelled === 1);
+    expect(await scrape(admin)).toMatch(/doppel_upstream_failures_total\{service="orders",reason="timeout"\} 1/);
+    expect(await mock.stop()).toBe(0);
+    // The call that got no answer is recorded as such, in record_out.
+    const stored = (await readAll([join(work.dir, 'passthrough')])).filter(isGrpcExchange);
+    expect(stored.map((ex) => [ex.grpc.method, ex.grpc.response, ex.grpc.error?.code])).toEqual([['Hang', null, 'DOPPEL_UPSTREAM_TIMEOUT']]);
   });
 
   it('refuses a target that is not an http:// or https:// URL, exit 2', async () => {
