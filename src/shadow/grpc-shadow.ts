@@ -3,7 +3,8 @@
  * capture server (the same relay as `doppel record --protocol grpc`) in front
  * of the primary, relaying each stream's frames as they come, with the gRPC
  * tee as its sink; the tee sends each call to the candidate and judges the
- * pair with the judge, gates, metrics and report HTTP shadowing uses.
+ * pair with the judge, gates, metrics, noise learning (a secondary) and
+ * report HTTP shadowing uses.
  */
 import { startGrpcCapture, type GrpcCapture } from '../capture/grpc-capture.js';
 import { createRecordFilter } from '../capture/record-filter.js';
@@ -39,7 +40,6 @@ export interface GrpcShadowService {
 export function grpcShadowProblems(cfg: Readonly<ResolvedShadow>): string[] {
   const problems: string[] = [];
   const httpOnly: Array<[string, boolean]> = [
-    ['shadow.secondary (noise learning)', cfg.secondary !== undefined],
     ['shadow.http_deps', cfg.http_deps.length > 0],
     ['shadow.pg_deps', cfg.pg_deps.length > 0],
     ['shadow.candidate_http_deps', cfg.candidate_http_deps.length > 0],
@@ -47,7 +47,7 @@ export function grpcShadowProblems(cfg: Readonly<ResolvedShadow>): string[] {
     ['shadow.inject_traceparent', cfg.inject_traceparent],
   ];
   for (const [key, isSet] of httpOnly) if (isSet) problems.push(`${key}: not available with shadow.protocol grpc (HTTP shadowing only for now)`);
-  for (const [key, url] of [['shadow.primary', cfg.primary], ['shadow.candidate', cfg.candidate]] as const) {
+  for (const [key, url] of [['shadow.primary', cfg.primary], ['shadow.candidate', cfg.candidate], ['shadow.secondary', cfg.secondary]] as const) {
     if (url !== undefined && !/^https?:\/\//i.test(url)) problems.push(`${key}: ${url} must be http://host:port (h2c) or https://host:port for gRPC`);
   }
   return problems;
@@ -87,9 +87,14 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
     if (p.kind === 'header') ignoredHeaders.add(p.name);
   }
   const candidate = createGrpcSender({ target: cfg.candidate as string, tls: tls.candidate, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
+  // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
+  const secondary = cfg.secondary === undefined ? undefined : createGrpcSender({ target: cfg.secondary, tls: tls.primary, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
+  const noise = judging.noise;
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const tee = createGrpcTee({
     candidate,
+    secondary,
+    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
     judge: judging.judge,
     descriptors,
     ignoredHeaders,
@@ -105,12 +110,12 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
     startedAt: now(),
     primary: cfg.primary as string,
     candidate: cfg.candidate as string,
-    secondary: undefined,
+    secondary: cfg.secondary,
     windowMs: cfg.window_ms,
     windowed: judging.windowed,
     total: judging.total,
     judge: judging.judge,
-    noise: undefined,
+    noise,
     tee: () => tee.stats(),
     report: judging.report,
   });
@@ -137,7 +142,7 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
     });
   } catch (err) {
     clearInterval(exporter);
-    await Promise.all([candidate.close(), judging.pool.close()]);
+    await Promise.all([candidate.close(), secondary?.close(), judging.pool.close()]);
     throw err;
   }
   const address = `${capture.address.address}:${capture.address.port}`;
@@ -149,7 +154,7 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
     await capture.close(drainMs);
     // 2. drain queued and in-flight copies to the deadline
     await tee.drain(drainMs);
-    await Promise.all([candidate.close(), judging.pool.close()]);
+    await Promise.all([candidate.close(), secondary?.close(), judging.pool.close()]);
     // 3. final gate values for the last scrape, and the report
     clearInterval(exporter);
     exportGates();

@@ -4,8 +4,9 @@
  * here only once the primary's client has its whole answer, so nothing in
  * this file is on the primary's path. `offer` only checks and enqueues; a
  * pump sends the same call (metadata and messages) to the candidate with at
- * most shadow.max_in_flight calls open, each cancelled at shadow.timeout, and
- * hands the pair to the one judge through judge/grpc-pair.ts. What does not
+ * most shadow.max_in_flight calls open, each cancelled at shadow.timeout (and
+ * to the secondary while noise learning wants samples), and hands the pair to
+ * the one judge through judge/grpc-pair.ts. What does not
  * fit is dropped and counted in doppel_shadow_dropped_total{reason}.
  */
 import type { ExchangeSink } from '../capture/exchange-sink.js';
@@ -24,6 +25,10 @@ import type { ShadowDropReason } from './types.js';
 
 export interface GrpcTeeOptions {
   candidate: GrpcSender;
+  /** a second primary instance: its answers teach the judge's noise learner */
+  secondary?: GrpcSender | undefined;
+  /** true when the secondary should get this endpoint's copy (noise learning wants samples) */
+  wantsSecondary?: ((endpoint: string) => boolean) | undefined;
   judge: Judge;
   descriptors: GrpcDescriptors | undefined;
   /** header rules of compare.ignore (`header:grpc-message`, ...) */
@@ -85,22 +90,27 @@ export function createGrpcTee(opts: GrpcTeeOptions): GrpcTee {
     const primary = ex.grpc.response as NonNullable<GrpcExchange['grpc']['response']>;
     const subject = { id: ex.id, at: Date.parse(ex.startedAt), method: 'POST', url: endpoint, endpoint };
     st.sent++;
-    opts.candidate.send(ex).then(
-      (res) => {
+    const secondary = opts.secondary !== undefined && (opts.wantsSecondary?.(endpoint) ?? true) ? opts.secondary.send(ex) : undefined;
+    Promise.all([opts.candidate.send(ex), secondary]).then(
+      ([res, sec]) => {
         if (!res.ok) {
           opts.drop(res.error.code === 'TIMEOUT' ? 'candidate_timeout' : 'candidate_error');
           opts.judge.unanswered({ ...subject, baselineStatus: primary.status, baselineMs: ex.durationMs, error: `${res.error.code}: ${res.error.message}` });
           release();
           return;
         }
+        // The secondary only feeds noise learning: its failure is logged, never a drop.
+        if (sec !== undefined && !sec.ok) log.debug({ error: sec.error, id: ex.id }, 'secondary failed');
         st.answered++;
         // A pair waiting in the lane keeps its in-flight slot, so the lane is bounded by max_in_flight.
         lane.push(() => {
           try {
-            const s = grpcSamples(endpoint, { response: primary, durationMs: ex.durationMs }, { response: res.response, durationMs: res.durationMs }, opts.descriptors, opts.ignoredHeaders);
+            const base = { response: primary, durationMs: ex.durationMs };
+            const s = grpcSamples(endpoint, base, { response: res.response, durationMs: res.durationMs }, opts.descriptors, opts.ignoredHeaders);
+            const self = sec?.ok === true ? grpcSamples(endpoint, base, { response: sec.response, durationMs: sec.durationMs }, opts.descriptors, opts.ignoredHeaders).candidate : undefined;
             judging++;
             void opts.judge
-              .judge({ ...subject, baseline: s.baseline, candidate: s.candidate, baselineMs: ex.durationMs, extraDiffs: s.extraDiffs, extraFlags: s.flags })
+              .judge({ ...subject, baseline: s.baseline, candidate: s.candidate, secondary: self, baselineMs: ex.durationMs, extraDiffs: s.extraDiffs, extraFlags: s.flags })
               .finally(() => {
                 judging--;
                 checkIdle();

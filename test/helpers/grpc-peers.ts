@@ -3,6 +3,7 @@
  * shop.v1.Orders fixture service (unary, server streaming, a call that
  * never answers, an error status with details) and its client.
  */
+import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -48,8 +49,9 @@ export const REJECT_DETAILS = {
 /**
  * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another.
  * `hold` keeps GetOrder and ListOrders unanswered until release(): a hung candidate.
+ * `noisy` adds a random item to every order: a field a build disagrees with itself on.
  */
-export async function startOrdersServer(opts: { units?: number; reflection?: boolean; hold?: boolean } = {}): Promise<OrdersServer> {
+export async function startOrdersServer(opts: { units?: number | ((id: string) => number); reflection?: boolean; hold?: boolean; noisy?: boolean } = {}): Promise<OrdersServer> {
   const def = loadOrdersDefinition();
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
@@ -58,7 +60,13 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
   const held: Array<() => void> = [];
   let closed: Promise<void> | undefined;
   const answerWhenReleased = (answer: () => void) => (isHeld ? held.push(answer) : answer());
-  const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
+  const unitsOf = (id: string) => (typeof opts.units === 'function' ? opts.units(id) : (opts.units ?? 42));
+  const order = (id: string) => ({
+    id,
+    total: { currency: 'EUR', units: String(unitsOf(id)) },
+    items: opts.noisy === true ? ['book', 'pen', `n-${randomInt(1_000_000_000)}`] : ['book', 'pen'],
+    createdAtMs: '1700000000000',
+  });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.calls++;

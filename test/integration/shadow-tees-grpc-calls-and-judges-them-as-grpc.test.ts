@@ -143,9 +143,43 @@ describe('doppel shadow --protocol grpc', () => {
     expect(await shadow.stop()).toBe(0);
   });
 
+  it('learns from a secondary the message fields the primary disagrees with itself on, and still reports a real regression', async () => {
+    const { dir } = await configFile();
+    const config = join(dir, 'noise.yaml');
+    await writeFile(config, `grpc:\n  protos: [${JSON.stringify(GRPC_PROTO_DIR)}]\ncompare:\n  learn_noise: 5\n`);
+    const primary = await startOrdersServer({ noisy: true });
+    const secondary = await startOrdersServer({ noisy: true });
+    // The candidate gets order o-9's total wrong.
+    const candidate = await startOrdersServer({ noisy: true, units: (id) => (id === 'o-9' ? 43 : 42) });
+    cleanups.push(() => primary.close(), () => secondary.close(), () => candidate.close());
+    const shadow = startCli(['shadow', '--config', config, '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', primary.url, '--candidate', candidate.url, '--secondary', secondary.url, '--admin', '127.0.0.1:0']);
+    cleanups.push(() => shadow.stop());
+    const line = await shadow.waitFor('shadow listening');
+    const admin = (await shadow.waitFor('admin api listening')).address as string;
+    const runId = line.runId as string;
+    const client = ordersClient(line.address as string);
+    cleanups.push(() => client.close());
+
+    // One at a time, so the secondary's samples come before the judgments that need them.
+    for (let i = 1; i <= 6; i++) {
+      await getOrder(client, `o-${i}`);
+      await until(`copy ${i} judged`, async () => (await runView(admin, runId)).judged === i);
+    }
+    expect(secondary.calls).toBe(5);
+    await getOrder(client, 'o-9');
+    await until('the regression judged', async () => (await runView(admin, runId)).judged === 7);
+
+    const view = (await runView(admin, runId)) as RunView & { noise: Array<{ path: string }> };
+    expect(view.noise.map((n) => n.path)).toEqual(['$.order.items[*]']);
+    expect(view.diffs.map((d) => [d.endpoint, d.diffs.map((x) => x.path)])).toEqual([['/shop.v1.Orders/GetOrder', ['$.order.total.units']]]);
+    const metrics = await (await request(`http://${admin}/metrics`)).body.text();
+    expect(metrics).toContain(`doppel_compare_total{run_id="${runId}",mode="shadow",endpoint="/shop.v1.Orders/GetOrder",result="noise"} 6`);
+    expect(metrics).toContain(`doppel_compare_total{run_id="${runId}",mode="shadow",endpoint="/shop.v1.Orders/GetOrder",result="mismatch"} 1`);
+  });
+
   it('refuses HTTP-only shadow keys with protocol grpc, exit 2 naming them', async () => {
-    const r = await runCli(['shadow', '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--candidate', 'http://127.0.0.1:2', '--secondary', 'http://127.0.0.1:3']);
+    const r = await runCli(['shadow', '--protocol', 'grpc', '--listen', '127.0.0.1:0', '--primary', 'http://127.0.0.1:1', '--candidate', 'http://127.0.0.1:2', '--candidate-http-dep', 'pay=127.0.0.1:0']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('shadow.secondary (noise learning): not available with shadow.protocol grpc');
+    expect(r.stderr).toContain('shadow.candidate_http_deps: not available with shadow.protocol grpc');
   });
 });
