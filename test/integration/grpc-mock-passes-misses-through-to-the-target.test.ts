@@ -7,6 +7,8 @@
  * recorded calls are still answered.
  */
 import { writeFile } from 'node:fs/promises';
+import { createServer as createHttp2Server } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -149,11 +151,47 @@ describe('doppel mock --grpc-dep NAME=LISTEN,TARGET', () => {
     expect(stored.map((ex) => [ex.grpc.method, ex.grpc.response, ex.grpc.error?.code])).toEqual([['Hang', null, 'DOPPEL_UPSTREAM_TIMEOUT']]);
   });
 
+  it('refuses a mocks[] gRPC target that is not a URL, exit 2 naming the key', async () => {
+    const work = await tempDir('doppel-grpc-pass-badcfg-');
+    cleanups.push(work.cleanup);
+    const traffic = join(work.dir, 'traffic');
+    const config = join(work.dir, 'doppel.yaml');
+    await writeFile(config, stringify({ mocks: [{ service: 'orders', protocol: 'grpc', listen: '127.0.0.1:0', traffic, target: '127.0.0.1:9051' }] }));
+    const r = await runCli(['mock', '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('mocks[orders].target: 127.0.0.1:9051 must be http://host:port (h2c) or https://host:port for a gRPC mock');
+  });
+
   it('refuses a target that is not an http:// or https:// URL, exit 2', async () => {
     const work = await tempDir('doppel-grpc-pass-bad-');
     cleanups.push(work.cleanup);
     const r = await runCli(['mock', '--traffic', work.dir, '--grpc-dep', 'orders=127.0.0.1:0,127.0.0.1:9']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--grpc-dep orders: target 127.0.0.1:9 must be an http:// (h2c) or https:// URL');
+  });
+
+  it('gives the client INTERNAL, not a hang, when the target ends a call without a grpc-status', async () => {
+    const work = await tempDir('doppel-grpc-pass-nostatus-');
+    cleanups.push(work.cleanup);
+    const traffic = join(work.dir, 'traffic');
+    const recorded = await startOrdersServer();
+    cleanups.push(() => recorded.close());
+    await recordOrdersCalls(recorded.url, traffic, (c) => getOrder(c, 'o-1'));
+    // Node's own HTTP/2 server as a broken gRPC peer: headers and one empty message, then END_STREAM without trailers.
+    const broken = createHttp2Server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/grpc' });
+      res.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => broken.close(() => resolve())));
+    const target = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+
+    const mock = startCli(['mock', '--traffic', traffic, '--grpc-dep', `orders=127.0.0.1:0,${target}`], { DOPPEL_REDACT_KEY: 'k' });
+    cleanups.push(() => mock.stop());
+    const client = ordersClient((await mock.waitFor('grpc mock listening')).address as string);
+    cleanups.push(() => client.close());
+    const failed = (await getOrder(client, 'o-2', 10_000).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect(failed.code).toBe(grpc.status.INTERNAL);
+    expect(failed.details).toBe(`doppel mock: ${target} ended the call without a grpc-status`);
   });
 });

@@ -102,6 +102,8 @@ async function passthroughOf(spec: GrpcMockSpec, deps: GrpcMockDeps): Promise<Gr
 }
 
 export async function startGrpcMockFromSpec(spec: GrpcMockSpec, deps: GrpcMockDeps): Promise<GrpcMock> {
+  // Config problems first: nothing is read or opened for a mock that cannot start.
+  const passthrough = await passthroughOf(spec, deps);
   const descriptors = await configuredDescriptors(deps.grpc, deps.cwd);
   const stubs = spec.stubs.length === 0 ? undefined : loadGrpcStubs(spec.stubs, descriptors);
   const exchanges: GrpcExchange[] = [];
@@ -120,7 +122,7 @@ export async function startGrpcMockFromSpec(spec: GrpcMockSpec, deps: GrpcMockDe
     descriptors,
     maxMessageBytes: spec.maxMessageBytes,
     unmatchedKeep: spec.unmatchedKeep,
-    passthrough: await passthroughOf(spec, deps),
+    passthrough,
     log: deps.log,
     metrics: deps.metrics,
   });
