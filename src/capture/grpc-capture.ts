@@ -28,7 +28,8 @@ import type { SessionKeyer } from '../core/sessions.js';
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import { parseHostPort } from '../core/address.js';
 import { grpcExchangeFrom } from '../protocols/grpc/grpc-exchange.js';
-import { onRawHeaders, pairsFromRaw, TRANSPORT_METADATA } from '../protocols/grpc/metadata.js';
+import { pairsFromRaw, TRANSPORT_METADATA } from '../protocols/grpc/metadata.js';
+import { relayGrpcAnswer, type RelayedAnswer } from '../protocols/grpc/relay.js';
 import { encodeGrpcMessage, GrpcStatus } from '../protocols/grpc/status.js';
 import type { ExchangeSink } from './exchange-sink.js';
 
@@ -114,26 +115,19 @@ export async function startGrpcCapture(opts: GrpcCaptureOptions): Promise<GrpcCa
     const reqPairs = pairsFromRaw(rawHeaders);
     const path = reqPairs.find(([k]) => k === ':path')?.[1] ?? '/';
     const reqCopy = new BodyCopy(opts.maxBodyBytes);
-    const resCopy = new BodyCopy(opts.maxBodyBytes);
-    let resHeaders: HeaderPairs | undefined;
-    let trailers: HeaderPairs = [];
-    let error: { code: string; message: string } | undefined;
-    let isDone = false;
 
-    const finish = (): void => {
-      if (isDone) return;
-      isDone = true;
+    const finish = (answer: RelayedAnswer): void => {
       const session = opts.sessionKeyer?.({ rawHeaders, connectionId, exchangeId: id }) ?? connectionId;
       const ex = grpcExchangeFrom({
         path,
         requestHeaders: reqPairs,
         requestBody: reqCopy.chunks,
         requestTruncated: reqCopy.isTruncated,
-        responseHeaders: resHeaders,
-        responseBody: resCopy.chunks,
-        responseTruncated: resCopy.isTruncated,
-        trailers,
-        ...(error === undefined ? {} : { error }),
+        responseHeaders: answer.headers,
+        responseBody: answer.body,
+        responseTruncated: answer.isTruncated,
+        trailers: answer.trailers,
+        ...(answer.error === undefined ? {} : { error: answer.error }),
         envelope: { id, session, parent: null, direction: opts.direction, service: opts.service, startedAt, durationMs: performance.now() - t0 },
       });
       ex.grpc.request.metadata = opts.redactor.headers(ex.grpc.request.metadata);
@@ -153,58 +147,14 @@ export async function startGrpcCapture(opts: GrpcCaptureOptions): Promise<GrpcCa
       });
     } catch (err) {
       failUnavailable(stream, err as Error);
-      error = { code: 'UPSTREAM_UNAVAILABLE', message: (err as Error).message };
-      finish();
+      finish({ headers: undefined, trailers: [], body: [], isTruncated: false, error: { code: 'UPSTREAM_UNAVAILABLE', message: (err as Error).message } });
       return;
     }
 
     stream.on('data', (chunk: Buffer) => reqCopy.add(chunk));
     stream.pipe(up);
-
-    onRawHeaders(up, 'response', (pairs) => {
-      resHeaders = pairs;
-    });
-    up.on('response', (_h, flags) => {
-      if (stream.destroyed) return;
-      const headers = { ...forwardable(resHeaders ?? []), [constants.HTTP2_HEADER_STATUS]: Number(resHeaders?.find(([k]) => k === ':status')?.[1] ?? 200) };
-      // Trailers-Only: the status came in the headers block with END_STREAM.
-      const isEnd = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      stream.respond(headers, isEnd ? { endStream: true } : { waitForTrailers: true });
-    });
-    onRawHeaders(up, 'trailers', (pairs) => {
-      trailers = pairs;
-    });
-    stream.on('wantTrailers', () => stream.sendTrailers(forwardable(trailers)));
-    up.on('data', (chunk: Buffer) => {
-      resCopy.add(chunk);
-      if (!stream.destroyed && !stream.write(chunk)) {
-        up.pause();
-        stream.once('drain', () => up.resume());
-      }
-    });
-    up.on('end', () => {
-      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
-    });
-    up.on('error', (err: NodeJS.ErrnoException) => {
-      error ??= { code: err.code ?? 'UPSTREAM_ERROR', message: err.message };
-      if (!stream.headersSent && !stream.destroyed) failUnavailable(stream, err);
-    });
-    up.on('close', () => {
-      // A reset upstream (a cancelled or failed call) is a reset for the client too.
-      if (up.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.destroyed) {
-        error ??= { code: 'UPSTREAM_RESET', message: `upstream reset the stream (HTTP/2 error ${up.rstCode})` };
-        if (stream.headersSent) stream.close(up.rstCode);
-      }
-      if (stream.closed) finish();
-    });
-    stream.on('close', () => {
-      // A client that cancels (RST_STREAM CANCEL, as grpc-js does at its deadline) cancels upstream.
-      if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !up.closed) {
-        error ??= { code: 'CANCELLED', message: `client reset the stream (HTTP/2 error ${stream.rstCode})` };
-        up.close(constants.NGHTTP2_CANCEL);
-      }
-      if (up.closed) finish();
-    });
+    // The answer flows back as it comes; a copy of it becomes the exchange once both sides are done.
+    relayGrpcAnswer(up, stream, { maxBodyBytes: opts.maxBodyBytes, onFailedBeforeAnswer: (err) => failUnavailable(stream, err), onDone: finish });
     stream.on('error', (err) => log.debug({ err }, 'grpc client stream error'));
   };
 

@@ -9,7 +9,7 @@ import type { ResolvedConfig, ResolvedMock } from '../config/resolve.js';
 import { createDaemon } from '../daemon.js';
 import { httpMockSpecFromConfig, startHttpMockFromSpec, type HttpMockSpec } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
-import { startGrpcMockFromSpec, type GrpcMockSpec } from '../mock/grpc/start.js';
+import { grpcMockSpecFromConfig, startGrpcMockFromSpec, type GrpcMockSpec } from '../mock/grpc/start.js';
 
 export interface MockFlags {
   traffic?: string[];
@@ -30,7 +30,7 @@ export function registerMockCommand(program: Command, bind: Bind): Command {
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--http-dep <spec>', 'HTTP mock NAME=LISTEN[,TARGET_URL]; with a target, misses pass through and are recorded (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres mock NAME=LISTEN[,TARGET_HOST:PORT]; with a target, unmatched statements pass through and are recorded (repeatable)', collect)
-    .option('--grpc-dep <spec>', 'gRPC mock NAME=LISTEN (h2c; mocks[].tls for h2 over TLS), answering from recorded grpc exchanges (repeatable)', collect)
+    .option('--grpc-dep <spec>', 'gRPC mock NAME=LISTEN[,TARGET_URL] (h2c; mocks[].tls for h2 over TLS), answering from recorded grpc exchanges; with a target, misses pass through and are recorded (repeatable)', collect)
     .option('--grpc-stubs <file>', 'gRPC stubs in JSON for the --grpc-dep mocks; need descriptors (grpc.descriptors, grpc.protos) (repeatable)', collect)
     .option('--stubs <file>', 'WireMock-style stub mappings layered over recordings (repeatable)', collect)
     .addOption(new Option('--latency <mode>', 'replay recorded latency').choices(['recorded', 'none']))
@@ -74,10 +74,14 @@ export async function mockAction(flags: MockFlags, ctx: CommandContext): Promise
     for (const spec of grpcSpecs) {
       const g = await startGrpcMockFromSpec(spec, {
         grpc: config.grpc,
+        redact: config.redact,
+        redactKey: ctx.runtime.redactKey,
         cwd: ctx.io.cwd,
         log: daemon.log,
         metrics: daemon.metrics,
+        writers: daemon.writers,
         serverTls: (c, label) => daemon.serverTls(c, label),
+        targetTls: (c, label) => daemon.targetTls(c, label),
       });
       mocks.push(g);
       daemon.providers.mocks.push({ reset: () => g.reset() });
@@ -146,26 +150,23 @@ function httpMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: 
 /** gRPC mocks from `mocks:` entries (protocol grpc) and --grpc-dep flags. */
 function grpcMockSpecs(flags: MockFlags, config: Readonly<ResolvedConfig>, ctx: CommandContext): GrpcMockSpec[] {
   const abs = (p: string) => (isRedisStoreUrl(p) ? p : resolvePath(ctx.io.cwd, p));
-  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(abs);
-  const out: GrpcMockSpec[] = config.mocks
-    .filter((m) => m.protocol === 'grpc')
-    .map((m) => ({
-      service: m.service,
-      listen: m.listen,
-      listenFlag: `mocks[${m.service}].listen`,
-      traffic: list(m.traffic),
-      stubs: list(m.stubs),
-      tls: m.tls,
-      maxMessageBytes: m.max_body_bytes,
-      unmatchedKeep: m.unmatched_keep,
-    }));
+  const out: GrpcMockSpec[] = config.mocks.filter((m) => m.protocol === 'grpc').map((m) => grpcMockSpecFromConfig(m, abs));
   const traffic = (flags.traffic ?? []).map(abs);
   const stubs = (flags.grpcStubs ?? []).map(abs);
   for (const v of flags.grpcDep ?? []) {
     const dep = parseDepSpec('--grpc-dep', v, false);
-    if (dep.target !== undefined) throw usageError(`--grpc-dep ${dep.name}: the gRPC mock has no passthrough yet; give NAME=LISTEN`);
+    if (dep.target !== undefined && !/^https?:\/\//i.test(dep.target)) throw usageError(`--grpc-dep ${dep.name}: target ${dep.target} must be an http:// (h2c) or https:// URL`);
     if (traffic.length === 0 && stubs.length === 0) throw usageError(`--grpc-dep ${dep.name}: mock needs --traffic DIR[,DIR...] or --grpc-stubs FILE`);
-    out.push({ service: dep.name, listen: dep.listen, listenFlag: `--grpc-dep ${dep.name}=LISTEN`, traffic, stubs, maxMessageBytes: 16 * 1024 * 1024, unmatchedKeep: 1000 });
+    out.push({
+      service: dep.name,
+      listen: dep.listen,
+      listenFlag: `--grpc-dep ${dep.name}=LISTEN[,TARGET_URL]`,
+      traffic,
+      stubs,
+      maxMessageBytes: 16 * 1024 * 1024,
+      unmatchedKeep: 1000,
+      ...(dep.target === undefined ? {} : { target: dep.target }),
+    });
   }
   return out;
 }

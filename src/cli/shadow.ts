@@ -4,11 +4,13 @@ import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon, proxyLimitsOf, proxyTimeoutsOf } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
+import { startGrpcShadowService } from '../shadow/grpc-shadow.js';
 import { collect, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { TargetTls } from '../core/tls.js';
 
 export interface ShadowFlags {
+  protocol?: 'http' | 'grpc';
   listen?: string;
   primary?: string;
   candidate?: string;
@@ -38,6 +40,7 @@ function shadowOverrides(flags: ShadowFlags): ConfigOverrides {
       const existing = Array.isArray(shadow[key]) ? (shadow[key] as unknown[]) : [];
       set(key, [...existing, ...values.map((v) => parseDepSpec(flag, v, requireTarget))]);
     };
+    set('protocol', flags.protocol);
     set('listen', flags.listen);
     set('primary', flags.primary);
     set('candidate', flags.candidate);
@@ -80,7 +83,7 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
       candidate: daemon.targetTls(cfg.candidate_tls, 'shadow.candidate_tls'),
       deps,
     };
-    const service = await startShadowService({
+    const options = {
       tls,
       shadow: cfg,
       compare: config.compare,
@@ -91,7 +94,11 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
       metrics: daemon.metrics,
       timeouts: proxyTimeoutsOf(config.record.timeouts),
       limits: proxyLimitsOf(config.record),
-    });
+    };
+    const service =
+      cfg.protocol === 'grpc'
+        ? { ...(await startGrpcShadowService({ ...options, grpc: config.grpc, cwd: ctx.io.cwd })), deps: new Map<string, string>(), candidateDeps: new Map<string, string>() }
+        : await startShadowService(options);
     let isStopped = false;
     try {
       daemon.providers.runs.push(service.run);
@@ -124,6 +131,7 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
   return program
     .command('shadow')
     .description('Tee live traffic to a candidate and compare responses; the primary never waits')
+    .addOption(new Option('--protocol <protocol>', 'grpc: the listener is a gRPC service (HTTP/2); calls are teed and judged as gRPC (shadow.protocol)').choices(['http', 'grpc']))
     .option('--listen <addr>', 'address clients connect to')
     .option('--primary <url>', 'the build that answers clients')
     .option('--candidate <url>', 'the build under test (receives copies)')

@@ -286,6 +286,10 @@ export const CutoffsSchema = Strict(
 
 export const ShadowSchema = Strict(
   {
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('grpc')], {
+      default: 'http',
+      expected: '"http" or "grpc" (the listener speaks HTTP/2 and tees gRPC calls, judged as gRPC)',
+    }),
     listen: Type.Optional(Addr()),
     tls: ListenerTls(),
     primary: Type.Optional(Url()),

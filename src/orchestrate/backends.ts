@@ -1,6 +1,6 @@
 /**
  * Mocks that `doppel run` starts in-process, behind one narrow shape so the
- * orchestration does not care whether a dependency speaks HTTP or Postgres.
+ * orchestration does not care whether a dependency speaks HTTP, Postgres or gRPC.
  */
 import type { ResolvedMock } from '../config/resolve.js';
 import type { Logger } from '../core/logger.js';
@@ -10,7 +10,7 @@ import type { MockControl, UnmatchedProvider } from '../admin/types.js';
 
 export interface RunningMock extends MockControl, UnmatchedProvider {
   readonly service: string;
-  readonly protocol: 'http' | 'pg';
+  readonly protocol: 'http' | 'pg' | 'grpc';
   /** host:port it listens on */
   readonly address: string;
   /** recordings it serves */
@@ -33,4 +33,5 @@ export type MockFactory = (mock: Readonly<ResolvedMock>, ctx: MockStartContext) 
 export interface MockFactories {
   http: MockFactory;
   pg: MockFactory;
+  grpc: MockFactory;
 }

@@ -6,6 +6,8 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { formatHostPort } from '../core/address.js';
 import { startHttpMockFromSpec, httpMockSpecFromConfig } from '../mock/start-http-mock.js';
 import { startPgMockFromConfig } from '../mock/pg/start.js';
+import { grpcMockSpecFromConfig, startGrpcMockFromSpec } from '../mock/grpc/start.js';
+import { loadServerTls } from '../core/tls.js';
 import type { ExchangeWriter } from '../store/types.js';
 import type { MockFactories } from './backends.js';
 
@@ -38,6 +40,29 @@ export function createMockFactories(config: Readonly<ResolvedConfig>, opts: { re
           const s = m.stats();
           return { matched: s.matched, unmatched: s.unmatched, passthrough: s.passthrough };
         },
+        reset: () => m.reset(),
+        unmatched: () => m.unmatched(),
+        close: () => m.close(),
+      };
+    },
+    async grpc(mock, ctx) {
+      const spec = { ...grpcMockSpecFromConfig(mock, (p) => p), traffic: ctx.traffic, stubs: ctx.stubs };
+      const m = await startGrpcMockFromSpec(spec, {
+        grpc: config.grpc,
+        redact: config.redact,
+        redactKey: opts.redactKey,
+        cwd: opts.cwd,
+        log: ctx.log,
+        metrics: ctx.metrics,
+        writers: opts.writers,
+        serverTls: (c, label) => loadServerTls(c, { label, log: ctx.log, cwd: opts.cwd }),
+      });
+      return {
+        service: mock.service,
+        protocol: 'grpc',
+        address: formatHostPort({ host: m.address.address, port: m.address.port }),
+        loaded: m.index.size,
+        counts: () => m.counts(),
         reset: () => m.reset(),
         unmatched: () => m.unmatched(),
         close: () => m.close(),

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { Clock } from '../core/clock.js';
-import { DoppelError, describeError, isDoppelError, notImplemented, type ExitCode } from '../core/errors.js';
+import { DoppelError, describeError, isDoppelError, type ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AdminProviders } from '../admin/types.js';
 import type { MockCounts, Verdict } from '../gates/types.js';
@@ -154,8 +154,7 @@ export async function runOrchestration(plan: RunPlan, cfg: Readonly<ResolvedConf
   try {
     await phase('backends', async () => {
       for (const m of plan.mocks) {
-        if (m.config.protocol === 'grpc') throw notImplemented(`mocks[${m.config.service}]: gRPC mocks under doppel run (serve them with doppel mock --grpc-dep)`);
-        const factory = m.config.protocol === 'http' ? deps.factories.http : deps.factories.pg;
+        const factory = deps.factories[m.config.protocol];
         const running = await factory(m.config, { traffic: m.traffic, stubs: m.stubs, log, metrics: deps.metrics });
         mocks.push(running);
         deps.providers.mocks.push(running);

@@ -22,7 +22,7 @@ import { configuredDescriptors } from '../protocols/grpc/configured-descriptors.
 import { grpcEndpoint } from '../protocols/grpc/grpc-exchange.js';
 import { compilePath } from '../core/json-path.js';
 import { openStoreReader } from '../store/open-store.js';
-import { createGrpcSender } from './grpc-sender.js';
+import { createGrpcSender } from '../protocols/grpc/grpc-sender.js';
 import type { ReplayCounts } from './replay-run.js';
 import { checkTrafficDirs } from './replay-source.js';
 import type { ReplayDeps, ReplayOptions, ReplayResult } from './run-replay.js';

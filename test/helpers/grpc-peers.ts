@@ -3,11 +3,13 @@
  * shop.v1.Orders fixture service (unary, server streaming, a call that
  * never answers, an error status with details) and its client.
  */
+import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { encodeStatusDetails } from '../../src/protocols/grpc/status.js';
+import { startCli } from './cli.js';
 
 export const GRPC_PROTO_DIR = fileURLToPath(new URL('../fixtures/grpc', import.meta.url));
 export const ORDERS_PROTO = 'shop/v1/orders.proto';
@@ -31,6 +33,10 @@ export interface OrdersServer {
   /** calls of Hang whose client cancelled them */
   cancelled: number;
   calls: number;
+  /** calls of GetOrder and ListOrders held (with `hold`) and not yet answered */
+  held: number;
+  /** answers every held call, and every later one at once */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -40,25 +46,43 @@ export const REJECT_DETAILS = {
   details: [{ typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from('closed-order').toString('base64') }],
 };
 
-/** `units` is what GetOrder answers as the order total: a planted change in a candidate sets another. */
-export async function startOrdersServer(opts: { units?: number; reflection?: boolean } = {}): Promise<OrdersServer> {
+/**
+ * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another.
+ * `hold` keeps GetOrder and ListOrders unanswered until release(): a hung candidate.
+ * `noisy` adds a random item to every order: a field a build disagrees with itself on.
+ */
+export async function startOrdersServer(opts: { units?: number | ((id: string) => number); reflection?: boolean; hold?: boolean; noisy?: boolean } = {}): Promise<OrdersServer> {
   const def = loadOrdersDefinition();
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
   const state = { cancelled: 0, calls: 0 };
-  const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
+  let isHeld = opts.hold === true;
+  const held: Array<() => void> = [];
+  let closed: Promise<void> | undefined;
+  const answerWhenReleased = (answer: () => void) => (isHeld ? held.push(answer) : answer());
+  const unitsOf = (id: string) => (typeof opts.units === 'function' ? opts.units(id) : (opts.units ?? 42));
+  const order = (id: string) => ({
+    id,
+    total: { currency: 'EUR', units: String(unitsOf(id)) },
+    items: opts.noisy === true ? ['book', 'pen', `n-${randomInt(1_000_000_000)}`] : ['book', 'pen'],
+    createdAtMs: '1700000000000',
+  });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.calls++;
-      const md = new grpc.Metadata();
-      md.set('x-served-by', 'orders-grpc');
-      call.sendMetadata(md);
-      cb(null, { order: order(call.request.id) });
+      answerWhenReleased(() => {
+        const md = new grpc.Metadata();
+        md.set('x-served-by', 'orders-grpc');
+        call.sendMetadata(md);
+        cb(null, { order: order(call.request.id) });
+      });
     },
     ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, unknown>) => {
       state.calls++;
-      for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
-      call.end();
+      answerWhenReleased(() => {
+        for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
+        call.end();
+      });
     },
     Hang: (call: grpc.ServerUnaryCall<unknown, unknown>) => {
       state.calls++;
@@ -84,7 +108,15 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
     get calls() {
       return state.calls;
     },
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
+    get held() {
+      return held.length;
+    },
+    release() {
+      isHeld = false;
+      for (const answer of held.splice(0)) answer();
+    },
+    // Once: a second tryShutdown of a stopped server never calls back.
+    close: () => (closed ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown())),
   };
 }
 
@@ -116,6 +148,28 @@ export function listOrders(client: OrdersClient, limit: number): Promise<OrderRe
     call.on('error', reject);
     call.on('end', () => resolve(out));
   });
+}
+
+/**
+ * Records calls of a real Orders server through `doppel record --grpc-dep`
+ * into `out` (service `orders`): `calls` runs against the record port.
+ */
+export async function recordOrdersCalls(serverUrl: string, out: string, calls: (client: OrdersClient) => Promise<unknown>): Promise<void> {
+  const rec = startCli(['record', '--out', out, '--grpc-dep', `orders=127.0.0.1:0,${serverUrl}`], { DOPPEL_REDACT_KEY: 'k' });
+  try {
+    const line = await rec.waitFor('grpc record listener listening');
+    const client = ordersClient(line.address as string);
+    try {
+      await calls(client);
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    await rec.stop();
+    throw err;
+  }
+  const code = await rec.stop();
+  if (code !== 0) throw new Error(`doppel record exited ${code}`);
 }
 
 export { grpc };

@@ -5,7 +5,9 @@
  * once the client half-closes), then the recorded metadata, messages and
  * status go back. A miss answers UNIMPLEMENTED (unknown method) or
  * NOT_FOUND (known method, no recorded request like this one) with a
- * grpc-message naming the nearest recording, and is counted like HTTP misses.
+ * grpc-message naming the nearest recording, and is counted like HTTP misses;
+ * with a target, the miss passes through to the real dependency instead
+ * (passthrough.ts).
  */
 import { constants, createSecureServer, createServer, type Http2SecureServer, type Http2Server, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -13,15 +15,17 @@ import { parseHostPort } from '../../core/address.js';
 import type { GrpcExchange, GrpcResponseRecord } from '../../core/exchange.js';
 import { listenOn } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
-import type { ServerTls } from '../../core/tls.js';
+import type { ServerTls, TargetTls } from '../../core/tls.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { messageAsJson, type GrpcDescriptors } from '../../protocols/grpc/descriptors.js';
 import { encodeFrame, frameMessage, GrpcFrameDecoder, GrpcFramingError } from '../../protocols/grpc/framing.js';
 import { headerValue, pairsFromRaw, STATUS_TRAILERS, TRANSPORT_METADATA } from '../../protocols/grpc/metadata.js';
 import { encodeGrpcMessage, encodeStatusDetails, GrpcStatus } from '../../protocols/grpc/status.js';
+import type { MockCounts } from '../../gates/types.js';
 import type { UnmatchedCall } from '../unmatched-calls.js';
 import { createGrpcMockIndex, type GrpcMiss, type GrpcMockIndex } from './grpc-mock-index.js';
 import type { GrpcStubs } from './grpc-stubs.js';
+import { createGrpcPassthrough, type GrpcPassthrough, type GrpcRecordTo } from './passthrough.js';
 
 export interface GrpcMockOptions {
   service: string;
@@ -35,13 +39,26 @@ export interface GrpcMockOptions {
   maxMessageBytes: number;
   /** distinct misses kept for GET /api/unmatched */
   unmatchedKeep: number;
+  /** the real dependency unmatched calls pass through to (mocks[].target) */
+  passthrough?: GrpcPassthroughTarget | undefined;
   log: Logger;
   metrics: Metrics;
+}
+
+export interface GrpcPassthroughTarget {
+  /** `http://host:port` (h2c) or `https://host:port` */
+  target: string;
+  tls?: TargetTls | undefined;
+  headersTimeoutMs: number;
+  /** where passthrough exchanges are written; none when absent */
+  recordTo?: GrpcRecordTo | undefined;
 }
 
 export interface GrpcMock {
   readonly address: AddressInfo;
   readonly index: GrpcMockIndex;
+  /** calls answered, missed and passed through since start */
+  counts(): MockCounts;
   reset(): void;
   unmatched(): UnmatchedCall[];
   close(): Promise<void>;
@@ -100,7 +117,26 @@ export async function startGrpcMock(opts: GrpcMockOptions): Promise<GrpcMock> {
   const index = createGrpcMockIndex(opts.service, opts.descriptors);
   for (const ex of opts.exchanges) index.add(ex);
   const misses = new Map<string, UnmatchedCall>();
-  const count = (result: 'matched' | 'unmatched') => opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'grpc', result });
+  const counts: MockCounts = { matched: 0, unmatched: 0, passthrough: 0 };
+  const count = (result: 'matched' | 'unmatched') => {
+    counts[result]++;
+    opts.metrics.mockRequests.inc({ service: opts.service, protocol: 'grpc', result });
+  };
+  const pt = opts.passthrough;
+  const passthrough: GrpcPassthrough | undefined =
+    pt === undefined
+      ? undefined
+      : createGrpcPassthrough({
+          service: opts.service,
+          target: pt.target,
+          targetTls: pt.tls,
+          headersTimeoutMs: pt.headersTimeoutMs,
+          maxBodyBytes: opts.maxMessageBytes,
+          recordTo: pt.recordTo,
+          onLearned: (ex) => index.add(ex),
+          metrics: opts.metrics,
+          log: opts.log,
+        });
 
   const noteMiss = (path: string, messages: readonly Buffer[], miss: GrpcMiss): void => {
     const key = `${path}\n${messages.map((m) => m.toString('base64')).join(',')}`;
@@ -130,8 +166,11 @@ export async function startGrpcMock(opts: GrpcMockOptions): Promise<GrpcMock> {
     const encoding = headerValue(pairs, 'grpc-encoding');
     const decoder = new GrpcFrameDecoder(opts.maxMessageBytes);
     const messages: Buffer[] = [];
+    // the request as sent, kept only when a miss may pass through
+    const raw: Buffer[] | undefined = passthrough === undefined ? undefined : [];
     stream.on('error', (err) => log.debug({ err }, 'grpc mock stream error'));
     stream.on('data', (chunk: Buffer) => {
+      raw?.push(chunk);
       try {
         for (const f of decoder.push(chunk)) messages.push(frameMessage(f, encoding));
       } catch (err) {
@@ -155,6 +194,11 @@ export async function startGrpcMock(opts: GrpcMockOptions): Promise<GrpcMock> {
         return;
       }
       const found = index.lookup(path, messages);
+      if (!found.ok && passthrough !== undefined) {
+        counts.passthrough++;
+        passthrough.forward(stream, pairs, path, raw ?? []);
+        return;
+      }
       if (!found.ok) {
         count('unmatched');
         noteMiss(path, messages, found.miss);
@@ -195,16 +239,19 @@ export async function startGrpcMock(opts: GrpcMockOptions): Promise<GrpcMock> {
   });
   server.on('stream', (stream: ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) => onStream(stream, raw));
   const address = await listenOn(server, parseHostPort(opts.listen, opts.listenFlag), opts.listenFlag);
-  log.info({ address: `${address.address}:${address.port}`, recordings: index.size, stubs: opts.stubs?.size ?? 0 }, 'grpc mock listening');
+  log.info({ address: `${address.address}:${address.port}`, recordings: index.size, stubs: opts.stubs?.size ?? 0, target: pt?.target }, 'grpc mock listening');
   return {
     address,
     index,
+    counts: () => ({ ...counts }),
     reset: () => index.reset(),
     unmatched: () => [...misses.values()],
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         for (const s of open) s.close();
         server.close(() => resolve());
-      }),
+      });
+      await passthrough?.close();
+    },
   };
 }

@@ -1,16 +1,19 @@
 /**
- * Sends a recorded gRPC call again on one HTTP/2 session: the recorded
- * metadata (grpc-timeout included: a deadline is part of the call) and the
- * same messages, each its own frame. The answer is read whole and lifted
- * with the record path's conversion, so both sides are judged alike.
+ * Sends a recorded (replay) or just-seen (shadow) gRPC call again on one
+ * HTTP/2 session: the call's metadata (grpc-timeout included: a deadline is
+ * part of the call) and the same messages, each its own frame. The answer is
+ * read whole and lifted with the record path's conversion, so both sides are
+ * judged alike. A call not done within `timeoutMs` is cancelled and fails
+ * with code TIMEOUT, whatever part of the answer came.
  */
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
-import type { GrpcExchange, GrpcResponseRecord } from '../core/exchange.js';
-import type { TargetTls } from '../core/tls.js';
-import { encodeFrame } from '../protocols/grpc/framing.js';
-import { grpcEndpoint, grpcExchangeFrom } from '../protocols/grpc/grpc-exchange.js';
-import { onRawHeaders, pairsToHeaders } from '../protocols/grpc/metadata.js';
-import type { HeaderPairs } from '../core/exchange.js';
+import type { GrpcExchange, GrpcResponseRecord } from '../../core/exchange.js';
+import type { TargetTls } from '../../core/tls.js';
+import { encodeFrame } from './framing.js';
+import { grpcEndpoint, grpcExchangeFrom } from './grpc-exchange.js';
+import { onRawHeaders, pairsToHeaders } from './metadata.js';
+import type { HeaderPairs } from '../../core/exchange.js';
+import { errorCodeOf } from '../../core/peer-failure.js';
 
 export type GrpcSendResult =
   | { ok: true; response: GrpcResponseRecord; durationMs: number }
@@ -58,12 +61,17 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
         onRawHeaders(stream, 'response', (p) => (headers = p));
         onRawHeaders(stream, 'trailers', (p) => (trailers = p));
         stream.on('data', (c: Buffer) => chunks.push(c));
-        const timer = setTimeout(() => stream.close(constants.NGHTTP2_CANCEL), opts.timeoutMs);
         let failure: { code: string; message: string } | undefined;
-        stream.on('error', (err: NodeJS.ErrnoException) => (failure ??= { code: err.code ?? 'ERROR', message: err.message }));
+        let isTimedOut = false;
+        const timer = setTimeout(() => {
+          isTimedOut = true;
+          failure = { code: 'TIMEOUT', message: `no whole answer within ${opts.timeoutMs} ms` };
+          stream.close(constants.NGHTTP2_CANCEL);
+        }, opts.timeoutMs);
+        stream.on('error', (err: NodeJS.ErrnoException) => (failure ??= { code: errorCodeOf(err.cause ?? err) ?? 'ERROR', message: ((err.cause as Error | undefined) ?? err).message }));
         stream.on('close', () => {
           clearTimeout(timer);
-          if (headers === undefined) {
+          if (headers === undefined || isTimedOut) {
             resolve({ ok: false, error: failure ?? { code: 'NO_RESPONSE', message: `stream closed without a response (HTTP/2 error ${stream.rstCode})` } });
             return;
           }
@@ -84,7 +92,8 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     },
     close() {
       return new Promise<void>((resolve) => {
-        if (session === undefined || session.closed) resolve();
+        // A session destroyed by a failed connect never calls a close callback.
+        if (session === undefined || session.closed || session.destroyed) resolve();
         else session.close(() => resolve());
       });
     },
