@@ -227,9 +227,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     }
     let ex: Exchange;
     try {
-      const http = toExchange(raw);
-      const convert = converterFor(opts.converters, http);
-      ex = convert === undefined ? http : convert(http);
+      ex = encode(raw);
     } catch (err) {
       log.error({ err, id: raw.id }, 'cannot encode exchange');
       drop('store_error');
@@ -258,6 +256,13 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       if (queue.length > 0) scheduleDrain(true);
       else settleIdle();
     });
+  }
+
+  /** The stored exchange: HTTP, or what a converter for its content type makes of it (gRPC). */
+  function encode(raw: RawHttpExchange): Exchange {
+    const http = toExchange(raw);
+    const convert = converterFor(opts.converters, http);
+    return convert === undefined ? http : convert(http);
   }
 
   function toExchange(raw: RawHttpExchange): HttpExchange {
@@ -366,7 +371,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         }
         try {
           // The appends never settle: the process ends once the writer returns.
-          writer.append(toExchange(raw)).catch(() => undefined);
+          writer.append(encode(raw)).catch(() => undefined);
         } catch {
           left++;
         }
