@@ -63,9 +63,25 @@ function replayOverrides(flags: ReplayFlags): ConfigOverrides {
   };
 }
 
+/** Flags that only HTTP replay reads, named for a gRPC replay that was given one (exit 2). */
+function checkGrpcFlags(flags: ReplayFlags): void {
+  const scaleOut: Array<[string, unknown]> = [
+    ['--workers', flags.workers],
+    ['--coordinator', flags.coordinator],
+    ['--load-only', flags.loadOnly],
+    ['--claim-timeout', flags.claimTimeout],
+    ['--worker-id', flags.workerId],
+  ];
+  for (const [flag, value] of scaleOut) {
+    if (value !== undefined) throw usageError(`${flag}: a distributed replay hands out HTTP sessions; it does not apply to --protocol grpc`);
+  }
+  if (flags.dryRun === true) throw usageError('--dry-run lists HTTP requests; it does not apply to --protocol grpc');
+}
+
 async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
-  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   const config = ctx.config;
+  if (config.replay.protocol === 'grpc') checkGrpcFlags(flags);
+  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   let gates = config.quality_gates;
   let cutoffs = config.cutoffs;
   if (flags.gates !== undefined) {
@@ -85,7 +101,6 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     // One-shot commands serve the admin API only when --admin is given (DESIGN.md).
     if (ctx.globals.admin !== undefined) await daemon.startAdmin();
     const isDryRun = flags.dryRun === true;
-    if (config.replay.protocol === 'grpc' && isDryRun) throw usageError('--dry-run lists HTTP requests; it does not apply to replay.protocol grpc');
     const replay = config.replay.protocol === 'grpc' ? (o: ReplayOptions, d: ReplayDeps) => runGrpcReplay({ ...o, grpc: config.grpc, cwd: ctx.io.cwd }, d) : runReplay;
     const result = await replay(
       {

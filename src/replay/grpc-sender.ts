@@ -17,7 +17,8 @@ export type GrpcSendResult =
   | { ok: false; error: { code: string; message: string } };
 
 export interface GrpcSender {
-  send(ex: GrpcExchange): Promise<GrpcSendResult>;
+  /** `metadata`: what to send instead of the recorded metadata (replay.headers set over it) */
+  send(ex: GrpcExchange, metadata?: HeaderPairs): Promise<GrpcSendResult>;
   close(): Promise<void>;
 }
 
@@ -35,14 +36,14 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     return s;
   };
   return {
-    send(ex) {
+    send(ex, metadata = ex.grpc.request.metadata) {
       return new Promise((resolve) => {
         const path = grpcEndpoint(ex);
         const t0 = opts.now();
         let stream;
         try {
           stream = sessionFor().request({
-            ...pairsToHeaders(ex.grpc.request.metadata),
+            ...pairsToHeaders(metadata),
             [constants.HTTP2_HEADER_METHOD]: 'POST',
             [constants.HTTP2_HEADER_PATH]: path,
             [constants.HTTP2_HEADER_AUTHORITY]: authority,

@@ -31,7 +31,15 @@ export interface OrdersServer {
   /** calls of Hang whose client cancelled them */
   cancelled: number;
   calls: number;
+  /** every call as it arrived: method, Date.now(), its metadata */
+  received: ReceivedCall[];
   close(): Promise<void>;
+}
+
+export interface ReceivedCall {
+  method: string;
+  at: number;
+  metadata: Record<string, unknown>;
 }
 
 export const REJECT_DETAILS = {
@@ -46,26 +54,31 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
   const state = { cancelled: 0, calls: 0 };
+  const received: ReceivedCall[] = [];
+  const arrived = (method: string, call: { metadata: grpc.Metadata }) => {
+    state.calls++;
+    received.push({ method, at: Date.now(), metadata: call.metadata.getMap() });
+  };
   const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      state.calls++;
+      arrived('GetOrder', call);
       const md = new grpc.Metadata();
       md.set('x-served-by', 'orders-grpc');
       call.sendMetadata(md);
       cb(null, { order: order(call.request.id) });
     },
     ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, unknown>) => {
-      state.calls++;
+      arrived('ListOrders', call);
       for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
       call.end();
     },
     Hang: (call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      state.calls++;
+      arrived('Hang', call);
       call.on('cancelled', () => state.cancelled++);
     },
-    Reject: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      state.calls++;
+    Reject: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      arrived('Reject', call);
       const md = new grpc.Metadata();
       md.set('grpc-status-details-bin', Buffer.from(encodeStatusDetails(REJECT_DETAILS), 'base64'));
       cb({ code: grpc.status.FAILED_PRECONDITION, details: REJECT_DETAILS.message, metadata: md });
@@ -84,6 +97,7 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
     get calls() {
       return state.calls;
     },
+    received,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
   };
 }
