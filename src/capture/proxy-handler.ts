@@ -148,7 +148,8 @@ export class ProxyHandler {
   #sendHead(statusCode: number, statusText: string, headers: string[]): boolean {
     try {
       // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); Node warns when given one.
-      if (this.req.httpVersionMajor === 2) this.res.writeHead(statusCode, headers);
+      // An HTTP/2 upstream gives no reason phrase either: an HTTP/1.1 client then gets Node's usual one.
+      if (this.req.httpVersionMajor === 2 || statusText === '') this.res.writeHead(statusCode, headers);
       else this.res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // A header the upstream sent that Node refuses to relay: the exchange fails as 502.

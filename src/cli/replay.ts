@@ -34,6 +34,7 @@ export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
   mockAdmin?: string[];
   secondary?: string;
   protocol?: string;
+  targetH2?: boolean;
 }
 
 /** The replay flags that have a config key, written over replay.* before validation. */
@@ -60,6 +61,7 @@ function replayOverrides(flags: ReplayFlags): ConfigOverrides {
     set('mock_admin', flags.mockAdmin);
     set('secondary', flags.secondary);
     set('protocol', flags.protocol);
+    if (flags.targetH2 === true) set('target_http2', true);
   };
 }
 
@@ -143,6 +145,7 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .description('Replay recorded inbound traffic to a candidate and judge its responses')
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--target <url>', 'candidate base URL')
+    .addOption(new Option('--target-h2', 'send every request over HTTP/2, those recorded over HTTP/1.1 too: h2c for http://, ALPN h2 for https:// (replay.target_http2)'))
     .addOption(new Option('--protocol <protocol>', 'replay recorded inbound HTTP or gRPC calls (replay.protocol)').choices(['http', 'grpc']))
     .option('--concurrency <n>', 'sessions replayed in parallel')
     .option('--time-scale <x>', 'speed-up of recorded gaps (10 = ten times faster)')
