@@ -114,6 +114,13 @@ function bodySize(chunks: readonly Buffer[]): number {
   return n;
 }
 
+/** A body cut at max_body_bytes, of an HTTP exchange or of a gRPC call the proxy carried. */
+function isTruncated(ex: Exchange): boolean {
+  if (ex.protocol === 'http') return ex.http.request.truncated || ex.http.response?.truncated === true;
+  if (ex.protocol === 'grpc') return ex.grpc.request.truncated || ex.grpc.response?.truncated === true;
+  return false;
+}
+
 /** exchanges encoded per event-loop turn */
 const DRAIN_SLICE = 16;
 /**
@@ -241,7 +248,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       () => {
         recorded++;
         recordedCounter(ex.service, ex.direction, ex.protocol).inc();
-        if (ex.protocol === 'http' && (ex.http.request.truncated || ex.http.response?.truncated === true)) metrics.exchangesTruncated.inc({ service: ex.service });
+        if (isTruncated(ex)) metrics.exchangesTruncated.inc({ service: ex.service });
       },
       (err: unknown) => {
         drop(storeDropReason(err));

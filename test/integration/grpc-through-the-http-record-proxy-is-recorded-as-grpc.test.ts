@@ -1,6 +1,6 @@
 /**
  * A grpc-js client reaches a grpc-js server through the ordinary HTTP record
- * proxy (`doppel record`, protocol http, h2c): calls are relayed unchanged,
+ * proxy (`doppel record`, protocol http; h2c, and h2 over TLS): calls are relayed unchanged,
  * trailers and Trailers-Only errors included, and stored as grpc exchanges
  * that `doppel replay --protocol grpc` and the gRPC mock then use as they use
  * what the gRPC listener records. A non-gRPC request on the same port stays
@@ -12,10 +12,11 @@ import { connect as h2connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exchange, GrpcExchange, HttpExchange } from '../../src/core/exchange.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, REJECT_DETAILS, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
+import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, loadOrdersDefinition, ordersClient, REJECT_DETAILS, startOrdersServer, type OrdersClient, type OrdersServer } from '../helpers/grpc-peers.js';
 import { readAll, tempDir } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
 import { decodeStatusDetails } from '../../src/protocols/grpc/status.js';
+import { makeCa, makeLeaf, writePem } from '../helpers/tls-fixtures.js';
 
 /** A JSON POST over h2c: what a REST client on the same proxy port sends. */
 function postJson(address: string, path: string): Promise<number> {
@@ -158,5 +159,27 @@ describe('gRPC through the HTTP record proxy', () => {
     expect(rejected.code).toBe(direct.rejected.code);
     expect(rejected.details).toBe(direct.rejected.details);
     expect(await mock.stop()).toBe(0);
+  });
+
+  it('over TLS (ALPN h2) records the calls as grpc exchanges too, tagged with the negotiated protocol', async () => {
+    const caPem = await makeCa('doppel grpc proxy test ca');
+    const leaf = await writePem(work, 'proxy', await makeLeaf('proxy', caPem));
+    const out = join(work, 'traffic-tls');
+    const rec = startCli(['record', '--out', out, '--listen', '127.0.0.1:0', '--upstream', v1.url, '--service', 'orders', '--tls-cert', leaf.cert, '--tls-key', leaf.key], {
+      DOPPEL_REDACT_KEY: 'k',
+    });
+    cleanups.push(() => rec.stop());
+    const line = await rec.waitFor('record proxy listening');
+    const port = (line.address as string).split(':').at(-1) as string;
+    const pkg = grpc.loadPackageDefinition(loadOrdersDefinition()) as unknown as { shop: { v1: { Orders: grpc.ServiceClientConstructor } } };
+    const client = new pkg.shop.v1.Orders(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(caPem.cert))) as unknown as OrdersClient;
+    cleanups.push(() => client.close());
+    expect((await getOrder(client, 'o-7')).reply).toEqual(direct.unary.reply);
+    const rejected = (await getOrder(client, 'o-9', undefined, 'Reject').catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect(rejected.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(await rec.stop()).toBe(0);
+    const recorded = (await readAll([out])) as GrpcExchange[];
+    expect(recorded.map((e) => `${e.protocol} ${e.grpc.method} ${e.grpc.response?.status}`).sort()).toEqual(['grpc GetOrder 0', 'grpc Reject 9']);
+    expect(recorded[0]?.tags['tls.alpn']).toBe('h2');
   });
 });
