@@ -48,8 +48,11 @@ export const REJECT_DETAILS = {
   details: [{ typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from('closed-order').toString('base64') }],
 };
 
-/** `units` is what GetOrder answers as the order total: a planted change in a candidate sets another. */
-export async function startOrdersServer(opts: { units?: number; reflection?: boolean } = {}): Promise<OrdersServer> {
+/**
+ * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another;
+ * `randomUnits` answers a fresh one per call, a field that disagrees with itself (noise).
+ */
+export async function startOrdersServer(opts: { units?: number; randomUnits?: boolean; reflection?: boolean } = {}): Promise<OrdersServer> {
   const def = loadOrdersDefinition();
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
@@ -59,7 +62,8 @@ export async function startOrdersServer(opts: { units?: number; reflection?: boo
     state.calls++;
     received.push({ method, at: Date.now(), metadata: call.metadata.getMap() });
   };
-  const order = (id: string) => ({ id, total: { currency: 'EUR', units: String(opts.units ?? 42) }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
+  const units = () => String(opts.randomUnits === true ? Math.floor(Math.random() * 1e9) : (opts.units ?? 42));
+  const order = (id: string) => ({ id, total: { currency: 'EUR', units: units() }, items: ['book', 'pen'], createdAtMs: '1700000000000' });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       arrived('GetOrder', call);

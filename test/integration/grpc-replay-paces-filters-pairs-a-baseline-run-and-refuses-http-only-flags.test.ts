@@ -2,15 +2,16 @@
  * `doppel replay --protocol grpc` with what HTTP replay has: --rate paces the
  * calls, --include picks methods, replay.headers sets metadata ({{env.X}}
  * expanded), --baseline pairs each call with an earlier run's result
- * (new_mismatch, latency gates), and the flags that read HTTP alone are
- * refused with exit 2 and a message that names them.
+ * (new_mismatch, latency gates), --secondary answers the noise samples, and
+ * the flags that read HTTP alone are refused with exit 2 and a message that
+ * names them.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateResult } from '../../src/gates/types.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { getOrder, grpc, listOrders, ordersClient, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
+import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
 import { tempDir } from '../helpers/http.js';
 
 const CALLS = 8;
@@ -128,5 +129,34 @@ describe('doppel replay --protocol grpc options', () => {
       expect(r.stderr).toContain(message);
     }
     expect(s.calls).toBe(0);
+  });
+
+  it('--secondary answers the noise samples: a field that disagrees with itself is learned as noise, the candidate gets each call once', async () => {
+    const noisy = join(work, 'traffic-noisy');
+    const recorded = await startOrdersServer({ randomUnits: true });
+    cleanups.push(() => recorded.close());
+    const rec = startCli(['record', '--out', noisy, '--listen', '127.0.0.1:0', '--upstream', recorded.url, '--protocol', 'grpc'], { DOPPEL_REDACT_KEY: 'k' });
+    cleanups.push(() => rec.stop());
+    const client = ordersClient((await rec.waitFor('grpc record listener listening')).address as string);
+    for (let i = 1; i <= 10; i++) await getOrder(client, `o-${i}`);
+    client.close();
+    expect(await rec.stop()).toBe(0);
+
+    const config = await file('noise.yaml', `grpc:\n  protos: [${JSON.stringify(GRPC_PROTO_DIR)}]\ncompare:\n  learn_noise: 4\nquality_gates:\n  body_match_rate: ">= 0.99"\n`);
+    const candidate = await startOrdersServer({ randomUnits: true });
+    const secondary = await startOrdersServer({ randomUnits: true });
+    cleanups.push(() => candidate.close());
+    cleanups.push(() => secondary.close());
+    const report = join(work, 'noise-report');
+    const r = await runCli(
+      ['replay', '--protocol', 'grpc', '--config', config, '--traffic', noisy, '--target', candidate.url, '--secondary', secondary.url, '--concurrency', '1', '--report', report],
+      { timeoutMs: 60_000 },
+    );
+    expect(r.stderr).not.toContain('"level":50');
+    expect(r.code).toBe(0);
+    expect(candidate.calls).toBe(10);
+    expect(secondary.calls).toBe(4);
+    const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { noise: Array<{ endpoint: string; path: string }> };
+    expect(summary.noise).toContainEqual(expect.objectContaining({ endpoint: '/shop.v1.Orders/GetOrder', path: '$.order.total.units' }));
   });
 });
