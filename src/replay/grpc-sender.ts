@@ -85,7 +85,8 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     },
     close() {
       return new Promise<void>((resolve) => {
-        if (session === undefined || session.closed) resolve();
+        // A session its connection failed is destroyed, not closed: close() would wait for a 'close' already emitted.
+        if (session === undefined || session.closed || session.destroyed) resolve();
         else session.close(() => resolve());
       });
     },

@@ -159,4 +159,19 @@ describe('doppel replay --protocol grpc options', () => {
     const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { noise: Array<{ endpoint: string; path: string }> };
     expect(summary.noise).toContainEqual(expect.objectContaining({ endpoint: '/shop.v1.Orders/GetOrder', path: '$.order.total.units' }));
   });
+
+  it('a target nobody answers on aborts the run (exit 3, naming it); a filter that keeps no call is exit 2', async () => {
+    const gone = await startOrdersServer();
+    const url = gone.url;
+    await gone.close();
+    const down = await runCli(['replay', '--protocol', 'grpc', '--traffic', traffic, '--target', url], { timeoutMs: 60_000 });
+    expect(down.code).toBe(3);
+    expect(down.stdout + down.stderr).toContain(`target unreachable`);
+    expect(down.stdout + down.stderr).toContain(url);
+    const s = await server();
+    const none = await replay(s, ['--include', 'POST /no.such.Service/*']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no inbound gRPC exchanges to replay');
+    expect(s.calls).toBe(0);
+  });
 });
