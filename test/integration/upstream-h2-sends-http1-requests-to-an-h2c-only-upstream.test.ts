@@ -6,11 +6,12 @@
  * "1.1"; without it the upstream cannot be reached. `replay --target-h2`
  * replays those HTTP/1.1 recordings to the same h2c-only server, and
  * `shadow --primary-h2 --candidate-h2` serves and tees HTTP/1.1 clients with
- * h2c-only builds on both sides.
+ * h2c-only builds on both sides. Over TLS the switch offers ALPN h2 to an
+ * upstream that accepts nothing else.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer as createH2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { createSecureServer, createServer as createH2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +22,7 @@ import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { readExchanges, tempDir } from '../helpers/http.js';
 import { requireTool } from '../helpers/services.js';
 import { until } from '../helpers/until.js';
+import { makeCa, makeLeaf, writePem } from '../helpers/tls-fixtures.js';
 
 const run = promisify(execFile);
 
@@ -147,5 +149,32 @@ describe('forced HTTP/2 towards an h2c-only upstream', () => {
     expect(await shadow.stop()).toBe(0);
     const summary = JSON.parse(await readFile(join(report, 'summary.json'), 'utf8')) as { counts: { answered: number; bodyMatch: number; errors: number } };
     expect(summary.counts).toMatchObject({ answered: 1, bodyMatch: 1, errors: 0 });
+  });
+
+  it('an https:// upstream that accepts only ALPN h2 is reached with --upstream-h2, and refuses the HTTP/1.1 handshake without it', async (ctx) => {
+    const curl = requireTool(ctx, 'curl');
+    const caPem = await makeCa('doppel upstream-h2 test ca');
+    const ca = await writePem(work, 'ca', caPem);
+    const leaf = await makeLeaf('h2-only', caPem);
+    const secure = createSecureServer({ cert: leaf.cert, key: leaf.key, allowHTTP1: false });
+    secure.on('stream', echo);
+    await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => secure.close(() => r())));
+    const config = join(work, 'tls.yaml');
+    await writeFile(config, `record:\n  upstream_tls: { ca: ${JSON.stringify(ca.cert)} }\n`);
+    const target = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+    for (const [flags, expected] of [
+      [['--upstream-h2'], '200'],
+      [[], '502'],
+    ] as const) {
+      const rec = startCli(['record', '--config', config, '--out', join(work, `tls-${expected}`), '--listen', '127.0.0.1:0', '--upstream', target, ...flags], { DOPPEL_REDACT_KEY: 'k' });
+      cleanups.push(() => rec.stop());
+      const line = await rec.waitFor('record proxy listening');
+      const { stdout } = await run(curl, ['-sS', '--http1.1', '-w', '\n%{http_code}', '--data-binary', 'over tls', `http://${line.address as string}/secure`]);
+      const [body, code] = stdout.split('\n');
+      expect(code).toBe(expected);
+      if (expected === '200') expect(JSON.parse(body as string)).toMatchObject({ method: 'POST', path: '/secure', body: 'over tls', alpn: 'h2' });
+      expect(await rec.stop()).toBe(0);
+    }
   });
 });
