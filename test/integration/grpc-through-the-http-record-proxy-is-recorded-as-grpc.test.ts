@@ -9,6 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as h2connect } from 'node:http2';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exchange, GrpcExchange, HttpExchange } from '../../src/core/exchange.js';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -63,9 +64,10 @@ describe('gRPC through the HTTP record proxy', () => {
   });
 
   it('relays unary, streaming and error calls unchanged, trailers included', async () => {
-    const rec = startCli(['record', '--out', traffic, '--listen', '127.0.0.1:0', '--upstream', v1.url, '--service', 'orders'], { DOPPEL_REDACT_KEY: 'k' });
+    const rec = startCli(['record', '--out', traffic, '--listen', '127.0.0.1:0', '--upstream', v1.url, '--service', 'orders', '--admin', '127.0.0.1:0'], { DOPPEL_REDACT_KEY: 'k' });
     cleanups.push(() => rec.stop());
     const line = await rec.waitFor('record proxy listening');
+    const admin = await rec.waitFor('admin api listening');
     const client = ordersClient(line.address as string);
     cleanups.push(() => client.close());
 
@@ -85,6 +87,12 @@ describe('gRPC through the HTTP record proxy', () => {
     await until('the server to see the cancelled call', () => v1.cancelled === 1);
     // The same port takes REST: grpc-js refuses a JSON body with HTTP 415, which stays an HTTP exchange.
     expect(await postJson(line.address as string, '/orders')).toBe(415);
+    // The recorded counter says which protocol each exchange was stored as.
+    const metrics = async () => (await (await request(`http://${admin.address as string}/metrics`)).body.text());
+    await until('the five exchanges to be counted', async () => /protocol="http"\} 1\n/.test(await metrics()));
+    const text = await metrics();
+    expect(text).toContain('doppel_exchanges_recorded_total{service="orders",direction="inbound",protocol="grpc"} 4');
+    expect(text).toContain('doppel_exchanges_recorded_total{service="orders",direction="inbound",protocol="http"} 1');
 
     expect(await rec.stop()).toBe(0);
     exchanges = await readAll([traffic]);
