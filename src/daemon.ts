@@ -19,6 +19,7 @@ import { createAdminProviders, type AdminProviders } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import type { ProxyLimits, ProxyTimeouts } from './capture/http-capture-proxy.js';
 import { createRecorder, type Recorder } from './capture/recorder.js';
+import { grpcExchangeConverter } from './capture/grpc-converter.js';
 import { resolveRedactKey, type Redactor } from './core/redact.js';
 import { redactorFromConfig } from './config/redactor.js';
 import { createSessionKeyer, parseSessionKey, type SessionKeyer } from './core/sessions.js';
@@ -186,6 +187,8 @@ async function openRecording(opts: DaemonOptions, log: Logger, metrics: Metrics)
     queueBytes: rec.queue_bytes,
     quotaBytes: rec.quota_bytes,
     maxDecodedBytes: config.compare.max_body_bytes,
+    // gRPC calls on the HTTP proxy (h2 or h2c) are stored as grpc exchanges, as the gRPC listener stores them.
+    converters: [grpcExchangeConverter],
   });
   return { out, recorderId, writer, recorder, redactor, sessionKeyer };
 }

@@ -73,6 +73,11 @@ export interface HttpCaptureProxyOptions {
   tls?: ServerTls | undefined;
   /** CA, client certificate and verification for an https:// target */
   targetTls?: TargetTls | undefined;
+  /**
+   * every request goes upstream over HTTP/2 (h2c prior knowledge for http://, ALPN for https://),
+   * HTTP/1.1 ones too: for an upstream that speaks only HTTP/2. Recorded in the client's version.
+   */
+  upstreamHttp2?: boolean | undefined;
   service: string;
   direction: Direction;
   /** where finished exchanges go; none = proxy only */
@@ -322,7 +327,11 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
     if (hasBody && h2 === undefined) (req.socket as TaggedSocket)[kBodyExchange] = handler;
     if (h2 !== undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
-    else if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
+    else if (opts.upstreamHttp2 === true) {
+      // Bodies go to undici's HTTP/2 client as iterables, so the tap sees request chunks (core/http2-headers.ts iterableBody).
+      if (te === undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
+      else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(h2Pool(), path, method, fwd.headers, Buffer.isBuffer(body) ? body : iterableBody(body), handler)));
+    } else if (te === undefined) dispatchUpstream(pool, path, method, fwd.headers, hasBody ? req : null, handler);
     else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(pool, path, method, fwd.headers, body, handler)));
   }
 

@@ -114,6 +114,13 @@ function bodySize(chunks: readonly Buffer[]): number {
   return n;
 }
 
+/** A body cut at max_body_bytes, of an HTTP exchange or of a gRPC call the proxy carried. */
+function isTruncated(ex: Exchange): boolean {
+  if (ex.protocol === 'http') return ex.http.request.truncated || ex.http.response?.truncated === true;
+  if (ex.protocol === 'grpc') return ex.grpc.request.truncated || ex.grpc.response?.truncated === true;
+  return false;
+}
+
 /** exchanges encoded per event-loop turn */
 const DRAIN_SLICE = 16;
 /**
@@ -227,9 +234,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     }
     let ex: Exchange;
     try {
-      const http = toExchange(raw);
-      const convert = converterFor(opts.converters, http);
-      ex = convert === undefined ? http : convert(http);
+      ex = encode(raw);
     } catch (err) {
       log.error({ err, id: raw.id }, 'cannot encode exchange');
       drop('store_error');
@@ -243,7 +248,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       () => {
         recorded++;
         recordedCounter(ex.service, ex.direction, ex.protocol).inc();
-        if (ex.protocol === 'http' && (ex.http.request.truncated || ex.http.response?.truncated === true)) metrics.exchangesTruncated.inc({ service: ex.service });
+        if (isTruncated(ex)) metrics.exchangesTruncated.inc({ service: ex.service });
       },
       (err: unknown) => {
         drop(storeDropReason(err));
@@ -258,6 +263,13 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       if (queue.length > 0) scheduleDrain(true);
       else settleIdle();
     });
+  }
+
+  /** The stored exchange: HTTP, or what a converter for its content type makes of it (gRPC). */
+  function encode(raw: RawHttpExchange): Exchange {
+    const http = toExchange(raw);
+    const convert = converterFor(opts.converters, http);
+    return convert === undefined ? http : convert(http);
   }
 
   function toExchange(raw: RawHttpExchange): HttpExchange {
@@ -367,7 +379,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         }
         try {
           // The appends never settle: the process ends once the writer returns.
-          writer.append(toExchange(raw)).catch(() => undefined);
+          writer.append(encode(raw)).catch(() => undefined);
         } catch {
           left++;
         }

@@ -29,6 +29,7 @@ export interface RecordFlags {
   tlsCert?: string;
   tlsKey?: string;
   recorderId?: string;
+  upstreamH2?: boolean;
 }
 
 export function registerRecordCommand(program: Command, bind: Bind): Command {
@@ -38,6 +39,7 @@ export function registerRecordCommand(program: Command, bind: Bind): Command {
     .option('--out <dir>', 'traffic directory to write (created owner-only), or a redis:// URL')
     .option('--listen <addr>', 'inbound proxy address host:port (port 0 picks a free port)')
     .option('--upstream <url>', 'the service the inbound proxy forwards to')
+    .addOption(new Option('--upstream-h2', 'send every request to the upstream over HTTP/2, HTTP/1.1 ones too: h2c for http://, ALPN h2 for https:// (record.upstream_http2)'))
     .option('--service <name>', 'name recorded for the service behind the inbound proxy (default "app")')
     .option('--http-dep <spec>', 'HTTP dependency NAME=LISTEN,TARGET_URL (repeatable)', collect)
     .option('--pg-dep <spec>', 'Postgres dependency NAME=LISTEN,TARGET_HOST:PORT (repeatable)', collect)
@@ -58,6 +60,7 @@ export function recordOverrides(flags: RecordFlags): ConfigOverrides {
     if (flags.out !== undefined) setIn(raw, ['record', 'out'], flags.out);
     if (flags.listen !== undefined) setIn(raw, ['record', 'listen'], flags.listen);
     if (flags.upstream !== undefined) setIn(raw, ['record', 'upstream'], flags.upstream);
+    if (flags.upstreamH2 === true) setIn(raw, ['record', 'upstream_http2'], true);
     if (flags.service !== undefined) setIn(raw, ['record', 'service'], flags.service);
     if (flags.gzip === true) setIn(raw, ['record', 'gzip'], true);
     if (flags.recorderId !== undefined) setIn(raw, ['record', 'recorder_id'], flags.recorderId);
@@ -162,6 +165,7 @@ async function startInbound(shared: RecordShared, upstream: string, tls: ServerT
     target: upstream,
     tls,
     targetTls,
+    upstreamHttp2: rec.upstream_http2,
     service: rec.service,
     direction: 'inbound',
     sink: shared.recorder,
@@ -187,6 +191,7 @@ async function startHttpDeps(shared: RecordShared, deps: readonly HttpDepConfig[
         listenFlag: `--http-dep ${dep.name}=LISTEN,TARGET_URL (record.http_deps)`,
         target: dep.target,
         targetTls: shared.daemon.targetTls(dep.target_tls, `record.http_deps[${dep.name}].target_tls`),
+        upstreamHttp2: dep.target_http2,
         service: dep.name,
         direction: 'outbound',
         sink: shared.recorder,

@@ -34,6 +34,7 @@ export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
   mockAdmin?: string[];
   secondary?: string;
   protocol?: string;
+  targetH2?: boolean;
 }
 
 /** The replay flags that have a config key, written over replay.* before validation. */
@@ -60,12 +61,29 @@ function replayOverrides(flags: ReplayFlags): ConfigOverrides {
     set('mock_admin', flags.mockAdmin);
     set('secondary', flags.secondary);
     set('protocol', flags.protocol);
+    if (flags.targetH2 === true) set('target_http2', true);
   };
 }
 
+/** Flags that only HTTP replay reads, named for a gRPC replay that was given one (exit 2). */
+function checkGrpcFlags(flags: ReplayFlags): void {
+  const scaleOut: Array<[string, unknown]> = [
+    ['--workers', flags.workers],
+    ['--coordinator', flags.coordinator],
+    ['--load-only', flags.loadOnly],
+    ['--claim-timeout', flags.claimTimeout],
+    ['--worker-id', flags.workerId],
+  ];
+  for (const [flag, value] of scaleOut) {
+    if (value !== undefined) throw usageError(`${flag}: a distributed replay hands out HTTP sessions; it does not apply to --protocol grpc`);
+  }
+  if (flags.dryRun === true) throw usageError('--dry-run lists HTTP requests; it does not apply to --protocol grpc');
+}
+
 async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
-  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   const config = ctx.config;
+  if (config.replay.protocol === 'grpc') checkGrpcFlags(flags);
+  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   let gates = config.quality_gates;
   let cutoffs = config.cutoffs;
   if (flags.gates !== undefined) {
@@ -85,7 +103,6 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
     // One-shot commands serve the admin API only when --admin is given (DESIGN.md).
     if (ctx.globals.admin !== undefined) await daemon.startAdmin();
     const isDryRun = flags.dryRun === true;
-    if (config.replay.protocol === 'grpc' && isDryRun) throw usageError('--dry-run lists HTTP requests; it does not apply to replay.protocol grpc');
     const replay = config.replay.protocol === 'grpc' ? (o: ReplayOptions, d: ReplayDeps) => runGrpcReplay({ ...o, grpc: config.grpc, cwd: ctx.io.cwd }, d) : runReplay;
     const result = await replay(
       {
@@ -128,6 +145,7 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .description('Replay recorded inbound traffic to a candidate and judge its responses')
     .option('--traffic <dirs>', 'traffic directories DIR[,DIR...] (repeatable)', collectList)
     .option('--target <url>', 'candidate base URL')
+    .addOption(new Option('--target-h2', 'send every request over HTTP/2, those recorded over HTTP/1.1 too: h2c for http://, ALPN h2 for https:// (replay.target_http2)'))
     .addOption(new Option('--protocol <protocol>', 'replay recorded inbound HTTP or gRPC calls (replay.protocol)').choices(['http', 'grpc']))
     .option('--concurrency <n>', 'sessions replayed in parallel')
     .option('--time-scale <x>', 'speed-up of recorded gaps (10 = ten times faster)')

@@ -26,6 +26,8 @@ export interface ShadowFlags {
   injectTraceparent?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  primaryH2?: boolean;
+  candidateH2?: boolean;
 }
 
 /** The shadow flags that have a config key, written over shadow.* before validation. */
@@ -44,6 +46,8 @@ function shadowOverrides(flags: ShadowFlags): ConfigOverrides {
     set('listen', flags.listen);
     set('primary', flags.primary);
     set('candidate', flags.candidate);
+    if (flags.primaryH2 === true) set('primary_http2', true);
+    if (flags.candidateH2 === true) set('candidate_http2', true);
     set('secondary', flags.secondary);
     set('report', flags.report);
     set('sample', flags.sample === undefined ? undefined : numeric(flags.sample));
@@ -135,6 +139,8 @@ export function registerShadowCommand(program: Command, bind: Bind): Command {
     .option('--listen <addr>', 'address clients connect to')
     .option('--primary <url>', 'the build that answers clients')
     .option('--candidate <url>', 'the build under test (receives copies)')
+    .addOption(new Option('--primary-h2', 'send every request to the primary (and the secondary) over HTTP/2, HTTP/1.1 ones too (shadow.primary_http2)'))
+    .addOption(new Option('--candidate-h2', 'send every copy to the candidate over HTTP/2, copies of HTTP/1.1 requests too (shadow.candidate_http2)'))
     .option('--secondary <url>', 'a second primary instance for noise learning')
     .option('--gates <file>', 'YAML file with quality_gates and/or cutoffs')
     .option('--report <dir>', 'report directory written on demand and at shutdown')

@@ -66,6 +66,7 @@ export const HttpDepSchema = Strict({
   listen: Addr(),
   target: Type.Optional(Url()),
   target_tls: TargetTls(),
+  target_http2: Type.Boolean({ default: false, expected: 'true to send every request to the target over HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://), HTTP/1.1 ones too' }),
 });
 
 export const PgDepSchema = Strict({
@@ -90,6 +91,7 @@ export const RecordSchema = Strict(
     tls: ListenerTls(),
     upstream: Type.Optional(Url()),
     upstream_tls: TargetTls(),
+    upstream_http2: Type.Boolean({ default: false, expected: 'true to send every request to the upstream over HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://), HTTP/1.1 ones too' }),
     service: Type.String({ minLength: 1, default: 'app', expected: 'the name of the service behind the inbound proxy (who answers)' }),
     rewrite_host: Type.Boolean({
       default: false,
@@ -187,6 +189,7 @@ export const ReplaySchema = Strict(
     }),
     target: Type.Optional(Url()),
     target_tls: TargetTls(),
+    target_http2: Type.Boolean({ default: false, expected: 'true to send every request to the target (and the secondary) over HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://), HTTP/1.1 ones too' }),
     traffic: Type.Optional(Paths()),
     concurrency: Type.Integer({ minimum: 1, default: 10 }),
     time_scale: Type.Number({ exclusiveMinimum: 0, default: 1 }),
@@ -294,8 +297,10 @@ export const ShadowSchema = Strict(
     tls: ListenerTls(),
     primary: Type.Optional(Url()),
     primary_tls: TargetTls(),
+    primary_http2: Type.Boolean({ default: false, expected: 'true to send every request to the primary over HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://), HTTP/1.1 ones too' }),
     candidate: Type.Optional(Url()),
     candidate_tls: TargetTls(),
+    candidate_http2: Type.Boolean({ default: false, expected: 'true to send every request to the candidate (and the secondary) over HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://), HTTP/1.1 ones too' }),
     secondary: Type.Optional(Url()),
     sample: Rate(1),
     ...Filters,

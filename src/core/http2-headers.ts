@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 
 /** What an HTTP/2 request's raw header list holds once the pseudo-headers are taken out. */
 export interface Http2RequestHead {
@@ -86,7 +87,7 @@ export function http2HasBody(req: Http2ServerRequest): boolean {
  * (undici 7 client-h2.js writeStream listens on the pipeline's end, the
  * HTTP/2 stream), with an iterable it reports each request chunk it writes.
  */
-export function iterableBody(req: Http2ServerRequest | IncomingMessage): AsyncIterable<Buffer> {
+export function iterableBody(req: Http2ServerRequest | IncomingMessage | Readable): AsyncIterable<Buffer> {
   return { [Symbol.asyncIterator]: () => req[Symbol.asyncIterator]() as AsyncIterator<Buffer> };
 }
 

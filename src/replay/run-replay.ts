@@ -230,11 +230,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const workers = Math.max(1, Math.ceil((timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency) / share));
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+  const http2 = cfg.target_http2;
+  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, http2, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
-    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+    secondary = createHttpSender({ target: cfg.secondary, connections: Math.min(workers, 16), insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, http2, now: () => clock.monotonic(), signal: stop.signal });
     senders.push(secondary);
   }
   const player = new ReplayPlayer({

@@ -20,7 +20,7 @@
  * responses do; the shortfall is reported.
  */
 import { LRUCache } from 'lru-cache';
-import type { HttpExchange } from '../core/exchange.js';
+import type { ExchangeBase, HttpExchange } from '../core/exchange.js';
 import type { Clock } from '../core/clock.js';
 import { DueTimer } from './due-timer.js';
 import { LagHistogram } from './lag-histogram.js';
@@ -28,8 +28,9 @@ import { SessionVars } from './runtime-vars.js';
 
 export type Timing = { mode: 'recorded'; timeScale: number; maxDelayMs: number } | { mode: 'rate'; rps: number };
 
-export interface ScheduledRequest {
-  exchange: HttpExchange;
+/** Only the envelope is read (session, id, startedAt): HTTP and gRPC replay share the schedule. */
+export interface ScheduledRequest<E extends ExchangeBase = HttpExchange> {
+  exchange: E;
   /** 0-based position in the replayed stream */
   index: number;
   /** due time in ms after run start */
@@ -43,10 +44,10 @@ export interface SessionContext {
   readonly vars: SessionVars;
 }
 
-export interface SchedulerOptions {
-  source: AsyncIterable<HttpExchange>;
+export interface SchedulerOptions<E extends ExchangeBase = HttpExchange> {
+  source: AsyncIterable<E>;
   /** the session an exchange replays in; default its recorded session (else its own id) */
-  sessionOf?: (ex: HttpExchange) => string;
+  sessionOf?: (ex: E) => string;
   workers: number;
   timing: Timing;
   /** requests buffered ahead of the workers at most */
@@ -57,7 +58,7 @@ export interface SchedulerOptions {
   /** stop sending; requests in flight finish or are cancelled by `play` */
   signal: AbortSignal;
   /** sends and judges one request; must not throw */
-  play(req: ScheduledRequest, session: SessionContext, lagMs: number): Promise<void>;
+  play(req: ScheduledRequest<E>, session: SessionContext, lagMs: number): Promise<void>;
 }
 
 export interface SchedulerStats {
@@ -75,8 +76,8 @@ export interface SchedulerStats {
   scheduledSpanMs: number;
 }
 
-interface SessionEntry extends SessionContext {
-  queue: ScheduledRequest[];
+interface SessionEntry<E extends ExchangeBase> extends SessionContext {
+  queue: ScheduledRequest<E>[];
   /** monotonic send time and recorded start (epoch ms) of the session's previous request */
   lastSentAt: number | undefined;
   lastRecordedAt: number | undefined;
@@ -115,13 +116,13 @@ const SPIN_MS = 0;
 /** longest the reader runs before it lets timers and I/O in */
 const READER_SLICE_MS = 0.5;
 
-export async function scheduleSessions(opts: SchedulerOptions): Promise<SchedulerStats> {
+export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(opts: SchedulerOptions<E>): Promise<SchedulerStats> {
   const { clock, signal } = opts;
-  const sessions = new Map<string, SessionEntry>();
+  const sessions = new Map<string, SessionEntry<E>>();
   const memory = new LRUCache<string, { vars: SessionVars; lastSentAt: number | undefined; lastRecordedAt: number | undefined }>({
     max: Math.max(1, opts.sessionMemory),
   });
-  const ready = new Fifo<SessionEntry>();
+  const ready = new Fifo<SessionEntry<E>>();
   const lag = new LagHistogram();
   let buffered = 0;
   let maxBuffered = 0;
@@ -171,7 +172,7 @@ export async function scheduleSessions(opts: SchedulerOptions): Promise<Schedule
       for await (const ex of opts.source) {
         if (signal.aborted) break;
         const recordedAt = Date.parse(ex.startedAt);
-        const req: ScheduledRequest = { exchange: ex, index: read, dueMs: dueOf(recordedAt, read), recordedAt };
+        const req: ScheduledRequest<E> = { exchange: ex, index: read, dueMs: dueOf(recordedAt, read), recordedAt };
         lastDue = req.dueMs;
         read++;
         const id = opts.sessionOf?.(ex) ?? (ex.session || ex.id);
@@ -216,7 +217,7 @@ export async function scheduleSessions(opts: SchedulerOptions): Promise<Schedule
     }
   })();
 
-  const nextSession = async (): Promise<SessionEntry | undefined> => {
+  const nextSession = async (): Promise<SessionEntry<E> | undefined> => {
     for (;;) {
       if (signal.aborted) return undefined;
       const s = ready.take();
@@ -233,7 +234,7 @@ export async function scheduleSessions(opts: SchedulerOptions): Promise<Schedule
       s.isReady = false;
       s.isActive = true;
       while (s.queue.length > 0 && !signal.aborted) {
-        const req = s.queue.shift() as ScheduledRequest;
+        const req = s.queue.shift() as ScheduledRequest<E>;
         buffered--;
         if (buffered < opts.window) spaceWaiter?.();
         let due = t0 + req.dueMs;

@@ -21,6 +21,8 @@ export interface CandidateClientOptions {
   connections: number;
   /** CA and client certificate of an https:// candidate */
   tls?: TargetTls | undefined;
+  /** every copy over HTTP/2, not only copies of HTTP/2 requests (an h2c-only candidate) */
+  http2?: boolean | undefined;
 }
 
 /**
@@ -266,7 +268,7 @@ export function createCandidateClient(opts: CandidateClientOptions): CandidateCl
       sweeper.unref();
     }
     try {
-      (req.version === '2' ? h2() : pool).dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
+      (req.version === '2' || opts.http2 === true ? h2() : pool).dispatch({ path: basePath + req.url, method: req.method, headers: candidateHeaders(req.headers), body: req.body }, c);
     } catch (err) {
       c.fail(err);
     }

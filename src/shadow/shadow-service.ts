@@ -135,9 +135,16 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   });
   const tls = opts.tls ?? {};
   const { noise, judge, pool } = judging;
-  const candidate = createCandidateClient({ url: cfg.candidate as string, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.candidate });
+  const candidate = createCandidateClient({
+    url: cfg.candidate as string,
+    timeoutMs,
+    maxBodyBytes: maxBody,
+    connections: cfg.max_in_flight,
+    tls: tls.candidate,
+    http2: cfg.candidate_http2,
+  });
   // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
-  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.primary });
+  const secondary = cfg.secondary === undefined ? undefined : createCandidateClient({ url: cfg.secondary, timeoutMs, maxBodyBytes: maxBody, connections: cfg.max_in_flight, tls: tls.primary, http2: cfg.primary_http2 });
   const hasLiveMocks = cfg.candidate_http_deps.length > 0 || cfg.candidate_pg_deps.length > 0;
   const liveMocks = hasLiveMocks || cfg.http_deps.length > 0
     ? createLiveMocks({ log, metrics: opts.metrics, windowMs: cfg.mock_window_ms, maxCalls: 10_000, maxBodyBytes: maxBody, injectTraceparent: cfg.inject_traceparent, now })

@@ -37,7 +37,15 @@ export interface OrdersServer {
   held: number;
   /** answers every held call, and every later one at once */
   release(): void;
+  /** every call as it arrived: method, Date.now(), its metadata */
+  received: ReceivedCall[];
   close(): Promise<void>;
+}
+
+export interface ReceivedCall {
+  method: string;
+  at: number;
+  metadata: Record<string, unknown>;
 }
 
 export const REJECT_DETAILS = {
@@ -47,11 +55,12 @@ export const REJECT_DETAILS = {
 };
 
 /**
- * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another.
+ * `units` is what GetOrder answers as the order total: a planted change in a candidate sets another;
+ * `randomUnits` answers a fresh one per call, a field that disagrees with itself (noise).
  * `hold` keeps GetOrder and ListOrders unanswered until release(): a hung candidate.
  * `noisy` adds a random item to every order: a field a build disagrees with itself on.
  */
-export async function startOrdersServer(opts: { units?: number | ((id: string) => number); reflection?: boolean; hold?: boolean; noisy?: boolean } = {}): Promise<OrdersServer> {
+export async function startOrdersServer(opts: { units?: number | ((id: string) => number); randomUnits?: boolean; reflection?: boolean; hold?: boolean; noisy?: boolean } = {}): Promise<OrdersServer> {
   const def = loadOrdersDefinition();
   const pkg = grpc.loadPackageDefinition(def) as unknown as OrdersPackage;
   const server = new grpc.Server();
@@ -60,7 +69,12 @@ export async function startOrdersServer(opts: { units?: number | ((id: string) =
   const held: Array<() => void> = [];
   let closed: Promise<void> | undefined;
   const answerWhenReleased = (answer: () => void) => (isHeld ? held.push(answer) : answer());
-  const unitsOf = (id: string) => (typeof opts.units === 'function' ? opts.units(id) : (opts.units ?? 42));
+  const received: ReceivedCall[] = [];
+  const arrived = (method: string, call: { metadata: grpc.Metadata }) => {
+    state.calls++;
+    received.push({ method, at: Date.now(), metadata: call.metadata.getMap() });
+  };
+  const unitsOf = (id: string) => (opts.randomUnits === true ? Math.floor(Math.random() * 1e9) : typeof opts.units === 'function' ? opts.units(id) : (opts.units ?? 42));
   const order = (id: string) => ({
     id,
     total: { currency: 'EUR', units: String(unitsOf(id)) },
@@ -69,7 +83,7 @@ export async function startOrdersServer(opts: { units?: number | ((id: string) =
   });
   server.addService(pkg.shop.v1.Orders.service, {
     GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      state.calls++;
+      arrived('GetOrder', call);
       answerWhenReleased(() => {
         const md = new grpc.Metadata();
         md.set('x-served-by', 'orders-grpc');
@@ -78,18 +92,18 @@ export async function startOrdersServer(opts: { units?: number | ((id: string) =
       });
     },
     ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, unknown>) => {
-      state.calls++;
+      arrived('ListOrders', call);
       answerWhenReleased(() => {
         for (let i = 1; i <= call.request.limit; i++) call.write(order(`o-${i}`));
         call.end();
       });
     },
     Hang: (call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      state.calls++;
+      arrived('Hang', call);
       call.on('cancelled', () => state.cancelled++);
     },
-    Reject: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      state.calls++;
+    Reject: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      arrived('Reject', call);
       const md = new grpc.Metadata();
       md.set('grpc-status-details-bin', Buffer.from(encodeStatusDetails(REJECT_DETAILS), 'base64'));
       cb({ code: grpc.status.FAILED_PRECONDITION, details: REJECT_DETAILS.message, metadata: md });
@@ -115,6 +129,7 @@ export async function startOrdersServer(opts: { units?: number | ((id: string) =
       isHeld = false;
       for (const answer of held.splice(0)) answer();
     },
+    received,
     // Once: a second tryShutdown of a stopped server never calls back.
     close: () => (closed ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown())),
   };

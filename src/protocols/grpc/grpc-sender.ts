@@ -20,7 +20,8 @@ export type GrpcSendResult =
   | { ok: false; error: { code: string; message: string } };
 
 export interface GrpcSender {
-  send(ex: GrpcExchange): Promise<GrpcSendResult>;
+  /** `metadata`: what to send instead of the recorded metadata (replay.headers set over it) */
+  send(ex: GrpcExchange, metadata?: HeaderPairs): Promise<GrpcSendResult>;
   close(): Promise<void>;
 }
 
@@ -38,14 +39,14 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     return s;
   };
   return {
-    send(ex) {
+    send(ex, metadata = ex.grpc.request.metadata) {
       return new Promise((resolve) => {
         const path = grpcEndpoint(ex);
         const t0 = opts.now();
         let stream;
         try {
           stream = sessionFor().request({
-            ...pairsToHeaders(ex.grpc.request.metadata),
+            ...pairsToHeaders(metadata),
             [constants.HTTP2_HEADER_METHOD]: 'POST',
             [constants.HTTP2_HEADER_PATH]: path,
             [constants.HTTP2_HEADER_AUTHORITY]: authority,
@@ -92,7 +93,7 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
     },
     close() {
       return new Promise<void>((resolve) => {
-        // A session destroyed by a failed connect never calls a close callback.
+        // A session its connection failed is destroyed, not closed: close() would wait for a 'close' already emitted.
         if (session === undefined || session.closed || session.destroyed) resolve();
         else session.close(() => resolve());
       });

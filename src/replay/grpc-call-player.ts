@@ -1,0 +1,171 @@
+/**
+ * Plays one recorded gRPC call: sends it to the target (replay.headers set
+ * over the recorded metadata), takes noise samples, and hands the pair of
+ * the recorded answer and the candidate's to the judge, with the baseline
+ * run's duration and mismatch when there is one. The gRPC side of
+ * replay-player.ts: the same counters, cutoffs and reachability watch.
+ */
+import type { NoiseLearner } from '../compare/noise.js';
+import type { Comparator } from '../compare/types.js';
+import type { Clock } from '../core/clock.js';
+import type { GrpcExchange, GrpcResponseRecord, HeaderPairs } from '../core/exchange.js';
+import type { Logger } from '../core/logger.js';
+import type { GateEvaluator } from '../gates/gate-evaluator.js';
+import type { RunMetrics } from '../gates/run-metrics.js';
+import { grpcSamples } from '../judge/grpc-pair.js';
+import type { Judge } from '../judge/judge.js';
+import type { GrpcDescriptors } from '../protocols/grpc/descriptors.js';
+import { grpcEndpoint } from '../protocols/grpc/grpc-exchange.js';
+import type { BaselineReport } from '../report/baseline-report.js';
+import type { GrpcSender } from '../protocols/grpc/grpc-sender.js';
+import type { ReplayRun } from './replay-run.js';
+import type { ReplayStop } from './replay-stop.js';
+import { expandTemplates, type TemplateEnv } from './runtime-vars.js';
+
+export interface GrpcCallPlayerOptions {
+  run: ReplayRun;
+  target: string;
+  sender: GrpcSender;
+  /** a second baseline instance: noise samples pair the recorded answer with its answer */
+  secondary: GrpcSender | undefined;
+  /** replay.headers: set over the recorded metadata of every call, {{...}} expanded per call */
+  headers: ReadonlyArray<readonly [string, string]>;
+  env: TemplateEnv;
+  descriptors: GrpcDescriptors | undefined;
+  ignoredHeaders: ReadonlySet<string>;
+  warmup: number;
+  unreachableAfter: number;
+  judge: Judge;
+  comparator: Comparator;
+  noise: NoiseLearner | undefined;
+  noiseSamples: number;
+  evaluator: GateEvaluator;
+  metrics: RunMetrics;
+  baseline: BaselineReport | undefined;
+  stop: ReplayStop;
+  clock: Clock;
+  log: Logger;
+}
+
+export class GrpcCallPlayer {
+  readonly #o: GrpcCallPlayerOptions;
+  readonly #overridden: ReadonlySet<string>;
+  #warmupLeft: number;
+  #answered = 0;
+  #consecutiveErrors = 0;
+  #lastError: string | undefined;
+  readonly #noiseStarted = new Map<string, number>();
+  isGatesDirty = false;
+
+  constructor(opts: GrpcCallPlayerOptions) {
+    this.#o = opts;
+    this.#warmupLeft = opts.warmup;
+    this.#overridden = new Set(opts.headers.map(([k]) => k.toLowerCase()));
+  }
+
+  get answered(): number {
+    return this.#answered;
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  #metadataOf(ex: GrpcExchange): HeaderPairs {
+    const o = this.#o;
+    if (o.headers.length === 0) return ex.grpc.request.metadata;
+    const out: HeaderPairs = ex.grpc.request.metadata.filter(([k]) => !this.#overridden.has(k.toLowerCase()));
+    for (const [k, v] of o.headers) out.push([k.toLowerCase(), expandTemplates(v, o.env, undefined)]);
+    return out;
+  }
+
+  async play(ex: GrpcExchange): Promise<void> {
+    const o = this.#o;
+    const endpoint = grpcEndpoint(ex);
+    const isWarmup = this.#warmupLeft > 0;
+    if (isWarmup) this.#warmupLeft--;
+    const metadata = this.#metadataOf(ex);
+    const res = await o.sender.send(ex, metadata);
+    const ep = o.run.endpoint(endpoint);
+    const counts = o.run.counts;
+    counts.sent++;
+    ep.sent++;
+    const subject = { id: ex.id, at: o.clock.now(), method: 'POST', url: endpoint, endpoint };
+    const baselineMs = o.baseline?.get(ex.id)?.durationMs;
+    if (!res.ok) {
+      counts.errors++;
+      ep.errors++;
+      const error = `${res.error.code}: ${res.error.message}`;
+      this.#consecutiveErrors++;
+      this.#lastError = error;
+      o.metrics.recordReplayResult(endpoint, 'error');
+      if (!isWarmup) {
+        o.judge.unanswered({ ...subject, baselineStatus: ex.grpc.response?.status ?? -1, baselineMs, error });
+        this.isGatesDirty = true;
+        this.#checkCutoff();
+      }
+      this.#checkReachable(error);
+      return;
+    }
+    this.#answered++;
+    this.#consecutiveErrors = 0;
+    const recorded = ex.grpc.response;
+    if (o.noise !== undefined) await this.#learnNoise(o.noise, ex, metadata, endpoint, res.response);
+    if (isWarmup) {
+      counts.warmup++;
+      return;
+    }
+    if (recorded === null) {
+      counts.unjudged++;
+      o.metrics.recordDurations(endpoint, res.durationMs, baselineMs);
+      return;
+    }
+    const s = grpcSamples(endpoint, { response: recorded }, { response: res.response, durationMs: res.durationMs }, o.descriptors, o.ignoredHeaders);
+    const isKnownMismatch = o.baseline === undefined ? undefined : o.baseline.hasMismatch(ex.id);
+    const judgment = await o.judge.judge({ ...subject, baseline: s.baseline, candidate: s.candidate, baselineMs, isKnownMismatch, extraDiffs: s.extraDiffs, extraFlags: s.flags });
+    if (judgment === undefined) return;
+    this.isGatesDirty = true;
+    if (judgment.outcome.isMatch) {
+      counts.passed++;
+      ep.passed++;
+      o.metrics.recordReplayResult(endpoint, 'pass');
+    } else {
+      counts.failed++;
+      ep.failed++;
+      o.metrics.recordReplayResult(endpoint, 'fail');
+      if (isKnownMismatch === false) counts.newMismatches++;
+    }
+    this.#checkCutoff();
+  }
+
+  #checkReachable(error: string): void {
+    const o = this.#o;
+    const n = this.#consecutiveErrors;
+    if (this.#answered === 0 && n >= o.unreachableAfter) o.stop.abort(`target unreachable: ${n} calls to ${o.target} failed, none answered (${error})`);
+    else if (n >= o.unreachableAfter * 5) o.stop.abort(`target unreachable: ${n} consecutive calls to ${o.target} failed (${error})`);
+  }
+
+  #checkCutoff(): void {
+    const reason = this.#o.evaluator.cutoff();
+    if (reason !== undefined) this.#o.stop.abort(`cutoff: ${reason}`);
+  }
+
+  async #learnNoise(learner: NoiseLearner, ex: GrpcExchange, metadata: HeaderPairs, endpoint: string, first: GrpcResponseRecord): Promise<void> {
+    const o = this.#o;
+    const started = this.#noiseStarted.get(endpoint) ?? 0;
+    if (started >= o.noiseSamples || !learner.wantsSample(endpoint)) return;
+    this.#noiseStarted.set(endpoint, started + 1);
+    // As for HTTP: with a secondary the pair is recorded vs secondary (Diffy's primary and secondary),
+    // without one the target answers the same call a second time.
+    const again = await (o.secondary ?? o.sender).send(ex, metadata);
+    if (!again.ok) {
+      this.#noiseStarted.set(endpoint, (this.#noiseStarted.get(endpoint) ?? 1) - 1);
+      return;
+    }
+    o.run.counts.noiseSamples++;
+    const base = o.secondary === undefined ? first : ex.grpc.response;
+    if (base === null) return;
+    const s = grpcSamples(endpoint, { response: base }, { response: again.response }, o.descriptors, o.ignoredHeaders);
+    learner.observe(endpoint, o.comparator.compare(s.baseline, s.candidate, endpoint));
+  }
+}
