@@ -22,6 +22,7 @@ import type { GrpcSender } from '../protocols/grpc/grpc-sender.js';
 import { JudgeLane } from './judge-lane.js';
 import type { TeeStats } from './shadow-tee.js';
 import type { ShadowDropReason } from './types.js';
+import { waitIdleOrDeadline } from './wait-idle.js';
 
 export interface GrpcTeeOptions {
   candidate: GrpcSender;
@@ -180,16 +181,10 @@ export function createGrpcTee(opts: GrpcTeeOptions): GrpcTee {
     stats: () => ({ queued: queue.length, inFlight, judging, ...st }),
     async drain(deadlineMs) {
       isClosing = true;
-      const idle = new Promise<void>((resolve) => {
+      await waitIdleOrDeadline((resolve) => {
         idleWaiters.push(resolve);
         checkIdle();
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, deadlineMs);
-      });
-      await Promise.race([idle, expired]);
-      clearTimeout(timer);
+      }, deadlineMs);
       for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('shutdown');
     },
   };

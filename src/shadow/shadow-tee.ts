@@ -12,6 +12,7 @@ import { CopyPacer } from './copy-pacer.js';
 import { CopySender, type LiveMockPort } from './copy-sender.js';
 import { JudgeLane } from './judge-lane.js';
 import type { CandidateClient, ShadowDropReason, TeeExchange } from './types.js';
+import { waitIdleOrDeadline } from './wait-idle.js';
 
 export interface ShadowTeeOptions {
   candidate: CandidateClient;
@@ -216,16 +217,10 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     },
     async drain(deadlineMs) {
       isClosing = true;
-      const idle = new Promise<void>((resolve) => {
+      await waitIdleOrDeadline((resolve) => {
         idleWaiters.push(resolve);
         checkIdle();
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, deadlineMs);
-      });
-      await Promise.race([idle, expired]);
-      clearTimeout(timer);
+      }, deadlineMs);
       for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('shutdown');
       clearTimeout(paceTimer);
       paceTimer = undefined;
