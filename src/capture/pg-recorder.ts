@@ -318,7 +318,8 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
       client,
       server: undefined,
       isRecording,
-      frontend: new FrontendDecoder({ maxMessageBytes }),
+      // Views, not copies: the session turns each parameter into its recorded value at once.
+      frontend: new FrontendDecoder({ maxMessageBytes, copiesValues: false }),
       backend: new BackendDecoder({ maxMessageBytes }),
       session: new PgRecordSession({ connection: id, emit: write }),
       serverEnd: 'open',

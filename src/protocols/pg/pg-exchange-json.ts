@@ -43,8 +43,33 @@ function numbers(ns: readonly number[]): string {
   return `${out}]`;
 }
 
+interface FieldText {
+  tableOid: number;
+  column: number;
+  typeOid: number;
+  typeSize: number;
+  typeMod: number;
+  format: number;
+  text: string;
+}
+
+/**
+ * The last text written for a column of each name. A statement's columns come
+ * back with every execution, as new objects with the same values: comparing
+ * six numbers costs less than writing them out again.
+ */
+const fieldTexts = new Map<string, FieldText>();
+const FIELD_TEXTS_MAX = 4096;
+
 function field(f: PgField): string {
-  return `{"name":${str(f.name)},"tableOid":${num(f.tableOid)},"column":${num(f.column)},"typeOid":${num(f.typeOid)},"typeSize":${num(f.typeSize)},"typeMod":${num(f.typeMod)},"format":${num(f.format)}}`;
+  const hit = fieldTexts.get(f.name);
+  if (hit !== undefined && hit.tableOid === f.tableOid && hit.column === f.column && hit.typeOid === f.typeOid && hit.typeSize === f.typeSize && hit.typeMod === f.typeMod && hit.format === f.format) {
+    return hit.text;
+  }
+  const text = `{"name":${str(f.name)},"tableOid":${num(f.tableOid)},"column":${num(f.column)},"typeOid":${num(f.typeOid)},"typeSize":${num(f.typeSize)},"typeMod":${num(f.typeMod)},"format":${num(f.format)}}`;
+  if (fieldTexts.size >= FIELD_TEXTS_MAX) fieldTexts.clear();
+  fieldTexts.set(f.name, { tableOid: f.tableOid, column: f.column, typeOid: f.typeOid, typeSize: f.typeSize, typeMod: f.typeMod, format: f.format, text });
+  return text;
 }
 
 function result(r: PgResult): string {
