@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PgExchange, PgField } from '../../../../src/core/exchange.js';
 import type { BackendEvent } from '../../../../src/protocols/pg/backend-decoder.js';
 import type { FrontendMessage } from '../../../../src/protocols/pg/frontend-decoder.js';
-import { pgExchangeLine } from '../../../../src/protocols/pg/pg-exchange-json.js';
+import { millis3, pgExchangeLine } from '../../../../src/protocols/pg/pg-exchange-json.js';
 import { PgRecordSession, toPgExchange, type RecordedPg } from '../../../../src/protocols/pg/record-session.js';
 
 /** Strings JSON.stringify escapes or passes through in every way it can. */
@@ -138,5 +138,24 @@ describe('pgExchangeLine writes what JSON.stringify writes for the record sessio
     ]) {
       expect(pgExchangeLine(variant)).toBe(JSON.stringify(variant));
     }
+  });
+});
+
+describe('millis3 writes a microsecond-rounded duration as String() does', () => {
+  it('for every duration up to 3,000 s in microseconds', () => {
+    let differing = 0;
+    for (let k = 0; k < 3_000_000; k++) if (millis3(k / 1000) !== String(k / 1000)) differing++;
+    expect(differing).toBe(0);
+  });
+
+  it('for durations up to 1e9 ms, and through String() for anything not rounded so or out of range', () => {
+    let seed = 42;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 200_000; i++) {
+      const d = Math.round(next() * 1e12) / 1000;
+      expect(millis3(d)).toBe(String(d));
+    }
+    for (const d of [1 / 3, 0.0001, 1e-7, 2.5e-7, -1, -0.001, 1e9, 1e12 + 0.5, 1e21, Number.MAX_VALUE, -0]) expect(millis3(d)).toBe(JSON.stringify(d));
+    for (const d of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) expect(millis3(d)).toBe('null');
   });
 });
