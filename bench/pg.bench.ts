@@ -172,6 +172,7 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       const mock = await startPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
       const plain = await startPlainRelay();
       const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
+      let recordDropped = 0;
       for (let r = 0; r < repeats; r++) {
         // Alternating order, so drift in the machine's load falls on every target alike.
         const order = r % 2 === 0 ? ['direct', 'plain', 'record', 'mock'] : ['mock', 'record', 'plain', 'direct'];
@@ -181,10 +182,18 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
           if (k === 'record') {
             const dir = join(root, `rec-${mode}-${r}`);
             const w = await createFileStoreWriter({ dir });
-            const rec = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics: createMetrics() });
+            const metrics = createMetrics();
+            const rec = await startPgRecorder({ service: 'db', listen: { host: HOST, port: 0 }, target: { host: HOST, port: PORT }, writer: w, log, metrics });
             s.record!.push(await pgbench(rec.address.port, mode, perClient, root));
             await rec.close();
             await w.close();
+            // A fast run that dropped its recordings is not fast: every statement must be in the store.
+            const count = async (c: typeof metrics.recordDropped | typeof metrics.exchangesRecorded) => (await c.get()).values.reduce((a, v) => a + v.value, 0);
+            const dropped = await count(metrics.recordDropped);
+            const recorded = await count(metrics.exchangesRecorded);
+            recordDropped += dropped;
+            if (dropped > 0) figures.flag(`-M ${mode} round ${r + 1}: the record relay dropped ${dropped} exchange(s)`);
+            if (recorded < perClient * 8) figures.flag(`-M ${mode} round ${r + 1}: the record relay recorded ${recorded} exchanges for ${perClient * 8} transactions`);
           }
           if (k === 'mock') {
             mock.reset();
@@ -207,6 +216,7 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       figures.set(`${mode}_record_p99_vs_plain_relay`, paired((x) => x.p99Ms));
       figures.set(`${mode}_plain_relay_cpu_us_per_tx`, median(s.plain!.map((x) => x.cpuUsPerTx)));
       figures.set(`${mode}_record_cpu_us_per_tx`, median(s.record!.map((x) => x.cpuUsPerTx)));
+      figures.set(`${mode}_record_dropped`, recordDropped);
       figures.set(`${mode}_mock_tps_vs_direct`, tps('mock') / tps('direct'));
       figures.set(`${mode}_mock_misses`, misses);
       if (misses > 0) figures.flag(`-M ${mode}: the mock missed ${misses} statement(s) of the recorded workload`);

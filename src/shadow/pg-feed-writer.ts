@@ -16,6 +16,10 @@ export function createPgFeedWriter(mock: Pick<PgMock, 'addExchange'> | undefined
       if (mock !== undefined && ex.protocol === 'pg') mock.addExchange(ex);
       return done;
     },
+    appendBatch(exchanges: readonly Exchange[]): Promise<void> {
+      if (mock !== undefined) for (const ex of exchanges) if (ex.protocol === 'pg') mock.addExchange(ex);
+      return done;
+    },
     flush: () => done,
     close: () => done,
     bytesWritten: 0,

@@ -64,6 +64,18 @@ export class AppendBatcher<T> {
     const refused = this.refusal();
     if (refused !== undefined) return Promise.reject(refused);
     this.#pending.push(item);
+    return this.#accepted(bytes);
+  }
+
+  /** Several items with one promise for them all, settled when the batch holding the last of them is written. */
+  addMany(items: readonly T[], bytes: number): Promise<void> {
+    const refused = this.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
+    for (const item of items) this.#pending.push(item);
+    return this.#accepted(bytes);
+  }
+
+  #accepted(bytes: number): Promise<void> {
     this.#pendingBytes += bytes;
     const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     const isFull = this.#pendingBytes >= this.#opts.batchBytes || (this.#opts.batchItems !== undefined && this.#pending.length >= this.#opts.batchItems);

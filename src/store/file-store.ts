@@ -84,7 +84,9 @@ async function listSegments(dir: string): Promise<Array<{ n: number; name: strin
 
 /** One encoded exchange waiting to be written, with what the manifest counts of it. */
 interface Line {
+  /** the exchange's JSON, without the newline */
   text: string;
+  /** its UTF-8 bytes with the newline */
   bytes: number;
   direction: Exchange['direction'];
   protocol: Exchange['protocol'];
@@ -138,9 +140,25 @@ class FileStoreWriter implements ExchangeWriter {
   append(exchange: Exchange): Promise<void> {
     const refused = this.#batcher.refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    const text = encodeExchange(exchange) + '\n';
-    const bytes = Buffer.byteLength(text);
+    // No newline appended here: `text + '\n'` is a rope that byteLength and every later copy would flatten first.
+    const text = encodeExchange(exchange);
+    const bytes = Buffer.byteLength(text) + 1;
     return this.#batcher.add({ text, bytes, direction: exchange.direction, protocol: exchange.protocol, service: exchange.service }, bytes);
+  }
+
+  appendBatch(exchanges: readonly Exchange[], lines?: readonly string[]): Promise<void> {
+    const refused = this.#batcher.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
+    const items = new Array<Line>(exchanges.length);
+    let total = 0;
+    for (let i = 0; i < exchanges.length; i++) {
+      const ex = exchanges[i] as Exchange;
+      const text = lines?.[i] ?? encodeExchange(ex);
+      const bytes = Buffer.byteLength(text) + 1;
+      items[i] = { text, bytes, direction: ex.direction, protocol: ex.protocol, service: ex.service };
+      total += bytes;
+    }
+    return this.#batcher.addMany(items, total);
   }
 
   /** Counted once written, so the manifest never claims a line a crash or a forced stop kept off the disk. */
@@ -161,19 +179,29 @@ class FileStoreWriter implements ExchangeWriter {
     }
   }
 
-  /** Lines from `from` that fit the current segment (at least one), as one text. */
-  #chunk(lines: readonly Line[], from: number): { text: string; upTo: number; chunkBytes: number } {
-    let text = '';
+  /**
+   * Lines from `from` that fit the current segment (at least one), as one
+   * buffer. Each line is copied into it on its own: joining the lines into one
+   * string first and converting that cost about 2 us per line in the record
+   * relays' profiles (the joined rope is flattened, then encoded), 20 times
+   * what these copies cost.
+   */
+  #chunk(lines: readonly Line[], from: number): { buf: Buffer; upTo: number; chunkBytes: number } {
     let chunkBytes = 0;
-    let i = from;
-    while (i < lines.length) {
-      const line = lines[i] as Line;
+    let upTo = from;
+    while (upTo < lines.length) {
+      const line = lines[upTo] as Line;
       if (chunkBytes > 0 && this.#segmentSize + chunkBytes + line.bytes > this.#segmentBytes) break;
-      text += line.text;
       chunkBytes += line.bytes;
-      i++;
+      upTo++;
     }
-    return { text, upTo: i, chunkBytes };
+    const buf = Buffer.allocUnsafe(chunkBytes);
+    let pos = 0;
+    for (let i = from; i < upTo; i++) {
+      pos += buf.write((lines[i] as Line).text, pos, 'utf8');
+      buf[pos++] = 0x0a;
+    }
+    return { buf, upTo, chunkBytes };
   }
 
   async #openSegment(): Promise<void> {
@@ -198,10 +226,11 @@ class FileStoreWriter implements ExchangeWriter {
       if (this.#isTakenOver) return;
       const fh = this.#fh as FileHandle;
       // Fill the current segment up to its size, always with whole lines.
-      const { text, upTo, chunkBytes } = this.#chunk(lines, w.next);
+      const chunk = this.#chunk(lines, w.next);
+      const { upTo, chunkBytes } = chunk;
       // Each batch is one complete gzip member: concatenated members are a valid
       // gzip file (RFC 1952 §2.2), and a crash can only cut the last member.
-      const buf = this.#gzip ? await gzipAsync(text) : Buffer.from(text);
+      const buf = this.#gzip ? await gzipAsync(chunk.buf) : chunk.buf;
       if (this.#isTakenOver) return;
       w.write = { buf, fd: fh.fd, pos: this.#pos, upTo, chunkBytes };
       await fh.write(buf, 0, buf.length, this.#pos);
@@ -300,8 +329,9 @@ class FileStoreWriter implements ExchangeWriter {
             fd = this.#openSegmentSync();
             isOwnFd = true;
           }
-          const { text, upTo, chunkBytes } = this.#chunk(lines, i);
-          const buf = this.#gzip ? gzipSync(text) : Buffer.from(text);
+          const chunk = this.#chunk(lines, i);
+          const { upTo, chunkBytes } = chunk;
+          const buf = this.#gzip ? gzipSync(chunk.buf) : chunk.buf;
           writeAllSync(fd, buf, this.#pos);
           this.#pos += buf.length;
           this.#segmentSize += chunkBytes;

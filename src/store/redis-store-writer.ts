@@ -139,6 +139,20 @@ class RedisStoreWriter implements ExchangeWriter {
     return this.#batcher.add({ line, ex: exchange }, Buffer.byteLength(line) + 1);
   }
 
+  appendBatch(exchanges: readonly Exchange[], lines?: readonly string[]): Promise<void> {
+    const refused = this.#batcher.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
+    const items = new Array<Pending>(exchanges.length);
+    let total = 0;
+    for (let i = 0; i < exchanges.length; i++) {
+      const ex = exchanges[i] as Exchange;
+      const line = lines?.[i] ?? encodeExchange(ex);
+      items[i] = { line, ex };
+      total += Buffer.byteLength(line) + 1;
+    }
+    return this.#batcher.addMany(items, total);
+  }
+
   /** Numbers a batch: from here on it is applied once, whether sent, spooled, or both. */
   #toBatch(batch: readonly Pending[], bytes: number): SpooledBatch {
     const counts: Record<string, number> = { exchanges: 0, inbound: 0, outbound: 0, http: 0, pg: 0 };

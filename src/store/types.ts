@@ -8,6 +8,14 @@ import type { Exchange } from '../core/exchange.js';
  */
 export interface ExchangeWriter {
   append(exchange: Exchange): Promise<void>;
+  /**
+   * Appends several exchanges in order with one promise for them all, settled
+   * as `append`'s would be: the record relays' path, which makes no promise
+   * per exchange. `lines[i]`, when given, is exchanges[i] already encoded (the
+   * text encodeExchange returns for it, no newline) by a producer that builds
+   * that text itself. A writer without it is appended to one by one.
+   */
+  appendBatch?(exchanges: readonly Exchange[], lines?: readonly string[]): Promise<void>;
   flush(): Promise<void>;
   close(): Promise<void>;
   /** bytes written so far in this store location (for quotas) */

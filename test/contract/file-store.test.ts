@@ -58,6 +58,16 @@ describe('file store specifics', () => {
     expect(manifest).toMatchObject({ format: 'doppel-traffic', version: 1, services: ['orders'], counts: { exchanges: 1, inbound: 1, http: 1 } });
   });
 
+  it('writes each exchange as its JSON.stringify text and a newline, byte for byte, multi-byte text and escapes included', async () => {
+    const dir = await fileBackend.location();
+    const w = await createFileStoreWriter({ dir });
+    const written = ['plain', 'é ✓ 日本 😀', 'quote " backslash \\ tab\t nul\u0000', 'lone \ud800 surrogate', 'line sep \u2028'].map((body, i) => httpExchange({ url: `/t/${i}`, body }));
+    await Promise.all(written.map((ex) => w.append(ex)));
+    await w.close();
+    const onDisk = await readFile(join(dir, (await segments(dir))[0] as string));
+    expect(onDisk.equals(Buffer.from(written.map((ex) => `${JSON.stringify(ex)}\n`).join(''), 'utf8'))).toBe(true);
+  });
+
   it('never appends to an existing segment when reopened', async () => {
     const dir = await fileBackend.location();
     const w1 = await createFileStoreWriter({ dir });

@@ -63,6 +63,34 @@ export function describeStoreContract(backend: StoreBackend, variants: Array<{ g
         expect(await readAll(backend.reader([loc]))).toEqual(written);
       });
 
+      it('appends a batch with one promise, in order among single appends, counting its bytes like theirs', async () => {
+        const single = await backend.location();
+        const batched = await backend.location();
+        const ws = await backend.writer(single, variant);
+        const wb = await backend.writer(batched, variant);
+        const written: Exchange[] = [];
+        for (let i = 0; i < 30; i++) written.push(i % 3 === 0 ? pgExchange(`select ${i}, 'é "q"'`, i) : httpExchange({ url: `/b/${i}` }));
+        await Promise.all(written.map((ex) => ws.append(ex)));
+        const appendBatch = wb.appendBatch?.bind(wb);
+        expect(appendBatch).toBeDefined();
+        const first = wb.append(written[0] as Exchange);
+        // The middle ten come with their lines already encoded, the rest are encoded by the writer.
+        const batch = appendBatch?.(written.slice(1, 11), written.slice(1, 11).map((ex) => JSON.stringify(ex)));
+        const rest = appendBatch?.(written.slice(11));
+        await Promise.all([first, batch, rest]);
+        expect(wb.bytesWritten).toBe(ws.bytesWritten);
+        await ws.close();
+        await wb.close();
+        expect(await readAll(backend.reader([batched]))).toEqual(written);
+      });
+
+      it('refuses a batch after close, rejecting its one promise', async () => {
+        const loc = await backend.location();
+        const w = await backend.writer(loc, variant);
+        await w.close();
+        await expect(w.appendBatch?.([httpExchange()])).rejects.toThrow(/closed/);
+      });
+
       it('rotates segments by size without splitting a record', async () => {
         const loc = await backend.location();
         const w = await backend.writer(loc, { ...variant, segmentBytes: 2048 });

@@ -64,6 +64,12 @@ export type FrontendEvent = FrontendMessage | FrontendDecodeError;
 
 export interface FrontendDecoderOptions {
   maxMessageBytes: number;
+  /**
+   * false: Bind parameters, passwords and CopyData are views into the received
+   * chunk, valid only until the caller returns (the record relay converts them
+   * at once, and its copies showed in its profiles). Default true: copies.
+   */
+  copiesValues?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -73,6 +79,11 @@ class BodyReader {
   buf: Buffer = EMPTY;
   pos = 0;
   end = 0;
+  readonly copiesValues: boolean;
+
+  constructor(copiesValues: boolean) {
+    this.copiesValues = copiesValues;
+  }
 
   reset(buf: Buffer, start: number, end: number): void {
     this.buf = buf;
@@ -129,8 +140,9 @@ class BodyReader {
 
   bytes(n: number): Buffer {
     this.#need(n);
-    // A copy: recorded values outlive the chunk they arrived in.
-    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    // A copy unless asked not to: the mock keeps values beyond the chunk they arrived in.
+    const view = this.buf.subarray(this.pos, this.pos + n);
+    const b = this.copiesValues ? Buffer.from(view) : view;
     this.pos += n;
     return b;
   }
@@ -148,10 +160,11 @@ export class FrontendDecoder {
   #off = 0;
   #isStartupPhase = true;
   #isFailed = false;
-  readonly #reader = new BodyReader();
+  readonly #reader: BodyReader;
 
   constructor(opts: FrontendDecoderOptions) {
     this.#maxMessageBytes = opts.maxMessageBytes;
+    this.#reader = new BodyReader(opts.copiesValues ?? true);
   }
 
   /** true until a StartupMessage has been read (SSL/GSS requests keep it true). */

@@ -5,7 +5,7 @@
  * server discards messages until Sync), so a FIFO of expected response
  * units pairs each backend message with the frontend message it answers.
  */
-import type { PgErrorFields, PgQueryRequest, PgQueryResponse, PgResult, PgStartupRequest, PgStartupResponse, TxStatus } from '../../core/exchange.js';
+import type { PgErrorFields, PgField, PgQueryRequest, PgQueryResponse, PgResult, PgStartupRequest, PgStartupResponse, PgValue, TxStatus } from '../../core/exchange.js';
 import { AuthCode } from './constants.js';
 import type { BackendEvent } from './backend-decoder.js';
 import type { FrontendMessage } from './frontend-decoder.js';
@@ -111,7 +111,7 @@ export class PgRecordSession {
         const request: PgQueryRequest = {
           kind: 'extended',
           sql: statement.sql,
-          params: msg.params.map((p, i) => toPgValue(p, formatAt(msg.paramFormats, i))),
+          params: recordedValues(msg.params, msg.paramFormats),
           paramTypes: statement.describedTypes ?? statement.declaredTypes,
           resultFormats: msg.resultFormats,
         };
@@ -246,8 +246,13 @@ export class PgRecordSession {
     const u = this.#head();
     switch (ev.type) {
       case 'dataRow': {
-        if (u?.k === 'query') u.ex.current?.rows.push(ev.cells.map((c, i) => toPgValue(c, u.ex.current?.fields[i]?.format ?? 0)));
-        else if (u?.k === 'execute' && u.portal) this.#executeResult(u.portal).rows.push(ev.cells.map((c, i) => toPgValue(c, this.#fieldFormat(u.portal as RecordedPortal, i))));
+        if (u?.k === 'query') {
+          const r = u.ex.current;
+          if (r !== undefined) r.rows.push(recordedCells(ev.cells, r.fields));
+        } else if (u?.k === 'execute' && u.portal) {
+          const formats = u.portal.ex.request.resultFormats ?? [];
+          this.#executeResult(u.portal).rows.push(recordedValues(ev.cells, formats));
+        }
         return;
       }
       case 'rowDescription':
@@ -441,4 +446,18 @@ export class PgRecordSession {
     if (this.#step === 'auth' && this.#startup) this.#emitStartup(this.#startup.startedAt);
     this.#step = 'closed';
   }
+}
+
+/** Wire values as recorded, each in the format its position names (a loop: a closure per row showed in profiles). */
+function recordedValues(values: ReadonlyArray<Buffer | null>, formats: readonly number[]): PgValue[] {
+  const out = new Array<PgValue>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = toPgValue(values[i] ?? null, formatAt(formats, i));
+  return out;
+}
+
+/** A simple query's row: each cell in its column's format. */
+function recordedCells(cells: ReadonlyArray<Buffer | null>, fields: readonly PgField[]): PgValue[] {
+  const out = new Array<PgValue>(cells.length);
+  for (let i = 0; i < cells.length; i++) out[i] = toPgValue(cells[i] ?? null, fields[i]?.format ?? 0);
+  return out;
 }

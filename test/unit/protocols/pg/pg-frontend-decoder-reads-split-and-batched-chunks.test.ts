@@ -39,6 +39,23 @@ describe('frontend decoder', () => {
     expect(a[5]).toEqual({ type: 'execute', portal: '', maxRows: 10 });
   });
 
+  it('copies Bind parameters by default, and gives views into the chunk when asked not to copy', () => {
+    const chunk = Buffer.from(stream);
+    const bindOf = (d: FrontendDecoder) => {
+      d.push(chunk);
+      const bind = drain(d).find((e) => e.type === 'bind');
+      return bind?.type === 'bind' ? (bind.params[0] as Buffer) : Buffer.alloc(0);
+    };
+    const copied = bindOf(new FrontendDecoder({ maxMessageBytes: 1 << 20 }));
+    const viewed = bindOf(new FrontendDecoder({ maxMessageBytes: 1 << 20, copiesValues: false }));
+    expect(copied).toEqual(Buffer.from('42'));
+    expect(viewed).toEqual(Buffer.from('42'));
+    // A view sees what becomes of the chunk; a copy keeps what was received.
+    chunk.fill(0x21);
+    expect(viewed.toString()).toBe('!!');
+    expect(copied.toString()).toBe('42');
+  });
+
   it('stops with the reason when a message is over the configured maximum', () => {
     const d = new FrontendDecoder({ maxMessageBytes: 64 });
     d.push(startup);
