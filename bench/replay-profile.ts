@@ -109,6 +109,8 @@ export function summarise(p: CpuProfile): { busyMs: number; frames: FrameShare[]
   const self = new Map<string, { ms: number; group: string }>();
   const g = new Map<string, number>();
   let busyMs = 0;
+  // A process that sends nothing (the parent of --workers) is summarised whole.
+  if (first === -1) last = p.samples.length - 1;
   for (let i = Math.max(0, first); i <= last; i++) {
     const id = p.samples[i] as number;
     const node = byId.get(id) as ProfileNode;

@@ -77,7 +77,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     },
     claimLoad: () => call<boolean>('claimLoad'),
     loadBatch: (items) => call<number>('loadBatch', items),
-    loadDone: () => call<void>('loadDone'),
+    loadDone: (_sessions, kept) => call<void>('loadDone', [...kept]),
     async waitLoaded(signal) {
       for (;;) {
         if (signal.aborted) return;
