@@ -36,7 +36,7 @@ import { ReplayStop } from './replay-stop.js';
 import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
-import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { ScheduleShare, scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
 import type { Coordinator } from './coordinate/types.js';
@@ -96,8 +96,11 @@ export interface ReplayResult {
   gates: GateResult[];
   counts: ReplayCounts;
   reportDir: string | undefined;
-  /** coordinated runs: whether this worker wrote the merged report, and the sessions it sent again */
-  shard?: { isReporter: boolean; resent: number };
+  /**
+   * coordinated runs: whether this worker wrote the merged report, the sessions it sent again, and
+   * its share of the run's rate and concurrency each time the live workers changed (the first at start)
+   */
+  shard?: { isReporter: boolean; resent: number; shares: ShareChange[] };
   /** requests per second actually sent */
   achievedRate: number;
   /** --rate when given */
@@ -107,6 +110,25 @@ export interface ReplayResult {
   schedule: { lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; maxBuffered: number };
   mockCounts: MockCounts | undefined;
 }
+
+/** This worker's part of --rate and --concurrency, from a count of live workers. */
+export interface ShareChange {
+  /** ms since this worker started sending */
+  atMs: number;
+  liveWorkers: number;
+  concurrency: number;
+  /** requests per second; none in recorded timing */
+  rate: number | undefined;
+}
+
+/** The whole run's rate and concurrency split over the live workers. */
+export function shareOf(total: { rate: number | undefined; concurrency: number }, liveWorkers: number): { concurrency: number; rate: number | undefined } {
+  const n = Math.max(1, liveWorkers);
+  return { concurrency: Math.max(1, Math.ceil(total.concurrency / n)), rate: total.rate === undefined ? undefined : total.rate / n };
+}
+
+/** How often a worker asks how many workers are live, at least. */
+const SHARE_EVERY_MS = 250;
 
 const DEFAULT_WINDOW = 10_000;
 /** Diff samples the live view keeps (GET /api/runs/:id). */
@@ -223,14 +245,20 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     // Rate and concurrency are the whole run's: each live worker takes its share.
     share = await coordination.coordinator.liveWorkers();
   }
+  const total = { rate: cfg.rate, concurrency: cfg.rate !== undefined ? cfg.max_in_flight : cfg.concurrency };
+  const first = shareOf(total, share);
   const timing: Timing =
-    cfg.rate !== undefined
-      ? { mode: 'rate', rps: cfg.rate / share }
+    first.rate !== undefined
+      ? { mode: 'rate', rps: first.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
-  const workers = Math.max(1, Math.ceil((timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency) / share));
+  const workers = first.concurrency;
+  const scheduleShare = shard === undefined ? undefined : new ScheduleShare(first.concurrency, first.rate);
+  const shares: ShareChange[] = [{ atMs: 0, liveWorkers: share, ...first }];
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
+  // A coordinated worker's share may grow when others are lost: the pool may hold the whole run's
+  // connections, and only opens as many as there are requests in flight.
+  const sender = createHttpSender({ target, connections: shard === undefined ? workers : total.concurrency, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
@@ -269,6 +297,29 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   let mockCounts: MockCounts | undefined;
   const gateTimer = setInterval(exportGates, 1000);
   gateTimer.unref();
+  const sendStart = clock.monotonic();
+  let isAsking = false;
+  // Workers that join late or are lost change every live worker's share; each one asks on its own.
+  const shareTimer =
+    coordination === undefined || scheduleShare === undefined
+      ? undefined
+      : setInterval(() => {
+          if (isAsking) return;
+          isAsking = true;
+          coordination.coordinator
+            .liveWorkers()
+            .then((live) => {
+              if (live === share || stop.signal.aborted) return;
+              share = live;
+              const next = shareOf(total, live);
+              scheduleShare.set(next.concurrency, next.rate);
+              shares.push({ atMs: Math.round(clock.monotonic() - sendStart), liveWorkers: live, ...next });
+              runLog.info({ liveWorkers: live, concurrency: next.concurrency, rate: next.rate }, 'share of the run recomputed');
+            })
+            .catch((err: unknown) => runLog.debug({ err }, 'could not count the live workers'))
+            .finally(() => (isAsking = false));
+        }, Math.max(SHARE_EVERY_MS, coordination.pollMs));
+  shareTimer?.unref();
   let stats: SchedulerStats;
   try {
     if (mockSource !== undefined) await mockSource.start();
@@ -276,11 +327,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
     stats = await scheduleSessions({
       // A worker leases a few sessions ahead of its senders, so the others get theirs.
-      source: shard?.exchanges(workers, stop.signal) ?? source.exchanges,
+      source: shard?.exchanges(() => scheduleShare?.workers ?? workers, stop.signal) ?? source.exchanges,
       ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
       workers,
       timing,
-      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : Math.max(8, workers * 2),
+      ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
+      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : () => Math.max(8, (scheduleShare?.workers ?? workers) * 2),
       sessionMemory: SESSION_MEMORY,
       clock,
       signal: stop.signal,
@@ -305,6 +357,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     }
   } finally {
     clearInterval(gateTimer);
+    if (shareTimer !== undefined) clearInterval(shareTimer);
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
   }
@@ -366,7 +419,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     gates,
     counts: { ...run.counts },
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
-    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent } }),
+    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares } }),
     achievedRate,
     targetRate,
     rateShortfall,

@@ -122,10 +122,10 @@ export class ReplayShard {
   }
 
   /** The exchanges of the sessions leased to this worker, each session's in order and together. */
-  async *exchanges(batch: number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
+  async *exchanges(batch: () => number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
     for (;;) {
       if (signal.aborted) return;
-      const { leases, isDone } = await this.#o.coordinator.next(batch);
+      const { leases, isDone } = await this.#o.coordinator.next(batch());
       if (leases.length === 0) {
         if (isDone) return;
         await sleep(this.#o.pollMs, signal);
