@@ -147,6 +147,8 @@ export async function runGrpcReplay(options: GrpcReplayOptions, deps: ReplayDeps
     counts,
     reportDir: report?.dir,
     achievedRate: elapsedS > 0 ? counts.sent / elapsedS : 0,
+    // gRPC messages are small: judged inline
+    judgedOffLoop: 0,
     targetRate: undefined,
     rateShortfall: undefined,
     schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },

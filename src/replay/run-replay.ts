@@ -6,6 +6,7 @@
  * steps live beside it: the source (replay-source.ts), the stop
  * (replay-stop.ts), one request played and judged (replay-player.ts).
  */
+import { availableParallelism } from 'node:os';
 import { createComparator } from '../compare/comparator.js';
 import { createNoiseLearner } from '../compare/noise.js';
 import type { Clock } from '../core/clock.js';
@@ -21,6 +22,7 @@ import { createGateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics } from '../gates/run-metrics.js';
 import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
 import { createJudge } from '../judge/judge.js';
+import { createJudgePool } from '../judge/judge-pool.js';
 import { createRunReportWriter } from '../judge/run-report.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { readBaselineReport } from '../report/baseline-report.js';
@@ -103,6 +105,8 @@ export interface ReplayResult {
   shard?: { isReporter: boolean; resent: number; shares: ShareChange[] };
   /** requests per second actually sent */
   achievedRate: number;
+  /** pairs compared in the judge's worker threads (over replay.judge_inline_bytes), off the sending loop */
+  judgedOffLoop: number;
   /** --rate when given */
   targetRate: number | undefined;
   /** share of the target rate not reached (0 when reached) */
@@ -211,8 +215,17 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           pollMs: coordination.pollMs,
           log: runLog,
         });
+  // Large pairs are compared in worker threads, off the loop that sends; threads start on the first
+  // one, and a pair the pool cannot take at once is compared here rather than dropped.
+  const pool =
+    cfg.judge_workers === 0
+      ? undefined
+      : createJudgePool({ compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: Math.max(4, cfg.concurrency), log: runLog });
   const judge = createJudge({
     comparator,
+    pool,
+    inlineMaxBytes: cfg.judge_inline_bytes,
+    whenPoolFull: 'inline',
     noise,
     evaluators: [shard?.evaluatorSink ?? evaluator],
     metrics: runMetrics,
@@ -360,6 +373,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     if (shareTimer !== undefined) clearInterval(shareTimer);
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
+    await pool?.close();
   }
 
   player.isGatesDirty = true;
@@ -421,6 +435,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
     ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares } }),
     achievedRate,
+    judgedOffLoop: judge.offloaded,
     targetRate,
     rateShortfall,
     schedule: { lagP50Ms: stats.lag.quantile(0.5), lagP99Ms: stats.lag.quantile(0.99), lagMaxMs: stats.lag.max, maxBuffered: stats.maxBuffered },
@@ -428,7 +443,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   };
   const { corrupt, skippedOther, filtered } = source.skips;
   runLog.info(
-    { verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(achievedRate), lagP99Ms: result.schedule.lagP99Ms },
+    { verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(achievedRate), lagP99Ms: result.schedule.lagP99Ms, judgedOffLoop: judge.offloaded },
     'replay finished',
   );
   return result;
@@ -446,6 +461,7 @@ function emptyResult(runId: string, unjudged: number): ReplayResult {
     counts,
     reportDir: undefined,
     achievedRate: 0,
+    judgedOffLoop: 0,
     targetRate: undefined,
     rateShortfall: undefined,
     schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },
