@@ -330,17 +330,14 @@ export async function scheduleSessions(opts: SchedulerOptions): Promise<Schedule
   };
 
   const workers: Array<Promise<void>> = [];
+  // Started at the share's size, and again whenever the share grows.
   const grow = () => {
     while (running < workersWanted() && !signal.aborted) {
       running++;
       workers.push(worker());
     }
   };
-  running = 0;
-  for (let i = 0; i < workersWanted(); i++) {
-    running++;
-    workers.push(worker());
-  }
+  grow();
   opts.share?.onChange(grow);
   // Loops added by a grown share join the list while it is awaited.
   for (let i = 0; i < workers.length; i++) await workers[i];
