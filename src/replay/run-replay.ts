@@ -38,7 +38,8 @@ import { ReplayStop } from './replay-stop.js';
 import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
-import { ScheduleShare, scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { followLiveWorkers, shareOf, type ShareChange } from './run-share.js';
+import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
 import type { Coordinator } from './coordinate/types.js';
@@ -114,25 +115,6 @@ export interface ReplayResult {
   schedule: { lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; maxBuffered: number };
   mockCounts: MockCounts | undefined;
 }
-
-/** This worker's part of --rate and --concurrency, from a count of live workers. */
-export interface ShareChange {
-  /** ms since this worker started sending */
-  atMs: number;
-  liveWorkers: number;
-  concurrency: number;
-  /** requests per second; none in recorded timing */
-  rate: number | undefined;
-}
-
-/** The whole run's rate and concurrency split over the live workers. */
-export function shareOf(total: { rate: number | undefined; concurrency: number }, liveWorkers: number): { concurrency: number; rate: number | undefined } {
-  const n = Math.max(1, liveWorkers);
-  return { concurrency: Math.max(1, Math.ceil(total.concurrency / n)), rate: total.rate === undefined ? undefined : total.rate / n };
-}
-
-/** How often a worker asks how many workers are live, at least. */
-const SHARE_EVERY_MS = 250;
 
 const DEFAULT_WINDOW = 10_000;
 /** Diff samples the live view keeps (GET /api/runs/:id). */
@@ -260,13 +242,16 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   }
   const total = { rate: cfg.rate, concurrency: cfg.rate !== undefined ? cfg.max_in_flight : cfg.concurrency };
   const first = shareOf(total, share);
+  const runShare =
+    coordination === undefined || shard === undefined
+      ? undefined
+      : followLiveWorkers({ coordinator: coordination.coordinator, total, liveWorkers: share, pollMs: coordination.pollMs, clock, signal: stop.signal, log: runLog });
+  const scheduleShare = runShare?.schedule;
   const timing: Timing =
     first.rate !== undefined
       ? { mode: 'rate', rps: first.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = first.concurrency;
-  const scheduleShare = shard === undefined ? undefined : new ScheduleShare(first.concurrency, first.rate);
-  const shares: ShareChange[] = [{ atMs: 0, liveWorkers: share, ...first }];
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
   // A coordinated worker's share may grow when others are lost: the pool may hold the whole run's
@@ -310,29 +295,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   let mockCounts: MockCounts | undefined;
   const gateTimer = setInterval(exportGates, 1000);
   gateTimer.unref();
-  const sendStart = clock.monotonic();
-  let isAsking = false;
-  // Workers that join late or are lost change every live worker's share; each one asks on its own.
-  const shareTimer =
-    coordination === undefined || scheduleShare === undefined
-      ? undefined
-      : setInterval(() => {
-          if (isAsking) return;
-          isAsking = true;
-          coordination.coordinator
-            .liveWorkers()
-            .then((live) => {
-              if (live === share || stop.signal.aborted) return;
-              share = live;
-              const next = shareOf(total, live);
-              scheduleShare.set(next.concurrency, next.rate);
-              shares.push({ atMs: Math.round(clock.monotonic() - sendStart), liveWorkers: live, ...next });
-              runLog.info({ liveWorkers: live, concurrency: next.concurrency, rate: next.rate }, 'share of the run recomputed');
-            })
-            .catch((err: unknown) => runLog.debug({ err }, 'could not count the live workers'))
-            .finally(() => (isAsking = false));
-        }, Math.max(SHARE_EVERY_MS, coordination.pollMs));
-  shareTimer?.unref();
+  // Workers that join late or are lost change every live worker's share.
+  runShare?.start();
   let stats: SchedulerStats;
   try {
     if (mockSource !== undefined) await mockSource.start();
@@ -370,7 +334,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     }
   } finally {
     clearInterval(gateTimer);
-    if (shareTimer !== undefined) clearInterval(shareTimer);
+    runShare?.stop();
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
     await pool?.close();
@@ -433,7 +397,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     gates,
     counts: { ...run.counts },
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
-    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares } }),
+    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [] } }),
     achievedRate,
     judgedOffLoop: judge.offloaded,
     targetRate,
