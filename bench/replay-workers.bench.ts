@@ -28,7 +28,7 @@ export interface ReplayWorkersBenchOptions {
 
 const CONNECTIONS_PER_WORKER = 16;
 
-async function writeTraffic(dir: string, count: number): Promise<void> {
+export async function writeTraffic(dir: string, count: number): Promise<void> {
   const w = await createFileStoreWriter({ dir });
   const t0 = Date.parse('2026-01-01T00:00:00.000Z');
   const pending: Array<Promise<void>> = [];

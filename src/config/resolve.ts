@@ -59,9 +59,11 @@ export type ResolvedMock = Omit<MockConfig, 'max_body_bytes' | 'max_message_byte
   target_timeout_ms: number;
 };
 
-export type ResolvedReplay = Omit<ReplayConfig, 'max_delay' | 'timeout' | 'duration'> & {
+export type ResolvedReplay = Omit<ReplayConfig, 'max_delay' | 'timeout' | 'duration' | 'judge_inline_bytes'> & {
   max_delay_ms: number;
   timeout_ms: number;
+  /** pairs whose two bodies together weigh more are compared in the judge's worker threads */
+  judge_inline_bytes: number;
   /** no time limit when undefined */
   duration_ms: number | undefined;
 };
@@ -148,9 +150,10 @@ function mock(r: Resolver, c: MockConfig, key: string): ResolvedMock {
 }
 
 function replay(r: Resolver, c: ReplayConfig): ResolvedReplay {
-  const { max_delay, timeout, duration, ...rest } = c;
+  const { max_delay, timeout, duration, judge_inline_bytes, ...rest } = c;
   return {
     ...rest,
+    judge_inline_bytes: r.bytes(judge_inline_bytes, 'replay.judge_inline_bytes'),
     max_delay_ms: r.ms(max_delay, 'replay.max_delay'),
     timeout_ms: r.ms(timeout, 'replay.timeout'),
     duration_ms: duration === undefined ? undefined : r.ms(duration, 'replay.duration'),

@@ -216,6 +216,8 @@ export const ReplaySchema = Strict(
     window: Type.Optional(
       Type.Integer({ minimum: 1, expected: 'a whole number of requests read ahead of the senders (default 10000)' }),
     ),
+    judge_workers: Type.Integer({ minimum: 0, maximum: 16, default: 1, expected: 'worker threads comparing large bodies off the sending loop, 0 to 16 (0: every pair inline)' }),
+    judge_inline_bytes: Size('64kb'),
   },
   { default: {} },
 );

@@ -7,6 +7,13 @@
  * ratios summed over every doppel process, so a fleet of shadow replicas
  * alerts on the whole traffic. Never ratios of histogram quantiles: those do
  * not aggregate (DESIGN.md, Admin API and metrics).
+ *
+ * A distributed run's workers each export their own series, labelled
+ * `worker` (and, scraped as separate targets, `instance` and the like). The
+ * run's figures are sums over those: recording rules sum the counters' rates
+ * and the histogram buckets by `run_id` (`sum by`, not `sum without (worker)`,
+ * which would keep each target's `instance` apart) before any ratio or
+ * quantile is taken, and the per-run alerts read them.
  */
 import { stringify } from 'yaml';
 import type { GatesFile } from '../config/schema.js';
@@ -29,9 +36,52 @@ export interface AlertRule {
   annotations: Record<string, string>;
 }
 
+export interface RecordingRule {
+  record: string;
+  expr: string;
+}
+
 export interface RuleGroup {
   name: string;
-  rules: AlertRule[];
+  rules: Array<AlertRule | RecordingRule>;
+}
+
+/** Latency quantiles recorded per run and side, from buckets summed over workers and endpoints. */
+const RECORDED_QUANTILES = [0.5, 0.95, 0.99];
+
+/** Per-run counter sums over workers, the gates they recompute, and the run's latency quantiles. */
+function runAggregates(w: string): { rules: RecordingRule[]; ratio: (gate: string) => { record: string; what: string } | undefined } {
+  const rate = (metric: string, by: string) => ({ record: `run:${metric}:rate${w}`, expr: `sum by (${by}) (rate(${metric}[${w}]))` });
+  const compare = rate('doppel_compare_total', 'run_id, mode, result');
+  const fields = rate('doppel_compare_fields_total', 'run_id, result');
+  const replay = rate('doppel_replay_requests_total', 'run_id, result');
+  const buckets = rate('doppel_response_duration_seconds_bucket', 'run_id, side, le');
+  const ratios: Record<string, { record: string; expr: string; what: string }> = {
+    body_match_rate: {
+      record: `run:doppel_body_match_rate:ratio_rate${w}`,
+      // noise counts as a match, as in the gate
+      expr: `1 - sum by (run_id) (${compare.record}{result="mismatch"}) / sum by (run_id) (${compare.record})`,
+      what: 'share of compared responses that match',
+    },
+    field_match_rate: {
+      record: `run:doppel_field_match_rate:ratio_rate${w}`,
+      expr: `sum by (run_id) (${fields.record}{result="match"}) / sum by (run_id) (${fields.record}{result=~"match|mismatch"})`,
+      what: 'share of compared fields that match',
+    },
+    error_rate: {
+      record: `run:doppel_error_rate:ratio_rate${w}`,
+      expr: `sum by (run_id) (${replay.record}{result="error"}) / sum by (run_id) (${replay.record})`,
+      what: 'share of replayed requests the candidate did not answer',
+    },
+  };
+  const quantiles = RECORDED_QUANTILES.map((q) => ({
+    record: `run:doppel_response_duration_seconds:p${Math.round(q * 100)}_${w}`,
+    expr: `histogram_quantile(${q}, ${buckets.record})`,
+  }));
+  return {
+    rules: [compare, fields, replay, buckets, ...Object.values(ratios).map(({ record, expr }) => ({ record, expr })), ...quantiles],
+    ratio: (gate) => ratios[gate],
+  };
 }
 
 /** PromQL operator that is true when the gate does NOT hold. */
@@ -91,6 +141,8 @@ export function buildPrometheusRules(file: Readonly<GatesFile>, opts: Prometheus
   const forDuration = opts.for ?? '2m';
   const gateRules: AlertRule[] = [];
   const ratioRules: AlertRule[] = [];
+  const aggregates = runAggregates(w);
+  const runRules: AlertRule[] = [];
   for (const [gate, source] of Object.entries(file.quality_gates ?? {})) {
     if (!isGateName(gate)) continue;
     const parsed = parseGateExpression(source);
@@ -98,7 +150,8 @@ export function buildPrometheusRules(file: Readonly<GatesFile>, opts: Prometheus
     const expr: GateExpression = parsed;
     gateRules.push({
       alert: `DoppelGate${pascal(gate)}Failing`,
-      expr: `doppel_gate_passing{gate="${gate}"} == 0`,
+      // one alert per run, whichever of its workers' shares fails (one process: its own gate)
+      expr: `min by (run_id, gate) (doppel_gate_passing{gate="${gate}"}) == 0`,
       for: forDuration,
       labels: { severity: 'critical', gate },
       annotations: {
@@ -106,6 +159,19 @@ export function buildPrometheusRules(file: Readonly<GatesFile>, opts: Prometheus
         description: `${gate} is ${valueQuery(gate)}, expected ${expr.source}.`,
       },
     });
+    const perRun = aggregates.ratio(gate);
+    if (perRun !== undefined) {
+      runRules.push({
+        alert: `DoppelRun${pascal(gate)}BreachesGate`,
+        expr: `${perRun.record} ${NEGATED[expr.op]} ${num(expr.threshold)}`,
+        for: forDuration,
+        labels: { severity: 'warning', gate },
+        annotations: {
+          summary: `doppel run {{ $labels.run_id }}: ${gate} over the last ${w}, summed over its workers, breaks its gate ${expr.source}`,
+          description: `The ${perRun.what} in run {{ $labels.run_id }}, over all its workers, is {{ $value | humanizePercentage }} over the last ${w}; the gate wants ${expr.source}.`,
+        },
+      });
+    }
     const ratio = ratioFor(gate, w);
     if (ratio !== undefined) {
       ratioRules.push({
@@ -161,6 +227,8 @@ export function buildPrometheusRules(file: Readonly<GatesFile>, opts: Prometheus
   const groups: RuleGroup[] = [];
   if (gateRules.length > 0) groups.push({ name: 'doppel-quality-gates', rules: gateRules });
   groups.push({ name: 'doppel-replica-ratios', rules: ratioRules });
+  // Recording rules first in their group: a group evaluates in order, so the alerts read this round's sums.
+  groups.push({ name: 'doppel-run-across-workers', rules: [...aggregates.rules, ...runRules] });
   return groups;
 }
 
@@ -169,6 +237,8 @@ export function renderPrometheusRules(file: Readonly<GatesFile>, opts: Prometheu
     '# Prometheus alerting rules generated by `doppel rules` from the quality gates.',
     '# status_pass_rate, latency deltas, new_mismatch and max_5xx_rate have no counter-ratio form in the',
     '# metric contract; their doppel_gate_passing alerts cover them.',
+    '# doppel-run-across-workers: the workers of one run (label worker) summed by run_id before any',
+    '# ratio or quantile; run:* series are those sums, the run gates and its latency quantiles.',
     '',
   ].join('\n');
   return header + stringify({ groups: buildPrometheusRules(file, opts) }, { lineWidth: 0 });

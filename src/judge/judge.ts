@@ -26,6 +26,12 @@ export interface JudgeOptions {
   pool?: JudgePool | undefined;
   /** pairs whose two bodies together weigh more go to the pool */
   inlineMaxBytes?: number;
+  /**
+   * a pair the pool cannot take (saturated, or its worker failed): `drop` counts it unjudged
+   * (onSaturated; the shadow, which must never hold the primary back), `inline` compares it here
+   * (replay, which judges every pair and may wait)
+   */
+  whenPoolFull?: 'drop' | 'inline';
   noise: NoiseLearner | undefined;
   /** every judged request is recorded in each (shadow: a windowed and a cumulative one) */
   evaluators: ReadonlyArray<{ record(j: JudgedRequest): void }>;
@@ -53,6 +59,8 @@ export interface Judge {
   unanswered(p: UnansweredPair): void;
   /** pairs judged so far */
   readonly judged: number;
+  /** of those, pairs compared in the pool's threads, off this event loop */
+  readonly offloaded: number;
   /** newest first */
   samples(): DiffSample[];
   outbound(): OutboundSummary[];
@@ -100,8 +108,15 @@ export function createJudge(opts: JudgeOptions): Judge {
     for (const ev of opts.evaluators) ev.record(j);
   };
 
+  let offloaded = 0;
+  const isInlineWhenFull = opts.whenPoolFull === 'inline';
   const compare = (a: ResponseSample, b: ResponseSample, endpoint: string): Promise<CompareOutcome> | CompareOutcome | undefined => {
-    if (opts.pool !== undefined && judgeWeight(a) + judgeWeight(b) > inlineMaxBytes) return opts.pool.compare(a, b, endpoint);
+    if (opts.pool !== undefined && judgeWeight(a) + judgeWeight(b) > inlineMaxBytes) {
+      const pending = opts.pool.compare(a, b, endpoint);
+      if (pending === undefined) return isInlineWhenFull ? opts.comparator.compare(a, b, endpoint) : undefined;
+      offloaded++;
+      return isInlineWhenFull ? pending.catch(() => opts.comparator.compare(a, b, endpoint)) : pending;
+    }
     return opts.comparator.compare(a, b, endpoint);
   };
 
@@ -200,6 +215,9 @@ export function createJudge(opts: JudgeOptions): Judge {
     },
     get judged() {
       return judged;
+    },
+    get offloaded() {
+      return offloaded;
     },
     samples() {
       const out: DiffSample[] = [];

@@ -234,6 +234,8 @@ export async function runGrpcReplay(options: GrpcReplayOptions, deps: ReplayDeps
     counts: { ...run.counts },
     reportDir: report?.dir,
     achievedRate,
+    // gRPC messages are small: judged inline
+    judgedOffLoop: 0,
     targetRate: cfg.rate,
     rateShortfall,
     schedule: { lagP50Ms: stats.lag.quantile(0.5), lagP99Ms: stats.lag.quantile(0.99), lagMaxMs: stats.lag.max, maxBuffered: stats.maxBuffered },

@@ -6,6 +6,7 @@
  * steps live beside it: the source (replay-source.ts), the stop
  * (replay-stop.ts), one request played and judged (replay-player.ts).
  */
+import { availableParallelism } from 'node:os';
 import { createComparator } from '../compare/comparator.js';
 import { createNoiseLearner } from '../compare/noise.js';
 import type { Clock } from '../core/clock.js';
@@ -21,6 +22,7 @@ import { createGateEvaluator } from '../gates/gate-evaluator.js';
 import { createRunMetrics } from '../gates/run-metrics.js';
 import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
 import { createJudge } from '../judge/judge.js';
+import { createJudgePool } from '../judge/judge-pool.js';
 import { createRunReportWriter } from '../judge/run-report.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { readBaselineReport } from '../report/baseline-report.js';
@@ -36,6 +38,7 @@ import { ReplayStop } from './replay-stop.js';
 import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
+import { followLiveWorkers, shareOf, type ShareChange } from './run-share.js';
 import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
@@ -96,10 +99,15 @@ export interface ReplayResult {
   gates: GateResult[];
   counts: ReplayCounts;
   reportDir: string | undefined;
-  /** coordinated runs: whether this worker wrote the merged report, and the sessions it sent again */
-  shard?: { isReporter: boolean; resent: number };
+  /**
+   * coordinated runs: whether this worker wrote the merged report, the sessions it sent again, and
+   * its share of the run's rate and concurrency each time the live workers changed (the first at start)
+   */
+  shard?: { isReporter: boolean; resent: number; shares: ShareChange[] };
   /** requests per second actually sent */
   achievedRate: number;
+  /** pairs compared in the judge's worker threads (over replay.judge_inline_bytes), off the sending loop */
+  judgedOffLoop: number;
   /** --rate when given */
   targetRate: number | undefined;
   /** share of the target rate not reached (0 when reached) */
@@ -189,8 +197,17 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           pollMs: coordination.pollMs,
           log: runLog,
         });
+  // Large pairs are compared in worker threads, off the loop that sends; threads start on the first
+  // one, and a pair the pool cannot take at once is compared here rather than dropped.
+  const pool =
+    cfg.judge_workers === 0
+      ? undefined
+      : createJudgePool({ compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: Math.max(4, cfg.concurrency), log: runLog });
   const judge = createJudge({
     comparator,
+    pool,
+    inlineMaxBytes: cfg.judge_inline_bytes,
+    whenPoolFull: 'inline',
     noise,
     evaluators: [shard?.evaluatorSink ?? evaluator],
     metrics: runMetrics,
@@ -223,15 +240,24 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     // Rate and concurrency are the whole run's: each live worker takes its share.
     share = await coordination.coordinator.liveWorkers();
   }
+  const total = { rate: cfg.rate, concurrency: cfg.rate !== undefined ? cfg.max_in_flight : cfg.concurrency };
+  const first = shareOf(total, share);
+  const runShare =
+    coordination === undefined || shard === undefined
+      ? undefined
+      : followLiveWorkers({ coordinator: coordination.coordinator, total, liveWorkers: share, pollMs: coordination.pollMs, clock, signal: stop.signal, log: runLog });
+  const scheduleShare = runShare?.schedule;
   const timing: Timing =
-    cfg.rate !== undefined
-      ? { mode: 'rate', rps: cfg.rate / share }
+    first.rate !== undefined
+      ? { mode: 'rate', rps: first.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
-  const workers = Math.max(1, Math.ceil((timing.mode === 'rate' ? cfg.max_in_flight : cfg.concurrency) / share));
+  const workers = first.concurrency;
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
   const http2 = cfg.target_http2;
-  const sender = createHttpSender({ target, connections: workers, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, http2, now: () => clock.monotonic(), signal: stop.signal });
+  // A coordinated worker's share may grow when others are lost: the pool may hold the whole run's
+  // connections, and only opens as many as there are requests in flight.
+  const sender = createHttpSender({ target, connections: shard === undefined ? workers : total.concurrency, insecure: cfg.insecure, tls, timeoutMs, maxBodyBytes, http2, now: () => clock.monotonic(), signal: stop.signal });
   senders.push(sender);
   let secondary: HttpSender | undefined;
   if (cfg.secondary !== undefined) {
@@ -270,6 +296,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   let mockCounts: MockCounts | undefined;
   const gateTimer = setInterval(exportGates, 1000);
   gateTimer.unref();
+  // Workers that join late or are lost change every live worker's share.
+  runShare?.start();
   let stats: SchedulerStats;
   try {
     if (mockSource !== undefined) await mockSource.start();
@@ -277,11 +305,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
     stats = await scheduleSessions({
       // A worker leases a few sessions ahead of its senders, so the others get theirs.
-      source: shard?.exchanges(workers, stop.signal) ?? source.exchanges,
+      source: shard?.exchanges(() => scheduleShare?.workers ?? workers, stop.signal) ?? source.exchanges,
       ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
       workers,
       timing,
-      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : Math.max(8, workers * 2),
+      ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
+      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : () => Math.max(8, (scheduleShare?.workers ?? workers) * 2),
       sessionMemory: SESSION_MEMORY,
       clock,
       signal: stop.signal,
@@ -306,8 +335,10 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     }
   } finally {
     clearInterval(gateTimer);
+    runShare?.stop();
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
+    await pool?.close();
   }
 
   player.isGatesDirty = true;
@@ -367,8 +398,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     gates,
     counts: { ...run.counts },
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
-    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent } }),
+    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [] } }),
     achievedRate,
+    judgedOffLoop: judge.offloaded,
     targetRate,
     rateShortfall,
     schedule: { lagP50Ms: stats.lag.quantile(0.5), lagP99Ms: stats.lag.quantile(0.99), lagMaxMs: stats.lag.max, maxBuffered: stats.maxBuffered },
@@ -376,7 +408,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   };
   const { corrupt, skippedOther, filtered } = source.skips;
   runLog.info(
-    { verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(achievedRate), lagP99Ms: result.schedule.lagP99Ms },
+    { verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(achievedRate), lagP99Ms: result.schedule.lagP99Ms, judgedOffLoop: judge.offloaded },
     'replay finished',
   );
   return result;
@@ -394,6 +426,7 @@ function emptyResult(runId: string, unjudged: number): ReplayResult {
     counts,
     reportDir: undefined,
     achievedRate: 0,
+    judgedOffLoop: 0,
     targetRate: undefined,
     rateShortfall: undefined,
     schedule: { lagP50Ms: 0, lagP99Ms: 0, lagMaxMs: 0, maxBuffered: 0 },

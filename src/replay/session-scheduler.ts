@@ -44,14 +44,52 @@ export interface SessionContext {
   readonly vars: SessionVars;
 }
 
+/**
+ * This process's share of a run spread over several workers: how many sessions it plays at once
+ * and, in rate mode, its requests per second. Changed while the run goes on when workers join or
+ * are lost; the rate change holds from the next request read, the concurrency from the next
+ * session taken.
+ */
+export class ScheduleShare {
+  #workers: number;
+  #rps: number | undefined;
+  #onChange: (() => void) | undefined;
+
+  constructor(workers: number, rps: number | undefined) {
+    this.#workers = Math.max(1, workers);
+    this.#rps = rps;
+  }
+
+  get workers(): number {
+    return this.#workers;
+  }
+
+  get rps(): number | undefined {
+    return this.#rps;
+  }
+
+  set(workers: number, rps: number | undefined): void {
+    this.#workers = Math.max(1, workers);
+    this.#rps = rps;
+    this.#onChange?.();
+  }
+
+  /** the scheduler's hook: one listener */
+  onChange(fn: (() => void) | undefined): void {
+    this.#onChange = fn;
+  }
+}
+
 export interface SchedulerOptions<E extends ExchangeBase = HttpExchange> {
   source: AsyncIterable<E>;
   /** the session an exchange replays in; default its recorded session (else its own id) */
   sessionOf?: (ex: E) => string;
   workers: number;
   timing: Timing;
+  /** a share that changes during the run: its workers and rate replace `workers` and the timing's rps */
+  share?: ScheduleShare;
   /** requests buffered ahead of the workers at most */
-  window: number;
+  window: number | (() => number);
   /** sessions whose captured values are remembered between pieces */
   sessionMemory: number;
   clock: Clock;
@@ -118,6 +156,8 @@ const READER_SLICE_MS = 0.5;
 
 export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(opts: SchedulerOptions<E>): Promise<SchedulerStats> {
   const { clock, signal } = opts;
+  const windowOf = typeof opts.window === 'number' ? ((w: number) => () => w)(opts.window) : opts.window;
+  const workersWanted = () => opts.share?.workers ?? Math.max(1, opts.workers);
   const sessions = new Map<string, SessionEntry<E>>();
   const memory = new LRUCache<string, { vars: SessionVars; lastSentAt: number | undefined; lastRecordedAt: number | undefined }>({
     max: Math.max(1, opts.sessionMemory),
@@ -156,8 +196,20 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
   // Recorded timeline state.
   let prevRecorded: number | undefined;
   let offset = 0;
+  // Rate mode: a new rate holds from the index where it was seen, so no request moves back in time.
+  let rateFrom = 0;
+  let rateFromDue = 0;
+  let rps = opts.timing.mode === 'rate' ? (opts.share?.rps ?? opts.timing.rps) : 0;
   const dueOf = (t: number, index: number): number => {
-    if (opts.timing.mode === 'rate') return (index * 1000) / opts.timing.rps;
+    if (opts.timing.mode === 'rate') {
+      const now = opts.share?.rps ?? opts.timing.rps;
+      if (now !== rps) {
+        rateFromDue += ((index - rateFrom) * 1000) / rps;
+        rateFrom = index;
+        rps = now;
+      }
+      return rateFromDue + ((index - rateFrom) * 1000) / rps;
+    }
     if (!Number.isFinite(t)) return offset;
     if (prevRecorded !== undefined && t > prevRecorded) {
       offset += Math.min((t - prevRecorded) / opts.timing.timeScale, opts.timing.maxDelayMs);
@@ -204,7 +256,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
           await new Promise<void>((resolve) => setImmediate(resolve));
           sliceStart = clock.monotonic();
         }
-        while (buffered >= opts.window && !signal.aborted) {
+        while (buffered >= windowOf() && !signal.aborted) {
           await new Promise<void>((resolve) => (spaceWaiter = resolve));
           spaceWaiter = undefined;
         }
@@ -227,16 +279,25 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
     }
   };
 
+  let running = 0;
   const worker = async () => {
     for (;;) {
+      // A share that shrank: this loop ends between sessions, never inside one.
+      if (running > workersWanted()) {
+        running--;
+        return;
+      }
       const s = await nextSession();
-      if (s === undefined) return;
+      if (s === undefined) {
+        running--;
+        return;
+      }
       s.isReady = false;
       s.isActive = true;
       while (s.queue.length > 0 && !signal.aborted) {
         const req = s.queue.shift() as ScheduledRequest<E>;
         buffered--;
-        if (buffered < opts.window) spaceWaiter?.();
+        if (buffered < windowOf()) spaceWaiter?.();
         let due = t0 + req.dueMs;
         const recordedAt = req.recordedAt;
         if (opts.timing.mode === 'recorded' && s.lastSentAt !== undefined && s.lastRecordedAt !== undefined && Number.isFinite(recordedAt)) {
@@ -270,8 +331,18 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
   };
 
   const workers: Array<Promise<void>> = [];
-  for (let i = 0; i < Math.max(1, opts.workers); i++) workers.push(worker());
-  await Promise.all(workers);
+  // Started at the share's size, and again whenever the share grows.
+  const grow = () => {
+    while (running < workersWanted() && !signal.aborted) {
+      running++;
+      workers.push(worker());
+    }
+  };
+  grow();
+  opts.share?.onChange(grow);
+  // Loops added by a grown share join the list while it is awaited.
+  for (let i = 0; i < workers.length; i++) await workers[i];
+  opts.share?.onChange(undefined);
   signal.removeEventListener('abort', onAbort);
   // Workers ended because of the stop signal: let the reader see it and finish.
   spaceWaiter?.();

@@ -78,7 +78,7 @@ describe('doppel rules', () => {
     const rulesFile = join(dir, 'rules.yaml');
     await writeFile(rulesFile, r.stdout);
     const check = await run(promtool, ['check', 'rules', rulesFile]);
-    expect(check.stdout).toContain('SUCCESS: 13 rules found');
+    expect(check.stdout).toContain('SUCCESS: 26 rules found');
 
     const run1 = 'run_id="r1"';
     const series = [

@@ -1,10 +1,12 @@
 /**
  * A worker process's coordinator for `--workers N` without Redis: every call
  * goes to the parent's MemoryRun over the IPC channel Node opens between a
- * parent and a child it forks, and comes back with the answer.
+ * parent and a child it forks, and comes back with the answer. The same
+ * client reaches a MemoryRun in its own process directly (several workers of
+ * one run in one process, as the tests run them).
  */
 import { DoppelError } from '../../core/errors.js';
-import type { RunCall, RunMethod } from './memory-run.js';
+import type { MemoryRun, RunCall, RunMethod } from './memory-run.js';
 import { coordinationTiming, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
 
 /** A call's envelope on the channel; `doppel` keeps it apart from any other message. */
@@ -33,10 +35,27 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+type Call = <T>(method: RunMethod, ...args: unknown[]) => Promise<T>;
+
+/** A worker of a MemoryRun held in this same process: calls copy their arguments and answers as IPC would. */
+export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimTimeoutMs: number): Coordinator {
+  const call: Call = <T>(method: RunMethod, ...args: unknown[]) =>
+    new Promise<T>((resolve, reject) => {
+      // A turn later, as over a channel: a caller never sees the run change under it synchronously.
+      setImmediate(() => {
+        try {
+          resolve(structuredClone(run.call({ worker: workerId, method, args: structuredClone(args) })) as T);
+        } catch (err) {
+          reject(new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${(err as Error).message}`));
+        }
+      });
+    });
+  return createRunClient(workerId, claimTimeoutMs, call, () => undefined);
+}
+
 export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): Coordinator {
   const send = process.send?.bind(process);
   if (send === undefined) throw new DoppelError('DOPPEL_USAGE', '--ipc-worker is for the worker processes `doppel replay --workers N` starts itself');
-  const timing = coordinationTiming(claimTimeoutMs);
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let seq = 0;
   const onMessage = (m: unknown) => {
@@ -48,7 +67,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     else w?.resolve(r.result);
   };
   process.on('message', onMessage);
-  const call = <T>(method: RunMethod, ...args: unknown[]): Promise<T> =>
+  const call: Call = <T>(method: RunMethod, ...args: unknown[]): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const id = ++seq;
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -60,6 +79,15 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
         }
       });
     });
+  return createRunClient(workerId, claimTimeoutMs, call, () => {
+    process.off('message', onMessage);
+    // The channel would keep this process alive after its work is done.
+    process.disconnect?.();
+  });
+}
+
+function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, close: () => void): Coordinator {
+  const timing = coordinationTiming(claimTimeoutMs);
   const held = new Set<string>();
   let beat: NodeJS.Timeout | undefined;
   const stopBeat = () => {
@@ -77,7 +105,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     },
     claimLoad: () => call<boolean>('claimLoad'),
     loadBatch: (items) => call<number>('loadBatch', items),
-    loadDone: () => call<void>('loadDone'),
+    loadDone: (_sessions, kept) => call<void>('loadDone', [...kept]),
     async waitLoaded(signal) {
       for (;;) {
         if (signal.aborted) return;
@@ -120,9 +148,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     },
     async close() {
       stopBeat();
-      process.off('message', onMessage);
-      // The channel would keep this process alive after its work is done.
-      process.disconnect?.();
+      close();
     },
   };
 }

@@ -36,6 +36,8 @@ export class MemoryRun {
   #order: string[] = [];
   #next = 0;
   #loader: string | undefined;
+  /** sessions the loader plays from its own copy when it leases them fresh */
+  #kept: ReadonlySet<string> = new Set();
   #isLoaded = false;
   readonly #leases = new Map<string, Lease>();
   readonly #alive = new Map<string, number>();
@@ -97,7 +99,8 @@ export class MemoryRun {
     return added;
   }
 
-  loadDone(): void {
+  loadDone(_worker: string, kept: readonly string[] = []): void {
+    this.#kept = new Set(kept);
     this.#isLoaded = true;
   }
 
@@ -115,7 +118,8 @@ export class MemoryRun {
       const session = this.#order[this.#next] as string;
       const entry = String(this.#next++);
       this.#leases.set(entry, { worker, session, renewedAt: now, isResent: false });
-      out.push({ entry, session, lines: this.#sessions.get(session) ?? [], isResent: false });
+      if (worker === this.#loader && this.#kept.has(session)) out.push({ entry, session, lines: [], isResent: false, isLocal: true });
+      else out.push({ entry, session, lines: this.#sessions.get(session) ?? [], isResent: false });
     }
     if (out.length > 0) return { leases: out, isDone: false };
     for (const [entry, l] of this.#leases) {
@@ -181,7 +185,7 @@ export class MemoryRun {
       case 'loadBatch':
         return this.loadBatch(c.worker, c.args[0] as Array<[string, string]>);
       case 'loadDone':
-        return this.loadDone();
+        return this.loadDone(c.worker, c.args[0] as string[]);
       case 'loadState':
         return this.loadState();
       case 'next':

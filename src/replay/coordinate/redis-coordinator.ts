@@ -109,20 +109,33 @@ export async function createRedisCoordinator(opts: RedisCoordinatorOptions): Pro
     if (held.size > 0) await client.xclaim(key.sessions, GROUP, workerId, 0, ...held, 'JUSTID');
   };
 
-  const readLines = async (session: string): Promise<string[]> => {
-    const lines: string[] = [];
-    for (let i = 0; ; i += PAGE) {
-      const page = await client.lrange(key.session(session), i, i + PAGE - 1);
-      lines.push(...page);
-      if (page.length < PAGE) return lines;
-    }
-  };
+  /** sessions this worker loaded and holds whole: leased fresh, their lines are not read back */
+  let kept: ReadonlySet<string> = new Set();
   const lease = async (entries: Array<[string, string[]]>, isResent: boolean): Promise<SessionLease[]> => {
     const out: SessionLease[] = [];
+    // The first page of every session in one round trip; only sessions longer than a page ask again.
+    const read = client.pipeline();
     for (const [entry, fields] of entries) {
       const session = fields[fields.indexOf('s') + 1] ?? '';
       held.add(entry);
-      out.push({ entry, session, lines: await readLines(session), isResent });
+      const lease: SessionLease = { entry, session, lines: [], isResent };
+      if (!isResent && kept.has(session)) lease.isLocal = true;
+      else read.lrange(key.session(session), 0, PAGE - 1);
+      out.push(lease);
+    }
+    const pages = read.length === 0 ? [] : ((await read.exec()) ?? []);
+    let at = 0;
+    for (const l of out) {
+      if (l.isLocal === true) continue;
+      const [err, page] = pages[at++] ?? [new Error('no answer'), []];
+      if (err !== null) throw err;
+      l.lines = page as string[];
+      if (l.lines.length < PAGE) continue;
+      for (let i = PAGE; ; i += PAGE) {
+        const more = await client.lrange(key.session(l.session), i, i + PAGE - 1);
+        l.lines.push(...more);
+        if (more.length < PAGE) break;
+      }
     }
     return out;
   };
@@ -160,7 +173,8 @@ export async function createRedisCoordinator(opts: RedisCoordinatorOptions): Pro
       for (const [err] of (await add.exec()) ?? []) if (err !== null) throw err;
       return added;
     },
-    async loadDone(sessions) {
+    async loadDone(sessions, keptSessions) {
+      kept = keptSessions;
       try {
         await client.xgroup('CREATE', key.sessions, GROUP, '0', 'MKSTREAM');
       } catch (err) {

@@ -11,6 +11,7 @@
  * sessions are replayed by another and counted once.
  */
 import type { NoiseLearner } from '../../compare/noise.js';
+import { DoppelError } from '../../core/errors.js';
 import { isHttpExchange, type HttpExchange } from '../../core/exchange.js';
 import type { Logger } from '../../core/logger.js';
 import type { GateEvaluator } from '../../gates/gate-evaluator.js';
@@ -21,6 +22,12 @@ import { decodeExchangeLine, encodeExchange } from '../../store/codec.js';
 import type { CommitLines, Coordinator, SessionLease, WorkerPartial } from './types.js';
 
 const LOAD_BATCH = 500;
+/**
+ * Encoded bytes of traffic the loading worker keeps as parsed exchanges, to play its own
+ * sessions without reading them back and parsing them again. Past it, sessions come back as
+ * lines like everyone else's; a session that grows past it is dropped whole from the copy.
+ */
+const KEPT_MAX_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 200;
 const RESENT_IDS_KEPT = 100;
 
@@ -63,6 +70,8 @@ export class ReplayShard {
   #resent = 0;
   readonly #resentIds: string[] = [];
   #commits: Promise<void> = Promise.resolve();
+  /** the loader's own copy of the sessions it loaded, each whole, until leased */
+  readonly #kept = new Map<string, HttpExchange[]>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: ShardOptions) {
@@ -79,16 +88,29 @@ export class ReplayShard {
       let batch: Array<[string, string]> = [];
       let sessions = 0;
       let exchanges = 0;
+      let keptBytes = 0;
+      let isKeptFull = false;
       for await (const ex of source) {
-        batch.push([sessionOf(ex), encodeExchange(ex)]);
+        const session = sessionOf(ex);
+        const line = encodeExchange(ex);
+        batch.push([session, line]);
         exchanges++;
+        const own = this.#kept.get(session);
+        if (own !== undefined || !isKeptFull) {
+          keptBytes += line.length;
+          if (keptBytes > KEPT_MAX_BYTES) isKeptFull = true;
+          // Full: no new session is kept, and a kept one that grows is dropped, so every copy is whole.
+          if (isKeptFull) this.#kept.delete(session);
+          else if (own !== undefined) own.push(ex);
+          else this.#kept.set(session, [ex]);
+        }
         if (batch.length >= LOAD_BATCH) {
           sessions += await c.loadBatch(batch);
           batch = [];
         }
       }
       sessions += await c.loadBatch(batch);
-      await c.loadDone(sessions);
+      await c.loadDone(sessions, new Set(this.#kept.keys()));
       this.#o.log.info({ sessions, exchanges, coordinator: c.display }, 'traffic loaded into the run');
     } else {
       await c.waitLoaded(signal);
@@ -100,10 +122,10 @@ export class ReplayShard {
   }
 
   /** The exchanges of the sessions leased to this worker, each session's in order and together. */
-  async *exchanges(batch: number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
+  async *exchanges(batch: () => number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
     for (;;) {
       if (signal.aborted) return;
-      const { leases, isDone } = await this.#o.coordinator.next(batch);
+      const { leases, isDone } = await this.#o.coordinator.next(batch());
       if (leases.length === 0) {
         if (isDone) return;
         await sleep(this.#o.pollMs, signal);
@@ -111,11 +133,18 @@ export class ReplayShard {
       }
       for (const lease of leases) {
         const buf: SessionBuffer = { lease, left: 0, judged: [], recorded: [] };
-        const exchanges: HttpExchange[] = [];
-        lease.lines.forEach((line, i) => {
-          const r = decodeExchangeLine(line, `${this.#o.coordinator.display} session ${lease.session}`, i + 1);
-          if (r.ok && isHttpExchange(r.exchange)) exchanges.push(r.exchange);
-        });
+        const own = this.#kept.get(lease.session);
+        this.#kept.delete(lease.session);
+        let exchanges: HttpExchange[] = [];
+        if (lease.isLocal === true) {
+          if (own === undefined) throw new DoppelError('DOPPEL_INTERNAL', `${this.#o.coordinator.display}: session ${lease.session} was leased without its lines, and this worker holds no copy of it`);
+          exchanges = own.filter(isHttpExchange);
+        } else {
+          lease.lines.forEach((line, i) => {
+            const r = decodeExchangeLine(line, `${this.#o.coordinator.display} session ${lease.session}`, i + 1);
+            if (r.ok && isHttpExchange(r.exchange)) exchanges.push(r.exchange);
+          });
+        }
         buf.left = exchanges.length;
         if (lease.isResent) {
           this.#resent++;

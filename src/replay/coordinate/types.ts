@@ -19,6 +19,8 @@ export interface SessionLease {
   lines: string[];
   /** true when another worker held it before and was lost: its requests are sent again */
   isResent: boolean;
+  /** the lines were not sent back: this worker loaded the session and plays its own copy */
+  isLocal?: boolean;
 }
 
 /** What a worker has judged in the sessions it committed: every field merges by addition. */
@@ -66,8 +68,12 @@ export interface Coordinator {
   claimLoad(): Promise<boolean>;
   /** appends exchange lines to their sessions, in stream order (a session may span calls); resolves to the count of new sessions */
   loadBatch(items: ReadonlyArray<readonly [session: string, line: string]>): Promise<number>;
-  /** the traffic is loaded: sessions may be handed out */
-  loadDone(sessions: number): Promise<void>;
+  /**
+   * The traffic is loaded: sessions may be handed out. `kept`: sessions the loader holds whole
+   * in memory; leased fresh to the loader they come without lines (`isLocal`), so the traffic
+   * does not travel back to the worker that just sent it.
+   */
+  loadDone(sessions: number, kept: ReadonlySet<string>): Promise<void>;
   /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
   waitLoaded(signal: AbortSignal): Promise<void>;
   /**
