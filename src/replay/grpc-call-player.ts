@@ -12,6 +12,7 @@ import type { GrpcExchange, GrpcResponseRecord, HeaderPairs } from '../core/exch
 import type { Logger } from '../core/logger.js';
 import type { GateEvaluator } from '../gates/gate-evaluator.js';
 import type { RunMetrics } from '../gates/run-metrics.js';
+import { tallyJudgment } from './judged-tally.js';
 import { grpcSamples } from '../judge/grpc-pair.js';
 import type { Judge } from '../judge/judge.js';
 import type { GrpcDescriptors } from '../protocols/grpc/descriptors.js';
@@ -125,16 +126,7 @@ export class GrpcCallPlayer {
     const judgment = await o.judge.judge({ ...subject, baseline: s.baseline, candidate: s.candidate, baselineMs, isKnownMismatch, extraDiffs: s.extraDiffs, extraFlags: s.flags });
     if (judgment === undefined) return;
     this.isGatesDirty = true;
-    if (judgment.outcome.isMatch) {
-      counts.passed++;
-      ep.passed++;
-      o.metrics.recordReplayResult(endpoint, 'pass');
-    } else {
-      counts.failed++;
-      ep.failed++;
-      o.metrics.recordReplayResult(endpoint, 'fail');
-      if (isKnownMismatch === false) counts.newMismatches++;
-    }
+    tallyJudgment(o.run, o.metrics, endpoint, judgment.outcome.isMatch, isKnownMismatch);
     this.#checkCutoff();
   }
 

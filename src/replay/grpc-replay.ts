@@ -40,6 +40,7 @@ import { ReplayStop } from './replay-stop.js';
 import { createRequestFilter, type RequestFilter } from './request-filter.js';
 import type { ReplayDeps, ReplayOptions, ReplayResult } from './run-replay.js';
 import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { startGateExport } from './judged-tally.js';
 
 export interface GrpcReplayOptions extends ReplayOptions {
   grpc: Readonly<GrpcConfig>;
@@ -161,16 +162,9 @@ export async function runGrpcReplay(options: GrpcReplayOptions, deps: ReplayDeps
     clock,
     log: runLog,
   });
-  const exportGates = () => {
-    if (!player.isGatesDirty) return;
-    player.isGatesDirty = false;
-    run.gates = evaluator.results();
-    runMetrics.exportGates(run.gates);
-  };
 
   let mockCounts: MockCounts | undefined;
-  const gateTimer = setInterval(exportGates, 1000);
-  gateTimer.unref();
+  const gateExport = startGateExport(player, run, evaluator, runMetrics);
   const seen = { calls: 0 };
   let stats: SchedulerStats;
   try {
@@ -199,13 +193,13 @@ export async function runGrpcReplay(options: GrpcReplayOptions, deps: ReplayDeps
       }
     }
   } finally {
-    clearInterval(gateTimer);
+    gateExport.stop();
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
   }
 
   player.isGatesDirty = true;
-  exportGates();
+  gateExport.exportNow();
   const gates = run.gates;
   const abortReason = stop.abortReason;
   const verdict: Verdict = abortReason !== undefined ? 'aborted' : gates.some((g) => !g.isPassing) ? 'fail' : 'pass';

@@ -12,6 +12,7 @@ import { decodeBody, type HttpExchange } from '../core/exchange.js';
 import type { Logger } from '../core/logger.js';
 import type { GateEvaluator } from '../gates/gate-evaluator.js';
 import type { RunMetrics } from '../gates/run-metrics.js';
+import { tallyJudgment } from './judged-tally.js';
 import type { Judge } from '../judge/judge.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import type { BaselineReport } from '../report/baseline-report.js';
@@ -161,16 +162,7 @@ export class ReplayPlayer {
     const judgment = await o.judge.judge({ id: ex.id, at: o.clock.now(), method, url, endpoint, baseline: base, candidate: cand, baselineMs, isKnownMismatch });
     if (judgment === undefined) return;
     this.isGatesDirty = true;
-    if (judgment.outcome.isMatch) {
-      counts.passed++;
-      ep.passed++;
-      o.metrics.recordReplayResult(endpoint, 'pass');
-    } else {
-      counts.failed++;
-      ep.failed++;
-      o.metrics.recordReplayResult(endpoint, 'fail');
-      if (isKnownMismatch === false) counts.newMismatches++;
-    }
+    tallyJudgment(o.run, o.metrics, endpoint, judgment.outcome.isMatch, isKnownMismatch);
     this.#checkCutoff();
   }
 

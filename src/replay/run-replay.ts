@@ -43,6 +43,7 @@ import { scheduleSessions, type SchedulerStats, type Timing } from './session-sc
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
 import type { Coordinator } from './coordinate/types.js';
+import { startGateExport } from './judged-tally.js';
 
 export interface MockCountsSource {
   start(): Promise<void>;
@@ -286,16 +287,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     log: runLog,
   });
 
-  const exportGates = () => {
-    if (!player.isGatesDirty) return;
-    player.isGatesDirty = false;
-    run.gates = evaluator.results();
-    runMetrics.exportGates(run.gates);
-  };
 
   let mockCounts: MockCounts | undefined;
-  const gateTimer = setInterval(exportGates, 1000);
-  gateTimer.unref();
+  const gateExport = startGateExport(player, run, evaluator, runMetrics);
   // Workers that join late or are lost change every live worker's share.
   runShare?.start();
   let stats: SchedulerStats;
@@ -334,7 +328,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       }
     }
   } finally {
-    clearInterval(gateTimer);
+    gateExport.stop();
     runShare?.stop();
     stop.dispose();
     await Promise.all(senders.map((s) => s.close()));
@@ -342,7 +336,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   }
 
   player.isGatesDirty = true;
-  exportGates();
+  gateExport.exportNow();
   let gates = run.gates;
   let abortReason = stop.abortReason;
   let isReporter = false;
