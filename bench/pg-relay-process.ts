@@ -6,43 +6,15 @@
  * relay drains into the store) and exits, which is when `node --cpu-prof`
  * writes its profile. Started by bench/profile-pg-relay.ts.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pino from 'pino';
 import { startPgRecorder } from '../src/capture/pg-recorder.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreWriter } from '../src/store/file-store.js';
+import { startPlainRelay } from './plain-tcp-relay.js';
 
 const HOST = '127.0.0.1';
 const PG_PORT = 5432;
 
-async function plainRelay(): Promise<{ port: number; close(): Promise<void> }> {
-  const open = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(PG_PORT, HOST);
-    for (const s of [client, upstream]) {
-      s.setNoDelay(true);
-      open.add(s);
-      s.on('close', () => open.delete(s));
-    }
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const kind = process.argv[2];
 if (kind !== 'record' && kind !== 'plain') {
@@ -52,7 +24,7 @@ if (kind !== 'record' && kind !== 'plain') {
 let close: () => Promise<void>;
 let counts = async (): Promise<Record<string, number>> => ({});
 if (kind === 'plain') {
-  const relay = await plainRelay();
+  const relay = await startPlainRelay(PG_PORT);
   close = () => relay.close();
   process.stdout.write(`port ${relay.port}\n`);
 } else {

@@ -12,7 +12,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +24,7 @@ import { createMetrics } from '../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../src/store/file-store.js';
 import { noFigures, type BenchFigures } from './results.js';
 import { fmt, median, percentile, table } from './stats.js';
+import { startPlainRelay } from './plain-tcp-relay.js';
 
 const run = promisify(execFile);
 const DB = 'doppel_pgbench_bench';
@@ -67,38 +67,6 @@ async function pgbench(port: number, mode: string, perClient: number, logDir: st
   return { tps, p50Ms: median(lat), p99Ms: percentile(lat, 99), cpuUsPerTx: (cpu.user + cpu.system) / (perClient * 8) };
 }
 
-/**
- * The baseline relay: every connection piped to Postgres and back, bytes
- * untouched. What doppel's record relay costs is measured against this.
- */
-async function startPlainRelay(): Promise<{ port: number; close(): Promise<void> }> {
-  const open = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(PORT, HOST);
-    for (const s of [client, upstream]) {
-      s.setNoDelay(true);
-      open.add(s);
-      s.on('close', () => open.delete(s));
-    }
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 async function mockRssFor100k(): Promise<{ rssMb: number; loadMs: number; servedPerSec: number }> {
   const n = 100_000;
@@ -170,7 +138,7 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
       await recorder.close();
       await writer.close();
       const mock = await startPgMock({ service: 'db', listen: { host: HOST, port: 0 }, reader: createFileStoreReader([recDir]), log, metrics: createMetrics() });
-      const plain = await startPlainRelay();
+      const plain = await startPlainRelay(PORT);
       const s: Record<string, Sample[]> = { direct: [], plain: [], record: [], mock: [] };
       let recordDropped = 0;
       for (let r = 0; r < repeats; r++) {
