@@ -6,24 +6,16 @@
  * replay-player.ts: the same counters, cutoffs and reachability watch.
  */
 import type { NoiseLearner } from '../compare/noise.js';
-import type { Comparator } from '../compare/types.js';
-import type { Clock } from '../core/clock.js';
 import type { GrpcExchange, GrpcResponseRecord, HeaderPairs } from '../core/exchange.js';
-import type { Logger } from '../core/logger.js';
-import type { GateEvaluator } from '../gates/gate-evaluator.js';
-import type { RunMetrics } from '../gates/run-metrics.js';
-import { tallyJudgment } from './judged-tally.js';
+import { tallyJudgment, type PlayerJudging } from './judged-tally.js';
 import { grpcSamples } from '../judge/grpc-pair.js';
-import type { Judge } from '../judge/judge.js';
 import type { GrpcDescriptors } from '../protocols/grpc/descriptors.js';
 import { grpcEndpoint } from '../protocols/grpc/grpc-exchange.js';
-import type { BaselineReport } from '../report/baseline-report.js';
 import type { GrpcSender } from '../protocols/grpc/grpc-sender.js';
 import type { ReplayRun } from './replay-run.js';
-import type { ReplayStop } from './replay-stop.js';
 import { expandTemplates, type TemplateEnv } from './runtime-vars.js';
 
-export interface GrpcCallPlayerOptions {
+export interface GrpcCallPlayerOptions extends PlayerJudging {
   run: ReplayRun;
   target: string;
   sender: GrpcSender;
@@ -34,18 +26,6 @@ export interface GrpcCallPlayerOptions {
   env: TemplateEnv;
   descriptors: GrpcDescriptors | undefined;
   ignoredHeaders: ReadonlySet<string>;
-  warmup: number;
-  unreachableAfter: number;
-  judge: Judge;
-  comparator: Comparator;
-  noise: NoiseLearner | undefined;
-  noiseSamples: number;
-  evaluator: GateEvaluator;
-  metrics: RunMetrics;
-  baseline: BaselineReport | undefined;
-  stop: ReplayStop;
-  clock: Clock;
-  log: Logger;
 }
 
 export class GrpcCallPlayer {

@@ -5,26 +5,19 @@
  * also watches reachability: a target that answers nothing aborts the run.
  */
 import type { NoiseLearner } from '../compare/noise.js';
-import type { Comparator, ResponseSample } from '../compare/types.js';
-import type { Clock } from '../core/clock.js';
+import type { ResponseSample } from '../compare/types.js';
 import { readableBody } from '../core/content-coding.js';
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
-import type { Logger } from '../core/logger.js';
-import type { GateEvaluator } from '../gates/gate-evaluator.js';
-import type { RunMetrics } from '../gates/run-metrics.js';
-import { tallyJudgment } from './judged-tally.js';
-import type { Judge } from '../judge/judge.js';
+import { tallyJudgment, type PlayerJudging } from './judged-tally.js';
 import { endpointLabel } from '../metrics/route-template.js';
-import type { BaselineReport } from '../report/baseline-report.js';
 import type { HttpSender, SendOutcome } from './http-sender.js';
 import type { ReplayRun } from './replay-run.js';
 import { pathOf } from './replay-source.js';
-import type { ReplayStop } from './replay-stop.js';
 import { buildRequest, type OutgoingRequest, type RequestBuildOptions } from './request-builder.js';
 import { applyCaptures, parseJsonLoose, parseResponseJson, substituteJson, substituteUrl, type CompiledCapture, type SessionVars } from './runtime-vars.js';
 import type { ScheduledRequest, SessionContext } from './session-scheduler.js';
 
-export interface ReplayPlayerOptions {
+export interface ReplayPlayerOptions extends PlayerJudging {
   run: ReplayRun;
   target: string;
   sender: HttpSender;
@@ -33,21 +26,6 @@ export interface ReplayPlayerOptions {
   buildOpts: RequestBuildOptions;
   captures: readonly CompiledCapture[];
   maxBodyBytes: number;
-  /** requests sent first and not judged */
-  warmup: number;
-  /** consecutive failures with nothing answered after which the target counts as unreachable */
-  unreachableAfter: number;
-  judge: Judge;
-  comparator: Comparator;
-  noise: NoiseLearner | undefined;
-  /** self-comparison samples wanted per endpoint */
-  noiseSamples: number;
-  evaluator: GateEvaluator;
-  metrics: RunMetrics;
-  baseline: BaselineReport | undefined;
-  stop: ReplayStop;
-  clock: Clock;
-  log: Logger;
 }
 
 /** The recorded response with captured recorded values replaced by the candidate's. */
