@@ -43,6 +43,7 @@ import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } 
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
 import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
 import { createHttp2Pool } from './http2-translate.js';
+import { Http2Upstream } from './http2-upstream.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -127,8 +128,11 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
   // Opened on the first HTTP/2 request: most upstreams never see one.
-  let h2pool: Pool | undefined;
-  const h2Pool = () => (h2pool ??= createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
+  // h2c (prior knowledge) on Node's own session; over TLS undici's pool, which falls back to
+  // HTTP/1.1 when the origin's ALPN does not offer h2.
+  let h2upstream: Http2Upstream | Pool | undefined;
+  const h2Pool = () =>
+    (h2upstream ??= target.protocol === 'http:' ? new Http2Upstream(origin, { upstreamMs }) : createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
@@ -354,15 +358,16 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       await closed;
       clearTimeout(timer);
       await pool.close().catch(() => undefined);
-      await h2pool?.close().catch(() => undefined);
+      await h2upstream?.close().catch(() => undefined);
     },
   };
 }
 
-function dispatchUpstream(pool: Pool, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
+function dispatchUpstream(pool: Pool | Http2Upstream, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
   try {
     // undici takes async iterables as bodies too (lib/core/request.js); its typings list streams only.
-    pool.dispatch({ path, method, headers, body: body as Buffer | Readable | null }, handler as unknown as Dispatcher.DispatchHandler);
+    if (pool instanceof Http2Upstream) pool.dispatch(path, method, headers, body as Buffer | AsyncIterable<Buffer> | null, handler);
+    else pool.dispatch({ path, method, headers, body: body as Buffer | Readable | null }, handler as unknown as Dispatcher.DispatchHandler);
   } catch (err) {
     handler.onError(err as Error);
   }

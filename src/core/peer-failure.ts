@@ -32,6 +32,10 @@ const BY_CODE: Record<string, PeerFailureReason> = {
   EPIPE: 'reset',
   UND_ERR_SOCKET: 'reset',
   UND_ERR_CLOSED: 'reset',
+  // Node's http2: the peer reset the stream (RST_STREAM with an error code) or the session failed
+  ERR_HTTP2_STREAM_ERROR: 'reset',
+  ERR_HTTP2_SESSION_ERROR: 'reset',
+  ERR_HTTP2_GOAWAY_SESSION: 'reset',
   // undici: the body ended before its Content-Length (RFC 9112 §6.3: an incomplete message)
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'reset',
   HPE_HEADER_OVERFLOW: 'too_large',

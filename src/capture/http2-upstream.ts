@@ -1,0 +1,196 @@
+/**
+ * The record proxy's h2c upstream (HTTP/2 by prior knowledge, RFC 9113 §3.3)
+ * on Node's own http2 session, one stream per request (§5), so a held stream
+ * never delays another. It takes the same handler undici's dispatch does.
+ * Over TLS undici's pool stays, since it falls back to HTTP/1.1 when the
+ * origin's ALPN has no h2. Undici's HTTP/2 client on top of
+ * the same session was about 28% of the HTTP/2 proxy's CPU in a profile
+ * (docs/http.md, "HTTP/2 cost").
+ */
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+
+/** What undici's dispatch calls on a handler; ProxyHandler implements it. */
+export interface UpstreamHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onBodySent(chunk: Buffer): void;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: IncomingHttpHeaders | null): void;
+  onError(err: Error): void;
+}
+
+export interface Http2UpstreamOptions {
+  /** a stream with no activity for this long fails as a timeout, before or after its head */
+  upstreamMs: number;
+  /** a session without streams for this long is closed */
+  idleMs?: number;
+}
+
+/** Connection fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is kept only as `trailers`. */
+const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+export class Http2Upstream {
+  readonly #origin: string;
+  readonly #opts: Http2UpstreamOptions;
+  #session: ClientHttp2Session | undefined;
+  #isClosed = false;
+
+  constructor(origin: string, opts: Http2UpstreamOptions) {
+    this.#origin = origin;
+    this.#opts = opts;
+  }
+
+  #sessionNow(): ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const session = connect(this.#origin);
+    const forget = () => {
+      if (this.#session === session) this.#session = undefined;
+    };
+    // Each open stream gets the failure itself; the session only has to stop being handed out.
+    session.on('error', forget);
+    session.on('close', forget);
+    session.on('goaway', forget);
+    session.setTimeout(this.#opts.idleMs ?? 4_000, () => {
+      forget();
+      session.close();
+    });
+    this.#session = session;
+    return session;
+  }
+
+  dispatch(path: string, method: string, headers: readonly string[], body: Buffer | AsyncIterable<Buffer> | null, handler: UpstreamHandler): void {
+    if (this.#isClosed) {
+      handler.onError(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
+      return;
+    }
+    const head: OutgoingHttpHeaders = { ':method': method, ':path': path };
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = (headers[i] as string).toLowerCase();
+      const value = headers[i + 1] as string;
+      if (name === 'host') head[':authority'] = value;
+      if (CONNECTION_FIELDS.has(name) || (name === 'te' && value.toLowerCase() !== 'trailers')) continue;
+      const prev = head[name];
+      head[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.#sessionNow().request(head, { endStream: body === null });
+    } catch (err) {
+      handler.onError(err as Error);
+      return;
+    }
+    new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+  }
+
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    const s = this.#session;
+    this.#session = undefined;
+    if (s === undefined || s.closed) return;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
+
+/** One request's stream: its events turned into the handler's calls, once each, in undici's order. */
+class UpstreamStream {
+  readonly #stream: ClientHttp2Stream;
+  readonly #handler: UpstreamHandler;
+  #isFinished = false;
+  #hasHead = false;
+  #trailers: IncomingHttpHeaders | null = null;
+
+  constructor(stream: ClientHttp2Stream, handler: UpstreamHandler, upstreamMs: number) {
+    this.#stream = stream;
+    this.#handler = handler;
+    stream.setTimeout(upstreamMs, () => {
+      const code = this.#hasHead ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT';
+      this.#fail(codedError(code, `upstream sent nothing for ${upstreamMs} ms`));
+    });
+    stream.on('response', (h) => this.#onResponse(h));
+    stream.on('data', (chunk: Buffer) => {
+      if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
+    });
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      this.#trailers = t;
+    });
+    stream.on('end', () => {
+      if (this.#isFinished) return;
+      this.#isFinished = true;
+      handler.onComplete(this.#trailers);
+    });
+    stream.on('error', (err: Error) => this.#fail(err));
+    stream.on('close', () => {
+      if (!this.#isFinished) this.#fail(codedError('ECONNRESET', `upstream closed the stream before the answer was whole (code ${stream.rstCode ?? 0})`));
+    });
+    handler.onConnect((err) => {
+      if (this.#isFinished) return;
+      this.#fail(err ?? new Error('aborted'));
+    });
+  }
+
+  #onResponse(h: IncomingHttpHeaders): void {
+    if (this.#isFinished) return;
+    this.#hasHead = true;
+    const raw: Buffer[] = [];
+    for (const name of Object.keys(h)) {
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      const v = h[name];
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const one of v) raw.push(Buffer.from(name), Buffer.from(one));
+      else raw.push(Buffer.from(name), Buffer.from(String(v)));
+    }
+    const resume = () => {
+      if (!this.#stream.destroyed) this.#stream.resume();
+    };
+    if (!this.#handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
+  }
+
+  #fail(failure: Error): void {
+    if (this.#isFinished) return;
+    // A session that failed to connect cancels its streams with the socket's error as the cause (ECONNREFUSED, ...).
+    const cause = (failure as { code?: unknown; cause?: unknown }).code === 'ERR_HTTP2_STREAM_CANCEL' ? (failure as { cause?: unknown }).cause : undefined;
+    const err = cause instanceof Error ? cause : failure;
+    this.#isFinished = true;
+    if (!this.#stream.destroyed) this.#stream.close(constants.NGHTTP2_CANCEL);
+    this.#handler.onError(err);
+  }
+
+  send(body: Buffer | AsyncIterable<Buffer> | null): void {
+    if (body === null) return;
+    if (Buffer.isBuffer(body)) {
+      this.#handler.onBodySent(body);
+      this.#stream.end(body);
+      return;
+    }
+    void this.#pump(body);
+  }
+
+  async #pump(body: AsyncIterable<Buffer>): Promise<void> {
+    const stream = this.#stream;
+    try {
+      for await (const chunk of body) {
+        if (this.#isFinished) return;
+        this.#handler.onBodySent(chunk);
+        if (!stream.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              stream.off('drain', done);
+              stream.off('close', done);
+              resolve();
+            };
+            stream.on('drain', done);
+            stream.on('close', done);
+          });
+        }
+      }
+      if (!stream.destroyed) stream.end();
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  }
+}
