@@ -18,24 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { repoRoot } from './http-bench-load.js';
 import { startTarget } from './replay.bench.js';
 import { writeTraffic } from './replay-workers.bench.js';
+import type { CallFrame, CpuProfile, ProfileNode } from './cpuprofile-summary.js';
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
 
 export interface FrameShare {
   frame: string;
