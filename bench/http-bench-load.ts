@@ -57,13 +57,18 @@ export async function spawnServer(role: string, arg = '', nodeArgs: string[] = [
     url,
     child,
     cpuMicros: () =>
-      new Promise((resolve) => {
+      new Promise((resolve, reject) => {
+        // a server that died mid-bench fails the run instead of leaving it waiting for an answer
+        if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`bench server ${role} exited (${child.exitCode ?? child.signalCode})`));
+        const died = (code: number | null, signal: string | null) => reject(new Error(`bench server ${role} exited (${code ?? signal})`));
         const on = (m: { cpu?: { user: number; system: number } }) => {
           if (!m.cpu) return;
           child.off('message', on);
+          child.off('exit', died);
           resolve(m.cpu.user + m.cpu.system);
         };
         child.on('message', on);
+        child.once('exit', died);
         child.send('cpu');
       }),
     stop: () =>

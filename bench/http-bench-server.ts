@@ -6,7 +6,7 @@
  * "mem" with all of process.memoryUsage() (heap apart from buffers).
  */
 import { createServer, request as httpRequest, Agent } from 'node:http';
-import { createServer as createH2Server, createSecureServer as createH2SecureServer, type ServerHttp2Stream } from 'node:http2';
+import { connect as h2Connect, createServer as createH2Server, createSecureServer as createH2SecureServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,30 @@ async function main(): Promise<void> {
       });
       server.keepAliveTimeout = 60_000;
       ready(await listen(server));
+      return;
+    }
+    case 'node-h2': {
+      // the floor of any HTTP/2 proxy on Node: h2c in, one h2c session out, stream API on both sides, nothing recorded
+      const upstream = h2Connect(arg);
+      upstream.on('error', (err) => process.stderr.write(`node-h2 upstream: ${err.message}\n`));
+      const server = createH2Server();
+      server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+        const up = upstream.request(headers);
+        up.on('response', (h) => {
+          if (!stream.destroyed) stream.respond(h);
+        });
+        up.on('error', () => {
+          if (stream.destroyed) return;
+          if (!stream.headersSent) stream.respond({ ':status': 502 });
+          stream.end();
+        });
+        // a client that leaves mid-stream (h2load at the end of its run) cancels the upstream stream
+        stream.on('error', () => up.close());
+        stream.pipe(up);
+        up.pipe(stream);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      ready(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
       return;
     }
     case 'mock-doppel': {

@@ -61,6 +61,8 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
     'doppel record, h2 over TLS': await spawnServer('doppel-tls', h2Upstream.url),
     // what TLS alone costs, so the h2-over-TLS figure can be told apart from it
     'doppel record, HTTP/1.1 over TLS': await spawnServer('doppel-tls', h1Upstream.url),
+    // the floor any Node HTTP/2 proxy starts from: stream API both ways, nothing recorded
+    'plain Node h2c proxy': await spawnServer('node-h2', h2Upstream.url),
   };
   const nginxFound = await hasNginx();
   if (nginxFound) proxies['nginx h2c proxy (1 worker)'] = await startNginxH2cProxy(h1Upstream.url);
@@ -127,6 +129,8 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
   figures.set('h2tls_record_per_core_vs_h1_record', tlsRatio);
   figures.set('h2tls_record_per_core_vs_h1tls_record', perCore('doppel record, h2 over TLS') / perCore('doppel record, HTTP/1.1 over TLS'));
   figures.set('h2c_record_rps_vs_direct', median(rps['doppel record, h2c'] ?? []) / Math.max(1e-9, median(rps['direct h2c'] ?? [])));
+  figures.set('h2c_record_per_core_vs_node_h2c_proxy', perCore('doppel record, h2c') / perCore('plain Node h2c proxy'));
+  figures.set('node_h2c_proxy_per_core_vs_h1_record', perCore('plain Node h2c proxy') / perCore(h1));
   figures.set('h2_failed', failed);
   if (failed > 0) figures.flag(`${failed} request(s) failed during the HTTP/2 bench`);
   const nginxName = 'nginx h2c proxy (1 worker)';
