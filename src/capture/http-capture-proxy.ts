@@ -44,6 +44,7 @@ import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Ref
 import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
 import { createHttp2Pool } from './http2-translate.js';
 import { Http2Upstream } from './http2-upstream.js';
+import { UpstreamClients } from './upstream-clients.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -119,7 +120,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   const basePath = target.pathname.replace(/\/+$/, '');
   const hostOverride = opts.rewriteHost ? target.host : undefined;
   const upstreamMs = opts.timeouts.upstreamMs;
-  const pool = new Pool(origin, {
+  const pool = new UpstreamClients(origin, {
     headersTimeout: upstreamMs,
     bodyTimeout: upstreamMs,
     connect: { timeout: Math.min(upstreamMs, 10_000), ...opts.targetTls },
@@ -363,7 +364,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   };
 }
 
-function dispatchUpstream(pool: Pool | Http2Upstream, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
+function dispatchUpstream(pool: UpstreamClients | Pool | Http2Upstream, path: string, method: string, headers: string[], body: HeldBody | IncomingMessage | AsyncIterable<Buffer> | null, handler: ProxyHandler): void {
   try {
     // undici takes async iterables as bodies too (lib/core/request.js); its typings list streams only.
     if (pool instanceof Http2Upstream) pool.dispatch(path, method, headers, body as Buffer | AsyncIterable<Buffer> | null, handler);

@@ -86,7 +86,12 @@ export class ProxyHandler {
   #resumeUpstream: (() => void) | undefined;
   /** a Trailers-Only head not yet written (HTTP/2 clients) */
   #heldHead: { statusCode: number; statusText: string } | undefined;
-  readonly #onDrain = () => this.#resumeUpstream?.();
+  /** a 'drain' listener is on the response: added only when a write is refused, since most responses never are */
+  #awaitsDrain = false;
+  readonly #onDrain = () => {
+    this.#awaitsDrain = false;
+    this.#resumeUpstream?.();
+  };
 
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -113,7 +118,7 @@ export class ProxyHandler {
     this.#cancelHold?.();
     if (this.#done) return;
     this.#done = true;
-    this.res.off('drain', this.#onDrain);
+    this.#stopAwaitingDrain();
     // Cuts the upstream connection before the request completes (or, still queued, at onConnect).
     this.#abort?.(new Error('request refused as malformed'));
   }
@@ -135,7 +140,6 @@ export class ProxyHandler {
     this.resHeaders = headers;
     this.#resumeUpstream = resume;
     if (this.#done) return false;
-    this.res.on('drain', this.#onDrain);
     if (this.req.httpVersionMajor === 2 && isTrailersOnly(headers)) {
       // gRPC's Trailers-Only answer (status in one HEADERS frame that ends the stream, PROTOCOL-HTTP2.md):
       // written now, the head would go out without END_STREAM and a gRPC client would see a call with no status.
@@ -170,7 +174,18 @@ export class ProxyHandler {
   onData(chunk: Buffer): boolean {
     this.resTap?.add(chunk, true);
     if (this.#done || !this.#releaseHead()) return false;
-    return this.res.write(chunk);
+    if (this.res.write(chunk)) return true;
+    if (!this.#awaitsDrain) {
+      this.#awaitsDrain = true;
+      this.res.once('drain', this.#onDrain);
+    }
+    return false;
+  }
+
+  #stopAwaitingDrain(): void {
+    if (!this.#awaitsDrain) return;
+    this.#awaitsDrain = false;
+    this.res.off('drain', this.#onDrain);
   }
 
   onComplete(trailers: Parameters<typeof flatTrailers>[0]): void {
@@ -234,7 +249,7 @@ export class ProxyHandler {
   #complete(): void {
     if (this.#done) return;
     this.#done = true;
-    this.res.off('drain', this.#onDrain);
+    this.#stopAwaitingDrain();
     this.finish(this);
   }
 }

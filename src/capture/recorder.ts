@@ -14,6 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { contentEncodingOfRaw, DEFAULT_DECODE_LIMIT } from '../core/content-coding.js';
 import { redactBody, type Redactor } from '../core/redact.js';
 import type { SessionKeyer } from '../core/sessions.js';
+import { encodeExchange } from '../store/codec.js';
 import { storeDropReason, type ExchangeWriter, type LastFlush } from '../store/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toPairs } from '../protocols/http/hop-by-hop.js';
@@ -199,11 +200,24 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     // And only a slice per turn of the event loop: encoding shares the thread with proxying,
     // so a backlog must not hold client responses back.
     let n = 0;
-    while (queue.length > 0 && inFlightBytes < maxInFlight && n < DRAIN_SLICE) {
+    const batch: Exchange[] = [];
+    let lines: string[] | undefined;
+    let batchBytes = 0;
+    while (queue.length > 0 && inFlightBytes + batchBytes < maxInFlight && n < DRAIN_SLICE) {
       const raw = queue.poll() as RawHttpExchange;
-      write(raw);
       n++;
+      const ex = prepare(raw);
+      if (ex === undefined) continue;
+      if (opts.quotaBytes !== undefined) {
+        // The quota needs the encoded size now; the writer is handed the same text.
+        const line = encodeExchange(ex);
+        quotaUsed += Buffer.byteLength(line) + 1;
+        (lines ??= []).push(line);
+      }
+      batch.push(ex);
+      batchBytes += bodySize(raw.requestBody) + (raw.response ? bodySize(raw.response.body) : 0) + 512;
     }
+    if (batch.length > 0) hand(batch, lines, batchBytes);
     if (queue.length > 0 && inFlightBytes < maxInFlight) scheduleDrain(true);
     settleIdle();
   }
@@ -223,46 +237,69 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   // The writer's own counter lags while a batch is being written; keep an exact tally for the quota.
   let quotaUsed = writer.bytesWritten;
 
-  function write(raw: RawHttpExchange): void {
+  /** The exchange as stored, or undefined when it was dropped (quota, encoding failure) and counted. */
+  function prepare(raw: RawHttpExchange): Exchange | undefined {
     if (opts.quotaBytes !== undefined && Math.max(quotaUsed, writer.bytesWritten) >= opts.quotaBytes) {
       if (!quotaReached) {
         quotaReached = true;
         log.warn({ quotaBytes: opts.quotaBytes }, 'record quota reached: recording stops, proxying goes on');
       }
       drop('quota');
-      return;
+      return undefined;
     }
-    let ex: Exchange;
     try {
-      ex = encode(raw);
+      return encode(raw);
     } catch (err) {
       log.error({ err, id: raw.id }, 'cannot encode exchange');
       drop('store_error');
-      return;
+      return undefined;
     }
-    if (opts.quotaBytes !== undefined) quotaUsed += Buffer.byteLength(JSON.stringify(ex)) + 1;
-    const size = bodySize(raw.requestBody) + (raw.response ? bodySize(raw.response.body) : 0) + 512;
-    inFlightBytes += size;
-    pending++;
-    writer.append(ex).then(
-      () => {
-        recorded++;
-        recordedCounter(ex.service, ex.direction, ex.protocol).inc();
-        if (isTruncated(ex)) metrics.exchangesTruncated.inc({ service: ex.service });
-      },
-      (err: unknown) => {
-        drop(storeDropReason(err));
-        if (!storeErrorLogged) {
-          storeErrorLogged = true;
-          log.error({ err }, 'traffic store write failed: recording drops, proxying goes on');
-        }
-      },
-    ).finally(() => {
-      inFlightBytes -= size;
-      pending--;
+  }
+
+  /**
+   * One drain's exchanges go to the writer as one batch with one promise: a
+   * promise chain per exchange showed in the proxy's CPU profile.
+   */
+  function hand(batch: Exchange[], lines: string[] | undefined, bytes: number): void {
+    inFlightBytes += bytes;
+    pending += batch.length;
+    const written =
+      writer.appendBatch === undefined
+        ? // A writer without batches settles each exchange on its own, as append() always did.
+          Promise.allSettled(batch.map((ex) => writer.append(ex))).then((rs) => {
+            for (let i = 0; i < rs.length; i++) {
+              const r = rs[i] as PromiseSettledResult<void>;
+              if (r.status === 'fulfilled') written1(batch[i] as Exchange);
+              else failed(1, r.reason);
+            }
+          })
+        : writer.appendBatch(batch, lines).then(
+            () => {
+              for (const ex of batch) written1(ex);
+            },
+            (err: unknown) => failed(batch.length, err),
+          );
+    void written.finally(() => {
+      inFlightBytes -= bytes;
+      pending -= batch.length;
       if (queue.length > 0) scheduleDrain(true);
       else settleIdle();
     });
+  }
+
+  function written1(ex: Exchange): void {
+    recorded++;
+    recordedCounter(ex.service, ex.direction, ex.protocol).inc();
+    if (isTruncated(ex)) metrics.exchangesTruncated.inc({ service: ex.service });
+  }
+
+  function failed(n: number, err: unknown): void {
+    const reason = storeDropReason(err);
+    for (let i = 0; i < n; i++) drop(reason);
+    if (!storeErrorLogged) {
+      storeErrorLogged = true;
+      log.error({ err }, 'traffic store write failed: recording drops, proxying goes on');
+    }
   }
 
   /** The stored exchange: HTTP, or what a converter for its content type makes of it (gRPC). */
