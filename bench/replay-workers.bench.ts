@@ -110,6 +110,17 @@ const cannonCmd = (url: string, workers: number, amount: number): string[] => [
   `${url}/items/1`,
 ];
 
+/** One process sending with undici and nothing else: the replay's own client, at its cheapest. */
+const undiciCmd = (url: string, amount: number): string[] => [
+  process.execPath,
+  '--import',
+  'tsx',
+  join(repoRoot, 'bench/undici-load.ts'),
+  `${url}/items/1`,
+  String(amount),
+  String(CONNECTIONS_PER_WORKER),
+];
+
 export async function runReplayWorkersBench(opts: ReplayWorkersBenchOptions = {}): Promise<string> {
   const figures = opts.figures ?? noFigures;
   const quick = opts.quick === true;
@@ -119,6 +130,8 @@ export async function runReplayWorkersBench(opts: ReplayWorkersBenchOptions = {}
   const dir = await mkdtemp(join(tmpdir(), 'doppel-bench-workers-'));
   const target = await startTarget();
   const rows: string[] = [];
+  const undiciCpu: number[] = [];
+  let floorRow = '';
   try {
     const traffic = join(dir, 'traffic');
     const one = join(dir, 'one');
@@ -143,6 +156,23 @@ export async function runReplayWorkersBench(opts: ReplayWorkersBenchOptions = {}
         cpu.push(dCpu / cCpu);
         last = { dRate, cRate, dCpu, cCpu };
       }
+      if (w === 1) {
+        // The floor the contract's client sets: undici alone, one process, the same connections.
+        const floor: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          const uStart = await timed(undiciCmd(target.url, 1));
+          const u = await timed(undiciCmd(target.url, count));
+          if (u.code !== 0) throw new Error(`undici-load exited ${u.code}: ${u.stderr.slice(-500)}`);
+          const cStart = await timed(cannonCmd(target.url, 1, 1));
+          const c = await timed(cannonCmd(target.url, 1, count));
+          const uCpu = Math.max(0, u.cpuMs - uStart.cpuMs) / count;
+          floor.push(uCpu / (Math.max(1e-6, c.cpuMs - cStart.cpuMs) / count));
+          undiciCpu.push(uCpu);
+        }
+        figures.set('undici_alone_cpu_per_request_vs_autocannon', median(floor));
+        figures.set('workers_1_cpu_per_request_vs_undici_alone', last.dCpu / Math.max(1e-9, median(undiciCpu)));
+        floorRow = `undici alone (bench/undici-load.ts, ${CONNECTIONS_PER_WORKER} connections, one process): ${fmt(median(undiciCpu) * 1000)} µs CPU per request, ${fmt(median(floor), 2)}x autocannon's; doppel replay --workers 1 is ${fmt(last.dCpu / median(undiciCpu), 2)}x it.`;
+      }
       figures.set(`workers_${w}_rate_vs_autocannon`, median(rate));
       figures.set(`workers_${w}_cpu_per_request_vs_autocannon`, median(cpu));
       figures.set(`workers_${w}_rate_per_s`, last.dRate);
@@ -158,5 +188,7 @@ export async function runReplayWorkersBench(opts: ReplayWorkersBenchOptions = {}
     '| workers | doppel replay --workers | autocannon -w | rate ratio | doppel CPU/request | autocannon CPU/request | CPU ratio (floor 1.5x) |',
     '|---|---|---|---|---|---|---|',
     ...rows,
+    '',
+    floorRow,
   ].join('\n');
 }
