@@ -69,6 +69,14 @@ export abstract class JudgedPlayer {
     return this.#lastError;
   }
 
+  /** After the schedule: a run in which every exchange failed aborts, naming the target. */
+  abortIfNoneAnswered(): void {
+    const errors = this.#run.counts.errors;
+    if (this.#answered === 0 && errors > 0) {
+      this.#judging.stop.abort(`target unreachable: ${errors} ${this.#noun} to ${this.#target} failed, none answered (${this.#lastError ?? 'error'})`);
+    }
+  }
+
   /** Whether this exchange is one of the warmup ones, which are sent but not judged. */
   protected takeWarmup(): boolean {
     const isWarmup = this.#warmupLeft > 0;
