@@ -16,7 +16,7 @@ import { configuredDescriptors, type DescriptorSources } from '../protocols/grpc
 import { createGrpcSender } from '../protocols/grpc/grpc-sender.js';
 import { createGrpcTee } from './grpc-tee.js';
 import type { ShadowRun } from './shadow-run.js';
-import { createDropCounter, createShadowJudging, startShadowRun } from './shadow-judging.js';
+import { createDropCounter, createShadowJudging, startShadowRun, teeJudgingOf } from './shadow-judging.js';
 import { refuseShadowProblems, validateShadowConfig, type ShadowServiceOptions } from './shadow-service.js';
 import type { TeeStats } from './shadow-tee.js';
 
@@ -75,21 +75,14 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
   const candidate = createGrpcSender({ target: cfg.candidate as string, tls: tls.candidate, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
   // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
   const secondary = cfg.secondary === undefined ? undefined : createGrpcSender({ target: cfg.secondary, tls: tls.primary, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
-  const noise = judging.noise;
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const tee = createGrpcTee({
     candidate,
     secondary,
-    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
-    judge: judging.judge,
     descriptors,
     ignoredHeaders,
     decide: filter,
-    queueItems: cfg.queue_items,
-    maxQueueWaitMs: cfg.queue_wait_ms,
-    maxInFlight: cfg.max_in_flight,
-    drop,
-    log,
+    ...teeJudgingOf(judging, cfg, drop, log),
   });
   const started = startShadowRun(judging, { shadow: cfg, runId, now, tee, log });
   const shadowRun = started.run;

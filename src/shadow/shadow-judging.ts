@@ -88,6 +88,20 @@ export function createDropCounter(metric: Counter<'reason'>, also: (reason: Shad
   };
 }
 
+/** What the HTTP and gRPC tees are given alike: the judge, which copies the secondary answers too, the bounds of the queue and the drop counter. */
+export function teeJudgingOf(judging: ShadowJudging, cfg: Readonly<ResolvedShadow>, drop: (reason: ShadowDropReason) => void, log: Logger) {
+  const noise = judging.noise;
+  return {
+    wantsSecondary: noise === undefined ? undefined : (endpoint: string) => noise.wantsSample(endpoint),
+    judge: judging.judge,
+    queueItems: cfg.queue_items,
+    maxQueueWaitMs: cfg.queue_wait_ms,
+    maxInFlight: cfg.max_in_flight,
+    drop,
+    log,
+  };
+}
+
 export interface ShadowRunOf {
   shadow: Readonly<ResolvedShadow>;
   runId: string;

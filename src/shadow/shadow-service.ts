@@ -19,7 +19,7 @@ import { createCandidateClient } from './candidate-client.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
 import type { ShadowRun } from './shadow-run.js';
-import { createDropCounter, createShadowJudging, startShadowRun } from './shadow-judging.js';
+import { createDropCounter, createShadowJudging, startShadowRun, teeJudgingOf } from './shadow-judging.js';
 import { ShadowListeners } from './shadow-listeners.js';
 import { startPgMock } from '../mock/pg/server.js';
 import type { PgMock } from '../mock/pg/types.js';
@@ -125,7 +125,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const drop = createDropCounter(opts.metrics.shadowDropped, (reason) => shadowRun.drop(reason));
   const judging = createShadowJudging({ shadow: cfg, compare: opts.compare, gates: opts.gates, cutoffs: opts.cutoffs, runId, now, metrics: opts.metrics, drop, log });
   const tls = opts.tls ?? {};
-  const { noise, judge, pool } = judging;
+  const { pool } = judging;
   const candidate = createCandidateClient({
     url: cfg.candidate as string,
     timeoutMs,
@@ -143,14 +143,8 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const tee = createShadowTee({
     candidate,
     secondary,
-    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
-    judge,
     liveMocks: hasLiveMocks ? liveMocks : undefined,
-    queueItems: cfg.queue_items,
-    maxQueueWaitMs: cfg.queue_wait_ms,
-    maxInFlight: cfg.max_in_flight,
-    drop,
-    log,
+    ...teeJudgingOf(judging, cfg, drop, log),
   });
   const started = startShadowRun(judging, { shadow: cfg, runId, now, tee, log });
   const shadowRun = started.run;
