@@ -4,11 +4,11 @@
  * the recorded answer and the candidate's to the judge, with the baseline
  * run's duration and mismatch when there is one. The gRPC side of
  * replay-player.ts: warmup, counters, cutoff and reachability watch are the
- * ones both players inherit from judged-tally.ts.
+ * ones both players inherit from judged-player.ts.
  */
 import type { NoiseLearner } from '../compare/noise.js';
 import type { GrpcExchange, GrpcResponseRecord, HeaderPairs } from '../core/exchange.js';
-import { JudgedPlayer, type PlayerJudging } from './judged-tally.js';
+import { JudgedPlayer, type PlayerJudging } from './judged-player.js';
 import { grpcSamples } from '../judge/grpc-pair.js';
 import type { GrpcDescriptors } from '../protocols/grpc/descriptors.js';
 import { grpcEndpoint } from '../protocols/grpc/grpc-exchange.js';

@@ -12,7 +12,7 @@ import type { GateEvaluator } from '../gates/gate-evaluator.js';
 import type { RunMetrics } from '../gates/run-metrics.js';
 import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
 import type { RunReportWriter } from '../judge/run-report.js';
-import { startGateExport, type JudgedPlayer } from './judged-tally.js';
+import { startGateExport, type JudgedPlayer } from './judged-player.js';
 import type { MockCountsSource, ReplayResult } from './replay-options.js';
 import type { ReplayRun } from './replay-run.js';
 import type { SchedulerStats } from './session-scheduler.js';

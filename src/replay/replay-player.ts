@@ -2,13 +2,13 @@
  * Plays one recorded request: sends it to the target, carries captured
  * values into the session, takes noise samples, and hands the pair of the
  * recorded (or baseline-run) answer and the candidate's to the judge;
- * warmup, reachability, cutoff and counting are judged-tally.ts's.
+ * warmup, reachability, cutoff and counting are judged-player.ts's.
  */
 import type { NoiseLearner } from '../compare/noise.js';
 import type { ResponseSample } from '../compare/types.js';
 import { readableBody } from '../core/content-coding.js';
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
-import { JudgedPlayer, type PlayerJudging } from './judged-tally.js';
+import { JudgedPlayer, type PlayerJudging } from './judged-player.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import type { HttpSender, SendOutcome } from './http-sender.js';
 import type { ReplayRun } from './replay-run.js';

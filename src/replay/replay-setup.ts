@@ -16,7 +16,7 @@ import { createRunMetrics, type RunMetrics } from '../gates/run-metrics.js';
 import type { Judge } from '../judge/judge.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BaselineReport } from '../report/baseline-report.js';
-import type { PlayerJudging } from './judged-tally.js';
+import type { PlayerJudging } from './judged-player.js';
 import { createMockAdminClient } from './mock-admin-client.js';
 import type { MockCountsSource, ReplayDeps, ReplayOptions } from './replay-options.js';
 import type { ReplayRun } from './replay-run.js';
