@@ -7,6 +7,7 @@ import type { Writable } from 'node:stream';
 import type { LevelWithSilent } from 'pino';
 import type { ConfigOverrides } from '../config/overrides.js';
 import type { ResolvedConfig } from '../config/resolve.js';
+import { loadGatesFile } from '../config/load.js';
 import { readRuntimeEnv, type RuntimeEnv } from '../config/env.js';
 import type { ExitCode } from '../core/errors.js';
 
@@ -66,6 +67,14 @@ export type Bind = <O>(action: CommandAction<O>, source?: CommandConfigSource<O>
 
 export function createCommandContext(io: CliIO, globals: GlobalFlags, config: Readonly<ResolvedConfig>): CommandContext {
   return { io, runtime: readRuntimeEnv(io.env), globals, config };
+}
+
+/** quality_gates and cutoffs of the config, each replaced by the --gates file's when it has them. */
+export function gatesOf(ctx: CommandContext, gatesFile: string | undefined): Pick<ResolvedConfig, 'quality_gates' | 'cutoffs'> {
+  const { quality_gates, cutoffs } = ctx.config;
+  if (gatesFile === undefined) return { quality_gates, cutoffs };
+  const file = loadGatesFile(gatesFile, ctx.io.env);
+  return { quality_gates: file.quality_gates ?? quality_gates, cutoffs: file.cutoffs ?? cutoffs };
 }
 
 /** Commander collector for repeatable flags. */

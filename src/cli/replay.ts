@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { loadGatesFile } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { createDaemon } from '../daemon.js';
 import { createReplayRunsProvider } from '../admin/runs-provider.js';
@@ -8,7 +7,7 @@ import { runGrpcReplay } from '../replay/grpc-replay.js';
 import { usageError } from '../core/errors.js';
 import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
-import { collect, collectList, type CommandContext, type Bind } from './context.js';
+import { collect, collectList, gatesOf, type CommandContext, type Bind } from './context.js';
 import type { ExitCode } from '../core/errors.js';
 import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
 import { runLocalWorkers, type WorkersFlags } from './replay-workers.js';
@@ -84,13 +83,7 @@ async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<Ex
   const config = ctx.config;
   if (config.replay.protocol === 'grpc') checkGrpcFlags(flags);
   if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
-  let gates = config.quality_gates;
-  let cutoffs = config.cutoffs;
-  if (flags.gates !== undefined) {
-    const file = loadGatesFile(flags.gates, ctx.io.env);
-    if (file.quality_gates !== undefined) gates = file.quality_gates;
-    if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
-  }
+  const { quality_gates: gates, cutoffs } = gatesOf(ctx, flags.gates);
 
   const coordination = await openCoordination(flags, config.replay.run_id);
   const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });

@@ -1,11 +1,10 @@
 import { Option, type Command } from 'commander';
-import { loadGatesFile } from '../config/load.js';
 import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { createDaemon, proxyLimitsOf, proxyTimeoutsOf } from '../daemon.js';
 import { startShadowService } from '../shadow/shadow-service.js';
 import { startGrpcShadowService } from '../shadow/grpc-shadow.js';
-import { collect, type CommandContext, type Bind } from './context.js';
+import { collect, gatesOf, type CommandContext, type Bind } from './context.js';
 import { parseDepSpec } from './dep-spec.js';
 import type { TargetTls } from '../core/tls.js';
 
@@ -67,13 +66,7 @@ export async function shadowAction(flags: ShadowFlags, ctx: CommandContext): Pro
   if (cfg.listen === undefined || cfg.primary === undefined || cfg.candidate === undefined) {
     throw usageError('shadow needs --listen ADDR, --primary URL and --candidate URL (or shadow.listen/primary/candidate in the config file)');
   }
-  let gates = config.quality_gates;
-  let cutoffs = config.cutoffs;
-  if (flags.gates !== undefined) {
-    const file = loadGatesFile(flags.gates, ctx.io.env);
-    if (file.quality_gates !== undefined) gates = file.quality_gates;
-    if (file.cutoffs !== undefined) cutoffs = file.cutoffs;
-  }
+  const { quality_gates: gates, cutoffs } = gatesOf(ctx, flags.gates);
   const daemon = createDaemon({ config, runtime: ctx.runtime, logStream: ctx.io.stderr, reload: ctx.io.reload, cwd: ctx.io.cwd });
   try {
     const deps = new Map<string, TargetTls>();

@@ -3,11 +3,12 @@
  * over the recorded metadata), takes noise samples, and hands the pair of
  * the recorded answer and the candidate's to the judge, with the baseline
  * run's duration and mismatch when there is one. The gRPC side of
- * replay-player.ts: the same counters, cutoffs and reachability watch.
+ * replay-player.ts: warmup, counters, cutoff and reachability watch are the
+ * ones both players inherit from judged-player.ts.
  */
 import type { NoiseLearner } from '../compare/noise.js';
 import type { GrpcExchange, GrpcResponseRecord, HeaderPairs } from '../core/exchange.js';
-import { tallyJudgment, type PlayerJudging } from './judged-tally.js';
+import { JudgedPlayer, type PlayerJudging } from './judged-player.js';
 import { grpcSamples } from '../judge/grpc-pair.js';
 import type { GrpcDescriptors } from '../protocols/grpc/descriptors.js';
 import { grpcEndpoint } from '../protocols/grpc/grpc-exchange.js';
@@ -28,28 +29,14 @@ export interface GrpcCallPlayerOptions extends PlayerJudging {
   ignoredHeaders: ReadonlySet<string>;
 }
 
-export class GrpcCallPlayer {
+export class GrpcCallPlayer extends JudgedPlayer {
   readonly #o: GrpcCallPlayerOptions;
   readonly #overridden: ReadonlySet<string>;
-  #warmupLeft: number;
-  #answered = 0;
-  #consecutiveErrors = 0;
-  #lastError: string | undefined;
-  readonly #noiseStarted = new Map<string, number>();
-  isGatesDirty = false;
 
   constructor(opts: GrpcCallPlayerOptions) {
+    super(opts, opts.run, opts.target, 'calls');
     this.#o = opts;
-    this.#warmupLeft = opts.warmup;
     this.#overridden = new Set(opts.headers.map(([k]) => k.toLowerCase()));
-  }
-
-  get answered(): number {
-    return this.#answered;
-  }
-
-  get lastError(): string | undefined {
-    return this.#lastError;
   }
 
   #metadataOf(ex: GrpcExchange): HeaderPairs {
@@ -63,8 +50,7 @@ export class GrpcCallPlayer {
   async play(ex: GrpcExchange): Promise<void> {
     const o = this.#o;
     const endpoint = grpcEndpoint(ex);
-    const isWarmup = this.#warmupLeft > 0;
-    if (isWarmup) this.#warmupLeft--;
+    const isWarmup = this.takeWarmup();
     const metadata = this.#metadataOf(ex);
     const res = await o.sender.send(ex, metadata);
     const ep = o.run.endpoint(endpoint);
@@ -74,22 +60,10 @@ export class GrpcCallPlayer {
     const subject = { id: ex.id, at: o.clock.now(), method: 'POST', url: endpoint, endpoint };
     const baselineMs = o.baseline?.get(ex.id)?.durationMs;
     if (!res.ok) {
-      counts.errors++;
-      ep.errors++;
-      const error = `${res.error.code}: ${res.error.message}`;
-      this.#consecutiveErrors++;
-      this.#lastError = error;
-      o.metrics.recordReplayResult(endpoint, 'error');
-      if (!isWarmup) {
-        o.judge.unanswered({ ...subject, baselineStatus: ex.grpc.response?.status ?? -1, baselineMs, error });
-        this.isGatesDirty = true;
-        this.#checkCutoff();
-      }
-      this.#checkReachable(error);
+      this.countFailure({ ...subject, baselineStatus: ex.grpc.response?.status ?? -1, baselineMs, error: `${res.error.code}: ${res.error.message}` }, isWarmup);
       return;
     }
-    this.#answered++;
-    this.#consecutiveErrors = 0;
+    this.countAnswered();
     const recorded = ex.grpc.response;
     if (o.noise !== undefined) await this.#learnNoise(o.noise, ex, metadata, endpoint, res.response);
     if (isWarmup) {
@@ -104,40 +78,26 @@ export class GrpcCallPlayer {
     const s = grpcSamples(endpoint, { response: recorded }, { response: res.response, durationMs: res.durationMs }, o.descriptors, o.ignoredHeaders);
     const isKnownMismatch = o.baseline === undefined ? undefined : o.baseline.hasMismatch(ex.id);
     const judgment = await o.judge.judge({ ...subject, baseline: s.baseline, candidate: s.candidate, baselineMs, isKnownMismatch, extraDiffs: s.extraDiffs, extraFlags: s.flags });
-    if (judgment === undefined) return;
-    this.isGatesDirty = true;
-    tallyJudgment(o.run, o.metrics, endpoint, judgment.outcome.isMatch, isKnownMismatch);
-    this.#checkCutoff();
-  }
-
-  #checkReachable(error: string): void {
-    const o = this.#o;
-    const n = this.#consecutiveErrors;
-    if (this.#answered === 0 && n >= o.unreachableAfter) o.stop.abort(`target unreachable: ${n} calls to ${o.target} failed, none answered (${error})`);
-    else if (n >= o.unreachableAfter * 5) o.stop.abort(`target unreachable: ${n} consecutive calls to ${o.target} failed (${error})`);
-  }
-
-  #checkCutoff(): void {
-    const reason = this.#o.evaluator.cutoff();
-    if (reason !== undefined) this.#o.stop.abort(`cutoff: ${reason}`);
+    this.countJudged(endpoint, judgment, isKnownMismatch);
   }
 
   async #learnNoise(learner: NoiseLearner, ex: GrpcExchange, metadata: HeaderPairs, endpoint: string, first: GrpcResponseRecord): Promise<void> {
     const o = this.#o;
-    const started = this.#noiseStarted.get(endpoint) ?? 0;
-    if (started >= o.noiseSamples || !learner.wantsSample(endpoint)) return;
-    this.#noiseStarted.set(endpoint, started + 1);
     // As for HTTP: with a secondary the pair is recorded vs secondary (Diffy's primary and secondary),
     // without one the target answers the same call a second time.
-    const again = await (o.secondary ?? o.sender).send(ex, metadata);
-    if (!again.ok) {
-      this.#noiseStarted.set(endpoint, (this.#noiseStarted.get(endpoint) ?? 1) - 1);
-      return;
-    }
-    o.run.counts.noiseSamples++;
-    const base = o.secondary === undefined ? first : ex.grpc.response;
-    if (base === null) return;
-    const s = grpcSamples(endpoint, { response: base }, { response: again.response }, o.descriptors, o.ignoredHeaders);
-    learner.observe(endpoint, o.comparator.compare(s.baseline, s.candidate, endpoint));
+    await this.sampleNoise(
+      learner,
+      endpoint,
+      async () => {
+        const again = await (o.secondary ?? o.sender).send(ex, metadata);
+        return again.ok ? again.response : undefined;
+      },
+      (again) => {
+        const base = o.secondary === undefined ? first : ex.grpc.response;
+        if (base === null) return;
+        const s = grpcSamples(endpoint, { response: base }, { response: again }, o.descriptors, o.ignoredHeaders);
+        learner.observe(endpoint, o.comparator.compare(s.baseline, s.candidate, endpoint));
+      },
+    );
   }
 }

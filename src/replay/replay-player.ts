@@ -1,14 +1,14 @@
 /**
  * Plays one recorded request: sends it to the target, carries captured
  * values into the session, takes noise samples, and hands the pair of the
- * recorded (or baseline-run) answer and the candidate's to the judge. It
- * also watches reachability: a target that answers nothing aborts the run.
+ * recorded (or baseline-run) answer and the candidate's to the judge;
+ * warmup, reachability, cutoff and counting are judged-player.ts's.
  */
 import type { NoiseLearner } from '../compare/noise.js';
 import type { ResponseSample } from '../compare/types.js';
 import { readableBody } from '../core/content-coding.js';
 import { decodeBody, type HttpExchange } from '../core/exchange.js';
-import { tallyJudgment, type PlayerJudging } from './judged-tally.js';
+import { JudgedPlayer, type PlayerJudging } from './judged-player.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import type { HttpSender, SendOutcome } from './http-sender.js';
 import type { ReplayRun } from './replay-run.js';
@@ -55,28 +55,12 @@ function recordedSample(ex: HttpExchange): ResponseSample | undefined {
   return { status: r.status, headers: r.headers, body: decodeBody(r.body, r.bodyEncoding), durationMs: ex.durationMs };
 }
 
-export class ReplayPlayer {
+export class ReplayPlayer extends JudgedPlayer {
   readonly #o: ReplayPlayerOptions;
-  #warmupLeft: number;
-  #answered = 0;
-  #consecutiveErrors = 0;
-  #lastError: string | undefined;
-  /** Samples started per endpoint: sessions run in parallel, so the learner's own count lags behind. */
-  readonly #noiseStarted = new Map<string, number>();
-  /** set when a judgment changed the gate values since they were last exported */
-  isGatesDirty = false;
 
   constructor(opts: ReplayPlayerOptions) {
+    super(opts, opts.run, opts.target, 'requests');
     this.#o = opts;
-    this.#warmupLeft = opts.warmup;
-  }
-
-  get answered(): number {
-    return this.#answered;
-  }
-
-  get lastError(): string | undefined {
-    return this.#lastError;
   }
 
   async play(req: ScheduledRequest, session: SessionContext): Promise<void> {
@@ -85,8 +69,7 @@ export class ReplayPlayer {
     const method = ex.http.request.method.toUpperCase();
     const url = pathOf(ex.http.request.url);
     const endpoint = endpointLabel(method, url);
-    const isWarmup = this.#warmupLeft > 0;
-    if (isWarmup) this.#warmupLeft--;
+    const isWarmup = this.takeWarmup();
     const out = buildRequest(ex, session.vars, o.buildOpts);
     const res = await o.sender.send(out);
     const ep = o.run.endpoint(endpoint);
@@ -98,16 +81,15 @@ export class ReplayPlayer {
       }
       counts.sent++;
       ep.sent++;
-      counts.errors++;
-      ep.errors++;
-      this.#failed(ex, method, url, endpoint, `${res.error.code}: ${res.error.message}`, isWarmup);
+      const error = `${res.error.code}: ${res.error.message}`;
+      const baselineMs = o.baseline?.get(ex.id)?.durationMs;
+      this.countFailure({ id: ex.id, at: o.clock.now(), method, url, endpoint, baselineStatus: ex.http.response?.status ?? 0, baselineMs, error }, isWarmup);
       o.log.debug({ exchangeId: ex.id, endpoint, err: res.error }, 'request failed');
       return;
     }
     counts.sent++;
     ep.sent++;
-    this.#answered++;
-    this.#consecutiveErrors = 0;
+    this.countAnswered();
     const cand = res.sample;
 
     if (o.captures.length > 0) {
@@ -138,59 +120,24 @@ export class ReplayPlayer {
     const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars, o.maxBodyBytes) : recorded;
     const isKnownMismatch = o.baseline === undefined ? undefined : o.baseline.hasMismatch(ex.id);
     const judgment = await o.judge.judge({ id: ex.id, at: o.clock.now(), method, url, endpoint, baseline: base, candidate: cand, baselineMs, isKnownMismatch });
-    if (judgment === undefined) return;
-    this.isGatesDirty = true;
-    tallyJudgment(o.run, o.metrics, endpoint, judgment.outcome.isMatch, isKnownMismatch);
-    this.#checkCutoff();
-  }
-
-  /** A request the target did not answer: judged as an error (after warmup), and a step towards unreachable. */
-  #failed(ex: HttpExchange, method: string, url: string, endpoint: string, error: string, isWarmup: boolean): void {
-    const o = this.#o;
-    this.#consecutiveErrors++;
-    this.#lastError = error;
-    o.metrics.recordReplayResult(endpoint, 'error');
-    if (!isWarmup) {
-      o.judge.unanswered({
-        id: ex.id,
-        at: o.clock.now(),
-        method,
-        url,
-        endpoint,
-        baselineStatus: ex.http.response?.status ?? 0,
-        baselineMs: o.baseline?.get(ex.id)?.durationMs,
-        error,
-      });
-      this.isGatesDirty = true;
-      this.#checkCutoff();
-    }
-    const n = this.#consecutiveErrors;
-    if (this.#answered === 0 && n >= o.unreachableAfter) {
-      o.stop.abort(`target unreachable: ${n} requests to ${o.target} failed, none answered (${error})`);
-    } else if (n >= o.unreachableAfter * 5) {
-      o.stop.abort(`target unreachable: ${n} consecutive requests to ${o.target} failed (${error})`);
-    }
-  }
-
-  #checkCutoff(): void {
-    const reason = this.#o.evaluator.cutoff();
-    if (reason !== undefined) this.#o.stop.abort(`cutoff: ${reason}`);
+    this.countJudged(endpoint, judgment, isKnownMismatch);
   }
 
   async #learnNoise(learner: NoiseLearner, ex: HttpExchange, out: OutgoingRequest, endpoint: string, first: SendOutcome & { ok: true }): Promise<void> {
     const o = this.#o;
-    const started = this.#noiseStarted.get(endpoint) ?? 0;
-    if (started >= o.noiseSamples || !learner.wantsSample(endpoint)) return;
-    this.#noiseStarted.set(endpoint, started + 1);
     // With a secondary (a second baseline instance) the pair is recorded vs secondary, as Diffy pairs
     // primary and secondary; without, the target answers the same request a second time.
-    const again = await (o.secondary ?? o.sender).send(out);
-    if (!again.ok) {
-      this.#noiseStarted.set(endpoint, (this.#noiseStarted.get(endpoint) ?? 1) - 1);
-      return;
-    }
-    o.run.counts.noiseSamples++;
-    const base = o.secondary === undefined ? first.sample : recordedSample(ex);
-    if (base !== undefined) learner.observe(endpoint, o.comparator.compare(base, again.sample, endpoint));
+    await this.sampleNoise(
+      learner,
+      endpoint,
+      async () => {
+        const again = await (o.secondary ?? o.sender).send(out);
+        return again.ok ? again.sample : undefined;
+      },
+      (again) => {
+        const base = o.secondary === undefined ? first.sample : recordedSample(ex);
+        if (base !== undefined) learner.observe(endpoint, o.comparator.compare(base, again, endpoint));
+      },
+    );
   }
 }

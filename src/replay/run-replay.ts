@@ -4,128 +4,43 @@
  * replay` is a thin CLI over `runReplay`; `doppel run` calls it in-process
  * with its own config, in-process mock counts and a baseline phase. The
  * steps live beside it: the source (replay-source.ts), the stop
- * (replay-stop.ts), one request played and judged (replay-player.ts).
+ * (replay-stop.ts), one request played and judged (replay-player.ts), and
+ * what it does alike with gRPC replay (grpc-replay.ts) before the schedule
+ * (replay-setup.ts) and after it (replay-outcome.ts).
  */
 import { availableParallelism } from 'node:os';
-import { createComparator } from '../compare/comparator.js';
-import { createNoiseLearner } from '../compare/noise.js';
-import type { Clock } from '../core/clock.js';
-import { DoppelError, ExitCode, usageError } from '../core/errors.js';
+import { ExitCode } from '../core/errors.js';
 import type { HttpExchange } from '../core/exchange.js';
 import { newRunId } from '../core/ids.js';
-import type { Logger } from '../core/logger.js';
-import { loadTargetTls, type TargetTls } from '../core/tls.js';
-import type { CutoffsConfig } from '../config/schema.js';
-import type { ResolvedCompare, ResolvedReplay } from '../config/resolve.js';
-import { LATENCY_GATES } from '../config/gate-expression.js';
-import { createGateEvaluator } from '../gates/gate-evaluator.js';
-import { createRunMetrics } from '../gates/run-metrics.js';
-import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
+import { loadTargetTls } from '../core/tls.js';
+import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { createJudge } from '../judge/judge.js';
 import { createJudgePool } from '../judge/judge-pool.js';
 import { createRunReportWriter } from '../judge/run-report.js';
-import type { Metrics } from '../metrics/metrics.js';
 import { readBaselineReport } from '../report/baseline-report.js';
 import { openStoreReader } from '../store/open-store.js';
-import type { ExchangeReader } from '../store/types.js';
-import { createSessionKeyer, parseSessionKey } from '../core/sessions.js';
 import { createHttpSender, type HttpSender } from './http-sender.js';
-import { createMockAdminClient } from './mock-admin-client.js';
+import type { ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
+import { baselineNameOf, endReplayRun, playSchedule, replayResultOf, writeReplayReport } from './replay-outcome.js';
 import { ReplayPlayer } from './replay-player.js';
 import { ReplayRun, type ReplayCounts } from './replay-run.js';
+import { checkLatencyGates, checkTrafficAndTarget, createReplayJudgeParts, mockCountsSourceOf, playerJudgingOf, showReplayRun, trafficDirsOf } from './replay-setup.js';
 import { checkTrafficDirs, countInbound, openReplaySource } from './replay-source.js';
 import { ReplayStop } from './replay-stop.js';
 import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
-import { followLiveWorkers, shareOf, type ShareChange } from './run-share.js';
-import { scheduleSessions, type SchedulerStats, type Timing } from './session-scheduler.js';
+import { followLiveWorkers, shareOf } from './run-share.js';
+import { scheduleSessions, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
-import type { Coordinator } from './coordinate/types.js';
-import { startGateExport } from './judged-tally.js';
 
-export interface MockCountsSource {
-  start(): Promise<void>;
-  delta(): Promise<MockCounts>;
-}
-
-export interface ReplayOptions {
-  /** defaults to replay.run_id, else a fresh id */
-  runId?: string;
-  /**
-   * `sessions.key` of the configuration. A header, cookie or JWT claim key groups
-   * exchanges recorded one session per exchange (recorded without that key) by
-   * the recorded request, so the sessions the configuration names replay in order.
-   */
-  sessionKey?: string;
-  replay: Readonly<ResolvedReplay>;
-  /** replay.target_tls read by the caller (paths resolved against its working directory); read here when absent */
-  targetTls?: TargetTls | undefined;
-  compare: Readonly<ResolvedCompare>;
-  gates: Readonly<Record<string, string>>;
-  cutoffs: Readonly<CutoffsConfig>;
-  /** environment for {{env.NAME}} */
-  vars: Readonly<Record<string, string | undefined>>;
-  /** stops sending; the report is still written and the run counts as aborted */
-  signal?: AbortSignal;
-  /** reads traffic from here instead of replay.traffic directories */
-  reader?: ExchangeReader;
-  /** in-process mock counts; else replay.mock_admin URLs are asked */
-  mockCounts?: MockCountsSource;
-  /** bearer token for replay.mock_admin URLs */
-  adminToken?: string;
-  /** prints what would be sent and sends nothing */
-  dryRun?: (line: string) => void;
-  /**
-   * joins a run shared by several workers (coordinate/): sessions come from the coordinator, rate
-   * and concurrency are split across the live workers, and the last worker writes the merged report
-   */
-  coordination?: { coordinator: Coordinator; pollMs: number; isLoadOnly?: boolean };
-}
-
-export interface ReplayDeps {
-  log: Logger;
-  metrics: Metrics;
-  clock: Clock;
-  /** called once the run exists (admin API, progress view) */
-  observe?: (run: ReplayRun) => void;
-}
-
-export interface ReplayResult {
-  runId: string;
-  verdict: Verdict;
-  exitCode: ExitCode;
-  abortReason: string | undefined;
-  gates: GateResult[];
-  counts: ReplayCounts;
-  reportDir: string | undefined;
-  /**
-   * coordinated runs: whether this worker wrote the merged report, the sessions it sent again, and
-   * its share of the run's rate and concurrency each time the live workers changed (the first at start)
-   */
-  shard?: { isReporter: boolean; resent: number; shares: ShareChange[] };
-  /** requests per second actually sent */
-  achievedRate: number;
-  /** pairs compared in the judge's worker threads (over replay.judge_inline_bytes), off the sending loop */
-  judgedOffLoop: number;
-  /** --rate when given */
-  targetRate: number | undefined;
-  /** share of the target rate not reached (0 when reached) */
-  rateShortfall: number | undefined;
-  schedule: { lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; maxBuffered: number };
-  mockCounts: MockCounts | undefined;
-}
+export type { MockCountsSource, ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
 
 const DEFAULT_WINDOW = 10_000;
 /** Diff samples the live view keeps (GET /api/runs/:id). */
 const DIFF_SAMPLES = 20;
 const SESSION_MEMORY = 10_000;
-
-function asList(v: string | readonly string[] | undefined): string[] {
-  if (v === undefined) return [];
-  return typeof v === 'string' ? [v] : [...v];
-}
 
 function originOf(target: string): string {
   return new URL(target).origin;
@@ -137,19 +52,11 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const runId = options.runId ?? cfg.run_id ?? newRunId(clock.now());
 
   // --- validation: every problem found here is exit 2, before anything is sent
-  const dirs = asList(cfg.traffic);
-  if (options.reader === undefined && dirs.length === 0) throw usageError('replay.traffic: no traffic directory given (--traffic DIR[,DIR...])');
-  if (cfg.target === undefined && options.dryRun === undefined) throw usageError('replay.target: no target given (--target URL)');
+  const dirs = trafficDirsOf(cfg.traffic);
+  checkTrafficAndTarget(options, dirs, options.dryRun === undefined);
   const target = cfg.target ?? 'http://127.0.0.1';
   const hasBaselineRun = cfg.baseline !== undefined;
-  for (const g of LATENCY_GATES) {
-    if (options.gates[g] !== undefined && !hasBaselineRun) {
-      throw new DoppelError(
-        'DOPPEL_CONFIG_INVALID',
-        `quality_gates.${g}: a latency gate needs a baseline run (--baseline DIR): recorded production durations are not comparable with this machine's`,
-      );
-    }
-  }
+  checkLatencyGates(options.gates, hasBaselineRun);
   const filter = createRequestFilter(cfg.include ?? [], cfg.exclude ?? []);
   const captures = compileCaptures(cfg.captures);
   const { max_delay_ms: maxDelayMs, timeout_ms: timeoutMs, duration_ms: durationMs } = cfg;
@@ -167,10 +74,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
 
   // --- the judge
   const compare = options.compare;
-  const noise = compare.learn_noise > 0 ? createNoiseLearner({ samplesPerEndpoint: compare.learn_noise, confidence: compare.noise_confidence }) : undefined;
-  const comparator = createComparator(compare);
-  const runMetrics = createRunMetrics(metrics, runId, 'replay');
-  const evaluator = createGateEvaluator({ gates: options.gates, cutoffs: options.cutoffs, hasLatencyBaseline: hasBaselineRun });
+  const parts = createReplayJudgeParts(options, runId, metrics);
+  const { noise, comparator, evaluator, runMetrics } = parts;
   const baseline = cfg.baseline === undefined ? undefined : await readBaselineReport(cfg.baseline);
   // A coordinated worker writes no report of its own: the last one writes the merged one.
   const report = cfg.report === undefined || options.coordination !== undefined ? undefined : createRunReportWriter(cfg.report, { maxDecodedBytes: maxBodyBytes });
@@ -190,7 +95,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
             hasLatencyBaseline: hasBaselineRun,
             noiseConfidence: compare.noise_confidence,
             target,
-            baseline: cfg.baseline === undefined ? 'recorded responses' : `baseline run ${cfg.baseline}`,
+            baseline: baselineNameOf(cfg.baseline),
             startedAt,
           },
           isCollectingLines: cfg.report !== undefined,
@@ -217,16 +122,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     onSaturated: () => undefined,
     log: runLog,
   });
-  const mockSource =
-    options.mockCounts ?? (cfg.mock_admin !== undefined && cfg.mock_admin.length > 0 ? createMockAdminClient(cfg.mock_admin, options.adminToken) : undefined);
+  const mockSource = mockCountsSourceOf(options);
 
   const run = new ReplayRun(runId, target, startedAt, () => clock.monotonic());
   const inbound = options.reader === undefined ? await countInbound(dirs) : undefined;
   const limit = cfg.limit;
   run.expectedTotal = limit === undefined ? inbound : inbound === undefined ? limit : Math.min(limit, inbound);
-  run.reportDir = cfg.report;
-  run.showSamples(() => judge.samples());
-  deps.observe?.(run);
+  showReplayRun(run, { reportDir: cfg.report, judge, deps });
 
   const stop = new ReplayStop({ signal: options.signal, durationMs, log: runLog });
   const sessionOf = replaySessionKeyer(options.sessionKey);
@@ -273,70 +175,44 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     buildOpts,
     captures,
     maxBodyBytes,
-    warmup: cfg.warmup,
-    unreachableAfter: Math.max(3, Math.min(options.cutoffs.min_requests, 20)),
-    judge,
-    comparator,
-    noise,
-    noiseSamples: compare.learn_noise,
-    evaluator,
-    metrics: runMetrics,
-    baseline,
-    stop,
-    clock,
-    log: runLog,
+    ...playerJudgingOf(options, parts, { judge, baseline, stop, clock, log: runLog }),
   });
 
-
-  let mockCounts: MockCounts | undefined;
-  const gateExport = startGateExport(player, run, evaluator, runMetrics);
   // Workers that join late or are lost change every live worker's share.
   runShare?.start();
-  let stats: SchedulerStats;
-  try {
-    if (mockSource !== undefined) await mockSource.start();
-    runLog.info({ target, timing, workers, ...(shard === undefined ? {} : { liveWorkers: share }) }, 'replay started');
-    const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
-    stats = await scheduleSessions({
-      // A worker leases a few sessions ahead of its senders, so the others get theirs.
-      source: shard?.exchanges(() => scheduleShare?.workers ?? workers, stop.signal) ?? source.exchanges,
-      ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
-      workers,
-      timing,
-      ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
-      window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : () => Math.max(8, (scheduleShare?.workers ?? workers) * 2),
-      sessionMemory: SESSION_MEMORY,
-      clock,
-      signal: stop.signal,
-      play:
-        shard === undefined
-          ? (req, session) => player.play(req, session)
-          : async (req, session) => {
-              await player.play(req, session);
-              if (!stop.signal.aborted) shard.played(req.exchange.id);
-            },
-    });
-    if (player.answered === 0 && run.counts.errors > 0) {
-      stop.abort(`target unreachable: ${run.counts.errors} requests to ${target} failed, none answered (${player.lastError ?? 'error'})`);
-    }
-    if (mockSource !== undefined) {
-      try {
-        mockCounts = await mockSource.delta();
-        evaluator.addMockCounts(mockCounts);
-      } catch (err) {
-        runLog.warn({ err }, 'could not read mock counts at the end of the run');
-      }
-    }
-  } finally {
-    gateExport.stop();
-    runShare?.stop();
-    stop.dispose();
-    await Promise.all(senders.map((s) => s.close()));
-    await pool?.close();
-  }
+  const { stats, mockCounts } = await playSchedule({
+    player, run, judging: parts, mockSource, log: runLog,
+    schedule: () => {
+      runLog.info({ target, timing, workers, ...(shard === undefined ? {} : { liveWorkers: share }) }, 'replay started');
+      const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
+      return scheduleSessions({
+        // A worker leases a few sessions ahead of its senders, so the others get theirs.
+        source: shard?.exchanges(() => scheduleShare?.workers ?? workers, stop.signal) ?? source.exchanges,
+        ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
+        workers,
+        timing,
+        ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
+        window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : () => Math.max(8, (scheduleShare?.workers ?? workers) * 2),
+        sessionMemory: SESSION_MEMORY,
+        clock,
+        signal: stop.signal,
+        play:
+          shard === undefined
+            ? (req, session) => player.play(req, session)
+            : async (req, session) => {
+                await player.play(req, session);
+                if (!stop.signal.aborted) shard.played(req.exchange.id);
+              },
+      });
+    },
+    release: async () => {
+      runShare?.stop();
+      stop.dispose();
+      await Promise.all(senders.map((s) => s.close()));
+      await pool?.close();
+    },
+  });
 
-  player.isGatesDirty = true;
-  gateExport.exportNow();
   let gates = run.gates;
   let abortReason = stop.abortReason;
   let isReporter = false;
@@ -351,58 +227,22 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     run.gates = gates;
   }
   // A worker that did not write the merged report has done its share: its own gates are not the run's.
-  const isShare = shard !== undefined && !isReporter;
-  const verdict: Verdict = abortReason !== undefined ? 'aborted' : !isShare && gates.some((g) => !g.isPassing) ? 'fail' : 'pass';
-  run.verdict = verdict;
-  run.abortReason = abortReason;
-  run.finishedAt = new Date(clock.now()).toISOString();
-  const elapsedS = stats.elapsedMs / 1000;
-  const achievedRate = elapsedS > 0 ? run.counts.sent / elapsedS : 0;
-  const targetRate = cfg.rate;
-  let rateShortfall: number | undefined;
-  if (targetRate !== undefined) {
-    // Rate over the span the schedule asked for: a run cut short by a stop is not a shortfall.
-    const wanted = stats.started > 1 ? ((stats.started - 1) * 1000) / targetRate : 0;
-    const took = stats.elapsedMs;
-    rateShortfall = wanted > 0 && took > wanted ? 1 - wanted / took : 0;
-  }
-  if (report !== undefined && shard === undefined) {
-    await report.write(
-      {
-        runId,
-        mode: 'replay',
-        startedAt: run.startedAt,
-        finishedAt: run.finishedAt,
-        verdict,
-        abortReason,
-        baseline: cfg.baseline === undefined ? 'recorded responses' : `baseline run ${cfg.baseline}`,
-        target,
-        evaluator,
-        noise: noise?.learned() ?? [],
-      },
-      {},
-      true,
-    );
-  }
-  const result: ReplayResult = {
-    runId,
-    verdict,
-    exitCode: verdict === 'aborted' ? ExitCode.aborted : verdict === 'fail' ? ExitCode.gateFailed : ExitCode.ok,
-    abortReason,
+  const end = endReplayRun(run, abortReason, gates, shard !== undefined && !isReporter, clock);
+  if (report !== undefined && shard === undefined) await writeReplayReport(report, run, end, { baselineDir: cfg.baseline, evaluator, noise });
+  const result = replayResultOf({
+    run,
+    end,
     gates,
-    counts: { ...run.counts },
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
     ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [] } }),
-    achievedRate,
     judgedOffLoop: judge.offloaded,
-    targetRate,
-    rateShortfall,
-    schedule: { lagP50Ms: stats.lag.quantile(0.5), lagP99Ms: stats.lag.quantile(0.99), lagMaxMs: stats.lag.max, maxBuffered: stats.maxBuffered },
+    targetRate: cfg.rate,
+    stats,
     mockCounts,
-  };
+  });
   const { corrupt, skippedOther, filtered } = source.skips;
   runLog.info(
-    { verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(achievedRate), lagP99Ms: result.schedule.lagP99Ms, judgedOffLoop: judge.offloaded },
+    { verdict: end.verdict, counts: result.counts, corrupt, skippedOther, filtered, achievedRate: Math.round(result.achievedRate), lagP99Ms: result.schedule.lagP99Ms, judgedOffLoop: judge.offloaded },
     'replay finished',
   );
   return result;

@@ -9,16 +9,15 @@
 import { startGrpcCapture, type GrpcCapture } from '../capture/grpc-capture.js';
 import { createRecordFilter } from '../capture/record-filter.js';
 import type { ResolvedShadow } from '../config/resolve.js';
-import { DoppelError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
 import { compilePath } from '../core/json-path.js';
 import { createRedactor } from '../core/redact.js';
 import { configuredDescriptors, type DescriptorSources } from '../protocols/grpc/configured-descriptors.js';
 import { createGrpcSender } from '../protocols/grpc/grpc-sender.js';
 import { createGrpcTee } from './grpc-tee.js';
-import { createShadowRun, type ShadowRun } from './shadow-run.js';
-import { createDropCounter, createShadowJudging } from './shadow-judging.js';
-import { validateShadowConfig, type ShadowServiceOptions } from './shadow-service.js';
+import type { ShadowRun } from './shadow-run.js';
+import { createDropCounter, createShadowJudging, startShadowRun, teeJudgingOf } from './shadow-judging.js';
+import { refuseShadowProblems, validateShadowConfig, type ShadowServiceOptions } from './shadow-service.js';
 import type { TeeStats } from './shadow-tee.js';
 
 export interface GrpcShadowOptions extends ShadowServiceOptions {
@@ -55,8 +54,7 @@ export function grpcShadowProblems(cfg: Readonly<ResolvedShadow>): string[] {
 
 export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<GrpcShadowService> {
   const cfg = opts.shadow;
-  const problems = [...validateShadowConfig(cfg, opts.gates), ...grpcShadowProblems(cfg)];
-  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the shadow configuration`, { details: problems });
+  refuseShadowProblems([...validateShadowConfig(cfg, opts.gates), ...grpcShadowProblems(cfg)]);
   const runId = opts.runId ?? newRunId();
   const tls = opts.tls ?? {};
   const pt = tls.primary;
@@ -68,19 +66,7 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
   const log = opts.log.child({ component: 'shadow', protocol: 'grpc' });
   const drainMs = cfg.drain_timeout_ms;
   const drop = createDropCounter(opts.metrics.shadowDropped, (reason) => shadowRun.drop(reason));
-  const judging = createShadowJudging({
-    shadow: cfg,
-    compare: opts.compare,
-    gates: opts.gates,
-    cutoffs: opts.cutoffs,
-    runId,
-    windowMs: cfg.window_ms,
-    inlineMaxBytes: cfg.judge_inline_bytes,
-    now,
-    metrics: opts.metrics,
-    drop,
-    log,
-  });
+  const judging = createShadowJudging({ shadow: cfg, compare: opts.compare, gates: opts.gates, cutoffs: opts.cutoffs, runId, now, metrics: opts.metrics, drop, log });
   const ignoredHeaders = new Set<string>();
   for (const rule of opts.compare.ignore) {
     const p = compilePath(rule);
@@ -89,40 +75,17 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
   const candidate = createGrpcSender({ target: cfg.candidate as string, tls: tls.candidate, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
   // The secondary is a second instance of the primary: it trusts what the primary is trusted with.
   const secondary = cfg.secondary === undefined ? undefined : createGrpcSender({ target: cfg.secondary, tls: tls.primary, timeoutMs: cfg.timeout_ms, now: () => performance.now() });
-  const noise = judging.noise;
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const tee = createGrpcTee({
     candidate,
     secondary,
-    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
-    judge: judging.judge,
     descriptors,
     ignoredHeaders,
     decide: filter,
-    queueItems: cfg.queue_items,
-    maxQueueWaitMs: cfg.queue_wait_ms,
-    maxInFlight: cfg.max_in_flight,
-    drop,
-    log,
+    ...teeJudgingOf(judging, cfg, drop, log),
   });
-  const shadowRun: ShadowRun = createShadowRun({
-    id: runId,
-    startedAt: now(),
-    primary: cfg.primary as string,
-    candidate: cfg.candidate as string,
-    secondary: cfg.secondary,
-    windowMs: cfg.window_ms,
-    windowed: judging.windowed,
-    total: judging.total,
-    judge: judging.judge,
-    noise,
-    tee: () => tee.stats(),
-    report: judging.report,
-  });
-  const exportGates = () => judging.runMetrics.exportGates(judging.windowed.results());
-  exportGates();
-  const exporter = setInterval(exportGates, 1000);
-  exporter.unref();
+  const started = startShadowRun(judging, { shadow: cfg, runId, now, tee, log });
+  const shadowRun = started.run;
 
   let capture: GrpcCapture;
   try {
@@ -141,7 +104,7 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
       log: opts.log,
     });
   } catch (err) {
-    clearInterval(exporter);
+    started.stopExport();
     await Promise.all([candidate.close(), secondary?.close(), judging.pool.close()]);
     throw err;
   }
@@ -156,17 +119,7 @@ export async function startGrpcShadowService(opts: GrpcShadowOptions): Promise<G
     await tee.drain(drainMs);
     await Promise.all([candidate.close(), secondary?.close(), judging.pool.close()]);
     // 3. final gate values for the last scrape, and the report
-    clearInterval(exporter);
-    exportGates();
-    shadowRun.finish();
-    if (cfg.report !== undefined) {
-      try {
-        await shadowRun.report(true);
-      } catch (err) {
-        log.error({ err }, 'report not written');
-      }
-    }
-    log.info({ runId, judged: judging.judge.judged, dropped: shadowRun.drops() }, 'shadow stopped');
+    await started.finish();
   }
 
   return {

@@ -22,7 +22,7 @@ import type { GrpcSender } from '../protocols/grpc/grpc-sender.js';
 import { JudgeLane } from './judge-lane.js';
 import type { TeeStats } from './shadow-tee.js';
 import type { ShadowDropReason } from './types.js';
-import { waitIdleOrDeadline } from './wait-idle.js';
+import { IdleWaiters } from './wait-idle.js';
 
 export interface GrpcTeeOptions {
   candidate: GrpcSender;
@@ -64,14 +64,8 @@ export function createGrpcTee(opts: GrpcTeeOptions): GrpcTee {
   let judging = 0;
   let isClosing = false;
   let isScheduled = false;
-  let idleWaiters: Array<() => void> = [];
-
-  const checkIdle = (): void => {
-    if (queue.length > 0 || inFlight > 0 || judging > 0 || idleWaiters.length === 0) return;
-    const w = idleWaiters;
-    idleWaiters = [];
-    for (const f of w) f();
-  };
+  const idle = new IdleWaiters(() => queue.length === 0 && inFlight === 0 && judging === 0);
+  const checkIdle = (): void => idle.check();
 
   const schedule = (): void => {
     if (isScheduled) return;
@@ -181,11 +175,7 @@ export function createGrpcTee(opts: GrpcTeeOptions): GrpcTee {
     stats: () => ({ queued: queue.length, inFlight, judging, ...st }),
     async drain(deadlineMs) {
       isClosing = true;
-      await waitIdleOrDeadline((resolve) => {
-        idleWaiters.push(resolve);
-        checkIdle();
-      }, deadlineMs);
-      for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('shutdown');
+      await idle.drain(queue, deadlineMs, () => opts.drop('shutdown'));
     },
   };
 }

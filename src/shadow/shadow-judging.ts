@@ -2,8 +2,9 @@
  * Shadow's side of the judge: the comparator, the noise learner fed by the
  * secondary, a windowed gate evaluator (live values) and a cumulative one
  * (the report), the worker pool for large pairs, the report directory's
- * writer and the judge over them; and the drop counter every shadow step
- * counts into.
+ * writer and the judge over them; the drop counter every shadow step
+ * counts into; and the run they feed, whose gates are exported every second
+ * and which ends with a report. HTTP and gRPC shadowing share all of it.
  */
 import { availableParallelism } from 'node:os';
 import type { Counter } from 'prom-client';
@@ -18,6 +19,8 @@ import { createJudgePool, type JudgePool } from '../judge/judge-pool.js';
 import { createJudge, type Judge } from '../judge/judge.js';
 import { createRunReportWriter, type RunReportWriter } from '../judge/run-report.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createShadowRun, type ShadowRun } from './shadow-run.js';
+import type { TeeStats } from './shadow-tee.js';
 import type { ShadowDropReason } from './types.js';
 
 export interface ShadowJudgingOptions {
@@ -26,9 +29,6 @@ export interface ShadowJudgingOptions {
   gates: Readonly<Record<string, string>>;
   cutoffs: Readonly<CutoffsConfig>;
   runId: string;
-  windowMs: number;
-  /** shadow.judge_inline_bytes, resolved */
-  inlineMaxBytes: number;
   now: () => number;
   metrics: Metrics;
   drop: (reason: ShadowDropReason) => void;
@@ -50,7 +50,7 @@ export function createShadowJudging(opts: ShadowJudgingOptions): ShadowJudging {
   const comparator = createComparator(opts.compare);
   const noise: NoiseLearner | undefined =
     cfg.secondary === undefined ? undefined : createNoiseLearner({ samplesPerEndpoint: opts.compare.learn_noise > 0 ? opts.compare.learn_noise : 50, confidence: opts.compare.noise_confidence });
-  const windowed = createWindowedGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true, windowMs: opts.windowMs, now: opts.now });
+  const windowed = createWindowedGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true, windowMs: cfg.window_ms, now: opts.now });
   const total = createGateEvaluator({ gates: opts.gates, cutoffs: opts.cutoffs, hasLatencyBaseline: true });
   const runMetrics = createRunMetrics(opts.metrics, opts.runId, 'shadow');
   const pool = createJudgePool({ compare: opts.compare, workers: Math.min(cfg.judge_workers, Math.max(1, availableParallelism() - 1)), maxQueued: cfg.judge_queue_items, log: opts.log });
@@ -59,7 +59,7 @@ export function createShadowJudging(opts: ShadowJudgingOptions): ShadowJudging {
   const judge = createJudge({
     comparator,
     pool,
-    inlineMaxBytes: opts.inlineMaxBytes,
+    inlineMaxBytes: cfg.judge_inline_bytes,
     noise,
     evaluators: [windowed, total],
     metrics: runMetrics,
@@ -85,5 +85,75 @@ export function createDropCounter(metric: Counter<'reason'>, also: (reason: Shad
     }
     child.inc();
     also(reason);
+  };
+}
+
+/** What the HTTP and gRPC tees are given alike: the judge, which copies the secondary answers too, the bounds of the queue and the drop counter. */
+export function teeJudgingOf(judging: ShadowJudging, cfg: Readonly<ResolvedShadow>, drop: (reason: ShadowDropReason) => void, log: Logger) {
+  const noise = judging.noise;
+  return {
+    wantsSecondary: noise === undefined ? undefined : (endpoint: string) => noise.wantsSample(endpoint),
+    judge: judging.judge,
+    queueItems: cfg.queue_items,
+    maxQueueWaitMs: cfg.queue_wait_ms,
+    maxInFlight: cfg.max_in_flight,
+    drop,
+    log,
+  };
+}
+
+export interface ShadowRunOf {
+  shadow: Readonly<ResolvedShadow>;
+  runId: string;
+  now: () => number;
+  tee: { stats(): TeeStats };
+  log: Logger;
+}
+
+export interface StartedShadowRun {
+  readonly run: ShadowRun;
+  /** stops the gate export of a start that failed */
+  stopExport(): void;
+  /** the last gate values for the last scrape, the run's end and its report; the tee is drained first */
+  finish(): Promise<void>;
+}
+
+/** The run judged copies count into, with its gates exported every second from now on. */
+export function startShadowRun(judging: ShadowJudging, o: ShadowRunOf): StartedShadowRun {
+  const cfg = o.shadow;
+  const run = createShadowRun({
+    id: o.runId,
+    startedAt: o.now(),
+    primary: cfg.primary as string,
+    candidate: cfg.candidate as string,
+    secondary: cfg.secondary,
+    windowMs: cfg.window_ms,
+    windowed: judging.windowed,
+    total: judging.total,
+    judge: judging.judge,
+    noise: judging.noise,
+    tee: () => o.tee.stats(),
+    report: judging.report,
+  });
+  const exportGates = () => judging.runMetrics.exportGates(judging.windowed.results());
+  exportGates();
+  const exporter = setInterval(exportGates, 1000);
+  exporter.unref();
+  return {
+    run,
+    stopExport: () => clearInterval(exporter),
+    async finish() {
+      clearInterval(exporter);
+      exportGates();
+      run.finish();
+      if (cfg.report !== undefined) {
+        try {
+          await run.report(true);
+        } catch (err) {
+          o.log.error({ err }, 'report not written');
+        }
+      }
+      o.log.info({ runId: o.runId, judged: judging.judge.judged, dropped: run.drops() }, 'shadow stopped');
+    },
   };
 }

@@ -18,8 +18,8 @@ import { createRecordFilter, type RecordDecision } from '../capture/record-filte
 import { createCandidateClient } from './candidate-client.js';
 import { createShadowTee, type ShadowTee } from './shadow-tee.js';
 import { createLiveMocks, type LiveMocks } from './live-mocks.js';
-import { createShadowRun, type ShadowRun } from './shadow-run.js';
-import { createDropCounter, createShadowJudging } from './shadow-judging.js';
+import type { ShadowRun } from './shadow-run.js';
+import { createDropCounter, createShadowJudging, startShadowRun, teeJudgingOf } from './shadow-judging.js';
 import { ShadowListeners } from './shadow-listeners.js';
 import { startPgMock } from '../mock/pg/server.js';
 import type { PgMock } from '../mock/pg/types.js';
@@ -104,15 +104,18 @@ export function validateShadowConfig(cfg: Readonly<ResolvedShadow>, gates: Reado
   return problems;
 }
 
+/** Every problem of the shadow configuration at once, before anything listens (exit 2). */
+export function refuseShadowProblems(problems: readonly string[]): void {
+  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the shadow configuration`, { details: problems });
+}
+
 export async function startShadowService(opts: ShadowServiceOptions): Promise<ShadowService> {
   const cfg = opts.shadow;
-  const problems = validateShadowConfig(cfg, opts.gates);
-  if (problems.length > 0) throw new DoppelError('DOPPEL_CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in the shadow configuration`, { details: problems });
+  refuseShadowProblems(validateShadowConfig(cfg, opts.gates));
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'shadow' });
   const runId = opts.runId ?? newRunId();
   const timeoutMs = cfg.timeout_ms;
-  const windowMs = cfg.window_ms;
   const drainMs = cfg.drain_timeout_ms;
   const maxBody = cfg.max_body_bytes;
   const methods = effectiveMethods(cfg);
@@ -120,21 +123,9 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
 
   // `shadowRun` is created below; no copy can be dropped before the proxy starts, after it.
   const drop = createDropCounter(opts.metrics.shadowDropped, (reason) => shadowRun.drop(reason));
-  const judging = createShadowJudging({
-    shadow: cfg,
-    compare: opts.compare,
-    gates: opts.gates,
-    cutoffs: opts.cutoffs,
-    runId,
-    windowMs,
-    inlineMaxBytes: cfg.judge_inline_bytes,
-    now,
-    metrics: opts.metrics,
-    drop,
-    log,
-  });
+  const judging = createShadowJudging({ shadow: cfg, compare: opts.compare, gates: opts.gates, cutoffs: opts.cutoffs, runId, now, metrics: opts.metrics, drop, log });
   const tls = opts.tls ?? {};
-  const { noise, judge, pool } = judging;
+  const { pool } = judging;
   const candidate = createCandidateClient({
     url: cfg.candidate as string,
     timeoutMs,
@@ -152,34 +143,11 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
   const tee = createShadowTee({
     candidate,
     secondary,
-    wantsSecondary: noise === undefined ? undefined : (endpoint) => noise.wantsSample(endpoint),
-    judge,
     liveMocks: hasLiveMocks ? liveMocks : undefined,
-    queueItems: cfg.queue_items,
-    maxQueueWaitMs: cfg.queue_wait_ms,
-    maxInFlight: cfg.max_in_flight,
-    drop,
-    log,
+    ...teeJudgingOf(judging, cfg, drop, log),
   });
-  const shadowRun: ShadowRun = createShadowRun({
-    id: runId,
-    startedAt: now(),
-    primary: cfg.primary as string,
-    candidate: cfg.candidate as string,
-    secondary: cfg.secondary,
-    windowMs,
-    windowed: judging.windowed,
-    total: judging.total,
-    judge,
-    noise,
-    tee: () => tee.stats(),
-    report: judging.report,
-  });
-
-  const exportGates = () => judging.runMetrics.exportGates(judging.windowed.results());
-  exportGates();
-  const exporter = setInterval(exportGates, 1000);
-  exporter.unref();
+  const started = startShadowRun(judging, { shadow: cfg, runId, now, tee, log });
+  const shadowRun = started.run;
 
   const filter = createRecordFilter({ sample: cfg.sample, include: cfg.include, exclude: cfg.exclude, excludeHealth: false });
   const decide = (method: string, url: string): RecordDecision => (methodSet.has(method) ? filter(method, url) : 'filtered');
@@ -192,7 +160,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     await listeners.startCandidateHttpDeps(liveMocks);
     inbound = await listeners.startInbound(tee, decide);
   } catch (err) {
-    clearInterval(exporter);
+    started.stopExport();
     await listeners.closeAll(0);
     await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
     throw err;
@@ -209,17 +177,7 @@ export async function startShadowService(opts: ShadowServiceOptions): Promise<Sh
     await liveMocks?.close();
     await Promise.all([candidate.close(), secondary?.close(), pool.close()]);
     // 3. final gate values for the last scrape, and the report
-    clearInterval(exporter);
-    exportGates();
-    shadowRun.finish();
-    if (cfg.report !== undefined) {
-      try {
-        await shadowRun.report(true);
-      } catch (err) {
-        log.error({ err }, 'report not written');
-      }
-    }
-    log.info({ runId, judged: judge.judged, dropped: shadowRun.drops() }, 'shadow stopped');
+    await started.finish();
   }
 
   return {

@@ -12,7 +12,7 @@ import { CopyPacer } from './copy-pacer.js';
 import { CopySender, type LiveMockPort } from './copy-sender.js';
 import { JudgeLane } from './judge-lane.js';
 import type { CandidateClient, ShadowDropReason, TeeExchange } from './types.js';
-import { waitIdleOrDeadline } from './wait-idle.js';
+import { IdleWaiters } from './wait-idle.js';
 
 export interface ShadowTeeOptions {
   candidate: CandidateClient;
@@ -80,19 +80,13 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
   let isClosing = false;
   let isScheduled = false;
   const st = { maxQueued: 0, maxInFlight: 0, offered: 0 };
-  let idleWaiters: Array<() => void> = [];
   const pacer = new CopyPacer(opts.maxInFlight);
   let paceTimer: NodeJS.Timeout | undefined;
 
   const isQueueFullInTime = () => pacer.wouldWaitLonger(queue.length - (opts.maxInFlight - inFlight), opts.maxQueueWaitMs);
 
-  const checkIdle = () => {
-    if (queue.length === 0 && inFlight === 0 && judging === 0 && idleWaiters.length > 0) {
-      const w = idleWaiters;
-      idleWaiters = [];
-      for (const f of w) f();
-    }
-  };
+  const idle = new IdleWaiters(() => queue.length === 0 && inFlight === 0 && judging === 0);
+  const checkIdle = (): void => idle.check();
 
   const schedule = () => {
     if (isScheduled) return;
@@ -217,11 +211,7 @@ export function createShadowTee(opts: ShadowTeeOptions): ShadowTee {
     },
     async drain(deadlineMs) {
       isClosing = true;
-      await waitIdleOrDeadline((resolve) => {
-        idleWaiters.push(resolve);
-        checkIdle();
-      }, deadlineMs);
-      for (let q = queue.poll(); q !== undefined; q = queue.poll()) opts.drop('shutdown');
+      await idle.drain(queue, deadlineMs, () => opts.drop('shutdown'));
       clearTimeout(paceTimer);
       paceTimer = undefined;
     },

@@ -170,7 +170,19 @@ export function listOrders(client: OrdersClient, limit: number): Promise<OrderRe
  * into `out` (service `orders`): `calls` runs against the record port.
  */
 export async function recordOrdersCalls(serverUrl: string, out: string, calls: (client: OrdersClient) => Promise<unknown>): Promise<void> {
-  const rec = startCli(['record', '--out', out, '--grpc-dep', `orders=127.0.0.1:0,${serverUrl}`], { DOPPEL_REDACT_KEY: 'k' });
+  await recordThrough(['record', '--out', out, '--grpc-dep', `orders=127.0.0.1:0,${serverUrl}`], calls);
+}
+
+/**
+ * Records calls to a real Orders server as the service's own inbound traffic
+ * (`doppel record --protocol grpc --upstream`) into `out`.
+ */
+export async function recordInboundOrdersCalls(serverUrl: string, out: string, calls: (client: OrdersClient) => Promise<unknown>): Promise<void> {
+  await recordThrough(['record', '--out', out, '--listen', '127.0.0.1:0', '--upstream', serverUrl, '--protocol', 'grpc'], calls);
+}
+
+async function recordThrough(args: string[], calls: (client: OrdersClient) => Promise<unknown>): Promise<void> {
+  const rec = startCli(args, { DOPPEL_REDACT_KEY: 'k' });
   try {
     const line = await rec.waitFor('grpc record listener listening');
     const client = ordersClient(line.address as string);

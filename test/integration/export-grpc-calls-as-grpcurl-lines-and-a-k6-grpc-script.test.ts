@@ -3,8 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
-import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
+import { runCli } from '../helpers/cli.js';
+import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, recordInboundOrdersCalls, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
 import { optionalTool } from '../helpers/services.js';
 import { tempDir } from '../helpers/http.js';
 
@@ -26,15 +26,11 @@ describe('doppel export grpcurl | k6-grpc', () => {
     await writeFile(config, `grpc:\n  protos: [${JSON.stringify(GRPC_PROTO_DIR)}]\n`);
     server = await startOrdersServer();
     cleanups.push(() => server.close());
-    const rec = startCli(['record', '--out', traffic, '--listen', '127.0.0.1:0', '--upstream', server.url, '--protocol', 'grpc'], { DOPPEL_REDACT_KEY: 'k' });
-    cleanups.push(() => rec.stop());
-    const line = await rec.waitFor('grpc record listener listening');
-    const client = ordersClient(line.address as string);
-    await getOrder(client, "o-'1");
-    await listOrders(client, 2);
-    await getOrder(client, 'o-2', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
-    client.close();
-    expect(await rec.stop()).toBe(0);
+    await recordInboundOrdersCalls(server.url, traffic, async (client) => {
+      await getOrder(client, "o-'1");
+      await listOrders(client, 2);
+      await getOrder(client, 'o-2', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
+    });
   });
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();

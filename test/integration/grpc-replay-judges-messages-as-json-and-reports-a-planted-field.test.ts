@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import 'protobufjs/ext/descriptor.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
-import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ORDERS_PROTO, ordersClient, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
+import { runCli } from '../helpers/cli.js';
+import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ORDERS_PROTO, recordInboundOrdersCalls, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
 import { tempDir } from '../helpers/http.js';
 
 interface DiffLine {
@@ -42,15 +42,11 @@ describe('doppel replay --protocol grpc', () => {
 
     const v1 = await startOrdersServer({ units: 42 });
     cleanups.push(() => v1.close());
-    const rec = startCli(['record', '--out', traffic, '--listen', '127.0.0.1:0', '--upstream', v1.url, '--protocol', 'grpc'], { DOPPEL_REDACT_KEY: 'k' });
-    cleanups.push(() => rec.stop());
-    const line = await rec.waitFor('grpc record listener listening');
-    const client = ordersClient(line.address as string);
-    await getOrder(client, 'o-1');
-    await listOrders(client, 2);
-    await getOrder(client, 'o-2', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
-    client.close();
-    expect(await rec.stop()).toBe(0);
+    await recordInboundOrdersCalls(v1.url, traffic, async (client) => {
+      await getOrder(client, 'o-1');
+      await listOrders(client, 2);
+      await getOrder(client, 'o-2', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
+    });
   });
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateResult } from '../../src/gates/types.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
+import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, recordInboundOrdersCalls, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
 import { tempDir } from '../helpers/http.js';
 
 const CALLS = 8;
@@ -28,15 +28,11 @@ describe('doppel replay --protocol grpc options', () => {
     traffic = join(work, 'traffic');
     const v1 = await startOrdersServer();
     cleanups.push(() => v1.close());
-    const rec = startCli(['record', '--out', traffic, '--listen', '127.0.0.1:0', '--upstream', v1.url, '--protocol', 'grpc'], { DOPPEL_REDACT_KEY: 'k' });
-    cleanups.push(() => rec.stop());
-    const line = await rec.waitFor('grpc record listener listening');
-    const client = ordersClient(line.address as string);
-    for (let i = 1; i <= CALLS - 2; i++) await getOrder(client, `o-${i}`);
-    await listOrders(client, 2);
-    await getOrder(client, 'o-9', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
-    client.close();
-    expect(await rec.stop()).toBe(0);
+    await recordInboundOrdersCalls(v1.url, traffic, async (client) => {
+      for (let i = 1; i <= CALLS - 2; i++) await getOrder(client, `o-${i}`);
+      await listOrders(client, 2);
+      await getOrder(client, 'o-9', undefined, 'Reject').catch((e: grpc.ServiceError) => e);
+    });
   });
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
