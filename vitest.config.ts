@@ -21,9 +21,11 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          // Integration suites start real servers, Postgres clusters and child processes;
-          // running them one file at a time keeps port and CPU contention out of the results.
-          fileParallelism: false,
+          // Integration suites start real servers and child processes on ports the system picks,
+          // with table, database and key names of their own, so two files run side by side; more
+          // would only queue them for the same two cores the CI machine has.
+          fileParallelism: true,
+          maxWorkers: 2,
         },
       },
     ],
