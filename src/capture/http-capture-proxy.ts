@@ -15,9 +15,10 @@
  * upstream request is cancelled (chunked bodies are held back first, see
  * chunked-hold.ts) and nothing is recorded.
  *
- * HTTP/2 clients (ALPN h2, or h2c prior knowledge) reach the same handler
- * through the listener's compatibility API; their requests go upstream over
- * HTTP/2 too, one stream each (core/http2-headers.ts, http2-translate.ts).
+ * HTTP/2 clients (ALPN h2, or h2c prior knowledge) are taken as streams from
+ * the listener, with no compatibility req/res, and relayed by
+ * h2-stream-proxy.ts; their requests go upstream over HTTP/2 too, one stream
+ * each (http2-upstream.ts for h2c, http2-translate.ts over TLS).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -44,6 +45,7 @@ import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Ref
 import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
 import { createHttp2Pool } from './http2-translate.js';
 import { Http2Upstream } from './http2-upstream.js';
+import { proxyHttp2Stream, type H2StreamProxyContext } from './h2-stream-proxy.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -137,6 +139,20 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
   let connSeq = 0;
+  const h2Context: H2StreamProxyContext = {
+    service: opts.service,
+    direction: opts.direction,
+    sink: opts.sink,
+    decide: opts.decide,
+    maxBodyBytes: maxBody,
+    hostOverride,
+    basePath,
+    traceLinks: opts.traceLinks,
+    addRequestHeaders: opts.addRequestHeaders,
+    upstreamFailures: opts.metrics?.upstreamFailures,
+    clock,
+    upstream: h2Pool,
+  };
 
   const server = createHttpListener(
     {
@@ -149,6 +165,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     },
     opts.tls,
     log,
+    { onStream: (stream, headers, rawHeaders) => proxyHttp2Stream(h2Context, stream, headers, rawHeaders) },
   );
   if (opts.limits !== undefined) server.maxConnections = opts.limits.maxConnections;
   const connections = new Set<Socket>();

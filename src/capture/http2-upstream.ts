@@ -8,12 +8,27 @@
  * (docs/http.md, "HTTP/2 cost").
  */
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 
 /** What undici's dispatch calls on a handler; ProxyHandler implements it. */
 export interface UpstreamHandler {
   onConnect(abort: (err?: Error) => void): void;
   onBodySent(chunk: Buffer): void;
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: IncomingHttpHeaders | null): void;
+  onError(err: Error): void;
+}
+
+/**
+ * The fast path for a handler that relays to an HTTP/2 client itself: the response head as
+ * Node's header object (no Buffer round trip), and whether the upstream ended the stream with
+ * it (a gRPC Trailers-Only answer must go on as one HEADERS frame with END_STREAM).
+ */
+export interface StreamUpstreamHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onBodySent(chunk: Buffer): void;
+  onResponse(statusCode: number, headers: IncomingHttpHeaders, isEndOfStream: boolean, resume: () => void): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(trailers: IncomingHttpHeaders | null): void;
   onError(err: Error): void;
@@ -77,14 +92,30 @@ export class Http2Upstream {
       const prev = head[name];
       head[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
     }
-    let stream: ClientHttp2Stream;
-    try {
-      stream = this.#sessionNow().request(head, { endStream: body === null });
-    } catch (err) {
-      handler.onError(err as Error);
+    const stream = this.#open(head, body === null, handler);
+    if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+  }
+
+  /**
+   * One stream with a head already in HTTP/2's shape (pseudo-headers, lower-case names, no
+   * connection fields), its body piped from `body` with backpressure.
+   */
+  request(head: OutgoingHttpHeaders, body: Readable | null, handler: StreamUpstreamHandler): void {
+    if (this.#isClosed) {
+      handler.onError(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
       return;
     }
-    new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+    const stream = this.#open(head, body === null, handler);
+    if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
+  }
+
+  #open(head: OutgoingHttpHeaders, isEndOfStream: boolean, handler: UpstreamHandler | StreamUpstreamHandler): ClientHttp2Stream | undefined {
+    try {
+      return this.#sessionNow().request(head, { endStream: isEndOfStream });
+    } catch (err) {
+      handler.onError(err as Error);
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
@@ -99,19 +130,19 @@ export class Http2Upstream {
 /** One request's stream: its events turned into the handler's calls, once each, in undici's order. */
 class UpstreamStream {
   readonly #stream: ClientHttp2Stream;
-  readonly #handler: UpstreamHandler;
+  readonly #handler: UpstreamHandler | StreamUpstreamHandler;
   #isFinished = false;
   #hasHead = false;
   #trailers: IncomingHttpHeaders | null = null;
 
-  constructor(stream: ClientHttp2Stream, handler: UpstreamHandler, upstreamMs: number) {
+  constructor(stream: ClientHttp2Stream, handler: UpstreamHandler | StreamUpstreamHandler, upstreamMs: number) {
     this.#stream = stream;
     this.#handler = handler;
     stream.setTimeout(upstreamMs, () => {
       const code = this.#hasHead ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT';
       this.#fail(codedError(code, `upstream sent nothing for ${upstreamMs} ms`));
     });
-    stream.on('response', (h) => this.#onResponse(h));
+    stream.on('response', (h, flags: number) => this.#onResponse(h, flags));
     stream.on('data', (chunk: Buffer) => {
       if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
     });
@@ -133,9 +164,18 @@ class UpstreamStream {
     });
   }
 
-  #onResponse(h: IncomingHttpHeaders): void {
+  #onResponse(h: IncomingHttpHeaders, flags: number): void {
     if (this.#isFinished) return;
     this.#hasHead = true;
+    const resume = () => {
+      if (!this.#stream.destroyed) this.#stream.resume();
+    };
+    const handler = this.#handler;
+    if ('onResponse' in handler) {
+      // The flags of the HEADERS frame, not stream.endAfterHeaders: Node 20 sets that on server streams only.
+      if (!handler.onResponse(Number(h[':status']), h, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, resume)) this.#stream.pause();
+      return;
+    }
     const raw: Buffer[] = [];
     for (const name of Object.keys(h)) {
       if (name.charCodeAt(0) === 58 /* ':' */) continue;
@@ -144,10 +184,7 @@ class UpstreamStream {
       if (Array.isArray(v)) for (const one of v) raw.push(Buffer.from(name), Buffer.from(one));
       else raw.push(Buffer.from(name), Buffer.from(String(v)));
     }
-    const resume = () => {
-      if (!this.#stream.destroyed) this.#stream.resume();
-    };
-    if (!this.#handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
+    if (!handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
   }
 
   #fail(failure: Error): void {
@@ -158,6 +195,25 @@ class UpstreamStream {
     this.#isFinished = true;
     if (!this.#stream.destroyed) this.#stream.close(constants.NGHTTP2_CANCEL);
     this.#handler.onError(err);
+  }
+
+  /** Relays a readable body chunk by chunk, pausing it while the upstream stream's window is full. */
+  pipe(body: Readable | null): void {
+    if (body === null) return;
+    const stream = this.#stream;
+    const handler = this.#handler;
+    body.on('data', (chunk: Buffer) => {
+      // After a failure the handler reads what is left itself; nothing more goes up.
+      if (this.#isFinished) return;
+      handler.onBodySent(chunk);
+      if (!stream.write(chunk)) body.pause();
+    });
+    stream.on('drain', () => {
+      if (!this.#isFinished) body.resume();
+    });
+    body.once('end', () => {
+      if (!stream.destroyed) stream.end();
+    });
   }
 
   send(body: Buffer | AsyncIterable<Buffer> | null): void {
