@@ -18,7 +18,6 @@
  * is recorded as CLIENT_CLOSED.
  */
 import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import type { Direction } from '../core/exchange.js';
 import type { Clock } from '../core/clock.js';
@@ -267,7 +266,7 @@ export class H2StreamProxy implements StreamUpstreamHandler {
       if (upstream instanceof Http2Upstream) {
         const raw = this.#raw;
         const head = hasConnectionField(raw) ? headOfForwarded(this.#method, path, forwardRequestHeaders(raw, authority).headers) : upstreamHead(this.#method, path, raw, authority);
-        upstream.request(head, hasBody ? (stream as Readable) : null, this);
+        upstream.request(head, hasBody ? stream : null, this);
       } else {
         const fwd = forwardRequestHeaders(this.#raw, authority);
         // undici reports each chunk of an iterable body to onBodySent (core/http2-headers.ts iterableBody).

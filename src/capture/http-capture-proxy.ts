@@ -42,7 +42,7 @@ import { BodyTap } from './body-tap.js';
 import { CLIENT_CLOSED, kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
-import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
+import { iterableBody } from '../core/http2-headers.js';
 import { createHttp2Pool } from './http2-translate.js';
 import { Http2Upstream } from './http2-upstream.js';
 import { proxyHttp2Stream, type H2StreamProxyContext } from './h2-stream-proxy.js';
@@ -244,8 +244,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const h2 = isHttp2Request(req) ? http2RequestHead(req.rawHeaders) : undefined;
-    let raw: readonly string[] = h2 === undefined ? req.rawHeaders : h2.headers;
+    // HTTP/2 clients never get here: their streams go to h2-stream-proxy.ts (the listener's onStream).
+    let raw: readonly string[] = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i] as string;
@@ -308,9 +308,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         else parent = opts.traceLinks.find(traceId);
       }
     }
-    const fwd = forwardRequestHeaders(raw, hostOverride ?? h2?.authority);
-    const hasBody =
-      h2 !== undefined ? http2HasBody(req as never) : te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const fwd = forwardRequestHeaders(raw, hostOverride);
+    const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
       if (h.error !== undefined && h.error.code !== CLIENT_CLOSED) upstreamFailures?.inc({ service: opts.service, reason: peerFailureReason(h.error) });
       if (!recording || sink === undefined) return;
@@ -324,7 +323,6 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         parent,
         method,
         url,
-        ...(h2 === undefined ? {} : { version: '2' as const, authority: h2.authority }),
         requestHeaders: stripForRecord(raw),
         requestBody: h.reqTap?.chunks ?? [],
         requestTruncated: h.reqTap?.truncated ?? false,
@@ -346,9 +344,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     res.once('close', () => handler.onClientClose());
     const path = basePath + url;
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
-    if (hasBody && h2 === undefined) (req.socket as TaggedSocket)[kBodyExchange] = handler;
-    if (h2 !== undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
-    else if (opts.upstreamHttp2 === true) {
+    if (hasBody) (req.socket as TaggedSocket)[kBodyExchange] = handler;
+    if (opts.upstreamHttp2 === true) {
       // Bodies go to undici's HTTP/2 client as iterables, so the tap sees request chunks (core/http2-headers.ts iterableBody).
       if (te === undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
       else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(h2Pool(), path, method, fwd.headers, Buffer.isBuffer(body) ? body : iterableBody(body), handler)));
