@@ -5,15 +5,28 @@
  * body and split cookies are recorded as the compatibility path recorded
  * them, and a client that resets its stream mid-response cancels the
  * upstream stream and is recorded as CLIENT_CLOSED without counting an
- * upstream failure.
+ * upstream failure. Over an https:// upstream (undici's pool, which gives
+ * no END_STREAM flag) trailers and Trailers-Only go through the same way.
  */
-import { connect as h2connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import {
+  connect as h2connect,
+  constants,
+  createSecureServer,
+  createServer as createH2Server,
+  type ClientHttp2Session,
+  type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import type { HttpExchange } from '../../src/core/exchange.js';
 import { createTestRecorder, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
+import { loadTargetTls } from '../../src/core/tls.js';
+import { makeCa, makeLeaf, writePem } from '../helpers/tls-fixtures.js';
 
 interface H2Answer {
   head: IncomingHttpHeaders;
@@ -39,6 +52,34 @@ function h2request(session: ClientHttp2Session, head: Record<string, string | st
   });
 }
 
+/** The upstream's answers, the same over h2c and over TLS. */
+function answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, slowClosed: number[]): void {
+  stream.on('error', () => undefined);
+  const path = headers[':path'];
+  if (path === '/trailers') {
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'c0ffee', 'x-rows': '2' }));
+    stream.end('two rows');
+  } else if (path === '/trailers-only') {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such order' }, { endStream: true });
+  } else if (path === '/echo') {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      stream.respond({ ':status': 201, 'x-cookie-seen': String(headers.cookie) });
+      stream.end(`got ${Buffer.concat(chunks).toString()}`);
+    });
+  } else if (path === '/slow') {
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    stream.write('first part;');
+    // the rest never comes: only the client's reset ends this stream
+    stream.on('close', () => slowClosed.push(stream.rstCode ?? -1));
+  } else {
+    stream.respond({ ':status': 404 });
+    stream.end();
+  }
+}
+
 describe('record proxy relaying HTTP/2 streams', () => {
   const { log } = silentLogger();
   let dir: { dir: string; cleanup: () => Promise<void> };
@@ -53,32 +94,7 @@ describe('record proxy relaying HTTP/2 streams', () => {
     dir = await tempDir('doppel-h2-stream-');
     setup = await createTestRecorder(dir.dir);
     upstream = createH2Server();
-    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      stream.on('error', () => undefined);
-      const path = headers[':path'];
-      if (path === '/trailers') {
-        stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
-        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'c0ffee', 'x-rows': '2' }));
-        stream.end('two rows');
-      } else if (path === '/trailers-only') {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such order' }, { endStream: true });
-      } else if (path === '/echo') {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          stream.respond({ ':status': 201, 'x-cookie-seen': String(headers.cookie) });
-          stream.end(`got ${Buffer.concat(chunks).toString()}`);
-        });
-      } else if (path === '/slow') {
-        stream.respond({ ':status': 200, 'content-type': 'text/plain' });
-        stream.write('first part;');
-        // the rest never comes: only the client's reset ends this stream
-        stream.on('close', () => slowClosed.push(stream.rstCode ?? -1));
-      } else {
-        stream.respond({ ':status': 404 });
-        stream.end();
-      }
-    });
+    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, slowClosed));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const port = (upstream.address() as AddressInfo).port;
     proxy = await startHttpCaptureProxy({
@@ -164,5 +180,65 @@ describe('record proxy relaying HTTP/2 streams', () => {
     expect(ex.http.response?.body).toBe('first part;');
     const failures = (await setup.metrics.upstreamFailures.get()).values.reduce((n, v) => n + v.value, 0);
     expect(failures).toBe(0);
+  });
+});
+
+describe('record proxy relaying HTTP/2 streams to an https:// upstream', () => {
+  const { log } = silentLogger();
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let setup: RecorderSetup;
+  let upstream: Http2SecureServer;
+  let proxy: HttpCaptureProxy;
+  let client: ClientHttp2Session;
+
+  beforeAll(async () => {
+    dir = await tempDir('doppel-h2-stream-tls-');
+    setup = await createTestRecorder(dir.dir);
+    const ca = await makeCa('doppel test ca');
+    const caFiles = await writePem(dir.dir, 'ca', ca);
+    upstream = createSecureServer(await makeLeaf('upstream', ca));
+    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, []));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    proxy = await startHttpCaptureProxy({
+      listen: '127.0.0.1:0',
+      target: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      targetTls: loadTargetTls({ ca: caFiles.cert }, 'record.upstream_tls'),
+      service: 'app',
+      direction: 'inbound',
+      sink: setup.recorder,
+      maxBodyBytes: 1024 * 1024,
+      timeouts: TIMEOUTS,
+      rewriteHost: false,
+      log,
+      metrics: setup.metrics,
+    });
+    client = h2connect(proxy.url);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await proxy?.close(100);
+    await setup?.recorder.close();
+    upstream?.close();
+    await dir?.cleanup();
+  });
+
+  it('trailers reach the client and the record', async () => {
+    const r = await h2request(client, { ':path': '/trailers', ':method': 'GET', te: 'trailers' });
+    expect(r.body).toBe('two rows');
+    expect(r.trailers?.['x-checksum']).toBe('c0ffee');
+    await setup.recorder.flush();
+    const ex = (await readExchanges(dir.dir)).find((e) => e.http.request.url === '/trailers');
+    expect(ex?.http.response?.trailers).toEqual([
+      ['x-checksum', 'c0ffee'],
+      ['x-rows', '2'],
+    ]);
+  });
+
+  it('a Trailers-Only answer still reaches the client as one HEADERS frame that ends the stream', async () => {
+    const r = await h2request(client, { ':path': '/trailers-only', ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' }, '');
+    expect(r.isEndInHead).toBe(true);
+    expect(r.head['grpc-status']).toBe('5');
+    expect(r.trailers).toBeUndefined();
   });
 });
