@@ -6,10 +6,10 @@
  * request's fields without pseudo-headers and with split cookies joined,
  * RFC 9113 §8.2.3).
  *
- * Over h2c the upstream is Node's own session (http2-upstream.ts) and the
- * response head arrives as Node's header object, relayed as it is; over TLS
- * it is undici's pool (HTTP/1.1 fallback by ALPN), whose raw head is
- * converted once. Trailers are relayed (respond with waitForTrailers, send
+ * The upstream is Node's own session (http2-upstream.ts, h2c or TLS) and the
+ * response head arrives as Node's header object, relayed as it is; an
+ * https:// origin that does not offer h2 by ALPN is reached through undici's
+ * pool over HTTP/1.1, whose raw head is converted once. Trailers are relayed (respond with waitForTrailers, send
  * them on 'wantTrailers'); a head that ended the upstream stream (gRPC's
  * Trailers-Only, PROTOCOL-HTTP2.md "Responses") goes on as one HEADERS frame
  * with END_STREAM. A failure before any head went out answers 502/504 with
@@ -18,12 +18,11 @@
  * is recorded as CLIENT_CLOSED.
  */
 import { constants, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Dispatcher, Pool } from 'undici';
 import type { Direction } from '../core/exchange.js';
 import type { Clock } from '../core/clock.js';
 import { newExchangeId } from '../core/ids.js';
 import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
-import { flatTrailers, http2RequestHead, iterableBody } from '../core/http2-headers.js';
+import { flatTrailers, http2RequestHead } from '../core/http2-headers.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forwardRequestHeaders, forwardResponseHeaders, isRequestHopField, isResponseHopField } from '../protocols/http/hop-by-hop.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
@@ -31,7 +30,7 @@ import { BodyTap } from './body-tap.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { CLIENT_CLOSED, kConnId, kTlsTags, type TaggedSocket } from './proxy-handler.js';
-import { Http2Upstream, type StreamUpstreamHandler } from './http2-upstream.js';
+import type { Http2Upstream, StreamUpstreamHandler } from './http2-upstream.js';
 
 /** What every stream of one proxy shares; built once by the proxy. */
 export interface H2StreamProxyContext {
@@ -49,7 +48,7 @@ export interface H2StreamProxyContext {
   readonly upstreamFailures: Metrics['upstreamFailures'] | undefined;
   readonly clock: Clock;
   /** the HTTP/2 upstream, opened on first use */
-  readonly upstream: () => Http2Upstream | Pool;
+  readonly upstream: () => Http2Upstream;
 }
 
 /** connectionId and TLS tags of a session, read from its socket once (the session's socket is a proxy object). */
@@ -261,17 +260,10 @@ export class H2StreamProxy implements StreamUpstreamHandler {
     const hasBody = !stream.endAfterHeaders;
     const path = ctx.basePath + this.#url;
     const authority = ctx.hostOverride ?? this.#authority;
-    const upstream = ctx.upstream();
     try {
-      if (upstream instanceof Http2Upstream) {
-        const raw = this.#raw;
-        const head = hasConnectionField(raw) ? headOfForwarded(this.#method, path, forwardRequestHeaders(raw, authority).headers) : upstreamHead(this.#method, path, raw, authority);
-        upstream.request(head, hasBody ? stream : null, this);
-      } else {
-        const fwd = forwardRequestHeaders(this.#raw, authority);
-        // undici reports each chunk of an iterable body to onBodySent (core/http2-headers.ts iterableBody).
-        upstream.dispatch({ path, method: this.#method, headers: fwd.headers, body: (hasBody ? iterableBody(stream) : null) as never }, this as unknown as Dispatcher.DispatchHandler);
-      }
+      const raw = this.#raw;
+      const head = hasConnectionField(raw) ? headOfForwarded(this.#method, path, forwardRequestHeaders(raw, authority).headers) : upstreamHead(this.#method, path, raw, authority);
+      ctx.upstream().request(head, hasBody ? stream : null, this);
     } catch (err) {
       this.onError(err as Error);
     }
@@ -306,7 +298,7 @@ export class H2StreamProxy implements StreamUpstreamHandler {
     return this.#respond(out, isEndOfStream);
   }
 
-  /** undici's pool (TLS): the raw head. */
+  /** undici's pool (an https:// origin without h2): the raw head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true;
     this.status = statusCode;

@@ -18,7 +18,7 @@
  * HTTP/2 clients (ALPN h2, or h2c prior knowledge) are taken as streams from
  * the listener, with no compatibility req/res, and relayed by
  * h2-stream-proxy.ts; their requests go upstream over HTTP/2 too, one stream
- * each (http2-upstream.ts for h2c, http2-translate.ts over TLS).
+ * each (http2-upstream.ts; http2-translate.ts for an https:// origin without h2).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -129,12 +129,15 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     pipelining: 1,
     ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
-  // Opened on the first HTTP/2 request: most upstreams never see one.
-  // h2c (prior knowledge) on Node's own session; over TLS undici's pool, which falls back to
-  // HTTP/1.1 when the origin's ALPN does not offer h2.
-  let h2upstream: Http2Upstream | Pool | undefined;
+  // Opened on the first HTTP/2 request: most upstreams never see one. Node's own session, h2c
+  // (prior knowledge) or over TLS; an https:// origin whose ALPN answer is not h2 gets undici's pool (HTTP/1.1).
+  let h2upstream: Http2Upstream | undefined;
   const h2Pool = () =>
-    (h2upstream ??= target.protocol === 'http:' ? new Http2Upstream(origin, { upstreamMs }) : createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
+    (h2upstream ??= new Http2Upstream(origin, {
+      upstreamMs,
+      targetTls: opts.targetTls,
+      http1Fallback: () => createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }),
+    }));
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';

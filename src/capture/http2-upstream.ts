@@ -1,14 +1,22 @@
 /**
- * The record proxy's h2c upstream (HTTP/2 by prior knowledge, RFC 9113 §3.3)
- * on Node's own http2 session, one stream per request (§5), so a held stream
- * never delays another. It takes the same handler undici's dispatch does.
- * Over TLS undici's pool stays, since it falls back to HTTP/1.1 when the
- * origin's ALPN has no h2. Undici's HTTP/2 client on top of
- * the same session was about 28% of the HTTP/2 proxy's CPU in a profile
- * (docs/http.md, "HTTP/2 cost").
+ * The record proxy's HTTP/2 upstream on Node's own http2 session, one stream
+ * per request (RFC 9113 §5), so a held stream never delays another: h2c by
+ * prior knowledge (§3.3) for http:// origins; for https:// ones a TLS
+ * connection of its own (the target's CA, client certificate and
+ * verification) offering h2 and http/1.1 by ALPN (RFC 7301), HTTP/2 on that
+ * socket when the origin picks h2, and otherwise an undici pool over
+ * HTTP/1.1 from then on. It takes the same handler undici's dispatch does,
+ * and has a fast path (`request`) for a handler that relays to an HTTP/2
+ * client itself. Undici's HTTP/2 client on top of the same session was about
+ * 28% of the HTTP/2 proxy's CPU in a profile (docs/http.md, "HTTP/2 cost").
  */
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import type { Dispatcher, Pool } from 'undici';
+import { iterableBody } from '../core/http2-headers.js';
+import type { TargetTls } from '../core/tls.js';
 
 /** What undici's dispatch calls on a handler; ProxyHandler implements it. */
 export interface UpstreamHandler {
@@ -39,6 +47,19 @@ export interface Http2UpstreamOptions {
   upstreamMs: number;
   /** a session without streams for this long is closed */
   idleMs?: number;
+  /** CA, client certificate and verification for an https:// origin */
+  targetTls?: TargetTls | undefined;
+  /**
+   * https:// origins: where requests go when the origin's ALPN answer is not h2 (an undici
+   * pool, HTTP/1.1); asked for once, on the first such answer.
+   */
+  http1Fallback?: (() => Pool) | undefined;
+}
+
+/** A queued request's two ways on once the TLS handshake decided: a session, or HTTP/1.1. */
+interface Waiter {
+  ready(to: ClientHttp2Session | 'http1'): void;
+  fail(err: Error): void;
 }
 
 /** Connection fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is kept only as `trailers`. */
@@ -53,16 +74,79 @@ export class Http2Upstream {
   readonly #opts: Http2UpstreamOptions;
   #session: ClientHttp2Session | undefined;
   #isClosed = false;
+  readonly #isTls: boolean;
+  /** requests that came while the TLS handshake (and its ALPN answer) was under way */
+  #waiting: Waiter[] | undefined;
+  /** the origin answered ALPN without h2: its requests go to the HTTP/1.1 fallback from then on */
+  #http1: Pool | undefined;
 
   constructor(origin: string, opts: Http2UpstreamOptions) {
     this.#origin = origin;
     this.#opts = opts;
+    this.#isTls = origin.startsWith('https:');
   }
 
-  #sessionNow(): ClientHttp2Session {
+  /** Calls `ready` with a live session (or 'http1') now, or once the TLS handshake says which. */
+  #whenReady(w: Waiter): void {
+    if (this.#http1 !== undefined) return w.ready('http1');
     const current = this.#session;
-    if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connect(this.#origin);
+    if (current !== undefined && !current.closed && !current.destroyed) return w.ready(current);
+    if (!this.#isTls) return w.ready(this.#adopt(connect(this.#origin)));
+    if (this.#waiting !== undefined) {
+      this.#waiting.push(w);
+      return;
+    }
+    this.#waiting = [w];
+    this.#handshake();
+  }
+
+  /**
+   * TLS with ALPN h2 and http/1.1 (RFC 7301), verified with the target's TLS options, then
+   * HTTP/2 on that socket if the origin picked h2; anything else sends this request and all
+   * later ones to the HTTP/1.1 fallback, as undici's allowH2 pool would.
+   */
+  #handshake(): void {
+    const url = new URL(this.#origin);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const connectMs = Math.min(this.#opts.upstreamMs, 10_000);
+    const socket = tlsConnect({
+      host,
+      port: url.port === '' ? 443 : Number(url.port),
+      ALPNProtocols: ['h2', 'http/1.1'],
+      // RFC 6066 §3: SNI carries host names only
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...this.#opts.targetTls,
+    });
+    const take = (): Waiter[] => {
+      const w = this.#waiting ?? [];
+      this.#waiting = undefined;
+      return w;
+    };
+    const timer = setTimeout(() => socket.destroy(codedError('UND_ERR_CONNECT_TIMEOUT', `no TLS connection to ${this.#origin} within ${connectMs} ms`)), connectMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      for (const w of take()) w.fail(err);
+    };
+    socket.once('error', onError);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      const waiting = take();
+      if (socket.alpnProtocol === 'h2') {
+        const session = this.#adopt(connect(this.#origin, { createConnection: () => socket }));
+        for (const w of waiting) w.ready(session);
+        return;
+      }
+      socket.destroy();
+      this.#http1 = this.#opts.http1Fallback?.();
+      for (const w of waiting) {
+        if (this.#http1 === undefined) w.fail(codedError('UND_ERR_INFO', `${this.#origin} did not offer h2 by ALPN`));
+        else w.ready('http1');
+      }
+    });
+  }
+
+  #adopt(session: ClientHttp2Session): ClientHttp2Session {
     const forget = () => {
       if (this.#session === session) this.#session = undefined;
     };
@@ -92,26 +176,53 @@ export class Http2Upstream {
       const prev = head[name];
       head[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
     }
-    const stream = this.#open(head, body === null, handler);
-    if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+    this.#whenReady({
+      ready: (to) => {
+        if (to === 'http1') {
+          this.#fallback({ path, method, headers: [...headers], body: body as never }, handler);
+          return;
+        }
+        const stream = this.#open(to, head, body === null, handler);
+        if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+      },
+      fail: (err) => handler.onError(err),
+    });
+  }
+
+  #fallback(opts: Dispatcher.DispatchOptions, handler: UpstreamHandler | (StreamUpstreamHandler & Pick<UpstreamHandler, 'onHeaders'>)): void {
+    try {
+      (this.#http1 as Pool).dispatch(opts, handler as unknown as Dispatcher.DispatchHandler);
+    } catch (err) {
+      handler.onError(err as Error);
+    }
   }
 
   /**
    * One stream with a head already in HTTP/2's shape (pseudo-headers, lower-case names, no
    * connection fields), its body piped from `body` with backpressure.
    */
-  request(head: OutgoingHttpHeaders, body: Readable | null, handler: StreamUpstreamHandler): void {
+  request(head: OutgoingHttpHeaders, body: Readable | null, handler: StreamUpstreamHandler & Pick<UpstreamHandler, 'onHeaders'>): void {
     if (this.#isClosed) {
       handler.onError(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
       return;
     }
-    const stream = this.#open(head, body === null, handler);
-    if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
+    this.#whenReady({
+      ready: (to) => {
+        if (to === 'http1') {
+          // undici reports each chunk of an iterable body to onBodySent (core/http2-headers.ts iterableBody).
+          this.#fallback({ path: String(head[':path']), method: String(head[':method']), headers: http1FieldsOf(head), body: (body === null ? null : iterableBody(body)) as never }, handler);
+          return;
+        }
+        const stream = this.#open(to, head, body === null, handler);
+        if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
+      },
+      fail: (err) => handler.onError(err),
+    });
   }
 
-  #open(head: OutgoingHttpHeaders, isEndOfStream: boolean, handler: UpstreamHandler | StreamUpstreamHandler): ClientHttp2Stream | undefined {
+  #open(session: ClientHttp2Session, head: OutgoingHttpHeaders, isEndOfStream: boolean, handler: UpstreamHandler | StreamUpstreamHandler): ClientHttp2Stream | undefined {
     try {
-      return this.#sessionNow().request(head, { endStream: isEndOfStream });
+      return session.request(head, { endStream: isEndOfStream });
     } catch (err) {
       handler.onError(err as Error);
       return undefined;
@@ -120,11 +231,27 @@ export class Http2Upstream {
 
   async close(): Promise<void> {
     this.#isClosed = true;
+    await this.#http1?.close().catch(() => undefined);
     const s = this.#session;
     this.#session = undefined;
     if (s === undefined || s.closed) return;
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+/** An HTTP/2 head as an HTTP/1.1 field list: :authority as Host first (RFC 9112 §3.2), the other pseudo-headers dropped. */
+function http1FieldsOf(head: OutgoingHttpHeaders): string[] {
+  const out: string[] = [];
+  const authority = head[':authority'];
+  if (authority !== undefined) out.push('host', String(authority));
+  for (const name in head) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const v = head[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const one of v) out.push(name, one);
+    else out.push(name, String(v));
+  }
+  return out;
 }
 
 /** One request's stream: its events turned into the handler's calls, once each, in undici's order. */

@@ -5,8 +5,11 @@
  * body and split cookies are recorded as the compatibility path recorded
  * them, and a client that resets its stream mid-response cancels the
  * upstream stream and is recorded as CLIENT_CLOSED without counting an
- * upstream failure. Over an https:// upstream (undici's pool, which gives
- * no END_STREAM flag) trailers and Trailers-Only go through the same way.
+ * upstream failure. An https:// upstream is reached over the proxy's own TLS
+ * session, verified with the target's CA and negotiated h2 by ALPN, and
+ * trailers and Trailers-Only go through it the same way; one whose ALPN
+ * answer is HTTP/1.1 is still reached (undici's pool); one whose certificate
+ * the proxy cannot verify is a 502 naming the problem.
  */
 import {
   connect as h2connect,
@@ -19,6 +22,7 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
@@ -188,43 +192,69 @@ describe('record proxy relaying HTTP/2 streams to an https:// upstream', () => {
   let dir: { dir: string; cleanup: () => Promise<void> };
   let setup: RecorderSetup;
   let upstream: Http2SecureServer;
+  let http1Upstream: HttpsServer;
   let proxy: HttpCaptureProxy;
+  let http1Proxy: HttpCaptureProxy;
+  let untrustingProxy: HttpCaptureProxy;
   let client: ClientHttp2Session;
+  let http1Client: ClientHttp2Session;
+  let untrustingClient: ClientHttp2Session;
+  /** ALPN protocol of each TLS session the h2 upstream accepted */
+  const alpn: Array<string | false | undefined> = [];
 
   beforeAll(async () => {
     dir = await tempDir('doppel-h2-stream-tls-');
     setup = await createTestRecorder(dir.dir);
     const ca = await makeCa('doppel test ca');
     const caFiles = await writePem(dir.dir, 'ca', ca);
-    upstream = createSecureServer(await makeLeaf('upstream', ca));
+    const leaf = await makeLeaf('upstream', ca);
+    upstream = createSecureServer(leaf);
+    upstream.on('session', (session) => alpn.push(session.alpnProtocol));
     upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, []));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    proxy = await startHttpCaptureProxy({
+    // offers http/1.1 only by ALPN
+    http1Upstream = createHttpsServer(leaf, (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+      res.addTrailers({ 'x-checksum': 'c0ffee' });
+      res.end(`http/1.1 ${req.url ?? ''}`);
+    });
+    await new Promise<void>((r) => http1Upstream.listen(0, '127.0.0.1', r));
+    const common = {
       listen: '127.0.0.1:0',
-      target: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-      targetTls: loadTargetTls({ ca: caFiles.cert }, 'record.upstream_tls'),
       service: 'app',
-      direction: 'inbound',
+      direction: 'inbound' as const,
       sink: setup.recorder,
       maxBodyBytes: 1024 * 1024,
       timeouts: TIMEOUTS,
       rewriteHost: false,
       log,
       metrics: setup.metrics,
-    });
+    };
+    const targetTls = loadTargetTls({ ca: caFiles.cert }, 'record.upstream_tls');
+    proxy = await startHttpCaptureProxy({ ...common, target: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`, targetTls });
+    http1Proxy = await startHttpCaptureProxy({ ...common, target: `https://127.0.0.1:${(http1Upstream.address() as AddressInfo).port}`, targetTls });
+    untrustingProxy = await startHttpCaptureProxy({ ...common, target: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
     client = h2connect(proxy.url);
+    http1Client = h2connect(http1Proxy.url);
+    untrustingClient = h2connect(untrustingProxy.url);
   });
 
   afterAll(async () => {
     client?.close();
+    http1Client?.close();
+    untrustingClient?.close();
     await proxy?.close(100);
+    await http1Proxy?.close(100);
+    await untrustingProxy?.close(100);
+    http1Upstream?.close();
     await setup?.recorder.close();
     upstream?.close();
     await dir?.cleanup();
   });
 
-  it('trailers reach the client and the record', async () => {
+  it('trailers reach the client and the record, over an h2 session the proxy negotiated by ALPN', async () => {
     const r = await h2request(client, { ':path': '/trailers', ':method': 'GET', te: 'trailers' });
+    expect(alpn).toContain('h2');
     expect(r.body).toBe('two rows');
     expect(r.trailers?.['x-checksum']).toBe('c0ffee');
     await setup.recorder.flush();
@@ -240,5 +270,18 @@ describe('record proxy relaying HTTP/2 streams to an https:// upstream', () => {
     expect(r.isEndInHead).toBe(true);
     expect(r.head['grpc-status']).toBe('5');
     expect(r.trailers).toBeUndefined();
+  });
+
+  it('an upstream whose ALPN answer is http/1.1 is reached over HTTP/1.1, trailers included', async () => {
+    const r = await h2request(http1Client, { ':path': '/old', ':method': 'GET', te: 'trailers' });
+    expect(r.head[':status']).toBe(200);
+    expect(r.body).toBe('http/1.1 /old');
+    expect(r.trailers?.['x-checksum']).toBe('c0ffee');
+  });
+
+  it('an upstream certificate the proxy cannot verify is a 502 naming the problem', async () => {
+    const r = await h2request(untrustingClient, { ':path': '/trailers', ':method': 'GET' });
+    expect(r.head[':status']).toBe(502);
+    expect(r.body).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   });
 });
