@@ -132,6 +132,12 @@ export class Http2Upstream {
       clearTimeout(timer);
       socket.off('error', onError);
       const waiting = take();
+      if (this.#isClosed) {
+        // closed while the handshake ran: nothing may open a session close() no longer sees
+        socket.destroy();
+        for (const w of waiting) w.fail(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
+        return;
+      }
       if (socket.alpnProtocol === 'h2') {
         const session = this.#adopt(connect(this.#origin, { createConnection: () => socket }));
         for (const w of waiting) w.ready(session);
