@@ -86,11 +86,16 @@ export class Http2Upstream {
     this.#isTls = origin.startsWith('https:');
   }
 
+  #liveSession(): ClientHttp2Session | undefined {
+    const current = this.#session;
+    return current !== undefined && !current.closed && !current.destroyed ? current : undefined;
+  }
+
   /** Calls `ready` with a live session (or 'http1') now, or once the TLS handshake says which. */
   #whenReady(w: Waiter): void {
     if (this.#http1 !== undefined) return w.ready('http1');
-    const current = this.#session;
-    if (current !== undefined && !current.closed && !current.destroyed) return w.ready(current);
+    const current = this.#liveSession();
+    if (current !== undefined) return w.ready(current);
     if (!this.#isTls) return w.ready(this.#adopt(connect(this.#origin)));
     if (this.#waiting !== undefined) {
       this.#waiting.push(w);
@@ -210,6 +215,13 @@ export class Http2Upstream {
   request(head: OutgoingHttpHeaders, body: Readable | null, handler: StreamUpstreamHandler & Pick<UpstreamHandler, 'onHeaders'>): void {
     if (this.#isClosed) {
       handler.onError(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
+      return;
+    }
+    // The usual case, a live session, without the closures a waiting request needs.
+    const live = this.#liveSession();
+    if (live !== undefined) {
+      const stream = this.#open(live, head, body === null, handler);
+      if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
       return;
     }
     this.#whenReady({
