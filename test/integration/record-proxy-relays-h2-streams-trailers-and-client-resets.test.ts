@@ -171,6 +171,13 @@ describe('record proxy relaying HTTP/2 streams', () => {
     expect(ex.http.request.headers.some(([n]) => n.startsWith(':'))).toBe(false);
   });
 
+  it('CONNECT is answered 405 by the proxy and never forwarded', async () => {
+    const r = await h2request(client, { ':method': 'CONNECT', ':authority': 'example.com:443' });
+    expect(r.head[':status']).toBe(405);
+    expect(r.head['x-doppel-error']).toBe('method_not_allowed');
+    expect(JSON.parse(r.body)).toMatchObject({ error: 'method_not_allowed' });
+  });
+
   it('a client reset mid-response cancels the upstream stream and is recorded as CLIENT_CLOSED, not counted as an upstream failure', async () => {
     const stream = client.request({ ':path': '/slow', ':method': 'GET' });
     stream.on('error', () => undefined);
