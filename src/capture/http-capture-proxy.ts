@@ -15,9 +15,10 @@
  * upstream request is cancelled (chunked bodies are held back first, see
  * chunked-hold.ts) and nothing is recorded.
  *
- * HTTP/2 clients (ALPN h2, or h2c prior knowledge) reach the same handler
- * through the listener's compatibility API; their requests go upstream over
- * HTTP/2 too, one stream each (core/http2-headers.ts, http2-translate.ts).
+ * HTTP/2 clients (ALPN h2, or h2c prior knowledge) are taken as streams from
+ * the listener, with no compatibility req/res, and relayed by
+ * h2-stream-proxy.ts; their requests go upstream over HTTP/2 too, one stream
+ * each (http2-upstream.ts; http2-translate.ts for an https:// origin without h2).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -41,10 +42,11 @@ import { BodyTap } from './body-tap.js';
 import { CLIENT_CLOSED, kBodyExchange, kConnId, kTlsTags, ProxyHandler, sendError, type TaggedSocket } from './proxy-handler.js';
 import { CHUNKED_HOLD, holdChunkedBody, type ChunkedHoldLimits, type HeldBody } from './chunked-hold.js';
 import { refusalForParseError, refusalForTransferEncoding, sendRefusal, type Refusal } from './request-refusal.js';
-import { http2HasBody, http2RequestHead, isHttp2Request, iterableBody } from '../core/http2-headers.js';
+import { iterableBody } from '../core/http2-headers.js';
 import { createHttp2Pool } from './http2-translate.js';
 import { Http2Upstream } from './http2-upstream.js';
 import { UpstreamClients } from './upstream-clients.js';
+import { proxyHttp2Stream, type H2StreamProxyContext } from './h2-stream-proxy.js';
 
 export interface ProxyTimeouts {
   /** time to receive a client's request head (server.headersTimeout) */
@@ -128,16 +130,33 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     pipelining: 1,
     ...(opts.limits === undefined ? {} : { maxHeaderSize: opts.limits.maxHeaderBytes }),
   });
-  // Opened on the first HTTP/2 request: most upstreams never see one.
-  // h2c (prior knowledge) on Node's own session; over TLS undici's pool, which falls back to
-  // HTTP/1.1 when the origin's ALPN does not offer h2.
-  let h2upstream: Http2Upstream | Pool | undefined;
+  // Opened on the first HTTP/2 request: most upstreams never see one. Node's own session, h2c
+  // (prior knowledge) or over TLS; an https:// origin whose ALPN answer is not h2 gets undici's pool (HTTP/1.1).
+  let h2upstream: Http2Upstream | undefined;
   const h2Pool = () =>
-    (h2upstream ??= target.protocol === 'http:' ? new Http2Upstream(origin, { upstreamMs }) : createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }));
+    (h2upstream ??= new Http2Upstream(origin, {
+      upstreamMs,
+      targetTls: opts.targetTls,
+      http1Fallback: () => createHttp2Pool(origin, { upstreamMs, targetTls: opts.targetTls }),
+    }));
   const maxBody = opts.maxBodyBytes;
   const hold = opts.chunkedHold ?? CHUNKED_HOLD;
   const isInbound = opts.direction === 'inbound';
   let connSeq = 0;
+  const h2Context: H2StreamProxyContext = {
+    service: opts.service,
+    direction: opts.direction,
+    sink: opts.sink,
+    decide: opts.decide,
+    maxBodyBytes: maxBody,
+    hostOverride,
+    basePath,
+    traceLinks: opts.traceLinks,
+    addRequestHeaders: opts.addRequestHeaders,
+    upstreamFailures: opts.metrics?.upstreamFailures,
+    clock,
+    upstream: h2Pool,
+  };
 
   const server = createHttpListener(
     {
@@ -150,6 +169,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     },
     opts.tls,
     log,
+    { onStream: (stream, headers, rawHeaders) => proxyHttp2Stream(h2Context, stream, headers, rawHeaders) },
   );
   if (opts.limits !== undefined) server.maxConnections = opts.limits.maxConnections;
   const connections = new Set<Socket>();
@@ -228,8 +248,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const h2 = isHttp2Request(req) ? http2RequestHead(req.rawHeaders) : undefined;
-    let raw: readonly string[] = h2 === undefined ? req.rawHeaders : h2.headers;
+    // HTTP/2 clients never get here: their streams go to h2-stream-proxy.ts (the listener's onStream).
+    let raw: readonly string[] = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i] as string;
@@ -292,9 +312,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         else parent = opts.traceLinks.find(traceId);
       }
     }
-    const fwd = forwardRequestHeaders(raw, hostOverride ?? h2?.authority);
-    const hasBody =
-      h2 !== undefined ? http2HasBody(req as never) : te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const fwd = forwardRequestHeaders(raw, hostOverride);
+    const hasBody = te !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const handler = new ProxyHandler(req, res, recording ? new BodyTap(maxBody) : undefined, recording ? new BodyTap(maxBody) : undefined, (h) => {
       if (h.error !== undefined && h.error.code !== CLIENT_CLOSED) upstreamFailures?.inc({ service: opts.service, reason: peerFailureReason(h.error) });
       if (!recording || sink === undefined) return;
@@ -308,7 +327,6 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         parent,
         method,
         url,
-        ...(h2 === undefined ? {} : { version: '2' as const, authority: h2.authority }),
         requestHeaders: stripForRecord(raw),
         requestBody: h.reqTap?.chunks ?? [],
         requestTruncated: h.reqTap?.truncated ?? false,
@@ -330,9 +348,8 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
     res.once('close', () => handler.onClientClose());
     const path = basePath + url;
     // With a body, a parse error after the head must find this exchange (clientError) to cancel it.
-    if (hasBody && h2 === undefined) (req.socket as TaggedSocket)[kBodyExchange] = handler;
-    if (h2 !== undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
-    else if (opts.upstreamHttp2 === true) {
+    if (hasBody) (req.socket as TaggedSocket)[kBodyExchange] = handler;
+    if (opts.upstreamHttp2 === true) {
       // Bodies go to undici's HTTP/2 client as iterables, so the tap sees request chunks (core/http2-headers.ts iterableBody).
       if (te === undefined) dispatchUpstream(h2Pool(), path, method, fwd.headers, hasBody ? iterableBody(req) : null, handler);
       else handler.holdBody(holdChunkedBody(req, hold, (body) => dispatchUpstream(h2Pool(), path, method, fwd.headers, Buffer.isBuffer(body) ? body : iterableBody(body), handler)));

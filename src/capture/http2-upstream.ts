@@ -1,13 +1,22 @@
 /**
- * The record proxy's h2c upstream (HTTP/2 by prior knowledge, RFC 9113 §3.3)
- * on Node's own http2 session, one stream per request (§5), so a held stream
- * never delays another. It takes the same handler undici's dispatch does.
- * Over TLS undici's pool stays, since it falls back to HTTP/1.1 when the
- * origin's ALPN has no h2. Undici's HTTP/2 client on top of
- * the same session was about 28% of the HTTP/2 proxy's CPU in a profile
- * (docs/http.md, "HTTP/2 cost").
+ * The record proxy's HTTP/2 upstream on Node's own http2 session, one stream
+ * per request (RFC 9113 §5), so a held stream never delays another: h2c by
+ * prior knowledge (§3.3) for http:// origins; for https:// ones a TLS
+ * connection of its own (the target's CA, client certificate and
+ * verification) offering h2 and http/1.1 by ALPN (RFC 7301), HTTP/2 on that
+ * socket when the origin picks h2, and otherwise an undici pool over
+ * HTTP/1.1 from then on. It takes the same handler undici's dispatch does,
+ * and has a fast path (`request`) for a handler that relays to an HTTP/2
+ * client itself. Undici's HTTP/2 client on top of the same session was about
+ * 28% of the HTTP/2 proxy's CPU in a profile (docs/http.md, "HTTP/2 cost").
  */
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import type { Dispatcher, Pool } from 'undici';
+import { iterableBody } from '../core/http2-headers.js';
+import type { TargetTls } from '../core/tls.js';
 
 /** What undici's dispatch calls on a handler; ProxyHandler implements it. */
 export interface UpstreamHandler {
@@ -19,11 +28,38 @@ export interface UpstreamHandler {
   onError(err: Error): void;
 }
 
+/**
+ * The fast path for a handler that relays to an HTTP/2 client itself: the response head as
+ * Node's header object (no Buffer round trip), and whether the upstream ended the stream with
+ * it (a gRPC Trailers-Only answer must go on as one HEADERS frame with END_STREAM).
+ */
+export interface StreamUpstreamHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onBodySent(chunk: Buffer): void;
+  onResponse(statusCode: number, headers: IncomingHttpHeaders, isEndOfStream: boolean, resume: () => void): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: IncomingHttpHeaders | null): void;
+  onError(err: Error): void;
+}
+
 export interface Http2UpstreamOptions {
   /** a stream with no activity for this long fails as a timeout, before or after its head */
   upstreamMs: number;
   /** a session without streams for this long is closed */
   idleMs?: number;
+  /** CA, client certificate and verification for an https:// origin */
+  targetTls?: TargetTls | undefined;
+  /**
+   * https:// origins: where requests go when the origin's ALPN answer is not h2 (an undici
+   * pool, HTTP/1.1); asked for once, on the first such answer.
+   */
+  http1Fallback?: (() => Pool) | undefined;
+}
+
+/** A queued request's two ways on once the TLS handshake decided: a session, or HTTP/1.1. */
+interface Waiter {
+  ready(to: ClientHttp2Session | 'http1'): void;
+  fail(err: Error): void;
 }
 
 /** Connection fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is kept only as `trailers`. */
@@ -38,16 +74,90 @@ export class Http2Upstream {
   readonly #opts: Http2UpstreamOptions;
   #session: ClientHttp2Session | undefined;
   #isClosed = false;
+  readonly #isTls: boolean;
+  /** requests that came while the TLS handshake (and its ALPN answer) was under way */
+  #waiting: Waiter[] | undefined;
+  /** the origin answered ALPN without h2: its requests go to the HTTP/1.1 fallback from then on */
+  #http1: Pool | undefined;
 
   constructor(origin: string, opts: Http2UpstreamOptions) {
     this.#origin = origin;
     this.#opts = opts;
+    this.#isTls = origin.startsWith('https:');
   }
 
-  #sessionNow(): ClientHttp2Session {
+  #liveSession(): ClientHttp2Session | undefined {
     const current = this.#session;
-    if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connect(this.#origin);
+    return current !== undefined && !current.closed && !current.destroyed ? current : undefined;
+  }
+
+  /** Calls `ready` with a live session (or 'http1') now, or once the TLS handshake says which. */
+  #whenReady(w: Waiter): void {
+    if (this.#http1 !== undefined) return w.ready('http1');
+    const current = this.#liveSession();
+    if (current !== undefined) return w.ready(current);
+    if (!this.#isTls) return w.ready(this.#adopt(connect(this.#origin)));
+    if (this.#waiting !== undefined) {
+      this.#waiting.push(w);
+      return;
+    }
+    this.#waiting = [w];
+    this.#handshake();
+  }
+
+  /**
+   * TLS with ALPN h2 and http/1.1 (RFC 7301), verified with the target's TLS options, then
+   * HTTP/2 on that socket if the origin picked h2; anything else sends this request and all
+   * later ones to the HTTP/1.1 fallback, as undici's allowH2 pool would.
+   */
+  #handshake(): void {
+    const url = new URL(this.#origin);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const connectMs = Math.min(this.#opts.upstreamMs, 10_000);
+    const socket = tlsConnect({
+      host,
+      port: url.port === '' ? 443 : Number(url.port),
+      ALPNProtocols: ['h2', 'http/1.1'],
+      // RFC 6066 §3: SNI carries host names only
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...this.#opts.targetTls,
+    });
+    const take = (): Waiter[] => {
+      const w = this.#waiting ?? [];
+      this.#waiting = undefined;
+      return w;
+    };
+    const timer = setTimeout(() => socket.destroy(codedError('UND_ERR_CONNECT_TIMEOUT', `no TLS connection to ${this.#origin} within ${connectMs} ms`)), connectMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      for (const w of take()) w.fail(err);
+    };
+    socket.once('error', onError);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      const waiting = take();
+      if (this.#isClosed) {
+        // closed while the handshake ran: nothing may open a session close() no longer sees
+        socket.destroy();
+        for (const w of waiting) w.fail(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
+        return;
+      }
+      if (socket.alpnProtocol === 'h2') {
+        const session = this.#adopt(connect(this.#origin, { createConnection: () => socket }));
+        for (const w of waiting) w.ready(session);
+        return;
+      }
+      socket.destroy();
+      this.#http1 = this.#opts.http1Fallback?.();
+      for (const w of waiting) {
+        if (this.#http1 === undefined) w.fail(codedError('UND_ERR_INFO', `${this.#origin} did not offer h2 by ALPN`));
+        else w.ready('http1');
+      }
+    });
+  }
+
+  #adopt(session: ClientHttp2Session): ClientHttp2Session {
     const forget = () => {
       if (this.#session === session) this.#session = undefined;
     };
@@ -77,18 +187,69 @@ export class Http2Upstream {
       const prev = head[name];
       head[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
     }
-    let stream: ClientHttp2Stream;
+    this.#whenReady({
+      ready: (to) => {
+        if (to === 'http1') {
+          this.#fallback({ path, method, headers: [...headers], body: body as never }, handler);
+          return;
+        }
+        const stream = this.#open(to, head, body === null, handler);
+        if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+      },
+      fail: (err) => handler.onError(err),
+    });
+  }
+
+  #fallback(opts: Dispatcher.DispatchOptions, handler: UpstreamHandler | (StreamUpstreamHandler & Pick<UpstreamHandler, 'onHeaders'>)): void {
     try {
-      stream = this.#sessionNow().request(head, { endStream: body === null });
+      (this.#http1 as Pool).dispatch(opts, handler as unknown as Dispatcher.DispatchHandler);
     } catch (err) {
       handler.onError(err as Error);
+    }
+  }
+
+  /**
+   * One stream with a head already in HTTP/2's shape (pseudo-headers, lower-case names, no
+   * connection fields), its body piped from `body` with backpressure.
+   */
+  request(head: OutgoingHttpHeaders, body: Readable | null, handler: StreamUpstreamHandler & Pick<UpstreamHandler, 'onHeaders'>): void {
+    if (this.#isClosed) {
+      handler.onError(codedError('UND_ERR_CLOSED', 'the HTTP/2 upstream is closed'));
       return;
     }
-    new UpstreamStream(stream, handler, this.#opts.upstreamMs).send(body);
+    // The usual case, a live session, without the closures a waiting request needs.
+    const live = this.#liveSession();
+    if (live !== undefined) {
+      const stream = this.#open(live, head, body === null, handler);
+      if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
+      return;
+    }
+    this.#whenReady({
+      ready: (to) => {
+        if (to === 'http1') {
+          // undici reports each chunk of an iterable body to onBodySent (core/http2-headers.ts iterableBody).
+          this.#fallback({ path: String(head[':path']), method: String(head[':method']), headers: http1FieldsOf(head), body: (body === null ? null : iterableBody(body)) as never }, handler);
+          return;
+        }
+        const stream = this.#open(to, head, body === null, handler);
+        if (stream !== undefined) new UpstreamStream(stream, handler, this.#opts.upstreamMs).pipe(body);
+      },
+      fail: (err) => handler.onError(err),
+    });
+  }
+
+  #open(session: ClientHttp2Session, head: OutgoingHttpHeaders, isEndOfStream: boolean, handler: UpstreamHandler | StreamUpstreamHandler): ClientHttp2Stream | undefined {
+    try {
+      return session.request(head, { endStream: isEndOfStream });
+    } catch (err) {
+      handler.onError(err as Error);
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
     this.#isClosed = true;
+    await this.#http1?.close().catch(() => undefined);
     const s = this.#session;
     this.#session = undefined;
     if (s === undefined || s.closed) return;
@@ -96,22 +257,37 @@ export class Http2Upstream {
   }
 }
 
+/** An HTTP/2 head as an HTTP/1.1 field list: :authority as Host first (RFC 9112 §3.2), the other pseudo-headers dropped. */
+function http1FieldsOf(head: OutgoingHttpHeaders): string[] {
+  const out: string[] = [];
+  const authority = head[':authority'];
+  if (authority !== undefined) out.push('host', String(authority));
+  for (const name in head) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const v = head[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const one of v) out.push(name, one);
+    else out.push(name, String(v));
+  }
+  return out;
+}
+
 /** One request's stream: its events turned into the handler's calls, once each, in undici's order. */
 class UpstreamStream {
   readonly #stream: ClientHttp2Stream;
-  readonly #handler: UpstreamHandler;
+  readonly #handler: UpstreamHandler | StreamUpstreamHandler;
   #isFinished = false;
   #hasHead = false;
   #trailers: IncomingHttpHeaders | null = null;
 
-  constructor(stream: ClientHttp2Stream, handler: UpstreamHandler, upstreamMs: number) {
+  constructor(stream: ClientHttp2Stream, handler: UpstreamHandler | StreamUpstreamHandler, upstreamMs: number) {
     this.#stream = stream;
     this.#handler = handler;
     stream.setTimeout(upstreamMs, () => {
       const code = this.#hasHead ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT';
       this.#fail(codedError(code, `upstream sent nothing for ${upstreamMs} ms`));
     });
-    stream.on('response', (h) => this.#onResponse(h));
+    stream.on('response', (h, flags: number) => this.#onResponse(h, flags));
     stream.on('data', (chunk: Buffer) => {
       if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
     });
@@ -133,9 +309,18 @@ class UpstreamStream {
     });
   }
 
-  #onResponse(h: IncomingHttpHeaders): void {
+  #onResponse(h: IncomingHttpHeaders, flags: number): void {
     if (this.#isFinished) return;
     this.#hasHead = true;
+    const resume = () => {
+      if (!this.#stream.destroyed) this.#stream.resume();
+    };
+    const handler = this.#handler;
+    if ('onResponse' in handler) {
+      // The flags of the HEADERS frame, not stream.endAfterHeaders: Node 20 sets that on server streams only.
+      if (!handler.onResponse(Number(h[':status']), h, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, resume)) this.#stream.pause();
+      return;
+    }
     const raw: Buffer[] = [];
     for (const name of Object.keys(h)) {
       if (name.charCodeAt(0) === 58 /* ':' */) continue;
@@ -144,10 +329,7 @@ class UpstreamStream {
       if (Array.isArray(v)) for (const one of v) raw.push(Buffer.from(name), Buffer.from(one));
       else raw.push(Buffer.from(name), Buffer.from(String(v)));
     }
-    const resume = () => {
-      if (!this.#stream.destroyed) this.#stream.resume();
-    };
-    if (!this.#handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
+    if (!handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
   }
 
   #fail(failure: Error): void {
@@ -158,6 +340,25 @@ class UpstreamStream {
     this.#isFinished = true;
     if (!this.#stream.destroyed) this.#stream.close(constants.NGHTTP2_CANCEL);
     this.#handler.onError(err);
+  }
+
+  /** Relays a readable body chunk by chunk, pausing it while the upstream stream's window is full. */
+  pipe(body: Readable | null): void {
+    if (body === null) return;
+    const stream = this.#stream;
+    const handler = this.#handler;
+    body.on('data', (chunk: Buffer) => {
+      // After a failure the handler reads what is left itself; nothing more goes up.
+      if (this.#isFinished) return;
+      handler.onBodySent(chunk);
+      if (!stream.write(chunk)) body.pause();
+    });
+    stream.on('drain', () => {
+      if (!this.#isFinished) body.resume();
+    });
+    body.once('end', () => {
+      if (!stream.destroyed) stream.end();
+    });
   }
 
   send(body: Buffer | AsyncIterable<Buffer> | null): void {

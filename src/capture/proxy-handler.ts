@@ -46,28 +46,6 @@ export function sendError(res: ServerResponse, status: number, error: string, me
   res.end(body);
 }
 
-/** gRPC puts grpc-status in the response head only in a Trailers-Only answer (PROTOCOL-HTTP2.md "Responses"). */
-function isTrailersOnly(headers: readonly string[]): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name.length === 11 && name.toLowerCase() === 'grpc-status') return true;
-  }
-  return false;
-}
-
-/** Status and fields set on a response without writing them, so its end() sends them with END_STREAM. */
-function setHeadersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
-  res.statusCode = statusCode;
-  const byName = new Map<string, string[]>();
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const name = (flat[i] as string).toLowerCase();
-    const values = byName.get(name);
-    if (values === undefined) byName.set(name, [flat[i + 1] as string]);
-    else values.push(flat[i + 1] as string);
-  }
-  for (const [name, values] of byName) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
-}
-
 /**
  * One proxied exchange, as an undici dispatch handler (the raw-list callbacks:
  * onHeaders gets the raw header Buffers, onComplete the raw trailers).
@@ -84,8 +62,6 @@ export class ProxyHandler {
   #cancelHold: (() => void) | undefined;
   #done = false;
   #resumeUpstream: (() => void) | undefined;
-  /** a Trailers-Only head not yet written (HTTP/2 clients) */
-  #heldHead: { statusCode: number; statusText: string } | undefined;
   /** a 'drain' listener is on the response: added only when a write is refused, since most responses never are */
   #awaitsDrain = false;
   readonly #onDrain = () => {
@@ -140,20 +116,9 @@ export class ProxyHandler {
     this.resHeaders = headers;
     this.#resumeUpstream = resume;
     if (this.#done) return false;
-    if (this.req.httpVersionMajor === 2 && isTrailersOnly(headers)) {
-      // gRPC's Trailers-Only answer (status in one HEADERS frame that ends the stream, PROTOCOL-HTTP2.md):
-      // written now, the head would go out without END_STREAM and a gRPC client would see a call with no status.
-      this.#heldHead = { statusCode, statusText };
-      return true;
-    }
-    return this.#sendHead(statusCode, statusText, headers);
-  }
-
-  #sendHead(statusCode: number, statusText: string, headers: string[]): boolean {
     try {
-      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); Node warns when given one.
-      // An HTTP/2 upstream gives no reason phrase either: an HTTP/1.1 client then gets Node's usual one.
-      if (this.req.httpVersionMajor === 2 || statusText === '') this.res.writeHead(statusCode, headers);
+      // An HTTP/2 upstream (--upstream-h2) gives no reason phrase: the client then gets Node's usual one.
+      if (statusText === '') this.res.writeHead(statusCode, headers);
       else this.res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // A header the upstream sent that Node refuses to relay: the exchange fails as 502.
@@ -163,17 +128,9 @@ export class ProxyHandler {
     return true;
   }
 
-  /** A held head goes out as it came when a body or trailers follow after all. */
-  #releaseHead(): boolean {
-    const held = this.#heldHead;
-    if (held === undefined) return true;
-    this.#heldHead = undefined;
-    return this.#sendHead(held.statusCode, held.statusText, this.resHeaders ?? []);
-  }
-
   onData(chunk: Buffer): boolean {
     this.resTap?.add(chunk, true);
-    if (this.#done || !this.#releaseHead()) return false;
+    if (this.#done) return false;
     if (this.res.write(chunk)) return true;
     if (!this.#awaitsDrain) {
       this.#awaitsDrain = true;
@@ -192,21 +149,8 @@ export class ProxyHandler {
     const flat = flatTrailers(trailers);
     if (flat.length > 0) this.trailers = flat;
     if (!this.#done) {
-      const held = this.#heldHead;
-      if (held !== undefined && flat.length === 0) {
-        // Headers set but not written: Node's compatibility response ends the stream with them (Trailers-Only).
-        this.#heldHead = undefined;
-        try {
-          setHeadersOnly(this.res, held.statusCode, this.resHeaders ?? []);
-          this.res.end();
-        } catch (err) {
-          // A field Node refuses to relay: the client sees a cut stream, never a made-up status.
-          this.res.destroy(err as Error);
-        }
-      } else if (this.#releaseHead()) {
-        if (flat.length > 0) addResponseTrailers(this.res, flat);
-        this.res.end();
-      }
+      if (flat.length > 0) addResponseTrailers(this.res, flat);
+      this.res.end();
     }
     this.#complete();
   }

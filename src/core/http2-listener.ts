@@ -5,14 +5,22 @@
  * can start with, so the first bytes decide. Either way the socket goes to
  * Node's http2 server or to the HTTP/1.1 server's own connection handling,
  * and HTTP/2 requests come out as the HTTP/1.1 server's 'request' event
- * (compatibility API), so each listener keeps one request handler.
+ * (compatibility API), so each listener keeps one request handler, unless
+ * the listener takes the streams themselves (`onStream`).
  *
  * The HTTP/1.1 path stays Node's: the socket is handed to the same
  * connection listener the server would have run, after one look at the first
  * chunk on clear-text connections (none over TLS, where ALPN already said).
  */
 import type { Server as HttpServer } from 'node:http';
-import { createServer as createH2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import {
+  createServer as createH2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from './logger.js';
@@ -22,6 +30,12 @@ export interface Http2ListenerOptions {
   enabled?: boolean | undefined;
   /** SETTINGS_MAX_CONCURRENT_STREAMS this listener advertises (RFC 9113 §6.5.2); Node's default is unbounded */
   maxConcurrentStreams?: number | undefined;
+  /**
+   * Takes each HTTP/2 stream as it opens instead of the 'request' event: Node only builds the
+   * compatibility API's req/res when its http2 server has a 'request' listener, and a proxy that
+   * relays streams as they come pays for neither. `rawHeaders` is the flat name/value list as received.
+   */
+  onStream?: ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void) | undefined;
 }
 
 /** RFC 9113 §3.4: the client connection preface starts with this octet sequence. */
@@ -69,9 +83,16 @@ export function addHttp2(server: HttpServer, tls: boolean, log: Logger | undefin
   h2.on('sessionError', (err: NodeJS.ErrnoException) => {
     log?.debug({ code: err.code, reason: err.message }, 'http2 session error');
   });
-  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    server.emit('request', req, res);
-  });
+  const onStream = opts.onStream;
+  if (onStream !== undefined) {
+    h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      onStream(stream, headers, rawHeaders);
+    });
+  } else {
+    h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      server.emit('request', req, res);
+    });
+  }
 
   if (tls) {
     const http1 = takeListener(server, 'secureConnection');

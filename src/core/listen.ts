@@ -56,7 +56,7 @@ export function listenOn(server: Server, at: HostPort, flag: string = UNNAMED): 
  * ServerTls's reloads. It serves HTTP/1.1 and HTTP/2 (ALPN h2 over TLS, prior
  * knowledge in clear text) unless `h2.enabled` is false: an HTTP/2 request
  * arrives as a 'request' event like any other, with the compatibility API's
- * req/res (httpVersionMajor 2).
+ * req/res (httpVersionMajor 2), or as a stream to `h2.onStream` when given.
  */
 export function createHttpListener(options: ServerOptions, tls: ServerTls | undefined, log?: Logger, h2: Http2ListenerOptions = {}): HttpServer {
   if (tls === undefined) {

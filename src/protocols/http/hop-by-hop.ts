@@ -23,6 +23,16 @@ const REQUEST_HOP = new Set([
 /** Never forwarded toward the client. Trailer stays: the trailers it announces are relayed. */
 const RESPONSE_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
 
+/** True for a lower-case request field name that never goes upstream (the list above). */
+export function isRequestHopField(lower: string): boolean {
+  return REQUEST_HOP.has(lower);
+}
+
+/** True for a lower-case response field name that never goes to the client. */
+export function isResponseHopField(lower: string): boolean {
+  return RESPONSE_HOP.has(lower);
+}
+
 /** Lower-case names listed in every Connection header (RFC 9110 §7.6.1 connection options). */
 function connectionOptions(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;

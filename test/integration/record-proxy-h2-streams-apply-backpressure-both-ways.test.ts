@@ -1,0 +1,122 @@
+/**
+ * HTTP/2 flow control passes through the record proxy both ways: while the
+ * client reads nothing, the upstream can hand over only a few windows of a
+ * large response (the proxy stops reading it, RFC 9113 §5.2), and while the
+ * upstream reads nothing, the client can hand over only a few windows of a
+ * large upload. Once the reader reads again every byte arrives.
+ */
+import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
+import { createTestRecorder, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
+
+const TOTAL = 32 * 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+/** far above a few flow-control windows and stream buffers, far below TOTAL */
+const HELD_BACK_BELOW = 8 * 1024 * 1024;
+
+/** Writes TOTAL bytes honouring write()'s answer; `written` counts what the stream took so far. */
+function writeAll(stream: Writable, progress: { written: number }): void {
+  const more = (): void => {
+    while (progress.written < TOTAL) {
+      progress.written += CHUNK.length;
+      if (!stream.write(CHUNK)) {
+        stream.once('drain', more);
+        return;
+      }
+    }
+    stream.end();
+  };
+  more();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('record proxy HTTP/2 backpressure', () => {
+  const { log } = silentLogger();
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let setup: RecorderSetup;
+  let upstream: Http2Server;
+  let proxy: HttpCaptureProxy;
+  let client: ClientHttp2Session;
+  const download = { written: 0 };
+  let upload: ServerHttp2Stream | undefined;
+
+  beforeAll(async () => {
+    dir = await tempDir('doppel-h2-backpressure-');
+    setup = await createTestRecorder(dir.dir);
+    upstream = createH2Server();
+    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      stream.on('error', () => undefined);
+      if (headers[':path'] === '/down') {
+        stream.respond({ ':status': 200 });
+        writeAll(stream, download);
+      } else {
+        // reads nothing until the test lets it
+        stream.pause();
+        upload = stream;
+      }
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    proxy = await startHttpCaptureProxy({
+      listen: '127.0.0.1:0',
+      target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      service: 'app',
+      direction: 'inbound',
+      sink: setup.recorder,
+      maxBodyBytes: 1024 * 1024,
+      timeouts: TIMEOUTS,
+      rewriteHost: false,
+      log,
+    });
+    client = h2connect(proxy.url);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await proxy?.close(100);
+    await setup?.recorder.close();
+    upstream?.close();
+    await dir?.cleanup();
+  });
+
+  it('a client that reads nothing holds the upstream back; reading again brings every byte', async () => {
+    const stream = client.request({ ':path': '/down', ':method': 'GET' });
+    stream.pause();
+    await until('the upstream started writing', () => download.written > 0);
+    await sleep(1_000);
+    expect(download.written).toBeLessThan(HELD_BACK_BELOW);
+    let received = 0;
+    stream.on('data', (c: Buffer) => (received += c.length));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+      stream.resume();
+    });
+    expect(received).toBe(TOTAL);
+  });
+
+  it('an upstream that reads nothing holds the client back; reading again takes every byte', async () => {
+    const sent = { written: 0 };
+    const stream = client.request({ ':path': '/up', ':method': 'POST' }, { endStream: false });
+    stream.on('error', () => undefined);
+    writeAll(stream, sent);
+    await until('the upstream stream opened', () => upload !== undefined);
+    await sleep(1_000);
+    expect(sent.written).toBeLessThan(HELD_BACK_BELOW);
+    const up = upload as ServerHttp2Stream;
+    let taken = 0;
+    up.on('data', (c: Buffer) => (taken += c.length));
+    const status = new Promise<number>((resolve) => stream.on('response', (h: IncomingHttpHeaders) => resolve(Number(h[':status']))));
+    up.on('end', () => {
+      up.respond({ ':status': 200 });
+      up.end();
+    });
+    up.resume();
+    expect(await status).toBe(200);
+    expect(taken).toBe(TOTAL);
+  });
+});
