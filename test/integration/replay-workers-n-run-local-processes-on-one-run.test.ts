@@ -22,7 +22,8 @@ describe('doppel replay --workers N without Redis', () => {
   });
 
   it('3 local worker processes share the sessions in-process: each once, in order, and one merged report equal to a 1-process run', async () => {
-    const target = await startSessionTarget();
+    // Answers take 40 ms, so the run outlasts the workers' start-up spread on a busy machine and each of the three gets sessions.
+    const target = await startSessionTarget(40);
     try {
       const base = ['replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--concurrency', '6'];
       const single = await runCli([...base, '--report', join(dir, 'single')], { timeoutMs: 200_000 });
