@@ -22,9 +22,10 @@ import type { Direction } from '../core/exchange.js';
 import type { Clock } from '../core/clock.js';
 import { newExchangeId } from '../core/ids.js';
 import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
-import { flatTrailers, http2RequestHead } from '../core/http2-headers.js';
+import { flatTrailers, headerObjectOf, http2RequestHead } from '../core/http2-headers.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forwardRequestHeaders, forwardResponseHeaders, isRequestHopField, isResponseHopField } from '../protocols/http/hop-by-hop.js';
+import { originForm } from '../protocols/http/origin-form.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
 import { BodyTap } from './body-tap.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
@@ -166,16 +167,8 @@ export function proxyHttp2Stream(ctx: H2StreamProxyContext, stream: ServerHttp2S
     stream.resume();
     return;
   }
-  let url = headers[':path'] ?? '/';
-  if (!url.startsWith('/')) {
-    // '*' (OPTIONS) or an absolute form: forward the origin-form part, as for HTTP/1.1
-    try {
-      const u = new URL(url);
-      url = u.pathname + u.search;
-    } catch {
-      url = '/';
-    }
-  }
+  // '*' (OPTIONS) or an absolute form: the origin-form part goes on, as for HTTP/1.1
+  const url = originForm(headers[':path'] ?? '/');
   const added = ctx.addRequestHeaders?.(raw);
   if (added !== undefined && added.length > 0) raw = [...raw, ...added];
   new H2StreamProxy(ctx, stream, method, url, raw, h2.authority).start();
@@ -441,12 +434,5 @@ export class H2StreamProxy implements StreamUpstreamHandler {
 /** Trailers to send on: Node's object as it came, or undici's raw list folded by name. */
 function trailerObject(trailers: IncomingHttpHeaders | readonly (string | Buffer)[] | null, flat: readonly string[]): IncomingHttpHeaders {
   if (trailers !== null && !Array.isArray(trailers)) return trailers as IncomingHttpHeaders;
-  const obj: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const name = (flat[i] as string).toLowerCase();
-    const value = flat[i + 1] as string;
-    const had = obj[name];
-    obj[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
-  }
-  return obj;
+  return headerObjectOf(flat);
 }

@@ -34,6 +34,7 @@ import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { peerFailureReason } from '../core/peer-failure.js';
 import { forwardRequestHeaders } from '../protocols/http/hop-by-hop.js';
+import { originForm } from '../protocols/http/origin-form.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
@@ -277,16 +278,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
       sendError(res, 405, 'method_not_allowed', 'CONNECT is not proxied');
       return;
     }
-    let url = req.url ?? '/';
-    if (!url.startsWith('/')) {
-      // absolute-form (RFC 9112 §3.2.2): forward the origin-form part
-      try {
-        const u = new URL(url);
-        url = u.pathname + u.search;
-      } catch {
-        url = '/';
-      }
-    }
+    const url = originForm(req.url ?? '/');
     const added = opts.addRequestHeaders?.(raw);
     if (added !== undefined && added.length > 0) raw = [...raw, ...added];
     const startedAt = clock.now();

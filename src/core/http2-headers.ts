@@ -111,17 +111,22 @@ export function flatTrailers(trailers: readonly (string | Buffer)[] | IncomingHt
   return out;
 }
 
+/** A flat name/value list as Node's HTTP/2 header object: names in lower case, repeated ones as arrays. */
+export function headerObjectOf(flat: readonly string[]): Record<string, string | string[]> {
+  const obj: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    const had = obj[name];
+    obj[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+  }
+  return obj;
+}
+
 /** Sets trailers on a response of either version: HTTP/2's compatibility response takes them one by one. */
 export function addResponseTrailers(res: ServerResponse | Http2ServerResponse, flat: readonly string[]): void {
   if ('stream' in res) {
-    const obj: Record<string, string | string[]> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const name = (flat[i] as string).toLowerCase();
-      const value = flat[i + 1] as string;
-      const had = obj[name];
-      obj[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
-    }
-    res.addTrailers(obj);
+    res.addTrailers(headerObjectOf(flat));
     return;
   }
   const tuples: Array<[string, string]> = [];

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
 import { createRecorder, type Recorder } from '../../src/capture/recorder.js';
+import { startHttpCaptureProxy, type HttpCaptureProxy, type HttpCaptureProxyOptions } from '../../src/capture/http-capture-proxy.js';
 import { createRedactor, type Redactor } from '../../src/core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../../src/core/sessions.js';
 import type { Exchange, HttpExchange } from '../../src/core/exchange.js';
@@ -150,3 +151,19 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
 }
 
 export const TIMEOUTS = { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
+
+/** An inbound record proxy on a system-picked port in front of `target`, recording into `setup` with the tests' timeouts; `extra` adds or overrides options. */
+export function startTestRecordProxy(target: string, setup: RecorderSetup, log: Logger, extra: Partial<HttpCaptureProxyOptions> = {}): Promise<HttpCaptureProxy> {
+  return startHttpCaptureProxy({
+    listen: '127.0.0.1:0',
+    target,
+    service: 'app',
+    direction: 'inbound',
+    sink: setup.recorder,
+    maxBodyBytes: 1024 * 1024,
+    timeouts: TIMEOUTS,
+    rewriteHost: false,
+    log,
+    ...extra,
+  });
+}

@@ -9,8 +9,8 @@ import { connect as h2connect, createServer as createH2Server, type ClientHttp2S
 import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import type { HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
+import { createTestRecorder, silentLogger, startTestRecordProxy, tempDir, type RecorderSetup } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
 
 const TOTAL = 32 * 1024 * 1024;
@@ -61,17 +61,7 @@ describe('record proxy HTTP/2 backpressure', () => {
       }
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    proxy = await startHttpCaptureProxy({
-      listen: '127.0.0.1:0',
-      target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-      service: 'app',
-      direction: 'inbound',
-      sink: setup.recorder,
-      maxBodyBytes: 1024 * 1024,
-      timeouts: TIMEOUTS,
-      rewriteHost: false,
-      log,
-    });
+    proxy = await startTestRecordProxy(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, setup, log);
     client = h2connect(proxy.url);
   });
 

@@ -27,7 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import type { HttpExchange } from '../../src/core/exchange.js';
-import { createTestRecorder, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { createTestRecorder, readExchanges, silentLogger, startTestRecordProxy, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
 import { loadTargetTls } from '../../src/core/tls.js';
 import { makeCa, makeLeaf, writePem } from '../helpers/tls-fixtures.js';
@@ -101,18 +101,7 @@ describe('record proxy relaying HTTP/2 streams', () => {
     upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, slowClosed));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const port = (upstream.address() as AddressInfo).port;
-    proxy = await startHttpCaptureProxy({
-      listen: '127.0.0.1:0',
-      target: `http://127.0.0.1:${port}`,
-      service: 'app',
-      direction: 'inbound',
-      sink: setup.recorder,
-      maxBodyBytes: 1024 * 1024,
-      timeouts: TIMEOUTS,
-      rewriteHost: false,
-      log,
-      metrics: setup.metrics,
-    });
+    proxy = await startTestRecordProxy(`http://127.0.0.1:${port}`, setup, log, { metrics: setup.metrics });
     client = h2connect(proxy.url);
   });
 
