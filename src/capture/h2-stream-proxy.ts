@@ -24,7 +24,7 @@ import { newExchangeId } from '../core/ids.js';
 import { errorCodeOf, peerFailureReason } from '../core/peer-failure.js';
 import { flatTrailers, headerObjectOf, http2RequestHead } from '../core/http2-headers.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { forwardRequestHeaders, forwardResponseHeaders, isRequestHopField, isResponseHopField } from '../protocols/http/hop-by-hop.js';
+import { forwardRequestHeaders, forwardResponseHeaders, isRequestHopField, isResponseHopField, recordedRequestFields } from '../protocols/http/hop-by-hop.js';
 import { originForm } from '../protocols/http/origin-form.js';
 import { traceIdOf, traceparentOf, type InboundLink, type TraceLinks } from '../protocols/http/trace-links.js';
 import { BodyTap } from './body-tap.js';
@@ -137,16 +137,6 @@ function headOfForwarded(method: string, path: string, fwd: readonly string[]): 
   return head;
 }
 
-/** Request fields as recorded: what the client sent, minus connection fields (as http-capture-proxy.ts stripForRecord). */
-function stripForRecord(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const lower = (raw[i] as string).toLowerCase();
-    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'te' || lower === 'upgrade' || lower === 'expect') continue;
-    out.push(raw[i] as string, raw[i + 1] as string);
-  }
-  return out;
-}
 
 /** Takes one client stream: answers it locally (CONNECT, doubled Host) or relays and records it. */
 export function proxyHttp2Stream(ctx: H2StreamProxyContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
@@ -416,7 +406,7 @@ export class H2StreamProxy implements StreamUpstreamHandler {
       url: this.#url,
       version: '2',
       authority: this.#authority,
-      requestHeaders: stripForRecord(this.#raw),
+      requestHeaders: recordedRequestFields(this.#raw),
       requestBody: this.#reqTap.chunks,
       requestTruncated: this.#reqTap.truncated,
       response:

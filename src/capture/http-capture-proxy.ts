@@ -33,7 +33,7 @@ import { connectionEvent, createHttpListener, listenOn, tlsTagsOf } from '../cor
 import type { ServerTls, TargetTls } from '../core/tls.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { peerFailureReason } from '../core/peer-failure.js';
-import { forwardRequestHeaders } from '../protocols/http/hop-by-hop.js';
+import { forwardRequestHeaders, recordedRequestFields } from '../protocols/http/hop-by-hop.js';
 import { originForm } from '../protocols/http/origin-form.js';
 import type { CaptureSink, RawHttpExchange } from './recorder.js';
 import type { RecordDecision } from './record-filter.js';
@@ -319,7 +319,7 @@ export async function startHttpCaptureProxy(opts: HttpCaptureProxyOptions): Prom
         parent,
         method,
         url,
-        requestHeaders: stripForRecord(raw),
+        requestHeaders: recordedRequestFields(raw),
         requestBody: h.reqTap?.chunks ?? [],
         requestTruncated: h.reqTap?.truncated ?? false,
         response:
@@ -383,13 +383,3 @@ function dispatchUpstream(pool: UpstreamClients | Pool | Http2Upstream, path: st
   }
 }
 
-/** Request headers as recorded: what the client sent, minus the proxy's own connection fields. */
-function stripForRecord(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const lower = (raw[i] as string).toLowerCase();
-    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'te' || lower === 'upgrade' || lower === 'expect') continue;
-    out.push(raw[i] as string, raw[i + 1] as string);
-  }
-  return out;
-}

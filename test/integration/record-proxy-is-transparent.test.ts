@@ -3,8 +3,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
+import type { HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
+import { createTestRecorder, rawExchange, readExchanges, startTestRecordProxy, startUpstream, tempDir, type RecorderSetup, type Upstream } from '../helpers/http.js';
 
 interface Seen {
   rawHeaders: string[];
@@ -83,17 +83,7 @@ describe('record proxy is transparent', () => {
       socket.on('end', () => socket.end());
     });
     setup = await createTestRecorder(t.dir);
-    proxy = await startHttpCaptureProxy({
-      listen: '127.0.0.1:0',
-      target: upstream.url,
-      service: 'app',
-      direction: 'inbound',
-      sink: setup.recorder,
-      maxBodyBytes: 1024 * 1024,
-      timeouts: TIMEOUTS,
-      rewriteHost: false,
-      log: setup.log,
-    });
+    proxy = await startTestRecordProxy(upstream.url, setup, setup.log);
   });
 
   afterAll(async () => {

@@ -15,9 +15,9 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
-import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
+import type { HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import { loadServerTls, loadTargetTls, type ServerTls } from '../../src/core/tls.js';
-import { createTestRecorder, rawExchange, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { createTestRecorder, rawExchange, readExchanges, silentLogger, startTestRecordProxy, tempDir, type RecorderSetup } from '../helpers/http.js';
 import { makeCa, makeLeaf, writePem, type Pem, type PemFiles } from '../helpers/tls-fixtures.js';
 
 const run = promisify(execFile);
@@ -64,19 +64,7 @@ describe('record proxy over TLS with an https upstream', () => {
   const { log } = silentLogger();
 
   const proxyTo = async (target: string, targetTls: Parameters<typeof loadTargetTls>[0]) => {
-    const p = await startHttpCaptureProxy({
-      listen: '127.0.0.1:0',
-      target,
-      tls,
-      targetTls: loadTargetTls(targetTls, 'record.upstream_tls'),
-      service: 'app',
-      direction: 'inbound',
-      sink: setup.recorder,
-      maxBodyBytes: 1024 * 1024,
-      timeouts: TIMEOUTS,
-      rewriteHost: false,
-      log,
-    });
+    const p = await startTestRecordProxy(target, setup, log, { tls, targetTls: loadTargetTls(targetTls, 'record.upstream_tls') });
     proxies.push(p);
     return p;
   };

@@ -132,3 +132,14 @@ export function bufferPairs(raw: readonly Buffer[] | readonly string[] | null | 
   }
   return out;
 }
+
+/** Request fields as recorded: what the client sent, minus the proxy's own connection fields (HTTP/1.1 and HTTP/2 paths alike). */
+export function recordedRequestFields(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'te' || lower === 'upgrade' || lower === 'expect') continue;
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
+}
