@@ -107,6 +107,8 @@ async function main(): Promise<void> {
         sink: role === 'doppel-off' ? undefined : recorder,
         // doppel-tls: a generated self-signed pair; clients negotiate h2 by ALPN
         tls: role === 'doppel-tls' ? await loadServerTls({ generate: true }, { label: 'bench.tls', log: silent }) : undefined,
+        // an https:// upstream is the bench's own generated certificate: not verified
+        targetTls: arg.startsWith('https:') ? { rejectUnauthorized: false } : undefined,
         maxBodyBytes: 1024 * 1024,
         timeouts: { headersMs: 30_000, requestMs: 300_000, keepAliveMs: 60_000, upstreamMs: 30_000 },
         rewriteHost: false,

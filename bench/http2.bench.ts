@@ -64,9 +64,11 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
     // the floor any Node HTTP/2 proxy starts from: stream API both ways, nothing recorded
     'plain Node h2c proxy': await spawnServer('node-h2', h2Upstream.url),
   };
+  // h2 over TLS on both sides: the upstream session doppel opens itself (ALPN h2 to the origin)
+  const tlsDirect = await spawnServer('upstream-h2-tls');
+  proxies['doppel record, h2 over TLS both ways'] = await spawnServer('doppel-tls', tlsDirect.url);
   const nginxFound = await hasNginx();
   if (nginxFound) proxies['nginx h2c proxy (1 worker)'] = await startNginxH2cProxy(h1Upstream.url);
-  const tlsDirect = await spawnServer('upstream-h2-tls');
   const names = ['direct h2c', ...Object.keys(proxies)];
   const handshakes: Record<string, number[]> = {};
   const handshakeCpu: number[] = [];
@@ -129,6 +131,7 @@ export async function runHttp2Bench(opts: { quick: boolean; figures?: BenchFigur
   figures.set('h2tls_record_per_core_vs_h1_record', tlsRatio);
   figures.set('h2tls_record_per_core_vs_h1tls_record', perCore('doppel record, h2 over TLS') / perCore('doppel record, HTTP/1.1 over TLS'));
   figures.set('h2c_record_rps_vs_direct', median(rps['doppel record, h2c'] ?? []) / Math.max(1e-9, median(rps['direct h2c'] ?? [])));
+  figures.set('h2tls_both_record_per_core_vs_h1_record', perCore('doppel record, h2 over TLS both ways') / perCore(h1));
   figures.set('h2c_record_per_core_vs_node_h2c_proxy', perCore('doppel record, h2c') / perCore('plain Node h2c proxy'));
   figures.set('node_h2c_proxy_per_core_vs_h1_record', perCore('plain Node h2c proxy') / perCore(h1));
   figures.set('h2_failed', failed);

@@ -288,9 +288,6 @@ class UpstreamStream {
       this.#fail(codedError(code, `upstream sent nothing for ${upstreamMs} ms`));
     });
     stream.on('response', (h, flags: number) => this.#onResponse(h, flags));
-    stream.on('data', (chunk: Buffer) => {
-      if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
-    });
     stream.on('trailers', (t: IncomingHttpHeaders) => {
       this.#trailers = t;
     });
@@ -312,13 +309,21 @@ class UpstreamStream {
   #onResponse(h: IncomingHttpHeaders, flags: number): void {
     if (this.#isFinished) return;
     this.#hasHead = true;
+    const stream = this.#stream;
     const resume = () => {
-      if (!this.#stream.destroyed) this.#stream.resume();
+      if (!stream.destroyed) stream.resume();
     };
     const handler = this.#handler;
+    // Node emits 'response' on the next tick but pushes DATA as it reads it: a HEADERS and a DATA
+    // frame in one read (TLS records carry several) would reach a 'data' listener first. Taken
+    // from here on, the body waits in the stream's buffer until the head is through.
+    const onData = (chunk: Buffer) => {
+      if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
+    };
     if ('onResponse' in handler) {
       // The flags of the HEADERS frame, not stream.endAfterHeaders: Node 20 sets that on server streams only.
-      if (!handler.onResponse(Number(h[':status']), h, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, resume)) this.#stream.pause();
+      if (!handler.onResponse(Number(h[':status']), h, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, resume)) stream.pause();
+      stream.on('data', onData);
       return;
     }
     const raw: Buffer[] = [];
@@ -329,7 +334,8 @@ class UpstreamStream {
       if (Array.isArray(v)) for (const one of v) raw.push(Buffer.from(name), Buffer.from(one));
       else raw.push(Buffer.from(name), Buffer.from(String(v)));
     }
-    if (!handler.onHeaders(Number(h[':status']), raw, resume, '')) this.#stream.pause();
+    if (!handler.onHeaders(Number(h[':status']), raw, resume, '')) stream.pause();
+    stream.on('data', onData);
   }
 
   #fail(failure: Error): void {
