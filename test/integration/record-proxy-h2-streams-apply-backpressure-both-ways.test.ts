@@ -5,13 +5,11 @@
  * upstream reads nothing, the client can hand over only a few windows of a
  * large upload. Once the reader reads again every byte arrives.
  */
-import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, silentLogger, startTestRecordProxy, tempDir, type RecorderSetup } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
+import { startH2cProxyRig, type H2cProxyRig } from '../helpers/h2c-proxy-rig.js';
 
 const TOTAL = 32 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -36,20 +34,13 @@ function writeAll(stream: Writable, progress: { written: number }): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('record proxy HTTP/2 backpressure', () => {
-  const { log } = silentLogger();
-  let dir: { dir: string; cleanup: () => Promise<void> };
-  let setup: RecorderSetup;
-  let upstream: Http2Server;
-  let proxy: HttpCaptureProxy;
+  let rig: H2cProxyRig;
   let client: ClientHttp2Session;
   const download = { written: 0 };
   let upload: ServerHttp2Stream | undefined;
 
   beforeAll(async () => {
-    dir = await tempDir('doppel-h2-backpressure-');
-    setup = await createTestRecorder(dir.dir);
-    upstream = createH2Server();
-    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    rig = await startH2cProxyRig('doppel-h2-backpressure-', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       stream.on('error', () => undefined);
       if (headers[':path'] === '/down') {
         stream.respond({ ':status': 200 });
@@ -60,17 +51,11 @@ describe('record proxy HTTP/2 backpressure', () => {
         upload = stream;
       }
     });
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    proxy = await startTestRecordProxy(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, setup, log);
-    client = h2connect(proxy.url);
+    client = rig.client;
   });
 
   afterAll(async () => {
-    client?.close();
-    await proxy?.close(100);
-    await setup?.recorder.close();
-    upstream?.close();
-    await dir?.cleanup();
+    await rig?.close();
   });
 
   it('a client that reads nothing holds the upstream back; reading again brings every byte', async () => {

@@ -15,10 +15,8 @@ import {
   connect as h2connect,
   constants,
   createSecureServer,
-  createServer as createH2Server,
   type ClientHttp2Session,
   type Http2SecureServer,
-  type Http2Server,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
@@ -27,8 +25,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import type { HttpExchange } from '../../src/core/exchange.js';
-import { createTestRecorder, readExchanges, silentLogger, startTestRecordProxy, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { createTestRecorder, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
+import { startH2cProxyRig, type H2cProxyRig } from '../helpers/h2c-proxy-rig.js';
 import { loadTargetTls } from '../../src/core/tls.js';
 import { makeCa, makeLeaf, writePem } from '../helpers/tls-fixtures.js';
 
@@ -85,37 +84,25 @@ function answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, slowClo
 }
 
 describe('record proxy relaying HTTP/2 streams', () => {
-  const { log } = silentLogger();
-  let dir: { dir: string; cleanup: () => Promise<void> };
+  let rig: H2cProxyRig;
   let setup: RecorderSetup;
-  let upstream: Http2Server;
   let proxy: HttpCaptureProxy;
   let client: ClientHttp2Session;
   /** RST_STREAM codes of the upstream's /slow streams once they closed */
   const slowClosed: number[] = [];
 
   beforeAll(async () => {
-    dir = await tempDir('doppel-h2-stream-');
-    setup = await createTestRecorder(dir.dir);
-    upstream = createH2Server();
-    upstream.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, slowClosed));
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const port = (upstream.address() as AddressInfo).port;
-    proxy = await startTestRecordProxy(`http://127.0.0.1:${port}`, setup, log, { metrics: setup.metrics });
-    client = h2connect(proxy.url);
+    rig = await startH2cProxyRig('doppel-h2-stream-', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => answer(stream, headers, slowClosed));
+    ({ setup, proxy, client } = rig);
   });
 
   afterAll(async () => {
-    client?.close();
-    await proxy?.close(100);
-    await setup?.recorder.close();
-    upstream?.close();
-    await dir?.cleanup();
+    await rig?.close();
   });
 
   async function recorded(url: string): Promise<HttpExchange> {
     await setup.recorder.flush();
-    const ex = (await readExchanges(dir.dir)).find((e) => e.http.request.url === url);
+    const ex = (await readExchanges(rig.dir)).find((e) => e.http.request.url === url);
     if (ex === undefined) throw new Error(`no exchange recorded for ${url}`);
     return ex;
   }
