@@ -225,7 +225,9 @@ export class FrontendDecoder {
     }
     const major = code >>> 16;
     const minor = code & 0xffff;
-    const parameters: Record<string, string> = {};
+    // No prototype: a parameter named __proto__ or constructor is a parameter
+    // like any other (the server rejects it as an unknown setting, the record keeps it).
+    const parameters = Object.create(null) as Record<string, string>;
     const r = this.#reader;
     r.reset(buf, start, end);
     const layoutError: FrontendDecodeError = {
@@ -235,7 +237,8 @@ export class FrontendDecoder {
     };
     try {
       // A sequence of name/value pairs ended by an empty name, which must be
-      // the packet's last byte (postmaster.c ProcessStartupPacket).
+      // the packet's last byte (postmaster.c ProcessStartupPacket). A name sent
+      // twice takes its last value, as the server applies them in order.
       for (;;) {
         const name = r.cstring();
         if (name === '') break;

@@ -117,6 +117,27 @@ function oneByteChunks(buf: Buffer): Buffer[] {
 }
 
 /**
+ * The parameters of a startup packet read independently of the decoder: pairs
+ * in order, a repeated name keeping its last value as the server does.
+ */
+function startupParametersOf(raw: Buffer): Record<string, string> {
+  const fields = raw.subarray(8, raw.length - 1).toString('utf8').split('\0');
+  const out = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) out.set(fields[i] as string, fields[i + 1] as string);
+  return Object.fromEntries(out);
+}
+
+/** The bytes a read message stands for: a startup packet is its raw bytes, whose parameters must be what was read. */
+function writtenBack(e: FrontendMessage): Buffer | undefined {
+  if (e.type !== 'startup') return encodeFrontend(e);
+  expect({ ...e.parameters }).toEqual(startupParametersOf(e.raw));
+  // Rewriting from the parameter object cannot restore the order of names
+  // that read as array indexes, nor a repeated name; the check above covers
+  // what was read, and the raw bytes must be exactly what was sent.
+  return e.raw;
+}
+
+/**
  * For any bytes: decoding never throws; one chunk and any split give the same
  * events; a decode error is the last event; every message read writes back to
  * exactly the bytes it was read from (nothing skipped, nothing trailing).
@@ -130,7 +151,7 @@ export function checkFrontendStream(input: Buffer, chunks: readonly Buffer[] = o
   const written: Buffer[] = [];
   for (const e of whole.events) {
     if (e.type === 'decodeError') break;
-    const bytes = encodeFrontend(e);
+    const bytes = writtenBack(e);
     if (bytes === undefined) return;
     written.push(bytes);
   }

@@ -58,7 +58,10 @@ function essentials(ex: HttpExchange) {
     url: request.url,
     requestBody: request.bodyEncoding === 'utf8' ? isJson(request.body) : { b64: request.body },
     status: response?.status,
-    responseHeaders: (response?.headers ?? []).filter(([k]) => !dropped.test(k)),
+    // A mapping's headers are an object keyed by name: a name's values keep
+    // their order, but lines of different names may come back regrouped, which
+    // HTTP allows (RFC 9110 §5.3), so they are compared grouped by name.
+    responseHeaders: (response?.headers ?? []).filter(([k]) => !dropped.test(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     responseBody: response === null ? undefined : { body: response.body, bodyEncoding: response.bodyEncoding },
   };
 }
