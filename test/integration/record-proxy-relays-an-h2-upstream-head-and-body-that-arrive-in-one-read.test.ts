@@ -77,9 +77,11 @@ describe('record proxy in front of an https:// HTTP/2 upstream whose head and bo
   let upstream: H2FrameUpstream;
   let proxy: HttpCaptureProxy;
   let client: ClientHttp2Session;
+  let caPem: string;
   /** the body the upstream sent on each of its stream ids */
   const sent = new Map<string, string>();
-  let waiting: number[] = [];
+  /** requests of each upstream connection not answered yet */
+  const waiting = new Map<H2FrameConnection, number[]>();
 
   /**
    * Two requests, answered in one write of two TLS records: the first stream's head, a DATA
@@ -110,13 +112,17 @@ describe('record proxy in front of an https:// HTTP/2 upstream whose head and bo
     dir = await tempDir('doppel-h2-one-read-');
     setup = await createTestRecorder(`${dir.dir}/traffic`);
     const onRequest = (streamId: number, connection: H2FrameConnection) => {
-      waiting.push(streamId);
-      if (waiting.length < 2) return;
-      const [first, second] = waiting.sort((x, y) => x - y) as [number, number];
-      waiting = [];
+      const ids = [...(waiting.get(connection) ?? []), streamId];
+      if (ids.length < 2) {
+        waiting.set(connection, ids);
+        return;
+      }
+      waiting.delete(connection);
+      const [first, second] = ids.sort((x, y) => x - y) as [number, number];
       answerPair(first, second, connection);
     };
     const ca = await makeCa('doppel test ca');
+    caPem = ca.cert;
     const caFiles = await writePem(dir.dir, 'ca', ca);
     upstream = await startH2FrameUpstream({ tls: await makeLeaf('upstream', ca), onRequest });
     proxy = await startTestRecordProxy(upstream.url, setup, log, { metrics: setup.metrics, targetTls: loadTargetTls({ ca: caFiles.cert }, 'record.upstream_tls') });
@@ -161,5 +167,27 @@ describe('record proxy in front of an https:// HTTP/2 upstream whose head and bo
       expect(res?.body).toBe(sent.get(String(id)));
     }
     expect(await metricValue(setup.metrics, 'doppel_upstream_failures_total')).toBe(0);
+  });
+
+  it('the framing still makes a Node client stream with a data listener see the second DATA before its response', async () => {
+    // Guards the test above: were Node to run the tick queue between these callbacks, it would
+    // pass with the bug as well, and this fails instead.
+    const direct = h2connect(upstream.url, { ca: caPem });
+    // the upstream's sockets are destroyed when the suite ends
+    direct.on('error', () => undefined);
+    try {
+      const firstEvent = (path: string) =>
+        new Promise<string>((resolve, reject) => {
+          const events: string[] = [];
+          const stream = direct.request({ ':method': 'GET', ':path': path });
+          stream.on('response', () => events.push('response'));
+          stream.on('data', () => events.push('data'));
+          stream.on('end', () => resolve(events[0] ?? 'none'));
+          stream.on('error', reject);
+        });
+      expect(await Promise.all([firstEvent('/direct/first'), firstEvent('/direct/second')])).toEqual(['response', 'data']);
+    } finally {
+      direct.close();
+    }
   });
 });
