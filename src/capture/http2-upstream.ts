@@ -314,9 +314,12 @@ class UpstreamStream {
       if (!stream.destroyed) stream.resume();
     };
     const handler = this.#handler;
-    // Node emits 'response' on the next tick but pushes DATA as it reads it: a HEADERS and a DATA
-    // frame in one read (TLS records carry several) would reach a 'data' listener first. Taken
-    // from here on, the body waits in the stream's buffer until the head is through.
+    // Node emits 'response' on the next tick but pushes DATA as it reads it. While the session has
+    // a write in flight (over TLS, until the next turn) Node stops reading after a DATA frame and
+    // reads the rest of the buffer from a native callback, with no tick in between: a HEADERS and
+    // a DATA frame there would reach a 'data' listener first (test: record-proxy-relays-an-h2-
+    // upstream-head-and-body-that-arrive-in-one-read). Taken from here on, the body waits in the
+    // stream's buffer until the head is through.
     const onData = (chunk: Buffer) => {
       if (!this.#isFinished && !handler.onData(chunk)) stream.pause();
     };
