@@ -98,6 +98,7 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
   return {
     workerId,
     display: 'local workers',
+    isStoreShared: true,
     async join() {
       await call('join');
       beat = setInterval(() => void call('renew', [...held]).catch(() => undefined), timing.pollMs);
