@@ -90,8 +90,9 @@ export interface Coordinator {
   /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
   waitLoaded(signal: AbortSignal): Promise<void>;
   /**
-   * Up to `max` sessions for this worker: new ones first, then ones a lost worker held
-   * longer than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
+   * Up to `max` sessions for this worker (an in-process run grants new ones several times
+   * that many ahead while many are left): new ones first, then ones a lost worker held longer
+   * than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
    */
   next(max: number): Promise<{ leases: SessionLease[]; isDone: boolean }>;
   /** workers whose heartbeat is current, this one included */
