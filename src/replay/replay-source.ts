@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { listStoreSegments, readStoreManifest } from '../store/file-store.js';
 import { isRedisStoreUrl } from '../store/open-store.js';
-import type { ExchangeReader } from '../store/types.js';
+import type { ExchangeReader, ReadOptions } from '../store/types.js';
 import type { RequestFilter } from './request-filter.js';
 
 /** What the source left out, for the run's last log line. */
@@ -81,6 +81,8 @@ export interface ReplaySourceOptions {
   dirs: readonly string[];
   metrics: Metrics;
   log: Logger;
+  /** told where each exchange lies in the store, when the store can say (ReadOptions.onRef) */
+  onRef?: ReadOptions['onRef'];
 }
 
 /** Opens the stream and peeks its first exchange; throws DOPPEL_INPUT_INVALID when there is none. */
@@ -94,6 +96,7 @@ export async function openReplaySource(opts: ReplaySourceOptions): Promise<Repla
         opts.metrics.storeCorruptLines.inc();
         opts.log.warn({ source: r.source, line: r.line, reason: r.reason }, 'skipped corrupt traffic line');
       },
+      ...(opts.onRef === undefined ? {} : { onRef: opts.onRef }),
     });
     for await (const ex of stream) {
       if (!isHttpExchange(ex) || ex.direction !== 'inbound') {

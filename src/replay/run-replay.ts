@@ -63,7 +63,10 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const maxBodyBytes = options.compare.max_body_bytes;
   if (options.reader === undefined) await checkTrafficDirs(dirs);
   const reader = options.reader ?? openStoreReader(dirs);
-  const source = await openReplaySource({ reader, filter, limit: cfg.limit, dirs, metrics, log });
+  // Local workers read the sessions leased to them from the store: the loader ships where they lie.
+  const refs = options.coordination?.coordinator.isStoreShared === true && reader.readRefs !== undefined ? new WeakMap<object, { ref: string; bytes: number }>() : undefined;
+  const onRef = refs === undefined ? undefined : (ex: object, ref: string, bytes: number) => void refs.set(ex, { ref, bytes });
+  const source = await openReplaySource({ reader, filter, limit: cfg.limit, dirs, metrics, log, ...(onRef === undefined ? {} : { onRef }) });
 
   const buildOpts: RequestBuildOptions = {
     targetOrigin: originOf(target),
@@ -102,6 +105,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           maxDecodedBytes: maxBodyBytes,
           pollMs: coordination.pollMs,
           log: runLog,
+          ...(refs === undefined ? {} : { refOf: (ex: HttpExchange) => refs.get(ex) }),
+          ...(reader.readRefs === undefined ? {} : { readRefs: reader.readRefs.bind(reader) }),
         });
   // Large pairs are compared in worker threads, off the loop that sends; threads start on the first
   // one, and a pair the pool cannot take at once is compared here rather than dropped.

@@ -17,6 +17,7 @@ import type { Exchange } from '../core/exchange.js';
 import { decodeExchangeLine, encodeExchange } from './codec.js';
 import type { CorruptRecord, ExchangeReader, ExchangeWriter, LastFlush, ReadOptions, StoreManifest } from './types.js';
 import { AppendBatcher } from './append-batcher.js';
+import { fileRef, readFileRefs } from './file-store-refs.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_VERSION = 1;
@@ -432,7 +433,7 @@ async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<{ line:
   if (rest.length > 0) yield { line: rest, complete: false };
 }
 
-async function* readSegment(file: string, gzip: boolean, opts: ReadOptions): AsyncGenerator<Exchange> {
+async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refBase?: string): AsyncGenerator<Exchange> {
   // A crash right after a segment was created leaves it empty: nothing was lost.
   if (gzip && (await stat(file)).size === 0) return;
   const raw = createReadStream(file);
@@ -443,13 +444,21 @@ async function* readSegment(file: string, gzip: boolean, opts: ReadOptions): Asy
   stream.setEncoding('utf8');
   let lineNo = 0;
   const report = (r: CorruptRecord) => opts.onCorrupt?.(r);
+  // Byte positions only in a plain segment; they stop at a replacement character, where the
+  // decoded text may no longer count the bytes on disk (invalid UTF-8 read as U+FFFD).
+  const onRef = gzip || refBase === undefined ? undefined : opts.onRef;
+  let at = onRef === undefined ? -1 : 0;
   try {
     for await (const { line, complete } of readLines(stream)) {
       lineNo++;
+      const start = at;
+      if (at >= 0) at = line.includes('\uFFFD') ? -1 : at + Buffer.byteLength(line) + 1;
       if (line.trim() === '') continue;
       const res = decodeExchangeLine(line, file, lineNo);
-      if (res.ok) yield res.exchange;
-      else report({ source: file, line: lineNo, reason: complete ? res.reason : `cut-off last line (${res.reason})`, isTail: !complete });
+      if (res.ok) {
+        if (onRef !== undefined && at >= 0 && complete) onRef(res.exchange, fileRef(refBase as string, start, at - start - 1), at - start);
+        yield res.exchange;
+      } else report({ source: file, line: lineNo, reason: complete ? res.reason : `cut-off last line (${res.reason})`, isTail: !complete });
     }
   } catch (err) {
     if (err instanceof DoppelError) throw err;
@@ -463,8 +472,9 @@ async function* readSegment(file: string, gzip: boolean, opts: ReadOptions): Asy
 /** Streams every exchange of one or more traffic directories, in order. */
 export function createFileStoreReader(dirs: readonly string[]): ExchangeReader {
   return {
+    readRefs: (refs) => readFileRefs(dirs, refs),
     async *read(opts: ReadOptions = {}) {
-      for (const dir of dirs) {
+      for (const [i, dir] of dirs.entries()) {
         let st;
         try {
           st = await stat(dir);
@@ -473,7 +483,7 @@ export function createFileStoreReader(dirs: readonly string[]): ExchangeReader {
         }
         if (!st.isDirectory()) throw new DoppelError('DOPPEL_STORE_NOT_FOUND', `${dir}: not a traffic directory`);
         await readManifest(dir);
-        for (const seg of await listSegments(dir)) yield* readSegment(join(dir, seg.name), seg.gzip, opts);
+        for (const seg of await listSegments(dir)) yield* readSegment(join(dir, seg.name), seg.gzip, opts, opts.onRef === undefined ? undefined : `${i}/${seg.name}`);
       }
     },
   };

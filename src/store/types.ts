@@ -66,11 +66,22 @@ export interface CorruptRecord {
 export interface ReadOptions {
   /** called for every skipped record; the read goes on */
   onCorrupt?: (record: CorruptRecord) => void;
+  /**
+   * Called before an exchange is yielded with where it lies in the store, for a reader that
+   * can read it back by that reference (`readRefs`); exchanges it cannot point at get no call.
+   */
+  onRef?: (exchange: Exchange, ref: string, bytes: number) => void;
 }
 
 /** What mocks and replay need: a stream of exchanges in store order. */
 export interface ExchangeReader {
   read(opts?: ReadOptions): AsyncIterable<Exchange>;
+  /**
+   * The exchanges at references `read` reported, in the order asked: a replay worker reads
+   * the sessions leased to it itself, so no process has to hold or ship the traffic.
+   * Throws when a reference no longer holds an exchange (the store changed under the run).
+   */
+  readRefs?(refs: readonly string[]): Promise<Exchange[]>;
 }
 
 export interface StoreManifest {

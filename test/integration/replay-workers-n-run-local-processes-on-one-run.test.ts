@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 import { comparable, readLines, readSummary, startSessionTarget, STEPS, writeGates, writeSessionTraffic } from '../helpers/distributed-replay.js';
 import { tempDir } from '../helpers/http.js';
 
@@ -41,6 +43,43 @@ describe('doppel replay --workers N without Redis', () => {
       expect(d.sessions).toBe(SESSIONS);
       expect(d.workers.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
       expect((await readLines(join(dir, 'many', 'results.ndjson'))).length).toBe(SESSIONS * STEPS);
+    } finally {
+      await target.close();
+    }
+  }, 300_000);
+
+  it('kill -9 of one worker process: the others read its sessions from the store again, each is judged once, and the re-sent ones are reported', async () => {
+    const target = await startSessionTarget(40);
+    try {
+      const report = join(dir, 'killed');
+      const parent = startCli(['replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--report', report, '--concurrency', '6', '--workers', '3']);
+      let stderr = '';
+      parent.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => parent.child.once('exit', resolve));
+      await until('a third of the requests', () => target.total() >= (SESSIONS * STEPS) / 3, 200_000);
+      // the worker processes are the parent's children; each holds leases mid-run
+      const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
+      const victim = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
+      expect(victim, ps).toBeDefined();
+      process.kill(Number((victim as string).trim().split(/\s+/)[0]), 'SIGKILL');
+      const code = await exited;
+      expect(stderr).not.toContain('internal error');
+      // the verdict of the merged report: the planted mismatches fail body_match_rate
+      expect(code).toBe(1);
+
+      const merged = await readSummary(report);
+      const d = merged.distributed as { sessions: number; resent: number; resentSessions: string[] };
+      expect(d.sessions).toBe(SESSIONS);
+      expect(d.resent).toBeGreaterThan(0);
+      const results = await readLines(join(report, 'results.ndjson'));
+      expect(results.length).toBe(SESSIONS * STEPS);
+      expect(new Set(results.map((r) => r.exchangeId)).size).toBe(SESSIONS * STEPS);
+      expect(target.steps.size).toBe(SESSIONS);
+      for (const [session, steps] of target.steps) {
+        // a re-sent session starts again from its first step; each delivery is in order
+        if (d.resentSessions.includes(session)) expect(steps.slice(-STEPS), session).toEqual([0, 1]);
+        else expect(steps, session).toEqual([0, 1]);
+      }
     } finally {
       await target.close();
     }

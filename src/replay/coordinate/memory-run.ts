@@ -111,10 +111,17 @@ export class MemoryRun {
     return 'waiting';
   }
 
-  next(worker: string, max: number): { leases: SessionLease[]; isDone: boolean } {
+  /**
+   * Up to `max` sessions, or up to `ahead` while so many are left that a grant that large is
+   * under half of this worker's fair share: fewer calls (each an IPC round trip) without one
+   * worker holding the tail of the run while the others wait.
+   */
+  next(worker: string, max: number, ahead = max): { leases: SessionLease[]; isDone: boolean } {
     const now = this.#now();
     const out: SessionLease[] = [];
-    while (out.length < max && this.#next < this.#order.length) {
+    const fair = Math.floor((this.#order.length - this.#next) / (2 * this.liveWorkers()));
+    const grant = Math.max(max, Math.min(ahead, fair));
+    while (out.length < grant && this.#next < this.#order.length) {
       const session = this.#order[this.#next] as string;
       const entry = String(this.#next++);
       this.#leases.set(entry, { worker, session, renewedAt: now, isResent: false });
@@ -189,7 +196,7 @@ export class MemoryRun {
       case 'loadState':
         return this.loadState();
       case 'next':
-        return this.next(c.worker, c.args[0] as number);
+        return this.next(c.worker, c.args[0] as number, c.args[1] as number | undefined);
       case 'liveWorkers':
         return this.liveWorkers();
       case 'commit':

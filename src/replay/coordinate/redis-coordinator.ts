@@ -143,6 +143,7 @@ export async function createRedisCoordinator(opts: RedisCoordinatorOptions): Pro
   return {
     workerId,
     display,
+    isStoreShared: false,
     async join() {
       await heartbeat();
       beat = setInterval(() => {

@@ -19,7 +19,8 @@ import type { JudgedRequest } from '../../gates/types.js';
 import { createDiffCollector, type DiffCollector } from '../../report/diff-collector.js';
 import { createJudgedRecorder, type JudgedRecord } from '../../report/judged-streams.js';
 import { decodeExchangeLine, encodeExchange } from '../../store/codec.js';
-import type { CommitLines, Coordinator, SessionLease, WorkerPartial } from './types.js';
+import type { Exchange } from '../../core/exchange.js';
+import { REF_MARK, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
 
 const LOAD_BATCH = 500;
 /**
@@ -42,6 +43,10 @@ export interface ShardOptions {
   maxDecodedBytes: number;
   pollMs: number;
   log: Logger;
+  /** where the source read an exchange, when its store can read it back (readRefs) */
+  refOf?: (ex: HttpExchange) => { ref: string; bytes: number } | undefined;
+  /** the store's ExchangeReader.readRefs, for sessions loaded as references */
+  readRefs?: (refs: readonly string[]) => Promise<Exchange[]>;
 }
 
 interface SessionBuffer {
@@ -90,14 +95,17 @@ export class ReplayShard {
       let exchanges = 0;
       let keptBytes = 0;
       let isKeptFull = false;
+      const refOf = c.isStoreShared ? this.#o.refOf : undefined;
       for await (const ex of source) {
         const session = sessionOf(ex);
-        const line = encodeExchange(ex);
-        batch.push([session, line]);
+        // Workers sharing the store read their sessions from it: only where each exchange lies travels.
+        const at = refOf?.(ex);
+        const line = at === undefined ? encodeExchange(ex) : undefined;
+        batch.push([session, line ?? REF_MARK + (at as { ref: string }).ref]);
         exchanges++;
         const own = this.#kept.get(session);
         if (own !== undefined || !isKeptFull) {
-          keptBytes += line.length;
+          keptBytes += line?.length ?? (at as { bytes: number }).bytes;
           if (keptBytes > KEPT_MAX_BYTES) isKeptFull = true;
           // Full: no new session is kept, and a kept one that grows is dropped, so every copy is whole.
           if (isKeptFull) this.#kept.delete(session);
@@ -131,6 +139,8 @@ export class ReplayShard {
         await sleep(this.#o.pollMs, signal);
         continue;
       }
+      const read = await this.#readLeasedRefs(leases);
+      let nextRead = 0;
       for (const lease of leases) {
         const buf: SessionBuffer = { lease, left: 0, judged: [], recorded: [] };
         const own = this.#kept.get(lease.session);
@@ -141,6 +151,11 @@ export class ReplayShard {
           exchanges = own.filter(isHttpExchange);
         } else {
           lease.lines.forEach((line, i) => {
+            if (line.startsWith(REF_MARK)) {
+              const ex = read[nextRead++] as Exchange;
+              if (isHttpExchange(ex)) exchanges.push(ex);
+              return;
+            }
             const r = decodeExchangeLine(line, `${this.#o.coordinator.display} session ${lease.session}`, i + 1);
             if (r.ok && isHttpExchange(r.exchange)) exchanges.push(r.exchange);
           });
@@ -161,6 +176,15 @@ export class ReplayShard {
         yield* exchanges;
       }
     }
+  }
+
+  /** The exchanges behind the store references of these leases, in their order: one read for the batch. */
+  async #readLeasedRefs(leases: readonly SessionLease[]): Promise<Exchange[]> {
+    const refs: string[] = [];
+    for (const lease of leases) if (lease.isLocal !== true) for (const line of lease.lines) if (line.startsWith(REF_MARK)) refs.push(line.slice(REF_MARK.length));
+    if (refs.length === 0) return [];
+    if (this.#o.readRefs === undefined) throw new DoppelError('DOPPEL_INTERNAL', `${this.#o.coordinator.display}: sessions were loaded as store references, and this worker's traffic source cannot read them`);
+    return this.#o.readRefs(refs);
   }
 
   readonly sessionOf = (ex: HttpExchange): string => this.#sessionOf.get(ex.id) ?? ex.id;

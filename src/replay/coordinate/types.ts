@@ -11,11 +11,18 @@ import type { CutoffsConfig } from '../../config/schema.js';
 import type { EvaluatorState } from '../../gates/gate-accumulator.js';
 import type { DiffCollectorState } from '../../report/diff-collector.js';
 
-/** One session handed to one worker: its exchange lines in recorded order. */
+/**
+ * Marks an item of a session that is a reference into the traffic store (ExchangeReader.readRefs)
+ * rather than an exchange line, which is JSON text and never starts with it.
+ */
+export const REF_MARK = '@';
+
+/** One session handed to one worker: its exchanges in recorded order. */
 export interface SessionLease {
   /** the stream entry (Redis) or slot (in-process) to acknowledge */
   entry: string;
   session: string;
+  /** exchange lines, or store references after REF_MARK when the run's workers share the store */
   lines: string[];
   /** true when another worker held it before and was lost: its requests are sent again */
   isResent: boolean;
@@ -62,11 +69,17 @@ export interface Coordinator {
   readonly workerId: string;
   /** where the run lives, for messages (no credentials) */
   readonly display: string;
+  /**
+   * Every worker of the run reads the same traffic locations (local workers of one command
+   * line): the loader may load store references in place of exchange lines, and each worker
+   * reads its sessions from the store itself. Workers on other machines get the lines.
+   */
+  readonly isStoreShared: boolean;
   /** registers this worker and starts its heartbeat */
   join(): Promise<void>;
   /** true for the one worker that loads the traffic (the first to ask) */
   claimLoad(): Promise<boolean>;
-  /** appends exchange lines to their sessions, in stream order (a session may span calls); resolves to the count of new sessions */
+  /** appends exchange lines (or REF_MARK references) to their sessions, in stream order (a session may span calls); resolves to the count of new sessions */
   loadBatch(items: ReadonlyArray<readonly [session: string, line: string]>): Promise<number>;
   /**
    * The traffic is loaded: sessions may be handed out. `kept`: sessions the loader holds whole
@@ -77,8 +90,9 @@ export interface Coordinator {
   /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
   waitLoaded(signal: AbortSignal): Promise<void>;
   /**
-   * Up to `max` sessions for this worker: new ones first, then ones a lost worker held
-   * longer than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
+   * Up to `max` sessions for this worker (an in-process run grants new ones several times
+   * that many ahead while many are left): new ones first, then ones a lost worker held longer
+   * than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
    */
   next(max: number): Promise<{ leases: SessionLease[]; isDone: boolean }>;
   /** workers whose heartbeat is current, this one included */

@@ -1,0 +1,76 @@
+/**
+ * References to exchanges in a file store, and reading them back: a line of a
+ * plain (not gzip) segment is `DIR/SEGMENT:OFFSET:LENGTH`, the index of its
+ * traffic directory among the reader's, the segment's name and the line's
+ * byte range. Replay workers of one machine read the sessions leased to them
+ * this way, so the traffic is not shipped between processes.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DoppelError } from '../core/errors.js';
+import type { Exchange } from '../core/exchange.js';
+import { decodeExchangeLine } from './codec.js';
+
+/** Only plain segments: a gzip member cannot be read from the middle. */
+const PLAIN_SEGMENT_RE = /^exchanges-\d{6,}\.ndjson$/;
+/** Lines this close together in one segment are read with one call, the bytes between them skipped. */
+const GAP_BYTES = 64 * 1024;
+
+/** `base` is `DIR/SEGMENT`. */
+export function fileRef(base: string, offset: number, length: number): string {
+  return `${base}:${offset}:${length}`;
+}
+
+interface Place {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+function placeOf(dirs: readonly string[], ref: string): Place {
+  const m = /^(\d+)\/([^/:]+):(\d+):(\d+)$/.exec(ref);
+  const dir = m === null ? undefined : dirs[Number(m[1])];
+  if (m === null || dir === undefined || !PLAIN_SEGMENT_RE.test(m[2] as string)) {
+    throw new DoppelError('DOPPEL_INTERNAL', `${JSON.stringify(ref)} is not a reference to an exchange of these traffic directories`);
+  }
+  return { file: join(dir, m[2] as string), offset: Number(m[3]), length: Number(m[4]) };
+}
+
+export async function readFileRefs(dirs: readonly string[], refs: readonly string[]): Promise<Exchange[]> {
+  const places = refs.map((r) => placeOf(dirs, r));
+  const handles = new Map<string, FileHandle>();
+  const out: Exchange[] = [];
+  try {
+    for (let i = 0; i < places.length; ) {
+      const first = places[i] as Place;
+      // A run of lines in reading order, each starting soon after the last ended: one read.
+      let j = i + 1;
+      let end = first.offset + first.length;
+      for (; j < places.length; j++) {
+        const p = places[j] as Place;
+        if (p.file !== first.file || p.offset < end || p.offset - end > GAP_BYTES) break;
+        end = p.offset + p.length;
+      }
+      let fh = handles.get(first.file);
+      if (fh === undefined) {
+        fh = await open(first.file, 'r').catch((err: unknown) => {
+          throw new DoppelError('DOPPEL_STORE_IO', `${first.file}: cannot read traffic for the run`, { cause: err });
+        });
+        handles.set(first.file, fh);
+      }
+      const buf = Buffer.allocUnsafe(end - first.offset);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, first.offset);
+      for (; i < j; i++) {
+        const p = places[i] as Place;
+        const from = p.offset - first.offset;
+        const line = from + p.length <= bytesRead ? buf.toString('utf8', from, from + p.length) : '';
+        const res = decodeExchangeLine(line, p.file, 0);
+        if (!res.ok) throw new DoppelError('DOPPEL_STORE_IO', `${p.file}: no exchange at byte ${p.offset} any more (${res.reason}): the traffic changed during the run`);
+        out.push(res.exchange);
+      }
+    }
+  } finally {
+    await Promise.all([...handles.values()].map((h) => h.close()));
+  }
+  return out;
+}
