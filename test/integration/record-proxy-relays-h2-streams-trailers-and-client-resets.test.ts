@@ -4,9 +4,10 @@
  * stream) reaches the client as one HEADERS frame with END_STREAM, a request
  * body and split cookies are recorded as the compatibility path recorded
  * them, a GET with a body and a POST without one reach the upstream as the
- * client sent them, and a client that resets its stream mid-response cancels the
- * upstream stream and is recorded as CLIENT_CLOSED without counting an
- * upstream failure. An https:// upstream is reached over the proxy's own TLS
+ * client sent them, a hop-by-hop field in the upstream's head is dropped,
+ * and a client that resets its stream mid-response cancels the upstream
+ * stream and is recorded as CLIENT_CLOSED without counting an upstream
+ * failure. An https:// upstream is reached over the proxy's own TLS
  * session, verified with the target's CA and negotiated h2 by ALPN, and
  * trailers and Trailers-Only go through it the same way; one whose ALPN
  * answer is HTTP/1.1 is still reached (undici's pool); one whose certificate
@@ -73,6 +74,9 @@ function answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, slowClo
       stream.respond({ ':status': 201, 'x-cookie-seen': String(headers.cookie), 'x-ended-with-head': String(stream.endAfterHeaders) });
       stream.end(`got ${Buffer.concat(chunks).toString()}`);
     });
+  } else if (path === '/proxy-auth') {
+    stream.respond({ ':status': 407, 'proxy-authenticate': 'Basic realm="upstream"', 'x-kept': 'yes' });
+    stream.end('no');
   } else if (path === '/slow') {
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
     stream.write('first part;');
@@ -159,6 +163,17 @@ describe('record proxy relaying HTTP/2 streams', () => {
     expect(post.body).toBe('got ');
     expect((await recorded('/echo?get-with-body')).http.request.body).toBe('ping');
     expect((await recorded('/echo?post-without-body')).http.request.method).toBe('POST');
+  });
+
+  it('a hop-by-hop field in the upstream head (Proxy-Authenticate) reaches neither the client nor the record', async () => {
+    const r = await h2request(client, { ':path': '/proxy-auth', ':method': 'GET' });
+    expect(r.head[':status']).toBe(407);
+    expect(r.head['x-kept']).toBe('yes');
+    expect(r.head['proxy-authenticate']).toBeUndefined();
+    expect(r.body).toBe('no');
+    const headers = (await recorded('/proxy-auth')).http.response?.headers ?? [];
+    expect(headers.some(([n]) => n === 'x-kept')).toBe(true);
+    expect(headers.some(([n]) => n === 'proxy-authenticate')).toBe(false);
   });
 
   it('CONNECT is answered 405 by the proxy and never forwarded', async () => {
