@@ -75,6 +75,8 @@ function sessionTagsOf(stream: ServerHttp2Stream): SessionTags {
   return tags;
 }
 
+function ignore(): void {}
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /** The same JSON answer proxy-handler.ts sendError gives, as one HEADERS and one DATA frame. */
@@ -142,7 +144,7 @@ function headOfForwarded(method: string, path: string, fwd: readonly string[]): 
 export function proxyHttp2Stream(ctx: H2StreamProxyContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
   const method = headers[':method'] ?? 'GET';
   if (method === 'CONNECT') {
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
     respondError(stream, 405, 'method_not_allowed', 'CONNECT is not proxied');
     return;
   }
@@ -152,7 +154,7 @@ export function proxyHttp2Stream(ctx: H2StreamProxyContext, stream: ServerHttp2S
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string) === 'host') hosts++;
   if (hosts > 1) {
     // RFC 9112 §3.2 (and §8.3.1 of RFC 9113 for a Host beside :authority): one Host at most.
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
     respondError(stream, 400, 'bad_request', 'more than one Host header');
     stream.resume();
     return;
@@ -163,6 +165,10 @@ export function proxyHttp2Stream(ctx: H2StreamProxyContext, stream: ServerHttp2S
   if (added !== undefined && added.length > 0) raw = [...raw, ...added];
   new H2StreamProxy(ctx, stream, method, url, raw, h2.authority).start();
 }
+
+/** The H2StreamProxy a client stream belongs to, so its listeners can be shared functions. */
+const kProxy = Symbol('doppel.h2StreamProxy');
+type ProxiedStream = ServerHttp2Stream & { [kProxy]: H2StreamProxy };
 
 /** One proxied stream: the client's ServerHttp2Stream, the upstream's handler, and what the record needs. */
 export class H2StreamProxy implements StreamUpstreamHandler {
@@ -227,18 +233,31 @@ export class H2StreamProxy implements StreamUpstreamHandler {
     this.#parent = parent;
   }
 
+  // The client stream's listeners, one function for all streams: they find their H2StreamProxy on
+  // the stream (`this`), so a stream allocates no closures for them.
+  static readonly #onClose = function (this: ProxiedStream): void {
+    this[kProxy].#onClientClose();
+  };
+  static readonly #onDrain = function (this: ProxiedStream): void {
+    this[kProxy].#resumeUpstream?.();
+  };
+  static readonly #onWantTrailers = function (this: ProxiedStream): void {
+    const self = this[kProxy];
+    const t = self.#trailersOut;
+    self.#trailersOut = undefined;
+    // Empty trailers: Node ends the stream with an empty DATA frame instead.
+    this.sendTrailers(t ?? {});
+  };
+
   start(): void {
     const stream = this.#stream;
+    (stream as ProxiedStream)[kProxy] = this;
     // Errors end in 'close' (RST_STREAM from the client, a session torn down): handled there.
-    stream.on('error', () => undefined);
-    stream.once('close', () => this.#onClientClose());
-    stream.on('drain', () => this.#resumeUpstream?.());
-    stream.on('wantTrailers', () => {
-      const t = this.#trailersOut;
-      this.#trailersOut = undefined;
-      // Empty trailers: Node ends the stream with an empty DATA frame instead.
-      stream.sendTrailers(t ?? {});
-    });
+    stream.on('error', ignore);
+    // 'close' comes once; #onClientClose ignores a stream already done.
+    stream.on('close', H2StreamProxy.#onClose);
+    stream.on('drain', H2StreamProxy.#onDrain);
+    stream.on('wantTrailers', H2StreamProxy.#onWantTrailers);
     const ctx = this.#ctx;
     const hasBody = !stream.endAfterHeaders;
     const path = ctx.basePath + this.#url;
@@ -266,19 +285,25 @@ export class H2StreamProxy implements StreamUpstreamHandler {
     if (statusCode < 200) return true;
     this.status = statusCode;
     this.#resumeUpstream = resume;
-    const flat: string[] = [];
-    const out: OutgoingHttpHeaders = { ':status': statusCode };
+    // The record's list is only built for a stream that is recorded.
+    const flat: string[] | undefined = this.#reqTap === undefined ? undefined : [];
+    let hasHopField = false;
     for (const name in headers) {
-      if (name.charCodeAt(0) === 58 /* ':' */ || isResponseHopField(name)) continue;
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      if (isResponseHopField(name)) {
+        hasHopField = true;
+        continue;
+      }
       const v = headers[name];
-      if (v === undefined) continue;
+      if (v === undefined || flat === undefined) continue;
       if (Array.isArray(v)) for (const one of v) flat.push(name, one);
       else flat.push(name, v);
-      out[name] = v;
     }
     this.resHeaders = flat;
     if (this.#isDone) return false;
-    return this.#respond(out, isEndOfStream);
+    // Node's object goes on as it came (respond copies it), never-indexed marks included (RFC 7541 §7.1.3);
+    // an HTTP/2 origin can only have sent a hop field Node lets through (proxy-authenticate).
+    return this.#respond(hasHopField ? withoutHopFields(statusCode, headers) : headers, isEndOfStream);
   }
 
   /** undici's pool (an https:// origin without h2): the raw head. */
@@ -419,6 +444,17 @@ export class H2StreamProxy implements StreamUpstreamHandler {
     if (tls !== undefined) rawEx.tags = { ...tls };
     sink.offer(rawEx);
   }
+}
+
+/** A response head without the fields that never go to the client. */
+function withoutHopFields(statusCode: number, headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': statusCode };
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */ || isResponseHopField(name)) continue;
+    const v = headers[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }
 
 /** Trailers to send on: Node's object as it came, or undici's raw list folded by name. */

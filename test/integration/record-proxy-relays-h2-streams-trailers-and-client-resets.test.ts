@@ -3,9 +3,11 @@
  * the client and the record, a Trailers-Only answer (a head that ends the
  * stream) reaches the client as one HEADERS frame with END_STREAM, a request
  * body and split cookies are recorded as the compatibility path recorded
- * them, and a client that resets its stream mid-response cancels the
- * upstream stream and is recorded as CLIENT_CLOSED without counting an
- * upstream failure. An https:// upstream is reached over the proxy's own TLS
+ * them, a GET with a body and a POST without one reach the upstream as the
+ * client sent them, a hop-by-hop field in the upstream's head is dropped,
+ * and a client that resets its stream mid-response cancels the upstream
+ * stream and is recorded as CLIENT_CLOSED without counting an upstream
+ * failure. An https:// upstream is reached over the proxy's own TLS
  * session, verified with the target's CA and negotiated h2 by ALPN, and
  * trailers and Trailers-Only go through it the same way; one whose ALPN
  * answer is HTTP/1.1 is still reached (undici's pool); one whose certificate
@@ -65,13 +67,16 @@ function answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, slowClo
     stream.end('two rows');
   } else if (path === '/trailers-only') {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such order' }, { endStream: true });
-  } else if (path === '/echo') {
+  } else if (path?.startsWith('/echo') === true) {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
-      stream.respond({ ':status': 201, 'x-cookie-seen': String(headers.cookie) });
+      stream.respond({ ':status': 201, 'x-cookie-seen': String(headers.cookie), 'x-ended-with-head': String(stream.endAfterHeaders) });
       stream.end(`got ${Buffer.concat(chunks).toString()}`);
     });
+  } else if (path === '/proxy-auth') {
+    stream.respond({ ':status': 407, 'proxy-authenticate': 'Basic realm="upstream"', 'x-kept': 'yes' });
+    stream.end('no');
   } else if (path === '/slow') {
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
     stream.write('first part;');
@@ -145,6 +150,30 @@ describe('record proxy relaying HTTP/2 streams', () => {
     // one field (its value is redacted in the record)
     expect(ex.http.request.headers.filter(([n]) => n === 'cookie')).toHaveLength(1);
     expect(ex.http.request.headers.some(([n]) => n.startsWith(':'))).toBe(false);
+  });
+
+  it('a GET with a body and a POST without one reach the upstream as sent: END_STREAM on the head only when the client put it there', async () => {
+    const get = await h2request(client, { ':path': '/echo?get-with-body', ':method': 'GET' }, 'ping');
+    expect(get.head[':status']).toBe(201);
+    expect(get.head['x-ended-with-head']).toBe('false');
+    expect(get.body).toBe('got ping');
+    const post = await h2request(client, { ':path': '/echo?post-without-body', ':method': 'POST' });
+    expect(post.head[':status']).toBe(201);
+    expect(post.head['x-ended-with-head']).toBe('true');
+    expect(post.body).toBe('got ');
+    expect((await recorded('/echo?get-with-body')).http.request.body).toBe('ping');
+    expect((await recorded('/echo?post-without-body')).http.request.method).toBe('POST');
+  });
+
+  it('a hop-by-hop field in the upstream head (Proxy-Authenticate) reaches neither the client nor the record', async () => {
+    const r = await h2request(client, { ':path': '/proxy-auth', ':method': 'GET' });
+    expect(r.head[':status']).toBe(407);
+    expect(r.head['x-kept']).toBe('yes');
+    expect(r.head['proxy-authenticate']).toBeUndefined();
+    expect(r.body).toBe('no');
+    const headers = (await recorded('/proxy-auth')).http.response?.headers ?? [];
+    expect(headers.some(([n]) => n === 'x-kept')).toBe(true);
+    expect(headers.some(([n]) => n === 'proxy-authenticate')).toBe(false);
   });
 
   it('CONNECT is answered 405 by the proxy and never forwarded', async () => {
