@@ -168,3 +168,19 @@ export async function expectWorkersEqualOneProcess(s: WorkersScenario): Promise<
     await target.close();
   }
 }
+
+/**
+ * After a run that lost a worker: every exchange judged exactly once, every
+ * session reached the target, and each delivery of a session (a re-sent one
+ * starts again from its first step) came in order.
+ */
+export async function expectEachSessionJudgedOnceInOrder(report: string, target: SessionTarget, sessions: number, resentSessions: readonly string[]): Promise<void> {
+  const results = await readLines(join(report, 'results.ndjson'));
+  expect(results.length).toBe(sessions * STEPS);
+  expect(new Set(results.map((r) => r.exchangeId)).size).toBe(sessions * STEPS);
+  expect(target.steps.size).toBe(sessions);
+  for (const [session, steps] of target.steps) {
+    if (resentSessions.includes(session)) expect(steps.slice(-STEPS), session).toEqual([0, 1]);
+    else expect(steps, session).toEqual([0, 1]);
+  }
+}
