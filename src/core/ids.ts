@@ -92,7 +92,6 @@ function digitsText(digits: Uint8Array): string {
 }
 
 const ulids = new MonotonicUlid();
-const nextUlid = (now: number): string => ulids.next(now);
 
 /** A ULID's time field holds 48 bits of Unix milliseconds: 1970-01-01 up to the year 10889. */
 export const MAX_ID_TIME_MS = 2 ** 48 - 1;
@@ -105,7 +104,7 @@ export function isIdTime(ms: number): boolean {
 function checkedUlid(now: number): string {
   // A time from imported data must fail as bad input, not as a broken id.
   if (!isIdTime(now)) throw new DoppelError('DOPPEL_INPUT_INVALID', `time ${now} is outside what an exchange id can carry (1970-01-01 to year 10889, whole milliseconds)`);
-  return nextUlid(now);
+  return ulids.next(now);
 }
 
 export function newExchangeId(now: number = Date.now()): string {

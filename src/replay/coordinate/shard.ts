@@ -100,12 +100,12 @@ export class ReplayShard {
         const session = sessionOf(ex);
         // Workers sharing the store read their sessions from it: only where each exchange lies travels.
         const at = refOf?.(ex);
-        const line = at === undefined ? encodeExchange(ex) : undefined;
-        batch.push([session, line ?? REF_MARK + (at as { ref: string }).ref]);
+        const item = at === undefined ? encodeExchange(ex) : REF_MARK + at.ref;
+        batch.push([session, item]);
         exchanges++;
         const own = this.#kept.get(session);
         if (own !== undefined || !isKeptFull) {
-          keptBytes += line?.length ?? (at as { bytes: number }).bytes;
+          keptBytes += at === undefined ? item.length : at.bytes;
           if (keptBytes > KEPT_MAX_BYTES) isKeptFull = true;
           // Full: no new session is kept, and a kept one that grows is dropped, so every copy is whole.
           if (isKeptFull) this.#kept.delete(session);
