@@ -10,7 +10,6 @@ import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import { resolve as resolvePath } from 'node:path';
-import { generate } from 'selfsigned';
 import { DoppelError, describeError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -98,6 +97,8 @@ function readPemSync(file: string, what: string, label: string): Buffer {
 
 /** A self-signed pair for local use (localhost, 127.0.0.1, ::1): every listener that offers `generate: true` makes it here. */
 export async function generatePair(commonName = 'doppel-local'): Promise<Pair> {
+  // Loaded here, not at start-up: it pulls in node-forge (about 170 ms), and only `generate: true` needs it.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: commonName }], {
     keySize: 2048,
     algorithm: 'sha256',

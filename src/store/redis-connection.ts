@@ -11,8 +11,15 @@
  * connection is down fail at once instead of queueing (no offline queue), and
  * a writer's commands time out.
  */
-import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, Cluster, RedisOptions } from 'ioredis';
 import { DoppelError } from '../core/errors.js';
+
+// Loaded on the first connection, not at start-up: most commands never open Redis, and
+// ioredis costs every CLI start about 170 ms to load. It is CommonJS, so a synchronous
+// require keeps connect() synchronous.
+let ioredis: typeof import('ioredis') | undefined;
+const loadIoredis = (): typeof import('ioredis') => (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
 
 export const REDIS_MANIFEST_VERSION = 1;
 const DEFAULT_PREFIX = 'doppel:traffic';
@@ -74,9 +81,10 @@ export function parseRedisStoreUrl(url: string): RedisStoreLocation {
       ...(password ? { password } : {}),
       ...(tls ? { tls: { servername: host } } : {}),
     };
+    const lib = loadIoredis();
     return cluster
-      ? new Cluster([{ host, port }], { lazyConnect: true, enableOfflineQueue: false, redisOptions: common })
-      : new Redis({ ...common, host, port, db });
+      ? new lib.Cluster([{ host, port }], { lazyConnect: true, enableOfflineQueue: false, redisOptions: common })
+      : new lib.Redis({ ...common, host, port, db });
   };
   return {
     display,
