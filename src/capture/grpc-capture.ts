@@ -32,6 +32,7 @@ import { pairsFromRaw, TRANSPORT_METADATA } from '../protocols/grpc/metadata.js'
 import { relayGrpcAnswer, type RelayedAnswer } from '../protocols/grpc/relay.js';
 import { encodeGrpcMessage, GrpcStatus } from '../protocols/grpc/status.js';
 import type { ExchangeSink } from './exchange-sink.js';
+import { requestWithLeanAsyncBind } from '../core/lean-async-bind.js';
 
 export interface GrpcCaptureOptions {
   listen: string;
@@ -137,7 +138,7 @@ export async function startGrpcCapture(opts: GrpcCaptureOptions): Promise<GrpcCa
 
     let up: ClientHttp2Stream;
     try {
-      up = upstreamSession().request({
+      up = requestWithLeanAsyncBind(upstreamSession(), {
         ...forwardable(reqPairs),
         [constants.HTTP2_HEADER_METHOD]: 'POST',
         [constants.HTTP2_HEADER_PATH]: path,

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Dispatcher, Pool } from 'undici';
 import { iterableBody } from '../core/http2-headers.js';
+import { requestWithLeanAsyncBind } from '../core/lean-async-bind.js';
 import type { TargetTls } from '../core/tls.js';
 
 /** What undici's dispatch calls on a handler; ProxyHandler implements it. */
@@ -245,7 +246,10 @@ export class Http2Upstream {
       // DELETE) is what this stream needs.
       const method = head[':method'];
       const endsByDefault = method === 'GET' || method === 'HEAD' || method === 'DELETE';
-      return endsByDefault === isEndOfStream ? session.request(head) : session.request(head, { endStream: isEndOfStream });
+      // request() binds per stream with a bind that costs Node 20 about 11 µs (core/lean-async-bind.ts).
+      return endsByDefault === isEndOfStream
+        ? requestWithLeanAsyncBind(session, head)
+        : requestWithLeanAsyncBind(session, head, { endStream: isEndOfStream });
     } catch (err) {
       handler.onError(err as Error);
       return undefined;

@@ -21,6 +21,7 @@ import { pairsToHeaders } from '../../protocols/grpc/metadata.js';
 import { relayGrpcAnswer, type RelayedAnswer } from '../../protocols/grpc/relay.js';
 import { encodeGrpcMessage, GrpcStatus } from '../../protocols/grpc/status.js';
 import type { ExchangeWriter } from '../../store/types.js';
+import { requestWithLeanAsyncBind } from '../../core/lean-async-bind.js';
 
 export interface GrpcRecordTo {
   writer: ExchangeWriter;
@@ -130,7 +131,7 @@ export function createGrpcPassthrough(opts: GrpcPassthroughOptions): GrpcPassthr
 
     let up: ClientHttp2Stream;
     try {
-      up = sessionFor().request({
+      up = requestWithLeanAsyncBind(sessionFor(), {
         ...pairsToHeaders(requestPairs),
         [constants.HTTP2_HEADER_METHOD]: 'POST',
         [constants.HTTP2_HEADER_PATH]: path,

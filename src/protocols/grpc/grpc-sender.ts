@@ -14,6 +14,7 @@ import { grpcEndpoint, grpcExchangeFrom } from './grpc-exchange.js';
 import { onRawHeaders, pairsToHeaders } from './metadata.js';
 import type { HeaderPairs } from '../../core/exchange.js';
 import { errorCodeOf } from '../../core/peer-failure.js';
+import { requestWithLeanAsyncBind } from '../../core/lean-async-bind.js';
 
 export type GrpcSendResult =
   | { ok: true; response: GrpcResponseRecord; durationMs: number }
@@ -45,7 +46,7 @@ export function createGrpcSender(opts: { target: string; tls?: TargetTls | undef
         const t0 = opts.now();
         let stream;
         try {
-          stream = sessionFor().request({
+          stream = requestWithLeanAsyncBind(sessionFor(), {
             ...pairsToHeaders(metadata),
             [constants.HTTP2_HEADER_METHOD]: 'POST',
             [constants.HTTP2_HEADER_PATH]: path,
