@@ -8,7 +8,6 @@ import { realpathSync } from 'node:fs';
 import { buildProgram } from './cli/program.js';
 import type { CliIO, ForcedStop } from './cli/context.js';
 import { ExitCode, isDoppelError, describeError } from './core/errors.js';
-import { createLogger } from './core/logger.js';
 
 export async function executeCommandLine(argv: readonly string[], io: CliIO): Promise<ExitCode> {
   let exit: ExitCode = ExitCode.ok;
@@ -36,6 +35,8 @@ export async function executeCommandLine(argv: readonly string[], io: CliIO): Pr
       return err.exitCode;
     }
     // An uncaught error is a bug: one line for the person, the whole story in the log.
+    // pino is loaded here, not at start: most runs never get this far.
+    const { createLogger } = await import('./core/logger.js');
     const format = flagValue(argv, '--log-format');
     const log = createLogger({ level: 'error', destination: io.stderr, ...(format === 'json' || format === 'pretty' ? { format } : {}) });
     log.error({ err }, 'internal error');

@@ -2,13 +2,15 @@
  * What every command gets from main: its output streams, the environment,
  * an abort signal fired by SIGINT/SIGTERM, the global flags, and the one
  * resolved, frozen config (file + flag overrides) it runs with.
+ *
+ * Types and commander helpers only: every command's registration imports
+ * this file, and `doppel --help` loads nothing a command's action needs.
  */
 import type { Writable } from 'node:stream';
 import type { LevelWithSilent } from 'pino';
 import type { ConfigOverrides } from '../config/overrides.js';
 import type { ResolvedConfig } from '../config/resolve.js';
-import { loadGatesFile } from '../config/load.js';
-import { readRuntimeEnv, type RuntimeEnv } from '../config/env.js';
+import type { RuntimeEnv } from '../config/env.js';
 import type { ExitCode } from '../core/errors.js';
 
 export interface GlobalFlags {
@@ -58,24 +60,19 @@ export interface CommandConfigSource<O> {
   file?: (args: readonly string[]) => string | undefined;
 }
 
+/** What a command's action module hands bind: the action, and where its config comes from besides --config. */
+export interface LoadedCommand<O> extends CommandConfigSource<O> {
+  action: CommandAction<O>;
+}
+
 /**
- * Binds a command action to commander: resolves globals, loads the one config
- * (file, then global and command flags, validated, resolved, frozen) before
- * the action runs, records the exit code.
+ * Binds a command action to commander: `load` imports the action's module
+ * only when the command runs, so a start pays for one command's modules, and
+ * `--help` for none. Then bind resolves globals, loads the one config (file,
+ * then global and command flags, validated, resolved, frozen) before the
+ * action runs, and records the exit code.
  */
-export type Bind = <O>(action: CommandAction<O>, source?: CommandConfigSource<O>) => (...args: unknown[]) => Promise<void>;
-
-export function createCommandContext(io: CliIO, globals: GlobalFlags, config: Readonly<ResolvedConfig>): CommandContext {
-  return { io, runtime: readRuntimeEnv(io.env), globals, config };
-}
-
-/** quality_gates and cutoffs of the config, each replaced by the --gates file's when it has them. */
-export function gatesOf(ctx: CommandContext, gatesFile: string | undefined): Pick<ResolvedConfig, 'quality_gates' | 'cutoffs'> {
-  const { quality_gates, cutoffs } = ctx.config;
-  if (gatesFile === undefined) return { quality_gates, cutoffs };
-  const file = loadGatesFile(gatesFile, ctx.io.env);
-  return { quality_gates: file.quality_gates ?? quality_gates, cutoffs: file.cutoffs ?? cutoffs };
-}
+export type Bind = <O>(load: () => Promise<LoadedCommand<O>>) => (...args: unknown[]) => Promise<void>;
 
 /** Commander collector for repeatable flags. */
 export function collect(value: string, previous: string[] | undefined): string[] {

@@ -1,13 +1,13 @@
 /**
  * The command set of DESIGN.md on commander. Each command lives in its own
  * file and registers itself; this file wires globals, help and exit codes.
+ * Building the program loads commander and the registrations only: a
+ * command's action, and config loading, are imported when it runs.
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { ExitCode } from '../core/errors.js';
-import { loadConfig } from '../config/load.js';
-import { applyGlobalFlags } from '../config/overrides.js';
-import { createCommandContext, type Bind, type CliIO, type GlobalFlags } from './context.js';
+import type { Bind, CliIO, GlobalFlags } from './context.js';
 import { registerRecordCommand } from './record.js';
 import { registerMockCommand } from './mock.js';
 import { registerReplayCommand } from './replay.js';
@@ -52,7 +52,7 @@ Exit codes: 0 success / all gates pass, 1 a quality gate failed, 2 usage, config
 Docs: README.md; contract: DESIGN.md.`,
     );
 
-  const bind: Bind = (action, source) => async (...args: unknown[]) => {
+  const bind: Bind = (load) => async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const opts = cmd.opts();
     const all = cmd.optsWithGlobals<GlobalFlags>();
@@ -63,13 +63,9 @@ Docs: README.md; contract: DESIGN.md.`,
       ...(all.logLevel === undefined ? {} : { logLevel: all.logLevel }),
       ...(all.logFormat === undefined ? {} : { logFormat: all.logFormat }),
     };
-    // Loaded once, before any work starts: a broken config or flag fails every command the same way.
-    const overrides = source?.overrides?.(opts as never);
-    const config = loadConfig(source?.file?.(positional) ?? globals.config, io.env, (raw) => {
-      applyGlobalFlags(raw, globals);
-      overrides?.(raw);
-    });
-    setExit(await action(opts as never, createCommandContext(io, globals, config), positional));
+    const [command, { loadCommandContext }] = await Promise.all([load(), import('./load-context.js')]);
+    const ctx = loadCommandContext(io, globals, opts as never, positional, command);
+    setExit(await command.action(opts as never, ctx, positional));
   };
 
   for (const register of [

@@ -1,136 +1,6 @@
+/** `doppel replay`: its flags and help; the action (replay-action.ts) is imported when it runs. */
 import { Option, type Command } from 'commander';
-import { systemClock } from '../core/clock.js';
-import { createDaemon } from '../daemon.js';
-import { createReplayRunsProvider } from '../admin/runs-provider.js';
-import { runReplay, type ReplayDeps, type ReplayOptions } from '../replay/run-replay.js';
-import { runGrpcReplay } from '../replay/grpc-replay.js';
-import { usageError } from '../core/errors.js';
-import { formatVerdict, startProgressView, type ProgressView } from '../replay/progress-view.js';
-import { numeric, setIn, type ConfigOverrides } from '../config/overrides.js';
-import { collect, collectList, gatesOf, type CommandContext, type Bind } from './context.js';
-import type { ExitCode } from '../core/errors.js';
-import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
-import { runLocalWorkers, type WorkersFlags } from './replay-workers.js';
-
-export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
-  traffic?: string[];
-  target?: string;
-  concurrency?: string;
-  timeScale?: string;
-  maxDelay?: string;
-  rate?: string;
-  gates?: string;
-  report?: string;
-  runId?: string;
-  baseline?: string;
-  include?: string[];
-  exclude?: string[];
-  limit?: string;
-  duration?: string;
-  warmup?: string;
-  insecure?: boolean;
-  dryRun?: boolean;
-  mockAdmin?: string[];
-  secondary?: string;
-  protocol?: string;
-  targetH2?: boolean;
-}
-
-/** The replay flags that have a config key, written over replay.* before validation. */
-function replayOverrides(flags: ReplayFlags): ConfigOverrides {
-  return (raw) => {
-    const set = (key: string, value: unknown) => {
-      if (value !== undefined) setIn(raw, ['replay', key], value);
-    };
-    set('traffic', flags.traffic);
-    set('target', flags.target);
-    set('concurrency', flags.concurrency === undefined ? undefined : numeric(flags.concurrency));
-    set('time_scale', flags.timeScale === undefined ? undefined : numeric(flags.timeScale));
-    set('max_delay', flags.maxDelay === undefined ? undefined : numeric(flags.maxDelay));
-    set('rate', flags.rate === undefined ? undefined : numeric(flags.rate));
-    set('report', flags.report);
-    set('run_id', flags.runId);
-    set('baseline', flags.baseline);
-    set('include', flags.include);
-    set('exclude', flags.exclude);
-    set('limit', flags.limit === undefined ? undefined : numeric(flags.limit));
-    set('duration', flags.duration === undefined ? undefined : numeric(flags.duration));
-    set('warmup', flags.warmup === undefined ? undefined : numeric(flags.warmup));
-    set('insecure', flags.insecure);
-    set('mock_admin', flags.mockAdmin);
-    set('secondary', flags.secondary);
-    set('protocol', flags.protocol);
-    if (flags.targetH2 === true) set('target_http2', true);
-  };
-}
-
-/** Flags that only HTTP replay reads, named for a gRPC replay that was given one (exit 2). */
-function checkGrpcFlags(flags: ReplayFlags): void {
-  const scaleOut: Array<[string, unknown]> = [
-    ['--workers', flags.workers],
-    ['--coordinator', flags.coordinator],
-    ['--load-only', flags.loadOnly],
-    ['--claim-timeout', flags.claimTimeout],
-    ['--worker-id', flags.workerId],
-  ];
-  for (const [flag, value] of scaleOut) {
-    if (value !== undefined) throw usageError(`${flag}: a distributed replay hands out HTTP sessions; it does not apply to --protocol grpc`);
-  }
-  if (flags.dryRun === true) throw usageError('--dry-run lists HTTP requests; it does not apply to --protocol grpc');
-}
-
-async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
-  const config = ctx.config;
-  if (config.replay.protocol === 'grpc') checkGrpcFlags(flags);
-  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
-  const { quality_gates: gates, cutoffs } = gatesOf(ctx, flags.gates);
-
-  const coordination = await openCoordination(flags, config.replay.run_id);
-  const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
-  // Every worker of a run exports its own figures; the label keeps them apart, and rules sum over it.
-  if (coordination !== undefined) daemon.metrics.registry.setDefaultLabels({ worker: coordination.coordinator.workerId });
-  const runs = createReplayRunsProvider();
-  daemon.providers.runs.push(runs);
-  let progress: ProgressView | undefined;
-  try {
-    // One-shot commands serve the admin API only when --admin is given (DESIGN.md).
-    if (ctx.globals.admin !== undefined) await daemon.startAdmin();
-    const isDryRun = flags.dryRun === true;
-    const replay = config.replay.protocol === 'grpc' ? (o: ReplayOptions, d: ReplayDeps) => runGrpcReplay({ ...o, grpc: config.grpc, cwd: ctx.io.cwd }, d) : runReplay;
-    const result = await replay(
-      {
-        replay: config.replay,
-        targetTls: daemon.targetTls(config.replay.target_tls, 'replay.target_tls'),
-        sessionKey: config.sessions.key,
-        compare: config.compare,
-        gates,
-        cutoffs,
-        vars: ctx.runtime.vars,
-        signal: ctx.io.signal,
-        ...(ctx.runtime.adminToken === undefined ? {} : { adminToken: ctx.runtime.adminToken }),
-        ...(isDryRun ? { dryRun: (line: string) => ctx.io.stdout.write(`${line}\n`) } : {}),
-        ...(coordination === undefined ? {} : { coordination }),
-      },
-      {
-        log: daemon.log,
-        metrics: daemon.metrics,
-        clock: systemClock,
-        observe: (run) => {
-          runs.add(run);
-          progress = startProgressView(run, { stream: ctx.io.stderr });
-        },
-      },
-    );
-    progress?.stop();
-    progress = undefined;
-    if (!isDryRun) ctx.io.stdout.write(formatVerdict(result));
-    return result.exitCode;
-  } finally {
-    progress?.stop();
-    await coordination?.coordinator.close();
-    await daemon.close();
-  }
-}
+import { collect, collectList, type Bind } from './context.js';
 
 export function registerReplayCommand(program: Command, bind: Bind): Command {
   return program
@@ -163,5 +33,10 @@ export function registerReplayCommand(program: Command, bind: Bind): Command {
     .option('--worker-id <id>', 'with --coordinator: this worker\'s name (default HOST-PID)')
     .option('--workers [n]', 'run N local worker processes on one run (default: the number of cores); with --coordinator they join it')
     .addOption(new Option('--ipc-worker <id>').hideHelp())
-    .action(bind<ReplayFlags>(replayAction, { overrides: replayOverrides }));
+    .action(
+      bind(async () => {
+        const { replayAction, replayOverrides } = await import('./replay-action.js');
+        return { action: replayAction, overrides: replayOverrides };
+      }),
+    );
 }

@@ -1,16 +1,5 @@
 import type { Command } from 'commander';
-import { ExitCode, usageError } from '../core/errors.js';
-import { writeMergedReport } from '../replay/coordinate/merge.js';
-import { createRedisCoordinator } from '../replay/coordinate/redis-coordinator.js';
-import { checkRunId } from '../replay/coordinate/types.js';
-import { isRedisStoreUrl } from '../store/open-store.js';
 import type { Bind } from './context.js';
-
-export interface ReportFlags {
-  runId?: string;
-  coordinator?: string;
-  out?: string;
-}
 
 /** `doppel report`: the merged report of a distributed run, from what its workers committed so far. */
 export function registerReportCommand(program: Command, bind: Bind): Command {
@@ -21,22 +10,9 @@ export function registerReportCommand(program: Command, bind: Bind): Command {
     .option('--coordinator <url>', 'the Redis the workers coordinate through (redis://HOST:PORT/DB[?cluster=1])')
     .option('--out <dir>', 'report directory')
     .action(
-      bind<ReportFlags>(async (flags, ctx) => {
-        if (flags.runId === undefined || flags.coordinator === undefined || flags.out === undefined) throw usageError('report needs --run-id ID --coordinator URL --out DIR');
-        const bad = checkRunId(flags.runId);
-        if (bad !== undefined) throw usageError(bad);
-        if (!isRedisStoreUrl(flags.coordinator)) throw usageError(`--coordinator: expected a redis:// or rediss:// URL, got ${JSON.stringify(flags.coordinator)}`);
-        const coordinator = await createRedisCoordinator({ url: flags.coordinator, runId: flags.runId, claimTimeoutMs: 30_000, workerId: 'report' });
-        try {
-          const report = await writeMergedReport(coordinator, flags.runId, flags.out);
-          const d = report.distributed;
-          ctx.io.stdout.write(
-            `run ${report.runId}: ${report.verdict}; ${report.counts.requests} requests in ${d.sessions} sessions from ${d.workers.length} workers (${d.resent} sessions sent again); report in ${flags.out}\n`,
-          );
-          return report.verdict === 'aborted' ? ExitCode.aborted : report.verdict === 'fail' ? ExitCode.gateFailed : ExitCode.ok;
-        } finally {
-          await coordinator.close();
-        }
+      bind(async () => {
+        const { reportAction } = await import('./report-action.js');
+        return { action: reportAction };
       }),
     );
 }

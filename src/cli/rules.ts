@@ -1,22 +1,6 @@
+/** `doppel rules`: its flags and help; the action (rules-action.ts) is imported when it runs. */
 import type { Command } from 'commander';
-import { ExitCode, usageError } from '../core/errors.js';
-import { loadGatesFile } from '../config/load.js';
-import { renderPrometheusRules } from '../gates/prometheus-rules.js';
-import { flagDurationMs } from '../config/overrides.js';
 import type { Bind } from './context.js';
-
-export interface RulesFlags {
-  gates?: string;
-  window?: string;
-  for?: string;
-}
-
-/** A Prometheus duration (5m, 30s, 1h) from a doppel duration flag. */
-function promDuration(flag: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const ms = flagDurationMs(flag, value);
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
-}
 
 export function registerRulesCommand(program: Command, bind: Bind): Command {
   return program
@@ -26,18 +10,9 @@ export function registerRulesCommand(program: Command, bind: Bind): Command {
     .option('--window <duration>', 'rate() window of the counter-ratio rules', '5m')
     .option('--for <duration>', 'how long a condition holds before an alert fires', '2m')
     .action(
-      bind<RulesFlags>(async (flags, ctx) => {
-        const window = promDuration('window', flags.window);
-        const holdFor = promDuration('for', flags.for);
-        let gatesFile;
-        if (flags.gates !== undefined) gatesFile = loadGatesFile(flags.gates, ctx.io.env);
-        else if (ctx.globals.config !== undefined) {
-          gatesFile = { quality_gates: ctx.config.quality_gates, cutoffs: ctx.config.cutoffs };
-        } else throw usageError('rules needs --gates FILE (or --config FILE with quality_gates)');
-        ctx.io.stdout.write(
-          renderPrometheusRules(gatesFile, { ...(window === undefined ? {} : { window }), ...(holdFor === undefined ? {} : { for: holdFor }) }),
-        );
-        return ExitCode.ok;
+      bind(async () => {
+        const { rulesAction } = await import('./rules-action.js');
+        return { action: rulesAction };
       }),
     );
 }
