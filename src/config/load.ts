@@ -4,10 +4,10 @@
  * `file:line key.path: message`.
  */
 import { readFileSync } from 'node:fs';
-import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Document } from 'yaml';
 import { DoppelError } from '../core/errors.js';
+import { Value } from './typebox.js';
 import { isGateName, parseGateExpression } from './gate-expression.js';
 import { checkPath } from '../core/json-path.js';
 import { validateCompareConfig } from './check-compare.js';

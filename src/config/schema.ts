@@ -3,7 +3,8 @@
  * come from here. `expected` on a node is the sentence shown when a value
  * does not fit, so messages name what was wanted, not JSON-schema jargon.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Type } from './typebox.js';
 
 const DURATION_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$';
 const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG][bB]?|[bB])?\\s*$';
