@@ -21,7 +21,9 @@ export async function createTextSink(file: string): Promise<TextSink> {
   return {
     async write(text) {
       check();
-      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]);
+      // once() also settles on 'error' (a second once(stream, 'error') per wait left a listener
+      // behind each time); the error itself is reported by check(), from the listener above.
+      if (!stream.write(text)) await once(stream, 'drain').catch(() => undefined);
       check();
     },
     async close() {

@@ -25,6 +25,21 @@ describe('doppel export har', () => {
     for (const c of cleanups) await c();
   });
 
+  it('a long export waits for the file many times and leaves no listener behind (no MaxListenersExceededWarning)', async () => {
+    const s = await scratchDir();
+    cleanups.push(s.cleanup);
+    const traffic = join(s.dir, 'traffic');
+    const writer = await createFileStoreWriter({ dir: traffic });
+    // 64 KiB bodies: every few entries fill the file stream's buffer, so write() waits for 'drain' far more than ten times
+    const big = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 40; i++) await writer.append(httpExchange({ url: `/big/${i}`, status: 200, body: big }));
+    await writer.close();
+    const exp = await runCli(['export', 'har', '--traffic', traffic, '--out', join(s.dir, 'big.har')]);
+    expect(exp.stderr).toContain('exported 40 exchanges');
+    expect(exp.stderr).not.toContain('MaxListenersExceededWarning');
+    expect(exp.code).toBe(0);
+  });
+
   it('import(export(x)) keeps method, url, headers, status and bodies byte for byte; pg exchanges are left out and counted', async () => {
     const s = await scratchDir();
     cleanups.push(s.cleanup);
