@@ -43,20 +43,21 @@ export function replayOverrides(flags: ReplayFlags): ConfigOverrides {
     const set = (key: string, value: unknown) => {
       if (value !== undefined) setIn(raw, ['replay', key], value);
     };
+    const num = (value: string | undefined) => (value === undefined ? undefined : numeric(value));
     set('traffic', flags.traffic);
     set('target', flags.target);
-    set('concurrency', flags.concurrency === undefined ? undefined : numeric(flags.concurrency));
-    set('time_scale', flags.timeScale === undefined ? undefined : numeric(flags.timeScale));
-    set('max_delay', flags.maxDelay === undefined ? undefined : numeric(flags.maxDelay));
-    set('rate', flags.rate === undefined ? undefined : numeric(flags.rate));
+    set('concurrency', num(flags.concurrency));
+    set('time_scale', num(flags.timeScale));
+    set('max_delay', num(flags.maxDelay));
+    set('rate', num(flags.rate));
     set('report', flags.report);
     set('run_id', flags.runId);
     set('baseline', flags.baseline);
     set('include', flags.include);
     set('exclude', flags.exclude);
-    set('limit', flags.limit === undefined ? undefined : numeric(flags.limit));
-    set('duration', flags.duration === undefined ? undefined : numeric(flags.duration));
-    set('warmup', flags.warmup === undefined ? undefined : numeric(flags.warmup));
+    set('limit', num(flags.limit));
+    set('duration', num(flags.duration));
+    set('warmup', num(flags.warmup));
     set('insecure', flags.insecure);
     set('mock_admin', flags.mockAdmin);
     set('secondary', flags.secondary);
