@@ -60,9 +60,6 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext):
       cwd: ctx.io.cwd,
       env: { ...ctx.io.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Leases and commits carry exchange and report lines: structured clone copies strings as
-      // they are, where JSON framing escaped every line again and parsed it back on the other side.
-      serialization: 'advanced',
     });
     children.push(child);
     child.on('message', (m: unknown) => {
