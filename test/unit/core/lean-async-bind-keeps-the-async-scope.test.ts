@@ -1,4 +1,4 @@
-import { AsyncLocalStorage, AsyncResource, executionAsyncId } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource, createHook, executionAsyncId } from 'node:async_hooks';
 import { connect, createServer, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,15 +67,28 @@ describe('requestWithLeanAsyncBind over a real h2c server', () => {
     });
   }
 
-  async function twoStreams(request: (s: ClientHttp2Session, path: string) => ClientHttp2Stream): Promise<unknown[]> {
+  /**
+   * Two streams' answers, and how many of the streams' native handles Node opened inside the
+   * request's own async resource (its PendingRequest): what the bound connect callback's scope decides.
+   */
+  async function twoStreams(request: (s: ClientHttp2Session, path: string) => ClientHttp2Stream): Promise<{ answers: unknown[]; openedInTheirRequest: number }> {
+    const types = new Map<number, string>();
+    let openedInTheirRequest = 0;
+    const hook = createHook({
+      init(id, type, trigger) {
+        types.set(id, type);
+        if (type === 'HTTP2STREAM' && types.get(trigger) === 'PendingRequest') openedInTheirRequest++;
+      },
+    }).enable();
     const session = connect(origin);
     try {
       // the first is asked for before the session has connected, so Node calls the bound function later, from 'connect'
       const early = als.run('ctx-early', () => request(session, '/early'));
       await new Promise<void>((r) => (session.connecting ? session.once('connect', () => r()) : r()));
       const late = als.run('ctx-late', () => request(session, '/late'));
-      return await Promise.all([answer(early), answer(late)]);
+      return { answers: await Promise.all([answer(early), answer(late)]), openedInTheirRequest };
     } finally {
+      hook.disable();
       session.close();
     }
   }
@@ -83,10 +96,14 @@ describe('requestWithLeanAsyncBind over a real h2c server', () => {
   it("answers each stream in the async context it was asked for, as session.request() does, and puts Node's bind back", async () => {
     const viaNode = await twoStreams((s, path) => s.request({ ':path': path }));
     const viaLean = await twoStreams((s, path) => requestWithLeanAsyncBind(s, { ':path': path }, { endStream: true }));
-    expect(viaNode).toEqual([
-      { path: '/early', store: 'ctx-early', body: 'ok' },
-      { path: '/late', store: 'ctx-late', body: 'ok' },
-    ]);
+    expect(viaNode).toEqual({
+      answers: [
+        { path: '/early', store: 'ctx-early', body: 'ok' },
+        { path: '/late', store: 'ctx-late', body: 'ok' },
+      ],
+      // both client streams, the deferred one and the one opened at once (the server's are not)
+      openedInTheirRequest: 2,
+    });
     expect(viaLean).toEqual(viaNode);
     expect(Object.getOwnPropertyDescriptor(AsyncResource.prototype, 'bind')?.value).toBe(nodeBind);
   });
