@@ -9,7 +9,7 @@ import { silentLogger } from '../../helpers/http.js';
 
 const BODY = Buffer.from(JSON.stringify({ id: 'ord_1', note: 'x'.repeat(600) }));
 
-function raw(i: number): RawHttpExchange {
+function raw(i: number, body: Buffer = BODY): RawHttpExchange {
   return {
     id: `ex-${i}`,
     direction: 'inbound',
@@ -23,47 +23,59 @@ function raw(i: number): RawHttpExchange {
     requestHeaders: ['host', 'app', 'accept', 'application/json'],
     requestBody: [],
     requestTruncated: false,
-    response: { status: 200, headers: ['content-type', 'application/json'], trailers: undefined, body: [BODY], truncated: false },
+    response: { status: 200, headers: ['content-type', 'application/json'], trailers: undefined, body: [body], truncated: false },
     error: undefined,
+  };
+}
+
+function batchingWriter(): { writer: ExchangeWriter; batches: Array<{ size: number; turn: number; lines: number }>; written: Exchange[]; turn: { n: number } } {
+  const batches: Array<{ size: number; turn: number; lines: number }> = [];
+  const written: Exchange[] = [];
+  const turn = { n: 0 };
+  const writer: ExchangeWriter = {
+    bytesWritten: 0,
+    append: () => Promise.reject(new Error('the recorder hands batches')),
+    appendBatch: (exchanges, lines) => {
+      batches.push({ size: exchanges.length, turn: turn.n, lines: lines?.length ?? 0 });
+      written.push(...exchanges);
+      return Promise.resolve();
+    },
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  return { writer, batches, written, turn };
+}
+
+/** Counts event-loop turns until stopped. */
+function countTurns(turn: { n: number }): () => void {
+  let ticking = true;
+  const tick = () => {
+    turn.n++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return () => {
+    ticking = false;
   };
 }
 
 describe('the recorder drains a backlog a time budget per event-loop turn', () => {
   it('writes a burst of 3,000 exchanges in a few large batches, each in its own turn, with the lines encoded for the writer', async () => {
-    const batches: Array<{ size: number; turn: number; lines: number }> = [];
-    const written: Exchange[] = [];
-    let turn = 0;
-    const writer: ExchangeWriter = {
-      bytesWritten: 0,
-      append: () => Promise.reject(new Error('the recorder hands batches')),
-      appendBatch: (exchanges, lines) => {
-        batches.push({ size: exchanges.length, turn, lines: lines?.length ?? 0 });
-        written.push(...exchanges);
-        return Promise.resolve();
-      },
-      flush: () => Promise.resolve(),
-      close: () => Promise.resolve(),
-    };
-    const metrics = createMetrics();
+    const { writer, batches, written, turn } = batchingWriter();
     const recorder = createRecorder({
       writer,
       log: silentLogger().log,
-      metrics,
+      metrics: createMetrics(),
       redactor: createRedactor({ key: Buffer.from('k') }),
       sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => v),
       queueItems: 10_000,
       queueBytes: 64 * 1024 * 1024,
     });
-    let ticking = true;
-    const tick = () => {
-      turn++;
-      if (ticking) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const stopTurns = countTurns(turn);
     const n = 3000;
     for (let i = 0; i < n; i++) expect(recorder.offer(raw(i))).toBe(true);
     await recorder.flush();
-    ticking = false;
+    stopTurns();
 
     expect(written.map((e) => e.id)).toEqual(Array.from({ length: n }, (_, i) => `ex-${i}`));
     expect(recorder.status()).toMatchObject({ recorded: n, dropped: 0, queued: 0 });
@@ -75,6 +87,32 @@ describe('the recorder drains a backlog a time budget per event-loop turn', () =
     expect(new Set(batches.map((b) => b.turn)).size).toBe(batches.length);
     // Encoded within the budget, not by the writer after it.
     expect(batches.every((b) => b.lines === b.size)).toBe(true);
+    await recorder.close();
+  });
+
+  it('stops a turn one exchange past the budget when each exchange takes longer than it (large bodies)', async () => {
+    const { writer, batches, written, turn } = batchingWriter();
+    const recorder = createRecorder({
+      writer,
+      log: silentLogger().log,
+      metrics: createMetrics(),
+      redactor: createRedactor({ key: Buffer.from('k') }),
+      sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => v),
+      queueItems: 100,
+      queueBytes: 256 * 1024 * 1024,
+      maxInFlightBytes: 256 * 1024 * 1024,
+    });
+    // 4 MB of JSON full of quotes: checking, copying and escaping it takes well over 1 ms.
+    const big = Buffer.from(JSON.stringify({ items: Array.from({ length: 200_000 }, (_, i) => `v${i}`) }).padEnd(4 * 1024 * 1024, ' '));
+    const stopTurns = countTurns(turn);
+    const n = 10;
+    for (let i = 0; i < n; i++) expect(recorder.offer(raw(i, big))).toBe(true);
+    await recorder.flush();
+    stopTurns();
+    expect(written.map((e) => e.id)).toEqual(Array.from({ length: n }, (_, i) => `ex-${i}`));
+    // Each exchange alone exceeds the budget: every turn takes exactly one.
+    expect(batches.map((b) => b.size)).toEqual(Array.from({ length: n }, () => 1));
+    expect(new Set(batches.map((b) => b.turn)).size).toBe(n);
     await recorder.close();
   });
 });
