@@ -130,19 +130,21 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
     median((set[n] ?? []).map((x, i) => f(x) / Math.max(1e-9, f((set[b] ?? [])[i] as LoadResult))));
   const ratio = (n: string, f: (x: LoadResult) => number, set: Record<string, LoadResult[]>) => ratioTo(base, n, f, set);
   const memMb = (n: string, f: (m: Mem) => number) => median((mem[n] ?? []).map(f)) / 1048576;
+  // floored so a round whose p99 rounds to 0 cannot divide by it
+  const p99 = (x: LoadResult) => Math.max(x.p99, 0.01);
   let md = `### Record proxy (small JSON responses; saturation: 32 connections; fixed rate: ${rate} req/s evenly paced, latency from each request's due time; ${rounds} interleaved round(s) of ${dur}s)\n\n`;
   md += '| proxy | req/s at saturation | ratio vs @fastify/http-proxy | p99 ms at fixed rate | p99 ratio | CPU µs/request | RSS MB (heap used / external) under load | errors |\n|---|---|---|---|---|---|---|---|\n';
   for (const n of names) {
     const memCell = mem[n] ? `${fmt(memMb(n, (m) => m.rss))} (${fmt(memMb(n, (m) => m.heapUsed))} / ${fmt(memMb(n, (m) => m.external))})` : '—';
-    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 2)} | ${fmt(ratio(n, (x) => Math.max(x.p99, 0.01), fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${memCell} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
+    md += `| ${n} | ${fmt(median((sat[n] ?? []).map((x) => x.rps)))} | ${fmt(ratio(n, (x) => x.rps, sat), 2)}x | ${fmt(median((fixed[n] ?? []).map((x) => x.p99)), 2)} | ${fmt(ratio(n, p99, fixed), 2)}x | ${cpu[n] ? fmt(median(cpu[n]), 1) : '—'} | ${memCell} | ${(sat[n] ?? []).reduce((s, x) => s + x.errors + x.non2xx, 0)} |\n`;
   }
   const recordAnswered = answered['doppel record'] ?? 0;
   o.figures.set('record_rps_vs_fastify_proxy', ratio('doppel record', (x) => x.rps, sat));
-  o.figures.set('record_p99_vs_fastify_proxy', ratio('doppel record', (x) => Math.max(x.p99, 0.01), fixed));
+  o.figures.set('record_p99_vs_fastify_proxy', ratio('doppel record', p99, fixed));
   // The targets: recording on, at least the plain Node proxy's throughput, p99 within 1.1x of it.
   const plainNode = 'node http proxy';
   o.figures.set('record_rps_vs_node_proxy', ratioTo(plainNode, 'doppel record', (x) => x.rps, sat));
-  o.figures.set('record_p99_vs_node_proxy', ratioTo(plainNode, 'doppel record', (x) => Math.max(x.p99, 0.01), fixed));
+  o.figures.set('record_p99_vs_node_proxy', ratioTo(plainNode, 'doppel record', p99, fixed));
   o.figures.set(
     'record_cpu_us_vs_node_proxy',
     median((cpu['doppel record'] ?? []).map((x, i) => x / Math.max(1e-9, (cpu[plainNode] ?? [])[i] ?? NaN))),
@@ -158,7 +160,7 @@ async function proxyBench(o: { quick: boolean; log: (s: string) => void; figures
   if (counts.dropped > 0) o.figures.flag(`doppel record dropped ${counts.dropped} exchange(s): its throughput was bought by not recording`);
   if (counts.recorded < recordAnswered) o.figures.flag(`doppel record wrote ${counts.recorded} exchange(s) for ${recordAnswered} answered request(s)`);
   md += `\ndoppel record wrote ${counts.recorded} exchange(s) and dropped ${counts.dropped} for ${recordAnswered} answered request(s)${counts.dropped > 0 ? ' (DROPS: its figures are not a fair comparison)' : ''}.\n`;
-  md += `\nAgainst the plain Node http proxy (same forwarding, no recording): throughput ${fmt(ratioTo(plainNode, 'doppel record', (x) => x.rps, sat), 2)}x, p99 ${fmt(ratioTo(plainNode, 'doppel record', (x) => Math.max(x.p99, 0.01), fixed), 2)}x (medians of each round's ratio).\n`;
+  md += `\nAgainst the plain Node http proxy (same forwarding, no recording): throughput ${fmt(ratioTo(plainNode, 'doppel record', (x) => x.rps, sat), 2)}x, p99 ${fmt(ratioTo(plainNode, 'doppel record', p99, fixed), 2)}x (medians of each round's ratio).\n`;
   md += '\nTargets, recording on: throughput >= 1.0x the plain Node http proxy, p99 <= 1.1x; RSS under load <= 1.2x @fastify/http-proxy. CPU and memory are the proxy process only (upstream apart).\n';
   return md;
 }

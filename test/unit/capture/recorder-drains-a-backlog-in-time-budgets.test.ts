@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRecorder, type RawHttpExchange } from '../../../src/capture/recorder.js';
+import { createRecorder, type RawHttpExchange, type Recorder, type RecorderOptions } from '../../../src/capture/recorder.js';
 import { createRedactor } from '../../../src/core/redact.js';
 import { createSessionKeyer, parseSessionKey } from '../../../src/core/sessions.js';
 import type { Exchange } from '../../../src/core/exchange.js';
@@ -46,6 +46,18 @@ function batchingWriter(): { writer: ExchangeWriter; batches: Array<{ size: numb
   return { writer, batches, written, turn };
 }
 
+/** A recorder over `writer` with a silent log and no redaction; `limits` sets the queue and in-flight bounds. */
+function recorderOver(writer: ExchangeWriter, limits: Pick<RecorderOptions, 'queueItems' | 'queueBytes' | 'maxInFlightBytes'>): Recorder {
+  return createRecorder({
+    writer,
+    log: silentLogger().log,
+    metrics: createMetrics(),
+    redactor: createRedactor({ key: Buffer.from('k') }),
+    sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => v),
+    ...limits,
+  });
+}
+
 /** Counts event-loop turns until stopped. */
 function countTurns(turn: { n: number }): () => void {
   let ticking = true;
@@ -62,15 +74,7 @@ function countTurns(turn: { n: number }): () => void {
 describe('the recorder drains a backlog a time budget per event-loop turn', () => {
   it('writes a burst of 3,000 exchanges in a few large batches, each in its own turn, with the lines encoded for the writer', async () => {
     const { writer, batches, written, turn } = batchingWriter();
-    const recorder = createRecorder({
-      writer,
-      log: silentLogger().log,
-      metrics: createMetrics(),
-      redactor: createRedactor({ key: Buffer.from('k') }),
-      sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => v),
-      queueItems: 10_000,
-      queueBytes: 64 * 1024 * 1024,
-    });
+    const recorder = recorderOver(writer, { queueItems: 10_000, queueBytes: 64 * 1024 * 1024 });
     const stopTurns = countTurns(turn);
     const n = 3000;
     for (let i = 0; i < n; i++) expect(recorder.offer(raw(i))).toBe(true);
@@ -92,16 +96,7 @@ describe('the recorder drains a backlog a time budget per event-loop turn', () =
 
   it('stops a turn one exchange past the budget when each exchange takes longer than it (large bodies)', async () => {
     const { writer, batches, written, turn } = batchingWriter();
-    const recorder = createRecorder({
-      writer,
-      log: silentLogger().log,
-      metrics: createMetrics(),
-      redactor: createRedactor({ key: Buffer.from('k') }),
-      sessionKeyer: createSessionKeyer(parseSessionKey('exchange'), (v) => v),
-      queueItems: 100,
-      queueBytes: 256 * 1024 * 1024,
-      maxInFlightBytes: 256 * 1024 * 1024,
-    });
+    const recorder = recorderOver(writer, { queueItems: 100, queueBytes: 256 * 1024 * 1024, maxInFlightBytes: 256 * 1024 * 1024 });
     // 4 MB of JSON full of quotes: checking, copying and escaping it takes well over 1 ms.
     const big = Buffer.from(JSON.stringify({ items: Array.from({ length: 200_000 }, (_, i) => `v${i}`) }).padEnd(4 * 1024 * 1024, ' '));
     const stopTurns = countTurns(turn);
