@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { refusingPort } from './ports.js';
 
 export const HTTP_FAULTS = [
   'refuse',
@@ -148,7 +149,13 @@ function doPgFault(sock: Socket, fault: Exclude<PgFault, 'refuse'>): void {
   });
 }
 
-async function listenPeer(onSocket: (s: Socket) => void, isRefusing: boolean): Promise<FaultyPeer> {
+/** A refusing peer is a port nothing listens on, outside the range any other test's listen(0) could take. */
+async function refusingPeer(): Promise<FaultyPeer> {
+  const port = await refusingPort();
+  return { host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, accepted: 0, open: 0, close: () => Promise.resolve() };
+}
+
+async function listenPeer(onSocket: (s: Socket) => void): Promise<FaultyPeer> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const server: Server = createServer((s) => {
@@ -166,8 +173,6 @@ async function listenPeer(onSocket: (s: Socket) => void, isRefusing: boolean): P
       server.close(() => resolve());
       for (const s of sockets) s.destroy();
     });
-  // A refusing peer is a port that was bound a moment ago and no longer is.
-  if (isRefusing) await close();
   return {
     host: '127.0.0.1',
     port,
@@ -183,8 +188,8 @@ async function listenPeer(onSocket: (s: Socket) => void, isRefusing: boolean): P
 }
 
 export function startFaultyHttpPeer(fault: HttpFault, opts: FaultOptions = {}): Promise<FaultyPeer> {
+  if (fault === 'refuse') return refusingPeer();
   return listenPeer((s) => {
-    if (fault === 'refuse') return;
     let head = '';
     const onData = (c: Buffer) => {
       head += c.toString('latin1');
@@ -195,11 +200,10 @@ export function startFaultyHttpPeer(fault: HttpFault, opts: FaultOptions = {}): 
       doHttpFault(s, fault, opts);
     };
     s.on('data', onData);
-  }, fault === 'refuse');
+  });
 }
 
 export function startFaultyPgPeer(fault: PgFault): Promise<FaultyPeer> {
-  return listenPeer((s) => {
-    if (fault !== 'refuse') doPgFault(s, fault);
-  }, fault === 'refuse');
+  if (fault === 'refuse') return refusingPeer();
+  return listenPeer((s) => doPgFault(s, fault));
 }

@@ -117,16 +117,6 @@ export async function createTestRecorder(
   return { recorder, metrics, redactor, log, dir };
 }
 
-/** A port nothing listens on now: for a config that needs a fixed address, or a dead peer. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export async function readExchanges(dir: string): Promise<HttpExchange[]> {
   const out: HttpExchange[] = [];
   for await (const ex of createFileStoreReader([dir]).read()) out.push(ex as HttpExchange);

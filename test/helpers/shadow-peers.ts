@@ -87,14 +87,6 @@ export async function startHeldPeer(handler: Handler): Promise<HeldPeer> {
   };
 }
 
-/** A URL nothing listens on: connections are refused. */
-export async function refusedUrl(): Promise<string> {
-  const server = createServer();
-  const url = await listen(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return url;
-}
-
 /** A peer that sends a status line, headers and part of a body, then resets the connection. */
 export async function startResettingPeer(): Promise<Peer> {
   return startPeer((_req, _body, res) => {

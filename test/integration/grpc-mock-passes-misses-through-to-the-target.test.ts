@@ -15,7 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { runCli, startCli } from '../helpers/cli.js';
 import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, recordOrdersCalls, startOrdersServer } from '../helpers/grpc-peers.js';
-import { freePort, readAll, tempDir } from '../helpers/http.js';
+import { readAll, tempDir } from '../helpers/http.js';
+import { refusingUrl } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { isGrpcExchange, type GrpcExchange } from '../../src/core/exchange.js';
 
@@ -93,7 +94,7 @@ describe('doppel mock --grpc-dep NAME=LISTEN,TARGET', () => {
     const recorded = await startOrdersServer();
     cleanups.push(() => recorded.close());
     await recordOrdersCalls(recorded.url, traffic, (c) => getOrder(c, 'o-1'));
-    const dead = `http://127.0.0.1:${await freePort()}`;
+    const dead = await refusingUrl();
 
     const mock = startCli(['mock', '--traffic', traffic, '--grpc-dep', `orders=127.0.0.1:0,${dead}`, '--admin', '127.0.0.1:0'], { DOPPEL_REDACT_KEY: 'k' });
     cleanups.push(() => mock.stop());

@@ -13,6 +13,7 @@ import type { GateResult } from '../../src/gates/types.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { getOrder, GRPC_PROTO_DIR, grpc, listOrders, ordersClient, recordInboundOrdersCalls, startOrdersServer, type OrdersServer } from '../helpers/grpc-peers.js';
 import { tempDir } from '../helpers/http.js';
+import { refusingUrl } from '../helpers/ports.js';
 
 const CALLS = 8;
 
@@ -157,9 +158,7 @@ describe('doppel replay --protocol grpc options', () => {
   });
 
   it('a target nobody answers on aborts the run (exit 3, naming it); a filter that keeps no call is exit 2', async () => {
-    const gone = await startOrdersServer();
-    const url = gone.url;
-    await gone.close();
+    const url = await refusingUrl();
     const down = await runCli(['replay', '--protocol', 'grpc', '--traffic', traffic, '--target', url], { timeoutMs: 60_000 });
     expect(down.code).toBe(3);
     expect(down.stdout + down.stderr).toContain(`target unreachable`);

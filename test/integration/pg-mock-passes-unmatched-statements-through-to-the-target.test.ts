@@ -8,7 +8,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +16,7 @@ import pg from 'pg';
 import type { PgExchange } from '../../src/core/exchange.js';
 import { createFileStoreReader } from '../../src/store/file-store.js';
 import { startCli, type Running } from '../helpers/cli.js';
+import { refusingPort } from '../helpers/ports.js';
 import { requireTool } from '../helpers/services.js';
 
 const execFileAsync = promisify(execFile);
@@ -49,14 +49,6 @@ async function readPg(dir: string): Promise<PgExchange[]> {
   const out: PgExchange[] = [];
   for await (const ex of createFileStoreReader([dir]).read()) if (ex.protocol === 'pg') out.push(ex);
   return out;
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 beforeAll(async () => {
@@ -178,7 +170,7 @@ describe('doppel mock --pg-dep with a target', () => {
   });
 
   it('answers 08006 naming an unreachable target, and the connection stays usable', async () => {
-    const port = await closedPort();
+    const port = await refusingPort();
     const mock = startCli(['mock', '--traffic', traffic, '--pg-dep', `db=127.0.0.1:0,127.0.0.1:${port}`, '--admin', '127.0.0.1:0']);
     running.push(mock);
     const c = client(portOf(await mock.waitFor('pg mock listening')));

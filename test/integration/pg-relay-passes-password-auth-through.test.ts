@@ -1,6 +1,5 @@
 import { chmod, mkdir, readdir, writeFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -10,6 +9,7 @@ import { createFileStoreReader, createFileStoreWriter } from '../../src/store/fi
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { execFileAsync, mockOf, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
 import { until } from '../helpers/until.js';
+import { freePort } from '../helpers/ports.js';
 
 /** Postgres binaries: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
 async function pgBinDir(): Promise<string> {
@@ -23,16 +23,6 @@ async function pgBinDir(): Promise<string> {
   const versions = (await readdir('/usr/lib/postgresql')).sort((a, b) => Number(b) - Number(a));
   for (const v of versions) if (existsSync(join('/usr/lib/postgresql', v, 'bin', 'initdb'))) return join('/usr/lib/postgresql', v, 'bin');
   throw new Error('no initdb found: install the postgresql server package');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** initdb refuses root: run the cluster as the postgres OS user when we are root. */

@@ -9,7 +9,8 @@ import { connect as h2connect, createServer as createH2Server, constants, type C
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
-import { createTestRecorder, freePort, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { createTestRecorder, readExchanges, silentLogger, tempDir, TIMEOUTS, type RecorderSetup } from '../helpers/http.js';
+import { refusingUrl } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 
 async function h2get(session: ClientHttp2Session, path: string): Promise<{ status: number; body: string }> {
@@ -58,7 +59,7 @@ describe('record proxy with an h2c upstream that fails', () => {
     const port = (upstream.address() as AddressInfo).port;
     const common = { listen: '127.0.0.1:0', service: 'app', direction: 'inbound' as const, sink: setup.recorder, maxBodyBytes: 1024 * 1024, rewriteHost: false, log, metrics: setup.metrics };
     proxy = await startHttpCaptureProxy({ ...common, target: `http://127.0.0.1:${port}`, timeouts: { ...TIMEOUTS, upstreamMs: 500 } });
-    dead = await startHttpCaptureProxy({ ...common, target: `http://127.0.0.1:${await freePort()}`, timeouts: TIMEOUTS });
+    dead = await startHttpCaptureProxy({ ...common, target: await refusingUrl(), timeouts: TIMEOUTS });
     client = h2connect(proxy.url);
     deadClient = h2connect(dead.url);
   });

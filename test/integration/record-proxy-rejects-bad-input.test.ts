@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:net';
 import { startHttpCaptureProxy, type HttpCaptureProxy } from '../../src/capture/http-capture-proxy.js';
 import { createTestRecorder, rawExchange, readExchanges, startUpstream, tempDir, TIMEOUTS, type RecorderSetup, type Upstream } from '../helpers/http.js';
+import { refusingPort } from '../helpers/ports.js';
 
 describe('record proxy and bad input', () => {
   let upstream: Upstream;
@@ -76,11 +76,7 @@ describe('record proxy and bad input', () => {
   });
 
   it('answers 502 with a clear body when the upstream is down, and records the failure', async () => {
-    // a port that was free a moment ago: nothing listens there
-    const probe: Server = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const deadPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const deadPort = await refusingPort();
     const dead = await startHttpCaptureProxy({
       listen: '127.0.0.1:0',
       target: `http://127.0.0.1:${deadPort}`,

@@ -11,7 +11,8 @@ import { runCli, startCli, type Running } from '../helpers/cli.js';
 import { findExecutable, missingTool } from '../helpers/services.js';
 import { until } from '../helpers/until.js';
 import { startUpstream, tempDir, type Upstream } from '../helpers/http.js';
-import { redisProcess, sparePort } from '../helpers/redis-server-process.js';
+import { freePort } from '../helpers/ports.js';
+import { redisProcess } from '../helpers/redis-server-process.js';
 
 const bin = missingTool('redis-server', 'redis-server') === undefined ? findExecutable('redis-server') : undefined;
 const prefix = `doppel:test:spool:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -60,7 +61,7 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
   async function privateRedis(dirPrefix: string): Promise<{ work: { dir: string }; redis: ReturnType<typeof redisProcess> }> {
     const work = await tempDir(dirPrefix);
     cleanups.push(work.cleanup);
-    const redis = redisProcess(bin as string, await sparePort(), work.dir);
+    const redis = redisProcess(bin as string, await freePort(), work.dir);
     await redis.start();
     cleanups.push(() => redis.kill());
     return { work, redis };
@@ -199,7 +200,7 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
   });
 
   it('exits 2 naming the URL (never its password) when Redis is unreachable at start', async () => {
-    const port = await sparePort();
+    const port = await freePort();
     const r = await runCli(['record', '--out', `redis://u:s3cret@127.0.0.1:${port}/0?prefix=${prefix}:none`, '--upstream', 'http://127.0.0.1:9', '--admin', '127.0.0.1:0'], {
       env: { DOPPEL_REDACT_KEY: 'test-key' },
     });

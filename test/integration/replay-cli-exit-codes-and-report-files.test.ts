@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { recordTraffic, standardPlan, startService, tempDir, type Service } from '../helpers/replay-fixtures.js';
+import { refusingPort } from '../helpers/ports.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -14,15 +14,6 @@ function doppel(args: string[]): Promise<{ code: number; stdout: string; stderr:
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const REPORT_FILES = ['summary.json', 'junit.xml', 'report.html', 'diffs.ndjson'];
@@ -87,7 +78,7 @@ describe('doppel replay as a child process', () => {
 
   it('exits 3 when the target is unreachable, counting errors and still writing the report', async () => {
     const report = join(dir.path, 'r3');
-    const port = await closedPort();
+    const port = await refusingPort();
     const r = await doppel(['replay', '--traffic', traffic, '--target', `http://127.0.0.1:${port}`, '--gates', gates, '--report', report, '--time-scale', '1000', '--log-level', 'silent']);
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/ABORTED \((cutoff|target unreachable)/);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { connectTestRedis, TEST_REDIS_URL } from '../helpers/redis.js';
-import { sparePort } from '../helpers/redis-server-process.js';
+import { refusingPort } from '../helpers/ports.js';
 import { writeSessionTraffic } from '../helpers/distributed-replay.js';
 import { tempDir } from '../helpers/http.js';
 
@@ -42,7 +42,7 @@ describe('distributed replay rejects bad input with exit 2', () => {
   });
 
   it('a coordinator nothing listens on is exit 2 naming its URL', async () => {
-    const port = await sparePort();
+    const port = await refusingPort();
     const r = await replay('--coordinator', `redis://127.0.0.1:${port}/0`, '--run-id', 'r1');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`redis://127.0.0.1:${port}/0`);

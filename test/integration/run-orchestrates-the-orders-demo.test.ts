@@ -5,28 +5,19 @@
  * Postgres server is replayed the same way, so the whole loop is covered.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli, ROOT } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 const DEMO = join(ROOT, 'examples', 'orders');
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The demo's fixed ports moved to free ones, so a run never collides with anything else listening. */
 async function withFreePorts(text: string): Promise<string> {

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import { ROOT, startCli } from '../helpers/cli.js';
 import { httpExchange } from '../helpers/exchanges.js';
 import { getOrder, GRPC_PROTO_DIR, recordOrdersCalls, startOrdersServer } from '../helpers/grpc-peers.js';
-import { freePort, tempDir } from '../helpers/http.js';
+import { tempDir } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 import { openStoreWriter } from '../../src/store/open-store.js';
 

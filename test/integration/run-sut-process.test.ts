@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSut, type SutProcess } from '../../src/orchestrate/sut-process.js';
 import { createLogger } from '../../src/core/logger.js';
+import { freePort } from '../helpers/ports.js';
 
 const SERVER = fileURLToPath(new URL('../fixtures/sut-server.mjs', import.meta.url));
 const log = createLogger({ level: 'silent' });
@@ -14,15 +14,6 @@ afterEach(async () => {
   await Promise.all(started.map((s) => s.stop()));
   started = [];
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function sut(mode: string, extra: { readySeconds?: number; timeoutMs?: number } = {}) {
   const port = await freePort();

@@ -8,7 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCandidateClient } from '../../src/shadow/candidate-client.js';
 import { CandidateCallError, type CandidateClient, type CandidateRequest, type CandidateResponse } from '../../src/shadow/types.js';
-import { refusedUrl, startHeldPeer, startPeer } from '../helpers/shadow-peers.js';
+import { refusingUrl } from '../helpers/ports.js';
+import { startHeldPeer, startPeer } from '../helpers/shadow-peers.js';
 
 const get = (url: string) => ({ method: 'GET', url, headers: ['accept', 'application/json', 'connection', 'keep-alive'], body: null });
 
@@ -91,7 +92,7 @@ describe('candidate client', () => {
   });
 
   it('fails refused calls as candidate_error and backs off after three in a row', async () => {
-    const c = client(await refusedUrl());
+    const c = client(await refusingUrl());
     for (let i = 0; i < 3; i++) {
       const err = await failure(c.send(get('/x')));
       expect(err).toMatchObject({ reason: 'candidate_error', code: 'ECONNREFUSED' });

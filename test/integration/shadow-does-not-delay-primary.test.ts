@@ -10,7 +10,8 @@ import { CompareSchema, CutoffsSchema, ShadowSchema, type ShadowConfig, type Com
 import { resolveCompare, resolveShadow } from '../../src/config/resolve.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/core/logger.js';
-import { primaryHandler, refusedUrl, requestRaw, startHeldPeer, startPeer, startResettingPeer, type Peer } from '../helpers/shadow-peers.js';
+import { refusingUrl } from '../helpers/ports.js';
+import { primaryHandler, requestRaw, startHeldPeer, startPeer, startResettingPeer, type Peer } from '../helpers/shadow-peers.js';
 import { until } from '../helpers/until.js';
 
 const timeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, upstreamMs: 10_000 };
@@ -65,7 +66,7 @@ describe('shadow never delays or changes the primary', () => {
   it('with a candidate that refuses connections, responses are unchanged and the copies count as candidate_error', async () => {
     const primary = await startPeer(primaryHandler);
     cleanup.push(() => primary.close());
-    const shadow = await startShadow(primary.url, await refusedUrl());
+    const shadow = await startShadow(primary.url, await refusingUrl());
     cleanup.push(() => shadow.close());
     for (const path of PATHS) expect(await requestRaw(shadow.url, path)).toEqual(await requestRaw(primary.url, path));
     await shadow.tee.drain(10_000);
