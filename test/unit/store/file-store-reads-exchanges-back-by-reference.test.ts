@@ -76,4 +76,21 @@ describe('a file store reads exchanges back by the references its read reported'
     await expect(createFileStoreReader([join(dir, 's')]).readRefs?.([read[1]?.ref as string])).rejects.toMatchObject({ code: 'DOPPEL_STORE_IO' });
     await expect(createFileStoreReader([join(dir, 's')]).readRefs?.(['0/../../etc:0:1'])).rejects.toMatchObject({ code: 'DOPPEL_INTERNAL' });
   });
+  it('lines far longer than one read come back whole, with references, and a cut-off one is reported as the tail', async () => {
+    // 1.5 MB bodies: each line spans some 24 reads of the 64 KiB the segment is read in.
+    const big = (n: number) => httpExchange({ url: `/big/${n}`, body: JSON.stringify({ n, pad: `${n}`.repeat(1_500_000) }) });
+    const written = [httpExchange({ url: '/small/1' }), big(7), httpExchange({ url: '/small/2' }), big(8), big(9)];
+    await writeStore(join(dir, 'long'), written);
+    const seg = join(dir, 'long', (await readdir(join(dir, 'long'))).find((n) => n.endsWith('.ndjson')) as string);
+    const cut = encodeExchange(big(5));
+    await appendFile(seg, cut.slice(0, Math.floor(cut.length / 2)));
+    const corrupt: Array<{ line: number; isTail: boolean }> = [];
+    const refs = new Map<Exchange, string>();
+    const read: Exchange[] = [];
+    for await (const ex of createFileStoreReader([join(dir, 'long')]).read({ onRef: (e, ref) => refs.set(e, ref), onCorrupt: (c) => corrupt.push({ line: c.line, isTail: c.isTail }) })) read.push(ex);
+    expect(read).toEqual(written);
+    expect(corrupt).toEqual([{ line: 6, isTail: true }]);
+    const back = await createFileStoreReader([join(dir, 'long')]).readRefs?.(read.map((e) => refs.get(e) as string).reverse());
+    expect(back).toEqual([...written].reverse());
+  });
 });
