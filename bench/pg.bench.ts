@@ -128,6 +128,8 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
   await admin.query(`CREATE DATABASE ${DB}`);
   await run('pgbench', ['-h', HOST, '-p', String(PORT), '-U', 'postgres', '-i', '-q', '-s', '1', DB]);
   const rows: string[][] = [];
+  /** each round's record/plain ratios, so a median's spread is in the output beside it */
+  const rounds: string[] = [];
   try {
     for (const mode of ['simple', 'extended']) {
       // Recording of this workload for the mock.
@@ -199,6 +201,8 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
         ),
       );
       rows.push(row('mock', `doppel mock (${misses} misses)`, `${fmt(tps('mock') / tps('direct'))} vs direct`));
+      const each = (f: (x: Sample) => number) => s.record!.map((x, i) => fmt(f(x) / f(s.plain![i] as Sample))).join(', ');
+      rounds.push(`-M ${mode}, record relay / plain relay by round: TPS ${each((x) => x.tps)}; CPU ${each((x) => x.cpuUsPerTx)}; p99 ${each((x) => x.p99Ms)}`);
     }
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
@@ -211,6 +215,8 @@ export async function runPgBench(opts: PgBenchOptions): Promise<string> {
     `pgbench -S, 8 clients (-j 2), ${perClient} transactions per client, --random-seed 42; median of ${repeats} interleaved run(s). p50 and p99 from pgbench's per-transaction log. Record-relay ratios are medians of each round's ratio to the plain relay run next to it. Targets (recording on): TPS >= 0.95x, CPU per transaction <= 1.15x, p99 <= 1.2x the plain relay. CPU: this process (relay or mock) per transaction, which does not depend on what else runs on the machine.`,
     '',
     table(['protocol', 'target', 'TPS', 'p50 ms', 'p99 ms', 'doppel CPU us/tx', 'ratio'], rows),
+    '',
+    ...rounds.map((r) => `- ${r}`),
     '',
     table(
       ['mock with 100k recorded statements', 'value'],
