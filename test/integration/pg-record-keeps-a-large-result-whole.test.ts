@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPgRecorder } from '../../src/capture/pg-recorder.js';
 import type { PgExchange } from '../../src/core/exchange.js';
-import { createMetrics } from '../../src/metrics/metrics.js';
-import { createFileStoreReader, createFileStoreWriter } from '../../src/store/file-store.js';
-import { PG, removeDir, sinkLogger, tempDir } from '../helpers/pg-harness.js';
+import { PG, record, removeDir, type Recording } from '../helpers/pg-harness.js';
 
 const READY_FOR_QUERY = 0x5a;
 
@@ -62,72 +59,48 @@ describe('pg record relay under a burst', () => {
     for (const d of dirs) await removeDir(d);
   });
 
+  const droppedOf = async (r: Recording) => (await r.metrics.recordDropped.get()).values.reduce((n, v) => n + v.value, 0);
+  const resultOf = (r: Recording, sql: string) => (r.exchanges as PgExchange[]).find((e) => e.pg.request.kind === 'simple' && e.pg.request.sql === sql)?.pg.response;
+
   it('records a result of several MB whole through the batched decoder, nothing dropped', async () => {
-    const dir = await tempDir('pg-record-burst');
-    dirs.push(dir);
-    const writer = await createFileStoreWriter({ dir });
-    const metrics = createMetrics();
-    const rec = await startPgRecorder({
-      service: 'db',
-      listen: { host: '127.0.0.1', port: 0 },
-      target: { host: PG.host, port: PG.port },
-      writer,
-      log: sinkLogger().log,
-      metrics,
-      // ~6 MB of rows through a queue of 8 MB: a filling queue is decoded at once, not after the batching delay.
-      queueBytes: 8 * 1024 * 1024,
-    });
     const rows = 300;
-    try {
-      const c = new pg.Client({ host: '127.0.0.1', port: rec.address.port, user: PG.user, database: PG.database });
-      await c.connect();
-      const r = await c.query(`SELECT i, repeat(md5(i::text), 640) AS pad FROM generate_series(1, ${rows}) AS i`);
-      expect(r.rows).toHaveLength(rows);
-      await c.end();
-    } finally {
-      await rec.close();
-      await writer.close();
-    }
-    const dropped = (await metrics.recordDropped.get()).values.reduce((n, v) => n + v.value, 0);
-    expect(dropped).toBe(0);
-    const recorded: PgExchange[] = [];
-    for await (const ex of createFileStoreReader([dir]).read()) recorded.push(ex as PgExchange);
-    const big = recorded.find((e) => e.pg.request.kind === 'simple' && e.pg.request.sql.includes('generate_series'));
-    expect(big).toBeDefined();
-    const res = (big as PgExchange).pg.response;
-    expect('results' in res && res.results[0]?.rows).toHaveLength(rows);
-    if ('results' in res) expect(res.results[0]?.rows[rows - 1]?.[0]).toBe(String(rows));
+    const sql = `SELECT i, repeat(md5(i::text), 640) AS pad FROM generate_series(1, ${rows}) AS i`;
+    const recording = await record(
+      'db',
+      async (port) => {
+        const c = new pg.Client({ host: '127.0.0.1', port, user: PG.user, database: PG.database });
+        await c.connect();
+        expect((await c.query(sql)).rows).toHaveLength(rows);
+        await c.end();
+      },
+      // ~6 MB of rows through a queue of 8 MB: a filling queue is decoded at once, not after the batching delay.
+      { queueBytes: 8 * 1024 * 1024 },
+    );
+    dirs.push(recording.dir);
+    expect(await droppedOf(recording)).toBe(0);
+    const res = resultOf(recording, sql);
+    expect(res !== undefined && 'results' in res && res.results[0]?.rows).toHaveLength(rows);
+    if (res !== undefined && 'results' in res) expect(res.results[0]?.rows[rows - 1]?.[0]).toBe(String(rows));
   });
+
   it('relays a result larger than every socket buffer to a client that stalls, byte for byte, and records it', async () => {
-    const dir = await tempDir('pg-record-stall');
-    dirs.push(dir);
-    const writer = await createFileStoreWriter({ dir });
-    const metrics = createMetrics();
-    const rec = await startPgRecorder({
-      service: 'db',
-      listen: { host: '127.0.0.1', port: 0 },
-      target: { host: PG.host, port: PG.port },
-      writer,
-      log: sinkLogger().log,
-      metrics,
-      queueBytes: 64 * 1024 * 1024,
-    });
     // 16 MB of rows, each different: bytes of one read landing in another's place would show.
     const rows = 4000;
     const sql = `SELECT i, repeat(md5(i::text), 128) AS pad FROM generate_series(1, ${rows}) AS i`;
-    let relayed: Buffer;
-    try {
-      relayed = await answerToQuery(rec.address.port, sql, 500);
-    } finally {
-      await rec.close();
-      await writer.close();
-    }
+    let relayed: Buffer = Buffer.alloc(0);
+    const recording = await record(
+      'db',
+      async (port) => {
+        relayed = await answerToQuery(port, sql, 500);
+      },
+      { queueBytes: 64 * 1024 * 1024 },
+    );
+    dirs.push(recording.dir);
     const direct = await answerToQuery(PG.port, sql, 0);
     expect(relayed.length).toBeGreaterThan(16_000_000);
     expect(relayed.equals(direct)).toBe(true);
-    const recorded: PgExchange[] = [];
-    for await (const ex of createFileStoreReader([dir]).read()) recorded.push(ex as PgExchange);
-    const res = recorded.find((e) => e.pg.request.kind === 'simple' && e.pg.request.sql === sql)?.pg.response;
+    expect(await droppedOf(recording)).toBe(0);
+    const res = resultOf(recording, sql);
     expect(res !== undefined && 'results' in res).toBe(true);
     if (res === undefined || !('results' in res)) return;
     const got = res.results[0]?.rows ?? [];
