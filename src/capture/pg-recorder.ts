@@ -24,7 +24,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, GSSENC_REQUEST_CODE, SqlState, SSL_REQUEST_C
 import { FrontendDecoder } from '../protocols/pg/frontend-decoder.js';
 import { pgExchangeLine } from '../protocols/pg/pg-exchange-json.js';
 import { PgRecordSession, toPgExchange, type RecordedPg } from '../protocols/pg/record-session.js';
-import { copyingReads, readIntoBuffer, READ_BUFFER_BYTES, type OnChunk } from './socket-reads.js';
+import { copyingReads, readIntoBuffer, type OnChunk } from './socket-reads.js';
 
 export interface PgRecorderOptions {
   /** dependency name, recorded as the exchange's service */
@@ -265,7 +265,7 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
 
   function startRelay(conn: Conn, initial: Buffer): void {
     const client = conn.client;
-    const server = connect({ host: opts.target.host, port: opts.target.port, noDelay: true, onread: copyingReads(Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), forwarder(conn, false)) });
+    const server = connect({ host: opts.target.host, port: opts.target.port, noDelay: true, onread: copyingReads(forwarder(conn, false)) });
     conn.server = server;
     server.on('error', (err) => {
       log.debug({ connection: conn.id, err }, 'pg server connection error');
@@ -290,13 +290,13 @@ export async function startPgRecorder(opts: PgRecorderOptions): Promise<PgRecord
       if (isRecording) tap(conn, true, initial);
     }
     // A Node whose accepted sockets cannot take a buffer relays the client's side from 'data' events.
-    if (!readIntoBuffer(client, Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), forwarder(conn, true))) relay(client, server, isRecording ? (c) => tap(conn, true, c) : undefined);
+    if (!readIntoBuffer(client, forwarder(conn, true))) relay(client, server, isRecording ? (c) => tap(conn, true, c) : undefined);
     client.resume();
   }
 
   /**
-   * Both sides are read into one buffer per socket and copied out at the
-   * size read (capture/socket-reads.ts), not allocated per read and pushed
+   * Both sides are read into one shared buffer and copied out at the size
+   * read (capture/socket-reads.ts), not allocated per read and pushed
    * through the stream machinery. pgbench -S -M simple through a relay doing
    * only this, against pipe(): 1.1-2.6 us less CPU per transaction in 5 of 6
    * rounds with the server's side alone; with both sides 1.2-9.7 us less in

@@ -1,8 +1,13 @@
 /**
- * Socket reads into one buffer per socket, used again for every read, each
- * read copied out at its size: what net.connect's `onread` option does.
- * Node otherwise allocates 64 KiB per read, shrinks it to the bytes read and
- * pushes the result through the stream machinery as a chunk.
+ * Socket reads into one buffer, used again for every read, each read copied
+ * out at its size: what net.connect's `onread` option does. Node otherwise
+ * allocates 64 KiB per read, shrinks it to the bytes read and pushes the
+ * result through the stream machinery as a chunk.
+ *
+ * One buffer serves every socket: libuv reads a socket and calls back before
+ * it reads another, and the callback copies the bytes out, so the buffer is
+ * free again before any other read can land in it. A relay holding many idle
+ * connections holds no buffer per connection.
  *
  * Node offers `onread` only for sockets it connects. A socket a server
  * accepts is switched here the way net.js sets up an `onread` socket: the
@@ -17,7 +22,8 @@ import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 export type OnChunk = (chunk: Buffer) => boolean;
 
 /** What one read takes at most: Node's own read size. */
-export const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 64 * 1024;
+const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 
 interface ReadFields {
   buffer: symbol;
@@ -54,24 +60,25 @@ function copiedOut(buffer: Buffer, onChunk: OnChunk): (n: number) => boolean {
   };
 }
 
-/** `onread` options for net.connect: reads into `buffer`, each copied out for `onChunk`. */
-export function copyingReads(buffer: Buffer, onChunk: OnChunk): OnReadOpts {
-  return { buffer, callback: copiedOut(buffer, onChunk) };
+/** `onread` options for net.connect: reads into the shared buffer, each copied out for `onChunk`. */
+export function copyingReads(onChunk: OnChunk): OnReadOpts {
+  return { buffer: readBuffer, callback: copiedOut(readBuffer, onChunk) };
 }
 
 /**
- * Switches a paused socket to reads into `buffer`. Bytes Node had already
- * read into the stream's own buffer go to `onChunk` first. The caller then
- * calls `socket.resume()`. false: not possible here; nothing was changed.
+ * Switches a paused socket to reads into the shared buffer. Bytes Node had
+ * already read into the stream's own buffer go to `onChunk` first. The
+ * caller then calls `socket.resume()`. false: not possible here; nothing was
+ * changed.
  */
-export function readIntoBuffer(socket: Socket, buffer: Buffer, onChunk: OnChunk): boolean {
+export function readIntoBuffer(socket: Socket, onChunk: OnChunk): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } | null })._handle;
   if (readFields === undefined || typeof handle?.useUserBuffer !== 'function' || socket.readableEnded) return false;
   for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) onChunk(c);
   const own = socket as unknown as Record<symbol, unknown>;
-  own[readFields.buffer] = buffer;
+  own[readFields.buffer] = readBuffer;
   own[readFields.generator] = null;
-  own[readFields.callback] = copiedOut(buffer, onChunk);
-  handle.useUserBuffer(buffer);
+  own[readFields.callback] = copiedOut(readBuffer, onChunk);
+  handle.useUserBuffer(readBuffer);
   return true;
 }
