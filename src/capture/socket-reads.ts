@@ -49,20 +49,20 @@ function probeReadFields(): ReadFields | undefined {
 
 const readFields = probeReadFields();
 
-/** true where accepted sockets can be switched to buffer reads (every Node the project runs on, today). */
+/** true where accepted sockets can be switched to buffer reads: on this Node, so a test can hold it to that. */
 export const canReadAcceptedSocketsIntoBuffer = readFields !== undefined;
 
-function copiedOut(buffer: Buffer, onChunk: OnChunk): (n: number) => boolean {
+function copiedOut(onChunk: OnChunk): (n: number) => boolean {
   return (n) => {
     const chunk = Buffer.allocUnsafe(n);
-    buffer.copy(chunk, 0, 0, n);
+    readBuffer.copy(chunk, 0, 0, n);
     return onChunk(chunk);
   };
 }
 
 /** `onread` options for net.connect: reads into the shared buffer, each copied out for `onChunk`. */
 export function copyingReads(onChunk: OnChunk): OnReadOpts {
-  return { buffer: readBuffer, callback: copiedOut(readBuffer, onChunk) };
+  return { buffer: readBuffer, callback: copiedOut(onChunk) };
 }
 
 /**
@@ -78,7 +78,7 @@ export function readIntoBuffer(socket: Socket, onChunk: OnChunk): boolean {
   const own = socket as unknown as Record<symbol, unknown>;
   own[readFields.buffer] = readBuffer;
   own[readFields.generator] = null;
-  own[readFields.callback] = copiedOut(readBuffer, onChunk);
+  own[readFields.callback] = copiedOut(onChunk);
   handle.useUserBuffer(readBuffer);
   return true;
 }

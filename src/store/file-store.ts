@@ -441,7 +441,7 @@ async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<{ line:
       start = nl + 1;
       nl = text.indexOf('\n', start);
     }
-    if (start < text.length) pieces.push(start === 0 ? text : text.slice(start));
+    if (start < text.length) pieces.push(text.slice(start));
   }
   if (pieces.length > 0) yield { line: pieces.join(''), complete: false };
 }
