@@ -70,12 +70,27 @@ class ResponseCollector {
 
   private readonly state: SenderState;
   readonly start: number;
-  private readonly resolve: (o: SendOutcome) => void;
+  #resolve: ((o: SendOutcome) => void) | undefined;
 
   constructor(state: SenderState, start: number, resolve: (o: SendOutcome) => void) {
     this.state = state;
     this.start = start;
-    this.resolve = resolve;
+    this.#resolve = resolve;
+  }
+
+  /**
+   * Answers once and lets go of everything the request reached. `inFlight` churns an entry per
+   * request, and a Set's table left behind by a rehash stays in the old generation, still pointing
+   * at its collectors, until the next full GC: through `resolve` a collector reaches the awaiting
+   * player and its whole request, which would otherwise all be promoted.
+   */
+  #answer(o: SendOutcome): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    this.#chunks = [];
+    this.#headers = [];
+    this.#abort = undefined;
+    resolve?.(o);
   }
 
   cancel(): void {
@@ -127,12 +142,12 @@ class ResponseCollector {
     const durationMs = this.state.now() - this.start;
     const chunks = this.#chunks;
     const body = chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, this.#size);
-    this.resolve({ ok: true, sample: { status: this.#status, headers: this.#headers, body, durationMs }, isTruncated: this.#isTruncated });
+    this.#answer({ ok: true, sample: { status: this.#status, headers: this.#headers, body, durationMs }, isTruncated: this.#isTruncated });
   }
 
   onError(err: Error): void {
     this.state.inFlight.delete(this);
-    this.resolve(failure(err, this.state.now() - this.start, this.#isCancelled || err instanceof CancelledError));
+    this.#answer(failure(err, this.state.now() - this.start, this.#isCancelled || err instanceof CancelledError));
   }
 }
 
