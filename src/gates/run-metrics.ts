@@ -4,8 +4,8 @@
  * labels are route templates (see metrics/route-template.ts) so cardinality
  * stays bounded; label children are cached per endpoint.
  */
-import type { Counter, Histogram } from 'prom-client';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Histogram } from 'prom-client';
+import type { Metrics, CounterTally } from '../metrics/metrics.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import { undecodedReasonOf, type FieldCounts } from '../compare/types.js';
 import type { GateResult, RunMode } from './types.js';
@@ -27,17 +27,18 @@ export interface RunMetrics {
 }
 
 interface EndpointChildren {
-  compare: Record<CompareResult, Counter.Internal>;
+  compare: Record<CompareResult, CounterTally>;
   candidate: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
   baseline: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
-  replay: Record<ReplayRequestResult, Counter.Internal>;
+  replay: Record<ReplayRequestResult, CounterTally>;
 }
 
 export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode): RunMetrics {
   const children = new Map<string, EndpointChildren>();
-  const fieldMatch = metrics.compareFields.labels({ run_id: runId, result: 'match' });
-  const fieldMismatch = metrics.compareFields.labels({ run_id: runId, result: 'mismatch' });
-  const fieldIgnored = metrics.compareFields.labels({ run_id: runId, result: 'ignored' });
+  const { tallies } = metrics;
+  const fieldMatch = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'match' }));
+  const fieldMismatch = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'mismatch' }));
+  const fieldIgnored = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'ignored' }));
 
   // The label as passed -> its children, so the usual caller (already a template) skips templating.
   const byPassed = new Map<string, EndpointChildren>();
@@ -49,8 +50,8 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
     const endpoint = toEndpointLabel(raw);
     let c = children.get(endpoint);
     if (c === undefined) {
-      const cmp = (result: CompareResult) => metrics.compare.labels({ run_id: runId, mode, endpoint, result });
-      const rep = (result: ReplayRequestResult) => metrics.replayRequests.labels({ run_id: runId, endpoint, result });
+      const cmp = (result: CompareResult) => tallies.of(metrics.compare.labels({ run_id: runId, mode, endpoint, result }));
+      const rep = (result: ReplayRequestResult) => tallies.of(metrics.replayRequests.labels({ run_id: runId, endpoint, result }));
       c = {
         compare: { match: cmp('match'), mismatch: cmp('mismatch'), noise: cmp('noise') },
         candidate: metrics.responseDuration.labels({ run_id: runId, side: 'candidate', endpoint }),
@@ -66,16 +67,16 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
 
   return {
     recordComparison(endpoint, result, fields, flags) {
-      forEndpoint(endpoint).compare[result].inc();
+      forEndpoint(endpoint).compare[result].n++;
       if (flags !== undefined && flags.length > 0) {
         for (const f of flags) {
           const reason = undecodedReasonOf(f);
           if (reason !== undefined) metrics.bodyDecodeFailures.inc({ stage: 'compare', reason });
         }
       }
-      if (fields.match > 0) fieldMatch.inc(fields.match);
-      if (fields.mismatch > 0) fieldMismatch.inc(fields.mismatch);
-      if (fields.ignored > 0) fieldIgnored.inc(fields.ignored);
+      fieldMatch.n += fields.match;
+      fieldMismatch.n += fields.mismatch;
+      fieldIgnored.n += fields.ignored;
     },
     recordDurations(endpoint, candidateMs, baselineMs) {
       const c = forEndpoint(endpoint);
@@ -83,7 +84,7 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
       if (baselineMs !== undefined) c.baseline.observe(baselineMs / 1000);
     },
     recordReplayResult(endpoint, result) {
-      forEndpoint(endpoint).replay[result].inc();
+      forEndpoint(endpoint).replay[result].n++;
     },
     exportGates(results) {
       exportGates(metrics, runId, results);
