@@ -157,7 +157,9 @@ export class ProxyHandler {
 
   onError(err: Error): void {
     const code = errorCode(err);
-    this.error = { code, message: err.message };
+    // The first cause stands: a client that closed first aborts the upstream request, and undici may
+    // report that abort here before the close is counted, which read as an upstream failure.
+    this.error ??= { code, message: err.message };
     if (!this.#done && !this.res.headersSent) {
       if (TIMEOUT_CODES.has(code)) sendError(this.res, 504, 'upstream_timeout', `upstream did not answer in time (${code})`);
       else sendError(this.res, 502, 'upstream_unavailable', `upstream failed: ${err.message} (${code})`);
