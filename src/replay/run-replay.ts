@@ -105,7 +105,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
           maxDecodedBytes: maxBodyBytes,
           pollMs: coordination.pollMs,
           log: runLog,
-          ...(refs === undefined ? {} : { refOf: (ex: HttpExchange) => refs.get(ex) }),
+          // Read once each, as the loader reads the source: taken out at once, so the weak map stays small.
+          ...(refs === undefined ? {} : { refOf: (ex: HttpExchange) => takeRef(refs, ex) }),
           ...(reader.readRefs === undefined ? {} : { readRefs: reader.readRefs.bind(reader) }),
         });
   // Large pairs are compared in worker threads, off the loop that sends; threads start on the first
@@ -192,7 +193,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
       return scheduleSessions({
         // A worker leases a few sessions ahead of its senders, so the others get theirs.
-        source: shard?.exchanges(() => scheduleShare?.workers ?? workers, stop.signal) ?? source.exchanges,
+        source: shard === undefined ? source.exchanges : { batches: shard.batches(() => scheduleShare?.workers ?? workers, stop.signal) },
         ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
         workers,
         timing,
@@ -251,6 +252,12 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     'replay finished',
   );
   return result;
+}
+
+function takeRef(refs: WeakMap<object, { ref: string; bytes: number }>, ex: object): { ref: string; bytes: number } | undefined {
+  const at = refs.get(ex);
+  refs.delete(ex);
+  return at;
 }
 
 /** A run that sent nothing: a dry run (`unjudged` counts what it printed) or a --load-only loader. */

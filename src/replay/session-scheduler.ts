@@ -81,7 +81,8 @@ export class ScheduleShare {
 }
 
 export interface SchedulerOptions<E extends ExchangeBase = HttpExchange> {
-  source: AsyncIterable<E>;
+  /** the exchanges in stream order: one by one, or in batches where the source has them so (a lease of sessions) */
+  source: AsyncIterable<E> | { batches: AsyncIterable<readonly E[]> };
   /** the session an exchange replays in; default its recorded session (else its own id) */
   sessionOf?: (ex: E) => string;
   workers: number;
@@ -219,46 +220,63 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
   };
 
   let sliceStart = clock.monotonic();
+  /** Takes one exchange into its session; true when the reader must let others in before the next. */
+  const accept = (ex: E): boolean => {
+    const recordedAt = Date.parse(ex.startedAt);
+    const req: ScheduledRequest<E> = { exchange: ex, index: read, dueMs: dueOf(recordedAt, read), recordedAt };
+    lastDue = req.dueMs;
+    read++;
+    const id = opts.sessionOf?.(ex) ?? (ex.session || ex.id);
+    let s = sessions.get(id);
+    if (s === undefined) {
+      const remembered = memory.get(id);
+      s = {
+        id,
+        vars: remembered?.vars ?? new SessionVars(),
+        queue: [],
+        isActive: false,
+        isReady: false,
+        lastSentAt: remembered?.lastSentAt,
+        lastRecordedAt: remembered?.lastRecordedAt,
+      };
+      sessions.set(id, s);
+    }
+    s.queue.push(req);
+    buffered++;
+    if (buffered > maxBuffered) maxBuffered = buffered;
+    if (!s.isActive && !s.isReady) {
+      s.isReady = true;
+      ready.push(s);
+      wakeWorkers(false);
+    }
+    return buffered >= windowOf() || ((read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS);
+  };
+  const pause = async (): Promise<void> => {
+    // A source that never waits on I/O (a synthetic or cached one) would otherwise fill the
+    // whole window in microtasks and hold the timers of due requests back.
+    if ((read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = clock.monotonic();
+    }
+    while (buffered >= windowOf() && !signal.aborted) {
+      await new Promise<void>((resolve) => (spaceWaiter = resolve));
+      spaceWaiter = undefined;
+    }
+  };
   const reader = (async () => {
     try {
-      for await (const ex of opts.source) {
-        if (signal.aborted) break;
-        const recordedAt = Date.parse(ex.startedAt);
-        const req: ScheduledRequest<E> = { exchange: ex, index: read, dueMs: dueOf(recordedAt, read), recordedAt };
-        lastDue = req.dueMs;
-        read++;
-        const id = opts.sessionOf?.(ex) ?? (ex.session || ex.id);
-        let s = sessions.get(id);
-        if (s === undefined) {
-          const remembered = memory.get(id);
-          s = {
-            id,
-            vars: remembered?.vars ?? new SessionVars(),
-            queue: [],
-            isActive: false,
-            isReady: false,
-            lastSentAt: remembered?.lastSentAt,
-            lastRecordedAt: remembered?.lastRecordedAt,
-          };
-          sessions.set(id, s);
+      const source = opts.source;
+      if ('batches' in source) {
+        outer: for await (const batch of source.batches) {
+          for (const ex of batch) {
+            if (signal.aborted) break outer;
+            if (accept(ex)) await pause();
+          }
         }
-        s.queue.push(req);
-        buffered++;
-        if (buffered > maxBuffered) maxBuffered = buffered;
-        if (!s.isActive && !s.isReady) {
-          s.isReady = true;
-          ready.push(s);
-          wakeWorkers(false);
-        }
-        // A source that never waits on I/O (a synthetic or cached one) would otherwise fill the
-        // whole window in microtasks and hold the timers of due requests back.
-        if ((read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          sliceStart = clock.monotonic();
-        }
-        while (buffered >= windowOf() && !signal.aborted) {
-          await new Promise<void>((resolve) => (spaceWaiter = resolve));
-          spaceWaiter = undefined;
+      } else {
+        for await (const ex of source) {
+          if (signal.aborted) break;
+          if (accept(ex)) await pause();
         }
       }
     } catch (err) {
@@ -297,7 +315,8 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
       while (s.queue.length > 0 && !signal.aborted) {
         const req = s.queue.shift() as ScheduledRequest<E>;
         buffered--;
-        if (buffered < windowOf()) spaceWaiter?.();
+        // The reader refills half a window at a time: one wake-up per many requests, not per request.
+        if (spaceWaiter !== undefined && buffered <= windowOf() >> 1) spaceWaiter();
         let due = t0 + req.dueMs;
         const recordedAt = req.recordedAt;
         if (opts.timing.mode === 'recorded' && s.lastSentAt !== undefined && s.lastRecordedAt !== undefined && Number.isFinite(recordedAt)) {

@@ -129,8 +129,11 @@ export class ReplayShard {
     this.#timer.unref();
   }
 
-  /** The exchanges of the sessions leased to this worker, each session's in order and together. */
-  async *exchanges(batch: () => number, signal: AbortSignal): AsyncGenerator<HttpExchange> {
+  /**
+   * The exchanges of the sessions leased to this worker, each session's in order and together:
+   * one batch per lease call, so the scheduler reads them without a step of an async iterator each.
+   */
+  async *batches(batch: () => number, signal: AbortSignal): AsyncGenerator<HttpExchange[]> {
     for (;;) {
       if (signal.aborted) return;
       const { leases, isDone } = await this.#o.coordinator.next(batch());
@@ -140,27 +143,29 @@ export class ReplayShard {
         continue;
       }
       const read = await this.#readLeasedRefs(leases);
+      const out: HttpExchange[] = [];
       let nextRead = 0;
       for (const lease of leases) {
         const buf: SessionBuffer = { lease, left: 0, judged: [], recorded: [] };
         const own = this.#kept.get(lease.session);
         this.#kept.delete(lease.session);
-        let exchanges: HttpExchange[] = [];
+        const first = out.length;
         if (lease.isLocal === true) {
           if (own === undefined) throw new DoppelError('DOPPEL_INTERNAL', `${this.#o.coordinator.display}: session ${lease.session} was leased without its lines, and this worker holds no copy of it`);
-          exchanges = own.filter(isHttpExchange);
+          for (const ex of own) if (isHttpExchange(ex)) out.push(ex);
         } else {
-          lease.lines.forEach((line, i) => {
+          for (let i = 0; i < lease.lines.length; i++) {
+            const line = lease.lines[i] as string;
             if (line.startsWith(REF_MARK)) {
               const ex = read[nextRead++] as Exchange;
-              if (isHttpExchange(ex)) exchanges.push(ex);
-              return;
+              if (isHttpExchange(ex)) out.push(ex);
+              continue;
             }
             const r = decodeExchangeLine(line, `${this.#o.coordinator.display} session ${lease.session}`, i + 1);
-            if (r.ok && isHttpExchange(r.exchange)) exchanges.push(r.exchange);
-          });
+            if (r.ok && isHttpExchange(r.exchange)) out.push(r.exchange);
+          }
         }
-        buf.left = exchanges.length;
+        buf.left = out.length - first;
         if (lease.isResent) {
           this.#resent++;
           if (this.#resentIds.length < RESENT_IDS_KEPT) this.#resentIds.push(lease.session);
@@ -169,12 +174,13 @@ export class ReplayShard {
           this.#finishSession(buf);
           continue;
         }
-        for (const ex of exchanges) {
+        for (let i = first; i < out.length; i++) {
+          const ex = out[i] as HttpExchange;
           this.#open.set(ex.id, buf);
           this.#sessionOf.set(ex.id, lease.session);
         }
-        yield* exchanges;
       }
+      if (out.length > 0) yield out;
     }
   }
 
