@@ -129,8 +129,8 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     },
     liveWorkers: () => call<number>('liveWorkers'),
     async commit(partial: WorkerPartial, finished: readonly SessionLease[], lines: CommitLines) {
-      // The lines of a lease are the parent's already: only its entry and session travel back.
-      await call('commit', partial, finished.map((l) => ({ entry: l.entry, session: l.session, lines: [], isResent: l.isResent })), lines);
+      // The parent knows each lease's session and lines: only its entry travels back.
+      await call('commit', partial, finished.map((l) => l.entry), lines);
       for (const l of finished) held.delete(l.entry);
     },
     async leave() {

@@ -147,12 +147,15 @@ export class MemoryRun {
     return Math.max(1, n);
   }
 
-  commit(worker: string, partial: WorkerPartial, finished: SessionLease[], lines: CommitLines): void {
+  /** `finished`: the entries of the worker's finished leases; the run knows their sessions. */
+  commit(worker: string, partial: WorkerPartial, finished: readonly string[], lines: CommitLines): void {
     this.#partials.set(worker, partial);
     this.#lines.diffs.push(...lines.diffs);
     this.#lines.results.push(...lines.results);
-    for (const l of finished) {
-      this.#leases.delete(l.entry);
+    for (const entry of finished) {
+      const l = this.#leases.get(entry);
+      if (l === undefined) continue;
+      this.#leases.delete(entry);
       this.#sessions.delete(l.session);
     }
   }
@@ -200,7 +203,7 @@ export class MemoryRun {
       case 'liveWorkers':
         return this.liveWorkers();
       case 'commit':
-        return this.commit(c.worker, c.args[0] as WorkerPartial, c.args[1] as SessionLease[], c.args[2] as CommitLines);
+        return this.commit(c.worker, c.args[0] as WorkerPartial, c.args[1] as string[], c.args[2] as CommitLines);
       case 'leave':
         return this.leave(c.worker);
       case 'finish':
