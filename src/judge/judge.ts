@@ -129,7 +129,11 @@ export function createJudge(opts: JudgeOptions): Judge {
       }
       let selfPending: Promise<CompareOutcome> | CompareOutcome | undefined;
       if (pair.secondary !== undefined && opts.noise?.wantsSample(pair.endpoint) === true) selfPending = compare(pair.baseline, pair.secondary, pair.endpoint);
-      const [compared, self] = selfPending === undefined ? [await pending, undefined] : await Promise.all([pending, selfPending]);
+      let compared: CompareOutcome;
+      let self: CompareOutcome | undefined;
+      // Inline comparisons (nearly every pair) are not promises: no turn of the microtask queue for them.
+      if (selfPending === undefined) compared = pending instanceof Promise ? await pending : pending;
+      else [compared, self] = await Promise.all([pending, selfPending]);
       const raw = withExtras(compared, pair);
       if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
       const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
