@@ -6,7 +6,8 @@
  * little it must remember (captured values, timing) goes to a bounded LRU.
  *
  * Trade-off of the window: a session whose requests are spread over more
- * than `window` requests of other traffic is played in pieces; its order is
+ * than `window` requests of other traffic (less the reader's refill slack,
+ * at most 64: see refillAt) is played in pieces; its order is
  * kept (a piece starts only after the previous one finished) but the slot it
  * held is given to other sessions between pieces.
  *
@@ -154,6 +155,15 @@ class Fifo<T> {
 const SPIN_MS = 0;
 /** longest the reader runs before it lets timers and I/O in */
 const READER_SLICE_MS = 0.5;
+
+/**
+ * How full the window is when a waiting reader is woken: once a few requests have been taken, not
+ * after every one (a wake-up is a promise and a turn of the loop). At most 64 short, so the
+ * look-ahead that keeps sessions whole hardly shrinks for a large window.
+ */
+function refillAt(window: number): number {
+  return window - Math.max(1, Math.min(64, window >> 2));
+}
 
 export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(opts: SchedulerOptions<E>): Promise<SchedulerStats> {
   const { clock, signal } = opts;
@@ -315,8 +325,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
       while (s.queue.length > 0 && !signal.aborted) {
         const req = s.queue.shift() as ScheduledRequest<E>;
         buffered--;
-        // The reader refills half a window at a time: one wake-up per many requests, not per request.
-        if (spaceWaiter !== undefined && buffered <= windowOf() >> 1) spaceWaiter();
+        if (spaceWaiter !== undefined && buffered <= refillAt(windowOf())) spaceWaiter();
         let due = t0 + req.dueMs;
         const recordedAt = req.recordedAt;
         if (opts.timing.mode === 'recorded' && s.lastSentAt !== undefined && s.lastRecordedAt !== undefined && Number.isFinite(recordedAt)) {
