@@ -36,9 +36,9 @@ interface EndpointChildren {
 export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode): RunMetrics {
   const children = new Map<string, EndpointChildren>();
   const { tallies } = metrics;
-  const fieldMatch = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'match' }));
-  const fieldMismatch = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'mismatch' }));
-  const fieldIgnored = tallies.of(metrics.compareFields.labels({ run_id: runId, result: 'ignored' }));
+  const fieldMatch = tallies.of(metrics.compareFields, { run_id: runId, result: 'match' });
+  const fieldMismatch = tallies.of(metrics.compareFields, { run_id: runId, result: 'mismatch' });
+  const fieldIgnored = tallies.of(metrics.compareFields, { run_id: runId, result: 'ignored' });
 
   // The label as passed -> its children, so the usual caller (already a template) skips templating.
   const byPassed = new Map<string, EndpointChildren>();
@@ -50,8 +50,8 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
     const endpoint = toEndpointLabel(raw);
     let c = children.get(endpoint);
     if (c === undefined) {
-      const cmp = (result: CompareResult) => tallies.of(metrics.compare.labels({ run_id: runId, mode, endpoint, result }));
-      const rep = (result: ReplayRequestResult) => tallies.of(metrics.replayRequests.labels({ run_id: runId, endpoint, result }));
+      const cmp = (result: CompareResult) => tallies.of(metrics.compare, { run_id: runId, mode, endpoint, result });
+      const rep = (result: ReplayRequestResult) => tallies.of(metrics.replayRequests, { run_id: runId, endpoint, result });
       c = {
         compare: { match: cmp('match'), mismatch: cmp('mismatch'), noise: cmp('noise') },
         candidate: metrics.responseDuration.labels({ run_id: runId, side: 'candidate', endpoint }),

@@ -52,25 +52,35 @@ export class CounterTally {
   }
 }
 
-/** The tallies of the counters that take them; every read of those counters adds them in first. */
+/**
+ * The tallies of every counter made here, by counter: reading a counter (a scrape, `get()`,
+ * `getMetricsAsJSON()`) adds its own tallies in first, through the `collect` hook each counter has.
+ */
 export class CounterTallies {
-  readonly #all: CounterTally[] = [];
+  readonly #byCounter = new Map<object, CounterTally[]>();
 
-  of(child: Counter.Internal): CounterTally {
-    const t = new CounterTally(child);
-    this.#all.push(t);
+  /** A tally for one label set of `counter`, the hot-path stand-in for `counter.labels(labels).inc()`. */
+  of<T extends string>(counter: Counter<T>, labels: Partial<Record<T, string | number>>): CounterTally {
+    const t = new CounterTally(counter.labels(labels));
+    const list = this.#byCounter.get(counter);
+    if (list === undefined) this.#byCounter.set(counter, [t]);
+    else list.push(t);
     return t;
   }
 
-  flush(): void {
-    for (const t of this.#all) t.flush();
+  flush(counter: object): void {
+    const list = this.#byCounter.get(counter);
+    if (list !== undefined) for (const t of list) t.flush();
   }
 }
 
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   const registers = [registry];
   const tallies = new CounterTallies();
-  const collect = () => tallies.flush();
+  // Every counter: a tally taken on any of them is added in whenever that counter is read.
+  const collect = function (this: Counter) {
+    tallies.flush(this);
+  };
   return {
     registry,
     tallies,
@@ -79,35 +89,41 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Exchanges written to the traffic store.',
       labelNames: ['service', 'direction', 'protocol'] as const,
       registers,
+      collect,
     }),
     recordDropped: new Counter({
       name: 'doppel_record_dropped_total',
       help: 'Exchanges not recorded, by reason (queue_full, quota, sampled_out, filtered, paused, store_error, spool_full).',
       labelNames: ['reason'] as const,
       registers,
+      collect,
     }),
     exchangesTruncated: new Counter({
       name: 'doppel_exchanges_truncated_total',
       help: 'Exchanges recorded with a body cut at the configured cap.',
       labelNames: ['service'] as const,
       registers,
+      collect,
     }),
     storeCorruptLines: new Counter({
       name: 'doppel_store_corrupt_lines_total',
       help: 'Traffic store lines skipped because they could not be decoded (including cut-off tails).',
       registers,
+      collect,
     }),
     redactions: new Counter({
       name: 'doppel_redactions_total',
       help: 'Secrets replaced by placeholders at capture time, by kind.',
       labelNames: ['kind'] as const,
       registers,
+      collect,
     }),
     mockRequests: new Counter({
       name: 'doppel_mock_requests_total',
       help: 'Requests answered by dependency mocks, by result (matched, unmatched, passthrough).',
       labelNames: ['service', 'protocol', 'result'] as const,
       registers,
+      collect,
     }),
     replayRequests: new Counter({
       name: 'doppel_replay_requests_total',
@@ -142,24 +158,28 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Shadow copies not sent or not judged, by reason.',
       labelNames: ['reason'] as const,
       registers,
+      collect,
     }),
     httpBadRequests: new Counter({
       name: 'doppel_http_bad_requests_total',
       help: 'Requests refused as malformed by a record or shadow listener, by reason (malformed_head, malformed_framing, too_large, unsupported_transfer_coding, timeout, too_many_connections: closed on arrival over max_connections).',
       labelNames: ['service', 'reason'] as const,
       registers,
+      collect,
     }),
     bodyDecodeFailures: new Counter({
       name: 'doppel_body_decode_failures_total',
       help: 'Bodies whose Content-Encoding was not undone and were read as the bytes received, by stage (compare, mock, record) and reason (over_limit: cut at compare.max_body_bytes, e.g. a decompression bomb; corrupt; unknown_coding).',
       labelNames: ['stage', 'reason'] as const,
       registers,
+      collect,
     }),
     upstreamFailures: new Counter({
       name: 'doppel_upstream_failures_total',
       help: 'Calls to a peer doppel forwards to (record upstream, HTTP dependency targets, HTTP and Postgres mock passthrough targets, the Postgres server of the record relay) that failed, by service and reason (refused, timeout, reset, malformed, too_large, other).',
       labelNames: ['service', 'reason'] as const,
       registers,
+      collect,
     }),
     gateValue: new Gauge({
       name: 'doppel_gate_value',

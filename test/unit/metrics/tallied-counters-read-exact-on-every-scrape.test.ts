@@ -35,4 +35,14 @@ describe('counters tallied on the hot path', () => {
     const fields = json.find((x) => x.name === 'doppel_compare_fields_total');
     expect(fields?.values.find((v) => v.labels.result === 'match')?.value).toBe(20);
   });
+
+  it('reach any counter made in metrics.ts, added in when that counter is read, whichever is read first', async () => {
+    const metrics = createMetrics();
+    const served = metrics.tallies.of(metrics.mockRequests, { service: 'db', protocol: 'pg', result: 'matched' });
+    served.n += 3;
+    // doppel_mock_requests_total comes before the replay counters in a scrape: it adds its own tally in itself
+    expect(await metrics.registry.metrics()).toContain('doppel_mock_requests_total{service="db",protocol="pg",result="matched"} 3');
+    served.n++;
+    expect(await valueOf(metrics, 'doppel_mock_requests_total', { result: 'matched' })).toBe(4);
+  });
 });
