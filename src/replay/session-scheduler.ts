@@ -230,6 +230,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
   };
 
   let sliceStart = clock.monotonic();
+  const isSliceOver = (): boolean => (read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS;
   /** Takes one exchange into its session; true when the reader must let others in before the next. */
   const accept = (ex: E): boolean => {
     const recordedAt = Date.parse(ex.startedAt);
@@ -259,12 +260,12 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
       ready.push(s);
       wakeWorkers(false);
     }
-    return buffered >= windowOf() || ((read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS);
+    return buffered >= windowOf() || isSliceOver();
   };
   const pause = async (): Promise<void> => {
     // A source that never waits on I/O (a synthetic or cached one) would otherwise fill the
     // whole window in microtasks and hold the timers of due requests back.
-    if ((read & 15) === 0 && clock.monotonic() - sliceStart > READER_SLICE_MS) {
+    if (isSliceOver()) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = clock.monotonic();
     }
