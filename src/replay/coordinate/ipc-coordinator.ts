@@ -6,7 +6,7 @@
  * one run in one process, as the tests run them).
  */
 import { DoppelError } from '../../core/errors.js';
-import type { MemoryRun, RunCall, RunMethod } from './memory-run.js';
+import { leasesOf, slotRanges, type LeaseGrant, type MemoryRun, type RunCall, type RunMethod } from './memory-run.js';
 import { coordinationTiming, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
 
 /** A call's envelope on the channel; `doppel` keeps it apart from any other message. */
@@ -94,7 +94,6 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
 
 function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, close: () => void): Coordinator {
   const timing = coordinationTiming(claimTimeoutMs);
-  const held = new Set<string>();
   let beat: NodeJS.Timeout | undefined;
   const stopBeat = () => {
     if (beat !== undefined) clearInterval(beat);
@@ -107,7 +106,8 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     isStoreShared: true,
     async join() {
       await call('join');
-      beat = setInterval(() => void call('renew', [...held]).catch(() => undefined), timing.pollMs);
+      // Renews every grant this worker holds: the parent knows which.
+      beat = setInterval(() => void call('renew').catch(() => undefined), timing.pollMs);
       beat.unref();
     },
     claimLoad: () => call<boolean>('claimLoad'),
@@ -122,16 +122,14 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
         await sleep(timing.pollMs, signal);
       }
     },
-    async next(max) {
-      const r = await call<{ leases: SessionLease[]; isDone: boolean }>('next', max, max * LEASE_AHEAD);
-      for (const l of r.leases) held.add(l.entry);
-      return r;
+    async next(max): Promise<{ leases: SessionLease[]; isDone: boolean }> {
+      const r = await call<LeaseGrant>('next', max, max * LEASE_AHEAD);
+      return { leases: leasesOf(r.blocks), isDone: r.isDone };
     },
     liveWorkers: () => call<number>('liveWorkers'),
     async commit(partial: WorkerPartial, finished: readonly SessionLease[], lines: CommitLines) {
-      // The parent knows each lease's session and lines: only its entry travels back.
-      await call('commit', partial, finished.map((l) => l.entry), lines);
-      for (const l of finished) held.delete(l.entry);
+      // The parent knows each lease's session and lines: only the slots travel back, as ranges.
+      await call('commit', partial, slotRanges(finished.map((l) => l.entry)), lines);
     },
     async leave() {
       stopBeat();

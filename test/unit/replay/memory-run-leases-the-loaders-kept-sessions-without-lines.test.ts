@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryRun } from '../../../src/replay/coordinate/memory-run.js';
+import { leasesOf, MemoryRun } from '../../../src/replay/coordinate/memory-run.js';
 
 function loaded(kept: string[]): { run: MemoryRun; clock: { t: number } } {
   const clock = { t: 0 };
@@ -20,7 +20,7 @@ function loaded(kept: string[]): { run: MemoryRun; clock: { t: number } } {
 describe('the in-process run leases the loader its kept sessions without their lines', () => {
   it('the loader gets its kept sessions marked local and empty, the others with their lines', () => {
     const { run } = loaded(['a', 'b']);
-    const { leases } = run.next('w1', 10);
+    const leases = leasesOf(run.next('w1', 10).blocks);
     expect(leases.map((l) => [l.session, l.lines, l.isLocal === true])).toEqual([
       ['a', [], true],
       ['b', [], true],
@@ -30,7 +30,7 @@ describe('the in-process run leases the loader its kept sessions without their l
 
   it('another worker leasing a session the loader kept gets its lines', () => {
     const { run } = loaded(['a', 'b', 'c']);
-    const { leases } = run.next('w2', 2);
+    const leases = leasesOf(run.next('w2', 2).blocks);
     expect(leases.map((l) => [l.session, l.lines, l.isLocal === true])).toEqual([
       ['a', ['a1', 'a2'], false],
       ['b', ['b1'], false],
@@ -39,16 +39,16 @@ describe('the in-process run leases the loader its kept sessions without their l
 
   it('a kept session re-sent after the loader is lost comes with its lines', () => {
     const { run, clock } = loaded(['a', 'b', 'c']);
-    expect(run.next('w1', 1).leases[0]).toMatchObject({ session: 'a', lines: [], isLocal: true });
+    expect(leasesOf(run.next('w1', 1).blocks)[0]).toMatchObject({ session: 'a', lines: [], isLocal: true });
     run.lost('w1');
     clock.t = 10;
-    const again = run.next('w2', 10).leases;
+    const again = leasesOf(run.next('w2', 10).blocks);
     // fresh sessions first, then the lost worker's
     expect(again.map((l) => [l.session, l.lines, l.isResent, l.isLocal === true])).toEqual([
       ['b', ['b1'], false, false],
       ['c', ['c1'], false, false],
     ]);
-    const resent = run.next('w2', 10).leases;
+    const resent = leasesOf(run.next('w2', 10).blocks);
     expect(resent.map((l) => [l.session, l.lines, l.isResent, l.isLocal === true])).toEqual([['a', ['a1', 'a2'], true, false]]);
   });
 });
