@@ -4,8 +4,7 @@
  * labels are route templates (see metrics/route-template.ts) so cardinality
  * stays bounded; label children are cached per endpoint.
  */
-import type { Histogram } from 'prom-client';
-import type { Metrics, CounterTally } from '../metrics/metrics.js';
+import { RESPONSE_DURATION_BUCKETS, type CounterTally, type HistogramTally, type Metrics } from '../metrics/metrics.js';
 import { endpointLabel } from '../metrics/route-template.js';
 import { undecodedReasonOf, type FieldCounts } from '../compare/types.js';
 import type { GateResult, RunMode } from './types.js';
@@ -28,8 +27,8 @@ export interface RunMetrics {
 
 interface EndpointChildren {
   compare: Record<CompareResult, CounterTally>;
-  candidate: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
-  baseline: Histogram.Internal<'run_id' | 'side' | 'endpoint'>;
+  candidate: HistogramTally;
+  baseline: HistogramTally;
   replay: Record<ReplayRequestResult, CounterTally>;
 }
 
@@ -54,8 +53,8 @@ export function createRunMetrics(metrics: Metrics, runId: string, mode: RunMode)
       const rep = (result: ReplayRequestResult) => tallies.of(metrics.replayRequests, { run_id: runId, endpoint, result });
       c = {
         compare: { match: cmp('match'), mismatch: cmp('mismatch'), noise: cmp('noise') },
-        candidate: metrics.responseDuration.labels({ run_id: runId, side: 'candidate', endpoint }),
-        baseline: metrics.responseDuration.labels({ run_id: runId, side: 'baseline', endpoint }),
+        candidate: tallies.histogram(metrics.responseDuration, RESPONSE_DURATION_BUCKETS, { run_id: runId, side: 'candidate', endpoint }),
+        baseline: tallies.histogram(metrics.responseDuration, RESPONSE_DURATION_BUCKETS, { run_id: runId, side: 'baseline', endpoint }),
         replay: { pass: rep('pass'), fail: rep('fail'), error: rep('error') },
       };
       children.set(endpoint, c);
