@@ -55,6 +55,8 @@ export interface Judgment {
 export interface Judge {
   /** resolves to the judgment, or undefined when the pair was dropped (counted); never rejects */
   judge(pair: JudgePair): Promise<Judgment | undefined>;
+  /** the same, as a value when the pair was compared inline and a promise only when it was not */
+  judgeNow(pair: JudgePair): Judgment | undefined | Promise<Judgment | undefined>;
   /** a request the candidate did not answer: counted against error_rate */
   unanswered(p: UnansweredPair): void;
   /** pairs judged so far */
@@ -120,7 +122,73 @@ export function createJudge(opts: JudgeOptions): Judge {
     return opts.comparator.compare(a, b, endpoint);
   };
 
-  async function judge(pair: JudgePair): Promise<Judgment | undefined> {
+  /** A pair the pool closed on at shutdown, or whose worker died, or whose comparison threw: not judged. */
+  const failed = (err: unknown, pair: JudgePair): undefined => {
+    opts.log.debug({ err, id: pair.id }, 'comparison failed');
+    opts.onSaturated();
+    return undefined;
+  };
+
+  /** Takes the comparison's outcome (and the self-comparison's, for noise) through to every sink. */
+  const conclude = (pair: JudgePair, compared: CompareOutcome, self: CompareOutcome | undefined): Judgment => {
+    const raw = withExtras(compared, pair);
+    if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
+    const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
+    const outboundDiffs = pair.outbound === undefined ? [] : diffOutbound(pair.outbound.primary, pair.outbound.candidate);
+    const j: JudgedRequest = {
+      exchangeId: pair.id,
+      endpoint: pair.endpoint,
+      isAnswered: true,
+      candidateStatus: pair.candidate.status,
+      baselineStatus: pair.baseline.status,
+      outcome,
+      candidateMs: pair.candidate.durationMs,
+      baselineMs: pair.baselineMs,
+      ...(pair.isKnownMismatch === undefined ? {} : { isKnownMismatch: pair.isKnownMismatch }),
+      isNoise: result === 'noise',
+    };
+    record(j);
+    opts.metrics.recordComparison(pair.endpoint, result, outcome.fields, outcome.flags);
+    opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baselineMs);
+    judged++;
+    opts.report?.record(j, result === 'mismatch', { baseline: pair.baseline, candidate: pair.candidate });
+    if (outboundDiffs.length > 0) tally.add(pair.endpoint, outboundDiffs);
+    if (result === 'mismatch' || outboundDiffs.length > 0) {
+      const s: DiffSample = {
+        id: pair.id,
+        at: new Date(pair.at).toISOString(),
+        endpoint: pair.endpoint,
+        method: pair.method,
+        url: pair.url,
+        result: result === 'mismatch' ? 'mismatch' : 'outbound',
+        baselineStatus: pair.baseline.status,
+        candidateStatus: pair.candidate.status,
+        baselineMs: pair.baselineMs,
+        candidateMs: pair.candidate.durationMs,
+        diffs: outcome.diffs,
+        flags: outcome.flags,
+      };
+      if (outcome.omittedDiffs !== undefined) s.omittedDiffs = outcome.omittedDiffs;
+      if (outboundDiffs.length > 0) s.outbound = outboundDiffs;
+      keep(s);
+    }
+    return { result, outcome };
+  };
+
+  const settle = async (pair: JudgePair, pending: Promise<CompareOutcome> | CompareOutcome, selfPending: Promise<CompareOutcome> | CompareOutcome | undefined): Promise<Judgment | undefined> => {
+    try {
+      const [compared, self] = await Promise.all([pending, selfPending]);
+      return conclude(pair, compared, self);
+    } catch (err) {
+      return failed(err, pair);
+    }
+  };
+
+  /**
+   * The judgment itself for a pair compared inline (nearly every one): no promise and no turn of
+   * the microtask queue; a promise only when the pool or a self-comparison is awaited.
+   */
+  function judgeNow(pair: JudgePair): Judgment | undefined | Promise<Judgment | undefined> {
     try {
       const pending = compare(pair.baseline, pair.candidate, pair.endpoint);
       if (pending === undefined) {
@@ -129,63 +197,16 @@ export function createJudge(opts: JudgeOptions): Judge {
       }
       let selfPending: Promise<CompareOutcome> | CompareOutcome | undefined;
       if (pair.secondary !== undefined && opts.noise?.wantsSample(pair.endpoint) === true) selfPending = compare(pair.baseline, pair.secondary, pair.endpoint);
-      let compared: CompareOutcome;
-      let self: CompareOutcome | undefined;
-      // Inline comparisons (nearly every pair) are not promises: no turn of the microtask queue for them.
-      if (selfPending === undefined) compared = pending instanceof Promise ? await pending : pending;
-      else [compared, self] = await Promise.all([pending, selfPending]);
-      const raw = withExtras(compared, pair);
-      if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
-      const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
-      const outboundDiffs = pair.outbound === undefined ? [] : diffOutbound(pair.outbound.primary, pair.outbound.candidate);
-      const j: JudgedRequest = {
-        exchangeId: pair.id,
-        endpoint: pair.endpoint,
-        isAnswered: true,
-        candidateStatus: pair.candidate.status,
-        baselineStatus: pair.baseline.status,
-        outcome,
-        candidateMs: pair.candidate.durationMs,
-        baselineMs: pair.baselineMs,
-        ...(pair.isKnownMismatch === undefined ? {} : { isKnownMismatch: pair.isKnownMismatch }),
-        isNoise: result === 'noise',
-      };
-      record(j);
-      opts.metrics.recordComparison(pair.endpoint, result, outcome.fields, outcome.flags);
-      opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baselineMs);
-      judged++;
-      opts.report?.record(j, result === 'mismatch', { baseline: pair.baseline, candidate: pair.candidate });
-      if (outboundDiffs.length > 0) tally.add(pair.endpoint, outboundDiffs);
-      if (result === 'mismatch' || outboundDiffs.length > 0) {
-        const s: DiffSample = {
-          id: pair.id,
-          at: new Date(pair.at).toISOString(),
-          endpoint: pair.endpoint,
-          method: pair.method,
-          url: pair.url,
-          result: result === 'mismatch' ? 'mismatch' : 'outbound',
-          baselineStatus: pair.baseline.status,
-          candidateStatus: pair.candidate.status,
-          baselineMs: pair.baselineMs,
-          candidateMs: pair.candidate.durationMs,
-          diffs: outcome.diffs,
-          flags: outcome.flags,
-        };
-        if (outcome.omittedDiffs !== undefined) s.omittedDiffs = outcome.omittedDiffs;
-        if (outboundDiffs.length > 0) s.outbound = outboundDiffs;
-        keep(s);
-      }
-      return { result, outcome };
+      if (selfPending !== undefined || pending instanceof Promise) return settle(pair, pending, selfPending);
+      return conclude(pair, pending, undefined);
     } catch (err) {
-      // A pool closed at shutdown or a worker that died: this pair is not judged.
-      opts.log.debug({ err, id: pair.id }, 'comparison failed');
-      opts.onSaturated();
-      return undefined;
+      return failed(err, pair);
     }
   }
 
   return {
-    judge,
+    judge: async (pair) => judgeNow(pair),
+    judgeNow,
     unanswered(p) {
       const j: JudgedRequest = {
         exchangeId: p.id,

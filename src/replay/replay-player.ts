@@ -119,7 +119,8 @@ export class ReplayPlayer extends JudgedPlayer {
     // The baseline's own ids, as the candidate assigned them: a create-then-read flow compares equal.
     const base = session.vars.substitutions.size > 0 ? substituteRecorded(recorded, session.vars, o.maxBodyBytes) : recorded;
     const isKnownMismatch = o.baseline === undefined ? undefined : o.baseline.hasMismatch(ex.id);
-    const judgment = await o.judge.judge({ id: ex.id, at: o.clock.now(), method, url, endpoint, baseline: base, candidate: cand, baselineMs, isKnownMismatch });
+    const judged = o.judge.judgeNow({ id: ex.id, at: o.clock.now(), method, url, endpoint, baseline: base, candidate: cand, baselineMs, isKnownMismatch });
+    const judgment = judged instanceof Promise ? await judged : judged;
     this.countJudged(endpoint, judgment, isKnownMismatch);
   }
 

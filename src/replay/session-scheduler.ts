@@ -316,7 +316,8 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
         running--;
         return;
       }
-      const s = await nextSession();
+      // A session already waiting is taken without a promise; nextSession waits for one.
+      const s = signal.aborted ? undefined : (ready.take() ?? (await nextSession()));
       if (s === undefined) {
         running--;
         return;

@@ -70,7 +70,6 @@ export class ReplayShard {
   #lines: CommitLines = { diffs: [], results: [] };
   #done: SessionLease[] = [];
   readonly #open = new Map<string, SessionBuffer>();
-  readonly #sessionOf = new Map<string, string>();
   #sessions = 0;
   #resent = 0;
   readonly #resentIds: string[] = [];
@@ -177,7 +176,6 @@ export class ReplayShard {
         for (let i = first; i < out.length; i++) {
           const ex = out[i] as HttpExchange;
           this.#open.set(ex.id, buf);
-          this.#sessionOf.set(ex.id, lease.session);
         }
       }
       if (out.length > 0) yield out;
@@ -193,7 +191,7 @@ export class ReplayShard {
     return this.#o.readRefs(refs);
   }
 
-  readonly sessionOf = (ex: HttpExchange): string => this.#sessionOf.get(ex.id) ?? ex.id;
+  readonly sessionOf = (ex: HttpExchange): string => this.#open.get(ex.id)?.lease.session ?? ex.id;
 
   /** The judge's evaluator: records wait in their session until it is played whole. */
   readonly evaluatorSink = {
@@ -218,7 +216,6 @@ export class ReplayShard {
     const buf = this.#open.get(exchangeId);
     if (buf === undefined) return;
     this.#open.delete(exchangeId);
-    this.#sessionOf.delete(exchangeId);
     buf.left--;
     if (buf.left === 0) this.#finishSession(buf);
   }

@@ -33,7 +33,7 @@ describe('response durations tallied on the hot path', () => {
     seen.push(['candidate', 0.007]);
     expect(await tallied(metrics)).toBe(await reference(seen));
     const json = await metrics.registry.getMetricsAsJSON();
-    const count = json.find((x) => x.name === 'doppel_response_duration_seconds')?.values.find((v) => v.metricName === 'doppel_response_duration_seconds_count' && v.labels.side === 'candidate');
+    const count = json.find((x) => x.name === 'doppel_response_duration_seconds')?.values.find((v) => (v as { metricName?: string }).metricName === 'doppel_response_duration_seconds_count' && v.labels.side === 'candidate');
     expect(count?.value).toBe(ms.length + 1);
   });
 
