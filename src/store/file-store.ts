@@ -417,33 +417,39 @@ export async function createFileStoreWriter(options: FileStoreWriterOptions): Pr
 }
 
 /**
- * Splits a byte stream into lines without joining the whole file in memory.
- * A line longer than a read (an exchange with a result of many MB) is kept as
+ * Splits decoded text into lines without joining the whole file in memory. A
+ * line longer than a read (an exchange with a result of many MB) is kept as
  * its pieces and joined once at its end: prepending what was left to every
- * read and searching the whole string again was quadratic, 5.9 s for one
- * 33 MB line.
+ * read and searching the whole string again was quadratic, 5.9 s for one 33 MB
+ * line. Synchronous within a read, so a line costs no step of an async
+ * iterator of its own: the reading generator yields only exchanges.
  */
-async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<{ line: string; complete: boolean }> {
-  let pieces: string[] = [];
-  for await (const chunk of stream) {
-    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+class LineSplitter {
+  #pieces: string[] = [];
+
+  /** The complete lines of `text`, in order, each handed to `line`. */
+  push(text: string, line: (l: string) => void): void {
     let start = 0;
     let nl = text.indexOf('\n');
     while (nl !== -1) {
       const tail = text.slice(start, nl);
-      if (pieces.length === 0) yield { line: tail, complete: true };
+      if (this.#pieces.length === 0) line(tail);
       else {
-        pieces.push(tail);
-        const line = pieces.join('');
-        pieces = [];
-        yield { line, complete: true };
+        this.#pieces.push(tail);
+        const joined = this.#pieces.join('');
+        this.#pieces = [];
+        line(joined);
       }
       start = nl + 1;
       nl = text.indexOf('\n', start);
     }
-    if (start < text.length) pieces.push(text.slice(start));
+    if (start < text.length) this.#pieces.push(text.slice(start));
   }
-  if (pieces.length > 0) yield { line: pieces.join(''), complete: false };
+
+  /** what is left after the last newline: a cut-off last line */
+  rest(): string | undefined {
+    return this.#pieces.length > 0 ? this.#pieces.join('') : undefined;
+  }
 }
 
 async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refBase?: string): AsyncGenerator<Exchange> {
@@ -461,18 +467,37 @@ async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refB
   // decoded text may no longer count the bytes on disk (invalid UTF-8 read as U+FFFD).
   const onRef = gzip || refBase === undefined ? undefined : opts.onRef;
   let at = onRef === undefined ? -1 : 0;
+  let ready: Exchange[] = [];
+  const take = (line: string, complete: boolean): void => {
+    lineNo++;
+    const start = at;
+    if (at >= 0) at = line.includes('\uFFFD') ? -1 : at + Buffer.byteLength(line) + 1;
+    if (line.trim() === '') return;
+    const res = decodeExchangeLine(line, file, lineNo);
+    if (res.ok) {
+      if (onRef !== undefined && at >= 0 && complete) onRef(res.exchange, fileRef(refBase as string, start, at - start - 1), at - start);
+      ready.push(res.exchange);
+    } else report({ source: file, line: lineNo, reason: complete ? res.reason : `cut-off last line (${res.reason})`, isTail: !complete });
+  };
+  const complete = (line: string) => take(line, true);
+  const lines = new LineSplitter();
   try {
-    for await (const { line, complete } of readLines(stream)) {
-      lineNo++;
-      const start = at;
-      if (at >= 0) at = line.includes('\uFFFD') ? -1 : at + Buffer.byteLength(line) + 1;
-      if (line.trim() === '') continue;
-      const res = decodeExchangeLine(line, file, lineNo);
-      if (res.ok) {
-        if (onRef !== undefined && at >= 0 && complete) onRef(res.exchange, fileRef(refBase as string, start, at - start - 1), at - start);
-        yield res.exchange;
-      } else report({ source: file, line: lineNo, reason: complete ? res.reason : `cut-off last line (${res.reason})`, isTail: !complete });
+    for await (const chunk of stream) {
+      let failure: Error | undefined;
+      try {
+        lines.push(typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'), complete);
+      } catch (err) {
+        // a line of an unknown format version: what came before it is still delivered first
+        failure = err instanceof Error ? err : new Error(String(err));
+      }
+      const out = ready;
+      ready = [];
+      for (const ex of out) yield ex;
+      if (failure !== undefined) throw failure;
     }
+    const rest = lines.rest();
+    if (rest !== undefined) take(rest, false);
+    for (const ex of ready) yield ex;
   } catch (err) {
     if (err instanceof DoppelError) throw err;
     // A gzip stream damaged beyond its last complete block: keep what was read.
