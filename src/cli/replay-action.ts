@@ -12,6 +12,13 @@ import { gatesOf } from './load-context.js';
 import type { ExitCode } from '../core/errors.js';
 import { openCoordination, type CoordinationFlags } from './replay-coordination.js';
 import { runLocalWorkers, type WorkersFlags } from './replay-workers.js';
+import type { MemoryRun } from '../replay/coordinate/memory-run.js';
+
+/** The worker of an in-process run that the process holding the run plays itself. */
+interface LocalWorker {
+  run: MemoryRun;
+  runId: string;
+}
 
 export interface ReplayFlags extends CoordinationFlags, WorkersFlags {
   traffic?: string[];
@@ -82,12 +89,24 @@ function checkGrpcFlags(flags: ReplayFlags): void {
 }
 
 export async function replayAction(flags: ReplayFlags, ctx: CommandContext): Promise<ExitCode> {
+  if (ctx.config.replay.protocol === 'grpc') checkGrpcFlags(flags);
+  if (flags.workers !== undefined && flags.ipcWorker === undefined) {
+    // The first worker of an in-process run is this process itself.
+    return runLocalWorkers(flags, ctx, (worker, run, runId) => {
+      const own: ReplayFlags = { ...flags, ipcWorker: worker };
+      delete own.workers;
+      return replayOnce(own, ctx, { run, runId });
+    });
+  }
+  return replayOnce(flags, ctx);
+}
+
+/** One replay: alone, or as one worker of a coordinated run. */
+async function replayOnce(flags: ReplayFlags, ctx: CommandContext, local?: LocalWorker): Promise<ExitCode> {
   const config = ctx.config;
-  if (config.replay.protocol === 'grpc') checkGrpcFlags(flags);
-  if (flags.workers !== undefined && flags.ipcWorker === undefined) return runLocalWorkers(flags, ctx);
   const { quality_gates: gates, cutoffs } = gatesOf(ctx, flags.gates);
 
-  const coordination = await openCoordination(flags, config.replay.run_id);
+  const coordination = await openCoordination(flags, local?.runId ?? config.replay.run_id, local?.run);
   const daemon = createDaemon({ config, runtime: ctx.runtime, reload: ctx.io.reload, cwd: ctx.io.cwd });
   // Every worker of a run exports its own figures; the label keeps them apart, and rules sum over it.
   if (coordination !== undefined) daemon.metrics.registry.setDefaultLabels({ worker: coordination.coordinator.workerId });
@@ -112,6 +131,7 @@ export async function replayAction(flags: ReplayFlags, ctx: CommandContext): Pro
         ...(ctx.runtime.adminToken === undefined ? {} : { adminToken: ctx.runtime.adminToken }),
         ...(isDryRun ? { dryRun: (line: string) => ctx.io.stdout.write(`${line}\n`) } : {}),
         ...(coordination === undefined ? {} : { coordination }),
+        ...(local === undefined ? {} : { runId: local.runId }),
       },
       {
         log: daemon.log,

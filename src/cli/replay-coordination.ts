@@ -5,7 +5,8 @@
  * sessions wait before another takes them.
  */
 import { usageError } from '../core/errors.js';
-import { createIpcCoordinator } from '../replay/coordinate/ipc-coordinator.js';
+import { createIpcCoordinator, createMemoryCoordinator } from '../replay/coordinate/ipc-coordinator.js';
+import type { MemoryRun } from '../replay/coordinate/memory-run.js';
 import { createRedisCoordinator } from '../replay/coordinate/redis-coordinator.js';
 import { checkRunId, coordinationTiming, type Coordinator } from '../replay/coordinate/types.js';
 import { isRedisStoreUrl } from '../store/open-store.js';
@@ -34,11 +35,15 @@ export function claimTimeoutMs(value: string | undefined): number {
   return Math.round(s * 1000);
 }
 
-/** Opens the coordinator the flags name, or undefined for a plain one-process replay. */
-export async function openCoordination(flags: CoordinationFlags, runId: string | undefined): Promise<Coordination | undefined> {
+/**
+ * Opens the coordinator the flags name, or undefined for a plain one-process replay. `local`: the
+ * run `--workers N` holds in this process, which this process joins as a worker itself.
+ */
+export async function openCoordination(flags: CoordinationFlags, runId: string | undefined, local?: MemoryRun): Promise<Coordination | undefined> {
   if (flags.ipcWorker !== undefined && flags.coordinator === undefined) {
     const timeout = claimTimeoutMs(flags.claimTimeout);
-    return { coordinator: createIpcCoordinator(flags.ipcWorker, timeout), pollMs: coordinationTiming(timeout).pollMs, isLoadOnly: false };
+    const coordinator = local === undefined ? createIpcCoordinator(flags.ipcWorker, timeout) : createMemoryCoordinator(local, flags.ipcWorker, timeout, { isolated: false });
+    return { coordinator, pollMs: coordinationTiming(timeout).pollMs, isLoadOnly: false };
   }
   if (flags.coordinator === undefined) {
     if (flags.loadOnly === true) throw usageError('--load-only needs --coordinator URL and --run-id ID');

@@ -1,8 +1,9 @@
 /**
- * `doppel replay --workers N`: N worker processes running this same command
- * line, one per core by default. With --coordinator they join the Redis run
- * like any other worker; without, this process holds the run in memory and
- * the workers reach it over their IPC channel. A worker process that dies has
+ * `doppel replay --workers N`: N workers running this same command line, one
+ * per core by default. With --coordinator they are N processes joining the
+ * Redis run like any other worker; without, this process holds the run in
+ * memory, plays the first worker itself, and the N-1 worker processes it
+ * starts reach the run over their IPC channel. A worker process that dies has
  * its sessions handed to the others at once. The exit code is the verdict of
  * the worker that wrote the merged report.
  */
@@ -44,16 +45,22 @@ export function workerArgs(argv: readonly string[]): string[] {
   return out;
 }
 
-export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext): Promise<ExitCode> {
+/** Plays worker `worker` of the in-process `run` in this process: its exit code. */
+export type InProcessWorker = (worker: string, run: MemoryRun, runId: string) => Promise<ExitCode>;
+
+export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, inProcess?: InProcessWorker): Promise<ExitCode> {
   const n = workerCount(flags.workers ?? true);
   const runId = flags.runId ?? newRunId(Date.now());
   const args = workerArgs(process.argv.slice(2));
   if (flags.runId === undefined) args.push('--run-id', runId);
   const run = flags.coordinator === undefined ? new MemoryRun({ claimTimeoutMs: claimTimeoutMs(flags.claimTimeout) }) : undefined;
+  // Holding the run takes little: this process plays the first worker itself rather than
+  // start one more process for it (the parent cost 6-7 us a request over IPC as a process apart).
+  const own = run !== undefined && inProcess !== undefined ? 1 : 0;
   const codes = new Map<string, number | null>();
   const children: ChildProcess[] = [];
   const exits: Array<Promise<void>> = [];
-  for (let i = 1; i <= n; i++) {
+  for (let i = 1 + own; i <= n; i++) {
     const worker = `w${i}`;
     const own = run === undefined ? ['--worker-id', `${hostname()}-${process.pid}-${worker}`] : ['--ipc-worker', worker];
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, ...own], {
@@ -82,6 +89,20 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext):
       }),
     );
   }
+  let ownError: Error | undefined;
+  if (own === 1 && run !== undefined && inProcess !== undefined) {
+    exits.push(
+      inProcess('w1', run, runId).then(
+        (code) => void codes.set('w1', code),
+        (err: unknown) => {
+          // As a worker process that died: the others take its sessions.
+          ownError = err instanceof Error ? err : new Error(String(err));
+          codes.set('w1', null);
+          run.lost('w1');
+        },
+      ),
+    );
+  }
   const stop = () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   };
@@ -93,7 +114,11 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext):
   }
   const reporter = run?.reporter();
   const code = reporter === undefined ? undefined : codes.get(reporter);
-  if (code !== undefined && code !== null) return code as ExitCode;
+  if (code !== undefined && code !== null) {
+    if (ownError !== undefined) ctx.io.stderr.write(`doppel: worker w1 failed, and the other workers replayed its sessions: ${ownError.message}\n`);
+    return code as ExitCode;
+  }
+  if (ownError !== undefined) throw ownError;
   // With Redis the reporter is one of the workers: the worst exit code stands for the run.
   const known = [...codes.values()].filter((c): c is number => c !== null);
   return (known.length === 0 ? ExitCode.internal : Math.max(...known)) as ExitCode;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
+import { connectionsTo } from '../helpers/process-sockets.js';
 import { comparable, expectEachSessionJudgedOnceInOrder, readLines, readSummary, startSessionTarget, STEPS, writeGates, writeSessionTraffic } from '../helpers/distributed-replay.js';
 import { tempDir } from '../helpers/http.js';
 
@@ -56,12 +57,26 @@ describe('doppel replay --workers N without Redis', () => {
       let stderr = '';
       parent.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => parent.child.once('exit', resolve));
+      // The parent plays w1 itself; w2 and w3 are its children. w2 is killed once it is sending
+      // (a connection of its own to the target: it holds leases from then on, as sessions are
+      // leased a few at a time) and a third of the requests is done.
+      const workerPid = (): number | undefined => {
+        let ps = '';
+        try {
+          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
+        } catch {
+          // ps exits 1 while the parent has no children yet
+        }
+        const line = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
+        return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0]);
+      };
+      await until('worker process w2 started', () => workerPid() !== undefined, 30_000);
+      const victim = workerPid() as number;
+      const port = Number(new URL(target.url).port);
+      await until('worker w2 sending', () => connectionsTo(victim, port) > 0, 60_000);
       await until('a third of the requests', () => target.total() >= (SESSIONS * STEPS) / 3, 200_000);
-      // the worker processes are the parent's children; each holds leases mid-run
-      const ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
-      const victim = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
-      expect(victim, ps).toBeDefined();
-      process.kill(Number((victim as string).trim().split(/\s+/)[0]), 'SIGKILL');
+      expect(target.total()).toBeLessThan(SESSIONS * STEPS);
+      process.kill(victim, 'SIGKILL');
       const code = await exited;
       expect(stderr).not.toContain('internal error');
       // the verdict of the merged report: the planted mismatches fail body_match_rate
@@ -73,6 +88,33 @@ describe('doppel replay --workers N without Redis', () => {
       expect(d.resent).toBeGreaterThan(0);
       // each exchange judged exactly once, though some were sent twice
       await expectEachSessionJudgedOnceInOrder(report, target, SESSIONS, d.resentSessions);
+    } finally {
+      await target.close();
+    }
+  }, 300_000);
+
+  it('--workers 1 plays its one worker in the process that holds the run: no worker process is started', async () => {
+    const target = await startSessionTarget(20);
+    try {
+      const report = join(dir, 'one');
+      const parent = startCli(['replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--report', report, '--concurrency', '6', '--workers', '1']);
+      const exited = new Promise<number | null>((resolve) => parent.child.once('exit', resolve));
+      const port = Number(new URL(target.url).port);
+      await until('the run sending', () => connectionsTo(parent.child.pid as number, port) > 0, 60_000);
+      let children = '';
+      try {
+        children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
+      } catch {
+        // ps exits 1: no children
+      }
+      expect(children).not.toContain('--ipc-worker');
+      // the planted mismatches fail body_match_rate, as in a one-process run
+      expect(await exited).toBe(1);
+      const merged = await readSummary(report);
+      const d = merged.distributed as { sessions: number; workers: Array<{ worker: string }> };
+      expect(d.sessions).toBe(SESSIONS);
+      expect(d.workers.map((w) => w.worker)).toEqual(['w1']);
+      await expectEachSessionJudgedOnceInOrder(report, target, SESSIONS, []);
     } finally {
       await target.close();
     }

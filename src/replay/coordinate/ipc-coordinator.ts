@@ -43,19 +43,36 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 type Call = <T>(method: RunMethod, ...args: unknown[]) => Promise<T>;
 
-/** A worker of a MemoryRun held in this same process: calls copy their arguments and answers as IPC would. */
-export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimTimeoutMs: number): Coordinator {
-  const call: Call = <T>(method: RunMethod, ...args: unknown[]) =>
-    new Promise<T>((resolve, reject) => {
-      // A turn later, as over a channel: a caller never sees the run change under it synchronously.
-      setImmediate(() => {
-        try {
-          resolve(structuredClone(run.call({ worker: workerId, method, args: structuredClone(args) })) as T);
-        } catch (err) {
-          reject(new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${(err as Error).message}`));
-        }
-      });
-    });
+/**
+ * A worker of a MemoryRun held in this same process. `isolated` (the tests' several workers in
+ * one process): every call waits a turn and copies its arguments and answer as IPC would, so no
+ * worker sees the run change under it synchronously. Otherwise (the parent of `--workers N`
+ * playing the first worker itself): calls are method calls a microtask later; only the partial a
+ * commit stores and the partials read back are copied, as the worker goes on changing its state.
+ */
+export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimTimeoutMs: number, opts: { isolated?: boolean } = {}): Coordinator {
+  const call: Call =
+    opts.isolated === false
+      ? <T>(method: RunMethod, ...args: unknown[]) =>
+          Promise.resolve().then(() => {
+            try {
+              const copied = method === 'commit' ? [structuredClone(args[0]), ...args.slice(1)] : args;
+              const r = run.call({ worker: workerId, method, args: copied });
+              return (method === 'partials' ? structuredClone(r) : r) as T;
+            } catch (err) {
+              throw new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${(err as Error).message}`);
+            }
+          })
+      : <T>(method: RunMethod, ...args: unknown[]) =>
+          new Promise<T>((resolve, reject) => {
+            setImmediate(() => {
+              try {
+                resolve(structuredClone(run.call({ worker: workerId, method, args: structuredClone(args) })) as T);
+              } catch (err) {
+                reject(new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${(err as Error).message}`));
+              }
+            });
+          });
   return createRunClient(workerId, claimTimeoutMs, call, () => undefined);
 }
 
