@@ -103,7 +103,17 @@ export function formatVerdict(result: ReplayResult): string {
   const head = runStatusOf(result.verdict).toUpperCase();
   lines.push(`doppel replay ${result.runId}: ${head}${result.abortReason === undefined ? '' : ` (${result.abortReason})`}`);
   const c = result.counts;
+  const merged = result.shard?.run;
+  if (merged !== undefined) {
+    // The reporting worker speaks for the run: every worker's requests, each session judged once.
+    const m = merged.counts;
+    lines.push(
+      `  all ${merged.workers} workers: judged ${m.requests}  passed ${m.answered - m.mismatches}  failed ${m.mismatches}  errors ${m.errors}  sessions ${merged.sessions}` +
+        (merged.resent > 0 ? `  re-sent ${merged.resent}` : ''),
+    );
+  }
   lines.push(
+    (result.shard === undefined ? '' : `  worker ${result.shard.worker}:`) +
     `  sent ${c.sent}  passed ${c.passed}  failed ${c.failed}  errors ${c.errors}` +
       (c.warmup > 0 ? `  warmup ${c.warmup}` : '') +
       (c.unjudged > 0 ? `  unjudged ${c.unjudged}` : '') +

@@ -8,7 +8,7 @@ import type { Logger } from '../core/logger.js';
 import type { TargetTls } from '../core/tls.js';
 import type { CutoffsConfig } from '../config/schema.js';
 import type { ResolvedCompare, ResolvedReplay } from '../config/resolve.js';
-import type { GateResult, MockCounts, Verdict } from '../gates/types.js';
+import type { GateResult, MockCounts, RunCounts, Verdict } from '../gates/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ExchangeReader } from '../store/types.js';
 import type { ReplayCounts, ReplayRun } from './replay-run.js';
@@ -62,6 +62,14 @@ export interface ReplayDeps {
   observe?: (run: ReplayRun) => void;
 }
 
+/** The whole run as the reporting worker merged it: what every worker judged, each session once. */
+export interface MergedRun {
+  workers: number;
+  sessions: number;
+  resent: number;
+  counts: RunCounts;
+}
+
 export interface ReplayResult {
   runId: string;
   verdict: Verdict;
@@ -74,7 +82,7 @@ export interface ReplayResult {
    * coordinated runs: whether this worker wrote the merged report, the sessions it sent again, and
    * its share of the run's rate and concurrency each time the live workers changed (the first at start)
    */
-  shard?: { isReporter: boolean; resent: number; shares: ShareChange[] };
+  shard?: { isReporter: boolean; resent: number; shares: ShareChange[]; worker: string; run?: MergedRun };
   /** requests per second actually sent */
   achievedRate: number;
   /** pairs compared in the judge's worker threads (over replay.judge_inline_bytes), off the sending loop */

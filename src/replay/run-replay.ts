@@ -20,7 +20,7 @@ import { createRunReportWriter } from '../judge/run-report.js';
 import { readBaselineReport } from '../report/baseline-report.js';
 import { openStoreReader } from '../store/open-store.js';
 import { createHttpSender, type HttpSender } from './http-sender.js';
-import type { ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
+import type { MergedRun, ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
 import { baselineNameOf, endReplayRun, playSchedule, replayResultOf, writeReplayReport } from './replay-outcome.js';
 import { ReplayPlayer } from './replay-player.js';
 import { ReplayRun, type ReplayCounts } from './replay-run.js';
@@ -222,6 +222,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   let gates = run.gates;
   let abortReason = stop.abortReason;
   let isReporter = false;
+  let mergedRun: MergedRun | undefined;
   if (shard !== undefined && coordination !== undefined) {
     isReporter = await shard.finish(abortReason, new Date(clock.now()).toISOString());
     if (isReporter) {
@@ -229,6 +230,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       const merged = cfg.report === undefined ? await mergeRunReport(coordination.coordinator, runId) : await writeMergedReport(coordination.coordinator, runId, cfg.report);
       gates = merged.gates;
       abortReason = merged.abortReason;
+      const d = merged.distributed;
+      mergedRun = { workers: d.workers.length, sessions: d.sessions, resent: d.resent, counts: merged.counts };
     }
     run.gates = gates;
   }
@@ -240,7 +243,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     end,
     gates,
     reportDir: report?.dir ?? (isReporter ? cfg.report : undefined),
-    ...(shard === undefined ? {} : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [] } }),
+    ...(shard === undefined || coordination === undefined
+      ? {}
+      : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [], worker: coordination.coordinator.workerId, ...(mergedRun === undefined ? {} : { run: mergedRun }) } }),
     judgedOffLoop: judge.offloaded,
     targetRate: cfg.rate,
     stats,

@@ -44,6 +44,12 @@ describe('doppel replay --workers N without Redis', () => {
       expect(d.sessions).toBe(SESSIONS);
       expect(d.workers.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
       expect((await readLines(join(dir, 'many', 'results.ndjson'))).length).toBe(SESSIONS * STEPS);
+      // The worker that reports prints the run's totals, the same the one-process run prints as its own.
+      const one = /sent (\d+) {2}passed (\d+) {2}failed (\d+) {2}errors (\d+)/.exec(single.stdout);
+      expect(one, single.stdout).not.toBeNull();
+      const [, sent, passed, failed, errors] = one as RegExpExecArray;
+      expect(many.stdout).toContain(`all 3 workers: judged ${sent}  passed ${passed}  failed ${failed}  errors ${errors}  sessions ${SESSIONS}`);
+      expect(many.stdout.match(/ {2}worker w\d: {2}sent \d+/g)?.length).toBe(3);
     } finally {
       await target.close();
     }
