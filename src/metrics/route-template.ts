@@ -34,7 +34,7 @@ export function templatePath(rawPath: string): string {
   const parts = path.split('/');
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
-    if (part !== '' && !isPlainWord(part) && isIdSegment(decodeURIComponentSafe(part))) parts[i] = ':id';
+    if (part !== '' && !isPlainWord(part) && isIdSegment(part.includes('%') ? decodeURIComponentSafe(part) : part)) parts[i] = ':id';
   }
   return parts.join('/');
 }
