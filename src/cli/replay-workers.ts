@@ -56,11 +56,11 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, 
   const run = flags.coordinator === undefined ? new MemoryRun({ claimTimeoutMs: claimTimeoutMs(flags.claimTimeout) }) : undefined;
   // Holding the run takes little: this process plays the first worker itself rather than
   // start one more process for it (the parent cost 6-7 us a request over IPC as a process apart).
-  const own = run !== undefined && inProcess !== undefined ? 1 : 0;
+  const local = run !== undefined && inProcess !== undefined ? { run, play: inProcess } : undefined;
   const codes = new Map<string, number | null>();
   const children: ChildProcess[] = [];
   const exits: Array<Promise<void>> = [];
-  for (let i = 1 + own; i <= n; i++) {
+  for (let i = local === undefined ? 1 : 2; i <= n; i++) {
     const worker = `w${i}`;
     const own = run === undefined ? ['--worker-id', `${hostname()}-${process.pid}-${worker}`] : ['--ipc-worker', worker];
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, ...own], {
@@ -90,15 +90,15 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, 
     );
   }
   let ownError: Error | undefined;
-  if (own === 1 && run !== undefined && inProcess !== undefined) {
+  if (local !== undefined) {
     exits.push(
-      inProcess('w1', run, runId).then(
+      local.play('w1', local.run, runId).then(
         (code) => void codes.set('w1', code),
         (err: unknown) => {
           // As a worker process that died: the others take its sessions.
           ownError = err instanceof Error ? err : new Error(String(err));
           codes.set('w1', null);
-          run.lost('w1');
+          local.run.lost('w1');
         },
       ),
     );
