@@ -40,6 +40,9 @@ export interface LeaseGrant {
   isDone: boolean;
 }
 
+/** A kept session's lines: none travel, and one shared empty list stands for them. */
+const NO_LINES: string[] = [];
+
 /** The sessions of a grant as the shard takes them: the entry is the slot. */
 export function leasesOf(blocks: readonly LeaseBlock[]): SessionLease[] {
   const out: SessionLease[] = [];
@@ -47,7 +50,7 @@ export function leasesOf(blocks: readonly LeaseBlock[]): SessionLease[] {
     for (let k = 0; k < b.sessions.length; k++) {
       const lines = b.lines[k] ?? null;
       const slot = b.slots === undefined ? b.from + k : (b.slots[k] as number);
-      const lease: SessionLease = { entry: String(slot), session: b.sessions[k] as string, lines: lines ?? [], isResent: b.isResent };
+      const lease: SessionLease = { entry: String(slot), session: b.sessions[k] as string, lines: lines ?? NO_LINES, isResent: b.isResent };
       if (lines === null) lease.isLocal = true;
       out.push(lease);
     }
