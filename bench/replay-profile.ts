@@ -1,17 +1,18 @@
 /**
  * Where a replay worker spends its CPU per request: writes N synthetic
  * requests (one per session) to a file store, replays them with
- * `doppel replay --workers 1` against the bench's fast target under
- * `node --cpu-prof`, and prints the top self-time frames of the worker
- * process and their shares grouped by what they do (sending, judging,
- * store reads, scheduling, metrics, GC).
+ * `doppel replay --workers N` against the bench's fast target under
+ * `node --cpu-prof`, and prints the top self-time frames of each process's
+ * main thread (the one holding the run plays worker w1; with N > 1 the others
+ * are worker processes) and their shares grouped by what they do (sending,
+ * judging, store reads, scheduling, metrics, GC).
  *
  *   npx tsx bench/replay-profile.ts [requests=20000] [profile-dir] [workers=1]
  *   (workers 0: one process, no coordination)
  *   npx tsx bench/replay-profile.ts --read FILE.cpuprofile   (summarise an existing profile)
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,13 +159,19 @@ async function main(argv: string[]): Promise<void> {
       { ...process.env, DOPPEL_ENTRY: process.env.DOPPEL_ENTRY ?? 'src' },
     );
     if (code !== 0) throw new Error(`doppel replay exited ${code}`);
-    // Two profiles: the parent (holding the in-process run) and the worker; the worker is the larger.
+    // One profile per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile. Thread 0 is a
+    // process's main thread (others are the TypeScript loader's); the first process holds the run
+    // and plays worker w1 itself, any later one is a worker process it started.
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
-    const sized = await Promise.all(files.map(async (f) => ({ f, size: (await stat(join(profDir, f))).size })));
-    sized.sort((a, b) => b.size - a.size);
-    for (const [i, { f }] of sized.entries()) {
+    const mains = files
+      .map((f) => ({ f, at: /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f) }))
+      .filter((x) => x.at !== null && x.at[2] === '0')
+      .map((x) => ({ f: x.f, pid: Number((x.at as RegExpExecArray)[1]) }))
+      .sort((a, b) => a.pid - b.pid);
+    for (const [i, { f }] of mains.entries()) {
       const p = JSON.parse(await readFile(join(profDir, f), 'utf8')) as CpuProfile;
-      process.stdout.write(`## ${i === 0 ? (workers > 0 ? 'worker' : 'replay') : 'parent'} process (${f})\n\n${render(summarise(p), requests, i === 0 ? 40 : 12)}\n\n`);
+      const what = i > 0 ? 'worker process' : workers > 0 ? 'process holding the run (worker w1)' : 'replay process';
+      process.stdout.write(`## ${what} (${f})\n\n${render(summarise(p), requests, i === 0 ? 40 : 20)}\n\n`);
     }
     process.stdout.write(`profiles in ${profDir}\n`);
   } finally {
