@@ -67,6 +67,10 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, 
       cwd: ctx.io.cwd,
       env: { ...ctx.io.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // A process group of its own: a Ctrl-C reaches this process only, which stops the workers
+      // with one SIGTERM. In the terminal's group a worker got the SIGINT and then that SIGTERM,
+      // and a second signal is a forced stop: its unfinished share was dropped from the report.
+      detached: true,
     });
     children.push(child);
     child.on('message', (m: unknown) => {
@@ -107,10 +111,13 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, 
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   };
   ctx.io.signal.addEventListener('abort', stop, { once: true });
+  // A second signal here is a second one for the workers too: they write what is queued and exit.
+  const unhookForcedStop = ctx.io.forcedStop?.add(stop);
   try {
     await Promise.all(exits);
   } finally {
     ctx.io.signal.removeEventListener('abort', stop);
+    unhookForcedStop?.();
   }
   const reporter = run?.reporter();
   const code = reporter === undefined ? undefined : codes.get(reporter);

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
+import { cliEnv, DOPPEL_BIN, ROOT, runCli, startCli } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 import { connectionsTo } from '../helpers/process-sockets.js';
 import { comparable, expectEachSessionJudgedOnceInOrder, readLines, readSummary, startSessionTarget, STEPS, writeGates, writeSessionTraffic } from '../helpers/distributed-replay.js';
@@ -121,6 +121,95 @@ describe('doppel replay --workers N without Redis', () => {
       expect(d.sessions).toBe(SESSIONS);
       expect(d.workers.map((w) => w.worker)).toEqual(['w1']);
       await expectEachSessionJudgedOnceInOrder(report, target, SESSIONS, []);
+    } finally {
+      await target.close();
+    }
+  }, 300_000);
+
+  it('Ctrl-C (SIGINT to the terminal\'s process group) stops every worker cleanly: each commits its share and the report holds it', async () => {
+    const target = await startSessionTarget(40);
+    try {
+      const report = join(dir, 'interrupted');
+      // its own process group, as a shell gives a foreground job: the signal goes to the whole group
+      const child = spawn(process.execPath, [DOPPEL_BIN, 'replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--report', report, '--concurrency', '6', '--workers', '2'], {
+        cwd: ROOT,
+        env: cliEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      let stderr = '';
+      let stdout = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const workerPid = (): number | undefined => {
+        let ps = '';
+        try {
+          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
+        } catch {
+          // ps exits 1 while there is no worker process yet
+        }
+        const line = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
+        return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0]);
+      };
+      await until('worker process w2 started', () => workerPid() !== undefined, 30_000);
+      const port = Number(new URL(target.url).port);
+      await until('worker w2 sending', () => connectionsTo(workerPid() as number, port) > 0, 60_000);
+      // long enough for w2 to finish sessions and commit them (every 200 ms), well short of the end
+      const atStart = target.total();
+      await until('w2 a few commits in', () => target.total() >= atStart + 120, 60_000);
+      expect(target.total()).toBeLessThan(SESSIONS * STEPS);
+      process.kill(-(child.pid as number), 'SIGINT');
+      expect(await exited).toBe(3);
+      // one signal each: the worker process is stopped by the one SIGTERM its parent sends, not forced
+      expect(stderr).not.toContain('stopping now');
+      expect(stderr).toContain('SIGTERM received, stopping cleanly');
+      const merged = await readSummary(report);
+      expect(merged.verdict).toBe('aborted');
+      const d = merged.distributed as { sessions: number; workers: Array<{ worker: string; sessions: number; abortReason?: string }> };
+      expect(d.workers.map((w) => [w.worker, w.abortReason])).toEqual([
+        ['w1', 'interrupted (SIGINT)'],
+        ['w2', 'interrupted (SIGTERM)'],
+      ]);
+      expect(d.workers.every((w) => w.sessions > 0)).toBe(true);
+      expect(d.sessions).toBeLessThan(SESSIONS);
+      // every committed session is in the report, each request once
+      expect((await readLines(join(report, 'results.ndjson'))).length).toBe(d.sessions * STEPS);
+      expect(stdout).toContain(`sessions ${d.sessions}`);
+    } finally {
+      await target.close();
+    }
+  }, 300_000);
+
+  it('kill -9 of the process holding the run: its worker processes stop on their own, none is left running', async () => {
+    const target = await startSessionTarget(40);
+    try {
+      const parent = startCli(['replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--concurrency', '6', '--workers', '3']);
+      const workers = (): number[] => {
+        let ps = '';
+        try {
+          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
+        } catch {
+          // none yet
+        }
+        return ps.split('\n').filter((l) => / --ipc-worker w\d\b/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+      };
+      await until('both worker processes started', () => workers().length === 2, 30_000);
+      const pids = workers();
+      const port = Number(new URL(target.url).port);
+      await until('the worker processes sending', () => pids.every((p) => connectionsTo(p, port) > 0), 60_000);
+      parent.child.kill('SIGKILL');
+      const isAlive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      // no reply comes to a worker's pending call once the channel closes: it stops instead of waiting
+      await until('every worker process gone', () => !pids.some(isAlive), 30_000);
+      expect(target.total()).toBeLessThan(SESSIONS * STEPS);
     } finally {
       await target.close();
     }

@@ -89,7 +89,14 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     if (r.error !== undefined) w?.reject(new DoppelError('DOPPEL_INTERNAL', `run coordinator: ${r.error}`));
     else w?.resolve(r.result);
   };
+  // The parent gone (killed, crashed): no answer will come to what is waiting.
+  const onDisconnect = () => {
+    const gone = [...waiting.values()];
+    waiting.clear();
+    for (const w of gone) w.reject(new DoppelError('DOPPEL_RUN_ABORTED', 'the parent doppel process is gone: its IPC channel closed'));
+  };
   process.on('message', onMessage);
+  process.on('disconnect', onDisconnect);
   const call: Call = <T>(method: RunMethod, ...args: unknown[]): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const id = ++seq;
@@ -104,6 +111,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
     });
   return createRunClient(workerId, claimTimeoutMs, call, () => {
     process.off('message', onMessage);
+    process.off('disconnect', onDisconnect);
     // The channel would keep this process alive after its work is done.
     process.disconnect?.();
   });
