@@ -99,8 +99,10 @@ function formatValue(g: GateResult): string {
 /** The block printed to stdout at the end: verdict, counts, gate table, report path. */
 export function formatVerdict(result: ReplayResult): string {
   const lines: string[] = [];
-  // Printed in the past tense, as the admin API spells a finished run.
-  const head = runStatusOf(result.verdict).toUpperCase();
+  // Printed in the past tense, as the admin API spells a finished run. A worker that does not
+  // write the merged report has no verdict of its own to give: it says its share is done.
+  const isShareOnly = result.shard !== undefined && !result.shard.isReporter;
+  const head = isShareOnly && result.verdict !== 'aborted' ? `worker ${result.shard?.worker ?? ''} done with its share` : runStatusOf(result.verdict).toUpperCase();
   lines.push(`doppel replay ${result.runId}: ${head}${result.abortReason === undefined ? '' : ` (${result.abortReason})`}`);
   const c = result.counts;
   const merged = result.shard?.run;
@@ -125,7 +127,9 @@ export function formatVerdict(result: ReplayResult): string {
     rate += ` (target ${result.targetRate} rps${short > 0.01 ? `, ${(short * 100).toFixed(0)}% short` : ', reached'})`;
   }
   lines.push(rate);
-  if (result.gates.length > 0) {
+  if (isShareOnly) {
+    lines.push('  gates: judged over the whole run by the worker that writes the merged report');
+  } else if (result.gates.length > 0) {
     const rows = result.gates.map((g) => [g.gate, formatValue(g), g.expression, g.isPassing ? 'pass' : 'FAIL', g.note ?? '']);
     const header = ['gate', 'value', 'threshold', 'result', ''];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));

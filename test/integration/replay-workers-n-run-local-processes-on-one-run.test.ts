@@ -50,6 +50,10 @@ describe('doppel replay --workers N without Redis', () => {
       const [, sent, passed, failed, errors] = one as RegExpExecArray;
       expect(many.stdout).toContain(`all 3 workers: judged ${sent}  passed ${passed}  failed ${failed}  errors ${errors}  sessions ${SESSIONS}`);
       expect(many.stdout.match(/ {2}worker w\d: {2}sent \d+/g)?.length).toBe(3);
+      // one verdict for the run; the other two workers say their share is done, not PASSED
+      expect(many.stdout.match(/^doppel replay \S+: FAILED$/gm)?.length).toBe(1);
+      expect(many.stdout.match(/^doppel replay \S+: worker w\d done with its share$/gm)?.length).toBe(2);
+      expect(many.stdout).not.toContain('PASSED');
     } finally {
       await target.close();
     }
