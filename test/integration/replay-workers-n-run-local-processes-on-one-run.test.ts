@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, DOPPEL_BIN, ROOT, runCli, startCli } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
-import { connectionsTo } from '../helpers/process-sockets.js';
+import { connectionsTo, ipcWorkerPids } from '../helpers/process-sockets.js';
 import { comparable, expectEachSessionJudgedOnceInOrder, readLines, readSummary, startSessionTarget, STEPS, writeGates, writeSessionTraffic } from '../helpers/distributed-replay.js';
 import { tempDir } from '../helpers/http.js';
 
@@ -70,16 +70,7 @@ describe('doppel replay --workers N without Redis', () => {
       // The parent plays w1 itself; w2 and w3 are its children. w2 is killed once it is sending
       // (a connection of its own to the target: it holds leases from then on, as sessions are
       // leased a few at a time) and a third of the requests is done.
-      const workerPid = (): number | undefined => {
-        let ps = '';
-        try {
-          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
-        } catch {
-          // ps exits 1 while the parent has no children yet
-        }
-        const line = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
-        return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0]);
-      };
+      const workerPid = (): number | undefined => ipcWorkerPids(parent.child.pid as number).get('w2');
       await until('worker process w2 started', () => workerPid() !== undefined, 30_000);
       const victim = workerPid() as number;
       const port = Number(new URL(target.url).port);
@@ -111,13 +102,7 @@ describe('doppel replay --workers N without Redis', () => {
       const exited = new Promise<number | null>((resolve) => parent.child.once('exit', resolve));
       const port = Number(new URL(target.url).port);
       await until('the run sending', () => connectionsTo(parent.child.pid as number, port) > 0, 60_000);
-      let children = '';
-      try {
-        children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
-      } catch {
-        // ps exits 1: no children
-      }
-      expect(children).not.toContain('--ipc-worker');
+      expect(ipcWorkerPids(parent.child.pid as number).size).toBe(0);
       // the planted mismatches fail body_match_rate, as in a one-process run
       expect(await exited).toBe(1);
       const merged = await readSummary(report);
@@ -146,16 +131,7 @@ describe('doppel replay --workers N without Redis', () => {
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      const workerPid = (): number | undefined => {
-        let ps = '';
-        try {
-          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
-        } catch {
-          // ps exits 1 while there is no worker process yet
-        }
-        const line = ps.split('\n').find((l) => / --ipc-worker w2\b/.test(l));
-        return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0]);
-      };
+      const workerPid = (): number | undefined => ipcWorkerPids(child.pid as number).get('w2');
       await until('worker process w2 started', () => workerPid() !== undefined, 30_000);
       const port = Number(new URL(target.url).port);
       await until('worker w2 sending', () => connectionsTo(workerPid() as number, port) > 0, 60_000);
@@ -189,15 +165,7 @@ describe('doppel replay --workers N without Redis', () => {
     const target = await startSessionTarget(40);
     try {
       const parent = startCli(['replay', '--traffic', traffic, '--target', target.url, '--gates', gates, '--concurrency', '6', '--workers', '3']);
-      const workers = (): number[] => {
-        let ps = '';
-        try {
-          ps = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent.child.pid)], { encoding: 'utf8' });
-        } catch {
-          // none yet
-        }
-        return ps.split('\n').filter((l) => / --ipc-worker w\d\b/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
-      };
+      const workers = (): number[] => [...ipcWorkerPids(parent.child.pid as number).values()];
       await until('both worker processes started', () => workers().length === 2, 30_000);
       const pids = workers();
       const port = Number(new URL(target.url).port);
