@@ -7,8 +7,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  */
 export interface Metrics {
   readonly registry: Registry;
-  /** hot-path counts kept as plain numbers until the registry is read (see CounterTallies) */
-  readonly tallies: CounterTallies;
+  /** hot-path counts kept as plain numbers until the registry is read (see MetricTallies) */
+  readonly tallies: MetricTallies;
   readonly exchangesRecorded: Counter<'service' | 'direction' | 'protocol'>;
   readonly recordDropped: Counter<'reason'>;
   readonly exchangesTruncated: Counter<'service'>;
@@ -134,7 +134,7 @@ export class HistogramTally {
  * The tallies of every counter and histogram made here, by metric: reading a metric (a scrape,
  * `get()`, `getMetricsAsJSON()`) adds its own tallies in first, through the `collect` hook each has.
  */
-export class CounterTallies {
+export class MetricTallies {
   readonly #byMetric = new Map<object, Array<{ flush(): void }>>();
 
   /** A tally for one label set of `counter`, the hot-path stand-in for `counter.labels(labels).inc()`. */
@@ -162,9 +162,9 @@ export class CounterTallies {
 
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   const registers = [registry];
-  const tallies = new CounterTallies();
-  // Every counter: a tally taken on any of them is added in whenever that counter is read.
-  const collect = function (this: Counter) {
+  const tallies = new MetricTallies();
+  // Every counter and the histogram: a tally taken on any of them is added in whenever that metric is read.
+  const collect = function (this: object) {
     tallies.flush(this);
   };
   return {
@@ -238,9 +238,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       labelNames: ['run_id', 'side', 'endpoint'] as const,
       buckets: [...RESPONSE_DURATION_BUCKETS],
       registers,
-      collect: function (this: Histogram) {
-        tallies.flush(this);
-      },
+      collect,
     }),
     shadowDropped: new Counter({
       name: 'doppel_shadow_dropped_total',
