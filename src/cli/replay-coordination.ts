@@ -42,7 +42,7 @@ export function claimTimeoutMs(value: string | undefined): number {
 export async function openCoordination(flags: CoordinationFlags, runId: string | undefined, local?: MemoryRun): Promise<Coordination | undefined> {
   if (flags.ipcWorker !== undefined && flags.coordinator === undefined) {
     const timeout = claimTimeoutMs(flags.claimTimeout);
-    const coordinator = local === undefined ? createIpcCoordinator(flags.ipcWorker, timeout) : createMemoryCoordinator(local, flags.ipcWorker, timeout, { isolated: false });
+    const coordinator = local === undefined ? createIpcCoordinator(flags.ipcWorker, timeout) : createMemoryCoordinator(local, flags.ipcWorker, timeout, { isDirect: true });
     return { coordinator, pollMs: coordinationTiming(timeout).pollMs, isLoadOnly: false };
   }
   if (flags.coordinator === undefined) {

@@ -44,15 +44,15 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 type Call = <T>(method: RunMethod, ...args: unknown[]) => Promise<T>;
 
 /**
- * A worker of a MemoryRun held in this same process. `isolated` (the tests' several workers in
- * one process): every call waits a turn and copies its arguments and answer as IPC would, so no
- * worker sees the run change under it synchronously. Otherwise (the parent of `--workers N`
+ * A worker of a MemoryRun held in this same process. By default (the tests' several workers in
+ * one process) every call waits a turn and copies its arguments and answer as IPC would, so no
+ * worker sees the run change under it synchronously. `isDirect` (the parent of `--workers N`
  * playing the first worker itself): calls are method calls a microtask later; only the partial a
  * commit stores and the partials read back are copied, as the worker goes on changing its state.
  */
-export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimTimeoutMs: number, opts: { isolated?: boolean } = {}): Coordinator {
+export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimTimeoutMs: number, opts: { isDirect?: boolean } = {}): Coordinator {
   const call: Call =
-    opts.isolated === false
+    opts.isDirect === true
       ? <T>(method: RunMethod, ...args: unknown[]) =>
           Promise.resolve().then(() => {
             try {
