@@ -140,7 +140,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   const sessionOf = replaySessionKeyer(options.sessionKey);
   let share = 1;
   if (shard !== undefined && coordination !== undefined) {
-    await shard.start(source.exchanges, sessionOf ?? ((ex) => ex.session || ex.id), stop.signal);
+    await shard.start(source.batches, sessionOf ?? ((ex) => ex.session || ex.id), stop.signal);
     if (coordination.isLoadOnly === true) {
       await coordination.coordinator.leave();
       stop.dispose();
@@ -193,7 +193,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
       return scheduleSessions({
         // A worker leases a few sessions ahead of its senders, so the others get theirs.
-        source: shard === undefined ? source.exchanges : { batches: shard.batches(() => scheduleShare?.workers ?? workers, stop.signal) },
+        source: shard === undefined ? { batches: source.batches } : { batches: shard.batches(() => scheduleShare?.workers ?? workers, stop.signal) },
         ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
         workers,
         timing,

@@ -452,7 +452,8 @@ class LineSplitter {
   }
 }
 
-async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refBase?: string): AsyncGenerator<Exchange> {
+/** One segment's exchanges, a batch per chunk read (decoded lines of ~64 KB of file). */
+async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refBase?: string): AsyncGenerator<Exchange[]> {
   // A crash right after a segment was created leaves it empty: nothing was lost.
   if (gzip && (await stat(file)).size === 0) return;
   const raw = createReadStream(file);
@@ -492,12 +493,12 @@ async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refB
       }
       const out = ready;
       ready = [];
-      for (const ex of out) yield ex;
+      if (out.length > 0) yield out;
       if (failure !== undefined) throw failure;
     }
     const rest = lines.rest();
     if (rest !== undefined) take(rest, false);
-    for (const ex of ready) yield ex;
+    if (ready.length > 0) yield ready;
   } catch (err) {
     if (err instanceof DoppelError) throw err;
     // A gzip stream damaged beyond its last complete block: keep what was read.
@@ -509,20 +510,24 @@ async function* readSegment(file: string, gzip: boolean, opts: ReadOptions, refB
 
 /** Streams every exchange of one or more traffic directories, in order. */
 export function createFileStoreReader(dirs: readonly string[]): ExchangeReader {
+  const readBatches = async function* (opts: ReadOptions = {}): AsyncGenerator<Exchange[]> {
+    for (const [i, dir] of dirs.entries()) {
+      let st;
+      try {
+        st = await stat(dir);
+      } catch {
+        throw new DoppelError('DOPPEL_STORE_NOT_FOUND', `${dir}: traffic directory does not exist`);
+      }
+      if (!st.isDirectory()) throw new DoppelError('DOPPEL_STORE_NOT_FOUND', `${dir}: not a traffic directory`);
+      await readManifest(dir);
+      for (const seg of await listSegments(dir)) yield* readSegment(join(dir, seg.name), seg.gzip, opts, opts.onRef === undefined ? undefined : `${i}/${seg.name}`);
+    }
+  };
   return {
     readRefs: (refs) => readFileRefs(dirs, refs),
+    readBatches,
     async *read(opts: ReadOptions = {}) {
-      for (const [i, dir] of dirs.entries()) {
-        let st;
-        try {
-          st = await stat(dir);
-        } catch {
-          throw new DoppelError('DOPPEL_STORE_NOT_FOUND', `${dir}: traffic directory does not exist`);
-        }
-        if (!st.isDirectory()) throw new DoppelError('DOPPEL_STORE_NOT_FOUND', `${dir}: not a traffic directory`);
-        await readManifest(dir);
-        for (const seg of await listSegments(dir)) yield* readSegment(join(dir, seg.name), seg.gzip, opts, opts.onRef === undefined ? undefined : `${i}/${seg.name}`);
-      }
+      for await (const batch of readBatches(opts)) yield* batch;
     },
   };
 }

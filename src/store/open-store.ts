@@ -6,7 +6,7 @@
 import { createFileStoreReader, createFileStoreWriter } from './file-store.js';
 import { createRedisStoreReader, createRedisStoreWriter, isRedisStoreUrl, type SpoolEvent } from './redis-store.js';
 import type { SpoolOptions } from './spool.js';
-import type { ExchangeReader, ExchangeWriter, ReadOptions } from './types.js';
+import { readInBatches, type ExchangeReader, type ExchangeWriter, type ReadOptions } from './types.js';
 
 export { isRedisStoreUrl };
 
@@ -38,11 +38,13 @@ export function openStoreWriter(location: string, opts: OpenStoreWriterOptions =
 /** Streams the locations one after another, each through its own backend. */
 export function openStoreReader(locations: readonly string[]): ExchangeReader {
   if (!locations.some(isRedisStoreUrl)) return createFileStoreReader(locations);
+  const readerOf = (loc: string): ExchangeReader => (isRedisStoreUrl(loc) ? createRedisStoreReader([loc]) : createFileStoreReader([loc]));
   return {
     async *read(opts: ReadOptions = {}) {
-      for (const loc of locations) {
-        yield* (isRedisStoreUrl(loc) ? createRedisStoreReader([loc]) : createFileStoreReader([loc])).read(opts);
-      }
+      for (const loc of locations) yield* readerOf(loc).read(opts);
+    },
+    async *readBatches(opts: ReadOptions = {}) {
+      for (const loc of locations) yield* readInBatches(readerOf(loc), opts);
     },
   };
 }

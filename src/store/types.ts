@@ -77,6 +77,12 @@ export interface ReadOptions {
 export interface ExchangeReader {
   read(opts?: ReadOptions): AsyncIterable<Exchange>;
   /**
+   * The same stream in the batches the store reads it in (a chunk of a segment): a reader of
+   * many exchanges takes a step of an async iterator per batch, not per exchange.
+   * `readInBatches` falls back to `read` for a reader without it.
+   */
+  readBatches?(opts?: ReadOptions): AsyncIterable<Exchange[]>;
+  /**
    * The exchanges at references `read` reported, in the order asked: a replay worker reads
    * the sessions leased to it itself, so no process has to hold or ship the traffic.
    * Throws when a reference no longer holds an exchange (the store changed under the run).
@@ -99,4 +105,13 @@ export interface StoreManifest {
  */
 export function storeDropReason(err: unknown): 'spool_full' | 'store_error' {
   return err instanceof DoppelError && err.code === 'DOPPEL_OVERLOADED' ? 'spool_full' : 'store_error';
+}
+
+/** A reader's exchanges in batches: its own `readBatches`, else `read` one exchange a batch. */
+export async function* readInBatches(reader: ExchangeReader, opts?: ReadOptions): AsyncGenerator<Exchange[]> {
+  if (reader.readBatches !== undefined) {
+    yield* reader.readBatches(opts);
+    return;
+  }
+  for await (const ex of reader.read(opts)) yield [ex];
 }

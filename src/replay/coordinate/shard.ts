@@ -84,8 +84,8 @@ export class ReplayShard {
     this.#record = createJudgedRecorder({ diffs: sink('diffs'), results: sink('results') }, this.collector, { maxDecodedBytes: opts.maxDecodedBytes });
   }
 
-  /** Joins the run; the first worker loads `source`, the others wait until it has. */
-  async start(source: AsyncIterable<HttpExchange>, sessionOf: (ex: HttpExchange) => string, signal: AbortSignal): Promise<void> {
+  /** Joins the run; the first worker loads `source` (batches of exchanges in stream order), the others wait until it has. */
+  async start(source: AsyncIterable<readonly HttpExchange[]>, sessionOf: (ex: HttpExchange) => string, signal: AbortSignal): Promise<void> {
     const c = this.#o.coordinator;
     await c.join();
     if (await c.claimLoad()) {
@@ -95,21 +95,23 @@ export class ReplayShard {
       let keptBytes = 0;
       let isKeptFull = false;
       const refOf = c.isStoreShared ? this.#o.refOf : undefined;
-      for await (const ex of source) {
-        const session = sessionOf(ex);
-        // Workers sharing the store read their sessions from it: only where each exchange lies travels.
-        const at = refOf?.(ex);
-        const item = at === undefined ? encodeExchange(ex) : REF_MARK + at.ref;
-        batch.push([session, item]);
-        exchanges++;
-        const own = this.#kept.get(session);
-        if (own !== undefined || !isKeptFull) {
-          keptBytes += at === undefined ? item.length : at.bytes;
-          if (keptBytes > KEPT_MAX_BYTES) isKeptFull = true;
-          // Full: no new session is kept, and a kept one that grows is dropped, so every copy is whole.
-          if (isKeptFull) this.#kept.delete(session);
-          else if (own !== undefined) own.push(ex);
-          else this.#kept.set(session, [ex]);
+      for await (const read of source) {
+        for (const ex of read) {
+          const session = sessionOf(ex);
+          // Workers sharing the store read their sessions from it: only where each exchange lies travels.
+          const at = refOf?.(ex);
+          const item = at === undefined ? encodeExchange(ex) : REF_MARK + at.ref;
+          batch.push([session, item]);
+          exchanges++;
+          const own = this.#kept.get(session);
+          if (own !== undefined || !isKeptFull) {
+            keptBytes += at === undefined ? item.length : at.bytes;
+            if (keptBytes > KEPT_MAX_BYTES) isKeptFull = true;
+            // Full: no new session is kept, and a kept one that grows is dropped, so every copy is whole.
+            if (isKeptFull) this.#kept.delete(session);
+            else if (own !== undefined) own.push(ex);
+            else this.#kept.set(session, [ex]);
+          }
         }
         if (batch.length >= LOAD_BATCH) {
           sessions += await c.loadBatch(batch);
