@@ -46,7 +46,8 @@ describe('a file store reads the same stream in batches as one by one', () => {
     await writeStore(join(dir, 'a'), a);
     await writeStore(join(dir, 'b'), b);
     const reader = createFileStoreReader([join(dir, 'a'), join(dir, 'b')]);
-    const batches = await collect(reader.readBatches?.() ?? []);
+    expect('readBatches' in reader).toBe(true);
+    const batches = await collect(reader.readBatches?.() ?? readInBatches({ read: () => reader.read() }));
     expect(batches.length).toBeGreaterThan(2);
     expect(batches.every((batch) => batch.length > 0)).toBe(true);
     expect(batches.flat().map(urlOf)).toEqual([...a, ...b].map(urlOf));
@@ -60,7 +61,7 @@ describe('a file store reads the same stream in batches as one by one', () => {
     await appendFile(seg, `${JSON.stringify({ ...httpExchange({ url: '/future' }), v: 99 })}\n`);
     const seen: string[] = [];
     const read = async () => {
-      for await (const batch of createFileStoreReader([dir]).readBatches?.() ?? []) for (const ex of batch) seen.push(urlOf(ex));
+      for await (const batch of readInBatches(createFileStoreReader([dir]))) for (const ex of batch) seen.push(urlOf(ex));
     };
     await expect(read()).rejects.toMatchObject({ code: 'DOPPEL_STORE_VERSION' });
     expect(seen).toEqual(good.map(urlOf));
