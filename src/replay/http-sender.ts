@@ -12,7 +12,7 @@
  * parsed into an object), so this handler uses them and reads the raw header
  * buffers directly.
  */
-import { Pool } from 'undici';
+import { Pool, util as undiciUtil } from 'undici';
 import { http2PoolOptions } from '../core/http2-headers.js';
 import type { HeaderPairs } from '../core/exchange.js';
 import type { TargetTls } from '../core/tls.js';
@@ -113,7 +113,8 @@ class ResponseCollector {
     this.#status = statusCode;
     const pairs: HeaderPairs = [];
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      pairs.push([(rawHeaders[i] as Buffer).toString('latin1').toLowerCase(), (rawHeaders[i + 1] as Buffer).toString('latin1')]);
+      // undici's own lookup of well-known names hands back one shared lower-case string: no copy per answer
+      pairs.push([undiciUtil.headerNameToString(rawHeaders[i] as Buffer), (rawHeaders[i + 1] as Buffer).toString('latin1')]);
     }
     this.#headers = pairs;
     return true;
