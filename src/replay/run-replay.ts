@@ -202,13 +202,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         sessionMemory: SESSION_MEMORY,
         clock,
         signal: stop.signal,
-        play:
-          shard === undefined
-            ? (req, session) => player.play(req, session)
-            : async (req, session) => {
-                await player.play(req, session);
-                if (!stop.signal.aborted) shard.played(req.exchange.id);
-              },
+        play: (req, session) => player.play(req, session),
+        ...(shard === undefined ? {} : { afterPlay: (req: { exchange: HttpExchange }) => shard.played(req.exchange.id) }),
       });
     },
     release: async () => {
