@@ -53,4 +53,34 @@ describe('the session scheduler', () => {
     expect(r.stats.started).toBe(60);
     expect(r.stats.maxBuffered).toBe(1);
   });
+
+  it('tells afterPlay of each request once its play has settled, and of none played after the stop', async () => {
+    const stop = new AbortController();
+    const settled = new Set<string>();
+    const told: string[] = [];
+    const stats = await scheduleSessions({
+      source: { batches: batches(stream(), 25) },
+      workers: 3,
+      timing: { mode: 'recorded', timeScale: 1e9, maxDelayMs: 0 },
+      window: 8,
+      sessionMemory: 10,
+      clock: systemClock,
+      signal: stop.signal,
+      play: async (req) => {
+        await new Promise((r) => setImmediate(r));
+        settled.add(req.exchange.id);
+        if (settled.size === 20) stop.abort();
+      },
+      afterPlay: (req) => {
+        expect(settled.has(req.exchange.id)).toBe(true);
+        told.push(req.exchange.id);
+      },
+    });
+    // the plays that settled before the stop, each told once; the ones settling with or after it are not
+    expect(told.length).toBe(19);
+    expect(new Set(told).size).toBe(19);
+    expect(told.every((id) => settled.has(id))).toBe(true);
+    expect(stats.started).toBeGreaterThanOrEqual(20);
+    expect(settled.size).toBe(stats.started);
+  });
 });
