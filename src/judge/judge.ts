@@ -80,10 +80,13 @@ function judgeWeight(s: ResponseSample): number {
   return contentEncodingOf(s.headers) === undefined ? s.body.length : s.body.length * ENCODED_WEIGHT;
 }
 
+/** Shared by every pair without extras: judging allocates nothing for what is not there. */
+const NONE: readonly never[] = Object.freeze([]);
+
 /** Folds what a pair kind judged beside the comparator into the outcome. */
 function withExtras(outcome: CompareOutcome, pair: JudgePair): CompareOutcome {
-  const diffs = pair.extraDiffs ?? [];
-  const flags = pair.extraFlags ?? [];
+  const diffs = pair.extraDiffs ?? NONE;
+  const flags = pair.extraFlags ?? NONE;
   if (diffs.length === 0 && flags.length === 0) return outcome;
   return {
     ...outcome,
@@ -134,7 +137,8 @@ export function createJudge(opts: JudgeOptions): Judge {
     const raw = withExtras(compared, pair);
     if (self !== undefined) opts.noise?.observe(pair.endpoint, self);
     const { result, outcome } = opts.noise !== undefined ? opts.noise.judge(pair.endpoint, raw) : { result: raw.isMatch ? ('match' as const) : ('mismatch' as const), outcome: raw };
-    const outboundDiffs = pair.outbound === undefined ? [] : diffOutbound(pair.outbound.primary, pair.outbound.candidate);
+    const outboundDiffs = pair.outbound === undefined ? undefined : diffOutbound(pair.outbound.primary, pair.outbound.candidate);
+    const hasOutboundDiffs = outboundDiffs !== undefined && outboundDiffs.length > 0;
     const j: JudgedRequest = {
       exchangeId: pair.id,
       endpoint: pair.endpoint,
@@ -144,16 +148,17 @@ export function createJudge(opts: JudgeOptions): Judge {
       outcome,
       candidateMs: pair.candidate.durationMs,
       baselineMs: pair.baselineMs,
-      ...(pair.isKnownMismatch === undefined ? {} : { isKnownMismatch: pair.isKnownMismatch }),
       isNoise: result === 'noise',
     };
+    // set, not spread in: a spread of a conditional object literal is an object and a slow copy per pair
+    if (pair.isKnownMismatch !== undefined) j.isKnownMismatch = pair.isKnownMismatch;
     record(j);
     opts.metrics.recordComparison(pair.endpoint, result, outcome.fields, outcome.flags);
     opts.metrics.recordDurations(pair.endpoint, pair.candidate.durationMs, pair.baselineMs);
     judged++;
     opts.report?.record(j, result === 'mismatch', { baseline: pair.baseline, candidate: pair.candidate });
-    if (outboundDiffs.length > 0) tally.add(pair.endpoint, outboundDiffs);
-    if (result === 'mismatch' || outboundDiffs.length > 0) {
+    if (hasOutboundDiffs) tally.add(pair.endpoint, outboundDiffs);
+    if (result === 'mismatch' || hasOutboundDiffs) {
       const s: DiffSample = {
         id: pair.id,
         at: new Date(pair.at).toISOString(),
@@ -169,7 +174,7 @@ export function createJudge(opts: JudgeOptions): Judge {
         flags: outcome.flags,
       };
       if (outcome.omittedDiffs !== undefined) s.omittedDiffs = outcome.omittedDiffs;
-      if (outboundDiffs.length > 0) s.outbound = outboundDiffs;
+      if (hasOutboundDiffs) s.outbound = outboundDiffs;
       keep(s);
     }
     return { result, outcome };
