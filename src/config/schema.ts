@@ -215,7 +215,7 @@ export const ReplaySchema = Strict(
       expected: 'a whole number of requests in flight at most with --rate (open model)',
     }),
     window: Type.Optional(
-      Type.Integer({ minimum: 1, expected: 'a whole number of requests read ahead of the senders (default 10000)' }),
+      Type.Integer({ minimum: 1, expected: 'a whole number of requests read ahead of the senders (default: from 256, doubled up to 10000 whenever a session is played in pieces)' }),
     ),
     judge_workers: Type.Integer({ minimum: 0, maximum: 16, default: 1, expected: 'worker threads comparing large bodies off the sending loop, 0 to 16 (0: every pair inline)' }),
     judge_inline_bytes: Size('64kb'),

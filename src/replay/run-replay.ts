@@ -31,13 +31,16 @@ import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
 import { followLiveWorkers, shareOf } from './run-share.js';
-import { scheduleSessions, type Timing } from './session-scheduler.js';
+import { LookAheadWindow, scheduleSessions, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
 
 export type { MockCountsSource, ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
 
+/** The look-ahead a run grows to at most when `replay.window` is not set (LookAheadWindow). */
 const DEFAULT_WINDOW = 10_000;
+/** ... and starts at, or four requests per sender if that is more. */
+const FIRST_WINDOW = 256;
 /** Diff samples the live view keeps (GET /api/runs/:id). */
 const DIFF_SAMPLES = 20;
 const SESSION_MEMORY = 10_000;
@@ -161,6 +164,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ? { mode: 'rate', rps: first.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = first.concurrency;
+  // A configured window is kept as given; the default one grows when sessions come out in pieces.
+  const lookAhead = shard === undefined && cfg.window === undefined ? new LookAheadWindow(Math.max(FIRST_WINDOW, workers * 4), DEFAULT_WINDOW) : undefined;
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
   const http2 = cfg.target_http2;
@@ -198,7 +203,21 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
         workers,
         timing,
         ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
-        window: shard === undefined ? (cfg.window ?? DEFAULT_WINDOW) : () => Math.max(8, (scheduleShare?.workers ?? workers) * 2),
+        window:
+          shard !== undefined
+            ? () => Math.max(8, (scheduleShare?.workers ?? workers) * 2)
+            : lookAhead === undefined
+              ? (cfg.window ?? DEFAULT_WINDOW)
+              : () => lookAhead.size,
+        ...(lookAhead === undefined
+          ? {}
+          : {
+              onPiece: () => {
+                const was = lookAhead.size;
+                lookAhead.grow();
+                if (lookAhead.size !== was) runLog.debug({ window: lookAhead.size }, 'a session came out in pieces: look-ahead window grown');
+              },
+            }),
         sessionMemory: SESSION_MEMORY,
         clock,
         signal: stop.signal,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import type { HttpExchange } from '../../../src/core/exchange.js';
-import { scheduleSessions, type SchedulerStats } from '../../../src/replay/session-scheduler.js';
+import { LookAheadWindow, scheduleSessions, type SchedulerStats } from '../../../src/replay/session-scheduler.js';
 import { httpExchange } from '../../helpers/exchanges.js';
 
 // 12 sessions of 5 requests each, interleaved: request i belongs to session i % 12
@@ -82,5 +82,50 @@ describe('the session scheduler', () => {
     expect(told.every((id) => settled.has(id))).toBe(true);
     expect(stats.started).toBeGreaterThanOrEqual(20);
     expect(settled.size).toBe(stats.started);
+  });
+
+  it('a growing look-ahead stays small while sessions come out whole, and doubles when one comes out in pieces, until they do', async () => {
+    const playOnce = async (all: HttpExchange[], window: LookAheadWindow) => {
+      const pieces = { count: 0 };
+      const bySession = new Map<string, string[]>();
+      const stats = await scheduleSessions({
+        source: { batches: batches(all, 50) },
+        workers: 2,
+        timing: { mode: 'recorded', timeScale: 1e9, maxDelayMs: 0 },
+        window: () => window.size,
+        onPiece: () => {
+          pieces.count++;
+          window.grow();
+        },
+        sessionMemory: 1000,
+        clock: systemClock,
+        signal: new AbortController().signal,
+        play: async (req, session) => {
+          bySession.set(session.id, [...(bySession.get(session.id) ?? []), req.exchange.id]);
+          await new Promise((r) => setImmediate(r));
+        },
+      });
+      return { pieces: pieces.count, stats, bySession };
+    };
+    // one request per session: nothing comes back, the window never grows
+    const single = new LookAheadWindow(4, 256);
+    const one = await playOnce(Array.from({ length: 300 }, (_, i) => httpExchange({ id: `a-${String(i).padStart(3, '0')}`, session: `a-${i}` })), single);
+    expect(one.pieces).toBe(0);
+    expect(single.size).toBe(4);
+    expect(one.stats.maxBuffered).toBeLessThanOrEqual(4);
+    // 40 sessions interleaved, each request 40 requests after its session's previous one: a window
+    // of 4 splits them, so it grows until a session's next request is read before its last finishes
+    const spread = new LookAheadWindow(4, 256);
+    const all = Array.from({ length: 800 }, (_, i) => httpExchange({ id: `b-${String(i).padStart(3, '0')}`, session: `b-${i % 40}` }));
+    const r = await playOnce(all, spread);
+    expect(r.pieces).toBeGreaterThan(0);
+    expect(spread.size).toBeGreaterThanOrEqual(32);
+    expect(spread.size).toBeLessThanOrEqual(256);
+    // pieces or not, every request once and each session in order
+    expect([...r.bySession.values()].flat().sort()).toEqual(all.map((e) => e.id).sort());
+    for (const ids of r.bySession.values()) expect(ids).toEqual([...ids].sort());
+    // a second run at the grown size splits far fewer sessions
+    const again = await playOnce(all, new LookAheadWindow(spread.size, spread.size));
+    expect(again.pieces).toBeLessThan(r.pieces);
   });
 });
