@@ -53,7 +53,7 @@ export async function runLocalWorkers(flags: WorkersFlags, ctx: CommandContext, 
   const runId = flags.runId ?? newRunId(Date.now());
   const args = workerArgs(process.argv.slice(2));
   if (flags.runId === undefined) args.push('--run-id', runId);
-  const run = flags.coordinator === undefined ? new MemoryRun({ claimTimeoutMs: claimTimeoutMs(flags.claimTimeout) }) : undefined;
+  const run = flags.coordinator === undefined ? new MemoryRun({ claimTimeoutMs: claimTimeoutMs(flags.claimTimeout), workers: n }) : undefined;
   // Holding the run takes little: this process plays the first worker itself rather than
   // start one more process for it (the parent cost 6-7 us a request over IPC as a process apart).
   const local = run !== undefined && inProcess !== undefined ? { run, play: inProcess } : undefined;

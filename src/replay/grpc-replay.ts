@@ -34,14 +34,13 @@ import { checkLatencyGates, checkTrafficAndTarget, createReplayJudgeParts, mockC
 import { checkTrafficDirs } from './replay-source.js';
 import { ReplayStop } from './replay-stop.js';
 import { createRequestFilter, type RequestFilter } from './request-filter.js';
-import { scheduleSessions, type Timing } from './session-scheduler.js';
+import { lookAheadOf, scheduleSessions, type Timing } from './session-scheduler.js';
 
 export interface GrpcReplayOptions extends ReplayOptions {
   grpc: Readonly<GrpcConfig>;
   cwd: string;
 }
 
-const DEFAULT_WINDOW = 10_000;
 const SESSION_MEMORY = 10_000;
 
 /** Inbound gRPC calls that pass the filters (a call is `POST /package.Service/Method`), up to the limit. */
@@ -142,7 +141,7 @@ export async function runGrpcReplay(options: GrpcReplayOptions, deps: ReplayDeps
         source: inboundCalls(reader, filter, cfg.limit, seen),
         workers,
         timing,
-        window: cfg.window ?? DEFAULT_WINDOW,
+        ...lookAheadOf(cfg.window, workers, (size) => runLog.debug({ window: size }, 'a session came out in pieces: look-ahead window grown')),
         sessionMemory: SESSION_MEMORY,
         clock,
         signal: stop.signal,

@@ -31,16 +31,12 @@ import { buildRequest, type RequestBuildOptions } from './request-builder.js';
 import { createRequestFilter } from './request-filter.js';
 import { compileCaptures } from './runtime-vars.js';
 import { followLiveWorkers, shareOf } from './run-share.js';
-import { LookAheadWindow, scheduleSessions, type Timing } from './session-scheduler.js';
+import { lookAheadOf, scheduleSessions, type Timing } from './session-scheduler.js';
 import { mergeRunReport, writeMergedReport } from './coordinate/merge.js';
 import { ReplayShard } from './coordinate/shard.js';
 
 export type { MockCountsSource, ReplayDeps, ReplayOptions, ReplayResult } from './replay-options.js';
 
-/** The look-ahead a run grows to at most when `replay.window` is not set (LookAheadWindow). */
-const DEFAULT_WINDOW = 10_000;
-/** ... and starts at, or four requests per sender if that is more. */
-const FIRST_WINDOW = 256;
 /** Diff samples the live view keeps (GET /api/runs/:id). */
 const DIFF_SAMPLES = 20;
 const SESSION_MEMORY = 10_000;
@@ -67,7 +63,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
   if (options.reader === undefined) await checkTrafficDirs(dirs);
   const reader = options.reader ?? openStoreReader(dirs);
   // Local workers read the sessions leased to them from the store: the loader ships where they lie.
-  const refs = options.coordination?.coordinator.isStoreShared === true && reader.readRefs !== undefined ? new WeakMap<object, { ref: string; bytes: number }>() : undefined;
+  const isSharing = options.coordination?.coordinator.isStoreShared === true && options.coordination.coordinator.isSole !== true;
+  const refs = isSharing && reader.readRefs !== undefined ? new WeakMap<object, { ref: string; bytes: number }>() : undefined;
   const onRef = refs === undefined ? undefined : (ex: object, ref: string, bytes: number) => void refs.set(ex, { ref, bytes });
   const source = await openReplaySource({ reader, filter, limit: cfg.limit, dirs, metrics, log, ...(onRef === undefined ? {} : { onRef }) });
 
@@ -164,8 +161,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ? { mode: 'rate', rps: first.rate }
       : { mode: 'recorded', timeScale: cfg.time_scale, maxDelayMs };
   const workers = first.concurrency;
-  // A configured window is kept as given; the default one grows when sessions come out in pieces.
-  const lookAhead = shard === undefined && cfg.window === undefined ? new LookAheadWindow(Math.max(FIRST_WINDOW, workers * 4), DEFAULT_WINDOW) : undefined;
   const senders: HttpSender[] = [];
   const tls = options.targetTls ?? loadTargetTls(cfg.target_tls, 'replay.target_tls');
   const http2 = cfg.target_http2;
@@ -195,34 +190,27 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
     player, run, judging: parts, mockSource, log: runLog,
     schedule: () => {
       runLog.info({ target, timing, workers, ...(shard === undefined ? {} : { liveWorkers: share }) }, 'replay started');
-      const schedulerSessionOf = shard?.sessionOf ?? sessionOf;
+      // A worker of a run shared with others plays the sessions leased to it; alone, a run's one
+      // worker streams the traffic as one process does and only reports through the run.
+      const leased = shard !== undefined && !shard.isStreaming ? shard : undefined;
+      const schedulerSessionOf = leased?.sessionOf ?? sessionOf;
       return scheduleSessions({
         // A worker leases a few sessions ahead of its senders, so the others get theirs.
-        source: shard === undefined ? { batches: source.batches } : { batches: shard.batches(() => scheduleShare?.workers ?? workers, stop.signal) },
+        source: leased === undefined ? { batches: source.batches } : { batches: leased.batches(() => scheduleShare?.workers ?? workers, stop.signal) },
         ...(schedulerSessionOf === undefined ? {} : { sessionOf: schedulerSessionOf }),
         workers,
         timing,
         ...(scheduleShare === undefined ? {} : { share: scheduleShare }),
-        window:
-          shard !== undefined
-            ? () => Math.max(8, (scheduleShare?.workers ?? workers) * 2)
-            : lookAhead === undefined
-              ? (cfg.window ?? DEFAULT_WINDOW)
-              : () => lookAhead.size,
-        ...(lookAhead === undefined
-          ? {}
-          : {
-              onPiece: () => {
-                const was = lookAhead.size;
-                lookAhead.grow();
-                if (lookAhead.size !== was) runLog.debug({ window: lookAhead.size }, 'a session came out in pieces: look-ahead window grown');
-              },
-            }),
+        ...(leased !== undefined
+          ? { window: () => Math.max(8, (scheduleShare?.workers ?? workers) * 2) }
+          : lookAheadOf(cfg.window, workers, (size) => runLog.debug({ window: size }, 'a session came out in pieces: look-ahead window grown'))),
         sessionMemory: SESSION_MEMORY,
         clock,
         signal: stop.signal,
         play: (req, session) => player.play(req, session),
-        ...(shard === undefined ? {} : { afterPlay: (req: { exchange: HttpExchange }) => shard.played(req.exchange.id) }),
+        ...(shard === undefined
+          ? {}
+          : { afterPlay: leased === undefined ? (_req: unknown, session: { id: string }) => shard.playedInStream(session.id) : (req: { exchange: HttpExchange }) => leased.played(req.exchange.id) }),
       });
     },
     release: async () => {

@@ -110,7 +110,7 @@ export interface SchedulerOptions<E extends ExchangeBase = HttpExchange> {
    * Told, after `play` has settled, of each request played while the run was not stopped. A
    * callback, not a wrapper around `play`: a second async frame per request cost about 400 bytes.
    */
-  afterPlay?(req: ScheduledRequest<E>): void;
+  afterPlay?(req: ScheduledRequest<E>, session: SessionContext): void;
 }
 
 export interface SchedulerStats {
@@ -162,6 +162,28 @@ export class LookAheadWindow {
   grow(): void {
     this.#size = Math.min(this.#max, this.#size * 2);
   }
+}
+
+/** The look-ahead a run grows to at most when `replay.window` is not set. */
+const MAX_WINDOW = 10_000;
+/** ... and starts at, or four requests per sender if that is more. */
+const FIRST_WINDOW = 256;
+
+/**
+ * The scheduler's window for a run: a configured `replay.window` as given, else a LookAheadWindow
+ * that grows when sessions come out in pieces (`onGrow` is told its new size).
+ */
+export function lookAheadOf(configured: number | undefined, workers: number, onGrow?: (size: number) => void): Pick<SchedulerOptions, 'window' | 'onPiece'> {
+  if (configured !== undefined) return { window: configured };
+  const w = new LookAheadWindow(Math.max(FIRST_WINDOW, workers * 4), MAX_WINDOW);
+  return {
+    window: () => w.size,
+    onPiece: () => {
+      const was = w.size;
+      w.grow();
+      if (w.size !== was) onGrow?.(w.size);
+    },
+  };
 }
 
 /** The ids of the last `capacity` sessions finished, to recognise one that comes back. */
@@ -410,7 +432,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
         if (Number.isFinite(recordedAt)) s.lastRecordedAt = recordedAt;
         started++;
         await opts.play(req, s, lagMs);
-        if (opts.afterPlay !== undefined && !signal.aborted) opts.afterPlay(req);
+        if (opts.afterPlay !== undefined && !signal.aborted) opts.afterPlay(req, s);
       }
       s.isActive = false;
       if (s.queue.length > 0) {

@@ -73,7 +73,8 @@ export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimT
               }
             });
           });
-  return createRunClient(workerId, claimTimeoutMs, call, () => undefined);
+  const client = createRunClient(workerId, claimTimeoutMs, call, () => undefined);
+  return opts.isDirect === true && run.isSole ? { ...client, isSole: true } : client;
 }
 
 export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): Coordinator {

@@ -75,6 +75,8 @@ export function slotRanges(entries: readonly string[]): number[] {
 export interface MemoryRunOptions {
   claimTimeoutMs: number;
   now?: () => number;
+  /** the local workers the run was started for (`--workers N`); 1: its one worker plays alone */
+  workers?: number;
 }
 
 /** One call of a worker, as it travels over IPC. */
@@ -117,6 +119,11 @@ export class MemoryRun {
   constructor(opts: MemoryRunOptions) {
     this.#o = opts;
     this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** Started for one worker: no other can join, so there is nothing to hand out. */
+  get isSole(): boolean {
+    return this.#o.workers === 1;
   }
 
   #ttl(): number {

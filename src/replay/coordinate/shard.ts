@@ -84,11 +84,24 @@ export class ReplayShard {
     this.#record = createJudgedRecorder({ diffs: sink('diffs'), results: sink('results') }, this.collector, { maxDecodedBytes: opts.maxDecodedBytes });
   }
 
+  /**
+   * The sole worker of its run (`Coordinator.isSole`): it plays the source as it reads it, with
+   * the scheduler's own look-ahead, and commits only its state. Loading the whole run first would
+   * keep every exchange until its session was leased back, long enough to be promoted: that cost
+   * `--workers 1` 15-25 µs a request more than one process.
+   */
+  get isStreaming(): boolean {
+    return this.#o.coordinator.isSole === true;
+  }
+
   /** Joins the run; the first worker loads `source` (batches of exchanges in stream order), the others wait until it has. */
   async start(source: AsyncIterable<readonly HttpExchange[]>, sessionOf: (ex: HttpExchange) => string, signal: AbortSignal): Promise<void> {
     const c = this.#o.coordinator;
     await c.join();
-    if (await c.claimLoad()) {
+    if (this.isStreaming) {
+      if (!(await c.claimLoad())) throw new DoppelError('DOPPEL_INTERNAL', `${c.display}: the sole worker of a run found its traffic loaded by another`);
+      await c.loadDone(0, new Set());
+    } else if (await c.claimLoad()) {
       let batch: Array<[string, string]> = [];
       let sessions = 0;
       let exchanges = 0;
@@ -212,6 +225,17 @@ export class ReplayShard {
       else buf.recorded.push(args);
     },
   };
+
+  /** A streaming worker's sessions with a request played: what its partial counts as its sessions. */
+  readonly #streamed = new Set<string>();
+
+  /** A streaming worker played a request of `session` (not cancelled). */
+  playedInStream(session: string): void {
+    if (!this.#streamed.has(session)) {
+      this.#streamed.add(session);
+      this.#sessions++;
+    }
+  }
 
   /** One request of a leased session was played to its end (not cancelled). */
   played(exchangeId: string): void {

@@ -75,6 +75,12 @@ export interface Coordinator {
    * reads its sessions from the store itself. Workers on other machines get the lines.
    */
   readonly isStoreShared: boolean;
+  /**
+   * No other worker can ever join this run: the one worker of `--workers 1`, held in the process
+   * that holds the run. It plays the traffic as it reads it, as one process does, and uses the run
+   * only to report: nothing is loaded into it, leased or re-sent.
+   */
+  readonly isSole?: boolean;
   /** registers this worker and starts its heartbeat */
   join(): Promise<void>;
   /** true for the one worker that loads the traffic (the first to ask) */
