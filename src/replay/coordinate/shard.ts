@@ -76,6 +76,8 @@ export class ReplayShard {
   #commits: Promise<void> = Promise.resolve();
   /** the loader's own copy of the sessions it loaded, each whole, until leased */
   readonly #kept = new Map<string, HttpExchange[]>();
+  /** a streaming worker's sessions with a request played: what its partial counts as its sessions (ids only) */
+  readonly #streamed = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: ShardOptions) {
@@ -225,9 +227,6 @@ export class ReplayShard {
       else buf.recorded.push(args);
     },
   };
-
-  /** A streaming worker's sessions with a request played: what its partial counts as its sessions. */
-  readonly #streamed = new Set<string>();
 
   /** A streaming worker played a request of `session` (not cancelled). */
   playedInStream(session: string): void {
