@@ -189,7 +189,8 @@ export function lookAheadOf(configured: number | undefined, workers: number, onG
 /** The ids of the last `capacity` sessions finished, to recognise one that comes back. */
 class RecentIds {
   readonly #ring: Array<string | undefined>;
-  readonly #set = new Set<string>();
+  /** times each id is in the ring: a session finished in several pieces is there more than once */
+  readonly #count = new Map<string, number>();
   #next = 0;
 
   constructor(capacity: number) {
@@ -198,14 +199,18 @@ class RecentIds {
 
   add(id: string): void {
     const old = this.#ring[this.#next];
-    if (old !== undefined) this.#set.delete(old);
+    if (old !== undefined) {
+      const n = (this.#count.get(old) ?? 1) - 1;
+      if (n === 0) this.#count.delete(old);
+      else this.#count.set(old, n);
+    }
     this.#ring[this.#next] = id;
-    this.#set.add(id);
+    this.#count.set(id, (this.#count.get(id) ?? 0) + 1);
     this.#next = (this.#next + 1) % this.#ring.length;
   }
 
   has(id: string): boolean {
-    return this.#set.has(id);
+    return this.#count.has(id);
   }
 }
 
