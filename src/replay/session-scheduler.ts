@@ -186,34 +186,6 @@ export function lookAheadOf(configured: number | undefined, workers: number, onG
   };
 }
 
-/** The ids of the last `capacity` sessions finished, to recognise one that comes back. */
-class RecentIds {
-  readonly #ring: Array<string | undefined>;
-  /** times each id is in the ring: a session finished in several pieces is there more than once */
-  readonly #count = new Map<string, number>();
-  #next = 0;
-
-  constructor(capacity: number) {
-    this.#ring = new Array<string | undefined>(Math.max(1, capacity));
-  }
-
-  add(id: string): void {
-    const old = this.#ring[this.#next];
-    if (old !== undefined) {
-      const n = (this.#count.get(old) ?? 1) - 1;
-      if (n === 0) this.#count.delete(old);
-      else this.#count.set(old, n);
-    }
-    this.#ring[this.#next] = id;
-    this.#count.set(id, (this.#count.get(id) ?? 0) + 1);
-    this.#next = (this.#next + 1) % this.#ring.length;
-  }
-
-  has(id: string): boolean {
-    return this.#count.has(id);
-  }
-}
-
 /** A FIFO that does not shift arrays on every take. */
 class Fifo<T> {
   #items: T[] = [];
@@ -263,7 +235,8 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
     max: Math.max(1, opts.sessionMemory),
   });
   const ready = new Fifo<SessionEntry<E>>();
-  const finished = opts.onPiece === undefined ? undefined : new RecentIds(opts.sessionMemory);
+  // The ids of the last sessions finished, to recognise one that comes back as a piece.
+  const finished = opts.onPiece === undefined ? undefined : new LRUCache<string, true>({ max: Math.max(1, opts.sessionMemory) });
   const lag = new LagHistogram();
   let buffered = 0;
   let maxBuffered = 0;
@@ -446,7 +419,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
         s.queue.length = 0;
       }
       sessions.delete(s.id);
-      finished?.add(s.id);
+      finished?.set(s.id, true);
       // Only sessions that captured something are remembered: a later piece of any other
       // session loses nothing but its gap to the previous piece (the stream timeline still holds).
       if (!s.vars.isEmpty) memory.set(s.id, { vars: s.vars, lastSentAt: s.lastSentAt, lastRecordedAt: s.lastRecordedAt });
