@@ -73,8 +73,7 @@ export function createMemoryCoordinator(run: MemoryRun, workerId: string, claimT
               }
             });
           });
-  const client = createRunClient(workerId, claimTimeoutMs, call, () => undefined);
-  return opts.isDirect === true && run.isSole ? { ...client, isSole: true } : client;
+  return createRunClient(workerId, claimTimeoutMs, call, () => undefined, opts.isDirect === true && run.isSole);
 }
 
 export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): Coordinator {
@@ -118,7 +117,7 @@ export function createIpcCoordinator(workerId: string, claimTimeoutMs: number): 
   });
 }
 
-function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, close: () => void): Coordinator {
+function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, close: () => void, isSole = false): Coordinator {
   const timing = coordinationTiming(claimTimeoutMs);
   let beat: NodeJS.Timeout | undefined;
   const stopBeat = () => {
@@ -130,6 +129,7 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     workerId,
     display: 'local workers',
     isStoreShared: true,
+    isSole,
     async join() {
       await call('join');
       // Renews every grant this worker holds: the parent knows which.
