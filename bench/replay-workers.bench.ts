@@ -66,12 +66,10 @@ export async function writeTraffic(dir: string, count: number): Promise<void> {
 /** Which doppel the bench runs: the build (default, made fresh by `buildDoppel`) or the sources. */
 const entry = (): 'dist' | 'src' => (process.env.BENCH_ENTRY === 'src' ? 'src' : 'dist');
 
-/** A fresh tsc build, so the bench never runs a stale dist/. */
+/** A fresh build (`npm run build`), so the bench never runs a stale dist/. */
 async function buildDoppel(): Promise<void> {
   if (entry() === 'src') return;
-  // as `npm run build`: a file removed from src/ must not linger in dist/
-  await rm(join(repoRoot, 'dist'), { recursive: true, force: true });
-  await promisify(execFile)(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], { cwd: repoRoot });
+  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: repoRoot });
 }
 
 /** Runs a command under bash and reads the children's CPU from `times`: wall ms and CPU ms. */
