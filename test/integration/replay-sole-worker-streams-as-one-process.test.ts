@@ -63,7 +63,7 @@ describe('the sole worker of --workers 1 streams the traffic as one process does
       const sole = await replay(merged, { coordinator, pollMs: 50 });
 
       // nothing was loaded into the run or leased from it; the worker committed its state and finished
-      expect(run.calls.get('loadBatch')).toBeUndefined();
+      expect(run.calls.get('loadSessions')).toBeUndefined();
       expect(run.calls.get('next')).toBeUndefined();
       expect(run.calls.get('loadDone')).toBe(1);
       expect(run.calls.get('commit')).toBeGreaterThanOrEqual(1);

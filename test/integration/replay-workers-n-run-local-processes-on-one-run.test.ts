@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, DOPPEL_BIN, ROOT, runCli, startCli } from '../helpers/cli.js';
@@ -40,9 +41,11 @@ describe('doppel replay --workers N without Redis', () => {
       for (const [session, steps] of target.steps) expect(steps, session).toEqual([0, 1]);
       const merged = await readSummary(join(dir, 'many'));
       expect(comparable(merged)).toEqual(comparable(await readSummary(join(dir, 'single'))));
-      const d = merged.distributed as { sessions: number; workers: Array<{ worker: string }> };
+      const d = merged.distributed as { sessions: number; workers: Array<{ worker: string; sessions: number }> };
       expect(d.sessions).toBe(SESSIONS);
       expect(d.workers.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
+      // the loader keeps only what it plays next: the workers started after it get their share
+      for (const w of d.workers) expect(w.sessions, JSON.stringify(d.workers)).toBeGreaterThan(0);
       expect((await readLines(join(dir, 'many', 'results.ndjson'))).length).toBe(SESSIONS * STEPS);
       // The worker that reports prints the run's totals, the same the one-process run prints as its own.
       const one = /sent (\d+) {2}passed (\d+) {2}failed (\d+) {2}errors (\d+)/.exec(single.stdout);
@@ -186,6 +189,36 @@ describe('doppel replay --workers N without Redis', () => {
       await target.close();
     }
   }, 300_000);
+
+  it('a line of an unsupported format version read mid-run: exit 2 naming the file and line, and no worker process is left', async () => {
+    // Sessions are leased while the traffic is read: the bad line comes after the first ones were handed over.
+    const bad = join(dir, 'bad-traffic');
+    await writeSessionTraffic(bad, 1500);
+    const segment = join(bad, 'exchanges-000001.ndjson');
+    const lines = (await readFile(segment, 'utf8')).split('\n');
+    lines.splice(2500, 0, JSON.stringify({ v: 99, id: 'from-the-future' }));
+    await writeFile(segment, lines.join('\n'));
+    const target = await startSessionTarget(5);
+    try {
+      const parent = startCli(['replay', '--traffic', bad, '--target', target.url, '--concurrency', '6', '--workers', '2']);
+      let stderr = '';
+      parent.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const seen = new Set<number>();
+      const watch = setInterval(() => {
+        for (const pid of ipcWorkerPids(parent.child.pid as number).values()) seen.add(pid);
+      }, 20);
+      const code = await new Promise<number | null>((resolve) => parent.child.once('exit', resolve));
+      clearInterval(watch);
+      expect(code, stderr).toBe(2);
+      expect(stderr).toContain(`${segment}:2501: exchange format version 99 is not supported`);
+      expect(stderr).not.toContain('internal error');
+      expect(seen.size).toBe(1);
+      for (const pid of seen) expect(() => process.kill(pid, 0)).toThrow();
+      expect(target.total()).toBeGreaterThan(0);
+    } finally {
+      await target.close();
+    }
+  }, 120_000);
 
   it('--workers with a value that is not a count is a usage error (exit 2)', async () => {
     const r = await runCli(['replay', '--traffic', traffic, '--target', 'http://127.0.0.1:9', '--workers', 'many']);

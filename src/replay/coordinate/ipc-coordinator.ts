@@ -7,7 +7,7 @@
  */
 import { DoppelError } from '../../core/errors.js';
 import { leasesOf, slotRanges, type LeaseGrant, type MemoryRun, type RunCall, type RunMethod } from './memory-run.js';
-import { coordinationTiming, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
+import { coordinationTiming, type CommitLines, type Coordinator, type LoadAnswer, type SessionLease, type WorkerPartial } from './types.js';
 
 /** A call's envelope on the channel; `doppel` keeps it apart from any other message. */
 export interface RunRequest extends RunCall {
@@ -137,8 +137,8 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
       beat.unref();
     },
     claimLoad: () => call<boolean>('claimLoad'),
-    loadBatch: (items) => call<number>('loadBatch', items),
-    loadDone: (_sessions, kept) => call<void>('loadDone', [...kept]),
+    loadSessions: (sessions) => call<LoadAnswer>('loadSessions', sessions),
+    loadDone: () => call<void>('loadDone'),
     async waitLoaded(signal) {
       for (;;) {
         if (signal.aborted) return;
@@ -148,9 +148,10 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
         await sleep(timing.pollMs, signal);
       }
     },
-    async next(max): Promise<{ leases: SessionLease[]; isDone: boolean }> {
+    async next(max): Promise<{ leases: SessionLease[]; isDone: boolean; isLoading?: boolean }> {
       const r = await call<LeaseGrant>('next', max, max * LEASE_AHEAD);
-      return { leases: leasesOf(r.blocks), isDone: r.isDone };
+      if (r.isLoadLost === true) throw new DoppelError('DOPPEL_RUN_ABORTED', 'the worker loading the traffic was lost before it finished');
+      return { leases: leasesOf(r.blocks), isDone: r.isDone, ...(r.isLoading === true ? { isLoading: true } : {}) };
     },
     liveWorkers: () => call<number>('liveWorkers'),
     async commit(partial: WorkerPartial, finished: readonly SessionLease[], lines: CommitLines) {

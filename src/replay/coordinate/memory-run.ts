@@ -5,14 +5,22 @@
  * is the Redis one's, with the parent's clock for leases and heartbeats; a
  * worker process that exits has its leases released at once.
  *
- * Sessions are slots in load order, and they are leased in grants: a run of
- * consecutive slots per lease call, renewed by the worker's heartbeat and
- * acknowledged as ranges. Leasing, renewing and acknowledging session by
- * session cost the parent about 10 µs of CPU a request (a map entry and a
- * named lease each way over the channel), as much as a fifth of what a
- * worker spends sending and judging it.
+ * The loader hands sessions over whole as it finds them ended (loadSessions),
+ * and they can be leased at once: nobody waits for the whole traffic to be
+ * read, and the run holds only what is not yet acknowledged. Sessions are
+ * slots in the order they were handed over, leased in grants: runs of slots
+ * per lease call, renewed by the worker's heartbeat and acknowledged as
+ * ranges. Leasing, renewing and acknowledging session by session cost the
+ * parent about 10 µs of CPU a request (a map entry and a named lease each way
+ * over the channel), as much as a fifth of what a worker spends sending and
+ * judging it.
+ *
+ * A session that comes back after the loader found it ended is a piece of it:
+ * it waits until the slot before it is acknowledged, so a session's requests
+ * keep their order, and it goes to the worker that played the session so far
+ * while that one lives, so the values captured there carry on.
  */
-import type { CommitLines, SessionLease, WorkerPartial } from './types.js';
+import type { CommitLines, LoadAnswer, LoadedSession, SessionLease, WorkerPartial } from './types.js';
 
 /** Slots leased together to one worker; a lost worker's grant is split when handed on. */
 interface Grant {
@@ -25,35 +33,38 @@ interface Grant {
 
 /**
  * One lease call's sessions as they travel: consecutive slots from `from`, or the listed `slots`
- * (sessions a lost worker held, handed on). `lines[k]` is null for a session the loader kept.
+ * (where they are not consecutive: sessions a lost worker held, handed on, or fresh ones around
+ * the loader's own).
  */
 export interface LeaseBlock {
   from: number;
   slots?: number[];
   sessions: string[];
-  lines: Array<string[] | null>;
+  lines: string[][];
   isResent: boolean;
+  /** positions in this block of pieces of sessions begun in an earlier slot */
+  pieces?: number[];
 }
 
 export interface LeaseGrant {
   blocks: LeaseBlock[];
   isDone: boolean;
+  /** nothing may be left, but the loader is still reading: ask again soon */
+  isLoading?: boolean;
+  /** the loader was lost before it read the whole traffic: the run cannot finish */
+  isLoadLost?: boolean;
 }
-
-/** A kept session's lines: none travel, and one shared empty list stands for them. */
-const NO_LINES: string[] = [];
 
 /** The sessions of a grant as the shard takes them: the entry is the slot. */
 export function leasesOf(blocks: readonly LeaseBlock[]): SessionLease[] {
   const out: SessionLease[] = [];
   for (const b of blocks) {
     for (let k = 0; k < b.sessions.length; k++) {
-      const lines = b.lines[k] ?? null;
       const slot = b.slots === undefined ? b.from + k : (b.slots[k] as number);
-      const lease: SessionLease = { entry: String(slot), session: b.sessions[k] as string, lines: lines ?? NO_LINES, isResent: b.isResent };
-      if (lines === null) lease.isLocal = true;
+      const lease: SessionLease = { entry: String(slot), session: b.sessions[k] as string, lines: b.lines[k] ?? [], isResent: b.isResent };
       out.push(lease);
     }
+    for (const k of b.pieces ?? []) (out[out.length - b.sessions.length + k] as SessionLease).isPiece = true;
   }
   return out;
 }
@@ -86,26 +97,41 @@ export interface RunCall {
   args: unknown[];
 }
 
-export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadBatch' | 'loadDone' | 'loadState' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
+export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadSessions' | 'loadDone' | 'loadState' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
+
+/** Leased slots at the head of the fresh queue, let go of in one splice once this many. */
+const FRESH_COMPACT = 4096;
+/** Sessions whose last player is remembered, for a piece of one that comes later. */
+const PLAYER_MEMORY = 10_000;
 
 export class MemoryRun {
   readonly #o: MemoryRunOptions;
   readonly #now: () => number;
-  /** while loading: session id -> its slot */
-  readonly #slotOf = new Map<string, number>();
-  /** slot -> session id, in first-seen order */
+  /** slot -> session id, in the order the loader handed them over ('' once acknowledged) */
   readonly #sessions: string[] = [];
   /** slot -> exchange lines; let go once acknowledged */
   readonly #linesOf: Array<string[] | undefined> = [];
-  #next = 0;
+  /** slots that continue a session begun in an earlier slot */
+  readonly #pieces = new Set<number>();
+  /** slots nobody holds yet, in order; leased from `#freshAt` on */
+  #fresh: number[] = [];
+  #freshAt = 0;
+  /** session -> its latest slot not yet acknowledged: a later piece waits for it */
+  readonly #unackedOf = new Map<string, number>();
+  /** session -> the lines of a piece waiting for the session's unacknowledged slot */
+  readonly #parked = new Map<string, string[]>();
+  /** worker -> pieces of sessions it played before, leased to it first */
+  readonly #affine = new Map<string, number[]>();
+  /** session -> the worker that acknowledged its latest slot (the last PLAYER_MEMORY sessions; a ring lets go of the oldest) */
+  readonly #playerOf = new Map<string, string>();
+  readonly #playerRing: string[] = [];
+  #playerAt = 0;
   #loader: string | undefined;
-  /** sessions the loader plays from its own copy when it leases them fresh */
-  #kept: ReadonlySet<string> = new Set();
   #isLoaded = false;
   readonly #grants = new Map<number, Grant>();
   #grantIds = 0;
   /** slot -> the grant holding it (0: none, or acknowledged) */
-  #grantOf = new Uint32Array(0);
+  #grantOf = new Uint32Array(1024);
   readonly #alive = new Map<string, number>();
   readonly #finished = new Set<string>();
   #reporter: string | undefined;
@@ -154,25 +180,62 @@ export class MemoryRun {
     return true;
   }
 
-  loadBatch(_worker: string, items: Array<[string, string]>): number {
-    let added = 0;
-    for (const [session, line] of items) {
-      const slot = this.#slotOf.get(session);
-      if (slot !== undefined) (this.#linesOf[slot] as string[]).push(line);
-      else {
-        this.#slotOf.set(session, this.#sessions.length);
-        this.#sessions.push(session);
-        this.#linesOf.push([line]);
-        added++;
+  /**
+   * Whole sessions from the loader, leasable at once. The loader's own (`isOwn`: it holds them
+   * parsed and plays them next) are granted to it here; their lines stay, for another worker if
+   * it is lost. A piece whose session still has a slot unacknowledged waits for it (slot -1).
+   */
+  loadSessions(worker: string, items: readonly LoadedSession[]): LoadAnswer {
+    const slots: number[] = [];
+    let own: number[] | undefined;
+    for (const [session, lines, isOwn, isPiece] of items) {
+      if (this.#unackedOf.has(session)) {
+        const waiting = this.#parked.get(session);
+        if (waiting === undefined) this.#parked.set(session, [...lines]);
+        else for (const l of lines) waiting.push(l);
+        slots.push(-1);
+        continue;
       }
+      const slot = this.#addSlot(session, lines, isPiece);
+      slots.push(slot);
+      if (isOwn) (own ??= []).push(slot);
+      else this.#queue(slot, isPiece ? this.#playerOf.get(session) : undefined);
     }
-    return added;
+    if (own !== undefined) {
+      const id = ++this.#grantIds;
+      this.#grants.set(id, { worker, left: own.length, renewedAt: this.#now(), isResent: false });
+      for (const s of own) this.#grantOf[s] = id;
+    }
+    return { slots, waiting: this.#fresh.length - this.#freshAt };
   }
 
-  loadDone(_worker: string, kept: readonly string[] = []): void {
-    this.#kept = new Set(kept);
-    this.#slotOf.clear();
-    this.#grantOf = new Uint32Array(this.#sessions.length);
+  /** A leasable slot: for `player` first while it lives, else for anyone. */
+  #queue(slot: number, player: string | undefined): void {
+    if (player === undefined || !this.#alive.has(player)) {
+      this.#fresh.push(slot);
+      return;
+    }
+    const mine = this.#affine.get(player);
+    if (mine === undefined) this.#affine.set(player, [slot]);
+    else mine.push(slot);
+  }
+
+  #addSlot(session: string, lines: string[], isPiece: boolean): number {
+    const slot = this.#sessions.length;
+    this.#sessions.push(session);
+    this.#linesOf.push(lines);
+    if (isPiece) this.#pieces.add(slot);
+    this.#unackedOf.set(session, slot);
+    if (slot >= this.#grantOf.length) {
+      const grown = new Uint32Array(this.#grantOf.length * 2);
+      grown.set(this.#grantOf);
+      this.#grantOf = grown;
+    }
+    return slot;
+  }
+
+  /** The loader has read the whole traffic: once every slot is acknowledged, the run is done. */
+  loadDone(_worker: string): void {
     this.#isLoaded = true;
   }
 
@@ -186,24 +249,35 @@ export class MemoryRun {
   /**
    * Up to `max` sessions, or up to `ahead` while so many are left that a grant that large is
    * under half of this worker's fair share: fewer calls (each an IPC round trip) without one
-   * worker holding the tail of the run while the others wait. Fresh sessions come first, as one
-   * block of consecutive slots; then those of grants not renewed within the claim timeout.
+   * worker holding the tail of the run while the others wait. Fresh sessions come first, in the
+   * order they were loaded; then those of grants not renewed within the claim timeout.
    */
   next(worker: string, max: number, ahead = max): LeaseGrant {
     const now = this.#now();
-    const total = this.#sessions.length;
-    const fair = Math.floor((total - this.#next) / (2 * this.liveWorkers()));
-    const count = Math.min(Math.max(max, Math.min(ahead, fair)), total - this.#next);
+    if (this.#affine.size > 0) {
+      const mine = this.#affine.get(worker);
+      if (mine !== undefined) {
+        this.#affine.delete(worker);
+        return { blocks: [this.#grant(worker, mine, now)], isDone: false };
+      }
+      // Pieces for a worker no longer live: anyone's now.
+      for (const [w, slots] of this.#affine) {
+        if (this.#isLive(w, now)) continue;
+        this.#affine.delete(w);
+        for (const slot of slots) this.#fresh.push(slot);
+      }
+    }
+    const left = this.#fresh.length - this.#freshAt;
+    const fair = Math.floor(left / (2 * this.liveWorkers()));
+    const count = Math.min(Math.max(max, Math.min(ahead, fair)), left);
     if (count > 0) {
-      const id = ++this.#grantIds;
-      const from = this.#next;
-      this.#next += count;
-      this.#grants.set(id, { worker, left: count, renewedAt: now, isResent: false });
-      this.#grantOf.fill(id, from, from + count);
-      const isLoader = worker === this.#loader;
-      const sessions = this.#sessions.slice(from, from + count);
-      const lines = sessions.map((s, k) => (isLoader && this.#kept.has(s) ? null : (this.#linesOf[from + k] ?? [])));
-      return { blocks: [{ from, sessions, lines, isResent: false }], isDone: false };
+      const slots = this.#fresh.slice(this.#freshAt, this.#freshAt + count);
+      this.#freshAt += count;
+      if (this.#freshAt >= FRESH_COMPACT) {
+        this.#fresh = this.#fresh.slice(this.#freshAt);
+        this.#freshAt = 0;
+      }
+      return { blocks: [this.#grant(worker, slots, now)], isDone: false };
     }
     const blocks: LeaseBlock[] = [];
     let taken = 0;
@@ -214,14 +288,47 @@ export class MemoryRun {
       taken += block.sessions.length;
       blocks.push(block);
     }
-    return { blocks, isDone: taken === 0 && this.#grants.size === 0 };
+    if (taken > 0 || this.#isLoaded) return { blocks, isDone: taken === 0 && this.#grants.size === 0 && this.#parked.size === 0 && this.#affine.size === 0 };
+    return { blocks, isDone: false, isLoading: true, ...(this.loadState() === 'lost' ? { isLoadLost: true } : {}) };
+  }
+
+  /** Fresh slots granted to `worker`, as they travel. */
+  #grant(worker: string, slots: number[], now: number): LeaseBlock {
+    const id = ++this.#grantIds;
+    this.#grants.set(id, { worker, left: slots.length, renewedAt: now, isResent: false });
+    for (const s of slots) this.#grantOf[s] = id;
+    return this.#block(slots, false);
+  }
+
+  #isLive(worker: string, now: number): boolean {
+    const expiry = this.#alive.get(worker);
+    return expiry !== undefined && expiry >= now;
+  }
+
+  /** The sessions of these slots as they travel. */
+  #block(slots: readonly number[], isResent: boolean): LeaseBlock {
+    const first = slots[0] ?? 0;
+    const block: LeaseBlock = {
+      from: first,
+      sessions: slots.map((s) => this.#sessions[s] as string),
+      lines: slots.map((s) => this.#linesOf[s] ?? []),
+      isResent,
+    };
+    if (slots.length > 0 && (slots[slots.length - 1] as number) - first !== slots.length - 1) block.slots = [...slots];
+    if (this.#pieces.size > 0) {
+      const pieces: number[] = [];
+      for (let k = 0; k < slots.length; k++) if (this.#pieces.has(slots[k] as number)) pieces.push(k);
+      if (pieces.length > 0) block.pieces = pieces;
+    }
+    return block;
   }
 
   /** Up to `max` unacknowledged slots of a stale grant, re-sent to `worker` as a grant of its own. */
   #handOn(id: number, g: Grant, worker: string, max: number, now: number): LeaseBlock {
     const slots: number[] = [];
     const grantOf = this.#grantOf;
-    for (let s = grantOf.indexOf(id); s !== -1 && slots.length < Math.min(max, g.left); s = grantOf.indexOf(id, s + 1)) slots.push(s);
+    const end = this.#sessions.length;
+    for (let s = grantOf.indexOf(id); s !== -1 && s < end && slots.length < Math.min(max, g.left); s = grantOf.indexOf(id, s + 1)) slots.push(s);
     if (slots.length === g.left) {
       g.worker = worker;
       g.renewedAt = now;
@@ -232,7 +339,7 @@ export class MemoryRun {
       this.#grants.set(into, { worker, left: slots.length, renewedAt: now, isResent: true });
       for (const s of slots) grantOf[s] = into;
     }
-    return { from: slots[0] ?? 0, slots, sessions: slots.map((s) => this.#sessions[s] as string), lines: slots.map((s) => this.#linesOf[s] ?? []), isResent: true };
+    return this.#block(slots, true);
   }
 
   liveWorkers(): number {
@@ -248,21 +355,45 @@ export class MemoryRun {
     for (const l of lines.diffs) this.#reportLines.diffs.push(l);
     for (const l of lines.results) this.#reportLines.results.push(l);
     const grantOf = this.#grantOf;
+    let released: string[] | undefined;
     for (let i = 0; i + 1 < finished.length; i += 2) {
       const first = finished[i] as number;
-      const end = Math.min(first + (finished[i + 1] as number), grantOf.length);
+      const end = Math.min(first + (finished[i + 1] as number), this.#sessions.length);
       for (let s = Math.max(0, first); s < end; s++) {
         const id = grantOf[s] as number;
         // Acknowledged already (a worker thought lost finished it too): counted once here.
         if (id === 0) continue;
         grantOf[s] = 0;
         this.#linesOf[s] = undefined;
+        this.#pieces.delete(s);
+        const session = this.#sessions[s] as string;
+        this.#sessions[s] = '';
+        this.#rememberPlayer(session, worker);
+        if (this.#unackedOf.get(session) === s) {
+          this.#unackedOf.delete(session);
+          if (this.#parked.has(session)) (released ??= []).push(session);
+        }
         const g = this.#grants.get(id);
         if (g !== undefined && --g.left === 0) this.#grants.delete(id);
       }
     }
+    // The pieces that waited for these slots: leasable now, by this worker first.
+    for (const session of released ?? []) {
+      const waiting = this.#parked.get(session) as string[];
+      this.#parked.delete(session);
+      this.#queue(this.#addSlot(session, waiting, true), worker);
+    }
   }
 
+  #rememberPlayer(session: string, worker: string): void {
+    if (!this.#playerOf.has(session)) {
+      const oldest = this.#playerRing[this.#playerAt];
+      if (oldest !== undefined) this.#playerOf.delete(oldest);
+      this.#playerRing[this.#playerAt] = session;
+      this.#playerAt = (this.#playerAt + 1) % PLAYER_MEMORY;
+    }
+    this.#playerOf.set(session, worker);
+  }
   leave(worker: string): void {
     this.#alive.delete(worker);
   }
@@ -295,10 +426,10 @@ export class MemoryRun {
         return this.renew(c.worker);
       case 'claimLoad':
         return this.claimLoad(c.worker);
-      case 'loadBatch':
-        return this.loadBatch(c.worker, c.args[0] as Array<[string, string]>);
+      case 'loadSessions':
+        return this.loadSessions(c.worker, c.args[0] as LoadedSession[]);
       case 'loadDone':
-        return this.loadDone(c.worker, c.args[0] as string[]);
+        return this.loadDone(c.worker);
       case 'loadState':
         return this.loadState();
       case 'next':

@@ -1,7 +1,9 @@
 /**
  * One worker's side of a coordinated run. The worker joins; the first to ask
- * loads the traffic as sessions; then sessions are leased a few at a time and
- * their exchanges fed to the session scheduler like any traffic stream.
+ * loads the traffic as sessions (into Redis whole before any is leased; into
+ * a local run as a stream, stream-loader.ts); then sessions are leased a few
+ * at a time and their exchanges fed to the session scheduler like any
+ * traffic stream.
  *
  * What the judge records for a session is held back until the whole session
  * has been played, then applied to the worker's evaluator and report
@@ -20,6 +22,7 @@ import { createDiffCollector, type DiffCollector } from '../../report/diff-colle
 import { createJudgedRecorder, type JudgedRecord } from '../../report/judged-streams.js';
 import { decodeExchangeLine, encodeExchange } from '../../store/codec.js';
 import type { Exchange } from '../../core/exchange.js';
+import { StreamLoader, type OwnSession } from './stream-loader.js';
 import { REF_MARK, type CommitLines, type Coordinator, type SessionLease, type WorkerPartial } from './types.js';
 
 const LOAD_BATCH = 500;
@@ -30,6 +33,10 @@ const LOAD_BATCH = 500;
  */
 const KEPT_MAX_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 200;
+/** How often a worker asks again for sessions while the loader of a local run is still reading. */
+const LOADING_POLL_MS = 5;
+/** Sessions a local run's loader keeps as its own per sender, as a lease call grants ahead (LEASE_AHEAD). */
+const OWN_PER_SENDER = 8;
 const RESENT_IDS_KEPT = 100;
 
 export interface ShardOptions {
@@ -78,6 +85,12 @@ export class ReplayShard {
   readonly #kept = new Map<string, HttpExchange[]>();
   /** a streaming worker's sessions with a request played: what its partial counts as its sessions (ids only) */
   readonly #streamed = new Set<string>();
+  /** this worker loads a local run as a stream */
+  #loader: StreamLoader | undefined;
+  #loading: Promise<void> = Promise.resolve();
+  #loadError: Error | undefined;
+  /** the senders this worker plays with (the scheduler's share), once it plays */
+  #senders: () => number = () => 1;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: ShardOptions) {
@@ -103,7 +116,24 @@ export class ReplayShard {
     if (this.isStreaming) {
       if (!(await c.claimLoad())) throw new DoppelError('DOPPEL_INTERNAL', `${c.display}: the sole worker of a run found its traffic loaded by another`);
       await c.loadDone(0, new Set());
+    } else if (c.loadSessions !== undefined) {
+      // A local run: sessions are leased as the loader finds them ended, from the start.
+      if (await c.claimLoad()) {
+        const loader = new StreamLoader({
+          coordinator: c,
+          sessionOf,
+          ...(this.#o.refOf === undefined ? {} : { refOf: this.#o.refOf }),
+          ownAhead: () => OWN_PER_SENDER * this.#senders(),
+          log: this.#o.log,
+        });
+        this.#loader = loader;
+        this.#loading = loader.load(source, signal).catch((err: unknown) => {
+          this.#loadError = err instanceof Error ? err : new Error(String(err));
+        });
+      } else await source[Symbol.asyncIterator]().return?.();
     } else if (await c.claimLoad()) {
+      const loadBatch = c.loadBatch?.bind(c);
+      if (loadBatch === undefined) throw new DoppelError('DOPPEL_INTERNAL', `${c.display}: this run can take neither whole traffic nor sessions`);
       let batch: Array<[string, string]> = [];
       let sessions = 0;
       let exchanges = 0;
@@ -129,11 +159,11 @@ export class ReplayShard {
           }
         }
         if (batch.length >= LOAD_BATCH) {
-          sessions += await c.loadBatch(batch);
+          sessions += await loadBatch(batch);
           batch = [];
         }
       }
-      sessions += await c.loadBatch(batch);
+      sessions += await loadBatch(batch);
       await c.loadDone(sessions, new Set(this.#kept.keys()));
       this.#o.log.info({ sessions, exchanges, coordinator: c.display }, 'traffic loaded into the run');
     } else {
@@ -150,19 +180,28 @@ export class ReplayShard {
    * one batch per lease call, so the scheduler reads them without a step of an async iterator each.
    */
   async *batches(batch: () => number, signal: AbortSignal): AsyncGenerator<HttpExchange[]> {
+    const loader = this.#loader;
+    this.#senders = batch;
     for (;;) {
       if (signal.aborted) return;
-      const { leases, isDone } = await this.#o.coordinator.next(batch());
+      if (this.#loadError !== undefined) throw this.#loadError;
+      const own = loader?.takeOwn(OWN_PER_SENDER * batch()) ?? [];
+      if (own.length > 0) {
+        yield this.#playOwn(own);
+        continue;
+      }
+      const { leases, isDone, isLoading } = await this.#o.coordinator.next(batch());
       if (leases.length === 0) {
         if (isDone) return;
-        await sleep(this.#o.pollMs, signal);
+        // The loader wakes as soon as it has a session of its own; the others ask again soon.
+        if (loader !== undefined && !loader.isDone) await loader.ready(LOADING_POLL_MS);
+        else await sleep(isLoading === true ? LOADING_POLL_MS : this.#o.pollMs, signal);
         continue;
       }
       const read = await this.#readLeasedRefs(leases);
       const out: HttpExchange[] = [];
       let nextRead = 0;
       for (const lease of leases) {
-        const buf: SessionBuffer = { lease, left: 0, judged: [], recorded: [] };
         const own = this.#kept.get(lease.session);
         this.#kept.delete(lease.session);
         const first = out.length;
@@ -181,22 +220,37 @@ export class ReplayShard {
             if (r.ok && isHttpExchange(r.exchange)) out.push(r.exchange);
           }
         }
-        buf.left = out.length - first;
-        if (lease.isResent) {
-          this.#resent++;
-          if (this.#resentIds.length < RESENT_IDS_KEPT) this.#resentIds.push(lease.session);
-        }
-        if (buf.left === 0) {
-          this.#finishSession(buf);
-          continue;
-        }
-        for (let i = first; i < out.length; i++) {
-          const ex = out[i] as HttpExchange;
-          this.#open.set(ex.id, buf);
-        }
+        this.#hold(lease, out, first);
       }
       if (out.length > 0) yield out;
     }
+  }
+
+  /** The loader's own sessions, granted to it as it handed them over: played from its parsed copy. */
+  #playOwn(own: readonly OwnSession[]): HttpExchange[] {
+    const out: HttpExchange[] = [];
+    for (const s of own) {
+      const first = out.length;
+      for (const ex of s.exchanges) out.push(ex);
+      const lease: SessionLease = { entry: String(s.slot), session: s.session, lines: [], isResent: false, isLocal: true };
+      if (s.isPiece) lease.isPiece = true;
+      this.#hold(lease, out, first);
+    }
+    return out;
+  }
+
+  /** The session's exchanges, out[first..], are played under its lease: their records wait for the whole of it. */
+  #hold(lease: SessionLease, out: readonly HttpExchange[], first: number): void {
+    const buf: SessionBuffer = { lease, left: out.length - first, judged: [], recorded: [] };
+    if (lease.isResent) {
+      this.#resent++;
+      if (this.#resentIds.length < RESENT_IDS_KEPT) this.#resentIds.push(lease.session);
+    }
+    if (buf.left === 0) {
+      this.#finishSession(buf);
+      return;
+    }
+    for (let i = first; i < out.length; i++) this.#open.set((out[i] as HttpExchange).id, buf);
   }
 
   /** The exchanges behind the store references of these leases, in their order: one read for the batch. */
@@ -255,7 +309,7 @@ export class ReplayShard {
     buf.judged.length = 0;
     buf.recorded.length = 0;
     this.#done.push(buf.lease);
-    this.#sessions++;
+    if (buf.lease.isPiece !== true) this.#sessions++;
   }
 
   #partial(abortReason: string | undefined, finishedAt: string | undefined): WorkerPartial {
@@ -301,6 +355,8 @@ export class ReplayShard {
   /** Commits what is finished and leaves the run; true when this worker writes the merged report. */
   async finish(abortReason: string | undefined, finishedAt: string): Promise<boolean> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    // A stopped run's loader ends its read at once: nothing of it is left running.
+    await this.#loading;
     await this.#commit(abortReason, finishedAt, true);
     return this.#o.coordinator.finish();
   }

@@ -28,6 +28,17 @@ export interface SessionLease {
   isResent: boolean;
   /** the lines were not sent back: this worker loaded the session and plays its own copy */
   isLocal?: boolean;
+  /** it continues a session begun in an earlier lease: not counted as a session of its own */
+  isPiece?: boolean;
+}
+
+/** A whole session (or a piece of one) as a loader that streams hands it over: [session, lines, isOwn, isPiece]. */
+export type LoadedSession = [session: string, lines: string[], isOwn: boolean, isPiece: boolean];
+
+/** loadSessions' answer: each session's slot in order (-1: a piece that waits for its session's earlier slot) and how many wait to be leased. */
+export interface LoadAnswer {
+  slots: number[];
+  waiting: number;
 }
 
 /** What a worker has judged in the sessions it committed: every field merges by addition. */
@@ -85,12 +96,22 @@ export interface Coordinator {
   join(): Promise<void>;
   /** true for the one worker that loads the traffic (the first to ask) */
   claimLoad(): Promise<boolean>;
-  /** appends exchange lines (or REF_MARK references) to their sessions, in stream order (a session may span calls); resolves to the count of new sessions */
-  loadBatch(items: ReadonlyArray<readonly [session: string, line: string]>): Promise<number>;
   /**
-   * The traffic is loaded: sessions may be handed out. `kept`: sessions the loader holds whole
-   * in memory; leased fresh to the loader they come without lines (`isLocal`), so the traffic
-   * does not travel back to the worker that just sent it.
+   * Loading the whole traffic before any session is leased (Redis): appends exchange lines (or
+   * REF_MARK references) to their sessions, in stream order (a session may span calls); resolves
+   * to the count of new sessions. A run without it takes sessions whole as they end (`loadSessions`).
+   */
+  loadBatch?(items: ReadonlyArray<readonly [session: string, line: string]>): Promise<number>;
+  /**
+   * Streaming the traffic into the run (local workers): sessions the loader found ended, whole,
+   * leasable at once by every worker while it reads on. Its own (`isOwn`) are granted to it.
+   */
+  loadSessions?(sessions: readonly LoadedSession[]): Promise<LoadAnswer>;
+  /**
+   * The traffic is loaded: sessions may be handed out (loadBatch), or no more will come
+   * (loadSessions). `kept`, with loadBatch: sessions the loader holds whole in memory; leased
+   * fresh to the loader they come without lines (`isLocal`), so the traffic does not travel back
+   * to the worker that just sent it.
    */
   loadDone(sessions: number, kept: ReadonlySet<string>): Promise<void>;
   /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
@@ -100,7 +121,7 @@ export interface Coordinator {
    * that many ahead while many are left): new ones first, then ones a lost worker held longer
    * than the claim timeout. `isDone` once no session is left unacknowledged anywhere.
    */
-  next(max: number): Promise<{ leases: SessionLease[]; isDone: boolean }>;
+  next(max: number): Promise<{ leases: SessionLease[]; isDone: boolean; isLoading?: boolean }>;
   /** workers whose heartbeat is current, this one included */
   liveWorkers(): Promise<number>;
   /** atomically: replaces this worker's partial, appends its report lines, acknowledges its finished sessions */

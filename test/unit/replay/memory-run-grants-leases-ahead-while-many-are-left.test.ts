@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { leasesOf, MemoryRun } from '../../../src/replay/coordinate/memory-run.js';
+import type { LoadedSession } from '../../../src/replay/coordinate/types.js';
 
 function loaded(sessions: number, workers: string[]): MemoryRun {
   const run = new MemoryRun({ claimTimeoutMs: 1000, now: () => 0 });
   for (const w of workers) run.join(w);
   expect(run.claimLoad(workers[0] as string)).toBe(true);
-  run.loadBatch(workers[0] as string, Array.from({ length: sessions }, (_, i): [string, string] => [`s${i}`, `line${i}`]));
+  run.loadSessions(workers[0] as string, Array.from({ length: sessions }, (_, i): LoadedSession => [`s${i}`, [`line${i}`], false, false]));
   run.loadDone(workers[0] as string);
   return run;
 }

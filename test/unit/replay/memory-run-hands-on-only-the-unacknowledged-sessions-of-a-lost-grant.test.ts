@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leasesOf, MemoryRun, slotRanges } from '../../../src/replay/coordinate/memory-run.js';
-import type { WorkerPartial } from '../../../src/replay/coordinate/types.js';
+import type { LoadedSession, WorkerPartial } from '../../../src/replay/coordinate/types.js';
 
 const partial = {} as WorkerPartial;
 const noLines = { diffs: [], results: [] };
@@ -11,7 +11,7 @@ function loaded(sessions: number): { run: MemoryRun; clock: { t: number } } {
   run.join('w1');
   run.join('w2');
   expect(run.claimLoad('w1')).toBe(true);
-  run.loadBatch('w1', Array.from({ length: sessions }, (_, i): [string, string] => [`s${i}`, `line${i}`]));
+  run.loadSessions('w1', Array.from({ length: sessions }, (_, i): LoadedSession => [`s${i}`, [`line${i}`], false, false]));
   run.loadDone('w1');
   return { run, clock };
 }
