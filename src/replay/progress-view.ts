@@ -96,6 +96,10 @@ function formatValue(g: GateResult): string {
   return g.value.toFixed(4);
 }
 
+function fmtRate(r: number): string {
+  return Number.isInteger(r) ? String(r) : r.toFixed(1);
+}
+
 /** The block printed to stdout at the end: verdict, counts, gate table, report path. */
 export function formatVerdict(result: ReplayResult): string {
   const lines: string[] = [];
@@ -122,9 +126,14 @@ export function formatVerdict(result: ReplayResult): string {
       (c.newMismatches > 0 ? `  new mismatches ${c.newMismatches}` : ''),
   );
   let rate = `  rate ${result.achievedRate.toFixed(1)} rps`;
+  const shares = result.shard?.shares ?? [];
+  const last = shares[shares.length - 1];
   if (result.targetRate !== undefined) {
     const short = result.rateShortfall ?? 0;
-    rate += ` (target ${result.targetRate} rps${short > 0.01 ? `, ${(short * 100).toFixed(0)}% short` : ', reached'})`;
+    const whose = shares.length === 1 && last !== undefined && last.liveWorkers > 1 ? `its share of the run's ${fmtRate((last.rate ?? 0) * last.liveWorkers)} rps: ` : 'target ';
+    rate += ` (${whose}${fmtRate(result.targetRate)} rps${short > 0.01 ? `, ${(short * 100).toFixed(0)}% short` : ', reached'})`;
+  } else if (last?.rate !== undefined) {
+    rate += ` (a share of the run's ${fmtRate(last.rate * last.liveWorkers)} rps, recomputed as workers joined or left)`;
   }
   lines.push(rate);
   if (isShareOnly) {

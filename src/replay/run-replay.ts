@@ -249,7 +249,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDeps): Promi
       ? {}
       : { shard: { isReporter, resent: shard.resent, shares: runShare?.changes ?? [], worker: coordination.coordinator.workerId, ...(mergedRun === undefined ? {} : { run: mergedRun }) } }),
     judgedOffLoop: judge.offloaded,
-    targetRate: cfg.rate,
+    // A worker of a shared run is held to its share; once shares were recomputed there is no one rate to hold it to.
+    targetRate: runShare === undefined ? cfg.rate : runShare.changes.length === 1 ? runShare.changes[0]?.rate : undefined,
     stats,
     mockCounts,
   });
