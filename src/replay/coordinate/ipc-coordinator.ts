@@ -138,6 +138,7 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     },
     claimLoad: () => call<boolean>('claimLoad'),
     loadSessions: (sessions) => call<LoadAnswer>('loadSessions', sessions),
+    loadFailed: (reason) => call<void>('loadFailed', reason),
     loadDone: () => call<void>('loadDone'),
     async waitLoaded(signal) {
       for (;;) {
@@ -150,7 +151,9 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     },
     async next(max): Promise<{ leases: SessionLease[]; isDone: boolean; isLoading?: boolean }> {
       const r = await call<LeaseGrant>('next', max, max * LEASE_AHEAD);
-      if (r.isLoadLost === true) throw new DoppelError('DOPPEL_RUN_ABORTED', 'the worker loading the traffic was lost before it finished');
+      if (r.isLoadLost === true) {
+        throw new DoppelError('DOPPEL_RUN_ABORTED', r.loadError === undefined ? 'the worker loading the traffic was lost before it finished' : `the worker loading the traffic failed: ${r.loadError}`);
+      }
       return { leases: leasesOf(r.blocks), isDone: r.isDone, ...(r.isLoading === true ? { isLoading: true } : {}) };
     },
     liveWorkers: () => call<number>('liveWorkers'),

@@ -53,6 +53,8 @@ export interface LeaseGrant {
   isLoading?: boolean;
   /** the loader was lost before it read the whole traffic: the run cannot finish */
   isLoadLost?: boolean;
+  /** why, when the loader said */
+  loadError?: string;
 }
 
 /** The sessions of a grant as the shard takes them: the entry is the slot. */
@@ -97,7 +99,7 @@ export interface RunCall {
   args: unknown[];
 }
 
-export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadSessions' | 'loadDone' | 'loadState' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
+export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadSessions' | 'loadFailed' | 'loadDone' | 'loadState' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
 
 /** Leased slots at the head of the fresh queue, let go of in one splice once this many. */
 const FRESH_COMPACT = 4096;
@@ -127,6 +129,10 @@ export class MemoryRun {
   readonly #playerRing: string[] = [];
   #playerAt = 0;
   #loader: string | undefined;
+  /** when the loader last handed sessions over or asked (its own heartbeat: its worker may fail while it reads on) */
+  #loaderSeenAt = 0;
+  /** why the loader stopped before it read the whole traffic */
+  #loadError: string | undefined;
   #isLoaded = false;
   readonly #grants = new Map<number, Grant>();
   #grantIds = 0;
@@ -177,6 +183,7 @@ export class MemoryRun {
   claimLoad(worker: string): boolean {
     if (this.#loader !== undefined) return false;
     this.#loader = worker;
+    this.#loaderSeenAt = this.#now();
     return true;
   }
 
@@ -186,6 +193,7 @@ export class MemoryRun {
    * it is lost. A piece whose session still has a slot unacknowledged waits for it (slot -1).
    */
   loadSessions(worker: string, items: readonly LoadedSession[]): LoadAnswer {
+    this.#loaderSeenAt = this.#now();
     const slots: number[] = [];
     let own: number[] | undefined;
     for (const [session, lines, isOwn, isPiece] of items) {
@@ -234,15 +242,25 @@ export class MemoryRun {
     return slot;
   }
 
+  /** The loader failed before it read the whole traffic: the run cannot finish. */
+  loadFailed(_worker: string, reason: string): void {
+    this.#loadError = reason;
+  }
+
   /** The loader has read the whole traffic: once every slot is acknowledged, the run is done. */
   loadDone(_worker: string): void {
     this.#isLoaded = true;
   }
 
-  /** 'loaded', 'waiting', or 'lost' when the loading worker is gone */
+  /**
+   * 'loaded', 'waiting', or 'lost' when the loading worker is gone and its loader has not been
+   * heard from within the claim timeout (a loader reading on in the process that holds the run
+   * after its worker failed keeps handing sessions over).
+   */
   loadState(): 'loaded' | 'waiting' | 'lost' {
     if (this.#isLoaded) return 'loaded';
-    if (this.#loader !== undefined && !this.#alive.has(this.#loader)) return 'lost';
+    if (this.#loadError !== undefined) return 'lost';
+    if (this.#loader !== undefined && !this.#alive.has(this.#loader) && this.#now() - this.#loaderSeenAt > this.#o.claimTimeoutMs) return 'lost';
     return 'waiting';
   }
 
@@ -289,7 +307,8 @@ export class MemoryRun {
       blocks.push(block);
     }
     if (taken > 0 || this.#isLoaded) return { blocks, isDone: taken === 0 && this.#grants.size === 0 && this.#parked.size === 0 && this.#affine.size === 0 };
-    return { blocks, isDone: false, isLoading: true, ...(this.loadState() === 'lost' ? { isLoadLost: true } : {}) };
+    if (this.loadState() !== 'lost') return { blocks, isDone: false, isLoading: true };
+    return { blocks, isDone: false, isLoading: true, isLoadLost: true, ...(this.#loadError === undefined ? {} : { loadError: this.#loadError }) };
   }
 
   /** Fresh slots granted to `worker`, as they travel. */
@@ -428,6 +447,8 @@ export class MemoryRun {
         return this.claimLoad(c.worker);
       case 'loadSessions':
         return this.loadSessions(c.worker, c.args[0] as LoadedSession[]);
+      case 'loadFailed':
+        return this.loadFailed(c.worker, c.args[0] as string);
       case 'loadDone':
         return this.loadDone(c.worker);
       case 'loadState':

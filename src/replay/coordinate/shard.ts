@@ -127,6 +127,8 @@ export class ReplayShard {
           log: this.#o.log,
         });
         this.#loader = loader;
+        // The read stops with the run, not with this worker's playing: if that fails, the others
+        // play on and take its sessions, as from a worker process that died.
         this.#loading = loader.load(source, signal).catch((err: unknown) => {
           this.#loadError = err instanceof Error ? err : new Error(String(err));
         });

@@ -157,6 +157,10 @@ export class StreamLoader {
       await this.#handOver();
       await c.loadDone(this.#sessions, new Set());
       this.#o.log.info({ sessions: this.#sessions, exchanges: this.#exchanges, window: this.#window.size, coordinator: c.display }, 'traffic loaded into the run');
+    } catch (err) {
+      // The others are told at once rather than waiting out the claim timeout for a loader that is gone.
+      await c.loadFailed?.((err as Error).message).catch(() => undefined);
+      throw err;
     } finally {
       this.#isDone = true;
       this.#wakePlayer?.();

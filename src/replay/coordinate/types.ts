@@ -107,6 +107,8 @@ export interface Coordinator {
    * leasable at once by every worker while it reads on. Its own (`isOwn`) are granted to it.
    */
   loadSessions?(sessions: readonly LoadedSession[]): Promise<LoadAnswer>;
+  /** With loadSessions: the loader failed before it read the whole traffic (`reason` for the others' error). */
+  loadFailed?(reason: string): Promise<void>;
   /**
    * The traffic is loaded: sessions may be handed out (loadBatch), or no more will come
    * (loadSessions). `kept`, with loadBatch: sessions the loader holds whole in memory; leased

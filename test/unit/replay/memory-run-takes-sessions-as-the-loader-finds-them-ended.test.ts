@@ -87,11 +87,27 @@ describe('the in-process run takes sessions whole as the loader finds them ended
     expect(leasesOf(run.next('w2', 10).blocks).map((l) => [l.session, l.lines, l.isPiece])).toEqual([['b', ['b2'], true]]);
   });
 
-  it('the loader lost before it read the whole traffic: a worker asking is told so', () => {
-    const { run } = started();
+  it('the loader lost before it read the whole traffic: a worker asking is told so once the claim timeout passes without a word from it', () => {
+    const { run, clock } = started();
     run.loadSessions('w1', [['a', ['a1'], false, false]]);
     run.lost('w1');
     expect(leasesOf(run.next('w2', 10).blocks)).toHaveLength(1);
+    run.commit('w2', partial, slotRanges(['0']), noLines);
+    // its worker is gone, but a loader in the process holding the run may read on
+    clock.t = 900;
+    expect(run.next('w2', 10)).toEqual({ blocks: [], isDone: false, isLoading: true });
+    run.loadSessions('w1', [['b', ['b1'], false, false]]);
+    clock.t = 1800;
+    expect(leasesOf(run.next('w2', 10).blocks).map((l) => l.session)).toEqual(['b']);
+    run.commit('w2', partial, slotRanges(['1']), noLines);
+    expect(run.next('w2', 10)).toEqual({ blocks: [], isDone: false, isLoading: true });
+    clock.t = 2000;
     expect(run.next('w2', 10)).toMatchObject({ blocks: [], isDone: false, isLoadLost: true });
+  });
+
+  it('a loader that failed says why, and a worker asking is told at once', () => {
+    const { run } = started();
+    run.loadFailed('w1', 'traffic/exchanges-000001.ndjson:7: exchange format version 9 is not supported');
+    expect(run.next('w2', 10)).toEqual({ blocks: [], isDone: false, isLoading: true, isLoadLost: true, loadError: 'traffic/exchanges-000001.ndjson:7: exchange format version 9 is not supported' });
   });
 });
