@@ -13,6 +13,7 @@ import { decodeExchangeLine } from './codec.js';
 
 /** Only plain segments: a gzip member cannot be read from the middle. */
 const PLAIN_SEGMENT_RE = /^exchanges-\d{6,}\.ndjson$/;
+const DIGITS_RE = /^\d{1,15}$/;
 /** Lines this close together in one segment are read with one call, the bytes between them skipped. */
 const GAP_BYTES = 64 * 1024;
 
@@ -27,17 +28,36 @@ interface Place {
   length: number;
 }
 
-function placeOf(dirs: readonly string[], ref: string): Place {
-  const m = /^(\d+)\/([^/:]+):(\d+):(\d+)$/.exec(ref);
-  const dir = m === null ? undefined : dirs[Number(m[1])];
-  if (m === null || dir === undefined || !PLAIN_SEGMENT_RE.test(m[2] as string)) {
-    throw new DoppelError('DOPPEL_INTERNAL', `${JSON.stringify(ref)} is not a reference to an exchange of these traffic directories`);
+/** A reference's `DIR/SEGMENT` -> the segment's path, checked once per segment and call. */
+type SegmentPaths = Map<string, string>;
+
+function placeOf(dirs: readonly string[], ref: string, files: SegmentPaths): Place {
+  // Parsed from the end: the offset and length are the last two fields, and the segment's path is
+  // looked up once per call rather than matched and joined for every line (1 KB of garbage a line).
+  const b = ref.lastIndexOf(':');
+  const a = b <= 0 ? -1 : ref.lastIndexOf(':', b - 1);
+  const base = a <= 0 ? '' : ref.slice(0, a);
+  let file = files.get(base);
+  if (file === undefined) {
+    const m = /^(\d+)\/([^/:]+)$/.exec(base);
+    const dir = m === null ? undefined : dirs[Number(m[1])];
+    if (m === null || dir === undefined || !PLAIN_SEGMENT_RE.test(m[2] as string)) throw notARef(ref);
+    file = join(dir, m[2] as string);
+    files.set(base, file);
   }
-  return { file: join(dir, m[2] as string), offset: Number(m[3]), length: Number(m[4]) };
+  const offset = ref.slice(a + 1, b);
+  const length = ref.slice(b + 1);
+  if (!DIGITS_RE.test(offset) || !DIGITS_RE.test(length)) throw notARef(ref);
+  return { file, offset: Number(offset), length: Number(length) };
+}
+
+function notARef(ref: string): DoppelError {
+  return new DoppelError('DOPPEL_INTERNAL', `${JSON.stringify(ref)} is not a reference to an exchange of these traffic directories`);
 }
 
 export async function readFileRefs(dirs: readonly string[], refs: readonly string[]): Promise<Exchange[]> {
-  const places = refs.map((r) => placeOf(dirs, r));
+  const files: SegmentPaths = new Map();
+  const places = refs.map((r) => placeOf(dirs, r, files));
   const handles = new Map<string, FileHandle>();
   const out: Exchange[] = [];
   try {

@@ -75,6 +75,12 @@ describe('a file store reads exchanges back by the references its read reported'
     await truncate(seg, 10);
     await expect(createFileStoreReader([join(dir, 's')]).readRefs?.([read[1]?.ref as string])).rejects.toMatchObject({ code: 'DOPPEL_STORE_IO' });
     await expect(createFileStoreReader([join(dir, 's')]).readRefs?.(['0/../../etc:0:1'])).rejects.toMatchObject({ code: 'DOPPEL_INTERNAL' });
+    // every other shape that is not DIR/SEGMENT:OFFSET:LENGTH of these directories
+    const good = read[0]?.ref as string;
+    const base = good.slice(0, good.lastIndexOf(':', good.lastIndexOf(':') - 1));
+    for (const bad of [`${base}:x:1`, `${base}:1:`, `${base}:1`, `${base}::1`, `9${base.slice(1)}:0:1`, `${base.slice(2)}:0:1`, `${base}:-1:4`, '']) {
+      await expect(createFileStoreReader([join(dir, 's')]).readRefs?.([good, bad]), bad).rejects.toMatchObject({ code: 'DOPPEL_INTERNAL' });
+    }
   });
   it('lines far longer than one read come back whole, with references, and a cut-off one is reported as the tail', async () => {
     // 1.5 MB bodies: each line spans some 24 reads of the 64 KiB the segment is read in.
