@@ -22,6 +22,7 @@
  * responses do; the shortfall is reported.
  */
 import { LRUCache } from 'lru-cache';
+import { RecentMap } from '../core/recent-map.js';
 import type { ExchangeBase, HttpExchange } from '../core/exchange.js';
 import type { Clock } from '../core/clock.js';
 import { DueTimer } from './due-timer.js';
@@ -236,7 +237,7 @@ export async function scheduleSessions<E extends ExchangeBase = HttpExchange>(op
   });
   const ready = new Fifo<SessionEntry<E>>();
   // The ids of the last sessions finished, to recognise one that comes back as a piece.
-  const finished = opts.onPiece === undefined ? undefined : new LRUCache<string, true>({ max: Math.max(1, opts.sessionMemory) });
+  const finished = opts.onPiece === undefined ? undefined : new RecentMap<string, true>(Math.max(1, opts.sessionMemory));
   const lag = new LagHistogram();
   let buffered = 0;
   let maxBuffered = 0;

@@ -20,6 +20,7 @@
  * keep their order, and it goes to the worker that played the session so far
  * while that one lives, so the values captured there carry on.
  */
+import { RecentMap } from '../../core/recent-map.js';
 import type { CommitLines, LoadAnswer, LoadedSession, SessionLease, WorkerPartial } from './types.js';
 
 /** Slots leased together to one worker; a lost worker's grant is split when handed on. */
@@ -124,10 +125,8 @@ export class MemoryRun {
   readonly #parked = new Map<string, string[]>();
   /** worker -> pieces of sessions it played before, leased to it first */
   readonly #affine = new Map<string, number[]>();
-  /** session -> the worker that acknowledged its latest slot (the last PLAYER_MEMORY sessions; a ring lets go of the oldest) */
-  readonly #playerOf = new Map<string, string>();
-  readonly #playerRing: string[] = [];
-  #playerAt = 0;
+  /** session -> the worker that acknowledged its latest slot (the last PLAYER_MEMORY sessions) */
+  readonly #playerOf = new RecentMap<string, string>(PLAYER_MEMORY);
   #loader: string | undefined;
   /** when the loader last handed sessions over or asked (its own heartbeat: its worker may fail while it reads on) */
   #loaderSeenAt = 0;
@@ -387,7 +386,7 @@ export class MemoryRun {
         this.#pieces.delete(s);
         const session = this.#sessions[s] as string;
         this.#sessions[s] = '';
-        this.#rememberPlayer(session, worker);
+        this.#playerOf.set(session, worker);
         if (this.#unackedOf.get(session) === s) {
           this.#unackedOf.delete(session);
           if (this.#parked.has(session)) (released ??= []).push(session);
@@ -402,16 +401,6 @@ export class MemoryRun {
       this.#parked.delete(session);
       this.#queue(this.#addSlot(session, waiting, true), worker);
     }
-  }
-
-  #rememberPlayer(session: string, worker: string): void {
-    if (!this.#playerOf.has(session)) {
-      const oldest = this.#playerRing[this.#playerAt];
-      if (oldest !== undefined) this.#playerOf.delete(oldest);
-      this.#playerRing[this.#playerAt] = session;
-      this.#playerAt = (this.#playerAt + 1) % PLAYER_MEMORY;
-    }
-    this.#playerOf.set(session, worker);
   }
   leave(worker: string): void {
     this.#alive.delete(worker);

@@ -14,6 +14,7 @@
  */
 import type { NoiseLearner } from '../../compare/noise.js';
 import { DoppelError } from '../../core/errors.js';
+import { RecentMap } from '../../core/recent-map.js';
 import { isHttpExchange, type HttpExchange } from '../../core/exchange.js';
 import type { Logger } from '../../core/logger.js';
 import type { GateEvaluator } from '../../gates/gate-evaluator.js';
@@ -38,6 +39,8 @@ const LOADING_POLL_MS = 5;
 /** Sessions a local run's loader keeps as its own per sender, as a lease call grants ahead (LEASE_AHEAD). */
 const OWN_PER_SENDER = 8;
 const RESENT_IDS_KEPT = 100;
+/** Sessions a streaming worker remembers having played, as the scheduler remembers finished ones. */
+const STREAMED_MEMORY = 10_000;
 
 export interface ShardOptions {
   coordinator: Coordinator;
@@ -83,8 +86,12 @@ export class ReplayShard {
   #commits: Promise<void> = Promise.resolve();
   /** the loader's own copy of the sessions it loaded, each whole, until leased */
   readonly #kept = new Map<string, HttpExchange[]>();
-  /** a streaming worker's sessions with a request played: what its partial counts as its sessions (ids only) */
-  readonly #streamed = new Set<string>();
+  /**
+   * A streaming worker's last sessions with a request played: what its partial counts as its
+   * sessions. A set of every id grew with the run and cost 0.8 µs a request; a session seen again
+   * after this many others is counted again, as the scheduler takes it for a piece.
+   */
+  readonly #streamed = new RecentMap<string, true>(STREAMED_MEMORY);
   /** this worker loads a local run as a stream */
   #loader: StreamLoader | undefined;
   #loading: Promise<void> = Promise.resolve();
@@ -287,7 +294,7 @@ export class ReplayShard {
   /** A streaming worker played a request of `session` (not cancelled). */
   playedInStream(session: string): void {
     if (!this.#streamed.has(session)) {
-      this.#streamed.add(session);
+      this.#streamed.set(session, true);
       this.#sessions++;
     }
   }

@@ -13,6 +13,7 @@
  * earlier slot, and the window grows, as the scheduler's look-ahead does.
  */
 import { DoppelError } from '../../core/errors.js';
+import { RecentMap } from '../../core/recent-map.js';
 import type { HttpExchange } from '../../core/exchange.js';
 import type { Logger } from '../../core/logger.js';
 import { encodeExchange } from '../../store/codec.js';
@@ -70,15 +71,13 @@ export interface StreamLoaderOptions {
 export class StreamLoader {
   readonly #o: StreamLoaderOptions;
   readonly #open = new Map<string, OpenSession>();
+  /** the last sessions handed over, to recognise one that comes back as a piece */
+  readonly #ended = new RecentMap<string, true>(ENDED_MEMORY);
   /**
-   * The last sessions handed over: a set and a ring of the same ids, the oldest let go of as a new
-   * one comes. Never iterated: a Map or Set read from its front while deleted there skips every
-   * entry deleted since its last rehash, which made each session cost tens of µs.
+   * Every exchange read, in order: its session and its count, to find the sessions ended. Not by
+   * iterating #open from its front: a Map read from its front while entries are deleted there
+   * skips every entry deleted since its last rehash, which cost tens of µs a session.
    */
-  readonly #ended = new Set<string>();
-  readonly #endedRing: string[] = [];
-  #endedAt = 0;
-  /** every exchange read, in order: its session and its count, to find sessions ended without iterating #open */
   #touchedSessions: string[] = [];
   #touchedAt: number[] = [];
   #touchedHead = 0;
@@ -189,11 +188,7 @@ export class StreamLoader {
   /** The session is handed over: the loader's own if it has few in hand, else the others'. */
   #end(session: string, o: OpenSession): void {
     this.#open.delete(session);
-    const oldest = this.#endedRing[this.#endedAt];
-    if (oldest !== undefined) this.#ended.delete(oldest);
-    this.#endedRing[this.#endedAt] = session;
-    this.#endedAt = (this.#endedAt + 1) % ENDED_MEMORY;
-    this.#ended.add(session);
+    this.#ended.set(session, true);
     if (!o.isPiece) this.#sessions++;
     const isOwn = o.parsed !== undefined && this.#ownCount < this.#o.ownAhead();
     if (isOwn) this.#ownCount++;
