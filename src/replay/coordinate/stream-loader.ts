@@ -68,6 +68,17 @@ export interface StreamLoaderOptions {
   log: Logger;
 }
 
+/** Sleeps up to `ms`; `hold` is given what ends the sleep early. */
+function sleepUnlessWoken(ms: number, hold: (wake: () => void) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    hold(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 export class StreamLoader {
   readonly #o: StreamLoaderOptions;
   readonly #open = new Map<string, OpenSession>();
@@ -230,13 +241,7 @@ export class StreamLoader {
   /** Waits while the loader has its own sessions in hand and the others theirs. */
   async #pace(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && this.#ownCount >= this.#o.ownAhead() && this.#waiting >= SHARED_AHEAD) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, PAUSE_MS);
-        this.#wakeReader = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
+      await sleepUnlessWoken(PAUSE_MS, (wake) => (this.#wakeReader = wake));
       this.#wakeReader = undefined;
       // What the others leased meanwhile: an empty hand-over only asks.
       if (this.#ownCount >= this.#o.ownAhead()) await this.#handOver();
@@ -268,13 +273,7 @@ export class StreamLoader {
   /** Resolves once an own session is ready, the load is done, or `ms` passed. */
   async ready(ms: number): Promise<void> {
     if (this.#own.length > this.#ownAt || this.#isDone) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.#wakePlayer = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    await sleepUnlessWoken(ms, (wake) => (this.#wakePlayer = wake));
     this.#wakePlayer = undefined;
   }
 }
