@@ -27,27 +27,25 @@ function sourceOf(count: number, opts: { batch?: number; sessionOf?: (i: number)
   return { source: gen(), state };
 }
 
-function startedRun(): { run: MemoryRun; loader: Coordinator; other: Coordinator; logs: Array<Record<string, unknown>> } {
+/** A run of two workers whose first has claimed the load, and its loader. */
+async function startedRun(): Promise<{ c: Coordinator; other: Coordinator; logs: Array<Record<string, unknown>>; loader: StreamLoader }> {
   const run = new MemoryRun({ claimTimeoutMs: 60_000 });
-  const loader = createMemoryCoordinator(run, 'w1', 60_000, { isDirect: true });
+  const c = createMemoryCoordinator(run, 'w1', 60_000, { isDirect: true });
   const other = createMemoryCoordinator(run, 'w2', 60_000);
-  return { run, loader, other, logs: [] };
-}
-
-function logger(logs: Array<Record<string, unknown>>) {
-  return pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  await c.join();
+  await other.join();
+  expect(await c.claimLoad()).toBe(true);
+  const logs: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  return { c, other, logs, loader: new StreamLoader({ coordinator: c, sessionOf: (ex) => ex.session, ownAhead: () => 1024, log }) };
 }
 
 describe('the loader of a local run hands each session over whole as soon as it has read past it', () => {
   it('another worker leases sessions while the traffic is still being read; all of it is loaded in the end', async () => {
-    const { loader: c, other, logs } = startedRun();
-    await c.join();
-    await other.join();
-    expect(await c.claimLoad()).toBe(true);
+    const { c, other, logs, loader } = await startedRun();
     let open!: () => void;
     const gate = { at: 3000, open: new Promise<void>((resolve) => (open = resolve)) };
     const { source, state } = sourceOf(5000, { gate });
-    const loader = new StreamLoader({ coordinator: c, sessionOf: (ex) => ex.session, ownAhead: () => 1024, log: logger(logs) });
     const loading = loader.load(source, new AbortController().signal);
     const leased: SessionLease[] = [];
     await until('sessions leased by the other worker', async () => {
@@ -81,13 +79,9 @@ describe('the loader of a local run hands each session over whole as soon as it 
   });
 
   it('nobody playing: the loader stops reading a bounded way ahead, not at the end of the traffic', async () => {
-    const { loader: c, other, logs } = startedRun();
-    await c.join();
-    await other.join();
-    await c.claimLoad();
+    const { c, other, loader } = await startedRun();
     const { source, state } = sourceOf(50_000);
     const stop = new AbortController();
-    const loader = new StreamLoader({ coordinator: c, sessionOf: (ex) => ex.session, ownAhead: () => 1024, log: logger(logs) });
     const loading = loader.load(source, stop.signal);
     await until('the loader paused', async () => {
       const before = state.yielded;
@@ -110,13 +104,9 @@ describe('the loader of a local run hands each session over whole as soon as it 
   });
 
   it('a session that comes back after it was handed over is a piece: it waits for the first, is marked, and the window grows', async () => {
-    const { loader: c, other, logs } = startedRun();
-    await c.join();
-    await other.join();
-    await c.claimLoad();
+    const { c, other, logs, loader } = await startedRun();
     // `a` at the start and again 1,500 exchanges later: past the first window
     const { source } = sourceOf(1502, { sessionOf: (i) => (i === 0 || i === 1501 ? 'a' : `s${i}`) });
-    const loader = new StreamLoader({ coordinator: c, sessionOf: (ex) => ex.session, ownAhead: () => 1024, log: logger(logs) });
     const loading = loader.load(source, new AbortController().signal);
     // both play and acknowledge what they get; `a`'s parts are noted in the order they are played
     const aParts: Array<{ by: string; isPiece: boolean }> = [];
