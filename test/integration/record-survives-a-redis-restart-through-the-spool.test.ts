@@ -101,7 +101,9 @@ describe.skipIf(bin === undefined)('record into a Redis store that goes away', (
     // The last batches wait on disk, not in memory.
     await until('a spooled batch file', async () => (await readdir(spoolDir)).some((n) => n.endsWith('.batch')));
     expect((await readdir(spoolDir)).filter((n) => n.endsWith('.batch')).length).toBeGreaterThan(0);
-    // An operator sees the same from the admin API: spooling, what is held, and the bound.
+    // An operator sees the same from the admin API: spooling, what is held, and the bound. A batch
+    // counts once its file is written whole, a moment after the file appears.
+    await until('the admin API counting the spooled batch', async () => (await spoolState(admin)).batches > 0);
     const during = await spoolState(admin);
     expect(during.spooling).toBe(true);
     expect(during.batches).toBeGreaterThan(0);
