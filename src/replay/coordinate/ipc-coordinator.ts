@@ -140,15 +140,6 @@ function createRunClient(workerId: string, claimTimeoutMs: number, call: Call, c
     loadSessions: (sessions) => call<LoadAnswer>('loadSessions', sessions),
     loadFailed: (reason) => call<void>('loadFailed', reason),
     loadDone: () => call<void>('loadDone'),
-    async waitLoaded(signal) {
-      for (;;) {
-        if (signal.aborted) return;
-        const state = await call<'loaded' | 'waiting' | 'lost'>('loadState');
-        if (state === 'loaded') return;
-        if (state === 'lost') throw new DoppelError('DOPPEL_RUN_ABORTED', 'the worker loading the traffic was lost before it finished');
-        await sleep(timing.pollMs, signal);
-      }
-    },
     async next(max): Promise<{ leases: SessionLease[]; isDone: boolean; isLoading?: boolean }> {
       const r = await call<LeaseGrant>('next', max, max * LEASE_AHEAD);
       if (r.isLoadLost === true) {

@@ -100,7 +100,7 @@ export interface RunCall {
   args: unknown[];
 }
 
-export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadSessions' | 'loadFailed' | 'loadDone' | 'loadState' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
+export type RunMethod = 'join' | 'renew' | 'claimLoad' | 'loadSessions' | 'loadFailed' | 'loadDone' | 'next' | 'liveWorkers' | 'commit' | 'leave' | 'finish' | 'partials' | 'lines';
 
 /** Leased slots at the head of the fresh queue, let go of in one splice once this many. */
 const FRESH_COMPACT = 4096;
@@ -256,7 +256,7 @@ export class MemoryRun {
    * heard from within the claim timeout (a loader reading on in the process that holds the run
    * after its worker failed keeps handing sessions over).
    */
-  loadState(): 'loaded' | 'waiting' | 'lost' {
+  #loadState(): 'loaded' | 'waiting' | 'lost' {
     if (this.#isLoaded) return 'loaded';
     if (this.#loadError !== undefined) return 'lost';
     if (this.#loader !== undefined && !this.#alive.has(this.#loader) && this.#now() - this.#loaderSeenAt > this.#o.claimTimeoutMs) return 'lost';
@@ -306,7 +306,7 @@ export class MemoryRun {
       blocks.push(block);
     }
     if (taken > 0 || this.#isLoaded) return { blocks, isDone: taken === 0 && this.#grants.size === 0 && this.#parked.size === 0 && this.#affine.size === 0 };
-    if (this.loadState() !== 'lost') return { blocks, isDone: false, isLoading: true };
+    if (this.#loadState() !== 'lost') return { blocks, isDone: false, isLoading: true };
     return { blocks, isDone: false, isLoading: true, isLoadLost: true, ...(this.#loadError === undefined ? {} : { loadError: this.#loadError }) };
   }
 
@@ -440,8 +440,6 @@ export class MemoryRun {
         return this.loadFailed(c.worker, c.args[0] as string);
       case 'loadDone':
         return this.loadDone(c.worker);
-      case 'loadState':
-        return this.loadState();
       case 'next':
         return this.next(c.worker, c.args[0] as number, c.args[1] as number | undefined);
       case 'liveWorkers':

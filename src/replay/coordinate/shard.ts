@@ -73,6 +73,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function cannotLoad(c: Coordinator): DoppelError {
+  return new DoppelError('DOPPEL_INTERNAL', `${c.display}: this run can take neither whole traffic nor sessions`);
+}
+
 export class ReplayShard {
   readonly #o: ShardOptions;
   readonly collector: DiffCollector = createDiffCollector();
@@ -142,7 +146,7 @@ export class ReplayShard {
       } else await source[Symbol.asyncIterator]().return?.();
     } else if (await c.claimLoad()) {
       const loadBatch = c.loadBatch?.bind(c);
-      if (loadBatch === undefined) throw new DoppelError('DOPPEL_INTERNAL', `${c.display}: this run can take neither whole traffic nor sessions`);
+      if (loadBatch === undefined) throw cannotLoad(c);
       let batch: Array<[string, string]> = [];
       let sessions = 0;
       let exchanges = 0;
@@ -176,6 +180,7 @@ export class ReplayShard {
       await c.loadDone(sessions, new Set(this.#kept.keys()));
       this.#o.log.info({ sessions, exchanges, coordinator: c.display }, 'traffic loaded into the run');
     } else {
+      if (c.waitLoaded === undefined) throw cannotLoad(c);
       await c.waitLoaded(signal);
       // Another worker loaded the traffic: close this one's read of it.
       await source[Symbol.asyncIterator]().return?.();

@@ -116,8 +116,11 @@ export interface Coordinator {
    * to the worker that just sent it.
    */
   loadDone(sessions: number, kept: ReadonlySet<string>): Promise<void>;
-  /** resolves once the traffic is loaded; rejects when the loading worker was lost first */
-  waitLoaded(signal: AbortSignal): Promise<void>;
+  /**
+   * With loadBatch: resolves once the traffic is loaded; rejects when the loading worker was lost
+   * first. A run that takes sessions as they end has no such wait: its workers lease at once.
+   */
+  waitLoaded?(signal: AbortSignal): Promise<void>;
   /**
    * Up to `max` sessions for this worker (an in-process run grants new ones several times
    * that many ahead while many are left): new ones first, then ones a lost worker held longer
